@@ -1,0 +1,68 @@
+#include "common/auth.h"
+
+#include <munge.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static munge_ctx_t auth_ctx(const char *munge_socket, char *err)
+{
+	munge_ctx_t ctx = munge_ctx_create();
+
+	if (!ctx) {
+		snprintf(err, AUTH_ERR_MAX, "munge: cannot create a context (out of memory)");
+		return NULL;
+	}
+	if (munge_socket && munge_ctx_set(ctx, MUNGE_OPT_SOCKET, munge_socket) != EMUNGE_SUCCESS) {
+		snprintf(err, AUTH_ERR_MAX, "munge: bad socket path '%s'", munge_socket);
+		munge_ctx_destroy(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+int auth_encode(const char *munge_socket, const struct auth_claim *claim, char **cred,
+		char *err)
+{
+	munge_ctx_t ctx = auth_ctx(munge_socket, err);
+	munge_err_t rc;
+
+	if (!ctx)
+		return -1;
+	rc = munge_encode(cred, ctx, claim, sizeof(*claim));
+	if (rc != EMUNGE_SUCCESS)
+		snprintf(err, AUTH_ERR_MAX, "munge: cannot encode a credential: %s (is munged running%s%s?)",
+			 munge_ctx_strerror(ctx), munge_socket ? " on " : "",
+			 munge_socket ? munge_socket : "");
+	munge_ctx_destroy(ctx);
+	return rc == EMUNGE_SUCCESS ? 0 : -1;
+}
+
+int auth_decode(const char *munge_socket, const char *cred, uid_t uid,
+		struct auth_claim *claim, char *err)
+{
+	munge_ctx_t ctx = auth_ctx(munge_socket, err);
+	void *buf = NULL;
+	int len = 0, ret = -1;
+	uid_t cred_uid;
+	gid_t cred_gid;
+	munge_err_t rc;
+
+	if (!ctx)
+		return -1;
+	rc = munge_decode(cred, ctx, &buf, &len, &cred_uid, &cred_gid);
+	if (rc != EMUNGE_SUCCESS)
+		snprintf(err, AUTH_ERR_MAX, "munge credential refused: %s", munge_ctx_strerror(ctx));
+	else if (cred_uid != uid)
+		snprintf(err, AUTH_ERR_MAX, "credential of uid %u, expected uid %u",
+			 (unsigned)cred_uid, (unsigned)uid);
+	else if (len != (int)sizeof(*claim))
+		snprintf(err, AUTH_ERR_MAX, "credential carries %d bytes, not a giantvm claim", len);
+	else {
+		memcpy(claim, buf, sizeof(*claim));
+		ret = 0;
+	}
+	free(buf);
+	munge_ctx_destroy(ctx);
+	return ret;
+}

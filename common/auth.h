@@ -1,0 +1,41 @@
+/*
+ * Peer authentication with munge.  A claim names the VM (the Slurm job id,
+ * or a random id for `gvm run`), who sends it and to whom; munged signs it
+ * together with the sender's uid.  A receiver accepts a credential only if
+ * munged verifies it, its uid is the receiver's own, and the claim is for
+ * this VM and this receiver.  munged refuses a credential decoded twice, so a
+ * captured one cannot be replayed to the same node.
+ */
+#ifndef GVM_COMMON_AUTH_H
+#define GVM_COMMON_AUTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define AUTH_ERR_MAX 256
+
+struct auth_claim {
+	uint64_t vm_id;
+	uint32_t from;     /* sender's rank */
+	uint32_t to;       /* receiver's rank */
+	uint32_t channel;
+	uint32_t nr_nodes;
+};
+
+/*
+ * Encode a credential for claim.  munge_socket NULL means munge's default
+ * socket.  On success *cred is a malloc'ed NUL-terminated string.
+ */
+int auth_encode(const char *munge_socket, const struct auth_claim *claim, char **cred,
+		char *err);
+
+/*
+ * Decode cred and check it: valid, signed for uid `uid`, and a claim of the
+ * right size.  Fills *claim; the caller checks its fields against what it
+ * expects.  Returns 0, or -1 with the reason in err.
+ */
+int auth_decode(const char *munge_socket, const char *cred, uid_t uid,
+		struct auth_claim *claim, char *err);
+
+#endif

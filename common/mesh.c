@@ -1,0 +1,469 @@
+#include "common/mesh.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/auth.h"
+#include "common/log.h"
+#include "common/wire.h"
+
+enum {
+	MESH_HELLO = WIRE_TYPE_MESH_FIRST,
+	MESH_HELLO_ACK,
+};
+
+#define MESH_CRED_MAX 4096
+/* A connecting peer must finish its handshake within this time. */
+#define MESH_HANDSHAKE_MS 5000
+
+struct mesh {
+	struct mesh_config cfg;
+	struct hostport *peers;
+	int *fds; /* [peer * nr_channels + channel] */
+	int listen_fd;
+	uid_t uid;
+	atomic_uint inbound_done;
+	atomic_uint outbound_done;
+	atomic_bool stop;
+	struct timespec deadline;
+};
+
+static unsigned mesh_slot(const struct mesh *m, unsigned peer, unsigned ch)
+{
+	return peer * m->cfg.nr_channels + ch;
+}
+
+static long mesh_ms_left(const struct mesh *m)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (m->deadline.tv_sec - now.tv_sec) * 1000 +
+	       (m->deadline.tv_nsec - now.tv_nsec) / 1000000;
+}
+
+static void mesh_set_timeouts(int fd, unsigned ms)
+{
+	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+/* Options for an established connection: low latency, and a dead host noticed in seconds. */
+static void mesh_tune(int fd)
+{
+	int one = 1, idle = 1, intvl = 1, cnt = 3;
+	unsigned user_timeout = 4000;
+
+	mesh_set_timeouts(fd, 0);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof(user_timeout));
+}
+
+static const char *mesh_addr_str(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const void *)ss;
+		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
+		port = ntohs(sin->sin_port);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const void *)ss;
+		inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
+		port = ntohs(sin6->sin6_port);
+	}
+	snprintf(buf, len, "%s:%u", host, port);
+	return buf;
+}
+
+int mesh_listen(const struct hostport *addr, char *err)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE };
+	struct addrinfo *res, *ai;
+	char port[8];
+	int fd = -1, rc, one = 1, saved = 0;
+
+	snprintf(port, sizeof(port), "%u", addr->port);
+	rc = getaddrinfo(addr->host, port, &hints, &res);
+	if (rc) {
+		snprintf(err, MESH_ERR_MAX, "cannot resolve %s: %s", addr->host, gai_strerror(rc));
+		return -1;
+	}
+	for (ai = res; ai; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+		if (fd < 0) {
+			saved = errno;
+			continue;
+		}
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 64) == 0)
+			break;
+		saved = errno;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd < 0)
+		snprintf(err, MESH_ERR_MAX, "cannot listen on %s:%u: %s", addr->host, addr->port,
+			 strerror(saved));
+	return fd;
+}
+
+int mesh_local_port(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len))
+		return -1;
+	if (ss.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	if (ss.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	return -1;
+}
+
+static int mesh_send_hello(struct mesh *m, int fd, uint16_t type, unsigned to, unsigned ch,
+			   char *err)
+{
+	struct auth_claim claim = { .vm_id = m->cfg.vm_id, .from = m->cfg.rank, .to = to,
+				    .channel = ch, .nr_nodes = m->cfg.nr_nodes };
+	struct wire_hdr h;
+	char *cred;
+	int rc;
+
+	if (auth_encode(m->cfg.munge_socket, &claim, &cred, err))
+		return -1;
+	h = wire_hdr_make(type, m->cfg.rank, strlen(cred) + 1);
+	rc = wire_send(fd, &h, cred);
+	free(cred);
+	if (rc) {
+		snprintf(err, MESH_ERR_MAX, "sending the handshake: %s", strerror(-rc));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Receive a handshake message of `type` and check every field of its claim.
+ * want_from < 0 accepts any higher rank (the acceptor does not know yet who
+ * is calling).  Returns the peer's claim in *claim.
+ */
+static int mesh_recv_hello(struct mesh *m, int fd, uint16_t type, int want_from, int want_ch,
+			   struct auth_claim *claim, char *err)
+{
+	char cred[MESH_CRED_MAX], why[128];
+	struct wire_hdr h;
+	char aerr[AUTH_ERR_MAX];
+
+	if (wire_recv(fd, -1, &h, cred, sizeof(cred) - 1, why)) {
+		snprintf(err, MESH_ERR_MAX, "handshake: %s", why);
+		return -1;
+	}
+	if (h.type != type || h.len == 0) {
+		snprintf(err, MESH_ERR_MAX, "handshake: unexpected message type 0x%x", h.type);
+		return -1;
+	}
+	cred[h.len] = '\0';
+	if (auth_decode(m->cfg.munge_socket, cred, m->uid, claim, aerr)) {
+		snprintf(err, MESH_ERR_MAX, "%s", aerr);
+		return -1;
+	}
+	if (claim->vm_id != m->cfg.vm_id) {
+		snprintf(err, MESH_ERR_MAX, "peer belongs to VM %llu, this is VM %llu",
+			 (unsigned long long)claim->vm_id, (unsigned long long)m->cfg.vm_id);
+		return -1;
+	}
+	if (claim->nr_nodes != m->cfg.nr_nodes || claim->to != m->cfg.rank ||
+	    claim->from >= m->cfg.nr_nodes || claim->channel >= m->cfg.nr_channels ||
+	    claim->from != h.from) {
+		snprintf(err, MESH_ERR_MAX,
+			 "claim does not fit this VM (from %u to %u channel %u of %u nodes)",
+			 claim->from, claim->to, claim->channel, claim->nr_nodes);
+		return -1;
+	}
+	if ((want_from < 0 && claim->from <= m->cfg.rank) ||
+	    (want_from >= 0 && claim->from != (unsigned)want_from) ||
+	    (want_ch >= 0 && claim->channel != (unsigned)want_ch)) {
+		snprintf(err, MESH_ERR_MAX, "unexpected peer: rank %u channel %u", claim->from,
+			 claim->channel);
+		return -1;
+	}
+	return 0;
+}
+
+static void mesh_accept_one(struct mesh *m, int fd, const char *addr)
+{
+	struct auth_claim claim;
+	char err[MESH_ERR_MAX];
+	unsigned slot;
+
+	mesh_set_timeouts(fd, MESH_HANDSHAKE_MS);
+	if (mesh_recv_hello(m, fd, MESH_HELLO, -1, -1, &claim, err))
+		goto refuse;
+	slot = mesh_slot(m, claim.from, claim.channel);
+	if (m->fds[slot] >= 0) {
+		snprintf(err, MESH_ERR_MAX, "rank %u channel %u is already connected", claim.from,
+			 claim.channel);
+		goto refuse;
+	}
+	if (mesh_send_hello(m, fd, MESH_HELLO_ACK, claim.from, claim.channel, err))
+		goto refuse;
+	mesh_tune(fd);
+	m->fds[slot] = fd;
+	atomic_fetch_add(&m->inbound_done, 1);
+	pr_debug("rank %u: rank %u channel %u connected from %s", m->cfg.rank, claim.from,
+		 claim.channel, addr);
+	return;
+refuse:
+	pr_warn("rank %u: refused connection from %s: %s", m->cfg.rank, addr, err);
+	close(fd);
+}
+
+static unsigned mesh_inbound_total(const struct mesh *m)
+{
+	return (m->cfg.nr_nodes - 1 - m->cfg.rank) * m->cfg.nr_channels;
+}
+
+static void *mesh_acceptor(void *arg)
+{
+	struct mesh *m = arg;
+
+	while (atomic_load(&m->inbound_done) < mesh_inbound_total(m) && !atomic_load(&m->stop)) {
+		struct pollfd pfd = { .fd = m->listen_fd, .events = POLLIN };
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		char addr[80];
+		int fd;
+
+		if (mesh_ms_left(m) <= 0)
+			break;
+		if (poll(&pfd, 1, 100) <= 0)
+			continue;
+		fd = accept4(m->listen_fd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC);
+		if (fd < 0)
+			continue;
+		mesh_accept_one(m, fd, mesh_addr_str(&ss, addr, sizeof(addr)));
+	}
+	return NULL;
+}
+
+static int mesh_connect_once(const struct hostport *hp, int *fd_out, int *errno_out)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM };
+	struct addrinfo *res, *ai;
+	char port[8];
+	int fd = -1;
+
+	snprintf(port, sizeof(port), "%u", hp->port);
+	if (getaddrinfo(hp->host, port, &hints, &res)) {
+		*errno_out = EHOSTUNREACH;
+		return -1;
+	}
+	for (ai = res; ai; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+		if (fd < 0)
+			continue;
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+			break;
+		*errno_out = errno;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	*fd_out = fd;
+	return fd < 0 ? -1 : 0;
+}
+
+static int mesh_connect_peer(struct mesh *m, unsigned peer, unsigned ch, char *err)
+{
+	const struct hostport *hp = &m->peers[peer];
+	struct auth_claim claim;
+	char herr[MESH_ERR_MAX];
+	int fd, last_errno = ETIMEDOUT;
+
+	for (;;) {
+		if (atomic_load(&m->stop))
+			return -1;
+		if (mesh_connect_once(hp, &fd, &last_errno) == 0) {
+			mesh_set_timeouts(fd, MESH_HANDSHAKE_MS);
+			if (mesh_send_hello(m, fd, MESH_HELLO, peer, ch, herr) == 0 &&
+			    mesh_recv_hello(m, fd, MESH_HELLO_ACK, peer, ch, &claim, herr) == 0)
+				break;
+			close(fd);
+			snprintf(err, MESH_ERR_MAX, "rank %u at %s:%u failed the handshake: %s", peer,
+				 hp->host, hp->port, herr);
+			return -1;
+		}
+		if (mesh_ms_left(m) <= 0) {
+			snprintf(err, MESH_ERR_MAX, "cannot reach rank %u at %s:%u: %s (gave up after %u s)",
+				 peer, hp->host, hp->port, strerror(last_errno),
+				 m->cfg.timeout_ms / 1000);
+			return -1;
+		}
+		usleep(50 * 1000);
+	}
+	mesh_tune(fd);
+	m->fds[mesh_slot(m, peer, ch)] = fd;
+	atomic_fetch_add(&m->outbound_done, 1);
+	return 0;
+}
+
+static void mesh_report(struct mesh *m, unsigned *last)
+{
+	unsigned done = atomic_load(&m->inbound_done) + atomic_load(&m->outbound_done);
+
+	if (m->cfg.progress && done != *last)
+		m->cfg.progress(m->cfg.progress_arg, done,
+				(m->cfg.nr_nodes - 1) * m->cfg.nr_channels);
+	*last = done;
+}
+
+int mesh_open(const struct mesh_config *cfg, struct mesh **out, char *err)
+{
+	unsigned nslots = cfg->nr_nodes * cfg->nr_channels, reported = ~0u;
+	struct mesh *m;
+	pthread_t acceptor;
+	int rc = -1;
+
+	if (cfg->nr_nodes == 0 || cfg->nr_nodes > MESH_MAX_NODES || cfg->rank >= cfg->nr_nodes ||
+	    cfg->nr_channels == 0 || cfg->nr_channels > MESH_MAX_CHANNELS) {
+		snprintf(err, MESH_ERR_MAX, "bad mesh: rank %u of %u nodes, %u channels (at most %u nodes)",
+			 cfg->rank, cfg->nr_nodes, cfg->nr_channels, MESH_MAX_NODES);
+		return -1;
+	}
+	m = calloc(1, sizeof(*m));
+	if (!m || !(m->peers = calloc(cfg->nr_nodes, sizeof(*m->peers))) ||
+	    !(m->fds = malloc(nslots * sizeof(int)))) {
+		snprintf(err, MESH_ERR_MAX, "out of memory");
+		goto fail_alloc;
+	}
+	m->cfg = *cfg;
+	if (!m->cfg.timeout_ms)
+		m->cfg.timeout_ms = 30000;
+	memcpy(m->peers, cfg->peers, cfg->nr_nodes * sizeof(*m->peers));
+	m->cfg.peers = m->peers;
+	for (unsigned i = 0; i < nslots; i++)
+		m->fds[i] = -1;
+	m->uid = getuid();
+	clock_gettime(CLOCK_MONOTONIC, &m->deadline);
+	m->deadline.tv_sec += m->cfg.timeout_ms / 1000;
+	m->deadline.tv_nsec += (m->cfg.timeout_ms % 1000) * 1000000L;
+	if (m->deadline.tv_nsec >= 1000000000L) {
+		m->deadline.tv_sec++;
+		m->deadline.tv_nsec -= 1000000000L;
+	}
+
+	m->listen_fd = cfg->listen_fd >= 0 ? cfg->listen_fd : mesh_listen(&m->peers[cfg->rank], err);
+	if (m->listen_fd < 0)
+		goto fail_alloc;
+	if ((rc = pthread_create(&acceptor, NULL, mesh_acceptor, m))) {
+		snprintf(err, MESH_ERR_MAX, "cannot start the acceptor thread: %s", strerror(rc));
+		rc = -1;
+		goto fail_listen;
+	}
+	rc = 0;
+	for (unsigned peer = 0; peer < cfg->rank && rc == 0; peer++)
+		for (unsigned ch = 0; ch < cfg->nr_channels && rc == 0; ch++) {
+			rc = mesh_connect_peer(m, peer, ch, err);
+			mesh_report(m, &reported);
+		}
+	if (rc)
+		atomic_store(&m->stop, true);
+	while (rc == 0 && atomic_load(&m->inbound_done) < mesh_inbound_total(m) &&
+	       mesh_ms_left(m) > 0) {
+		mesh_report(m, &reported);
+		usleep(20 * 1000);
+	}
+	pthread_join(acceptor, NULL);
+	mesh_report(m, &reported);
+	if (rc == 0 && atomic_load(&m->inbound_done) < mesh_inbound_total(m)) {
+		for (unsigned peer = cfg->rank + 1; peer < cfg->nr_nodes; peer++)
+			if (m->fds[mesh_slot(m, peer, 0)] < 0 ||
+			    m->fds[mesh_slot(m, peer, cfg->nr_channels - 1)] < 0) {
+				snprintf(err, MESH_ERR_MAX,
+					 "rank %u (%s:%u) did not connect within %u s",
+					 peer, m->peers[peer].host, m->peers[peer].port,
+					 m->cfg.timeout_ms / 1000);
+				break;
+			}
+		rc = -1;
+	}
+fail_listen:
+	close(m->listen_fd);
+	m->listen_fd = -1;
+	if (rc == 0) {
+		*out = m;
+		return 0;
+	}
+	mesh_close(m);
+	return -1;
+fail_alloc:
+	if (m) {
+		free(m->fds);
+		free(m->peers);
+	}
+	free(m);
+	return -1;
+}
+
+int mesh_fd(const struct mesh *m, unsigned peer, unsigned channel)
+{
+	if (peer >= m->cfg.nr_nodes || channel >= m->cfg.nr_channels)
+		return -1;
+	return m->fds[mesh_slot(m, peer, channel)];
+}
+
+unsigned mesh_rank(const struct mesh *m)
+{
+	return m->cfg.rank;
+}
+
+unsigned mesh_nr_nodes(const struct mesh *m)
+{
+	return m->cfg.nr_nodes;
+}
+
+const struct hostport *mesh_peer(const struct mesh *m, unsigned peer)
+{
+	return peer < m->cfg.nr_nodes ? &m->peers[peer] : NULL;
+}
+
+void mesh_shutdown(struct mesh *m)
+{
+	for (unsigned i = 0; i < m->cfg.nr_nodes * m->cfg.nr_channels; i++)
+		if (m->fds[i] >= 0)
+			shutdown(m->fds[i], SHUT_RDWR);
+}
+
+void mesh_close(struct mesh *m)
+{
+	if (!m)
+		return;
+	for (unsigned i = 0; i < m->cfg.nr_nodes * m->cfg.nr_channels; i++)
+		if (m->fds[i] >= 0)
+			close(m->fds[i]);
+	free(m->fds);
+	free(m->peers);
+	free(m);
+}

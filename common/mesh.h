@@ -1,0 +1,55 @@
+/*
+ * The mesh: authenticated TCP connections between every pair of node
+ * instances, `nr_channels` per pair (a channel per kind of traffic, so
+ * demand faults never queue behind bulk transfers or control messages).
+ *
+ * mesh_open() listens on this rank's address, connects to every lower rank
+ * (retrying until the timeout) and accepts every higher one; each connection
+ * is authenticated both ways with munge (common/auth.h) before it counts.
+ * When it returns, the fds are blocking, TCP_NODELAY, with keepalive and a
+ * user timeout so that a vanished host is noticed within seconds.  The
+ * listening socket is closed: nothing can connect afterwards.
+ */
+#ifndef GVM_COMMON_MESH_H
+#define GVM_COMMON_MESH_H
+
+#include <stdint.h>
+
+#include "common/parse.h"
+
+#define MESH_ERR_MAX 512
+#define MESH_MAX_NODES 256
+#define MESH_MAX_CHANNELS 8
+
+struct mesh_config {
+	unsigned rank;
+	unsigned nr_nodes;
+	unsigned nr_channels;
+	const struct hostport *peers; /* nr_nodes entries; peers[rank] is ours */
+	int listen_fd;                /* a listening socket (mesh_open closes it), or -1 */
+	uint64_t vm_id;               /* peers of another VM are refused */
+	const char *munge_socket;     /* NULL: munge's default */
+	unsigned timeout_ms;          /* 0: 30 s */
+	/* Optional: called from mesh_open's thread as connections come up. */
+	void (*progress)(void *arg, unsigned done, unsigned total);
+	void *progress_arg;
+};
+
+struct mesh;
+
+int mesh_open(const struct mesh_config *cfg, struct mesh **out, char *err);
+/* The connection to `peer` for `channel`; -1 for peer == own rank. */
+int mesh_fd(const struct mesh *m, unsigned peer, unsigned channel);
+unsigned mesh_rank(const struct mesh *m);
+unsigned mesh_nr_nodes(const struct mesh *m);
+const struct hostport *mesh_peer(const struct mesh *m, unsigned peer);
+/* shutdown() every connection: wakes up any thread blocked reading one. */
+void mesh_shutdown(struct mesh *m);
+void mesh_close(struct mesh *m);
+
+/* A listening TCP socket on addr (port 0: any free port). */
+int mesh_listen(const struct hostport *addr, char *err);
+/* The port a socket is bound to. */
+int mesh_local_port(int fd);
+
+#endif

@@ -1,0 +1,2 @@
+common_SRCS := common/log.c common/parse.c common/wire.c common/auth.c common/mesh.c
+$(O)/libgvcommon.a: $(common_SRCS:%.c=$(O)/%.o)

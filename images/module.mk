@@ -1,0 +1,2 @@
+# Guest images, built into $(IMG) whatever the host build flavour.
+-include images/probe/module.mk

@@ -1,0 +1,12 @@
+# Unit tests: every tests/unit/NAME.c is a program $(O)/tests/unit/NAME that
+# tests/run executes.  tests/tools/NAME.c are helper programs for the test
+# scripts (fake peers and the like), built to $(O)/tests/tools/NAME.
+unit_SRCS := $(wildcard tests/unit/*.c)
+tool_SRCS := $(wildcard tests/tools/*.c)
+TEST_PROGS += $(unit_SRCS:tests/unit/%.c=$(O)/tests/unit/%) \
+	$(tool_SRCS:tests/tools/%.c=$(O)/tests/tools/%)
+
+$(O)/tests/unit/%: $(O)/tests/unit/%.o $(LIBS_ALL)
+	$(CC) $(HOST_LDFLAGS) $< $(LIBS_ALL) $(HOST_LIBS) -o $@
+$(O)/tests/tools/%: $(O)/tests/tools/%.o $(LIBS_ALL)
+	$(CC) $(HOST_LDFLAGS) $< $(LIBS_ALL) $(HOST_LIBS) -o $@

@@ -1,0 +1,127 @@
+/* common/: the parsers and the wire framing. */
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/parse.h"
+#include "common/wire.h"
+#include "tests/lib/check.h"
+
+static void test_parse_size(void)
+{
+	char err[PARSE_ERR_MAX];
+	uint64_t v;
+
+	CHECK(parse_size("4096", &v, err) == 0 && v == 4096);
+	CHECK(parse_size("64M", &v, err) == 0 && v == 64ull << 20);
+	CHECK(parse_size("2GiB", &v, err) == 0 && v == 2ull << 30);
+	CHECK(parse_size("1t", &v, err) == 0 && v == 1ull << 40);
+	CHECK(parse_size("12X", &v, err) == -1 && strstr(err, "'12X'"));
+	CHECK(parse_size("-1", &v, err) == -1);
+	CHECK(parse_size("", &v, err) == -1);
+	CHECK(parse_size("99999999999999999999", &v, err) == -1);
+	CHECK(parse_size("17179869184G", &v, err) == -1 && strstr(err, "too large"));
+}
+
+static void test_parse_uint(void)
+{
+	char err[PARSE_ERR_MAX];
+	unsigned v;
+
+	CHECK(parse_uint("7", 1, 8, &v, err) == 0 && v == 7);
+	CHECK(parse_uint("9", 1, 8, &v, err) == -1 && strstr(err, "out of range"));
+	CHECK(parse_uint("0", 1, 8, &v, err) == -1);
+	CHECK(parse_uint("3x", 1, 8, &v, err) == -1 && strstr(err, "not a number"));
+	CHECK(parse_uint(" 3", 1, 8, &v, err) == -1);
+}
+
+static void test_parse_hostport(void)
+{
+	char err[PARSE_ERR_MAX];
+	struct hostport hp, *list;
+	int n;
+
+	CHECK(parse_hostport("node1:7000", &hp, err) == 0);
+	CHECK_STR(hp.host, "node1");
+	CHECK_EQ(hp.port, 7000);
+	CHECK(parse_hostport("[::1]:80", &hp, err) == 0);
+	CHECK_STR(hp.host, "::1");
+	CHECK(parse_hostport("node1", &hp, err) == -1 && strstr(err, "no port"));
+	CHECK(parse_hostport("node1:0", &hp, err) == -1);
+	CHECK(parse_hostport("node1:65536", &hp, err) == -1);
+	CHECK(parse_hostport(":80", &hp, err) == -1);
+	n = parse_hostport_list("a:1,b:2,c:3", &list, err);
+	CHECK_EQ(n, 3);
+	if (n == 3) {
+		CHECK_STR(list[2].host, "c");
+		CHECK_EQ(list[1].port, 2);
+		free(list);
+	}
+	CHECK(parse_hostport_list("a:1,,b", &list, err) == -1);
+	CHECK(parse_hostport_list("", &list, err) == -1);
+}
+
+static void test_wire_roundtrip(void)
+{
+	char payload[5000], buf[8192], why[128];
+	struct wire_hdr h, r;
+	int sv[2];
+
+	for (size_t i = 0; i < sizeof(payload); i++)
+		payload[i] = (char)(i * 7);
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	h = wire_hdr_make(0x105, 3, sizeof(payload));
+	h.seq = 42;
+	h.arg[1] = 0xdeadbeef;
+	CHECK(wire_send(sv[0], &h, payload) == 0);
+	h = wire_hdr_make(0x106, 3, 0);
+	CHECK(wire_send(sv[0], &h, NULL) == 0);
+	CHECK(wire_recv(sv[1], 3, &r, buf, sizeof(buf), why) == 0);
+	CHECK_EQ(r.type, 0x105);
+	CHECK_EQ(r.seq, 42);
+	CHECK_EQ(r.arg[1], 0xdeadbeef);
+	CHECK(memcmp(buf, payload, sizeof(payload)) == 0);
+	CHECK(wire_recv(sv[1], 3, &r, buf, sizeof(buf), why) == 0);
+	CHECK_EQ(r.type, 0x106);
+	CHECK_EQ(r.len, 0);
+	close(sv[0]);
+	CHECK(wire_recv(sv[1], 3, &r, buf, sizeof(buf), why) == -1);
+	CHECK(strstr(why, "closed") != NULL);
+	close(sv[1]);
+}
+
+static void test_wire_rejects_malformed(void)
+{
+	char buf[64], why[128];
+	struct wire_hdr h, r;
+	int sv[2];
+
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	/* garbage */
+	CHECK(write(sv[0], "GET / HTTP/1.1\r\nHost: x\r\n\r\nxxxxxxxxxxxxxx", 40) == 40);
+	CHECK(wire_recv(sv[1], -1, &r, buf, sizeof(buf), why) == -1);
+	CHECK(strstr(why, "malformed") != NULL);
+	/* a length larger than the receiver allows */
+	h = wire_hdr_make(0x100, 0, 65);
+	CHECK(write(sv[0], &h, sizeof(h)) == sizeof(h));
+	CHECK(wire_recv(sv[1], -1, &r, buf, sizeof(buf), why) == -1);
+	CHECK(strstr(why, "65 bytes") != NULL);
+	/* a sender lying about its rank */
+	h = wire_hdr_make(0x100, 5, 0);
+	CHECK(write(sv[0], &h, sizeof(h)) == sizeof(h));
+	CHECK(wire_recv(sv[1], 2, &r, buf, sizeof(buf), why) == -1);
+	CHECK(strstr(why, "rank 5") != NULL);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+int main(void)
+{
+	RUN(test_parse_size);
+	RUN(test_parse_uint);
+	RUN(test_parse_hostport);
+	RUN(test_wire_roundtrip);
+	RUN(test_wire_rejects_malformed);
+	return check_summary();
+}
