@@ -1,0 +1,103 @@
+/*
+ * The machine a guest sees: its vCPUs, NUMA nodes, memory layout, distances
+ * and caches.  Built once from the user's options and the host's hwloc
+ * topology, identical on every instance of a VM, and the single source for
+ * everything that describes the machine to the guest (ACPI MADT/SRAT/SLIT,
+ * CPUID, the e820 map) and to the user (`gvm topo`).
+ *
+ * Memory layout: guest RAM is one contiguous region of `ram_size` bytes (the
+ * DSM region in a cluster).  RAM offset x is at guest-physical address x
+ * below TOPO_HOLE_START and at x + TOPO_HOLE_SIZE above it, leaving
+ * [3 GiB, 4 GiB) for the IOAPIC, the LAPIC and other MMIO.
+ * Guest NUMA node i owns the RAM offsets [nodes[i].ram_offset,
+ * nodes[i].ram_offset + nodes[i].ram_size); node 0 starts at offset 0, the
+ * nodes are contiguous and in order, and each size is a multiple of
+ * TOPO_NODE_ALIGN.
+ */
+#ifndef GVM_VMM_TOPO_H
+#define GVM_VMM_TOPO_H
+
+#include <stdint.h>
+
+#define TOPO_MAX_CPUS 255 /* xAPIC: APIC IDs 0..254 */
+#define TOPO_MAX_NODES 64
+#define TOPO_MAX_CACHES 4
+#define TOPO_NODE_ALIGN (2u << 20)
+#define TOPO_HOLE_START 0xC0000000ull
+#define TOPO_HOLE_SIZE 0x40000000ull
+#define TOPO_LOCAL_DISTANCE 10
+
+enum topo_cache_type { TOPO_CACHE_DATA = 1, TOPO_CACHE_INST = 2, TOPO_CACHE_UNIFIED = 3 };
+
+struct topo_cache {
+	unsigned level;            /* 1, 2, 3 */
+	enum topo_cache_type type;
+	uint64_t size;             /* bytes */
+	unsigned line_size;        /* bytes */
+	unsigned ways;
+	unsigned shared_by;        /* vCPUs sharing one instance: 1 = per core */
+};
+
+struct topo_cpu {
+	unsigned apic_id;
+	unsigned node;       /* guest NUMA node */
+	unsigned package;    /* guest socket = node */
+	unsigned core;       /* core within its package */
+	unsigned thread;     /* SMT thread within its core */
+};
+
+struct topo_node {
+	uint64_t ram_offset;
+	uint64_t ram_size;
+	unsigned first_cpu;  /* the node's vCPUs are [first_cpu, first_cpu + nr_cpus) */
+	unsigned nr_cpus;
+};
+
+struct vm_topology {
+	unsigned nr_cpus;
+	unsigned nr_nodes;
+	unsigned threads_per_core;
+	unsigned cores_per_package;
+	uint64_t ram_size;
+	struct topo_cpu cpus[TOPO_MAX_CPUS];
+	struct topo_node nodes[TOPO_MAX_NODES];
+	uint8_t distance[TOPO_MAX_NODES][TOPO_MAX_NODES]; /* SLIT: 10 local, > 10 remote */
+	unsigned nr_caches;
+	struct topo_cache caches[TOPO_MAX_CACHES];
+};
+
+/* What the user asked for; zero fields take defaults from the host. */
+struct topo_params {
+	unsigned nr_nodes;        /* guest NUMA nodes (instances in a cluster) */
+	unsigned nr_cpus;         /* total vCPUs, divisible by nr_nodes */
+	uint64_t ram_size;        /* total bytes, divisible by nr_nodes, per-node share aligned */
+	unsigned remote_distance; /* SLIT remote distance (default 20) */
+};
+
+#define TOPO_ERR_MAX 256
+
+/*
+ * Build the topology.  Caches are the host's (hwloc), scaled to what a guest
+ * core sees.  Returns 0, or -1 with the reason in err (bad counts, sizes
+ * that do not divide or fit).
+ */
+int topo_build(const struct topo_params *p, struct vm_topology *t, char *err);
+
+/* Guest-physical address of a RAM offset, and the inverse (-1: not RAM). */
+static inline uint64_t topo_ram_to_gpa(uint64_t off)
+{
+	return off < TOPO_HOLE_START ? off : off + TOPO_HOLE_SIZE;
+}
+
+static inline int64_t topo_gpa_to_ram(const struct vm_topology *t, uint64_t gpa)
+{
+	uint64_t off = gpa;
+
+	if (gpa >= TOPO_HOLE_START && gpa < TOPO_HOLE_START + TOPO_HOLE_SIZE)
+		return -1;
+	if (gpa >= TOPO_HOLE_START + TOPO_HOLE_SIZE)
+		off = gpa - TOPO_HOLE_SIZE;
+	return off < t->ram_size ? (int64_t)off : -1;
+}
+
+#endif
