@@ -1,0 +1,389 @@
+/*
+ * The region's life cycle (create, start, the collective stop, destroy),
+ * fatal errors, sending and statistics.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "common/log.h"
+#include "common/mesh.h"
+#include "dsm/internal.h"
+
+#define DSM_MAX_SIZE (1ull << 46) /* 64 TiB: well inside the user address space */
+#define DSM_MAX_HANDLERS 64
+
+void dsm_config_init(struct dsm_config *cfg)
+{
+	*cfg = (struct dsm_config){
+		.uffd = -1,
+		.numa_node = -1,
+		.nr_handlers = 2,
+		.prefetch_pages = 0,
+	};
+}
+
+const char *dsm_peer_name(const struct dsm *d, unsigned peer, char *buf, size_t len)
+{
+	const struct hostport *hp = mesh_peer(d->mesh, peer);
+
+	if (hp)
+		snprintf(buf, len, "rank %u (%s:%u)", peer, hp->host, hp->port);
+	else
+		snprintf(buf, len, "rank %u", peer);
+	return buf;
+}
+
+void dsm_fail(struct dsm *d, unsigned culprit, const char *fmt, ...)
+{
+	char msg[DSM_ERR_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (atomic_exchange(&d->failed, true))
+		return;
+	pthread_mutex_lock(&d->lock);
+	snprintf(d->error, sizeof(d->error), "%s", msg);
+	pthread_cond_broadcast(&d->cond);
+	pthread_mutex_unlock(&d->lock);
+	pr_err("rank %u: %s", d->rank, msg);
+
+	/* Tell every peer why before closing, so each names the culprit, not us. */
+	if (d->tr) {
+		for (unsigned p = 0; p < d->nr_nodes; p++) {
+			struct wire_hdr h;
+			uint32_t len = strnlen(msg, DSM_ABORT_MAX);
+
+			if (p == d->rank || p == culprit)
+				continue;
+			h = wire_hdr_make(DSM_MSG_ABORT, d->rank, len);
+			h.arg[0] = culprit < d->nr_nodes ? culprit : d->rank;
+			d->tr->ops->send_pages(d->tr, p, DSM_CH_DEMAND, &h, msg);
+		}
+		d->tr->ops->shutdown(d->tr);
+	}
+	if (d->cfg.on_fatal)
+		d->cfg.on_fatal(d->cfg.arg, msg);
+}
+
+int dsm_send(struct dsm *d, unsigned to, unsigned ch, uint16_t type, uint64_t a0, uint64_t a1,
+	     uint64_t a2, const void *payload, uint32_t len)
+{
+	struct wire_hdr h = wire_hdr_make(type, d->rank, len);
+	char name[96];
+	int rc;
+
+	h.arg[0] = a0;
+	h.arg[1] = a1;
+	h.arg[2] = a2;
+	if (len)
+		rc = d->tr->ops->send_pages(d->tr, to, ch, &h, payload);
+	else
+		rc = d->tr->ops->send_msg(d->tr, to, ch, &h);
+	if (rc) {
+		if (!atomic_load(&d->stopping))
+			dsm_fail(d, to, "%s lost: cannot send: %s",
+				 dsm_peer_name(d, to, name, sizeof(name)), strerror(-rc));
+		return rc;
+	}
+	STAT_ADD(d, st_msgs_sent, 1);
+	STAT_ADD(d, st_bytes_sent, sizeof(h) + len);
+	STAT_ADD(d, st_pages_sent, len / DSM_PAGE_SIZE);
+	return 0;
+}
+
+void dsm_account_fault(struct dsm *d, enum dsm_fault_kind kind, uint32_t start_us)
+{
+	uint32_t us = dsm_now_us() - start_us;
+	unsigned b = us ? 31 - __builtin_clz(us) : 0;
+
+	STAT_ADD(d, st_faults[kind], 1);
+	STAT_ADD(d, st_lat[b < DSM_LAT_BUCKETS ? b : DSM_LAT_BUCKETS - 1], 1);
+}
+
+static int dsm_check_homes(const struct dsm_config *cfg, unsigned n, uint64_t npages, char *err)
+{
+	const uint64_t *hs = cfg->home_start;
+
+	if (!hs)
+		return 0;
+	if (hs[0] != 0 || hs[n] != npages) {
+		snprintf(err, DSM_ERR_MAX,
+			 "home map: must start at page 0 and end at page %llu (the region's size), "
+			 "not [%llu, %llu)", (unsigned long long)npages, (unsigned long long)hs[0],
+			 (unsigned long long)hs[n]);
+		return -1;
+	}
+	for (unsigned i = 0; i < n; i++)
+		if (hs[i + 1] < hs[i]) {
+			snprintf(err, DSM_ERR_MAX,
+				 "home map: node %u's range ends (page %llu) before it starts (page %llu)",
+				 i, (unsigned long long)hs[i + 1], (unsigned long long)hs[i]);
+			return -1;
+		}
+	return 0;
+}
+
+static int dsm_check_config(const struct dsm_config *cfg, char *err)
+{
+	unsigned n;
+
+	if (!cfg->mesh) {
+		snprintf(err, DSM_ERR_MAX, "no mesh given");
+		return -1;
+	}
+	n = mesh_nr_nodes(cfg->mesh);
+	if (cfg->size == 0 || cfg->size % DSM_PAGE_SIZE || cfg->size > DSM_MAX_SIZE) {
+		snprintf(err, DSM_ERR_MAX,
+			 "region size %llu bytes: it must be a non-zero multiple of %u bytes, "
+			 "at most %llu", (unsigned long long)cfg->size, DSM_PAGE_SIZE,
+			 (unsigned long long)DSM_MAX_SIZE);
+		return -1;
+	}
+	if (n > DSM_MAX_NODES || mesh_rank(cfg->mesh) >= n) {
+		snprintf(err, DSM_ERR_MAX, "rank %u of %u nodes: at most %u nodes, rank below that",
+			 mesh_rank(cfg->mesh), n, DSM_MAX_NODES);
+		return -1;
+	}
+	for (unsigned p = 0; p < n; p++)
+		for (unsigned ch = 0; ch < DSM_NR_CHANNELS && p != mesh_rank(cfg->mesh); ch++)
+			if (mesh_fd(cfg->mesh, p, cfg->first_channel + ch) < 0) {
+				snprintf(err, DSM_ERR_MAX,
+					 "the mesh has no channel %u: the DSM needs %u channels from "
+					 "channel %u", cfg->first_channel + ch, DSM_NR_CHANNELS,
+					 cfg->first_channel);
+				return -1;
+			}
+	if (cfg->nr_handlers > DSM_MAX_HANDLERS) {
+		snprintf(err, DSM_ERR_MAX, "%u fault handler threads: at most %u", cfg->nr_handlers,
+			 DSM_MAX_HANDLERS);
+		return -1;
+	}
+	if (cfg->prefetch_pages > DSM_MAX_RUN) {
+		snprintf(err, DSM_ERR_MAX, "prefetch window of %u pages: at most %u",
+			 cfg->prefetch_pages, DSM_MAX_RUN);
+		return -1;
+	}
+	return dsm_check_homes(cfg, n, cfg->size / DSM_PAGE_SIZE, err);
+}
+
+/* A zeroed array that costs nothing until touched, however large. */
+static void *dsm_zalloc(size_t size)
+{
+	void *p = mmap(NULL, size ? size : 1, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void dsm_zfree(void *p, size_t size)
+{
+	if (p)
+		munmap(p, size ? size : 1);
+}
+
+int dsm_create(const struct dsm_config *cfg, struct dsm **out, char *err)
+{
+	struct dsm_tcp_config tc;
+	struct dsm *d;
+	unsigned n;
+
+	*out = NULL;
+	if (dsm_check_config(cfg, err)) {
+		if (cfg->uffd >= 0)
+			close(cfg->uffd);
+		return -1;
+	}
+	n = mesh_nr_nodes(cfg->mesh);
+	d = calloc(1, sizeof(*d));
+	if (!d) {
+		if (cfg->uffd >= 0)
+			close(cfg->uffd);
+		snprintf(err, DSM_ERR_MAX, "out of memory");
+		return -1;
+	}
+	d->cfg = *cfg;
+	d->cfg.home_start = NULL;
+	if (!d->cfg.nr_handlers)
+		d->cfg.nr_handlers = 2;
+	if (!d->cfg.stop_timeout_s)
+		d->cfg.stop_timeout_s = 30;
+	d->mesh = cfg->mesh;
+	d->rank = mesh_rank(cfg->mesh);
+	d->nr_nodes = n;
+	d->npages = cfg->size / DSM_PAGE_SIZE;
+	d->uffd = cfg->uffd;
+	d->stop_fd = -1;
+	pthread_mutex_init(&d->lock, NULL);
+	pthread_cond_init(&d->cond, NULL);
+
+	d->home_start = calloc(n + 1, sizeof(*d->home_start));
+	d->bye = calloc(n * DSM_NR_CHANNELS, 1);
+	d->handlers = calloc(d->cfg.nr_handlers, sizeof(*d->handlers));
+	if (!d->home_start || !d->bye || !d->handlers)
+		goto oom;
+	for (unsigned i = 0; i <= n; i++)
+		d->home_start[i] = cfg->home_start ? cfg->home_start[i] :
+				   i == n ? d->npages : d->npages / n * i;
+	d->home_first = d->home_start[d->rank];
+	d->home_end = d->home_start[d->rank + 1];
+
+	d->pages = dsm_zalloc(d->npages * sizeof(*d->pages));
+	d->dir = dsm_zalloc((d->home_end - d->home_first) * sizeof(*d->dir));
+	if (!d->pages || !d->dir)
+		goto oom;
+	for (uint64_t i = 0; i < d->home_end - d->home_first; i++)
+		d->dir[i].owner = DSM_NO_NODE;
+
+	if (region_create(d, err))
+		goto fail;
+	tc = (struct dsm_tcp_config){
+		.mesh = cfg->mesh, .first_channel = cfg->first_channel,
+		.nr_channels = DSM_NR_CHANNELS, .poll_us = cfg->recv_poll_us,
+		.dispatch = msg_dispatch, .lost = msg_lost, .arg = d,
+	};
+	d->tr = dsm_tcp_create(&tc, err);
+	if (!d->tr)
+		goto fail;
+	*out = d;
+	return 0;
+oom:
+	snprintf(err, DSM_ERR_MAX, "out of memory for a region of %llu pages",
+		 (unsigned long long)d->npages);
+fail:
+	dsm_destroy(d);
+	return -1;
+}
+
+int dsm_start(struct dsm *d, char *err)
+{
+	if (d->started) {
+		snprintf(err, DSM_ERR_MAX, "the DSM is already started");
+		return -1;
+	}
+	d->started = true;
+	if (d->tr->ops->start(d->tr, err) || fault_start(d, err))
+		return -1;
+	return 0;
+}
+
+static void dsm_halt(struct dsm *d)
+{
+	if (!d->started)
+		return;
+	atomic_store(&d->stopping, true);
+	d->tr->ops->stop(d->tr);
+	fault_stop(d);
+	d->started = false;
+}
+
+int dsm_stop(struct dsm *d)
+{
+	unsigned want = (d->nr_nodes - 1) * DSM_NR_CHANNELS;
+	struct timespec deadline;
+	char missing[256] = "";
+	int rc = 0;
+
+	if (!d->started)
+		return atomic_load(&d->failed) ? -1 : 0;
+	for (unsigned p = 0; p < d->nr_nodes; p++)
+		for (unsigned ch = 0; ch < DSM_NR_CHANNELS && p != d->rank; ch++)
+			dsm_send(d, p, ch, DSM_MSG_BYE, 0, 0, 0, NULL, 0);
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += d->cfg.stop_timeout_s;
+	pthread_mutex_lock(&d->lock);
+	while (d->bye_count < want && !atomic_load(&d->failed) && rc != ETIMEDOUT)
+		rc = pthread_cond_timedwait(&d->cond, &d->lock, &deadline);
+	if (d->bye_count < want && !atomic_load(&d->failed))
+		for (unsigned p = 0, len = 0; p < d->nr_nodes; p++)
+			if (p != d->rank && !d->bye[p * DSM_NR_CHANNELS] && len < sizeof(missing) - 8)
+				len += snprintf(missing + len, sizeof(missing) - len, " %u", p);
+	pthread_mutex_unlock(&d->lock);
+	if (missing[0])
+		dsm_fail(d, d->rank, "stopping: rank(s)%s did not stop within %u s", missing,
+			 d->cfg.stop_timeout_s);
+	dsm_halt(d);
+	return atomic_load(&d->failed) ? -1 : 0;
+}
+
+void dsm_destroy(struct dsm *d)
+{
+	if (!d)
+		return;
+	dsm_halt(d);
+	if (d->tr)
+		d->tr->ops->destroy(d->tr);
+	region_destroy(d);
+	home_free(d);
+	dsm_zfree(d->dir, (d->home_end - d->home_first) * sizeof(*d->dir));
+	dsm_zfree(d->pages, d->npages * sizeof(*d->pages));
+	free(d->handlers);
+	free(d->bye);
+	free(d->home_start);
+	pthread_cond_destroy(&d->cond);
+	pthread_mutex_destroy(&d->lock);
+	free(d);
+}
+
+void *dsm_addr(const struct dsm *d)
+{
+	return d->base;
+}
+
+uint64_t dsm_size(const struct dsm *d)
+{
+	return d->npages << DSM_PAGE_SHIFT;
+}
+
+unsigned dsm_rank(const struct dsm *d)
+{
+	return d->rank;
+}
+
+unsigned dsm_nr_nodes(const struct dsm *d)
+{
+	return d->nr_nodes;
+}
+
+unsigned dsm_home_of(const struct dsm *d, uint64_t off)
+{
+	return dsm_home(d, off >> DSM_PAGE_SHIFT);
+}
+
+const char *dsm_error(struct dsm *d)
+{
+	const char *e;
+
+	pthread_mutex_lock(&d->lock);
+	e = atomic_load(&d->failed) ? d->error : NULL;
+	pthread_mutex_unlock(&d->lock);
+	return e;
+}
+
+void dsm_get_stats(struct dsm *d, struct dsm_stats *st)
+{
+#define LOAD(f) atomic_load_explicit(&d->f, memory_order_relaxed)
+	memset(st, 0, sizeof(*st));
+	for (unsigned i = 0; i < DSM_FAULT_KINDS; i++)
+		st->faults[i] = LOAD(st_faults[i]);
+	for (unsigned i = 0; i < DSM_LAT_BUCKETS; i++)
+		st->lat_hist[i] = LOAD(st_lat[i]);
+	st->faults_joined = LOAD(st_joined);
+	st->invalidations = LOAD(st_inval);
+	st->downgrades = LOAD(st_downgrades);
+	st->pages_sent = LOAD(st_pages_sent);
+	st->pages_received = LOAD(st_pages_recv);
+	st->prefetched = LOAD(st_prefetched);
+	st->msgs_sent = LOAD(st_msgs_sent);
+	st->msgs_received = LOAD(st_msgs_recv);
+	st->bytes_sent = LOAD(st_bytes_sent);
+	st->bytes_received = LOAD(st_bytes_recv);
+	st->holds = LOAD(st_holds);
+#undef LOAD
+}

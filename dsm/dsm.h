@@ -1,0 +1,148 @@
+/*
+ * libgvdsm: one range of memory made coherent across the node instances of a
+ * VM, page by page, on a stock kernel with userfaultfd.
+ *
+ * Every instance maps a region of the same size.  Each page has a home node
+ * (a contiguous range of pages per node, matching the guest NUMA nodes) that
+ * keeps its directory: who owns it and who holds read copies.  Coherence is
+ * single writer / multiple readers with invalidation (Ivy), sequentially
+ * consistent.  docs/protocol.md describes the messages, states and races.
+ *
+ * Life cycle:
+ *   dsm_create()  map the region and register it with userfaultfd;
+ *                 nothing runs yet, and the region must not be touched;
+ *   dsm_start()   start the fault handlers and the receive threads: the
+ *                 region is usable (also as a KVM memslot) on return;
+ *   dsm_stop()    collective: tells every peer this instance is done and
+ *                 serves their requests until every peer has said the same;
+ *   dsm_destroy() release everything (also after a failed or no start).
+ *
+ * A fatal error (a peer lost, a protocol violation) stops the DSM: on_fatal
+ * is called once, from an internal thread, with a message naming the rank
+ * and its host:port.  From then on an access to a page that is not present
+ * blocks until the process exits or the DSM is destroyed, so on_fatal should
+ * stop the users of the region (a VMM stops its vCPUs and exits non-zero).
+ */
+#ifndef GVM_DSM_DSM_H
+#define GVM_DSM_DSM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct mesh;
+
+#define DSM_PAGE_SIZE 4096u
+#define DSM_PAGE_SHIFT 12
+/* The copyset is a 64-bit mask (as many nodes as vmm/topo.h allows). */
+#define DSM_MAX_NODES 64
+/*
+ * Mesh channels the DSM uses, from cfg.first_channel on: demand traffic
+ * (requests, replies, invalidations), and bulk transfers (prefetch), so that
+ * a demand fault never queues behind a bulk transfer.
+ */
+#define DSM_NR_CHANNELS 2
+#define DSM_ERR_MAX 512
+/* Fault latency histogram: bucket i counts faults of [2^i, 2^(i+1)) µs; bucket 0 also < 1 µs. */
+#define DSM_LAT_BUCKETS 24
+
+struct dsm_config {
+	/* Borrowed, must outlive the dsm: rank and nr_nodes come from it. */
+	struct mesh *mesh;
+	unsigned first_channel;
+	uint64_t size; /* bytes: > 0, a multiple of DSM_PAGE_SIZE, the same on every node */
+	/*
+	 * nr_nodes + 1 page numbers: node i homes pages [home_start[i],
+	 * home_start[i + 1]); home_start[0] = 0 and home_start[nr_nodes] =
+	 * size / DSM_PAGE_SIZE.  A node may home no page.  NULL: equal split,
+	 * the remainder on the last node.  Copied by dsm_create.
+	 */
+	const uint64_t *home_start;
+	/*
+	 * A userfaultfd opened by someone allowed to (e.g. the Slurm plugin,
+	 * as root, through /dev/userfaultfd), not yet initialised with
+	 * UFFDIO_API; the dsm owns it from dsm_create on, error or not.
+	 * -1: open one here (needs root or vm.unprivileged_userfaultfd=1).
+	 */
+	int uffd;
+	int numa_node;        /* host NUMA node for the pages homed here, or -1 */
+	unsigned nr_handlers; /* fault handler threads; 0: 2 */
+	/*
+	 * Busy-poll budgets in µs before a thread blocks: fault handlers on
+	 * the userfaultfd, receive threads on their socket.  Spinning trades
+	 * CPU for wake-up latency; on a machine with fewer cores than busy
+	 * threads it loses.  0: block at once.
+	 */
+	unsigned handler_poll_us;
+	unsigned recv_poll_us;
+	/*
+	 * Policies, each measured by bench-dsm:
+	 * excl_read: a read fault on a page nobody but its owner holds is
+	 *   granted write access (the owner's copy moves), saving the second
+	 *   fault of read-modify-write; never-touched pages are always
+	 *   granted write access, whatever this says.
+	 * prefetch_pages: largest read-ahead window for sequential read
+	 *   faults, sent on the bulk channel; 0 disables prefetch.
+	 * hold_us: a page granted write access is kept at least this long
+	 *   before it is given away (anti ping-pong).  0: give at once.
+	 */
+	bool excl_read;
+	unsigned prefetch_pages;
+	unsigned hold_us;
+	/* Seconds dsm_stop waits for every peer to stop; 0: 30. */
+	unsigned stop_timeout_s;
+	void (*on_fatal)(void *arg, const char *msg);
+	void *arg;
+};
+
+/* Fills the defaults (everything the VMM does not need to choose). */
+void dsm_config_init(struct dsm_config *cfg);
+
+enum dsm_fault_kind {
+	DSM_FAULT_READ,       /* read fault, page fetched from another node */
+	DSM_FAULT_WRITE,      /* write fault on a page not held, fetched */
+	DSM_FAULT_UPGRADE,    /* write fault on a read copy: copies invalidated, no data */
+	DSM_FAULT_ZERO,       /* never-touched page: zero-filled, no data moved */
+	DSM_FAULT_LOCAL,      /* resolved at this node (its home) without a message */
+	DSM_FAULT_KINDS,
+};
+
+struct dsm_stats {
+	uint64_t faults[DSM_FAULT_KINDS];
+	uint64_t faults_joined;       /* a fault on a page already being fetched */
+	uint64_t invalidations;       /* copies dropped on request */
+	uint64_t downgrades;          /* write access given up for a read copy */
+	uint64_t pages_sent, pages_received;
+	uint64_t prefetched;          /* pages received ahead of a fault */
+	uint64_t msgs_sent, msgs_received;
+	uint64_t bytes_sent, bytes_received;
+	uint64_t holds;               /* requests delayed by hold_us */
+	uint64_t lat_hist[DSM_LAT_BUCKETS]; /* faults resolved by a message, by latency */
+};
+
+struct dsm;
+
+/*
+ * Check cfg, map the region, register it with userfaultfd and bind the home
+ * range to cfg->numa_node.  Returns 0, or -1 with the reason in err
+ * (DSM_ERR_MAX bytes).
+ */
+int dsm_create(const struct dsm_config *cfg, struct dsm **out, char *err);
+int dsm_start(struct dsm *d, char *err);
+/*
+ * Collective stop (see above).  Returns 0; -1 with dsm_error() set when a
+ * peer was lost or did not stop within stop_timeout_s.
+ */
+int dsm_stop(struct dsm *d);
+void dsm_destroy(struct dsm *d);
+
+void *dsm_addr(const struct dsm *d);
+uint64_t dsm_size(const struct dsm *d);
+unsigned dsm_rank(const struct dsm *d);
+unsigned dsm_nr_nodes(const struct dsm *d);
+/* The home node of the page containing byte offset off (off < size). */
+unsigned dsm_home_of(const struct dsm *d, uint64_t off);
+void dsm_get_stats(struct dsm *d, struct dsm_stats *st);
+/* The first fatal error, or NULL while there is none. */
+const char *dsm_error(struct dsm *d);
+
+#endif

@@ -1,0 +1,117 @@
+/*
+ * Fault handler threads: a pool reading the userfaultfd.  A handler never
+ * waits for the network: it sends the request (or resolves the fault
+ * locally at the home) and goes back to the descriptor, so many faults on
+ * different pages are in flight at once.  The thread that receives the
+ * reply installs the page, which wakes the faulting thread.
+ */
+#include <errno.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "dsm/internal.h"
+
+#define FAULT_BATCH 8
+
+static uint64_t fault_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static void fault_event(struct dsm *d, const struct uffd_msg *m)
+{
+	uint64_t addr = m->arg.pagefault.address, off;
+
+	if (m->event != UFFD_EVENT_PAGEFAULT)
+		return; /* no other event was asked for */
+	off = addr - (uintptr_t)d->base;
+	if (addr < (uintptr_t)d->base || off >= (d->npages << DSM_PAGE_SHIFT)) {
+		dsm_fail(d, d->rank, "internal error: fault at 0x%llx, outside the region",
+			 (unsigned long long)addr);
+		return;
+	}
+	node_fault(d, off >> DSM_PAGE_SHIFT, m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE);
+}
+
+static void *fault_thread(void *arg)
+{
+	struct dsm *d = arg;
+	struct pollfd pfd[2] = { { .fd = d->uffd, .events = POLLIN },
+				 { .fd = d->stop_fd, .events = POLLIN } };
+	uint64_t spin_ns = d->cfg.handler_poll_us * 1000ull, last = 0;
+
+	for (;;) {
+		struct uffd_msg msgs[FAULT_BATCH];
+		ssize_t r = read(d->uffd, msgs, sizeof(msgs));
+
+		if (r > 0) {
+			for (size_t i = 0; i < r / sizeof(msgs[0]); i++)
+				fault_event(d, &msgs[i]);
+			if (spin_ns)
+				last = fault_now_ns();
+			continue;
+		}
+		if (r < 0 && errno != EAGAIN && errno != EINTR) {
+			dsm_fail(d, d->rank, "reading the userfaultfd: %s", strerror(errno));
+			break;
+		}
+		if (atomic_load(&d->stopping))
+			break;
+		/* Bounded busy-poll after recent activity, then sleep. */
+		if (spin_ns && fault_now_ns() - last < spin_ns) {
+			for (int i = 0; i < 64; i++)
+				__builtin_ia32_pause();
+			continue;
+		}
+		if (poll(pfd, 2, -1) < 0 && errno != EINTR) {
+			dsm_fail(d, d->rank, "polling the userfaultfd: %s", strerror(errno));
+			break;
+		}
+		if (pfd[1].revents)
+			break;
+		last = fault_now_ns();
+	}
+	return NULL;
+}
+
+int fault_start(struct dsm *d, char *err)
+{
+	d->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (d->stop_fd < 0) {
+		snprintf(err, DSM_ERR_MAX, "eventfd: %s", strerror(errno));
+		return -1;
+	}
+	for (unsigned i = 0; i < d->cfg.nr_handlers; i++) {
+		int rc = pthread_create(&d->handlers[i], NULL, fault_thread, d);
+		if (rc) {
+			snprintf(err, DSM_ERR_MAX, "cannot start a fault handler thread: %s",
+				 strerror(rc));
+			return -1;
+		}
+		d->nr_started++;
+	}
+	return 0;
+}
+
+void fault_stop(struct dsm *d)
+{
+	uint64_t one = 1;
+
+	if (d->stop_fd >= 0 && write(d->stop_fd, &one, sizeof(one)) < 0)
+		pr_warn("waking the fault handlers: %s", strerror(errno));
+	for (unsigned i = 0; i < d->nr_started; i++)
+		pthread_join(d->handlers[i], NULL);
+	d->nr_started = 0;
+	if (d->stop_fd >= 0)
+		close(d->stop_fd);
+	d->stop_fd = -1;
+}

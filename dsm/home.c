@@ -1,0 +1,293 @@
+/*
+ * The home's directory: for each page homed here, its owner (the node that
+ * supplies its data), its holders (every node with a valid copy, the owner
+ * included) and whether the owner may write.  The home serialises the
+ * transactions on a page: while one is in progress the entry is busy and
+ * new requests wait in its queue, so a page never sees two transactions at
+ * once and every race reduces to "which request the home took first".
+ *
+ * A transaction is decided under the page lock into a plan (the messages to
+ * send, the home's own copy already dropped or write-protected), and the
+ * plan is carried out after the lock is released.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "dsm/internal.h"
+
+struct plan {
+	uint64_t pg;
+	unsigned to;            /* the requester */
+	uint16_t reply;         /* DSM_MSG_PAGE, _ZERO, _GRANT, or 0: the owner replies */
+	uint32_t rflags;        /* DSM_REPLY_* */
+	unsigned nacks;
+	uint64_t inv;           /* holders to invalidate, acking to the requester */
+	int fwd;                /* the owner that sends the page, or -1 */
+	enum dsm_kind fwd_kind;
+	bool complete_after;    /* the home ends the transaction once the reply is sent */
+	unsigned char data[DSM_PAGE_SIZE] __attribute__((aligned(64)));
+};
+
+/*
+ * Decide the transaction for a request of `from` (under the page lock).
+ * Returns -1 with the reason in why when the state machine does not allow
+ * the request.
+ */
+static int home_start(struct dsm *d, uint64_t pg, unsigned from, enum dsm_kind kind,
+		      struct plan *p, char *why)
+{
+	struct dsm_dir *e = dsm_dir(d, pg);
+	struct dsm_page *lp = &d->pages[pg];
+	unsigned self = d->rank;
+	uint64_t rbit = 1ull << from, sbit = 1ull << self;
+
+	p->pg = pg;
+	p->to = from;
+	p->reply = 0;
+	p->rflags = 0;
+	p->nacks = 0;
+	p->inv = 0;
+	p->fwd = -1;
+	p->complete_after = false;
+
+	if (kind == DSM_KIND_READ && (e->holders & rbit)) {
+		snprintf(why, 128, "read request for page %llu, of which rank %u holds a copy",
+			 (unsigned long long)pg, from);
+		return -1;
+	}
+	if (kind == DSM_KIND_WRITE && e->owner == from && e->excl) {
+		snprintf(why, 128, "write request for page %llu, which rank %u can already write",
+			 (unsigned long long)pg, from);
+		return -1;
+	}
+	e->cur = from;
+
+	if (e->owner == DSM_NO_NODE) {
+		/* Never touched: zeros, and no other copy anywhere, so write access. */
+		e->owner = from;
+		e->holders = rbit;
+		e->excl = 1;
+		p->reply = DSM_MSG_ZERO;
+		p->rflags = DSM_REPLY_WRITE;
+		goto out;
+	}
+	/* Exclusive on read: the only copy moves instead of being shared. */
+	if (kind == DSM_KIND_READ && d->cfg.excl_read && e->holders == (1ull << e->owner))
+		kind = DSM_KIND_WRITE;
+
+	if (kind == DSM_KIND_READ) {
+		if (e->holders & sbit) {
+			if (lp->state == PG_MODIFIED) {
+				if (region_protect(d, pg, 1, true, false))
+					goto broken;
+				lp->state = PG_SHARED;
+				STAT_ADD(d, st_downgrades, 1);
+			}
+			memcpy(p->data, dsm_page_addr(d, pg), DSM_PAGE_SIZE);
+			p->reply = DSM_MSG_PAGE;
+		} else {
+			p->fwd = e->owner;
+			p->fwd_kind = DSM_KIND_READ;
+		}
+		e->excl = 0;
+		e->holders |= rbit;
+	} else {
+		uint64_t others;
+
+		if (e->holders & rbit) {
+			p->reply = DSM_MSG_GRANT;
+		} else if (e->holders & sbit) {
+			memcpy(p->data, dsm_page_addr(d, pg), DSM_PAGE_SIZE);
+			p->reply = DSM_MSG_PAGE;
+		} else {
+			p->fwd = e->owner;
+			p->fwd_kind = DSM_KIND_WRITE;
+		}
+		p->rflags = DSM_REPLY_WRITE;
+		others = e->holders & ~rbit;
+		if (p->fwd >= 0)
+			others &= ~(1ull << p->fwd);
+		if (others & sbit) {
+			/* Our copy goes before anyone can write the page. */
+			if (region_drop(d, pg, 1))
+				goto broken;
+			lp->state = PG_INVALID;
+			others &= ~sbit;
+			STAT_ADD(d, st_inval, 1);
+		}
+		p->inv = others;
+		p->nacks = __builtin_popcountll(others);
+		e->owner = from;
+		e->holders = rbit;
+		e->excl = 1;
+	}
+out:
+	if (from == self) {
+		/* Our own fault: it ends when node_reply or node_ack installs the page. */
+		e->busy = DIR_WAIT_DONE;
+		p->rflags |= DSM_REPLY_DONE;
+	} else if (p->fwd >= 0 || p->nacks) {
+		/* The page or the acks reach the requester from elsewhere: it says when. */
+		e->busy = DIR_WAIT_DONE;
+		p->rflags |= DSM_REPLY_DONE;
+	} else {
+		/*
+		 * Only our reply is needed, and anything we send the requester
+		 * about this page later follows it on the same ordered channel.
+		 */
+		e->busy = DIR_SENDING;
+		p->complete_after = true;
+	}
+	return 0;
+broken:
+	snprintf(why, 128, "the DSM is stopping");
+	return -1;
+}
+
+/* Send what the plan says.  Returns true when the transaction is over. */
+static bool home_run(struct dsm *d, struct plan *p)
+{
+	char why[128];
+
+	for (uint64_t m = p->inv; m; m &= m - 1)
+		dsm_send(d, __builtin_ctzll(m), DSM_CH_DEMAND, DSM_MSG_INV, p->pg, p->to, 0, NULL, 0);
+	if (p->fwd >= 0)
+		dsm_send(d, p->fwd, DSM_CH_DEMAND, DSM_MSG_FWD, p->pg, p->to,
+			 p->fwd_kind | (uint64_t)p->nacks << 8, NULL, 0);
+	if (p->reply && p->to == d->rank) {
+		if (node_reply(d, p->pg, d->rank, p->reply, p->rflags, p->nacks,
+			       p->reply == DSM_MSG_PAGE ? p->data : NULL, why))
+			dsm_fail(d, d->rank, "internal error: %s", why);
+	} else if (p->reply) {
+		dsm_send(d, p->to, DSM_CH_DEMAND, p->reply, p->pg, p->rflags, p->nacks,
+			 p->reply == DSM_MSG_PAGE ? p->data : NULL,
+			 p->reply == DSM_MSG_PAGE ? DSM_PAGE_SIZE : 0);
+	}
+	return p->complete_after;
+}
+
+/* End the transaction on pg and start the queued ones, in order. */
+static void home_complete(struct dsm *d, uint64_t pg)
+{
+	struct dsm_dir *e = dsm_dir(d, pg);
+	struct dsm_page *lp = &d->pages[pg];
+	struct plan *p = NULL;
+
+	for (;;) {
+		struct dsm_req *r;
+		char why[128];
+		int rc;
+
+		pg_lock(lp);
+		e->busy = DIR_IDLE;
+		r = e->queue;
+		if (!r) {
+			pg_unlock(lp);
+			break;
+		}
+		e->queue = r->next;
+		if (!e->queue)
+			e->tail = NULL;
+		if (!p && !(p = malloc(sizeof(*p)))) {
+			pg_unlock(lp);
+			free(r);
+			dsm_fail(d, d->rank, "out of memory");
+			break;
+		}
+		rc = home_start(d, pg, r->from, r->kind, p, why);
+		pg_unlock(lp);
+		if (rc) {
+			dsm_fail(d, r->from, "protocol error from %s: %s",
+				 dsm_peer_name(d, r->from, (char[96]){ 0 }, 96), why);
+			free(r);
+			break;
+		}
+		free(r);
+		if (!home_run(d, p))
+			break;
+	}
+	free(p);
+}
+
+int home_request(struct dsm *d, uint64_t pg, unsigned from, enum dsm_kind kind, char *why)
+{
+	struct dsm_dir *e = dsm_dir(d, pg);
+	struct dsm_page *lp = &d->pages[pg];
+	struct plan *p;
+	int rc;
+
+	pg_lock(lp);
+	if (e->busy) {
+		struct dsm_req *r;
+
+		/*
+		 * A node has at most one request per page in flight, but the
+		 * next one may overtake the DONE of the current one: it waits
+		 * in the queue like any other.
+		 */
+		for (r = e->queue; r; r = r->next)
+			if (r->from == from)
+				goto dup;
+		r = malloc(sizeof(*r));
+		if (!r) {
+			pg_unlock(lp);
+			snprintf(why, 128, "out of memory");
+			return -1;
+		}
+		*r = (struct dsm_req){ .from = from, .kind = kind };
+		if (e->tail)
+			e->tail->next = r;
+		else
+			e->queue = r;
+		e->tail = r;
+		pg_unlock(lp);
+		return 0;
+	}
+	p = malloc(sizeof(*p));
+	if (!p) {
+		pg_unlock(lp);
+		snprintf(why, 128, "out of memory");
+		return -1;
+	}
+	rc = home_start(d, pg, from, kind, p, why);
+	pg_unlock(lp);
+	if (rc == 0 && home_run(d, p))
+		home_complete(d, pg);
+	free(p);
+	return rc;
+dup:
+	pg_unlock(lp);
+	snprintf(why, 128, "second request for page %llu while the first is in progress",
+		 (unsigned long long)pg);
+	return -1;
+}
+
+int home_done(struct dsm *d, uint64_t pg, unsigned from, char *why)
+{
+	struct dsm_dir *e = dsm_dir(d, pg);
+	struct dsm_page *lp = &d->pages[pg];
+	bool ok;
+
+	pg_lock(lp);
+	ok = e->busy == DIR_WAIT_DONE && e->cur == from;
+	pg_unlock(lp);
+	if (!ok) {
+		snprintf(why, 128, "DONE for page %llu, which has no transaction of rank %u in progress",
+			 (unsigned long long)pg, from);
+		return -1;
+	}
+	home_complete(d, pg);
+	return 0;
+}
+
+void home_free(struct dsm *d)
+{
+	for (uint64_t i = 0; d->dir && i < d->home_end - d->home_first; i++)
+		while (d->dir[i].queue) {
+			struct dsm_req *r = d->dir[i].queue;
+			d->dir[i].queue = r->next;
+			free(r);
+		}
+}

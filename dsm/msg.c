@@ -1,0 +1,215 @@
+/*
+ * Incoming messages: every field is checked before use (type, channel,
+ * length, page number, node ids, that the sender is the page's home where
+ * only the home may send it), then the message goes to its role: home.c
+ * for requests, node.c for replies and orders, prefetch.c for bulk.  The
+ * handlers check the rest against the state machine.  A message that fails
+ * any check makes the transport close its connection and the DSM stop.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "dsm/internal.h"
+
+static const char *const msg_names[] = {
+	[DSM_MSG_READ - DSM_MSG_READ] = "READ",
+	[DSM_MSG_WRITE - DSM_MSG_READ] = "WRITE",
+	[DSM_MSG_FWD - DSM_MSG_READ] = "FWD",
+	[DSM_MSG_INV - DSM_MSG_READ] = "INV",
+	[DSM_MSG_INV_ACK - DSM_MSG_READ] = "INV_ACK",
+	[DSM_MSG_PAGE - DSM_MSG_READ] = "PAGE",
+	[DSM_MSG_ZERO - DSM_MSG_READ] = "ZERO",
+	[DSM_MSG_GRANT - DSM_MSG_READ] = "GRANT",
+	[DSM_MSG_DONE - DSM_MSG_READ] = "DONE",
+	[DSM_MSG_PREFETCH - DSM_MSG_READ] = "PREFETCH",
+	[DSM_MSG_BULK - DSM_MSG_READ] = "BULK",
+	[DSM_MSG_BULK_DONE - DSM_MSG_READ] = "BULK_DONE",
+	[DSM_MSG_BYE - DSM_MSG_READ] = "BYE",
+	[DSM_MSG_ABORT - DSM_MSG_READ] = "ABORT",
+};
+
+static void msg_bye(struct dsm *d, unsigned peer, unsigned channel)
+{
+	pthread_mutex_lock(&d->lock);
+	if (!d->bye[peer * DSM_NR_CHANNELS + channel]) {
+		d->bye[peer * DSM_NR_CHANNELS + channel] = 1;
+		d->bye_count++;
+		pthread_cond_broadcast(&d->cond);
+	}
+	pthread_mutex_unlock(&d->lock);
+}
+
+static void msg_abort(struct dsm *d, unsigned peer, uint64_t culprit, const char *text,
+		      uint32_t len)
+{
+	char msg[DSM_ABORT_MAX + 1], name[96];
+	uint32_t i;
+
+	/* Text from another node: printable ASCII only. */
+	for (i = 0; i < len && i < DSM_ABORT_MAX && text[i]; i++)
+		msg[i] = isprint((unsigned char)text[i]) ? text[i] : '?';
+	msg[i] = '\0';
+	if (culprit == peer)
+		dsm_fail(d, peer, "%s stopped: %s", dsm_peer_name(d, peer, name, sizeof(name)), msg);
+	else
+		dsm_fail(d, culprit, "%s (reported by rank %u)", msg, peer);
+}
+
+static int msg_check(struct dsm *d, unsigned peer, unsigned channel, const struct wire_hdr *h,
+		     const void *payload, char *why)
+{
+	uint64_t pg = h->arg[0], a1 = h->arg[1], a2 = h->arg[2];
+	unsigned want_ch = DSM_CH_DEMAND;
+	uint32_t want_len = 0;
+	bool need_page = true, from_home = false, to_home = false;
+	const char *name;
+
+	STAT_ADD(d, st_msgs_recv, 1);
+	STAT_ADD(d, st_bytes_recv, sizeof(*h) + h->len);
+	if (h->type < DSM_MSG_READ || h->type > DSM_MSG_LAST) {
+		snprintf(why, 128, "unknown message type 0x%x", h->type);
+		return -1;
+	}
+	name = msg_names[h->type - DSM_MSG_READ];
+	if (h->flags || h->seq) {
+		snprintf(why, 128, "%s with flags 0x%x and seq %u (both must be 0)", name, h->flags,
+			 h->seq);
+		return -1;
+	}
+
+	switch (h->type) {
+	case DSM_MSG_READ:
+	case DSM_MSG_WRITE:
+	case DSM_MSG_DONE:
+		to_home = true;
+		if (a1 || a2)
+			goto bad_args;
+		break;
+	case DSM_MSG_FWD:
+		from_home = true;
+		if (a1 >= d->nr_nodes || a1 == d->rank || (a2 & 0xff) > DSM_KIND_WRITE ||
+		    (a2 >> 8) >= d->nr_nodes || ((a2 & 0xff) == DSM_KIND_READ && (a2 >> 8)))
+			goto bad_args;
+		break;
+	case DSM_MSG_INV:
+		from_home = true;
+		if (a1 >= d->nr_nodes || a1 == d->rank || a2)
+			goto bad_args;
+		break;
+	case DSM_MSG_INV_ACK:
+		if (a1 || a2)
+			goto bad_args;
+		break;
+	case DSM_MSG_PAGE:
+		want_len = DSM_PAGE_SIZE;
+		/* fall through */
+	case DSM_MSG_ZERO:
+	case DSM_MSG_GRANT:
+		if (h->type != DSM_MSG_PAGE)
+			from_home = true;
+		if (a1 & ~(uint64_t)(DSM_REPLY_WRITE | DSM_REPLY_DONE) || a2 >= d->nr_nodes)
+			goto bad_args;
+		break;
+	case DSM_MSG_PREFETCH:
+	case DSM_MSG_BULK:
+	case DSM_MSG_BULK_DONE:
+		want_ch = DSM_CH_BULK;
+		snprintf(why, 128, "%s: prefetch is not enabled here", name);
+		return -1;
+	case DSM_MSG_BYE:
+		need_page = false;
+		want_ch = channel;
+		if (pg || a1 || a2)
+			goto bad_args;
+		break;
+	case DSM_MSG_ABORT:
+		need_page = false;
+		if (pg >= d->nr_nodes || a1 || a2 || h->len > DSM_ABORT_MAX)
+			goto bad_args;
+		want_len = h->len;
+		break;
+	}
+	if (channel != want_ch) {
+		snprintf(why, 128, "%s on channel %u, which does not carry it", name, channel);
+		return -1;
+	}
+	if (h->len != want_len) {
+		snprintf(why, 128, "%s carries %u bytes, not %u", name, h->len, want_len);
+		return -1;
+	}
+	if (need_page && pg >= d->npages) {
+		snprintf(why, 128, "%s for page %llu, beyond the region's %llu pages", name,
+			 (unsigned long long)pg, (unsigned long long)d->npages);
+		return -1;
+	}
+	if (to_home && !dsm_is_home(d, pg)) {
+		snprintf(why, 128, "%s for page %llu, whose home is rank %u", name,
+			 (unsigned long long)pg, dsm_home(d, pg));
+		return -1;
+	}
+	if (from_home && dsm_home(d, pg) != peer) {
+		snprintf(why, 128, "%s for page %llu, whose home is rank %u", name,
+			 (unsigned long long)pg, dsm_home(d, pg));
+		return -1;
+	}
+
+	switch (h->type) {
+	case DSM_MSG_READ:
+		return home_request(d, pg, peer, DSM_KIND_READ, why);
+	case DSM_MSG_WRITE:
+		return home_request(d, pg, peer, DSM_KIND_WRITE, why);
+	case DSM_MSG_DONE:
+		return home_done(d, pg, peer, why);
+	case DSM_MSG_FWD:
+		return node_fwd(d, pg, a1, a2 & 0xff, a2 >> 8, why);
+	case DSM_MSG_INV:
+		return node_inv(d, pg, a1, why);
+	case DSM_MSG_INV_ACK:
+		return node_ack(d, pg, peer, why);
+	case DSM_MSG_PAGE:
+	case DSM_MSG_ZERO:
+	case DSM_MSG_GRANT:
+		return node_reply(d, pg, peer, h->type, a1, a2, payload, why);
+	case DSM_MSG_BYE:
+		msg_bye(d, peer, channel);
+		return 0;
+	case DSM_MSG_ABORT:
+		msg_abort(d, peer, pg, payload, h->len);
+		return 0;
+	}
+	return 0;
+bad_args:
+	snprintf(why, 128, "%s with invalid arguments (0x%llx, 0x%llx, 0x%llx)", name,
+		 (unsigned long long)pg, (unsigned long long)a1, (unsigned long long)a2);
+	return -1;
+}
+
+int msg_dispatch(void *arg, unsigned peer, unsigned channel, const struct wire_hdr *h,
+		 const void *payload, char *why)
+{
+	struct dsm *d = arg;
+	char name[96];
+
+	if (msg_check(d, peer, channel, h, payload, why) == 0)
+		return 0;
+	dsm_fail(d, peer, "protocol error from %s: %s", dsm_peer_name(d, peer, name, sizeof(name)),
+		 why);
+	return -1;
+}
+
+void msg_lost(void *arg, unsigned peer, unsigned channel, const char *why)
+{
+	struct dsm *d = arg;
+	char name[96];
+	bool said_bye;
+
+	pthread_mutex_lock(&d->lock);
+	said_bye = d->bye[peer * DSM_NR_CHANNELS + channel];
+	pthread_mutex_unlock(&d->lock);
+	/* After BYE, the peer closes when every node is done: not a loss. */
+	if (said_bye)
+		return;
+	dsm_fail(d, peer, "%s lost: %s", dsm_peer_name(d, peer, name, sizeof(name)), why);
+}

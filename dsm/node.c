@@ -1,0 +1,253 @@
+/*
+ * What every node does for a page, whoever its home: fault on it and ask
+ * the home (requester), send it on the home's behalf (owner), drop it when
+ * told (holder).  The local state of a page changes only here and in
+ * home.c, always under the page's lock, together with the mapping:
+ *   INVALID   not mapped: any access faults (missing);
+ *   SHARED    mapped write-protected: a write faults (write-protect);
+ *   MODIFIED  mapped writable.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "dsm/internal.h"
+
+static const unsigned char zero_page[DSM_PAGE_SIZE] __attribute__((aligned(4096)));
+
+void node_fault(struct dsm *d, uint64_t pg, bool write)
+{
+	struct dsm_page *lp = &d->pages[pg];
+	unsigned home = dsm_home(d, pg);
+	char why[128];
+
+	pg_lock(lp);
+	if (lp->flags & PF_PREFETCH) {
+		/* On its way on the bulk channel; if it does not come, prefetch asks. */
+		lp->flags |= write ? PF_WANT_WRITE : PF_WANT_READ;
+		pg_unlock(lp);
+		STAT_ADD(d, st_joined, 1);
+		return;
+	}
+	if (lp->flags & PF_PENDING) {
+		/*
+		 * Installing the page wakes every thread faulting on it; one
+		 * that wanted to write and got a read copy faults again.
+		 */
+		pg_unlock(lp);
+		STAT_ADD(d, st_joined, 1);
+		return;
+	}
+	if (write ? lp->state == PG_MODIFIED : lp->state != PG_INVALID) {
+		/* Resolved after the fault was queued: the install woke it. */
+		pg_unlock(lp);
+		return;
+	}
+	lp->flags |= write ? PF_PEND_WRITE : PF_PEND_READ;
+	lp->acks = 0;
+	lp->nacks = 0;
+	lp->t_us = dsm_now_us();
+	pg_unlock(lp);
+
+	if (home == d->rank) {
+		if (home_request(d, pg, d->rank, write, why))
+			dsm_fail(d, d->rank, "internal error: %s", why);
+		return;
+	}
+	dsm_send(d, home, DSM_CH_DEMAND, write ? DSM_MSG_WRITE : DSM_MSG_READ, pg, 0, 0, NULL, 0);
+}
+
+/*
+ * The pending fault on lp is resolved (page lock held): account for it and
+ * say whether the home wants a DONE.
+ */
+static bool node_finish(struct dsm *d, struct dsm_page *lp, enum dsm_fault_kind kind)
+{
+	bool done = lp->flags & PF_DONE;
+
+	dsm_account_fault(d, kind, lp->t_us);
+	lp->flags &= ~(PF_PENDING | PF_REPLIED | PF_DONE | PF_GRANT);
+	lp->t_us = dsm_now_us();
+	return done;
+}
+
+static void node_send_done(struct dsm *d, uint64_t pg)
+{
+	unsigned home = dsm_home(d, pg);
+	char why[128];
+
+	if (home != d->rank) {
+		dsm_send(d, home, DSM_CH_DEMAND, DSM_MSG_DONE, pg, 0, 0, NULL, 0);
+		return;
+	}
+	if (home_done(d, pg, d->rank, why))
+		dsm_fail(d, d->rank, "internal error: %s", why);
+}
+
+static enum dsm_fault_kind node_kind(struct dsm *d, unsigned from, uint16_t type, bool write,
+				     unsigned nacks)
+{
+	if (type == DSM_MSG_ZERO)
+		return DSM_FAULT_ZERO;
+	if (type == DSM_MSG_GRANT)
+		return from == d->rank && !nacks ? DSM_FAULT_LOCAL : DSM_FAULT_UPGRADE;
+	return write ? DSM_FAULT_WRITE : DSM_FAULT_READ;
+}
+
+int node_reply(struct dsm *d, uint64_t pg, unsigned from, uint16_t type, uint32_t flags,
+	       unsigned nacks, const void *data, char *why)
+{
+	struct dsm_page *lp = &d->pages[pg];
+	bool write = flags & DSM_REPLY_WRITE, complete, done = false, wanted_write;
+	const char *bad = NULL;
+
+	pg_lock(lp);
+	if (!(lp->flags & PF_PENDING))
+		bad = "no request of ours is in progress";
+	else if (lp->flags & PF_REPLIED)
+		bad = "it was already answered";
+	else if (type == DSM_MSG_GRANT && (lp->state != PG_SHARED || !write))
+		bad = "a grant needs a read copy here and must give write access";
+	else if (type != DSM_MSG_GRANT && lp->state != PG_INVALID)
+		bad = "a copy is already mapped here";
+	else if ((type == DSM_MSG_ZERO || !write) && nacks)
+		bad = "only a write grant waits for invalidations";
+	else if (type == DSM_MSG_ZERO && !write)
+		bad = "a never-touched page is always given with write access";
+	else if (lp->acks > nacks)
+		bad = "more invalidation acks came than it announces";
+	if (bad) {
+		pg_unlock(lp);
+		snprintf(why, 128, "reply 0x%x for page %llu from rank %u: %s", type,
+			 (unsigned long long)pg, from, bad);
+		return -1;
+	}
+	wanted_write = lp->flags & PF_PEND_WRITE;
+	lp->flags |= PF_REPLIED | (flags & DSM_REPLY_DONE ? PF_DONE : 0) |
+		     (type == DSM_MSG_GRANT ? PF_GRANT : 0);
+	lp->nacks = nacks;
+	complete = lp->acks == nacks;
+	/* Accounted before the install wakes the faulting thread, which may read the stats. */
+	if (complete)
+		done = node_finish(d, lp, node_kind(d, from, type, write, nacks));
+
+	switch (type) {
+	case DSM_MSG_PAGE:
+		/*
+		 * Before the last ack, other copies may still be read: map
+		 * ours read-only and let the faulting thread sleep on.
+		 */
+		region_copy(d, pg, 1, data, !(write && complete), !write || complete);
+		lp->state = write && complete ? PG_MODIFIED : PG_SHARED;
+		STAT_ADD(d, st_pages_recv, from != d->rank);
+		break;
+	case DSM_MSG_ZERO:
+		/* The zero page for a read; a write fault needs its own page now. */
+		if (wanted_write)
+			region_copy(d, pg, 1, zero_page, false, true);
+		else
+			region_zeropage(d, pg);
+		lp->state = PG_MODIFIED;
+		break;
+	case DSM_MSG_GRANT:
+		if (complete) {
+			region_protect(d, pg, 1, false, true);
+			lp->state = PG_MODIFIED;
+		}
+		break;
+	}
+	pg_unlock(lp);
+	if (done)
+		node_send_done(d, pg);
+	return 0;
+}
+
+int node_ack(struct dsm *d, uint64_t pg, unsigned from, char *why)
+{
+	struct dsm_page *lp = &d->pages[pg];
+	bool done = false;
+
+	pg_lock(lp);
+	if (!(lp->flags & PF_PEND_WRITE) || lp->acks + 1u >= d->nr_nodes ||
+	    ((lp->flags & PF_REPLIED) && lp->acks >= lp->nacks)) {
+		pg_unlock(lp);
+		snprintf(why, 128, "unexpected invalidation ack for page %llu from rank %u",
+			 (unsigned long long)pg, from);
+		return -1;
+	}
+	lp->acks++;
+	if ((lp->flags & PF_REPLIED) && lp->acks == lp->nacks) {
+		/* The last copy elsewhere is gone: ours becomes writable. */
+		done = node_finish(d, lp, lp->flags & PF_GRANT ? DSM_FAULT_UPGRADE : DSM_FAULT_WRITE);
+		region_protect(d, pg, 1, false, true);
+		lp->state = PG_MODIFIED;
+	}
+	pg_unlock(lp);
+	if (done)
+		node_send_done(d, pg);
+	return 0;
+}
+
+int node_fwd(struct dsm *d, uint64_t pg, unsigned to, enum dsm_kind kind, unsigned nacks,
+	     char *why)
+{
+	struct dsm_page *lp = &d->pages[pg];
+	unsigned char buf[DSM_PAGE_SIZE] __attribute__((aligned(64)));
+	uint32_t flags = DSM_REPLY_DONE;
+
+	pg_lock(lp);
+	if (lp->state == PG_INVALID) {
+		pg_unlock(lp);
+		snprintf(why, 128, "asked to send page %llu, which is not here",
+			 (unsigned long long)pg);
+		return -1;
+	}
+	if (kind == DSM_KIND_READ) {
+		if (lp->state == PG_MODIFIED) {
+			/* Downgrade: keep reading, writes fault from now on. */
+			if (region_protect(d, pg, 1, true, false))
+				goto broken;
+			lp->state = PG_SHARED;
+			STAT_ADD(d, st_downgrades, 1);
+		}
+		memcpy(buf, dsm_page_addr(d, pg), DSM_PAGE_SIZE);
+	} else {
+		/* Copy, then drop: nobody here may read it once the new owner writes. */
+		memcpy(buf, dsm_page_addr(d, pg), DSM_PAGE_SIZE);
+		if (region_drop(d, pg, 1))
+			goto broken;
+		lp->state = PG_INVALID;
+		flags |= DSM_REPLY_WRITE;
+		STAT_ADD(d, st_inval, 1);
+	}
+	pg_unlock(lp);
+	dsm_send(d, to, DSM_CH_DEMAND, DSM_MSG_PAGE, pg, flags, nacks, buf, DSM_PAGE_SIZE);
+	return 0;
+broken:
+	pg_unlock(lp);
+	snprintf(why, 128, "the DSM is stopping");
+	return -1;
+}
+
+int node_inv(struct dsm *d, uint64_t pg, unsigned ack_to, char *why)
+{
+	struct dsm_page *lp = &d->pages[pg];
+
+	pg_lock(lp);
+	if (lp->state != PG_SHARED) {
+		pg_unlock(lp);
+		snprintf(why, 128, "asked to drop page %llu, of which no read copy is here",
+			 (unsigned long long)pg);
+		return -1;
+	}
+	if (region_drop(d, pg, 1)) {
+		pg_unlock(lp);
+		snprintf(why, 128, "the DSM is stopping");
+		return -1;
+	}
+	lp->state = PG_INVALID;
+	STAT_ADD(d, st_inval, 1);
+	pg_unlock(lp);
+	dsm_send(d, ack_to, DSM_CH_DEMAND, DSM_MSG_INV_ACK, pg, 0, 0, NULL, 0);
+	return 0;
+}

@@ -1,0 +1,74 @@
+/*
+ * The DSM's transport: carries framed messages (common/wire.h header plus an
+ * optional payload of whole pages) between the node instances, one ordered
+ * connection per (peer, channel).  The protocol relies on exactly two
+ * properties: messages on one (peer, channel) arrive in the order sent, and
+ * each (peer, channel) is dispatched by one thread at a time.
+ *
+ * TCP (tcp.c) is the implementation today; a verbs (RDMA RC) transport would
+ * implement the same operations, with send_pages becoming an RDMA WRITE into
+ * the receiver's registered buffer followed by a send with the header.
+ */
+#ifndef GVM_DSM_TRANSPORT_H
+#define GVM_DSM_TRANSPORT_H
+
+#include <stddef.h>
+
+#include "common/wire.h"
+
+/* Largest payload of one message: a prefetch run. */
+#define DSM_MAX_RUN 64u
+#define DSM_TRANSPORT_MAX_PAYLOAD (DSM_MAX_RUN * 4096u)
+
+struct dsm_transport;
+
+/*
+ * Called from the transport's receive context, in order per (peer, channel).
+ * payload (h->len bytes) is valid until the call returns.  Returns 0, or -1
+ * with the reason in why (128 bytes): the transport then closes that
+ * connection and reports it through lost().
+ */
+typedef int (*dsm_dispatch_fn)(void *arg, unsigned peer, unsigned channel,
+			       const struct wire_hdr *h, const void *payload, char *why);
+/* A connection failed or was closed (once per connection); why says how. */
+typedef void (*dsm_lost_fn)(void *arg, unsigned peer, unsigned channel, const char *why);
+
+struct dsm_transport_ops {
+	const char *name;
+	/* Start receiving: dispatch and lost may be called from now on. */
+	int (*start)(struct dsm_transport *t, char *err);
+	/* A header-only message.  Thread-safe; returns 0 or -errno. */
+	int (*send_msg)(struct dsm_transport *t, unsigned peer, unsigned channel,
+			const struct wire_hdr *h);
+	/* A header and h->len bytes of page data (whole pages). */
+	int (*send_pages)(struct dsm_transport *t, unsigned peer, unsigned channel,
+			  const struct wire_hdr *h, const void *pages);
+	/*
+	 * Shut every connection down (the peers see it closed) and wake the
+	 * receive threads; no lost() call follows.  Any thread may call it,
+	 * a receive thread included.
+	 */
+	void (*shutdown)(struct dsm_transport *t);
+	/* shutdown, then wait for the receive threads to end; never from one of them. */
+	void (*stop)(struct dsm_transport *t);
+	void (*destroy)(struct dsm_transport *t);
+};
+
+struct dsm_transport {
+	const struct dsm_transport_ops *ops;
+};
+
+struct mesh;
+
+struct dsm_tcp_config {
+	struct mesh *mesh;
+	unsigned first_channel, nr_channels;
+	unsigned poll_us;          /* busy-poll a socket this long before blocking */
+	dsm_dispatch_fn dispatch;
+	dsm_lost_fn lost;
+	void *arg;
+};
+
+struct dsm_transport *dsm_tcp_create(const struct dsm_tcp_config *cfg, char *err);
+
+#endif

@@ -1,0 +1,256 @@
+/*
+ * A DSM cluster for tests: N real processes on loopback, each with its own
+ * mesh (real munge authentication, real TCP) and its own DSM instance.
+ *
+ * cluster_run() forks one child per rank; each forms the mesh, creates and
+ * starts its DSM, runs fn, stops the DSM collectively and exits with fn's
+ * status.  A fatal DSM error makes the child print it and exit 3.  The
+ * parent collects every child's exit status and its stderr.
+ *
+ * Children synchronise with cluster_barrier(), over a small shared mapping
+ * that only carries the barrier: every datum a test checks goes through
+ * the DSM.
+ */
+#ifndef GVM_TESTS_DSM_CLUSTER_H
+#define GVM_TESTS_DSM_CLUSTER_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/mesh.h"
+#include "dsm/dsm.h"
+
+#define CLUSTER_MAX 8
+#define CLUSTER_ERR_MAX 8192
+
+struct cluster_shared {
+	atomic_uint arrived, generation;
+	atomic_int abort;
+};
+
+struct cluster {
+	unsigned n;
+	uint64_t size;
+	const uint64_t *home_start;
+	struct dsm_config tmpl; /* policy fields copied into every node's config */
+	unsigned timeout_s;     /* the parent kills children still running then */
+	struct hostport peers[CLUSTER_MAX];
+	int listen_fds[CLUSTER_MAX];
+	pid_t pids[CLUSTER_MAX];
+	int status[CLUSTER_MAX];            /* exit status, or 128 + signal */
+	double exit_ms[CLUSTER_MAX];        /* when each child ended, from cluster_run start */
+	char err[CLUSTER_MAX][CLUSTER_ERR_MAX]; /* each child's stderr */
+	struct cluster_shared *sh;
+	/* Optional, in the parent while the children run (e.g. to kill one). */
+	void (*parent_hook)(struct cluster *c, void *arg);
+	void *arg;
+	struct timespec t0;
+};
+
+typedef int (*cluster_fn)(struct dsm *d, unsigned rank, void *arg);
+
+static inline double cluster_ms_since(const struct timespec *t0)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - t0->tv_sec) * 1e3 + (now.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+static inline void cluster_init(struct cluster *c, unsigned n, uint64_t size)
+{
+	memset(c, 0, sizeof(*c));
+	c->n = n;
+	c->size = size;
+	c->timeout_s = 60;
+	dsm_config_init(&c->tmpl);
+}
+
+/* Wait until every rank has arrived (or one gave up: then exit 4). */
+static inline void cluster_barrier(struct cluster *c)
+{
+	struct cluster_shared *sh = c->sh;
+	unsigned gen = atomic_load(&sh->generation);
+
+	if (atomic_fetch_add(&sh->arrived, 1) + 1 == c->n) {
+		atomic_store(&sh->arrived, 0);
+		atomic_fetch_add(&sh->generation, 1);
+		return;
+	}
+	while (atomic_load(&sh->generation) == gen) {
+		if (atomic_load(&sh->abort))
+			_exit(4);
+		usleep(200);
+	}
+}
+
+static void cluster_fatal(void *arg, const char *msg)
+{
+	(void)arg;
+	fprintf(stderr, "fatal DSM error: %s\n", msg);
+	_exit(3);
+}
+
+static inline int cluster_child(struct cluster *c, unsigned rank, cluster_fn fn, void *arg)
+{
+	struct mesh_config mc = {
+		.rank = rank, .nr_nodes = c->n, .nr_channels = DSM_NR_CHANNELS,
+		.peers = c->peers, .listen_fd = c->listen_fds[rank], .vm_id = 4242,
+		.munge_socket = getenv("GVM_MUNGE_SOCKET"), .timeout_ms = 20000,
+	};
+	struct dsm_config cfg = c->tmpl;
+	char err[DSM_ERR_MAX > MESH_ERR_MAX ? DSM_ERR_MAX : MESH_ERR_MAX];
+	struct mesh *m;
+	struct dsm *d;
+	int rc;
+
+	for (unsigned i = 0; i < c->n; i++)
+		if (i != rank)
+			close(c->listen_fds[i]);
+	if (mesh_open(&mc, &m, err)) {
+		fprintf(stderr, "rank %u: mesh: %s\n", rank, err);
+		return 10;
+	}
+	cfg.mesh = m;
+	cfg.size = c->size;
+	cfg.home_start = c->home_start;
+	cfg.on_fatal = cluster_fatal;
+	if (dsm_create(&cfg, &d, err) || dsm_start(d, err)) {
+		fprintf(stderr, "rank %u: dsm: %s\n", rank, err);
+		return 11;
+	}
+	rc = fn(d, rank, arg);
+	if (dsm_stop(d)) {
+		fprintf(stderr, "rank %u: stop: %s\n", rank, dsm_error(d));
+		rc = rc ? rc : 12;
+	}
+	dsm_destroy(d);
+	mesh_close(m);
+	return rc;
+}
+
+/* Read what the children write on stderr until every pipe is closed or the deadline. */
+static inline void cluster_collect(struct cluster *c, int *fds)
+{
+	size_t have[CLUSTER_MAX] = { 0 };
+	unsigned open_fds = c->n;
+
+	while (open_fds) {
+		struct pollfd pfd[CLUSTER_MAX];
+		int ms = (int)(c->timeout_s * 1000 - cluster_ms_since(&c->t0));
+
+		if (ms <= 0)
+			break;
+		for (unsigned i = 0; i < c->n; i++)
+			pfd[i] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
+		if (c->parent_hook) {
+			c->parent_hook(c, c->arg);
+			ms = ms > 10 ? 10 : ms;
+		}
+		if (poll(pfd, c->n, ms) <= 0)
+			continue;
+		for (unsigned i = 0; i < c->n; i++) {
+			ssize_t r;
+
+			if (fds[i] < 0 || !(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			r = read(fds[i], c->err[i] + have[i], CLUSTER_ERR_MAX - 1 - have[i]);
+			if (r > 0) {
+				have[i] += r;
+				continue;
+			}
+			if (r < 0 && errno == EINTR)
+				continue;
+			close(fds[i]);
+			fds[i] = -1;
+			c->exit_ms[i] = cluster_ms_since(&c->t0);
+			open_fds--;
+		}
+	}
+}
+
+/* Run fn on every rank.  Returns 0 when every child exited 0. */
+static inline int cluster_run(struct cluster *c, cluster_fn fn, void *arg)
+{
+	int fds[CLUSTER_MAX], bad = 0;
+	char err[MESH_ERR_MAX];
+
+	c->sh = mmap(NULL, sizeof(*c->sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1,
+		     0);
+	if (c->sh == MAP_FAILED)
+		return -1;
+	memset(c->sh, 0, sizeof(*c->sh));
+	for (unsigned i = 0; i < c->n; i++) {
+		struct hostport any = { .host = "127.0.0.1", .port = 0 };
+
+		c->listen_fds[i] = mesh_listen(&any, err);
+		if (c->listen_fds[i] < 0) {
+			fprintf(stderr, "%s\n", err);
+			return -1;
+		}
+		c->peers[i] = any;
+		c->peers[i].port = mesh_local_port(c->listen_fds[i]);
+	}
+	fflush(NULL);
+	clock_gettime(CLOCK_MONOTONIC, &c->t0);
+	for (unsigned i = 0; i < c->n; i++) {
+		int p[2];
+
+		if (pipe2(p, O_CLOEXEC))
+			return -1;
+		c->pids[i] = fork();
+		if (c->pids[i] == 0) {
+			dup2(p[1], 2);
+			_exit(cluster_child(c, i, fn, arg));
+		}
+		close(p[1]);
+		fds[i] = p[0];
+		memset(c->err[i], 0, CLUSTER_ERR_MAX);
+	}
+	for (unsigned i = 0; i < c->n; i++)
+		close(c->listen_fds[i]);
+	cluster_collect(c, fds);
+	for (unsigned i = 0; i < c->n; i++) {
+		int st;
+
+		if (fds[i] >= 0) {
+			/* Past the deadline: stop it, and say so. */
+			kill(c->pids[i], SIGKILL);
+			close(fds[i]);
+			snprintf(c->err[i] + strlen(c->err[i]), 64, "\n(killed after %u s)\n",
+				 c->timeout_s);
+			atomic_store(&c->sh->abort, 1);
+		}
+		if (waitpid(c->pids[i], &st, 0) != c->pids[i])
+			st = 255 << 8;
+		c->status[i] = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		if (c->status[i])
+			bad = 1;
+	}
+	munmap(c->sh, sizeof(*c->sh));
+	c->sh = NULL;
+	return bad;
+}
+
+/* Print every child's status and stderr (for a failing test). */
+static inline void cluster_report(const struct cluster *c)
+{
+	for (unsigned i = 0; i < c->n; i++) {
+		fprintf(stderr, "-- rank %u: status %d after %.0f ms\n", i, c->status[i], c->exit_ms[i]);
+		if (c->err[i][0])
+			fprintf(stderr, "%s", c->err[i]);
+	}
+}
+
+#endif
