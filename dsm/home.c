@@ -99,6 +99,9 @@ static int home_start(struct dsm *d, uint64_t pg, unsigned from, enum dsm_kind k
 		if (e->holders & rbit) {
 			p->reply = DSM_MSG_GRANT;
 		} else if (e->holders & sbit) {
+			/* Stop our writers before copying: a write after the copy would be lost. */
+			if (lp->state == PG_MODIFIED && region_protect(d, pg, 1, true, false))
+				goto broken;
 			memcpy(p->data, dsm_page_addr(d, pg), DSM_PAGE_SIZE);
 			p->reply = DSM_MSG_PAGE;
 		} else {

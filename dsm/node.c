@@ -212,7 +212,12 @@ int node_fwd(struct dsm *d, uint64_t pg, unsigned to, enum dsm_kind kind, unsign
 		}
 		memcpy(buf, dsm_page_addr(d, pg), DSM_PAGE_SIZE);
 	} else {
-		/* Copy, then drop: nobody here may read it once the new owner writes. */
+		/*
+		 * Write-protect, copy, drop: a write here after the copy would be
+		 * lost, and a read after the new owner's first write would be stale.
+		 */
+		if (lp->state == PG_MODIFIED && region_protect(d, pg, 1, true, false))
+			goto broken;
 		memcpy(buf, dsm_page_addr(d, pg), DSM_PAGE_SIZE);
 		if (region_drop(d, pg, 1))
 			goto broken;

@@ -1,0 +1,391 @@
+/*
+ * Coherence of libgvdsm across 2, 3 and 4 real processes on loopback:
+ * - every thread of every node increments counters spread over many pages
+ *   with atomic instructions, and reads them between increments: no
+ *   increment may be lost and no thread may see a counter go backwards;
+ * - a writer/reader round robin where every page carries a pattern derived
+ *   from (page, version) and every reader checks every byte;
+ * - one page ping-ponged between two writers in strict alternation, homed
+ *   on a third node;
+ * - every node reads one page (its copyset grows), then one write
+ *   invalidates every copy, and everyone reads the new value;
+ * - locked increments of a counter that straddles two pages homed on two
+ *   nodes (a split lock needs both pages writable at once).
+ */
+#include <pthread.h>
+#include <sched.h>
+
+#include "tests/dsm/cluster.h"
+#include "tests/lib/check.h"
+
+#define THREADS 2
+
+static struct dsm_stats stats_of(struct dsm *d)
+{
+	struct dsm_stats st;
+
+	dsm_get_stats(d, &st);
+	return st;
+}
+
+/* ---- atomic counters ---- */
+
+struct counters {
+	struct cluster *c;
+	unsigned pages, per_page, rounds;
+};
+
+struct counter_thread {
+	struct counters *k;
+	uint8_t *base;
+	unsigned rank, id;
+	int bad;
+	uint64_t seen[256];
+};
+
+static uint64_t *counter_addr(struct counters *k, uint8_t *base, unsigned i)
+{
+	unsigned pg = i % k->pages, slot = i / k->pages;
+
+	return (uint64_t *)(base + (uint64_t)pg * DSM_PAGE_SIZE +
+			    slot * (DSM_PAGE_SIZE / k->per_page));
+}
+
+static unsigned gcd(unsigned a, unsigned b)
+{
+	while (b) {
+		unsigned t = a % b;
+		a = b;
+		b = t;
+	}
+	return a;
+}
+
+static void *counter_worker(void *arg)
+{
+	struct counter_thread *t = arg;
+	struct counters *k = t->k;
+	unsigned n = k->pages * k->per_page;
+	unsigned seed = t->rank * 1000 + t->id;
+
+	for (unsigned r = 0; r < k->rounds && !t->bad; r++) {
+		/*
+		 * Each round increments every counter once, in an order of
+		 * its own: a step coprime with n visits them all.
+		 */
+		unsigned start = rand_r(&seed) % n, step;
+
+		do
+			step = 1 + rand_r(&seed) % (n - 1);
+		while (gcd(step, n) != 1);
+		for (unsigned j = 0; j < n; j++) {
+			unsigned i = (start + (uint64_t)j * step) % n;
+			uint64_t *p = counter_addr(k, t->base, i), v, old;
+
+			/* Every other access reads first: read faults, then upgrades. */
+			if (j & 1) {
+				v = __atomic_load_n(p, __ATOMIC_SEQ_CST);
+				if (v < t->seen[i]) {
+					fprintf(stderr, "rank %u thread %u: counter %u went back from "
+						"%llu to %llu\n", t->rank, t->id, i,
+						(unsigned long long)t->seen[i], (unsigned long long)v);
+					t->bad = 1;
+				}
+				t->seen[i] = v;
+			}
+			old = __atomic_fetch_add(p, 1, __ATOMIC_SEQ_CST);
+			if (old < t->seen[i]) {
+				fprintf(stderr, "rank %u thread %u: counter %u was %llu, then %llu\n",
+					t->rank, t->id, i, (unsigned long long)t->seen[i],
+					(unsigned long long)old);
+				t->bad = 1;
+			}
+			t->seen[i] = old + 1;
+		}
+	}
+	return NULL;
+}
+
+static int counters_node(struct dsm *d, unsigned rank, void *arg)
+{
+	struct counters *k = arg;
+	static struct counter_thread t[THREADS];
+	pthread_t th[THREADS];
+	unsigned n = k->pages * k->per_page;
+	uint64_t want = (uint64_t)k->c->n * THREADS * k->rounds;
+	struct dsm_stats st;
+	int bad = 0;
+
+	for (unsigned i = 0; i < THREADS; i++) {
+		t[i] = (struct counter_thread){ .k = k, .base = dsm_addr(d), .rank = rank, .id = i };
+		pthread_create(&th[i], NULL, counter_worker, &t[i]);
+	}
+	for (unsigned i = 0; i < THREADS; i++) {
+		pthread_join(th[i], NULL);
+		bad |= t[i].bad;
+	}
+	cluster_barrier(k->c);
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t v = *counter_addr(k, dsm_addr(d), i);
+		if (v != want) {
+			fprintf(stderr, "rank %u: counter %u is %llu, expected %llu\n", rank, i,
+				(unsigned long long)v, (unsigned long long)want);
+			bad = 1;
+		}
+	}
+	st = stats_of(d);
+	if (st.faults[DSM_FAULT_WRITE] + st.faults[DSM_FAULT_UPGRADE] == 0) {
+		fprintf(stderr, "rank %u: no remote write fault: the test tested nothing\n", rank);
+		bad = 1;
+	}
+	cluster_barrier(k->c);
+	return bad;
+}
+
+static void run_counters(unsigned nodes)
+{
+	struct counters k = { .pages = 32, .per_page = 4, .rounds = 25 };
+	struct cluster c;
+
+	cluster_init(&c, nodes, k.pages * DSM_PAGE_SIZE);
+	k.c = &c;
+	if (cluster_run(&c, counters_node, &k))
+		cluster_report(&c);
+	for (unsigned i = 0; i < nodes; i++)
+		CHECK_EQ(c.status[i], 0);
+}
+
+static void test_counters_2(void)
+{
+	run_counters(2);
+}
+
+static void test_counters_3(void)
+{
+	run_counters(3);
+}
+
+static void test_counters_4(void)
+{
+	run_counters(4);
+}
+
+/* ---- writer/reader patterns ---- */
+
+#define PAT_PAGES 48
+#define PAT_VERSIONS 8
+
+static uint8_t pattern(uint64_t pg, unsigned version, size_t i)
+{
+	return (uint8_t)(pg * 131 + version * 17 + i * 7 + (i >> 8) + (pg >> 3) * version);
+}
+
+struct pat_check {
+	uint8_t *base;
+	uint64_t first, end;
+	unsigned version, rank;
+	int bad;
+};
+
+static void *pat_checker(void *arg)
+{
+	struct pat_check *p = arg;
+
+	for (uint64_t pg = p->first; pg < p->end && !p->bad; pg++)
+		for (size_t i = 0; i < DSM_PAGE_SIZE; i++)
+			if (p->base[pg * DSM_PAGE_SIZE + i] != pattern(pg, p->version, i)) {
+				fprintf(stderr, "rank %u: version %u page %llu byte %zu: 0x%02x, "
+					"expected 0x%02x\n", p->rank, p->version,
+					(unsigned long long)pg, i, p->base[pg * DSM_PAGE_SIZE + i],
+					pattern(pg, p->version, i));
+				p->bad = 1;
+				break;
+			}
+	return NULL;
+}
+
+static int pattern_node(struct dsm *d, unsigned rank, void *arg)
+{
+	struct cluster *c = arg;
+	uint8_t *base = dsm_addr(d);
+
+	for (unsigned v = 1; v <= PAT_VERSIONS; v++) {
+		if (rank == v % c->n)
+			for (uint64_t pg = 0; pg < PAT_PAGES; pg++)
+				for (size_t i = 0; i < DSM_PAGE_SIZE; i++)
+					base[pg * DSM_PAGE_SIZE + i] = pattern(pg, v, i);
+		cluster_barrier(c);
+		if (rank != v % c->n) {
+			/* Two threads: faults on different pages in flight at once. */
+			struct pat_check p[2] = {
+				{ base, 0, PAT_PAGES / 2, v, rank, 0 },
+				{ base, PAT_PAGES / 2, PAT_PAGES, v, rank, 0 },
+			};
+			pthread_t th;
+
+			pthread_create(&th, NULL, pat_checker, &p[1]);
+			pat_checker(&p[0]);
+			pthread_join(th, NULL);
+			if (p[0].bad || p[1].bad)
+				return 1;
+		}
+		cluster_barrier(c);
+	}
+	return 0;
+}
+
+static void test_pattern(void)
+{
+	struct cluster c;
+
+	cluster_init(&c, 3, PAT_PAGES * DSM_PAGE_SIZE);
+	if (cluster_run(&c, pattern_node, &c))
+		cluster_report(&c);
+	for (unsigned i = 0; i < c.n; i++)
+		CHECK_EQ(c.status[i], 0);
+}
+
+/* ---- ping-pong ---- */
+
+#define PP_ROUNDS 300
+
+static int pingpong_node(struct dsm *d, unsigned rank, void *arg)
+{
+	struct cluster *c = arg;
+	/* One page, homed on rank 2: every transfer goes home -> owner -> requester. */
+	volatile uint64_t *page = (uint64_t *)((uint8_t *)dsm_addr(d) + 2 * DSM_PAGE_SIZE);
+
+	if (rank < 2) {
+		for (uint64_t turn = rank; turn < 2 * PP_ROUNDS; turn += 2) {
+			while (__atomic_load_n(&page[0], __ATOMIC_SEQ_CST) != turn)
+				sched_yield();
+			/* The other writer's data must be all there. */
+			for (unsigned i = 1; i < DSM_PAGE_SIZE / 8 && turn; i++)
+				if (page[i] != (turn - 1) * 1000 + i) {
+					fprintf(stderr, "rank %u turn %llu: word %u is %llu\n", rank,
+						(unsigned long long)turn, i,
+						(unsigned long long)page[i]);
+					return 1;
+				}
+			for (unsigned i = 1; i < DSM_PAGE_SIZE / 8; i++)
+				page[i] = turn * 1000 + i;
+			__atomic_store_n(&page[0], turn + 1, __ATOMIC_SEQ_CST);
+		}
+	}
+	cluster_barrier(c);
+	if (page[0] != 2 * PP_ROUNDS) {
+		fprintf(stderr, "rank %u: %llu turns\n", rank, (unsigned long long)page[0]);
+		return 1;
+	}
+	return 0;
+}
+
+static void test_pingpong(void)
+{
+	struct cluster c;
+
+	cluster_init(&c, 3, 3 * DSM_PAGE_SIZE);
+	if (cluster_run(&c, pingpong_node, &c))
+		cluster_report(&c);
+	for (unsigned i = 0; i < c.n; i++)
+		CHECK_EQ(c.status[i], 0);
+}
+
+/* ---- copyset growth, then one write invalidates every copy ---- */
+
+static int copyset_node(struct dsm *d, unsigned rank, void *arg)
+{
+	struct cluster *c = arg;
+	/* 4 pages, one per node: page 1 is homed on rank 1. */
+	volatile uint64_t *x = (uint64_t *)((uint8_t *)dsm_addr(d) + DSM_PAGE_SIZE);
+	struct dsm_stats before, after;
+	int bad = 0;
+
+	if (rank == 2)
+		x[0] = 42; /* rank 2 owns it, writable */
+	cluster_barrier(c);
+	if (x[0] != 42) /* every node gets a read copy */
+		bad = 1;
+	cluster_barrier(c);
+	before = stats_of(d);
+	cluster_barrier(c);
+	if (rank == 3)
+		x[0] = 43; /* upgrade: three copies to invalidate (ranks 0, 1, 2) */
+	cluster_barrier(c);
+	after = stats_of(d);
+	if (rank == 3 && after.faults[DSM_FAULT_UPGRADE] - before.faults[DSM_FAULT_UPGRADE] != 1) {
+		fprintf(stderr, "rank 3: the write was not an upgrade\n");
+		bad = 1;
+	}
+	if (rank != 3 && after.invalidations - before.invalidations != 1) {
+		fprintf(stderr, "rank %u: %llu invalidations, expected 1\n", rank,
+			(unsigned long long)(after.invalidations - before.invalidations));
+		bad = 1;
+	}
+	if (x[0] != 43) {
+		fprintf(stderr, "rank %u: read %llu after the write\n", rank,
+			(unsigned long long)x[0]);
+		bad = 1;
+	}
+	cluster_barrier(c);
+	return bad;
+}
+
+static void test_copyset(void)
+{
+	struct cluster c;
+
+	cluster_init(&c, 4, 4 * DSM_PAGE_SIZE);
+	if (cluster_run(&c, copyset_node, &c))
+		cluster_report(&c);
+	for (unsigned i = 0; i < c.n; i++)
+		CHECK_EQ(c.status[i], 0);
+}
+
+/* ---- split lock: a locked increment across two pages of two homes ---- */
+
+#define SPLIT_ROUNDS 200
+
+static int split_node(struct dsm *d, unsigned rank, void *arg)
+{
+	struct cluster *c = arg;
+	/* Bytes 4094..4097: the last 2 bytes of page 0 (rank 0) and the first 2 of page 1 (rank 1). */
+	uint8_t *ctr = (uint8_t *)dsm_addr(d) + DSM_PAGE_SIZE - 2;
+	uint32_t v;
+
+	for (unsigned i = 0; i < SPLIT_ROUNDS; i++)
+		__asm__ volatile("lock incl (%0)" : : "r"(ctr) : "memory");
+	cluster_barrier(c);
+	memcpy(&v, ctr, sizeof(v));
+	if (v != SPLIT_ROUNDS * c->n) {
+		fprintf(stderr, "rank %u: split counter %u, expected %u\n", rank, v,
+			SPLIT_ROUNDS * c->n);
+		return 1;
+	}
+	cluster_barrier(c);
+	return 0;
+}
+
+static void test_split_lock(void)
+{
+	struct cluster c;
+
+	cluster_init(&c, 2, 2 * DSM_PAGE_SIZE);
+	if (cluster_run(&c, split_node, &c))
+		cluster_report(&c);
+	for (unsigned i = 0; i < c.n; i++)
+		CHECK_EQ(c.status[i], 0);
+}
+
+int main(void)
+{
+	log_init("test-dsm-coherence");
+	RUN(test_counters_2);
+	RUN(test_counters_3);
+	RUN(test_counters_4);
+	RUN(test_pattern);
+	RUN(test_pingpong);
+	RUN(test_copyset);
+	RUN(test_split_lock);
+	return check_summary();
+}
