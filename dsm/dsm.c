@@ -53,18 +53,22 @@ void dsm_fail(struct dsm *d, unsigned culprit, const char *fmt, ...)
 	pthread_mutex_unlock(&d->lock);
 	pr_err("rank %u: %s", d->rank, msg);
 
-	/* Tell every peer why before closing, so each names the culprit, not us. */
+	/*
+	 * Tell every peer why before closing, on every channel (each has its
+	 * own receive thread, which must see why before it sees the close),
+	 * so that each names the culprit, not us.
+	 */
 	if (d->tr) {
-		for (unsigned p = 0; p < d->nr_nodes; p++) {
-			struct wire_hdr h;
-			uint32_t len = strnlen(msg, DSM_ABORT_MAX);
+		for (unsigned p = 0; p < d->nr_nodes; p++)
+			for (unsigned ch = 0; ch < DSM_NR_CHANNELS; ch++) {
+				uint32_t len = strnlen(msg, DSM_ABORT_MAX);
+				struct wire_hdr h = wire_hdr_make(DSM_MSG_ABORT, d->rank, len);
 
-			if (p == d->rank || p == culprit)
-				continue;
-			h = wire_hdr_make(DSM_MSG_ABORT, d->rank, len);
-			h.arg[0] = culprit < d->nr_nodes ? culprit : d->rank;
-			d->tr->ops->send_pages(d->tr, p, DSM_CH_DEMAND, &h, msg);
-		}
+				if (p == d->rank || p == culprit)
+					continue;
+				h.arg[0] = culprit < d->nr_nodes ? culprit : d->rank;
+				d->tr->ops->send_pages(d->tr, p, ch, &h, msg);
+			}
 		d->tr->ops->shutdown(d->tr);
 	}
 	if (d->cfg.on_fatal)

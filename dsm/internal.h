@@ -232,6 +232,6 @@ int node_inv(struct dsm *d, uint64_t pg, unsigned ack_to, char *why);
 /* msg.c: validation and dispatch of incoming messages */
 int msg_dispatch(void *arg, unsigned peer, unsigned channel, const struct wire_hdr *h,
 		 const void *payload, char *why);
-void msg_lost(void *arg, unsigned peer, unsigned channel, const char *why);
+void msg_lost(void *arg, unsigned peer, unsigned channel, bool malformed, const char *why);
 
 #endif

@@ -126,6 +126,7 @@ static int msg_check(struct dsm *d, unsigned peer, unsigned channel, const struc
 		break;
 	case DSM_MSG_ABORT:
 		need_page = false;
+		want_ch = channel;
 		if (pg >= d->nr_nodes || a1 || a2 || h->len > DSM_ABORT_MAX)
 			goto bad_args;
 		want_len = h->len;
@@ -199,7 +200,7 @@ int msg_dispatch(void *arg, unsigned peer, unsigned channel, const struct wire_h
 	return -1;
 }
 
-void msg_lost(void *arg, unsigned peer, unsigned channel, const char *why)
+void msg_lost(void *arg, unsigned peer, unsigned channel, bool malformed, const char *why)
 {
 	struct dsm *d = arg;
 	char name[96];
@@ -209,7 +210,8 @@ void msg_lost(void *arg, unsigned peer, unsigned channel, const char *why)
 	said_bye = d->bye[peer * DSM_NR_CHANNELS + channel];
 	pthread_mutex_unlock(&d->lock);
 	/* After BYE, the peer closes when every node is done: not a loss. */
-	if (said_bye)
+	if (said_bye && !malformed)
 		return;
-	dsm_fail(d, peer, "%s lost: %s", dsm_peer_name(d, peer, name, sizeof(name)), why);
+	dsm_fail(d, peer, malformed ? "protocol error from %s: %s" : "%s lost: %s",
+		 dsm_peer_name(d, peer, name, sizeof(name)), why);
 }

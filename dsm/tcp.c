@@ -16,7 +16,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "common/log.h"
 #include "common/mesh.h"
 #include "dsm/transport.h"
 
@@ -62,15 +61,16 @@ static uint64_t tcp_now_ns(void)
 	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
-static void tcp_conn_down(struct tcp_conn *c, const char *why)
+static void tcp_conn_down(struct tcp_conn *c, bool malformed, const char *why)
 {
 	struct tcp *tcp = c->tcp;
 
 	if (atomic_exchange(&c->down, true))
 		return;
-	shutdown(c->fd, SHUT_RDWR);
+	/* Report before closing: the peer's reaction to the close must not be reported first. */
 	if (!atomic_load(&tcp->stopping))
-		tcp->cfg.lost(tcp->cfg.arg, c->peer, c->channel, why);
+		tcp->cfg.lost(tcp->cfg.arg, c->peer, c->channel, malformed, why);
+	shutdown(c->fd, SHUT_RDWR);
 }
 
 /*
@@ -157,20 +157,18 @@ static void *tcp_rx_thread(void *arg)
 		if (r > 0) {
 			have += r;
 			if (tcp_dispatch_frames(c, &have, why)) {
-				pr_err("rank %u: closing the connection to rank %u (channel %u): %s",
-				       tcp->rank, c->peer, c->channel, why);
-				tcp_conn_down(c, why);
+				tcp_conn_down(c, true, why);
 				break;
 			}
 			continue;
 		}
 		if (r == 0) {
-			tcp_conn_down(c, "connection closed");
+			tcp_conn_down(c, false, "connection closed");
 			break;
 		}
 		if (errno == EINTR || errno == EAGAIN)
 			continue;
-		tcp_conn_down(c, strerror(errno));
+		tcp_conn_down(c, false, strerror(errno));
 		break;
 	}
 	return NULL;

@@ -12,6 +12,7 @@
 #ifndef GVM_DSM_TRANSPORT_H
 #define GVM_DSM_TRANSPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "common/wire.h"
@@ -30,8 +31,13 @@ struct dsm_transport;
  */
 typedef int (*dsm_dispatch_fn)(void *arg, unsigned peer, unsigned channel,
 			       const struct wire_hdr *h, const void *payload, char *why);
-/* A connection failed or was closed (once per connection); why says how. */
-typedef void (*dsm_lost_fn)(void *arg, unsigned peer, unsigned channel, const char *why);
+/*
+ * A connection failed or was closed (once per connection); why says how.
+ * malformed: the transport closed it because of what the peer sent (a bad
+ * frame, or a message dispatch refused).
+ */
+typedef void (*dsm_lost_fn)(void *arg, unsigned peer, unsigned channel, bool malformed,
+			    const char *why);
 
 struct dsm_transport_ops {
 	const char *name;

@@ -1,0 +1,332 @@
+/*
+ * libgvdsm when things go wrong, with real processes and sockets:
+ * - one instance killed mid-run: every other one stops within 5 s, non-zero,
+ *   with an error naming the dead rank and its host:port;
+ * - malformed or out-of-protocol messages from an authenticated peer: the
+ *   connection is closed, the DSM stops naming the peer, memory is intact;
+ * - garbage bytes on a node's port while the mesh forms: refused, and the
+ *   DSM still comes up;
+ * - bad configurations: a clear error from dsm_create.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "common/wire.h"
+#include "tests/dsm/cluster.h"
+#include "tests/lib/check.h"
+
+/* ---- kill one instance mid-run ---- */
+
+struct kill_state {
+	unsigned victim;
+	double kill_ms;
+	int killed;
+};
+
+static int kill_node(struct dsm *d, unsigned rank, void *arg)
+{
+	struct cluster *c = arg;
+	volatile uint64_t *base = dsm_addr(d);
+	uint64_t npages = dsm_size(d) / DSM_PAGE_SIZE;
+
+	(void)rank;
+	atomic_fetch_add(&c->sh->ready, 1);
+	/* Work until the DSM fails (on_fatal exits); give up after 20 s. */
+	for (unsigned i = 0; i < 2000000; i++) {
+		__atomic_fetch_add(&base[(i % npages) * (DSM_PAGE_SIZE / 8)], 1, __ATOMIC_SEQ_CST);
+		if (i % 64 == 0)
+			usleep(100);
+	}
+	fprintf(stderr, "rank %u: still running, the DSM did not stop\n", rank);
+	return 1;
+}
+
+static void kill_hook(struct cluster *c, void *arg)
+{
+	struct kill_state *k = arg;
+	static double ready_ms;
+
+	if (k->killed || atomic_load(&c->sh->ready) < c->n)
+		return;
+	if (!ready_ms)
+		ready_ms = cluster_ms_since(&c->t0);
+	if (cluster_ms_since(&c->t0) - ready_ms < 300)
+		return;
+	kill(c->pids[k->victim], SIGKILL);
+	k->kill_ms = cluster_ms_since(&c->t0);
+	k->killed = 1;
+}
+
+static void test_kill_one(void)
+{
+	struct kill_state k = { .victim = 2 };
+	struct cluster c;
+	char name[64];
+
+	cluster_init(&c, 4, 16 * DSM_PAGE_SIZE);
+	c.parent_hook = kill_hook;
+	c.arg = &k;
+	c.timeout_s = 30;
+	cluster_run(&c, kill_node, &c);
+	CHECK(k.killed);
+	snprintf(name, sizeof(name), "rank 2 (127.0.0.1:%u)", c.peers[2].port);
+	CHECK_EQ(c.status[2], 128 + SIGKILL);
+	for (unsigned i = 0; i < c.n; i++) {
+		if (i == k.victim)
+			continue;
+		CHECK_EQ(c.status[i], 3);
+		CHECK(c.exit_ms[i] - k.kill_ms < 5000);
+		CHECK(strstr(c.err[i], name) != NULL);
+		if (c.status[i] != 3 || !strstr(c.err[i], name) || c.exit_ms[i] - k.kill_ms >= 5000) {
+			fprintf(stderr, "killed at %.0f ms\n", k.kill_ms);
+			cluster_report(&c);
+			break;
+		}
+	}
+}
+
+/* ---- bad messages from an authenticated peer ---- */
+
+#define BAD_PAGES 8 /* rank 0 homes pages 0-3, rank 1 pages 4-7 */
+
+struct bad_msg {
+	const char *what;
+	struct wire_hdr h;
+	const char *raw;        /* instead of h: raw bytes */
+	unsigned channel;
+	const char *expect;     /* in rank 0's error */
+};
+
+static uint8_t bad_pattern(uint64_t pg, size_t i)
+{
+	return (uint8_t)(pg * 37 + i * 11 + 5);
+}
+
+/* The victim survives its DSM's failure, to check its memory. */
+static void survive(void *arg, const char *msg)
+{
+	(void)arg;
+	(void)msg;
+}
+
+/* Rank 0: a DSM with data in its pages, waiting for the peer's message to stop it. */
+static int bad_victim(struct dsm *d, unsigned rank, void *arg)
+{
+	struct cluster *c = arg;
+	const struct bad_msg *m = c->arg;
+	uint8_t *base = dsm_addr(d);
+	const char *e = NULL;
+
+	(void)rank;
+	for (uint64_t pg = 0; pg < BAD_PAGES / 2; pg++)
+		for (size_t i = 0; i < DSM_PAGE_SIZE; i++)
+			base[pg * DSM_PAGE_SIZE + i] = bad_pattern(pg, i);
+	cluster_barrier(c);
+	for (int i = 0; i < 5000 && !(e = dsm_error(d)); i++)
+		usleep(1000);
+	if (!e) {
+		fprintf(stderr, "%s: the DSM did not stop\n", m->what);
+		return 1;
+	}
+	if (!strstr(e, "protocol error from rank 1 (127.0.0.1:") || !strstr(e, m->expect)) {
+		fprintf(stderr, "%s: unexpected error: %s\n", m->what, e);
+		return 1;
+	}
+	for (uint64_t pg = 0; pg < BAD_PAGES / 2; pg++)
+		for (size_t i = 0; i < DSM_PAGE_SIZE; i++)
+			if (base[pg * DSM_PAGE_SIZE + i] != bad_pattern(pg, i)) {
+				fprintf(stderr, "%s: page %llu was changed\n", m->what,
+					(unsigned long long)pg);
+				return 1;
+			}
+	return CLUSTER_FAILED_OK;
+}
+
+/* Rank 1: no DSM, just the authenticated mesh; sends one bad message. */
+static int bad_sender(struct cluster *c, struct mesh *m, unsigned rank, void *arg)
+{
+	const struct bad_msg *b = c->arg;
+	unsigned char page[DSM_PAGE_SIZE + 64] = { 0 };
+	int fd = mesh_fd(m, 0, b->channel);
+	char buf[64];
+	ssize_t r;
+
+	(void)rank;
+	(void)arg;
+	memset(page, 0xee, sizeof(page));
+	cluster_barrier(c);
+	if (b->raw) {
+		if (write(fd, b->raw, strlen(b->raw)) < 0)
+			return 20;
+	} else if (b->h.len > DSM_PAGE_SIZE) {
+		/* The header lies about its length: nothing follows. */
+		if (write(fd, &b->h, sizeof(b->h)) < 0)
+			return 20;
+	} else if (wire_send(fd, &b->h, b->h.len ? page : NULL)) {
+		return 21;
+	}
+	/* Rank 0 must close the connection. */
+	for (;;) {
+		r = read(fd, buf, sizeof(buf));
+		if (r == 0 || (r < 0 && errno != EINTR))
+			return 0;
+	}
+}
+
+static struct wire_hdr hdr(uint16_t type, uint64_t a0, uint64_t a1, uint64_t a2, uint32_t len)
+{
+	struct wire_hdr h = wire_hdr_make(type, 1, len);
+
+	h.arg[0] = a0;
+	h.arg[1] = a1;
+	h.arg[2] = a2;
+	return h;
+}
+
+static void test_bad_messages(void)
+{
+	static const char garbage[] = "GET / HTTP/1.1\r\nHost: giantvm\r\n\r\n"
+				      "and more garbage to fill a header";
+	struct bad_msg msgs[] = {
+		{ "unknown type", hdr(0x1ff, 0, 0, 0, 0), NULL, 0, "unknown message type 0x1ff" },
+		{ "page out of range", hdr(0x100, 9999, 0, 0, 0), NULL, 0, "beyond the region" },
+		{ "request to the wrong home", hdr(0x101, 5, 0, 0, 0), NULL, 0, "whose home is rank 1" },
+		{ "unsolicited page", hdr(0x105, 2, 1, 0, DSM_PAGE_SIZE), NULL, 0,
+		  "no request of ours" },
+		{ "page of the wrong size", hdr(0x105, 2, 1, 0, 100), NULL, 0, "not 4096" },
+		{ "invalidation from a non-home", hdr(0x103, 1, 1, 0, 0), NULL, 0,
+		  "whose home is rank 0" },
+		{ "forward to a bad rank", hdr(0x102, 5, 7, 1, 0), NULL, 0, "invalid arguments" },
+		{ "DONE without a transaction", hdr(0x108, 1, 0, 0, 0), NULL, 0, "no transaction" },
+		{ "demand message on the bulk channel", hdr(0x100, 1, 0, 0, 0), NULL, 1,
+		  "does not carry it" },
+		{ "garbage bytes", { 0 }, garbage, 0, "malformed frame" },
+		{ "oversized frame", hdr(0x105, 2, 0, 0, 64u << 20), NULL, 0, "more than" },
+	};
+
+	for (size_t i = 0; i < sizeof(msgs) / sizeof(msgs[0]); i++) {
+		struct cluster c;
+
+		cluster_init(&c, 2, BAD_PAGES * DSM_PAGE_SIZE);
+		c.tmpl.on_fatal = survive;
+		c.raw_mask = 1u << 1;
+		c.raw = bad_sender;
+		c.arg = &msgs[i];
+		c.timeout_s = 20;
+		cluster_run(&c, bad_victim, &c);
+		CHECK_EQ(c.status[0], 0);
+		CHECK_EQ(c.status[1], 0);
+		if (c.status[0] || c.status[1]) {
+			fprintf(stderr, "case: %s\n", msgs[i].what);
+			cluster_report(&c);
+		}
+	}
+}
+
+/* ---- garbage on the port while the mesh forms ---- */
+
+static int garbage_fd = -1;
+
+static void send_garbage(struct cluster *c, void *arg)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(c->peers[0].port),
+				   .sin_addr.s_addr = htonl(0x7f000001) };
+
+	static const char junk[] = "\x56\x47\x01\x00 this is not a giantvm peer, not at all!";
+
+	(void)arg;
+	garbage_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (connect(garbage_fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
+	    write(garbage_fd, junk, sizeof(junk) - 1) < 0)
+		perror("write");
+}
+
+static int simple_node(struct dsm *d, unsigned rank, void *arg)
+{
+	struct cluster *c = arg;
+	volatile uint64_t *x = dsm_addr(d);
+
+	if (rank == 1)
+		x[0] = 7;
+	cluster_barrier(c);
+	return x[0] == 7 ? 0 : 1;
+}
+
+static void test_garbage_on_port(void)
+{
+	struct cluster c;
+
+	cluster_init(&c, 2, 2 * DSM_PAGE_SIZE);
+	c.before_fork = send_garbage;
+	cluster_run(&c, simple_node, &c);
+	CHECK_EQ(c.status[0], 0);
+	CHECK_EQ(c.status[1], 0);
+	CHECK(strstr(c.err[0], "refused connection") != NULL);
+	if (c.status[0] || c.status[1] || !strstr(c.err[0], "refused connection"))
+		cluster_report(&c);
+	close(garbage_fd);
+}
+
+/* ---- bad configurations ---- */
+
+static void expect_create_error(struct mesh *m, uint64_t size, const uint64_t *homes,
+				unsigned first_channel, const char *expect)
+{
+	struct dsm_config cfg;
+	char err[DSM_ERR_MAX] = "";
+	struct dsm *d = (struct dsm *)1;
+
+	dsm_config_init(&cfg);
+	cfg.mesh = m;
+	cfg.size = size;
+	cfg.home_start = homes;
+	cfg.first_channel = first_channel;
+	CHECK(dsm_create(&cfg, &d, err) == -1);
+	CHECK(d == NULL);
+	CHECK(strstr(err, expect) != NULL);
+	if (!strstr(err, expect))
+		fprintf(stderr, "error: \"%s\", expected \"%s\"\n", err, expect);
+}
+
+static void test_bad_config(void)
+{
+	struct hostport self = { "127.0.0.1", 0 };
+	struct mesh_config mc = { .rank = 0, .nr_nodes = 1, .nr_channels = DSM_NR_CHANNELS,
+				  .peers = &self, .listen_fd = -1, .vm_id = 1 };
+	uint64_t bad_homes[] = { 1, 4 }, good_homes[] = { 0, 4 };
+	char err[MESH_ERR_MAX];
+	struct dsm_config cfg;
+	struct mesh *m;
+	struct dsm *d;
+
+	CHECK(mesh_open(&mc, &m, err) == 0);
+	expect_create_error(m, 0, NULL, 0, "region size 0 bytes");
+	expect_create_error(m, 4096 + 100, NULL, 0, "multiple of 4096");
+	expect_create_error(m, 1ull << 50, NULL, 0, "at most");
+	expect_create_error(m, 4 * 4096, bad_homes, 0, "home map: must start at page 0");
+	expect_create_error(m, 8 * 4096, good_homes, 0, "end at page 8");
+	expect_create_error(NULL, 4096, NULL, 0, "no mesh");
+
+	/* And a good one, alone: it maps, starts and stops. */
+	dsm_config_init(&cfg);
+	cfg.mesh = m;
+	cfg.size = 4 * 4096;
+	cfg.home_start = good_homes;
+	CHECK(dsm_create(&cfg, &d, err) == 0);
+	CHECK(dsm_start(d, err) == 0);
+	((volatile char *)dsm_addr(d))[4096 * 3] = 1;
+	CHECK(dsm_stop(d) == 0);
+	dsm_destroy(d);
+	mesh_close(m);
+}
+
+int main(void)
+{
+	log_init("test-dsm-failure");
+	RUN(test_kill_one);
+	RUN(test_bad_messages);
+	RUN(test_garbage_on_port);
+	RUN(test_bad_config);
+	return check_summary();
+}
