@@ -225,6 +225,8 @@ int dsm_create(const struct dsm_config *cfg, struct dsm **out, char *err)
 	d->stop_fd = -1;
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_cond_init(&d->cond, NULL);
+	pthread_mutex_init(&d->hold_lock, NULL);
+	pthread_cond_init(&d->hold_cond, NULL);
 
 	d->home_start = calloc(n + 1, sizeof(*d->home_start));
 	d->bye = calloc(n * DSM_NR_CHANNELS, 1);
@@ -271,7 +273,7 @@ int dsm_start(struct dsm *d, char *err)
 		return -1;
 	}
 	d->started = true;
-	if (d->tr->ops->start(d->tr, err) || fault_start(d, err))
+	if (hold_start(d, err) || d->tr->ops->start(d->tr, err) || fault_start(d, err))
 		return -1;
 	return 0;
 }
@@ -283,6 +285,7 @@ static void dsm_halt(struct dsm *d)
 	atomic_store(&d->stopping, true);
 	d->tr->ops->stop(d->tr);
 	fault_stop(d);
+	hold_stop(d);
 	d->started = false;
 }
 
@@ -332,6 +335,8 @@ void dsm_destroy(struct dsm *d)
 	free(d->home_start);
 	pthread_cond_destroy(&d->cond);
 	pthread_mutex_destroy(&d->lock);
+	pthread_cond_destroy(&d->hold_cond);
+	pthread_mutex_destroy(&d->hold_lock);
 	free(d);
 }
 

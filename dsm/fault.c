@@ -39,7 +39,8 @@ static void fault_event(struct dsm *d, const struct uffd_msg *m)
 			 (unsigned long long)addr);
 		return;
 	}
-	node_fault(d, off >> DSM_PAGE_SHIFT, m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE);
+	node_fault(d, off >> DSM_PAGE_SHIFT, m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE,
+		   m->arg.pagefault.feat.ptid);
 }
 
 static void *fault_thread(void *arg)

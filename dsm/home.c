@@ -83,6 +83,7 @@ static int home_start(struct dsm *d, uint64_t pg, unsigned from, enum dsm_kind k
 				if (region_protect(d, pg, 1, true, false))
 					goto broken;
 				lp->state = PG_SHARED;
+				lp->xflags &= ~(PX_PIN | PX_AFTER_PIN);
 				STAT_ADD(d, st_downgrades, 1);
 			}
 			memcpy(p->data, dsm_page_addr(d, pg), DSM_PAGE_SIZE);
@@ -117,6 +118,7 @@ static int home_start(struct dsm *d, uint64_t pg, unsigned from, enum dsm_kind k
 			if (region_drop(d, pg, 1))
 				goto broken;
 			lp->state = PG_INVALID;
+			lp->xflags &= ~(PX_PIN | PX_AFTER_PIN);
 			others &= ~sbit;
 			STAT_ADD(d, st_inval, 1);
 		}
@@ -149,6 +151,33 @@ broken:
 	return -1;
 }
 
+/*
+ * Start the transaction of a request, unless it would take write access
+ * from a page we hold (hold.c): then the request goes back to the head of
+ * the queue, the entry stays busy, and the hold thread restarts the queue
+ * when the hold ends.  Returns 0 (started), 1 (held) or -1 (refused).
+ */
+static int home_try_start(struct dsm *d, uint64_t pg, unsigned from, enum dsm_kind kind,
+			  struct plan *p, char *why, uint32_t *until)
+{
+	struct dsm_dir *e = dsm_dir(d, pg);
+	struct dsm_req *r;
+
+	if (from == d->rank || !hold_check(d, &d->pages[pg], until))
+		return home_start(d, pg, from, kind, p, why);
+	r = malloc(sizeof(*r));
+	if (!r) {
+		snprintf(why, 128, "out of memory");
+		return -1;
+	}
+	*r = (struct dsm_req){ .next = e->queue, .from = from, .kind = kind };
+	e->queue = r;
+	if (!e->tail)
+		e->tail = r;
+	e->busy = DIR_HELD;
+	return 1;
+}
+
 /* Send what the plan says.  Returns true when the transaction is over. */
 static bool home_run(struct dsm *d, struct plan *p)
 {
@@ -172,7 +201,7 @@ static bool home_run(struct dsm *d, struct plan *p)
 }
 
 /* End the transaction on pg and start the queued ones, in order. */
-static void home_complete(struct dsm *d, uint64_t pg)
+void home_complete(struct dsm *d, uint64_t pg)
 {
 	struct dsm_dir *e = dsm_dir(d, pg);
 	struct dsm_page *lp = &d->pages[pg];
@@ -180,6 +209,7 @@ static void home_complete(struct dsm *d, uint64_t pg)
 
 	for (;;) {
 		struct dsm_req *r;
+		uint32_t until;
 		char why[128];
 		int rc;
 
@@ -199,15 +229,20 @@ static void home_complete(struct dsm *d, uint64_t pg)
 			dsm_fail(d, d->rank, "out of memory");
 			break;
 		}
-		rc = home_start(d, pg, r->from, r->kind, p, why);
+		rc = home_try_start(d, pg, r->from, r->kind, p, why, &until);
 		pg_unlock(lp);
-		if (rc) {
+		if (rc < 0) {
 			dsm_fail(d, r->from, "protocol error from %s: %s",
 				 dsm_peer_name(d, r->from, (char[96]){ 0 }, 96), why);
 			free(r);
 			break;
 		}
 		free(r);
+		if (rc == 1) {
+			if (hold_home(d, pg, until))
+				dsm_fail(d, d->rank, "out of memory");
+			break;
+		}
 		if (!home_run(d, p))
 			break;
 	}
@@ -219,6 +254,7 @@ int home_request(struct dsm *d, uint64_t pg, unsigned from, enum dsm_kind kind, 
 	struct dsm_dir *e = dsm_dir(d, pg);
 	struct dsm_page *lp = &d->pages[pg];
 	struct plan *p;
+	uint32_t until;
 	int rc;
 
 	pg_lock(lp);
@@ -254,10 +290,15 @@ int home_request(struct dsm *d, uint64_t pg, unsigned from, enum dsm_kind kind, 
 		snprintf(why, 128, "out of memory");
 		return -1;
 	}
-	rc = home_start(d, pg, from, kind, p, why);
+	rc = home_try_start(d, pg, from, kind, p, why, &until);
 	pg_unlock(lp);
-	if (rc == 0 && home_run(d, p))
+	if (rc == 1) {
+		rc = hold_home(d, pg, until);
+		if (rc)
+			snprintf(why, 128, "out of memory");
+	} else if (rc == 0 && home_run(d, p)) {
 		home_complete(d, pg);
+	}
 	free(p);
 	return rc;
 dup:

@@ -70,14 +70,21 @@ struct dsm_page {
 	uint8_t flags;
 	uint8_t acks;          /* invalidation acks received for our pending write */
 	uint8_t nacks;         /* acks to expect (once PF_REPLIED) */
-	uint32_t t_us;         /* pending: fault start; else: when write access came */
-	uint32_t pad;
+	uint32_t t_us;         /* pending: fault start; else: when write access came (or pin) */
+	uint16_t tid;          /* low bits of the thread id that asked for write access */
+	uint8_t xflags;        /* PX_* (hold.c) */
+	uint8_t pad;
 };
+
+/* struct dsm_page.xflags */
+#define PX_PIN 0x01          /* held for a write fault on the next page (split lock) */
+#define PX_PINS_LOWER 0x02   /* our pending write pins the previous page */
+#define PX_AFTER_PIN 0x04    /* was pinned: held a little after the pin ended */
 
 #define DSM_NO_NODE 0xffffu
 
 /* Directory entry, at the page's home. */
-enum { DIR_IDLE = 0, DIR_SENDING, DIR_WAIT_DONE, DIR_BULK };
+enum { DIR_IDLE = 0, DIR_SENDING, DIR_WAIT_DONE, DIR_BULK, DIR_HELD };
 
 struct dsm_req {
 	struct dsm_req *next;
@@ -93,6 +100,13 @@ struct dsm_dir {
 	uint8_t excl;           /* the owner has write access */
 	struct dsm_req *queue;  /* requests waiting for the transaction to finish */
 	struct dsm_req *tail;
+};
+
+/* A faulting thread's sequential-read detector (prefetch.c), by thread id. */
+#define DSM_STREAMS 32
+struct dsm_stream {
+	_Atomic uint64_t next;   /* the page its next fault would be on */
+	_Atomic uint32_t window; /* pages asked for last time */
 };
 
 struct dsm {
@@ -119,6 +133,15 @@ struct dsm {
 	unsigned bye_count;
 	uint8_t *bye;           /* [peer * DSM_NR_CHANNELS + channel] */
 	char error[DSM_ERR_MAX];
+
+	struct dsm_stream streams[DSM_STREAMS];
+
+	/* Requests for held pages, redone by the hold thread (hold.c). */
+	pthread_mutex_t hold_lock;
+	pthread_cond_t hold_cond;
+	struct held *held;
+	pthread_t hold_thread;
+	bool hold_started, hold_stop;
 
 	/* Statistics: relaxed atomics, summed by dsm_get_stats. */
 	_Atomic uint64_t st_faults[DSM_FAULT_KINDS];
@@ -218,16 +241,34 @@ void fault_stop(struct dsm *d);
 /* home.c: the directory */
 int home_request(struct dsm *d, uint64_t pg, unsigned from, enum dsm_kind kind, char *why);
 int home_done(struct dsm *d, uint64_t pg, unsigned from, char *why);
+void home_complete(struct dsm *d, uint64_t pg);
 void home_free(struct dsm *d);
 
 /* node.c: the requester, owner and holder roles */
-void node_fault(struct dsm *d, uint64_t pg, bool write);
+void node_fault(struct dsm *d, uint64_t pg, bool write, uint32_t ptid);
 int node_reply(struct dsm *d, uint64_t pg, unsigned from, uint16_t type, uint32_t flags,
 	       unsigned nacks, const void *data, char *why);
 int node_ack(struct dsm *d, uint64_t pg, unsigned from, char *why);
 int node_fwd(struct dsm *d, uint64_t pg, unsigned to, enum dsm_kind kind, unsigned nacks,
 	     char *why);
 int node_inv(struct dsm *d, uint64_t pg, unsigned ack_to, char *why);
+
+/* hold.c: split-lock pins and the anti ping-pong hold */
+bool hold_check(struct dsm *d, struct dsm_page *lp, uint32_t *until);
+int hold_fwd(struct dsm *d, uint64_t pg, unsigned to, enum dsm_kind kind, unsigned nacks,
+	     uint32_t until);
+int hold_home(struct dsm *d, uint64_t pg, uint32_t until);
+bool hold_pin_lower(struct dsm *d, uint64_t pg, uint16_t tid);
+void hold_unpin_lower(struct dsm *d, uint64_t pg);
+int hold_start(struct dsm *d, char *err);
+void hold_stop(struct dsm *d);
+
+/* prefetch.c: sequential read-ahead on the bulk channel */
+void prefetch_on_fault(struct dsm *d, uint64_t pg, uint32_t ptid);
+int prefetch_request(struct dsm *d, unsigned from, uint64_t first, unsigned count, char *why);
+int prefetch_bulk(struct dsm *d, unsigned from, uint64_t first, unsigned count, unsigned n,
+		  const void *data, char *why);
+int prefetch_done(struct dsm *d, unsigned from, uint64_t first, unsigned n, char *why);
 
 /* msg.c: validation and dispatch of incoming messages */
 int msg_dispatch(void *arg, unsigned peer, unsigned channel, const struct wire_hdr *h,

@@ -113,11 +113,23 @@ static int msg_check(struct dsm *d, unsigned peer, unsigned channel, const struc
 			goto bad_args;
 		break;
 	case DSM_MSG_PREFETCH:
-	case DSM_MSG_BULK:
 	case DSM_MSG_BULK_DONE:
+		to_home = true;
+		/* fall through */
+	case DSM_MSG_BULK:
 		want_ch = DSM_CH_BULK;
-		snprintf(why, 128, "%s: prefetch is not enabled here", name);
-		return -1;
+		from_home = h->type == DSM_MSG_BULK;
+		if (a1 == 0 || a1 > DSM_MAX_RUN || pg >= d->npages || a1 > d->npages - pg ||
+		    dsm_home(d, pg + a1 - 1) != dsm_home(d, pg))
+			goto bad_args;
+		if (h->type == DSM_MSG_BULK) {
+			if (a2 > a1)
+				goto bad_args;
+			want_len = a2 * DSM_PAGE_SIZE;
+		} else if (a2) {
+			goto bad_args;
+		}
+		break;
 	case DSM_MSG_BYE:
 		need_page = false;
 		want_ch = channel;
@@ -173,6 +185,12 @@ static int msg_check(struct dsm *d, unsigned peer, unsigned channel, const struc
 	case DSM_MSG_ZERO:
 	case DSM_MSG_GRANT:
 		return node_reply(d, pg, peer, h->type, a1, a2, payload, why);
+	case DSM_MSG_PREFETCH:
+		return prefetch_request(d, peer, pg, a1, why);
+	case DSM_MSG_BULK:
+		return prefetch_bulk(d, peer, pg, a1, a2, payload, why);
+	case DSM_MSG_BULK_DONE:
+		return prefetch_done(d, peer, pg, a1, why);
 	case DSM_MSG_BYE:
 		msg_bye(d, peer, channel);
 		return 0;

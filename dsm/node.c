@@ -15,15 +15,28 @@
 
 static const unsigned char zero_page[DSM_PAGE_SIZE] __attribute__((aligned(4096)));
 
-void node_fault(struct dsm *d, uint64_t pg, bool write)
+void node_fault(struct dsm *d, uint64_t pg, bool write, uint32_t ptid)
 {
 	struct dsm_page *lp = &d->pages[pg];
 	unsigned home = dsm_home(d, pg);
+	uint16_t tid = ptid;
+	bool pinned = write && hold_pin_lower(d, pg, tid);
 	char why[128];
 
 	pg_lock(lp);
+	if (pinned) {
+		if (lp->state == PG_MODIFIED) {
+			/* Stale fault: nothing to wait for. */
+			pg_unlock(lp);
+			hold_unpin_lower(d, pg);
+			return;
+		}
+		lp->xflags |= PX_PINS_LOWER;
+	}
 	if (lp->flags & PF_PREFETCH) {
 		/* On its way on the bulk channel; if it does not come, prefetch asks. */
+		if (!(lp->flags & (PF_WANT_READ | PF_WANT_WRITE)))
+			lp->t_us = dsm_now_us();
 		lp->flags |= write ? PF_WANT_WRITE : PF_WANT_READ;
 		pg_unlock(lp);
 		STAT_ADD(d, st_joined, 1);
@@ -47,6 +60,8 @@ void node_fault(struct dsm *d, uint64_t pg, bool write)
 	lp->acks = 0;
 	lp->nacks = 0;
 	lp->t_us = dsm_now_us();
+	if (write)
+		lp->tid = tid;
 	pg_unlock(lp);
 
 	if (home == d->rank) {
@@ -55,6 +70,8 @@ void node_fault(struct dsm *d, uint64_t pg, bool write)
 		return;
 	}
 	dsm_send(d, home, DSM_CH_DEMAND, write ? DSM_MSG_WRITE : DSM_MSG_READ, pg, 0, 0, NULL, 0);
+	if (!write)
+		prefetch_on_fault(d, pg, ptid);
 }
 
 /*
@@ -67,8 +84,18 @@ static bool node_finish(struct dsm *d, struct dsm_page *lp, enum dsm_fault_kind 
 
 	dsm_account_fault(d, kind, lp->t_us);
 	lp->flags &= ~(PF_PENDING | PF_REPLIED | PF_DONE | PF_GRANT);
+	lp->xflags &= ~PX_AFTER_PIN;
 	lp->t_us = dsm_now_us();
 	return done;
+}
+
+/* Write access came: a pin this fault put on the previous page ends (page lock held). */
+static bool node_unpins(struct dsm_page *lp)
+{
+	bool pins = lp->xflags & PX_PINS_LOWER;
+
+	lp->xflags &= ~PX_PINS_LOWER;
+	return pins;
 }
 
 static void node_send_done(struct dsm *d, uint64_t pg)
@@ -98,7 +125,7 @@ int node_reply(struct dsm *d, uint64_t pg, unsigned from, uint16_t type, uint32_
 	       unsigned nacks, const void *data, char *why)
 {
 	struct dsm_page *lp = &d->pages[pg];
-	bool write = flags & DSM_REPLY_WRITE, complete, done = false, wanted_write;
+	bool write = flags & DSM_REPLY_WRITE, complete, done = false, wanted_write, unpin = false;
 	const char *bad = NULL;
 
 	pg_lock(lp);
@@ -128,8 +155,10 @@ int node_reply(struct dsm *d, uint64_t pg, unsigned from, uint16_t type, uint32_
 	lp->nacks = nacks;
 	complete = lp->acks == nacks;
 	/* Accounted before the install wakes the faulting thread, which may read the stats. */
-	if (complete)
+	if (complete) {
 		done = node_finish(d, lp, node_kind(d, from, type, write, nacks));
+		unpin = write && node_unpins(lp);
+	}
 
 	switch (type) {
 	case DSM_MSG_PAGE:
@@ -157,6 +186,8 @@ int node_reply(struct dsm *d, uint64_t pg, unsigned from, uint16_t type, uint32_
 		break;
 	}
 	pg_unlock(lp);
+	if (unpin)
+		hold_unpin_lower(d, pg);
 	if (done)
 		node_send_done(d, pg);
 	return 0;
@@ -165,7 +196,7 @@ int node_reply(struct dsm *d, uint64_t pg, unsigned from, uint16_t type, uint32_
 int node_ack(struct dsm *d, uint64_t pg, unsigned from, char *why)
 {
 	struct dsm_page *lp = &d->pages[pg];
-	bool done = false;
+	bool done = false, unpin = false;
 
 	pg_lock(lp);
 	if (!(lp->flags & PF_PEND_WRITE) || lp->acks + 1u >= d->nr_nodes ||
@@ -179,10 +210,13 @@ int node_ack(struct dsm *d, uint64_t pg, unsigned from, char *why)
 	if ((lp->flags & PF_REPLIED) && lp->acks == lp->nacks) {
 		/* The last copy elsewhere is gone: ours becomes writable. */
 		done = node_finish(d, lp, lp->flags & PF_GRANT ? DSM_FAULT_UPGRADE : DSM_FAULT_WRITE);
+		unpin = node_unpins(lp);
 		region_protect(d, pg, 1, false, true);
 		lp->state = PG_MODIFIED;
 	}
 	pg_unlock(lp);
+	if (unpin)
+		hold_unpin_lower(d, pg);
 	if (done)
 		node_send_done(d, pg);
 	return 0;
@@ -195,6 +229,8 @@ int node_fwd(struct dsm *d, uint64_t pg, unsigned to, enum dsm_kind kind, unsign
 	unsigned char buf[DSM_PAGE_SIZE] __attribute__((aligned(64)));
 	uint32_t flags = DSM_REPLY_DONE;
 
+	uint32_t until;
+
 	pg_lock(lp);
 	if (lp->state == PG_INVALID) {
 		pg_unlock(lp);
@@ -202,6 +238,15 @@ int node_fwd(struct dsm *d, uint64_t pg, unsigned to, enum dsm_kind kind, unsign
 			 (unsigned long long)pg);
 		return -1;
 	}
+	if (hold_check(d, lp, &until)) {
+		pg_unlock(lp);
+		if (hold_fwd(d, pg, to, kind, nacks, until)) {
+			snprintf(why, 128, "out of memory");
+			return -1;
+		}
+		return 0;
+	}
+	lp->xflags &= ~(PX_PIN | PX_AFTER_PIN);
 	if (kind == DSM_KIND_READ) {
 		if (lp->state == PG_MODIFIED) {
 			/* Downgrade: keep reading, writes fault from now on. */

@@ -1,0 +1,531 @@
+/*
+ * bench-dsm: libgvdsm's yardsticks, measured in one run on this machine and
+ * each reported as a ratio to a floor measured in the same run:
+ *
+ *   floor: a local userfaultfd fault resolved by a handler thread with
+ *   UFFDIO_COPY, the handler first doing one TCP loopback round trip of a
+ *   16-byte request and a 4 KiB reply with another process;
+ *
+ *   remote read fault, remote write fault, write faults with 1 and 3 other
+ *   copies to invalidate, sequential read of 64 MiB homed on another node.
+ *
+ * Every DSM process is a real process with its own mesh (munge, TCP).  Run
+ * it through `make bench-dsm`, which also starts munged when none runs.
+ */
+#include <getopt.h>
+#include <linux/userfaultfd.h>
+#include <math.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+
+#include "common/parse.h"
+#include "common/wire.h"
+#include "tests/dsm/cluster.h"
+
+#define MAX_SAMPLES 8192
+#define REQ_BYTES 16
+
+struct results {
+	unsigned n;
+	double us[MAX_SAMPLES];
+	double value; /* for throughput runs */
+	struct dsm_stats stats;
+};
+
+struct opts {
+	unsigned pages;      /* faults per latency yardstick */
+	uint64_t seq_bytes;
+	unsigned poll_us;    /* busy-poll budget of handlers and receive threads */
+	unsigned handlers;
+	unsigned prefetch;
+	bool extras;
+};
+
+static double now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(struct results *r)
+{
+	if (!r->n)
+		return NAN;
+	qsort(r->us, r->n, sizeof(r->us[0]), cmp_double);
+	return r->us[r->n / 2];
+}
+
+static double pct(struct results *r, double p)
+{
+	if (!r->n)
+		return NAN;
+	qsort(r->us, r->n, sizeof(r->us[0]), cmp_double);
+	return r->us[(unsigned)(p * (r->n - 1))];
+}
+
+static void *shared_alloc(size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		die_perror("mmap");
+	memset(p, 0, size);
+	return p;
+}
+
+/* A random order of n pages from first, so that nothing looks sequential. */
+static void shuffle(uint64_t *v, unsigned n, uint64_t first, unsigned seed)
+{
+	for (unsigned i = 0; i < n; i++)
+		v[i] = first + i;
+	for (unsigned i = n - 1; i > 0; i--) {
+		unsigned j = rand_r(&seed) % (i + 1);
+		uint64_t t = v[i];
+		v[i] = v[j];
+		v[j] = t;
+	}
+}
+
+/* ---- the floor ---- */
+
+struct floor_client {
+	int uffd, fd;
+	unsigned poll_us;
+	bool network;
+	atomic_bool stop;
+	unsigned char page[DSM_PAGE_SIZE] __attribute__((aligned(4096)));
+};
+
+static bool spin_ready(int fd, unsigned poll_us, bool is_socket)
+{
+	double end = now_us() + poll_us;
+	char b;
+
+	while (now_us() < end) {
+		if (is_socket) {
+			if (recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) >= 0)
+				return true;
+		} else {
+			struct pollfd p = { .fd = fd, .events = POLLIN };
+			if (poll(&p, 1, 0) > 0)
+				return true;
+		}
+		for (int i = 0; i < 64; i++)
+			__builtin_ia32_pause();
+	}
+	return false;
+}
+
+/* The floor's handler: one event, one round trip (optional), one UFFDIO_COPY. */
+static void *floor_handler(void *arg)
+{
+	struct floor_client *f = arg;
+	struct pollfd p = { .fd = f->uffd, .events = POLLIN };
+	char req[REQ_BYTES] = "give me a page";
+
+	while (!atomic_load(&f->stop)) {
+		struct uffd_msg m;
+		struct uffdio_copy c;
+
+		if (read(f->uffd, &m, sizeof(m)) != sizeof(m)) {
+			if (!f->poll_us || !spin_ready(f->uffd, f->poll_us, false))
+				poll(&p, 1, 100);
+			continue;
+		}
+		if (f->network) {
+			if (wire_write_full(f->fd, req, sizeof(req)))
+				die("floor: send failed");
+			if (f->poll_us)
+				spin_ready(f->fd, f->poll_us, true);
+			if (wire_read_full(f->fd, f->page, DSM_PAGE_SIZE))
+				die("floor: receive failed");
+		}
+		c = (struct uffdio_copy){ .dst = m.arg.pagefault.address & ~(uint64_t)4095,
+					  .src = (uintptr_t)f->page, .len = DSM_PAGE_SIZE };
+		if (ioctl(f->uffd, UFFDIO_COPY, &c))
+			die_perror("floor: UFFDIO_COPY");
+	}
+	return NULL;
+}
+
+/* Time n first touches of a uffd-registered region served by floor_handler. */
+static void floor_faults(struct floor_client *f, unsigned n, struct results *r)
+{
+	size_t size = (size_t)n * DSM_PAGE_SIZE;
+	uint8_t *region = mmap(NULL, size, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = { .range = { (uintptr_t)region, size },
+				       .mode = UFFDIO_REGISTER_MODE_MISSING };
+	uint64_t *order = malloc(n * sizeof(*order));
+	pthread_t th;
+
+	f->uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (region == MAP_FAILED || !order || f->uffd < 0 || ioctl(f->uffd, UFFDIO_API, &api) ||
+	    ioctl(f->uffd, UFFDIO_REGISTER, &reg))
+		die_perror("floor: userfaultfd set-up");
+	madvise(region, size, MADV_NOHUGEPAGE);
+	atomic_store(&f->stop, false);
+	pthread_create(&th, NULL, floor_handler, f);
+	shuffle(order, n, 0, 7);
+	r->n = 0;
+	for (unsigned i = 0; i < n && r->n < MAX_SAMPLES; i++) {
+		double t0 = now_us();
+		(void)*(volatile uint8_t *)(region + order[i] * DSM_PAGE_SIZE);
+		r->us[r->n++] = now_us() - t0;
+	}
+	atomic_store(&f->stop, true);
+	pthread_join(th, NULL);
+	close(f->uffd);
+	munmap(region, size);
+	free(order);
+}
+
+struct floor_ctx {
+	struct opts *o;
+	struct results *fault_only, *rtt_only, *floor;
+};
+
+static int floor_raw(struct cluster *c, struct mesh *m, unsigned rank, void *arg)
+{
+	struct floor_ctx *x = c->arg;
+	unsigned poll_us = x->o->poll_us;
+	int fd = mesh_fd(m, !rank, 0);
+	static struct floor_client f;
+
+	(void)arg;
+	if (rank == 0) {
+		/* The server: 16 bytes in, 4 KiB out, until the client closes. */
+		static unsigned char page[DSM_PAGE_SIZE];
+		char req[REQ_BYTES];
+
+		memset(page, 0x5a, sizeof(page));
+		for (;;) {
+			if (poll_us)
+				spin_ready(fd, poll_us, true);
+			if (wire_read_full(fd, req, sizeof(req)))
+				return 0;
+			if (wire_write_full(fd, page, sizeof(page)))
+				return 1;
+		}
+	}
+	f.fd = fd;
+	f.poll_us = poll_us;
+	/* The parts: a uffd fault alone, a round trip alone, then both (the floor). */
+	f.network = false;
+	floor_faults(&f, x->o->pages, x->fault_only);
+	x->rtt_only->n = 0;
+	for (unsigned i = 0; i < x->o->pages && i < MAX_SAMPLES; i++) {
+		char req[REQ_BYTES] = "ping";
+		double t0 = now_us();
+
+		if (wire_write_full(fd, req, sizeof(req)))
+			return 1;
+		if (poll_us)
+			spin_ready(fd, poll_us, true);
+		if (wire_read_full(fd, f.page, DSM_PAGE_SIZE))
+			return 1;
+		x->rtt_only->us[x->rtt_only->n++] = now_us() - t0;
+	}
+	f.network = true;
+	floor_faults(&f, x->o->pages, x->floor);
+	return 0;
+}
+
+static int no_dsm(struct dsm *d, unsigned rank, void *arg)
+{
+	(void)d;
+	(void)rank;
+	(void)arg;
+	return 0;
+}
+
+static double measure_floor(struct opts *o, bool verbose)
+{
+	struct results *r = shared_alloc(3 * sizeof(*r));
+	struct floor_ctx x = { o, &r[0], &r[1], &r[2] };
+	struct cluster c;
+	double floor;
+
+	cluster_init(&c, 2, DSM_PAGE_SIZE);
+	c.raw_mask = 3;
+	c.raw = floor_raw;
+	c.arg = &x;
+	if (cluster_run(&c, no_dsm, NULL)) {
+		cluster_report(&c);
+		die("the floor measurement failed");
+	}
+	floor = median(x.floor);
+	if (verbose) {
+		printf("  floor parts: userfaultfd fault %.1f us, TCP round trip 16 B/4 KiB %.1f us "
+		       "(medians); floor p10 %.1f p90 %.1f us\n", median(x.fault_only),
+		       median(x.rtt_only), pct(x.floor, 0.1), pct(x.floor, 0.9));
+	}
+	munmap(r, 3 * sizeof(*r));
+	return floor;
+}
+
+/* ---- DSM yardsticks ---- */
+
+enum { W_READ, W_READ_SHARED, W_WRITE, W_WRITE_1, W_WRITE_3, W_UPGRADE_3, W_RMW, W_SEQ, W_KINDS };
+
+struct dsm_ctx {
+	struct opts *o;
+	struct cluster *c;
+	int what;
+	unsigned pages;
+	struct results *res; /* written by rank 1 */
+};
+
+/*
+ * Pages [0, pages) are homed on rank 0, which writes them first (owner,
+ * writable); `sharers` other ranks (2, 3...) then read them; rank 1 times
+ * one access per page, in a random order (nothing for prefetch to see).
+ */
+static int dsm_lat_node(struct dsm *d, unsigned rank, void *arg)
+{
+	struct dsm_ctx *x = arg;
+	uint8_t *base = dsm_addr(d);
+	unsigned sharers = x->what == W_WRITE_1 || x->what == W_READ_SHARED ? 1 : x->what == W_WRITE_3 ? 3 :
+			   x->what == W_UPGRADE_3 ? 3 : 0;
+	uint64_t *order = malloc(x->pages * sizeof(*order));
+
+	if (rank == 0)
+		for (unsigned i = 0; i < x->pages; i++)
+			base[(uint64_t)i * DSM_PAGE_SIZE] = (uint8_t)i;
+	cluster_barrier(x->c);
+	if (rank >= 2 && rank < 2 + sharers)
+		for (unsigned i = 0; i < x->pages; i++)
+			(void)*(volatile uint8_t *)(base + (uint64_t)i * DSM_PAGE_SIZE);
+	if (rank == 1 && x->what == W_UPGRADE_3)
+		for (unsigned i = 0; i < x->pages; i++)
+			(void)*(volatile uint8_t *)(base + (uint64_t)i * DSM_PAGE_SIZE);
+	cluster_barrier(x->c);
+	if (rank == 1) {
+		struct results *r = x->res;
+
+		shuffle(order, x->pages, 0, 99);
+		r->n = 0;
+		for (unsigned i = 0; i < x->pages && r->n < MAX_SAMPLES; i++) {
+			volatile uint8_t *p = base + order[i] * DSM_PAGE_SIZE;
+			double t0 = now_us();
+
+			if (x->what == W_READ || x->what == W_READ_SHARED)
+				(void)*p;
+			else if (x->what == W_RMW)
+				*p = *p + 1;
+			else
+				*p = 1;
+			r->us[r->n++] = now_us() - t0;
+		}
+		dsm_get_stats(d, &r->stats);
+	}
+	cluster_barrier(x->c);
+	if (rank == 0 && x->what == W_RMW) {
+		/* The price of exclusive-on-read: the home reads its pages back. */
+		double t0 = now_us();
+		for (unsigned i = 0; i < x->pages; i++)
+			(void)*(volatile uint8_t *)(base + (uint64_t)i * DSM_PAGE_SIZE);
+		x->res[1].value = (now_us() - t0) / x->pages;
+	}
+	cluster_barrier(x->c);
+	free(order);
+	return 0;
+}
+
+/* Rank 0 writes seq_bytes it homes; rank 1 reads them in order. */
+static int dsm_seq_node(struct dsm *d, unsigned rank, void *arg)
+{
+	struct dsm_ctx *x = arg;
+	uint64_t *base = dsm_addr(d), n = x->o->seq_bytes / 8, sum = 0;
+
+	if (rank == 0)
+		for (uint64_t i = 0; i < n; i += DSM_PAGE_SIZE / 8)
+			base[i] = i;
+	cluster_barrier(x->c);
+	if (rank == 1) {
+		double t0 = now_us();
+
+		for (uint64_t i = 0; i < n; i++)
+			sum += ((volatile uint64_t *)base)[i];
+		x->res->value = x->o->seq_bytes / (now_us() - t0); /* bytes/us = MB/s */
+		dsm_get_stats(d, &x->res->stats);
+		if (sum != (n / 512) * (n / 512 - 1) / 2 * 512) {
+			fprintf(stderr, "sequential read: wrong data (sum %llu)\n",
+				(unsigned long long)sum);
+			return 1;
+		}
+	}
+	cluster_barrier(x->c);
+	return 0;
+}
+
+static void run_dsm(struct opts *o, int what, unsigned nodes, bool excl, unsigned prefetch,
+		    struct results *res)
+{
+	struct dsm_ctx x = { .o = o, .what = what, .res = res };
+	uint64_t size;
+	struct cluster c;
+	uint64_t *homes = calloc(nodes + 1, sizeof(*homes));
+
+	x.pages = o->pages;
+	size = what == W_SEQ ? o->seq_bytes : (uint64_t)x.pages * DSM_PAGE_SIZE;
+	/* Everything measured is homed on rank 0; each other rank homes one page. */
+	homes[0] = 0;
+	for (unsigned i = 1; i <= nodes; i++)
+		homes[i] = size / DSM_PAGE_SIZE + i - 1;
+	size += (uint64_t)(nodes - 1) * DSM_PAGE_SIZE;
+	cluster_init(&c, nodes, size);
+	c.home_start = homes;
+	c.tmpl.nr_handlers = o->handlers;
+	c.tmpl.handler_poll_us = o->poll_us;
+	c.tmpl.recv_poll_us = o->poll_us;
+	c.tmpl.excl_read = excl;
+	c.tmpl.prefetch_pages = prefetch;
+	c.timeout_s = 300;
+	x.c = &c;
+	if (cluster_run(&c, what == W_SEQ ? dsm_seq_node : dsm_lat_node, &x)) {
+		cluster_report(&c);
+		die("a DSM measurement failed");
+	}
+	free(homes);
+}
+
+static void line(const char *name, double v, const char *unit, double ratio)
+{
+	printf("%s: %.1f %s (ratio %.2f to floor)\n", name, v, unit, ratio);
+	fflush(stdout);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: bench-dsm [--pages N] [--seq SIZE] [--poll US] [--handlers N] [--extras]\n"
+		"  --pages N     faults timed per latency yardstick (default 2000, at most %u)\n"
+		"  --seq SIZE    bytes read sequentially (default 64M)\n"
+		"  --poll US     busy-poll budget of fault handlers and receive threads (default 0)\n"
+		"  --handlers N  fault handler threads per node (default 2)\n"
+		"  --prefetch N  read-ahead window for the sequential read, pages (default 32)\n"
+		"  --extras      also measure policies: exclusive-on-read, prefetch off\n"
+		"Prints one line per yardstick: name: value unit (ratio R to floor).\n"
+		"Needs munged (make bench-dsm starts one) and userfaultfd (root).\n", MAX_SAMPLES);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "pages", 1, NULL, 'p' }, { "seq", 1, NULL, 's' }, { "poll", 1, NULL, 'P' },
+		{ "handlers", 1, NULL, 'h' }, { "prefetch", 1, NULL, 'f' },
+		{ "extras", 0, NULL, 'x' }, { "help", 0, NULL, 'H' }, { 0 },
+	};
+	struct opts o = { .pages = 2000, .seq_bytes = 64ull << 20, .handlers = 2, .prefetch = 32 };
+	struct results *r;
+	char err[PARSE_ERR_MAX];
+	double floor, v;
+	int ch;
+
+	log_init(argv[0]);
+	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (ch) {
+		case 'p':
+			if (parse_uint(optarg, 10, MAX_SAMPLES, &o.pages, err))
+				die("--pages: %s", err);
+			break;
+		case 's':
+			if (parse_size(optarg, &o.seq_bytes, err) || o.seq_bytes % DSM_PAGE_SIZE ||
+			    !o.seq_bytes)
+				die("--seq: '%s' must be a non-zero multiple of 4 KiB", optarg);
+			break;
+		case 'P':
+			if (parse_uint(optarg, 0, 1000000, &o.poll_us, err))
+				die("--poll: %s", err);
+			break;
+		case 'h':
+			if (parse_uint(optarg, 1, 64, &o.handlers, err))
+				die("--handlers: %s", err);
+			break;
+		case 'f':
+			if (parse_uint(optarg, 0, 64, &o.prefetch, err))
+				die("--prefetch: %s", err);
+			break;
+		case 'x':
+			o.extras = true;
+			break;
+		case 'H':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	r = shared_alloc(2 * sizeof(*r));
+	printf("bench-dsm: %u faults per yardstick, busy-poll %u us, %u handlers, medians\n",
+	       o.pages, o.poll_us, o.handlers);
+	floor = measure_floor(&o, true);
+	line("floor", floor, "us", 1.0);
+
+	run_dsm(&o, W_READ, 2, false, 0, r);
+	v = median(r);
+	line("remote read fault", v, "us", v / floor);
+	if (getenv("XX")) {
+		run_dsm(&o, W_READ_SHARED, 3, false, 0, r);
+		v = median(r);
+		line("remote read fault, home copy read-only", v, "us", v / floor);
+		v = measure_floor(&o, true);
+		line("floor again", v, "us", v / floor);
+		run_dsm(&o, W_READ, 2, false, 0, r);
+		v = median(r);
+		line("remote read fault again", v, "us", v / floor);
+	}
+	run_dsm(&o, W_WRITE, 2, false, 0, r);
+	v = median(r);
+	line("remote write fault", v, "us", v / floor);
+	run_dsm(&o, W_WRITE_1, 3, false, 0, r);
+	v = median(r);
+	line("write fault, 1 sharer to invalidate", v, "us", v / floor);
+	run_dsm(&o, W_WRITE_3, 5, false, 0, r);
+	v = median(r);
+	line("write fault, 3 sharers to invalidate", v, "us", v / floor);
+	run_dsm(&o, W_SEQ, 2, false, o.prefetch, r);
+	v = r->value;
+	line("sequential read of 64 MiB homed on another node", v, "MB/s",
+	     v / (DSM_PAGE_SIZE / floor));
+	if (o.extras) {
+		run_dsm(&o, W_SEQ, 2, false, 0, r);
+		line("  sequential read, prefetch off", r->value, "MB/s",
+		     r->value / (DSM_PAGE_SIZE / floor));
+		run_dsm(&o, W_UPGRADE_3, 5, false, 0, r);
+		v = median(r);
+		line("  upgrade (writer holds a copy), 3 sharers to invalidate", v, "us",
+		     v / floor);
+		run_dsm(&o, W_RMW, 2, false, 0, r);
+		v = median(r);
+		line("  read-modify-write of a remote page, exclusive-on-read off", v, "us",
+		     v / floor);
+		line("    then the home reads it back", r[1].value, "us/page", r[1].value / floor);
+		run_dsm(&o, W_RMW, 2, true, 0, r);
+		v = median(r);
+		line("  read-modify-write of a remote page, exclusive-on-read on", v, "us",
+		     v / floor);
+		line("    then the home reads it back", r[1].value, "us/page", r[1].value / floor);
+	}
+	munmap(r, 2 * sizeof(*r));
+	return 0;
+}

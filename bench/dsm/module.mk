@@ -1,0 +1,11 @@
+# bench-dsm: libgvdsm's yardsticks as ratios to this machine's floor.
+#   make bench-dsm                          build (optimised) and run it
+#   make bench-dsm BENCH_DSM_ARGS=--extras  also measure the policies
+BENCH_PROGS += $(O)/bench/dsm/bench-dsm
+
+$(O)/bench/dsm/bench-dsm: $(O)/bench/dsm/bench-dsm.o $(LIBS_ALL)
+	$(CC) $(HOST_LDFLAGS) $< $(LIBS_ALL) $(HOST_LIBS) -o $@
+
+.PHONY: bench-dsm
+bench-dsm: $(O)/bench/dsm/bench-dsm
+	bench/dsm/run $(O)/bench/dsm/bench-dsm $(BENCH_DSM_ARGS)

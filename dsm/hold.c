@@ -1,0 +1,244 @@
+/*
+ * Keeping a writable page a little longer before giving it away.
+ *
+ * Split locks: a locked instruction straddling pages q-1 and q needs both
+ * writable at once.  Faulting on q while holding q-1, a thread would find
+ * q-1 gone by the time q arrives if another node wanted q-1 meanwhile, and
+ * two nodes doing the same can swap the pair forever.  So a write fault on q
+ * by the thread that got write access to q-1 pins q-1 until q is writable,
+ * plus PIN_AFTER_US for the thread to retry.  Only the lower page is ever
+ * pinned while its holder waits for the higher one, so pins cannot wait
+ * for each other in a cycle.  A pin lasts at most PIN_MAX_US.
+ *
+ * Anti ping-pong (cfg.hold_us): a page that became writable here is kept
+ * at least that long, so that its writer gets some work done before the
+ * next transfer.
+ *
+ * A request for a held page is not refused: it is set aside here and done
+ * when the hold ends.  At the home, the page's directory entry stays busy
+ * meanwhile, so later requests queue behind it as usual.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "dsm/internal.h"
+
+#define PIN_AFTER_US 200
+#define PIN_MAX_US 10000
+
+struct held {
+	struct held *next;
+	uint64_t pg;
+	uint32_t until;
+	bool home;          /* at the home: restart the queue; else: a FWD to redo */
+	uint16_t to;
+	uint8_t kind, nacks;
+};
+
+static int32_t us_diff(uint32_t a, uint32_t b)
+{
+	return (int32_t)(a - b);
+}
+
+bool hold_check(struct dsm *d, struct dsm_page *lp, uint32_t *until)
+{
+	uint32_t now, hold = d->cfg.hold_us;
+
+	if (lp->state != PG_MODIFIED || (!hold && !(lp->xflags & (PX_PIN | PX_AFTER_PIN))))
+		return false;
+	now = dsm_now_us();
+	if (lp->xflags & PX_PIN) {
+		if (us_diff(now, lp->t_us) < PIN_MAX_US) {
+			*until = lp->t_us + PIN_MAX_US;
+			return true;
+		}
+		lp->xflags &= ~PX_PIN;
+	}
+	if ((lp->xflags & PX_AFTER_PIN) && hold < PIN_AFTER_US)
+		hold = PIN_AFTER_US;
+	if (hold && us_diff(now, lp->t_us) < (int32_t)hold) {
+		*until = lp->t_us + hold;
+		return true;
+	}
+	return false;
+}
+
+static void hold_add(struct dsm *d, struct held *h)
+{
+	STAT_ADD(d, st_holds, 1);
+	pthread_mutex_lock(&d->hold_lock);
+	h->next = d->held;
+	d->held = h;
+	pthread_cond_signal(&d->hold_cond);
+	pthread_mutex_unlock(&d->hold_lock);
+}
+
+int hold_fwd(struct dsm *d, uint64_t pg, unsigned to, enum dsm_kind kind, unsigned nacks,
+	     uint32_t until)
+{
+	struct held *h = malloc(sizeof(*h));
+
+	if (!h)
+		return -ENOMEM;
+	*h = (struct held){ .pg = pg, .until = until, .to = to, .kind = kind, .nacks = nacks };
+	hold_add(d, h);
+	return 0;
+}
+
+int hold_home(struct dsm *d, uint64_t pg, uint32_t until)
+{
+	struct held *h = malloc(sizeof(*h));
+
+	if (!h)
+		return -ENOMEM;
+	*h = (struct held){ .pg = pg, .until = until, .home = true };
+	hold_add(d, h);
+	return 0;
+}
+
+bool hold_pin_lower(struct dsm *d, uint64_t pg, uint16_t tid)
+{
+	struct dsm_page *lp;
+	bool pinned;
+
+	if (pg == 0)
+		return false;
+	lp = &d->pages[pg - 1];
+	pg_lock(lp);
+	pinned = lp->state == PG_MODIFIED && lp->tid == tid;
+	if (pinned) {
+		lp->xflags |= PX_PIN;
+		lp->t_us = dsm_now_us();
+	}
+	pg_unlock(lp);
+	return pinned;
+}
+
+void hold_unpin_lower(struct dsm *d, uint64_t pg)
+{
+	struct dsm_page *lp = &d->pages[pg - 1];
+
+	pg_lock(lp);
+	if (lp->xflags & PX_PIN) {
+		lp->xflags = (lp->xflags & ~PX_PIN) | PX_AFTER_PIN;
+		lp->t_us = dsm_now_us();
+	}
+	pg_unlock(lp);
+	/* What waited for the pin now waits PIN_AFTER_US: recompute the deadlines. */
+	pthread_mutex_lock(&d->hold_lock);
+	pthread_cond_signal(&d->hold_cond);
+	pthread_mutex_unlock(&d->hold_lock);
+}
+
+/* Redo a held request (it may be held again). */
+static void hold_redo(struct dsm *d, struct held *h)
+{
+	char why[128];
+
+	if (h->home) {
+		home_complete(d, h->pg);
+	} else if (node_fwd(d, h->pg, h->to, h->kind, h->nacks, why)) {
+		dsm_fail(d, d->rank, "internal error: %s", why);
+	}
+	free(h);
+}
+
+static void *hold_thread(void *arg)
+{
+	struct dsm *d = arg;
+
+	pthread_mutex_lock(&d->hold_lock);
+	while (!d->hold_stop) {
+		struct held *due = NULL, **pp = &d->held;
+		uint32_t now = dsm_now_us();
+		int32_t wait = 1000;
+
+		while (*pp) {
+			struct held *h = *pp;
+			int32_t left = us_diff(h->until, now);
+
+			if (left <= 0) {
+				*pp = h->next;
+				h->next = due;
+				due = h;
+			} else {
+				if (left < wait)
+					wait = left;
+				pp = &h->next;
+			}
+		}
+		if (due) {
+			/* Outside the lock: redoing may hold them again. */
+			pthread_mutex_unlock(&d->hold_lock);
+			while (due) {
+				struct held *h = due;
+				due = h->next;
+				hold_redo(d, h);
+			}
+			pthread_mutex_lock(&d->hold_lock);
+			continue;
+		}
+		if (d->held) {
+			struct timespec ts;
+
+			/*
+			 * A pin may end before its deadline: wake at least every
+			 * millisecond while anything waits (unpin also signals).
+			 */
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += (long)wait * 1000;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&d->hold_cond, &d->hold_lock, &ts);
+			/* Re-check every item's page: a pin may have ended. */
+			for (struct held *h = d->held; h; h = h->next) {
+				struct dsm_page *lp = &d->pages[h->pg];
+				uint32_t until = 0;
+				bool still;
+
+				pg_lock(lp);
+				still = hold_check(d, lp, &until);
+				pg_unlock(lp);
+				h->until = still ? until : dsm_now_us();
+			}
+		} else {
+			pthread_cond_wait(&d->hold_cond, &d->hold_lock);
+		}
+	}
+	pthread_mutex_unlock(&d->hold_lock);
+	return NULL;
+}
+
+int hold_start(struct dsm *d, char *err)
+{
+	int rc = pthread_create(&d->hold_thread, NULL, hold_thread, d);
+
+	if (rc) {
+		snprintf(err, DSM_ERR_MAX, "cannot start the hold thread: %s", strerror(rc));
+		return -1;
+	}
+	d->hold_started = true;
+	return 0;
+}
+
+void hold_stop(struct dsm *d)
+{
+	if (d->hold_started) {
+		pthread_mutex_lock(&d->hold_lock);
+		d->hold_stop = true;
+		pthread_cond_signal(&d->hold_cond);
+		pthread_mutex_unlock(&d->hold_lock);
+		pthread_join(d->hold_thread, NULL);
+		d->hold_started = false;
+	}
+	while (d->held) {
+		struct held *h = d->held;
+		d->held = h->next;
+		free(h);
+	}
+}

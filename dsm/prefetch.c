@@ -1,0 +1,200 @@
+/*
+ * Prefetch for sequential reads, on the bulk channel so that demand faults
+ * never queue behind it.
+ *
+ * A faulting thread (userfaultfd tells which) whose read faults follow each
+ * other page by page is a stream.  With its demand request for page p, the
+ * requester asks the home for the window after p, marking those pages
+ * "expected" so that its own faults on them wait instead of asking again.
+ * The home sends, in one message, the longest prefix of that window it can
+ * give away at once: pages it holds, that no transaction is using and that
+ * the requester does not hold; it keeps each one busy until the requester
+ * says it has installed them (BULK_DONE), because a later invalidation
+ * travels on the demand channel and must not overtake the data.  The
+ * requester installs the run with one UFFDIO_COPY and asks on demand for
+ * any page in the window that did not come and that a thread is waiting for.
+ * The window doubles while the stream goes on, up to cfg.prefetch_pages.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "dsm/internal.h"
+
+#define PREFETCH_FIRST_WINDOW 4
+
+void prefetch_on_fault(struct dsm *d, uint64_t pg, uint32_t ptid)
+{
+	struct dsm_stream *s = &d->streams[ptid % DSM_STREAMS];
+	unsigned home = dsm_home(d, pg), window, n = 0;
+	uint64_t expect = atomic_load_explicit(&s->next, memory_order_relaxed);
+	uint64_t end;
+
+	if (!d->cfg.prefetch_pages || home == d->rank)
+		return;
+	if (expect != pg) {
+		/* Not (yet) a stream: remember where it would go on. */
+		atomic_store_explicit(&s->next, pg + 1, memory_order_relaxed);
+		atomic_store_explicit(&s->window, PREFETCH_FIRST_WINDOW / 2, memory_order_relaxed);
+		return;
+	}
+	window = atomic_load_explicit(&s->window, memory_order_relaxed) * 2;
+	if (window > d->cfg.prefetch_pages)
+		window = d->cfg.prefetch_pages;
+	end = pg + 1 + window;
+	if (end > d->home_start[home + 1])
+		end = d->home_start[home + 1];
+	/* The window is the run of pages after pg that are neither here nor coming. */
+	for (uint64_t q = pg + 1; q < end; q++, n++) {
+		struct dsm_page *lp = &d->pages[q];
+		bool idle;
+
+		pg_lock(lp);
+		idle = lp->state == PG_INVALID && !(lp->flags & (PF_PENDING | PF_PREFETCH));
+		if (idle)
+			lp->flags |= PF_PREFETCH;
+		pg_unlock(lp);
+		if (!idle)
+			break;
+	}
+	atomic_store_explicit(&s->window, window, memory_order_relaxed);
+	atomic_store_explicit(&s->next, pg + 1 + n, memory_order_relaxed);
+	if (n)
+		dsm_send(d, home, DSM_CH_BULK, DSM_MSG_PREFETCH, pg + 1, n, 0, NULL, 0);
+}
+
+/* At the home: send what can be given of [first, first + count) to `from`. */
+int prefetch_request(struct dsm *d, unsigned from, uint64_t first, unsigned count, char *why)
+{
+	uint64_t rbit = 1ull << from, sbit = 1ull << d->rank;
+	unsigned char *buf = malloc((size_t)count * DSM_PAGE_SIZE);
+	unsigned n = 0;
+	bool any_modified = false;
+
+	if (!buf) {
+		snprintf(why, 128, "out of memory");
+		return -1;
+	}
+	/* Lock the eligible prefix, in ascending order (the only multi-page locking). */
+	for (; n < count; n++) {
+		uint64_t q = first + n;
+		struct dsm_dir *e = dsm_dir(d, q);
+
+		uint32_t until;
+
+		pg_lock(&d->pages[q]);
+		if (e->busy || e->queue || (e->holders & rbit) || !(e->holders & sbit) ||
+		    hold_check(d, &d->pages[q], &until)) {
+			pg_unlock(&d->pages[q]);
+			break;
+		}
+		any_modified |= d->pages[q].state == PG_MODIFIED;
+	}
+	/* One write-protect for the run: our writers must not change what we send. */
+	if (n && any_modified && region_protect(d, first, n, true, false))
+		n = 0; /* the DSM is stopping */
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t q = first + i;
+		struct dsm_dir *e = dsm_dir(d, q);
+
+		if (d->pages[q].state == PG_MODIFIED) {
+			d->pages[q].state = PG_SHARED;
+			STAT_ADD(d, st_downgrades, 1);
+		}
+		e->excl = 0;
+		e->holders |= rbit;
+		e->busy = DIR_BULK;
+		e->cur = from;
+	}
+	memcpy(buf, dsm_page_addr(d, first), (size_t)n * DSM_PAGE_SIZE);
+	for (unsigned i = n; i-- > 0;)
+		pg_unlock(&d->pages[first + i]);
+	dsm_send(d, from, DSM_CH_BULK, DSM_MSG_BULK, first, count, n, buf,
+		 n * DSM_PAGE_SIZE);
+	free(buf);
+	return 0;
+}
+
+/* At the requester: the home's answer to our PREFETCH. */
+int prefetch_bulk(struct dsm *d, unsigned from, uint64_t first, unsigned count, unsigned n,
+		  const void *data, char *why)
+{
+	uint64_t ask[DSM_MAX_RUN];
+	unsigned nask = 0;
+
+	/* Nothing changes an expected page but this message: check them all first. */
+	for (unsigned i = 0; i < count; i++) {
+		struct dsm_page *lp = &d->pages[first + i];
+		bool ok;
+
+		pg_lock(lp);
+		ok = (lp->flags & PF_PREFETCH) && lp->state == PG_INVALID;
+		pg_unlock(lp);
+		if (!ok) {
+			snprintf(why, 128, "bulk page %llu was not asked for",
+				 (unsigned long long)(first + i));
+			return -1;
+		}
+	}
+	if (n) {
+		/* One copy for the run, read-only; it wakes whoever waits on any of it. */
+		for (unsigned i = 0; i < n; i++)
+			pg_lock(&d->pages[first + i]);
+		for (unsigned i = 0; i < n; i++) {
+			struct dsm_page *lp = &d->pages[first + i];
+
+			if (lp->flags & (PF_WANT_READ | PF_WANT_WRITE))
+				dsm_account_fault(d, DSM_FAULT_READ, lp->t_us);
+			lp->flags &= ~(PF_PREFETCH | PF_WANT_READ | PF_WANT_WRITE);
+		}
+		region_copy(d, first, n, data, true, true);
+		for (unsigned i = n; i-- > 0;) {
+			d->pages[first + i].state = PG_SHARED;
+			pg_unlock(&d->pages[first + i]);
+		}
+		STAT_ADD(d, st_prefetched, n);
+		STAT_ADD(d, st_pages_recv, n);
+		dsm_send(d, from, DSM_CH_BULK, DSM_MSG_BULK_DONE, first, n, 0, NULL, 0);
+	}
+	/* Not sent: a thread waiting for one of them asks for it now. */
+	for (unsigned i = n; i < count; i++) {
+		struct dsm_page *lp = &d->pages[first + i];
+
+		pg_lock(lp);
+		lp->flags &= ~PF_PREFETCH;
+		if (lp->flags & (PF_WANT_READ | PF_WANT_WRITE)) {
+			bool write = lp->flags & PF_WANT_WRITE;
+
+			lp->flags |= write ? PF_PEND_WRITE : PF_PEND_READ;
+			lp->acks = lp->nacks = 0;
+			ask[nask++] = (first + i) << 1 | write;
+		}
+		lp->flags &= ~(PF_WANT_READ | PF_WANT_WRITE);
+		pg_unlock(lp);
+	}
+	for (unsigned i = 0; i < nask; i++)
+		dsm_send(d, from, DSM_CH_DEMAND, ask[i] & 1 ? DSM_MSG_WRITE : DSM_MSG_READ,
+			 ask[i] >> 1, 0, 0, NULL, 0);
+	return 0;
+}
+
+/* At the home: the requester installed [first, first + n). */
+int prefetch_done(struct dsm *d, unsigned from, uint64_t first, unsigned n, char *why)
+{
+	for (unsigned i = 0; i < n; i++) {
+		struct dsm_dir *e = dsm_dir(d, first + i);
+		bool ok;
+
+		pg_lock(&d->pages[first + i]);
+		ok = e->busy == DIR_BULK && e->cur == from;
+		pg_unlock(&d->pages[first + i]);
+		if (!ok) {
+			snprintf(why, 128, "BULK_DONE for page %llu, which was not sent to rank %u",
+				 (unsigned long long)(first + i), from);
+			return -1;
+		}
+		home_complete(d, first + i);
+	}
+	return 0;
+}
