@@ -231,7 +231,8 @@ int dsm_create(const struct dsm_config *cfg, struct dsm **out, char *err)
 	d->home_start = calloc(n + 1, sizeof(*d->home_start));
 	d->bye = calloc(n * DSM_NR_CHANNELS, 1);
 	d->handlers = calloc(d->cfg.nr_handlers, sizeof(*d->handlers));
-	if (!d->home_start || !d->bye || !d->handlers)
+	d->awaiting = calloc(n, sizeof(*d->awaiting));
+	if (!d->home_start || !d->bye || !d->handlers || !d->awaiting)
 		goto oom;
 	for (unsigned i = 0; i <= n; i++)
 		d->home_start[i] = cfg->home_start ? cfg->home_start[i] :
@@ -251,7 +252,7 @@ int dsm_create(const struct dsm_config *cfg, struct dsm **out, char *err)
 	tc = (struct dsm_tcp_config){
 		.mesh = cfg->mesh, .first_channel = cfg->first_channel,
 		.nr_channels = DSM_NR_CHANNELS, .poll_us = cfg->recv_poll_us,
-		.dispatch = msg_dispatch, .lost = msg_lost, .arg = d,
+		.expecting = msg_expecting, .dispatch = msg_dispatch, .lost = msg_lost, .arg = d,
 	};
 	d->tr = dsm_tcp_create(&tc, err);
 	if (!d->tr)
@@ -331,6 +332,7 @@ void dsm_destroy(struct dsm *d)
 	dsm_zfree(d->dir, (d->home_end - d->home_first) * sizeof(*d->dir));
 	dsm_zfree(d->pages, d->npages * sizeof(*d->pages));
 	free(d->handlers);
+	free((void *)d->awaiting);
 	free(d->bye);
 	free(d->home_start);
 	pthread_cond_destroy(&d->cond);

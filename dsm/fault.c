@@ -7,7 +7,7 @@
  */
 #include <errno.h>
 #include <linux/userfaultfd.h>
-#include <poll.h>
+#include <sys/epoll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -43,14 +43,40 @@ static void fault_event(struct dsm *d, const struct uffd_msg *m)
 		   m->arg.pagefault.feat.ptid);
 }
 
+/*
+ * Each handler waits in its own epoll set where the userfaultfd is
+ * EPOLLEXCLUSIVE: a fault wakes one handler, not the whole pool.
+ */
+static int fault_epoll(struct dsm *d)
+{
+	struct epoll_event uev = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.u32 = 0 };
+	struct epoll_event sev = { .events = EPOLLIN, .data.u32 = 1 };
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+
+	if (ep < 0)
+		return -1;
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, d->uffd, &uev) ||
+	    epoll_ctl(ep, EPOLL_CTL_ADD, d->stop_fd, &sev)) {
+		close(ep);
+		return -1;
+	}
+	return ep;
+}
+
 static void *fault_thread(void *arg)
 {
 	struct dsm *d = arg;
-	struct pollfd pfd[2] = { { .fd = d->uffd, .events = POLLIN },
-				 { .fd = d->stop_fd, .events = POLLIN } };
 	uint64_t spin_ns = d->cfg.handler_poll_us * 1000ull, last = 0;
+	int ep = fault_epoll(d);
 
+	if (ep < 0) {
+		dsm_fail(d, d->rank, "fault handler: epoll: %s", strerror(errno));
+		return NULL;
+	}
 	for (;;) {
+		struct epoll_event ev[2];
+		int n;
+
 		struct uffd_msg msgs[FAULT_BATCH];
 		ssize_t r = read(d->uffd, msgs, sizeof(msgs));
 
@@ -73,14 +99,16 @@ static void *fault_thread(void *arg)
 				__builtin_ia32_pause();
 			continue;
 		}
-		if (poll(pfd, 2, -1) < 0 && errno != EINTR) {
-			dsm_fail(d, d->rank, "polling the userfaultfd: %s", strerror(errno));
+		n = epoll_wait(ep, ev, 2, -1);
+		if (n < 0 && errno != EINTR) {
+			dsm_fail(d, d->rank, "waiting on the userfaultfd: %s", strerror(errno));
 			break;
 		}
-		if (pfd[1].revents)
+		if (n > 0 && (ev[0].data.u32 == 1 || (n > 1 && ev[1].data.u32 == 1)))
 			break;
 		last = fault_now_ns();
 	}
+	close(ep);
 	return NULL;
 }
 

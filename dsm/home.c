@@ -253,7 +253,7 @@ int home_request(struct dsm *d, uint64_t pg, unsigned from, enum dsm_kind kind, 
 {
 	struct dsm_dir *e = dsm_dir(d, pg);
 	struct dsm_page *lp = &d->pages[pg];
-	struct plan *p;
+	struct plan plan, *p = &plan;
 	uint32_t until;
 	int rc;
 
@@ -284,12 +284,6 @@ int home_request(struct dsm *d, uint64_t pg, unsigned from, enum dsm_kind kind, 
 		pg_unlock(lp);
 		return 0;
 	}
-	p = malloc(sizeof(*p));
-	if (!p) {
-		pg_unlock(lp);
-		snprintf(why, 128, "out of memory");
-		return -1;
-	}
 	rc = home_try_start(d, pg, from, kind, p, why, &until);
 	pg_unlock(lp);
 	if (rc == 1) {
@@ -299,7 +293,6 @@ int home_request(struct dsm *d, uint64_t pg, unsigned from, enum dsm_kind kind, 
 	} else if (rc == 0 && home_run(d, p)) {
 		home_complete(d, pg);
 	}
-	free(p);
 	return rc;
 dup:
 	pg_unlock(lp);

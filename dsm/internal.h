@@ -135,6 +135,7 @@ struct dsm {
 	char error[DSM_ERR_MAX];
 
 	struct dsm_stream streams[DSM_STREAMS];
+	_Atomic uint32_t *awaiting; /* [peer]: our requests to that home not answered yet */
 
 	/* Requests for held pages, redone by the hold thread (hold.c). */
 	pthread_mutex_t hold_lock;
@@ -246,6 +247,7 @@ void home_free(struct dsm *d);
 
 /* node.c: the requester, owner and holder roles */
 void node_fault(struct dsm *d, uint64_t pg, bool write, uint32_t ptid);
+void node_request(struct dsm *d, uint64_t pg, bool write);
 int node_reply(struct dsm *d, uint64_t pg, unsigned from, uint16_t type, uint32_t flags,
 	       unsigned nacks, const void *data, char *why);
 int node_ack(struct dsm *d, uint64_t pg, unsigned from, char *why);
@@ -271,6 +273,7 @@ int prefetch_bulk(struct dsm *d, unsigned from, uint64_t first, unsigned count, 
 int prefetch_done(struct dsm *d, unsigned from, uint64_t first, unsigned n, char *why);
 
 /* msg.c: validation and dispatch of incoming messages */
+bool msg_expecting(void *arg, unsigned peer, unsigned channel);
 int msg_dispatch(void *arg, unsigned peer, unsigned channel, const struct wire_hdr *h,
 		 const void *payload, char *why);
 void msg_lost(void *arg, unsigned peer, unsigned channel, bool malformed, const char *why);

@@ -218,6 +218,14 @@ int msg_dispatch(void *arg, unsigned peer, unsigned channel, const struct wire_h
 	return -1;
 }
 
+bool msg_expecting(void *arg, unsigned peer, unsigned channel)
+{
+	struct dsm *d = arg;
+
+	return channel == DSM_CH_DEMAND &&
+	       atomic_load_explicit(&d->awaiting[peer], memory_order_relaxed);
+}
+
 void msg_lost(void *arg, unsigned peer, unsigned channel, bool malformed, const char *why)
 {
 	struct dsm *d = arg;

@@ -69,9 +69,18 @@ void node_fault(struct dsm *d, uint64_t pg, bool write, uint32_t ptid)
 			dsm_fail(d, d->rank, "internal error: %s", why);
 		return;
 	}
-	dsm_send(d, home, DSM_CH_DEMAND, write ? DSM_MSG_WRITE : DSM_MSG_READ, pg, 0, 0, NULL, 0);
+	node_request(d, pg, write);
 	if (!write)
 		prefetch_on_fault(d, pg, ptid);
+}
+
+/* Ask the (remote) home; the pending flag is already set. */
+void node_request(struct dsm *d, uint64_t pg, bool write)
+{
+	unsigned home = dsm_home(d, pg);
+
+	atomic_fetch_add_explicit(&d->awaiting[home], 1, memory_order_relaxed);
+	dsm_send(d, home, DSM_CH_DEMAND, write ? DSM_MSG_WRITE : DSM_MSG_READ, pg, 0, 0, NULL, 0);
 }
 
 /*
@@ -81,7 +90,10 @@ void node_fault(struct dsm *d, uint64_t pg, bool write, uint32_t ptid)
 static bool node_finish(struct dsm *d, struct dsm_page *lp, enum dsm_fault_kind kind)
 {
 	bool done = lp->flags & PF_DONE;
+	unsigned home = dsm_home(d, lp - d->pages);
 
+	if (home != d->rank)
+		atomic_fetch_sub_explicit(&d->awaiting[home], 1, memory_order_relaxed);
 	dsm_account_fault(d, kind, lp->t_us);
 	lp->flags &= ~(PF_PENDING | PF_REPLIED | PF_DONE | PF_GRANT);
 	lp->xflags &= ~PX_AFTER_PIN;

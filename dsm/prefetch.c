@@ -174,8 +174,7 @@ int prefetch_bulk(struct dsm *d, unsigned from, uint64_t first, unsigned count, 
 		pg_unlock(lp);
 	}
 	for (unsigned i = 0; i < nask; i++)
-		dsm_send(d, from, DSM_CH_DEMAND, ask[i] & 1 ? DSM_MSG_WRITE : DSM_MSG_READ,
-			 ask[i] >> 1, 0, 0, NULL, 0);
+		node_request(d, ask[i] >> 1, ask[i] & 1);
 	return 0;
 }
 

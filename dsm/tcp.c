@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -73,10 +74,18 @@ static void tcp_conn_down(struct tcp_conn *c, bool malformed, const char *why)
 	shutdown(c->fd, SHUT_RDWR);
 }
 
+static bool tcp_expecting(struct tcp_conn *c)
+{
+	struct tcp *tcp = c->tcp;
+
+	return tcp->cfg.poll_us &&
+	       (!tcp->cfg.expecting || tcp->cfg.expecting(tcp->cfg.arg, c->peer, c->channel));
+}
+
 /*
- * Spin with non-blocking peeks for up to poll_us, waiting for data: a
- * thread that does not sleep does not pay for the wake-up.  Returns true
- * when data (or an error) is there, false when the budget ran out.
+ * Spin with non-blocking peeks for up to poll_us, waiting for data, while a
+ * reply is expected; yield the core to anyone runnable meanwhile.  Returns
+ * true when data (or an error) is there.
  */
 static bool tcp_spin(struct tcp_conn *c)
 {
@@ -85,12 +94,11 @@ static bool tcp_spin(struct tcp_conn *c)
 	char b;
 
 	do {
-		for (int i = 0; i < 64; i++)
-			__builtin_ia32_pause();
 		ssize_t r = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
 		if (r >= 0 || (errno != EAGAIN && errno != EINTR))
 			return true;
-	} while (tcp_now_ns() < end && !atomic_load(&tcp->stopping));
+		sched_yield();
+	} while (tcp_now_ns() < end && tcp_expecting(c) && !atomic_load(&tcp->stopping));
 	return false;
 }
 
@@ -143,13 +151,15 @@ static void *tcp_rx_thread(void *arg)
 	char why[128];
 
 	for (;;) {
-		ssize_t r = recv(c->fd, c->buf + have, TCP_RXBUF - have, MSG_DONTWAIT);
+		/* Without spinning, sleep in recv itself: one system call per wake-up. */
+		bool spin = tcp_expecting(c);
+		ssize_t r = recv(c->fd, c->buf + have, TCP_RXBUF - have, spin ? MSG_DONTWAIT : 0);
 
 		if (r < 0 && errno == EAGAIN) {
 			if (atomic_load(&tcp->stopping))
 				break;
-			/* Nothing yet: spin if allowed, then sleep in a blocking recv. */
-			if (!tcp->cfg.poll_us || !tcp_spin(c))
+			/* Nothing yet: spin while worth it, then sleep in a blocking recv. */
+			if (!tcp_spin(c))
 				r = recv(c->fd, c->buf + have, TCP_RXBUF - have, 0);
 			else
 				continue;

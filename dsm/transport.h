@@ -69,7 +69,14 @@ struct mesh;
 struct dsm_tcp_config {
 	struct mesh *mesh;
 	unsigned first_channel, nr_channels;
-	unsigned poll_us;          /* busy-poll a socket this long before blocking */
+	/*
+	 * Busy-poll a connection up to poll_us before sleeping, but only
+	 * while expecting() says a reply is awaited on it (NULL: always):
+	 * a spinning thread saves its own wake-up but takes a core, which on
+	 * a machine with few cores delays everyone else's.
+	 */
+	unsigned poll_us;
+	bool (*expecting)(void *arg, unsigned peer, unsigned channel);
 	dsm_dispatch_fn dispatch;
 	dsm_lost_fn lost;
 	void *arg;

@@ -41,7 +41,8 @@ struct opts {
 	unsigned poll_us;    /* busy-poll budget of handlers and receive threads */
 	unsigned handlers;
 	unsigned prefetch;
-	bool extras;
+	unsigned rounds;
+	bool extras, verbose;
 };
 
 static double now_us(void)
@@ -269,7 +270,7 @@ static double measure_floor(struct opts *o, bool verbose)
 	}
 	floor = median(x.floor);
 	if (verbose) {
-		printf("  floor parts: userfaultfd fault %.1f us, TCP round trip 16 B/4 KiB %.1f us "
+		printf("  (last round) floor parts: userfaultfd fault %.1f us, TCP round trip 16 B/4 KiB %.1f us "
 		       "(medians); floor p10 %.1f p90 %.1f us\n", median(x.fault_only),
 		       median(x.rtt_only), pct(x.floor, 0.1), pct(x.floor, 0.9));
 	}
@@ -403,6 +404,34 @@ static void run_dsm(struct opts *o, int what, unsigned nodes, bool excl, unsigne
 	free(homes);
 }
 
+struct yardstick {
+	const char *name;
+	int what;          /* W_*, or -1 for the floor */
+	unsigned nodes;
+	bool excl, mbps, extra;
+	unsigned prefetch;
+};
+
+/* The floor first: everything is a ratio to it. */
+static const struct yardstick yardsticks[] = {
+	{ "floor", -1, 2, false, false, false, 0 },
+	{ "remote read fault", W_READ, 2, false, false, false, 0 },
+	{ "remote write fault", W_WRITE, 2, false, false, false, 0 },
+	{ "write fault, 1 sharer to invalidate", W_WRITE_1, 3, false, false, false, 0 },
+	{ "write fault, 3 sharers to invalidate", W_WRITE_3, 5, false, false, false, 0 },
+	{ "sequential read of 64 MiB homed on another node", W_SEQ, 2, false, true, false, 32 },
+	{ "  sequential read, prefetch off", W_SEQ, 2, false, true, true, 0 },
+	{ "  upgrade (the writer holds a copy), 3 sharers to invalidate", W_UPGRADE_3, 5, false,
+	  false, true, 0 },
+	{ "  remote read fault, the home's copy already read-only", W_READ_SHARED, 3, false, false,
+	  true, 0 },
+	{ "  read-modify-write of a remote page, exclusive-on-read off", W_RMW, 2, false, false,
+	  true, 0 },
+	{ "  read-modify-write of a remote page, exclusive-on-read on", W_RMW, 2, true, false,
+	  true, 0 },
+};
+#define NR_YARDSTICKS (sizeof(yardsticks) / sizeof(yardsticks[0]))
+
 static void line(const char *name, double v, const char *unit, double ratio)
 {
 	printf("%s: %.1f %s (ratio %.2f to floor)\n", name, v, unit, ratio);
@@ -412,13 +441,17 @@ static void line(const char *name, double v, const char *unit, double ratio)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: bench-dsm [--pages N] [--seq SIZE] [--poll US] [--handlers N] [--extras]\n"
+		"usage: bench-dsm [--pages N] [--seq SIZE] [--poll US] [--handlers N] [--prefetch N]\n"
+		"                 [--rounds N] [--extras] [--verbose]\n"
 		"  --pages N     faults timed per latency yardstick (default 2000, at most %u)\n"
 		"  --seq SIZE    bytes read sequentially (default 64M)\n"
 		"  --poll US     busy-poll budget of fault handlers and receive threads (default 0)\n"
 		"  --handlers N  fault handler threads per node (default 2)\n"
 		"  --prefetch N  read-ahead window for the sequential read, pages (default 32)\n"
+		"  --rounds N    measure everything N times, interleaved; report the best median\n"
+		"                of each (default 3): the machine is shared and noisy\n"
 		"  --extras      also measure policies: exclusive-on-read, prefetch off\n"
+		"  --verbose     print every round's numbers on stderr\n"
 		"Prints one line per yardstick: name: value unit (ratio R to floor).\n"
 		"Needs munged (make bench-dsm starts one) and userfaultfd (root).\n", MAX_SAMPLES);
 }
@@ -428,12 +461,14 @@ int main(int argc, char **argv)
 	static const struct option lo[] = {
 		{ "pages", 1, NULL, 'p' }, { "seq", 1, NULL, 's' }, { "poll", 1, NULL, 'P' },
 		{ "handlers", 1, NULL, 'h' }, { "prefetch", 1, NULL, 'f' },
-		{ "extras", 0, NULL, 'x' }, { "help", 0, NULL, 'H' }, { 0 },
+		{ "extras", 0, NULL, 'x' }, { "rounds", 1, NULL, 'r' }, { "verbose", 0, NULL, 'v' },
+		{ "help", 0, NULL, 'H' }, { 0 },
 	};
-	struct opts o = { .pages = 2000, .seq_bytes = 64ull << 20, .handlers = 2, .prefetch = 32 };
+	struct opts o = { .pages = 2000, .seq_bytes = 64ull << 20, .handlers = 2, .prefetch = 32,
+			  .rounds = 3 };
+	double best[NR_YARDSTICKS], best_readback[2] = { 0, 0 }, floor;
 	struct results *r;
 	char err[PARSE_ERR_MAX];
-	double floor, v;
 	int ch;
 
 	log_init(argv[0]);
@@ -463,6 +498,13 @@ int main(int argc, char **argv)
 		case 'x':
 			o.extras = true;
 			break;
+		case 'r':
+			if (parse_uint(optarg, 1, 20, &o.rounds, err))
+				die("--rounds: %s", err);
+			break;
+		case 'v':
+			o.verbose = true;
+			break;
 		case 'H':
 			usage(stdout);
 			return 0;
@@ -476,55 +518,46 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	r = shared_alloc(2 * sizeof(*r));
-	printf("bench-dsm: %u faults per yardstick, busy-poll %u us, %u handlers, medians\n",
-	       o.pages, o.poll_us, o.handlers);
-	floor = measure_floor(&o, true);
-	line("floor", floor, "us", 1.0);
+	printf("bench-dsm: %u faults per yardstick, busy-poll %u us, %u handler threads; "
+	       "best of %u rounds' medians\n", o.pages, o.poll_us, o.handlers, o.rounds);
+	for (unsigned round = 0; round < o.rounds; round++) {
+		/* Interleaved, so that a noisy moment hits the floor as much as the rest. */
+		for (unsigned i = 0; i < NR_YARDSTICKS; i++) {
+			const struct yardstick *y = &yardsticks[i];
+			double v;
 
-	run_dsm(&o, W_READ, 2, false, 0, r);
-	v = median(r);
-	line("remote read fault", v, "us", v / floor);
-	if (getenv("XX")) {
-		run_dsm(&o, W_READ_SHARED, 3, false, 0, r);
-		v = median(r);
-		line("remote read fault, home copy read-only", v, "us", v / floor);
-		v = measure_floor(&o, true);
-		line("floor again", v, "us", v / floor);
-		run_dsm(&o, W_READ, 2, false, 0, r);
-		v = median(r);
-		line("remote read fault again", v, "us", v / floor);
+			if (y->extra && !o.extras)
+				continue;
+			if (y->what < 0) {
+				v = measure_floor(&o, round == o.rounds - 1);
+			} else {
+				run_dsm(&o, y->what, y->nodes, y->excl, y->prefetch ? o.prefetch : 0, r);
+				v = y->what == W_SEQ ? r->value : median(r);
+				if (y->what == W_RMW)
+					best_readback[y->excl] = round ? fmin(best_readback[y->excl], r[1].value)
+								      : r[1].value;
+			}
+			if (!round)
+				best[i] = v;
+			else
+				best[i] = y->mbps ? fmax(best[i], v) : fmin(best[i], v);
+			if (o.verbose)
+				fprintf(stderr, "round %u: %s: %.1f\n", round, y->name, v);
+		}
 	}
-	run_dsm(&o, W_WRITE, 2, false, 0, r);
-	v = median(r);
-	line("remote write fault", v, "us", v / floor);
-	run_dsm(&o, W_WRITE_1, 3, false, 0, r);
-	v = median(r);
-	line("write fault, 1 sharer to invalidate", v, "us", v / floor);
-	run_dsm(&o, W_WRITE_3, 5, false, 0, r);
-	v = median(r);
-	line("write fault, 3 sharers to invalidate", v, "us", v / floor);
-	run_dsm(&o, W_SEQ, 2, false, o.prefetch, r);
-	v = r->value;
-	line("sequential read of 64 MiB homed on another node", v, "MB/s",
-	     v / (DSM_PAGE_SIZE / floor));
-	if (o.extras) {
-		run_dsm(&o, W_SEQ, 2, false, 0, r);
-		line("  sequential read, prefetch off", r->value, "MB/s",
-		     r->value / (DSM_PAGE_SIZE / floor));
-		run_dsm(&o, W_UPGRADE_3, 5, false, 0, r);
-		v = median(r);
-		line("  upgrade (writer holds a copy), 3 sharers to invalidate", v, "us",
-		     v / floor);
-		run_dsm(&o, W_RMW, 2, false, 0, r);
-		v = median(r);
-		line("  read-modify-write of a remote page, exclusive-on-read off", v, "us",
-		     v / floor);
-		line("    then the home reads it back", r[1].value, "us/page", r[1].value / floor);
-		run_dsm(&o, W_RMW, 2, true, 0, r);
-		v = median(r);
-		line("  read-modify-write of a remote page, exclusive-on-read on", v, "us",
-		     v / floor);
-		line("    then the home reads it back", r[1].value, "us/page", r[1].value / floor);
+	floor = best[0];
+	for (unsigned i = 0; i < NR_YARDSTICKS; i++) {
+		const struct yardstick *y = &yardsticks[i];
+
+		if (y->extra && !o.extras)
+			continue;
+		if (y->mbps)
+			line(y->name, best[i], "MB/s", best[i] / (DSM_PAGE_SIZE / floor));
+		else
+			line(y->name, best[i], "us", best[i] / floor);
+		if (y->what == W_RMW)
+			line("    then the home reads the page back", best_readback[y->excl], "us",
+			     best_readback[y->excl] / floor);
 	}
 	munmap(r, 2 * sizeof(*r));
 	return 0;
