@@ -30,11 +30,12 @@ expect_fail() {
 }
 
 two=127.0.0.1:1,127.0.0.1:2
-expect_fail 2 "non-zero multiple of 4096" -- --rank 0 --peers $two --size 0
-expect_fail 2 "non-zero multiple of 4096" -- --rank 0 --peers $two --size 5000
+expect_fail 2 "--size: 0: the region must be a non-zero multiple of 4096" -- --rank 0 --peers $two --size 0
+expect_fail 2 "--size: 5000: the region must be a non-zero multiple of 4096" -- --rank 0 --peers $two --size 5000
 expect_fail 2 "--size: " -- --rank 0 --peers $two --size 12Q
-expect_fail 2 "the rank must be below 2" -- --rank 2 --peers $two
+expect_fail 2 "--rank: there are 2 peers, so the rank must be below 2" -- --rank 2 --peers $two
 expect_fail 2 "required" -- --peers $two
+expect_fail 2 "unknown option" -- --rank 0 --peers $two --frobnicate
 expect_fail 2 "--peers: " -- --rank 0 --peers 127.0.0.1
 
 # Three instances on free ports (a busy port makes a rank exit 5: try others).

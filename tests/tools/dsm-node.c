@@ -104,10 +104,13 @@ static void *work(void *arg)
 	return NULL;
 }
 
+static struct hostport *peers_to_free;
+
 /* Bad usage: say what and exit 2 (die() would exit 1). */
 static void bad_arg(const char *opt, const char *err)
 {
 	fprintf(stderr, "dsm-node: %s: %s\n", opt, err);
+	free(peers_to_free);
 	exit(2);
 }
 
@@ -135,9 +138,11 @@ static void parse(int argc, char **argv, struct opts *o)
 			have_rank = true;
 			break;
 		case 'p':
+			free(o->peers);
 			n = parse_hostport_list(optarg, &o->peers, err);
 			if (n < 0)
 				bad_arg("--peers", err);
+			peers_to_free = o->peers;
 			o->nodes = n;
 			break;
 		case 's':
@@ -193,32 +198,29 @@ static void parse(int argc, char **argv, struct opts *o)
 			exit(0);
 		default:
 			usage(stderr);
-			exit(2);
+			bad_arg("usage", "unknown option or missing value");
 		}
 	}
-	if (optind != argc || !have_rank || !o->peers) {
-		fprintf(stderr, "dsm-node: --rank and --peers are required\n");
-		usage(stderr);
-		exit(2);
-	}
+	if (optind != argc || !have_rank || !o->peers)
+		bad_arg("usage", "--rank and --peers are required (see --help)");
 	if (o->rank >= o->nodes) {
-		fprintf(stderr, "dsm-node: --rank %u: there are %u peers, so the rank must be "
-			"below %u\n", o->rank, o->nodes, o->nodes);
-		exit(2);
+		snprintf(err, sizeof(err), "there are %u peers, so the rank must be below %u",
+			 o->nodes, o->nodes);
+		bad_arg("--rank", err);
 	}
 	if (o->nodes > DSM_MAX_NODES) {
-		fprintf(stderr, "dsm-node: %u peers: at most %u\n", o->nodes, DSM_MAX_NODES);
-		exit(2);
+		snprintf(err, sizeof(err), "%u peers, at most %u", o->nodes, DSM_MAX_NODES);
+		bad_arg("--peers", err);
 	}
 	if (o->size == 0 || o->size % DSM_PAGE_SIZE) {
-		fprintf(stderr, "dsm-node: --size %llu: the region must be a non-zero multiple of "
-			"4096 bytes\n", (unsigned long long)o->size);
-		exit(2);
+		snprintf(err, sizeof(err), "%llu: the region must be a non-zero multiple of 4096 "
+			 "bytes", (unsigned long long)o->size);
+		bad_arg("--size", err);
 	}
 	if (o->size < 2 * DSM_PAGE_SIZE) {
-		fprintf(stderr, "dsm-node: --size %llu: at least 2 pages (a barrier and counters)\n",
-			(unsigned long long)o->size);
-		exit(2);
+		snprintf(err, sizeof(err), "%llu: at least 2 pages (a barrier and counters)",
+			 (unsigned long long)o->size);
+		bad_arg("--size", err);
 	}
 }
 
@@ -244,6 +246,7 @@ int main(int argc, char **argv)
 	lfd = mesh_listen(&o.peers[o.rank], err);
 	if (lfd < 0) {
 		fprintf(stderr, "dsm-node: rank %u: %s\n", o.rank, err);
+		free(o.peers);
 		return 5;
 	}
 	mc = (struct mesh_config){
@@ -253,6 +256,7 @@ int main(int argc, char **argv)
 	};
 	if (mesh_open(&mc, &m, err)) {
 		fprintf(stderr, "dsm-node: rank %u: %s\n", o.rank, err);
+		free(o.peers);
 		return 4;
 	}
 	dsm_config_init(&cfg);
@@ -267,6 +271,9 @@ int main(int argc, char **argv)
 	cfg.on_fatal = on_fatal;
 	if (dsm_create(&cfg, &d, err) || dsm_start(d, err)) {
 		fprintf(stderr, "dsm-node: rank %u: %s\n", o.rank, err);
+		dsm_destroy(d);
+		mesh_close(m);
+		free(o.peers);
 		return 4;
 	}
 	base = dsm_addr(d);
