@@ -22,7 +22,7 @@ void dsm_config_init(struct dsm_config *cfg)
 		.uffd = -1,
 		.numa_node = -1,
 		.nr_handlers = 2,
-		.prefetch_pages = 0,
+		.prefetch_pages = DSM_MAX_RUN,
 	};
 }
 
@@ -246,6 +246,8 @@ int dsm_create(const struct dsm_config *cfg, struct dsm **out, char *err)
 		goto oom;
 	for (uint64_t i = 0; i < d->home_end - d->home_first; i++)
 		d->dir[i].owner = DSM_NO_NODE;
+	for (unsigned i = 0; i < DSM_STREAMS; i++)
+		d->streams[i].next = UINT64_MAX; /* no stream yet: page 0 is no continuation */
 
 	if (region_create(d, err))
 		goto fail;

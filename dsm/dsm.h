@@ -81,7 +81,8 @@ struct dsm_config {
 	 *   fault of read-modify-write; never-touched pages are always
 	 *   granted write access, whatever this says.
 	 * prefetch_pages: largest read-ahead window for sequential read
-	 *   faults, sent on the bulk channel; 0 disables prefetch.
+	 *   faults, sent on the bulk channel, at most 64 (the default);
+	 *   0 disables prefetch.
 	 * hold_us: a page granted write access is kept at least this long
 	 *   before it is given away (anti ping-pong).  0: give at once.
 	 */

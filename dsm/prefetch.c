@@ -14,6 +14,8 @@
  * requester installs the run with one UFFDIO_COPY and asks on demand for
  * any page in the window that did not come and that a thread is waiting for.
  * The window doubles while the stream goes on, up to cfg.prefetch_pages.
+ * When a thread already waits for a window as it arrives, the next window
+ * is asked for at once (prefetch_ahead).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,29 +26,15 @@
 
 #define PREFETCH_FIRST_WINDOW 4
 
-void prefetch_on_fault(struct dsm *d, uint64_t pg, uint32_t ptid)
+/* Ask for up to `window` pages from `first` on, those neither here nor coming. */
+static void prefetch_issue(struct dsm *d, struct dsm_stream *s, uint64_t first, unsigned window)
 {
-	struct dsm_stream *s = &d->streams[ptid % DSM_STREAMS];
-	unsigned home = dsm_home(d, pg), window, n = 0;
-	uint64_t expect = atomic_load_explicit(&s->next, memory_order_relaxed);
-	uint64_t end;
+	unsigned home = dsm_home(d, first), n = 0;
+	uint64_t end = first + window;
 
-	if (!d->cfg.prefetch_pages || home == d->rank)
-		return;
-	if (expect != pg) {
-		/* Not (yet) a stream: remember where it would go on. */
-		atomic_store_explicit(&s->next, pg + 1, memory_order_relaxed);
-		atomic_store_explicit(&s->window, PREFETCH_FIRST_WINDOW / 2, memory_order_relaxed);
-		return;
-	}
-	window = atomic_load_explicit(&s->window, memory_order_relaxed) * 2;
-	if (window > d->cfg.prefetch_pages)
-		window = d->cfg.prefetch_pages;
-	end = pg + 1 + window;
 	if (end > d->home_start[home + 1])
 		end = d->home_start[home + 1];
-	/* The window is the run of pages after pg that are neither here nor coming. */
-	for (uint64_t q = pg + 1; q < end; q++, n++) {
+	for (uint64_t q = first; q < end; q++, n++) {
 		struct dsm_page *lp = &d->pages[q];
 		bool idle;
 
@@ -59,9 +47,56 @@ void prefetch_on_fault(struct dsm *d, uint64_t pg, uint32_t ptid)
 			break;
 	}
 	atomic_store_explicit(&s->window, window, memory_order_relaxed);
-	atomic_store_explicit(&s->next, pg + 1 + n, memory_order_relaxed);
+	atomic_store_explicit(&s->next, first + n, memory_order_relaxed);
 	if (n)
-		dsm_send(d, home, DSM_CH_BULK, DSM_MSG_PREFETCH, pg + 1, n, 0, NULL, 0);
+		dsm_send(d, home, DSM_CH_BULK, DSM_MSG_PREFETCH, first, n, 0, NULL, 0);
+}
+
+/* The stream goes on: twice the last window, within [PREFETCH_FIRST_WINDOW, prefetch_pages]. */
+static unsigned prefetch_grow(struct dsm *d, struct dsm_stream *s)
+{
+	unsigned window = atomic_load_explicit(&s->window, memory_order_relaxed) * 2;
+
+	if (window < PREFETCH_FIRST_WINDOW)
+		window = PREFETCH_FIRST_WINDOW;
+	return window < d->cfg.prefetch_pages ? window : d->cfg.prefetch_pages;
+}
+
+void prefetch_on_fault(struct dsm *d, uint64_t pg, uint32_t ptid)
+{
+	struct dsm_stream *s = &d->streams[ptid % DSM_STREAMS];
+
+	if (!d->cfg.prefetch_pages || dsm_home(d, pg) == d->rank || pg + 1 >= d->npages)
+		return;
+	if (atomic_load_explicit(&s->next, memory_order_relaxed) != pg) {
+		/* Not (yet) a stream: remember where it would go on. */
+		atomic_store_explicit(&s->next, pg + 1, memory_order_relaxed);
+		atomic_store_explicit(&s->window, PREFETCH_FIRST_WINDOW / 2, memory_order_relaxed);
+		return;
+	}
+	if (dsm_home(d, pg + 1) == dsm_home(d, pg))
+		prefetch_issue(d, s, pg + 1, prefetch_grow(d, s));
+}
+
+/*
+ * A full window came and a thread was already waiting for it: the reader
+ * is faster than the network, so ask for the next window now rather than
+ * at its next fault.  A reader that did not wait faults at the end of the
+ * window and restarts the stream there: nothing is fetched ahead of a
+ * reader that does not need it.
+ */
+static void prefetch_ahead(struct dsm *d, uint64_t next)
+{
+	if (next >= d->npages || dsm_home(d, next) != dsm_home(d, next - 1))
+		return;
+	for (unsigned i = 0; i < DSM_STREAMS; i++) {
+		struct dsm_stream *s = &d->streams[i];
+
+		if (atomic_load_explicit(&s->next, memory_order_relaxed) == next) {
+			prefetch_issue(d, s, next, prefetch_grow(d, s));
+			return;
+		}
+	}
 }
 
 /* At the home: send what can be given of [first, first + count) to `from`. */
@@ -122,6 +157,7 @@ int prefetch_bulk(struct dsm *d, unsigned from, uint64_t first, unsigned count, 
 {
 	uint64_t ask[DSM_MAX_RUN];
 	unsigned nask = 0;
+	bool waited = false;
 
 	/* Nothing changes an expected page but this message: check them all first. */
 	for (unsigned i = 0; i < count; i++) {
@@ -144,8 +180,10 @@ int prefetch_bulk(struct dsm *d, unsigned from, uint64_t first, unsigned count, 
 		for (unsigned i = 0; i < n; i++) {
 			struct dsm_page *lp = &d->pages[first + i];
 
-			if (lp->flags & (PF_WANT_READ | PF_WANT_WRITE))
+			if (lp->flags & (PF_WANT_READ | PF_WANT_WRITE)) {
 				dsm_account_fault(d, DSM_FAULT_READ, lp->t_us);
+				waited = true;
+			}
 			lp->flags &= ~(PF_PREFETCH | PF_WANT_READ | PF_WANT_WRITE);
 		}
 		region_copy(d, first, n, data, true, true);
@@ -175,6 +213,8 @@ int prefetch_bulk(struct dsm *d, unsigned from, uint64_t first, unsigned count, 
 	}
 	for (unsigned i = 0; i < nask; i++)
 		node_request(d, ask[i] >> 1, ask[i] & 1);
+	if (waited && n == count)
+		prefetch_ahead(d, first + count);
 	return 0;
 }
 

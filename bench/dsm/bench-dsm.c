@@ -447,7 +447,7 @@ static void usage(FILE *f)
 		"  --seq SIZE    bytes read sequentially (default 64M)\n"
 		"  --poll US     busy-poll budget of fault handlers and receive threads (default 0)\n"
 		"  --handlers N  fault handler threads per node (default 2)\n"
-		"  --prefetch N  read-ahead window for the sequential read, pages (default 32)\n"
+		"  --prefetch N  read-ahead window for the sequential read, pages (default 64)\n"
 		"  --rounds N    measure everything N times, interleaved; report the best median\n"
 		"                of each (default 3): the machine is shared and noisy\n"
 		"  --extras      also measure policies: exclusive-on-read, prefetch off\n"
@@ -464,7 +464,7 @@ int main(int argc, char **argv)
 		{ "extras", 0, NULL, 'x' }, { "rounds", 1, NULL, 'r' }, { "verbose", 0, NULL, 'v' },
 		{ "help", 0, NULL, 'H' }, { 0 },
 	};
-	struct opts o = { .pages = 2000, .seq_bytes = 64ull << 20, .handlers = 2, .prefetch = 32,
+	struct opts o = { .pages = 2000, .seq_bytes = 64ull << 20, .handlers = 2, .prefetch = 64,
 			  .rounds = 3 };
 	double best[NR_YARDSTICKS], best_readback[2] = { 0, 0 }, floor;
 	struct results *r;
@@ -542,7 +542,12 @@ int main(int argc, char **argv)
 			else
 				best[i] = y->mbps ? fmax(best[i], v) : fmin(best[i], v);
 			if (o.verbose)
-				fprintf(stderr, "round %u: %s: %.1f\n", round, y->name, v);
+				fprintf(stderr, "round %u: %s: %.1f (rank 1: %llu read faults, "
+					"%llu joined, %llu pages prefetched, %llu messages)\n", round,
+					y->name, v, (unsigned long long)r->stats.faults[DSM_FAULT_READ],
+					(unsigned long long)r->stats.faults_joined,
+					(unsigned long long)r->stats.prefetched,
+					(unsigned long long)r->stats.msgs_sent);
 		}
 	}
 	floor = best[0];
