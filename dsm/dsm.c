@@ -232,7 +232,9 @@ int dsm_create(const struct dsm_config *cfg, struct dsm **out, char *err)
 	d->bye = calloc(n * DSM_NR_CHANNELS, 1);
 	d->handlers = calloc(d->cfg.nr_handlers, sizeof(*d->handlers));
 	d->awaiting = calloc(n, sizeof(*d->awaiting));
-	if (!d->home_start || !d->bye || !d->handlers || !d->awaiting)
+	d->park = aligned_alloc(DSM_PAGE_SIZE, DSM_PARK_SLOTS * DSM_PAGE_SIZE);
+	d->park_free = ~0ull;
+	if (!d->home_start || !d->bye || !d->handlers || !d->awaiting || !d->park)
 		goto oom;
 	for (unsigned i = 0; i <= n; i++)
 		d->home_start[i] = cfg->home_start ? cfg->home_start[i] :
@@ -335,6 +337,7 @@ void dsm_destroy(struct dsm *d)
 	dsm_zfree(d->pages, d->npages * sizeof(*d->pages));
 	free(d->handlers);
 	free((void *)d->awaiting);
+	free(d->park);
 	free(d->bye);
 	free(d->home_start);
 	pthread_cond_destroy(&d->cond);

@@ -73,7 +73,7 @@ struct dsm_page {
 	uint32_t t_us;         /* pending: fault start; else: when write access came (or pin) */
 	uint16_t tid;          /* low bits of the thread id that asked for write access */
 	uint8_t xflags;        /* PX_* (hold.c) */
-	uint8_t pad;
+	uint8_t parked;        /* 1 + the slot of d->park holding its data until the last ack */
 };
 
 /* struct dsm_page.xflags */
@@ -136,6 +136,10 @@ struct dsm {
 
 	struct dsm_stream streams[DSM_STREAMS];
 	_Atomic uint32_t *awaiting; /* [peer]: our requests to that home not answered yet */
+	/* Pages that came before their invalidation acks wait here (node.c). */
+#define DSM_PARK_SLOTS 64
+	unsigned char *park;        /* DSM_PARK_SLOTS pages */
+	_Atomic uint64_t park_free; /* bit i: slot i is free */
 
 	/* Requests for held pages, redone by the hold thread (hold.c). */
 	pthread_mutex_t hold_lock;

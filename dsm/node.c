@@ -133,6 +133,32 @@ static enum dsm_fault_kind node_kind(struct dsm *d, unsigned from, uint16_t type
 	return write ? DSM_FAULT_WRITE : DSM_FAULT_READ;
 }
 
+/* Keep a page's data until its last ack (page lock held); false if no slot is free. */
+static bool node_park(struct dsm *d, struct dsm_page *lp, const void *data)
+{
+	uint64_t free = atomic_load(&d->park_free);
+	unsigned slot;
+
+	do {
+		if (!free)
+			return false;
+		slot = __builtin_ctzll(free);
+	} while (!atomic_compare_exchange_weak(&d->park_free, &free, free & ~(1ull << slot)));
+	memcpy(d->park + (size_t)slot * DSM_PAGE_SIZE, data, DSM_PAGE_SIZE);
+	lp->parked = slot + 1;
+	return true;
+}
+
+/* Map a parked page writable, waking its faulting threads (page lock held). */
+static void node_unpark(struct dsm *d, struct dsm_page *lp)
+{
+	unsigned slot = lp->parked - 1;
+
+	region_copy(d, lp - d->pages, 1, d->park + (size_t)slot * DSM_PAGE_SIZE, false, true);
+	lp->parked = 0;
+	atomic_fetch_or(&d->park_free, 1ull << slot);
+}
+
 int node_reply(struct dsm *d, uint64_t pg, unsigned from, uint16_t type, uint32_t flags,
 	       unsigned nacks, const void *data, char *why)
 {
@@ -174,13 +200,17 @@ int node_reply(struct dsm *d, uint64_t pg, unsigned from, uint16_t type, uint32_
 
 	switch (type) {
 	case DSM_MSG_PAGE:
+		STAT_ADD(d, st_pages_recv, from != d->rank);
+		/* Before the last ack: keep the data aside, map it with the last ack. */
+		if (write && !complete && node_park(d, lp, data))
+			break;
 		/*
-		 * Before the last ack, other copies may still be read: map
-		 * ours read-only and let the faulting thread sleep on.
+		 * No room aside: map it read-only (other copies may still be
+		 * read, so reading it is fine) and let the faulting thread sleep
+		 * on until the last ack makes it writable.
 		 */
 		region_copy(d, pg, 1, data, !(write && complete), !write || complete);
 		lp->state = write && complete ? PG_MODIFIED : PG_SHARED;
-		STAT_ADD(d, st_pages_recv, from != d->rank);
 		break;
 	case DSM_MSG_ZERO:
 		/* The zero page for a read; a write fault needs its own page now. */
@@ -223,7 +253,10 @@ int node_ack(struct dsm *d, uint64_t pg, unsigned from, char *why)
 		/* The last copy elsewhere is gone: ours becomes writable. */
 		done = node_finish(d, lp, lp->flags & PF_GRANT ? DSM_FAULT_UPGRADE : DSM_FAULT_WRITE);
 		unpin = node_unpins(lp);
-		region_protect(d, pg, 1, false, true);
+		if (lp->parked)
+			node_unpark(d, lp);
+		else
+			region_protect(d, pg, 1, false, true);
 		lp->state = PG_MODIFIED;
 	}
 	pg_unlock(lp);
