@@ -280,7 +280,8 @@ static double measure_floor(struct opts *o, bool verbose)
 
 /* ---- DSM yardsticks ---- */
 
-enum { W_READ, W_READ_SHARED, W_WRITE, W_WRITE_1, W_WRITE_3, W_UPGRADE_3, W_RMW, W_SEQ, W_KINDS };
+enum { W_READ, W_READ_SHARED, W_WRITE, W_WRITE_1, W_WRITE_3, W_UPGRADE_3, W_RMW, W_READBACK,
+	W_SEQ, W_FALSE_SHARING, W_KINDS };
 
 struct dsm_ctx {
 	struct opts *o;
@@ -323,7 +324,7 @@ static int dsm_lat_node(struct dsm *d, unsigned rank, void *arg)
 			volatile uint8_t *p = base + order[i] * DSM_PAGE_SIZE;
 			double t0 = now_us();
 
-			if (x->what == W_READ || x->what == W_READ_SHARED)
+			if (x->what == W_READ || x->what == W_READ_SHARED || x->what == W_READBACK)
 				(void)*p;
 			else if (x->what == W_RMW)
 				*p = *p + 1;
@@ -334,7 +335,7 @@ static int dsm_lat_node(struct dsm *d, unsigned rank, void *arg)
 		dsm_get_stats(d, &r->stats);
 	}
 	cluster_barrier(x->c);
-	if (rank == 0 && x->what == W_RMW) {
+	if (rank == 0 && (x->what == W_RMW || x->what == W_READBACK)) {
 		/* The price of exclusive-on-read: the home reads its pages back. */
 		double t0 = now_us();
 		for (unsigned i = 0; i < x->pages; i++)
@@ -343,6 +344,41 @@ static int dsm_lat_node(struct dsm *d, unsigned rank, void *arg)
 	}
 	cluster_barrier(x->c);
 	free(order);
+	return 0;
+}
+
+/*
+ * Ranks 0 and 1 each increment their own counter, both on one page homed on
+ * rank 0 (false sharing), for FS_MS; rank 1 reports the time per increment
+ * of the two together.  The anti ping-pong hold lets a node do more
+ * increments per transfer of the page.
+ */
+#define FS_MS 300
+
+static int dsm_fs_node(struct dsm *d, unsigned rank, void *arg)
+{
+	struct dsm_ctx *x = arg;
+	volatile uint64_t *ctr = (uint64_t *)dsm_addr(d);
+	uint64_t n = 0;
+	double end;
+
+	cluster_barrier(x->c);
+	end = now_us() + FS_MS * 1000.0;
+	while (now_us() < end) {
+		for (unsigned i = 0; i < 16; i++)
+			ctr[rank * 64] = ctr[rank * 64] + 1;
+		n += 16;
+	}
+	cluster_barrier(x->c);
+	if (rank == 1) {
+		uint64_t total = ctr[0] + ctr[64];
+
+		x->res->value = FS_MS * 1e6 / total;
+		dsm_get_stats(d, &x->res->stats);
+		if (ctr[64] != n)
+			return 1;
+	}
+	cluster_barrier(x->c);
 	return 0;
 }
 
@@ -374,7 +410,7 @@ static int dsm_seq_node(struct dsm *d, unsigned rank, void *arg)
 }
 
 static void run_dsm(struct opts *o, int what, unsigned nodes, bool excl, unsigned prefetch,
-		    struct results *res)
+		    unsigned hold_us, struct results *res)
 {
 	struct dsm_ctx x = { .o = o, .what = what, .res = res };
 	uint64_t size;
@@ -382,7 +418,8 @@ static void run_dsm(struct opts *o, int what, unsigned nodes, bool excl, unsigne
 	uint64_t *homes = calloc(nodes + 1, sizeof(*homes));
 
 	x.pages = o->pages;
-	size = what == W_SEQ ? o->seq_bytes : (uint64_t)x.pages * DSM_PAGE_SIZE;
+	size = what == W_SEQ ? o->seq_bytes :
+	       what == W_FALSE_SHARING ? DSM_PAGE_SIZE : (uint64_t)x.pages * DSM_PAGE_SIZE;
 	/* Everything measured is homed on rank 0; each other rank homes one page. */
 	homes[0] = 0;
 	for (unsigned i = 1; i <= nodes; i++)
@@ -395,9 +432,11 @@ static void run_dsm(struct opts *o, int what, unsigned nodes, bool excl, unsigne
 	c.tmpl.recv_poll_us = o->poll_us;
 	c.tmpl.excl_read = excl;
 	c.tmpl.prefetch_pages = prefetch;
+	c.tmpl.hold_us = hold_us;
 	c.timeout_s = 300;
 	x.c = &c;
-	if (cluster_run(&c, what == W_SEQ ? dsm_seq_node : dsm_lat_node, &x)) {
+	if (cluster_run(&c, what == W_SEQ ? dsm_seq_node :
+			    what == W_FALSE_SHARING ? dsm_fs_node : dsm_lat_node, &x)) {
 		cluster_report(&c);
 		die("a DSM measurement failed");
 	}
@@ -409,26 +448,40 @@ struct yardstick {
 	int what;          /* W_*, or -1 for the floor */
 	unsigned nodes;
 	bool excl, mbps, extra;
-	unsigned prefetch;
+	unsigned prefetch; /* non-zero: --prefetch's window */
+	unsigned hold_us;
+	const char *unit;  /* NULL: us (or MB/s when mbps) */
 };
 
 /* The floor first: everything is a ratio to it. */
+#define Y(...) { __VA_ARGS__ }
 static const struct yardstick yardsticks[] = {
-	{ "floor", -1, 2, false, false, false, 0 },
-	{ "remote read fault", W_READ, 2, false, false, false, 0 },
-	{ "remote write fault", W_WRITE, 2, false, false, false, 0 },
-	{ "write fault, 1 sharer to invalidate", W_WRITE_1, 3, false, false, false, 0 },
-	{ "write fault, 3 sharers to invalidate", W_WRITE_3, 5, false, false, false, 0 },
-	{ "sequential read of 64 MiB homed on another node", W_SEQ, 2, false, true, false, 32 },
-	{ "  sequential read, prefetch off", W_SEQ, 2, false, true, true, 0 },
-	{ "  upgrade (the writer holds a copy), 3 sharers to invalidate", W_UPGRADE_3, 5, false,
-	  false, true, 0 },
-	{ "  remote read fault, the home's copy already read-only", W_READ_SHARED, 3, false, false,
-	  true, 0 },
-	{ "  read-modify-write of a remote page, exclusive-on-read off", W_RMW, 2, false, false,
-	  true, 0 },
-	{ "  read-modify-write of a remote page, exclusive-on-read on", W_RMW, 2, true, false,
-	  true, 0 },
+	Y(.name = "floor", .what = -1, .nodes = 2),
+	Y(.name = "remote read fault", .what = W_READ, .nodes = 2),
+	Y(.name = "remote write fault", .what = W_WRITE, .nodes = 2),
+	Y(.name = "write fault, 1 sharer to invalidate", .what = W_WRITE_1, .nodes = 3),
+	Y(.name = "write fault, 3 sharers to invalidate", .what = W_WRITE_3, .nodes = 5),
+	Y(.name = "sequential read of 64 MiB homed on another node", .what = W_SEQ, .nodes = 2,
+	  .mbps = true, .prefetch = 1),
+	Y(.name = "  sequential read, prefetch off", .what = W_SEQ, .nodes = 2, .mbps = true,
+	  .extra = true),
+	Y(.name = "  upgrade (the writer holds a copy), 3 sharers to invalidate",
+	  .what = W_UPGRADE_3, .nodes = 5, .extra = true),
+	Y(.name = "  remote read fault, the home's copy already read-only",
+	  .what = W_READ_SHARED, .nodes = 3, .extra = true),
+	Y(.name = "  read-modify-write of a remote page, exclusive-on-read off", .what = W_RMW,
+	  .nodes = 2, .extra = true),
+	Y(.name = "  read-modify-write of a remote page, exclusive-on-read on", .what = W_RMW,
+	  .nodes = 2, .excl = true, .extra = true),
+	Y(.name = "  remote read, exclusive-on-read off", .what = W_READBACK, .nodes = 2,
+	  .extra = true),
+	Y(.name = "  remote read, exclusive-on-read on", .what = W_READBACK, .nodes = 2,
+	  .excl = true, .extra = true),
+	Y(.name = "  false sharing, two writers on one page, no hold", .what = W_FALSE_SHARING,
+	  .nodes = 2, .extra = true, .unit = "ns/increment"),
+	Y(.name = "  false sharing, two writers on one page, hold 100 us",
+	  .what = W_FALSE_SHARING, .nodes = 2, .extra = true, .hold_us = 100,
+	  .unit = "ns/increment"),
 };
 #define NR_YARDSTICKS (sizeof(yardsticks) / sizeof(yardsticks[0]))
 
@@ -466,7 +519,8 @@ int main(int argc, char **argv)
 	};
 	struct opts o = { .pages = 2000, .seq_bytes = 64ull << 20, .handlers = 2, .prefetch = 64,
 			  .rounds = 3 };
-	double best[NR_YARDSTICKS], best_readback[2] = { 0, 0 }, floor;
+	double best[NR_YARDSTICKS], best_readback[NR_YARDSTICKS] = { 0 }, floor;
+	uint64_t moves[NR_YARDSTICKS] = { 0 };
 	struct results *r;
 	char err[PARSE_ERR_MAX];
 	int ch;
@@ -531,11 +585,13 @@ int main(int argc, char **argv)
 			if (y->what < 0) {
 				v = measure_floor(&o, round == o.rounds - 1);
 			} else {
-				run_dsm(&o, y->what, y->nodes, y->excl, y->prefetch ? o.prefetch : 0, r);
-				v = y->what == W_SEQ ? r->value : median(r);
-				if (y->what == W_RMW)
-					best_readback[y->excl] = round ? fmin(best_readback[y->excl], r[1].value)
-								      : r[1].value;
+				run_dsm(&o, y->what, y->nodes, y->excl, y->prefetch ? o.prefetch : 0,
+					y->hold_us, r);
+				v = y->what == W_SEQ || y->what == W_FALSE_SHARING ? r->value : median(r);
+				moves[i] = r->stats.pages_received;
+				if (y->what == W_RMW || y->what == W_READBACK)
+					best_readback[i] = round ? fmin(best_readback[i], r[1].value)
+								 : r[1].value;
 			}
 			if (!round)
 				best[i] = v;
@@ -558,11 +614,16 @@ int main(int argc, char **argv)
 			continue;
 		if (y->mbps)
 			line(y->name, best[i], "MB/s", best[i] / (DSM_PAGE_SIZE / floor));
+		else if (y->unit)
+			line(y->name, best[i], y->unit, best[i] / 1000 / floor);
 		else
 			line(y->name, best[i], "us", best[i] / floor);
-		if (y->what == W_RMW)
-			line("    then the home reads the page back", best_readback[y->excl], "us",
-			     best_readback[y->excl] / floor);
+		if (y->what == W_RMW || y->what == W_READBACK)
+			line("    then the home reads the page back", best_readback[i], "us",
+			     best_readback[i] / floor);
+		if (y->what == W_FALSE_SHARING)
+			printf("    (last round: the page came to rank 1 %llu times in %u ms)\n",
+			       (unsigned long long)moves[i], FS_MS);
 	}
 	munmap(r, 2 * sizeof(*r));
 	return 0;
