@@ -58,10 +58,13 @@ struct dsm_config {
 	 */
 	const uint64_t *home_start;
 	/*
-	 * A userfaultfd opened by someone allowed to (e.g. the Slurm plugin,
-	 * as root, through /dev/userfaultfd), not yet initialised with
-	 * UFFDIO_API; the dsm owns it from dsm_create on, error or not.
-	 * -1: open one here (needs root or vm.unprivileged_userfaultfd=1).
+	 * A descriptor of /dev/userfaultfd opened by someone allowed to (the
+	 * Slurm plugin, as root, for an unprivileged instance): the dsm asks
+	 * it for a userfaultfd of this process (one that sees kernel-mode
+	 * faults, KVM's).  Or a userfaultfd this process created, not yet
+	 * initialised with UFFDIO_API.  The dsm owns the descriptor from
+	 * dsm_create on, error or not.  -1: open /dev/userfaultfd or call
+	 * userfaultfd(2) here (needs the rights to).
 	 */
 	int uffd;
 	int numa_node;        /* host NUMA node for the pages homed here, or -1 */

@@ -49,6 +49,27 @@ static int region_open_uffd(char *err)
 	return fd;
 }
 
+/*
+ * A descriptor handed over is either /dev/userfaultfd, opened by someone
+ * allowed to (a userfaultfd belongs to the process that creates it, so we
+ * ask the device for ours), or a userfaultfd this process created.
+ */
+static int region_adopt_uffd(struct dsm *d, char *err)
+{
+	int fd = ioctl(d->uffd, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
+
+	if (fd >= 0) {
+		close(d->uffd);
+		d->uffd = fd;
+		return 0;
+	}
+	if (errno == ENOTTY || errno == EINVAL)
+		return 0; /* not the device: a userfaultfd, UFFDIO_API will tell */
+	snprintf(err, DSM_ERR_MAX, "/dev/userfaultfd (descriptor %d) refuses a userfaultfd: %s",
+		 d->uffd, strerror(errno));
+	return -1;
+}
+
 static int region_api(int uffd, char *err)
 {
 	uint64_t want = UFFD_FEATURE_PAGEFAULT_FLAG_WP | UFFD_FEATURE_THREAD_ID;
@@ -61,9 +82,9 @@ static int region_api(int uffd, char *err)
 	if (ioctl(uffd, UFFDIO_API, &api) == 0)
 		return 0;
 	snprintf(err, DSM_ERR_MAX,
-		 "userfaultfd refuses write-protect mode (%s): this kernel is too old "
-		 "(Linux 5.7 or later is needed) or the descriptor was already initialised",
-		 strerror(errno));
+		 "userfaultfd descriptor %d refuses write-protect mode (%s): it is no "
+		 "userfaultfd of this process, it was already initialised, or this kernel is "
+		 "too old (Linux 5.7 or later is needed)", uffd, strerror(errno));
 	return -1;
 }
 
@@ -116,6 +137,8 @@ int region_create(struct dsm *d, char *err)
 	if (region_bind(d, err))
 		return -1;
 	if (d->uffd < 0 && (d->uffd = region_open_uffd(err)) < 0)
+		return -1;
+	if (region_adopt_uffd(d, err))
 		return -1;
 	/* The handlers poll: a descriptor handed over blocking is made non-blocking. */
 	fl = fcntl(d->uffd, F_GETFL);

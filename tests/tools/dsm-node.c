@@ -55,7 +55,7 @@ static void usage(FILE *f)
 		"  --hold US         keep a page written here at least US microseconds (default 0)\n"
 		"  --excl-read       grant write access on a read fault when nobody else reads\n"
 		"  --numa NODE       bind the pages homed here to host NUMA node NODE\n"
-		"  --uffd-fd FD      use this userfaultfd (opened by a privileged helper)\n"
+		"  --uffd-fd FD      /dev/userfaultfd opened by a privileged helper (inherited)\n"
 		"  --vm-id N         peers must agree on it (default 1)\n"
 		"  --timeout S       give up connecting after S seconds (default 30)\n"
 		"  --quiet           no statistics\n"

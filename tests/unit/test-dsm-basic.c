@@ -1,7 +1,8 @@
 /*
  * libgvdsm basics with real processes: one node alone (zero-fill, no
- * message), two nodes passing pages both ways, reads then writes of pages
- * homed on the other node, the home map and the statistics.
+ * message; /dev/userfaultfd opened by the parent and handed over; its pages bound
+ * to NUMA node 0), two nodes passing pages both ways, reads then writes of
+ * pages homed on the other node, the home map and the statistics.
  */
 #include "tests/dsm/cluster.h"
 #include "tests/lib/check.h"
@@ -64,9 +65,14 @@ static void test_single_node(void)
 	struct cluster c;
 
 	cluster_init(&c, 1, PAGES * DSM_PAGE_SIZE);
+	/* As the Slurm plugin will: /dev/userfaultfd opened by the parent, handed over. */
+	c.tmpl.uffd = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+	CHECK(c.tmpl.uffd >= 0);
+	c.tmpl.numa_node = 0;
 	if (cluster_run(&c, single_node, NULL))
 		cluster_report(&c);
 	CHECK_EQ(c.status[0], 0);
+	close(c.tmpl.uffd);
 }
 
 /*

@@ -10,6 +10,7 @@
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 
 #include "common/wire.h"
@@ -307,6 +308,19 @@ static void test_bad_config(void)
 	expect_create_error(m, 4 * 4096, bad_homes, 0, "home map: must start at page 0");
 	expect_create_error(m, 8 * 4096, good_homes, 0, "end at page 8");
 	expect_create_error(NULL, 4096, NULL, 0, "no mesh");
+
+	/* A descriptor that is no userfaultfd; a NUMA node that does not exist. */
+	dsm_config_init(&cfg);
+	cfg.mesh = m;
+	cfg.size = 4 * 4096;
+	cfg.uffd = eventfd(0, EFD_CLOEXEC);
+	CHECK(dsm_create(&cfg, &d, err) == -1 && strstr(err, "userfaultfd"));
+	CHECK(fcntl(cfg.uffd, F_GETFD) == -1); /* dsm_create owned it, and closed it */
+	cfg.uffd = -1;
+	cfg.numa_node = 999;
+	CHECK(dsm_create(&cfg, &d, err) == -1 && strstr(err, "NUMA node 999"));
+	if (!strstr(err, "NUMA node 999"))
+		fprintf(stderr, "error: %s\n", err);
 
 	/* And a good one, alone: it maps, starts and stops. */
 	dsm_config_init(&cfg);
