@@ -71,7 +71,11 @@ void dsm_fail(struct dsm *d, unsigned culprit, const char *fmt, ...)
 			}
 		d->tr->ops->shutdown(d->tr);
 	}
-	if (d->cfg.on_fatal)
+	/*
+	 * The caller may hold a page lock: the hold thread, which holds none,
+	 * calls on_fatal (it may exit, or tear the DSM down).
+	 */
+	if (!hold_notify_fatal(d) && d->cfg.on_fatal)
 		d->cfg.on_fatal(d->cfg.arg, msg);
 }
 

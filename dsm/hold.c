@@ -17,6 +17,8 @@
  * A request for a held page is not refused: it is set aside here and done
  * when the hold ends.  At the home, the page's directory entry stays busy
  * meanwhile, so later requests queue behind it as usual.
+ *
+ * The same thread calls the user's on_fatal, where no DSM lock is held.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -146,6 +148,18 @@ static void hold_redo(struct dsm *d, struct held *h)
 	free(h);
 }
 
+bool hold_notify_fatal(struct dsm *d)
+{
+	bool queued;
+
+	pthread_mutex_lock(&d->hold_lock);
+	queued = d->hold_started && !d->hold_stop;
+	d->fatal_pending = queued;
+	pthread_cond_signal(&d->hold_cond);
+	pthread_mutex_unlock(&d->hold_lock);
+	return queued;
+}
+
 static void *hold_thread(void *arg)
 {
 	struct dsm *d = arg;
@@ -155,6 +169,15 @@ static void *hold_thread(void *arg)
 		struct held *due = NULL, **pp = &d->held;
 		uint32_t now = dsm_now_us();
 		int32_t wait = 1000;
+
+		if (d->fatal_pending) {
+			d->fatal_pending = false;
+			pthread_mutex_unlock(&d->hold_lock);
+			if (d->cfg.on_fatal)
+				d->cfg.on_fatal(d->cfg.arg, dsm_error(d));
+			pthread_mutex_lock(&d->hold_lock);
+			continue;
+		}
 
 		while (*pp) {
 			struct held *h = *pp;
@@ -235,6 +258,11 @@ void hold_stop(struct dsm *d)
 		pthread_mutex_unlock(&d->hold_lock);
 		pthread_join(d->hold_thread, NULL);
 		d->hold_started = false;
+		/* An error that came as the thread stopped is still reported. */
+		if (d->fatal_pending && d->cfg.on_fatal) {
+			d->fatal_pending = false;
+			d->cfg.on_fatal(d->cfg.arg, dsm_error(d));
+		}
 	}
 	while (d->held) {
 		struct held *h = d->held;

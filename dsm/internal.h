@@ -147,6 +147,7 @@ struct dsm {
 	struct held *held;
 	pthread_t hold_thread;
 	bool hold_started, hold_stop;
+	bool fatal_pending;     /* on_fatal to call (by the hold thread) */
 
 	/* Statistics: relaxed atomics, summed by dsm_get_stats. */
 	_Atomic uint64_t st_faults[DSM_FAULT_KINDS];
@@ -266,6 +267,7 @@ int hold_fwd(struct dsm *d, uint64_t pg, unsigned to, enum dsm_kind kind, unsign
 int hold_home(struct dsm *d, uint64_t pg, uint32_t until);
 bool hold_pin_lower(struct dsm *d, uint64_t pg, uint16_t tid);
 void hold_unpin_lower(struct dsm *d, uint64_t pg);
+bool hold_notify_fatal(struct dsm *d);
 int hold_start(struct dsm *d, char *err);
 void hold_stop(struct dsm *d);
 
