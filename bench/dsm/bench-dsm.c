@@ -300,8 +300,8 @@ static int dsm_lat_node(struct dsm *d, unsigned rank, void *arg)
 {
 	struct dsm_ctx *x = arg;
 	uint8_t *base = dsm_addr(d);
-	unsigned sharers = x->what == W_WRITE_1 || x->what == W_READ_SHARED ? 1 : x->what == W_WRITE_3 ? 3 :
-			   x->what == W_UPGRADE_3 ? 3 : 0;
+	unsigned sharers = x->what == W_WRITE_1 || x->what == W_READ_SHARED ? 1 :
+			   x->what == W_WRITE_3 || x->what == W_UPGRADE_3 ? 3 : 0;
 	uint64_t *order = malloc(x->pages * sizeof(*order));
 
 	if (rank == 0)

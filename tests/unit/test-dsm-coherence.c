@@ -2,7 +2,8 @@
  * Coherence of libgvdsm across 2, 3 and 4 real processes on loopback:
  * - every thread of every node increments counters spread over many pages
  *   with atomic instructions, and reads them between increments: no
- *   increment may be lost and no thread may see a counter go backwards;
+ *   increment may be lost and no thread may see a counter go backwards
+ *   (also with prefetch, exclusive-on-read and the anti ping-pong hold);
  * - a writer/reader round robin where every page carries a pattern derived
  *   from (page, version) and every reader checks every byte;
  * - one page ping-ponged between two writers in strict alternation, homed
@@ -145,13 +146,15 @@ static int counters_node(struct dsm *d, unsigned rank, void *arg)
 	return bad;
 }
 
-static void run_counters(unsigned nodes, unsigned prefetch)
+static void run_counters(unsigned nodes, unsigned prefetch, bool excl_read, unsigned hold_us)
 {
 	struct counters k = { .pages = 32, .per_page = 4, .rounds = 25 };
 	struct cluster c;
 
 	cluster_init(&c, nodes, k.pages * DSM_PAGE_SIZE);
 	c.tmpl.prefetch_pages = prefetch;
+	c.tmpl.excl_read = excl_read;
+	c.tmpl.hold_us = hold_us;
 	k.c = &c;
 	if (cluster_run(&c, counters_node, &k))
 		cluster_report(&c);
@@ -161,17 +164,28 @@ static void run_counters(unsigned nodes, unsigned prefetch)
 
 static void test_counters_2(void)
 {
-	run_counters(2, 0);
+	run_counters(2, 0, false, 0);
 }
 
 static void test_counters_3(void)
 {
-	run_counters(3, 8);
+	run_counters(3, 8, false, 0);
 }
 
 static void test_counters_4(void)
 {
-	run_counters(4, 16);
+	run_counters(4, 16, false, 0);
+}
+
+/* The policies: exclusive-on-read, and the anti ping-pong hold. */
+static void test_counters_3_excl_read(void)
+{
+	run_counters(3, 8, true, 0);
+}
+
+static void test_counters_3_hold(void)
+{
+	run_counters(3, 0, false, 50);
 }
 
 /* ---- writer/reader patterns ---- */
@@ -404,6 +418,8 @@ int main(void)
 	RUN(test_counters_2);
 	RUN(test_counters_3);
 	RUN(test_counters_4);
+	RUN(test_counters_3_excl_read);
+	RUN(test_counters_3_hold);
 	RUN(test_pattern);
 	RUN(test_pattern_prefetch);
 	RUN(test_pingpong);
