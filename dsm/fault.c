@@ -63,42 +63,45 @@ static int fault_epoll(struct dsm *d)
 	return ep;
 }
 
+/* Read and handle what is queued; false when nothing was. */
+static bool fault_drain(struct dsm *d)
+{
+	struct uffd_msg msgs[FAULT_BATCH];
+	ssize_t r = read(d->uffd, msgs, sizeof(msgs));
+
+	if (r > 0) {
+		for (size_t i = 0; i < r / sizeof(msgs[0]); i++)
+			fault_event(d, &msgs[i]);
+		return true;
+	}
+	if (r < 0 && errno != EAGAIN && errno != EINTR)
+		dsm_fail(d, d->rank, "reading the userfaultfd: %s", strerror(errno));
+	return false;
+}
+
 static void *fault_thread(void *arg)
 {
 	struct dsm *d = arg;
-	uint64_t spin_ns = d->cfg.handler_poll_us * 1000ull, last = 0;
+	uint64_t spin_ns = d->cfg.handler_poll_us * 1000ull;
 	int ep = fault_epoll(d);
 
 	if (ep < 0) {
 		dsm_fail(d, d->rank, "fault handler: epoll: %s", strerror(errno));
 		return NULL;
 	}
-	for (;;) {
+	while (!atomic_load(&d->stopping)) {
 		struct epoll_event ev[2];
 		int n;
 
-		struct uffd_msg msgs[FAULT_BATCH];
-		ssize_t r = read(d->uffd, msgs, sizeof(msgs));
+		/* Bounded busy-poll (if configured) before sleeping. */
+		if (spin_ns) {
+			uint64_t end = fault_now_ns() + spin_ns;
 
-		if (r > 0) {
-			for (size_t i = 0; i < r / sizeof(msgs[0]); i++)
-				fault_event(d, &msgs[i]);
-			if (spin_ns)
-				last = fault_now_ns();
-			continue;
+			while (fault_now_ns() < end && !atomic_load(&d->stopping))
+				if (fault_drain(d))
+					end = fault_now_ns() + spin_ns;
 		}
-		if (r < 0 && errno != EAGAIN && errno != EINTR) {
-			dsm_fail(d, d->rank, "reading the userfaultfd: %s", strerror(errno));
-			break;
-		}
-		if (atomic_load(&d->stopping))
-			break;
-		/* Bounded busy-poll after recent activity, then sleep. */
-		if (spin_ns && fault_now_ns() - last < spin_ns) {
-			for (int i = 0; i < 64; i++)
-				__builtin_ia32_pause();
-			continue;
-		}
+		/* Straight to sleep after a fault: a queued one wakes us at once. */
 		n = epoll_wait(ep, ev, 2, -1);
 		if (n < 0 && errno != EINTR) {
 			dsm_fail(d, d->rank, "waiting on the userfaultfd: %s", strerror(errno));
@@ -106,7 +109,8 @@ static void *fault_thread(void *arg)
 		}
 		if (n > 0 && (ev[0].data.u32 == 1 || (n > 1 && ev[1].data.u32 == 1)))
 			break;
-		last = fault_now_ns();
+		if (n > 0)
+			fault_drain(d);
 	}
 	close(ep);
 	return NULL;
