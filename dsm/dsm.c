@@ -250,8 +250,6 @@ int dsm_create(const struct dsm_config *cfg, struct dsm **out, char *err)
 	d->dir = dsm_zalloc((d->home_end - d->home_first) * sizeof(*d->dir));
 	if (!d->pages || !d->dir)
 		goto oom;
-	for (uint64_t i = 0; i < d->home_end - d->home_first; i++)
-		d->dir[i].owner = DSM_NO_NODE;
 	for (unsigned i = 0; i < DSM_STREAMS; i++)
 		d->streams[i].next = UINT64_MAX; /* no stream yet: page 0 is no continuation */
 

@@ -64,7 +64,7 @@ static int home_start(struct dsm *d, uint64_t pg, unsigned from, enum dsm_kind k
 	}
 	e->cur = from;
 
-	if (e->owner == DSM_NO_NODE) {
+	if (!e->holders) {
 		/* Never touched: zeros, and no other copy anywhere, so write access. */
 		e->owner = from;
 		e->holders = rbit;
@@ -172,8 +172,6 @@ static int home_try_start(struct dsm *d, uint64_t pg, unsigned from, enum dsm_ki
 	}
 	*r = (struct dsm_req){ .next = e->queue, .from = from, .kind = kind };
 	e->queue = r;
-	if (!e->tail)
-		e->tail = r;
 	e->busy = DIR_HELD;
 	return 1;
 }
@@ -221,8 +219,6 @@ void home_complete(struct dsm *d, uint64_t pg)
 			break;
 		}
 		e->queue = r->next;
-		if (!e->queue)
-			e->tail = NULL;
 		if (!p && !(p = malloc(sizeof(*p)))) {
 			pg_unlock(lp);
 			free(r);
@@ -266,7 +262,9 @@ int home_request(struct dsm *d, uint64_t pg, unsigned from, enum dsm_kind kind, 
 		 * next one may overtake the DONE of the current one: it waits
 		 * in the queue like any other.
 		 */
-		for (r = e->queue; r; r = r->next)
+		struct dsm_req **tail = &e->queue;
+
+		for (r = e->queue; r; tail = &r->next, r = r->next)
 			if (r->from == from)
 				goto dup;
 		r = malloc(sizeof(*r));
@@ -276,11 +274,7 @@ int home_request(struct dsm *d, uint64_t pg, unsigned from, enum dsm_kind kind, 
 			return -1;
 		}
 		*r = (struct dsm_req){ .from = from, .kind = kind };
-		if (e->tail)
-			e->tail->next = r;
-		else
-			e->queue = r;
-		e->tail = r;
+		*tail = r;
 		pg_unlock(lp);
 		return 0;
 	}

@@ -75,13 +75,13 @@ struct dsm_page {
 	uint8_t xflags;        /* PX_* (hold.c) */
 	uint8_t parked;        /* 1 + the slot of d->park holding its data until the last ack */
 };
+/* The per-page cost, paid only for pages touched: 16 bytes per page of the region. */
+_Static_assert(sizeof(struct dsm_page) == 16, "struct dsm_page grew");
 
 /* struct dsm_page.xflags */
 #define PX_PIN 0x01          /* held for a write fault on the next page (split lock) */
 #define PX_PINS_LOWER 0x02   /* our pending write pins the previous page */
 #define PX_AFTER_PIN 0x04    /* was pinned: held a little after the pin ended */
-
-#define DSM_NO_NODE 0xffffu
 
 /* Directory entry, at the page's home. */
 enum { DIR_IDLE = 0, DIR_SENDING, DIR_WAIT_DONE, DIR_BULK, DIR_HELD };
@@ -92,15 +92,16 @@ struct dsm_req {
 	uint8_t kind;
 };
 
+/* All zero: never touched (no holder), idle.  24 bytes per page homed here. */
 struct dsm_dir {
-	uint64_t holders;       /* nodes with a valid copy, the owner included */
-	uint16_t owner;         /* DSM_NO_NODE: never touched */
+	uint64_t holders;       /* nodes with a valid copy, the owner included; 0: never touched */
+	uint16_t owner;         /* the node that supplies the data (if holders) */
 	uint16_t cur;           /* requester of the transaction in progress */
 	uint8_t busy;
 	uint8_t excl;           /* the owner has write access */
 	struct dsm_req *queue;  /* requests waiting for the transaction to finish */
-	struct dsm_req *tail;
 };
+_Static_assert(sizeof(struct dsm_dir) == 24, "struct dsm_dir grew");
 
 /* A faulting thread's sequential-read detector (prefetch.c), by thread id. */
 #define DSM_STREAMS 32
