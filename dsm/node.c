@@ -7,6 +7,7 @@
  *   SHARED    mapped write-protected: a write faults (write-protect);
  *   MODIFIED  mapped writable.
  */
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -116,6 +117,12 @@ static void node_send_done(struct dsm *d, uint64_t pg)
 	char why[128];
 
 	if (home != d->rank) {
+		/*
+		 * The install just woke the faulting thread, likely onto this
+		 * core: let it run first, DONE only matters to the next
+		 * transaction on this page.
+		 */
+		sched_yield();
 		dsm_send(d, home, DSM_CH_DEMAND, DSM_MSG_DONE, pg, 0, 0, NULL, 0);
 		return;
 	}
