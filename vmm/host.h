@@ -33,7 +33,7 @@ unsigned host_nr_pus(const struct host *h);
 unsigned host_nr_cores(const struct host *h);
 /* Physical RAM in bytes. */
 uint64_t host_ram_size(const struct host *h);
-/* Guest-physical address width KVM can give a guest (CPUID 0x80000008 EAX[7:0]). */
+/* Physical address width of the host CPU (CPUID 0x80000008 EAX[7:0]): the guest's too. */
 unsigned host_phys_bits(const struct host *h);
 
 /*
@@ -50,9 +50,9 @@ int host_pin_thread(const struct host *h, pthread_t thread, unsigned pu, char *e
 int host_pu_node(const struct host *h, unsigned pu);
 
 /*
- * The caches a guest core is given: the host's data/unified/instruction
- * caches above PU pus[0]'s core (L1d, L1i, L2, L3...), at most max, in
- * level order.  shared_by is left 0 for topo_build to set from the guest
+ * The caches a guest core is given: the host's caches above its first PU
+ * (L1d, L1i, L2, L3...), at most max, in level order (data before
+ * instruction).  ways is 0 when hwloc does not know it.  shared_by is left 0 for topo_build to set from the guest
  * topology.  Returns how many were written.
  */
 unsigned host_caches(const struct host *h, struct topo_cache *out, unsigned max);
