@@ -40,7 +40,8 @@ static int cpuinfo_has_flag(FILE *f, const char *const *names, unsigned n, const
 		if (!p)
 			continue;
 		ret = 0;
-		for (char *w = strtok_r(p + 1, " \t\n", &save); w; w = strtok_r(NULL, " \t\n", &save)) {
+		for (char *w = strtok_r(p + 1, " \t\n", &save); w;
+		     w = strtok_r(NULL, " \t\n", &save)) {
 			for (unsigned i = 0; i < n; i++) {
 				if (!strcmp(w, names[i])) {
 					*found = names[i];
@@ -104,8 +105,8 @@ static struct host *host_new(const char *synthetic, char *err)
 	/* hwloc drops instruction caches unless asked; a guest core has an L1i too. */
 	hwloc_topology_set_icache_types_filter(h->topo, HWLOC_TYPE_FILTER_KEEP_ALL);
 	if (synthetic && hwloc_topology_set_synthetic(h->topo, synthetic)) {
-		SETERR("'%s' is not a valid hwloc synthetic topology (example: \"pack:2 core:4 pu:2\")",
-		    synthetic);
+		SETERR("'%s' is not a valid hwloc synthetic topology "
+		       "(example: \"pack:2 core:4 pu:2\")", synthetic);
 		goto fail;
 	}
 	if (hwloc_topology_load(h->topo)) {
@@ -119,7 +120,8 @@ static struct host *host_new(const char *synthetic, char *err)
 	h->synthetic = synthetic != NULL;
 	if (synthetic) {
 		h->ram = hwloc_get_root_obj(h->topo)->total_memory;
-		snprintf(h->why, sizeof(h->why), "a synthetic host: assumed to run guests in hardware");
+		snprintf(h->why, sizeof(h->why),
+			 "a synthetic host: assumed to run guests in hardware");
 	} else {
 		long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
 
@@ -190,14 +192,16 @@ int host_choose_pus(const struct host *h, unsigned nr, unsigned *pus, char *err)
 		hwloc_obj_t pu;
 
 		if (ncores) {
-			hwloc_obj_t core = hwloc_get_obj_by_type(h->topo, HWLOC_OBJ_CORE, i % ncores);
+			hwloc_obj_t core = hwloc_get_obj_by_type(h->topo, HWLOC_OBJ_CORE,
+								 i % ncores);
 			unsigned in_core = (unsigned)hwloc_get_nbobjs_inside_cpuset_by_type(
 				h->topo, core->cpuset, HWLOC_OBJ_PU);
 
 			if (!in_core)
 				return ERR("hwloc reports core L#%u without a PU", i % ncores);
 			pu = hwloc_get_obj_inside_cpuset_by_type(h->topo, core->cpuset,
-								 HWLOC_OBJ_PU, (i / ncores) % in_core);
+								 HWLOC_OBJ_PU,
+								 (i / ncores) % in_core);
 		} else {
 			pu = hwloc_get_obj_by_type(h->topo, HWLOC_OBJ_PU, i % npus);
 		}
@@ -255,7 +259,8 @@ unsigned host_caches(const struct host *h, struct topo_cache *out, unsigned max)
 		c->size = o->attr->cache.size;
 		c->line_size = o->attr->cache.linesize;
 		/* hwloc: 0 unknown, -1 fully associative; topo_build picks a geometry. */
-		c->ways = o->attr->cache.associativity > 0 ? (unsigned)o->attr->cache.associativity : 0;
+		c->ways = o->attr->cache.associativity > 0 ?
+			  (unsigned)o->attr->cache.associativity : 0;
 		n++;
 	}
 	/* Ancestors come innermost first; order by level, data before instruction. */

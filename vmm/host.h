@@ -52,8 +52,9 @@ int host_pu_node(const struct host *h, unsigned pu);
 /*
  * The caches a guest core is given: the host's caches above its first PU
  * (L1d, L1i, L2, L3...), at most max, in level order (data before
- * instruction).  ways is 0 when hwloc does not know it.  shared_by is left 0 for topo_build to set from the guest
- * topology.  Returns how many were written.
+ * instruction).  ways is 0 when hwloc does not know it; shared_by is left
+ * 0 for topo_build to set from the guest topology.  Returns how many were
+ * written.
  */
 unsigned host_caches(const struct host *h, struct topo_cache *out, unsigned max);
 

@@ -47,9 +47,10 @@ void topo_print(const struct vm_topology *t, FILE *f)
 
 	fprintf(f, "machine: %u vCPUs, %u NUMA nodes, %s RAM\n", t->nr_cpus, t->nr_nodes,
 		format_size(t->ram_size, s, sizeof(s)));
-	fprintf(f, "shape: %u packages (one per node), %u cores per package, %u thread%s per core\n",
-		t->nr_nodes, t->cores_per_package, t->threads_per_core,
-		t->threads_per_core > 1 ? "s" : "");
+	fprintf(f, "shape: %u package%s (one per node), %u core%s per package, "
+		"%u thread%s per core\n", t->nr_nodes, t->nr_nodes > 1 ? "s" : "",
+		t->cores_per_package, t->cores_per_package > 1 ? "s" : "",
+		t->threads_per_core, t->threads_per_core > 1 ? "s" : "");
 	for (unsigned n = 0; n < t->nr_nodes; n++) {
 		const struct topo_node *node = &t->nodes[n];
 		struct topo_range r[TOPO_NODE_RANGES_MAX];
@@ -81,8 +82,9 @@ void topo_print(const struct vm_topology *t, FILE *f)
 	for (unsigned i = 0; i < t->nr_caches; i++) {
 		const struct topo_cache *c = &t->caches[i];
 
-		fprintf(f, "cache %s: %s, %u-way, %u-byte lines, ", cache_name(c, name, sizeof(name)),
-			format_size(c->size, s, sizeof(s)), c->ways, c->line_size);
+		fprintf(f, "cache %s: %s, %u-way, %u-byte lines, ",
+			cache_name(c, name, sizeof(name)), format_size(c->size, s, sizeof(s)),
+			c->ways, c->line_size);
 		if (c->shared_by <= t->threads_per_core)
 			fprintf(f, "one per core\n");
 		else
@@ -141,7 +143,9 @@ static int decorate(hwloc_topology_t topo, const struct vm_topology *t, char *er
 		return ERR("hwloc built %u PUs and %u NUMA nodes instead of %u and %u", npu, nnuma,
 			   t->nr_cpus, t->nr_nodes);
 	for (int depth = 0; depth < hwloc_topology_get_depth(topo); depth++) {
-		for (hwloc_obj_t o = hwloc_get_obj_by_depth(topo, depth, 0); o; o = o->next_cousin) {
+		hwloc_obj_t o = hwloc_get_obj_by_depth(topo, depth, 0);
+
+		for (; o; o = o->next_cousin) {
 			if (!hwloc_obj_type_is_cache(o->type) && !hwloc_obj_type_is_icache(o->type))
 				continue;
 			for (unsigned i = 0; i < t->nr_caches; i++) {

@@ -49,7 +49,8 @@ static int topo_check_caches(const struct topo_cache *c, unsigned n, char *err)
 			return ERR("cache %u has level %u: levels are 1 to 7", i, c[i].level);
 		if (c[i].type != TOPO_CACHE_DATA && c[i].type != TOPO_CACHE_INST &&
 		    c[i].type != TOPO_CACHE_UNIFIED)
-			return ERR("cache %u (L%u) has an unknown type %d", i, c[i].level, c[i].type);
+			return ERR("cache %u (L%u) has an unknown type %d", i, c[i].level,
+				   c[i].type);
 		if (!c[i].size)
 			return ERR("cache %u (L%u) has size 0", i, c[i].level);
 	}

@@ -140,7 +140,8 @@ static void test_caches_vs_sysfs(void)
 					 !strcmp(type, "Instruction") ? TOPO_CACHE_INST :
 					 TOPO_CACHE_UNIFIED;
 		for (unsigned j = 0; j < n; j++)
-			if (c[j].level == level && c[j].type == t && c[j].size == (uint64_t)kib << 10)
+			if (c[j].level == level && c[j].type == t &&
+			    c[j].size == (uint64_t)kib << 10)
 				matched++;
 	}
 	CHECK_EQ(matched, n < g.gl_pathc ? n : g.gl_pathc);

@@ -53,7 +53,8 @@ static void test_apic_ids(void)
 	static const unsigned two_by_two[] = { 0, 1, 2, 3 };
 	static const unsigned two_by_three[] = { 0, 1, 2, 4, 5, 6 };
 	static const unsigned four_by_one[] = { 0, 1, 2, 3 };
-	static const unsigned three_by_five[] = { 0, 1, 2, 3, 4, 8, 9, 10, 11, 12, 16, 17, 18, 19, 20 };
+	static const unsigned three_by_five[] = { 0, 1, 2, 3, 4, 8, 9, 10, 11, 12,
+						  16, 17, 18, 19, 20 };
 
 	CHECK(build(2, 4, 2 * GiB, &t, err) == 0);
 	for (unsigned i = 0; i < 4; i++) {

@@ -285,7 +285,8 @@ static void aml_name(struct acpi_buf *b, const char *seg)
 /* EisaId("PNP0501"): three 5-bit letters and four hex digits, stored big-endian. */
 static uint32_t eisa_id(const char *id)
 {
-	uint16_t vendor = (uint16_t)(((id[0] - 0x40) << 10) | ((id[1] - 0x40) << 5) | (id[2] - 0x40));
+	uint16_t vendor = (uint16_t)(((id[0] - 0x40) << 10) | ((id[1] - 0x40) << 5) |
+				     (id[2] - 0x40));
 	uint16_t product = (uint16_t)strtoul(id + 3, NULL, 16);
 
 	return (uint32_t)(vendor >> 8) | (uint32_t)(vendor & 0xff) << 8 |
