@@ -40,6 +40,12 @@ static const char *cache_name(const struct topo_cache *c, char *buf, size_t len)
 	return buf;
 }
 
+/* A package-wide cache (one per node), as opposed to one per core. */
+static bool cache_per_node(const struct vm_topology *t, const struct topo_cache *c)
+{
+	return c->shared_by > t->threads_per_core || c->level >= 3;
+}
+
 void topo_print(const struct vm_topology *t, FILE *f)
 {
 	unsigned ids[TOPO_MAX_CPUS];
@@ -85,10 +91,11 @@ void topo_print(const struct vm_topology *t, FILE *f)
 		fprintf(f, "cache %s: %s, %u-way, %u-byte lines, ",
 			cache_name(c, name, sizeof(name)), format_size(c->size, s, sizeof(s)),
 			c->ways, c->line_size);
-		if (c->shared_by <= t->threads_per_core)
-			fprintf(f, "one per core\n");
+		if (cache_per_node(t, c))
+			fprintf(f, "one per node, shared by its %u vCPU%s\n", c->shared_by,
+				c->shared_by > 1 ? "s" : "");
 		else
-			fprintf(f, "shared by the %u vCPUs of a node\n", c->shared_by);
+			fprintf(f, "one per core\n");
 	}
 	for (unsigned i = 0; i < t->nr_cpus; i++) {
 		const struct topo_cpu *c = &t->cpus[i];
@@ -116,7 +123,7 @@ static int synthetic_desc(const struct vm_topology *t, char *buf, size_t len)
 			n += (size_t)snprintf(buf + n, len - n, " core:%u", t->cores_per_package);
 		for (int i = (int)t->nr_caches - 1; i >= 0 && n < len; i--) {
 			const struct topo_cache *c = &t->caches[i];
-			bool per_core = c->shared_by <= t->threads_per_core;
+			bool per_core = !cache_per_node(t, c);
 
 			if (per_core != (pass == 1))
 				continue;

@@ -270,6 +270,43 @@ static void test_real_host(void)
 	CHECK(strstr(err, "more than") || strstr(err, "physical address"));
 }
 
+/* topo_print is a stable interface: scripts and users parse it. */
+static void test_print(void)
+{
+	static struct vm_topology t;
+	struct topo_params p = params(2, 6, 6 * GiB);
+	char err[TOPO_ERR_MAX], *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+	static const char want[] =
+		"machine: 6 vCPUs, 2 NUMA nodes, 6 GiB RAM\n"
+		"shape: 2 packages (one per node), 3 cores per package, 1 thread per core\n"
+		"node 0: cpus 0-2, apic-ids 0-2, memory 3 GiB\n"
+		"node 0: range 0x0-0xbfffffff (3 GiB)\n"
+		"node 1: cpus 3-5, apic-ids 4-6, memory 3 GiB\n"
+		"node 1: range 0x100000000-0x1bfffffff (3 GiB)\n"
+		"distances:\n"
+		"          0    1\n"
+		"     0   10   20\n"
+		"     1   20   10\n"
+		"cache L1d: 32 KiB, 16-way, 64-byte lines, one per core\n"
+		"cache L1i: 32 KiB, 16-way, 64-byte lines, one per core\n"
+		"cache L2: 1 MiB, 16-way, 64-byte lines, one per core\n"
+		"cache L3: 24 MiB, 16-way, 64-byte lines, one per node, shared by its 3 vCPUs\n"
+		"cpu 0: apic-id 0, node 0, package 0, core 0, thread 0\n"
+		"cpu 1: apic-id 1, node 0, package 0, core 1, thread 0\n"
+		"cpu 2: apic-id 2, node 0, package 0, core 2, thread 0\n"
+		"cpu 3: apic-id 4, node 1, package 1, core 0, thread 0\n"
+		"cpu 4: apic-id 5, node 1, package 1, core 1, thread 0\n"
+		"cpu 5: apic-id 6, node 1, package 1, core 2, thread 0\n";
+
+	CHECK(topo_build(&p, &t, err) == 0);
+	topo_print(&t, f);
+	fclose(f);
+	CHECK_STR(out, want);
+	free(out);
+}
+
 int main(void)
 {
 	char err[HOST_ERR_MAX];
@@ -291,6 +328,7 @@ int main(void)
 	RUN(test_defaults);
 	RUN(test_caches);
 	RUN(test_real_host);
+	RUN(test_print);
 	host_close(synthetic);
 	return check_summary();
 }
