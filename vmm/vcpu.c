@@ -263,6 +263,7 @@ static void process_events(struct vcpu *v)
 			lapic_reset(v->lapic);
 			cpu_reset(v->fd, &v->reset_sregs);
 			v->state = VCPU_WAIT_SIPI;
+			pr_debug("vCPU %u: INIT", v->index);
 		}
 	}
 	sipi = lapic_take_sipi(v->lapic);
@@ -272,6 +273,7 @@ static void process_events(struct vcpu *v)
 				v->index, sipi);
 			return;
 		}
+		pr_debug("vCPU %u: started by SIPI at 0x%x", v->index, sipi << 12);
 		v->state = VCPU_RUNNING;
 	}
 	if (v->state != VCPU_WAIT_SIPI && lapic_take_nmi(v->lapic)) {
@@ -390,6 +392,7 @@ static void *vcpu_thread(void *arg)
 		sigset_t set;
 	} run_mask;
 	sigset_t kick, cur;
+	const struct timespec no_wait = { 0, 0 };
 	char name[16];
 
 	v->tid = gettid();
@@ -428,6 +431,12 @@ static void *vcpu_thread(void *arg)
 		inject(v);
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
+				/*
+				 * The kick is still pending: KVM_RUN returned before
+				 * delivering it, and it is blocked out here.  Take it,
+				 * or every KVM_RUN would return at once.
+				 */
+				sigtimedwait(&kick, NULL, &no_wait);
 				v->stats[VS_EXIT_INTR]++;
 				continue;
 			}
@@ -438,6 +447,8 @@ static void *vcpu_thread(void *arg)
 		}
 		handle_exit(v);
 	}
+	if (log_enabled(LOG_DEBUG))
+		dump_state(v);
 	return NULL;
 }
 
