@@ -475,7 +475,7 @@ int vcpu_start(struct vcpu *v)
 
 void vcpu_join(struct vcpu *v)
 {
-	if (!atomic_load(&v->thread_started))
+	if (!v || !atomic_load(&v->thread_started))
 		return;
 	pthread_join(v->thread, NULL);
 	atomic_store(&v->thread_started, false);
