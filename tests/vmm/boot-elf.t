@@ -6,6 +6,7 @@
 # --stats counts the exits by reason.
 # timeout: 60
 set -u
+[ -r /dev/kvm ] && [ -w /dev/kvm ] || { echo "SKIP: /dev/kvm is missing or not usable by this user"; exit 77; }
 gvm=$GVM_BUILD/gvm
 guest=$GVM_BUILD/tests/vmm/hello.elf
 [ -x "$gvm" ] && [ -f "$guest" ] || { echo "gvm or the test guest is not built: run make"; exit 1; }
