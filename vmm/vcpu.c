@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "vmm/vm.h"
 #include "vmm/x86/cpu.h"
+#include "vmm/x86/emulate.h"
 #include "vmm/x86/ioapic.h"
 #include "vmm/x86/lapic.h"
 #include "vmm/hw/pic.h"
@@ -32,6 +33,7 @@ const char *const vcpu_stat_names[VS_NR] = {
 	[VS_INJECT_IRQ] = "interrupts injected",
 	[VS_INJECT_NMI] = "NMIs injected",
 	[VS_UNHANDLED_IO] = "unclaimed I/O accesses",
+	[VS_EMULATED] = "instructions gvm emulated",
 };
 
 static void kick_handler(int sig)
@@ -364,6 +366,11 @@ static void handle_exit(struct vcpu *v)
 			(unsigned long long)run->fail_entry.hardware_entry_failure_reason);
 		break;
 	case KVM_EXIT_INTERNAL_ERROR:
+		if (run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION &&
+		    !emulate_fixup(v->vm->ram, v->fd)) {
+			v->stats[VS_EMULATED]++;
+			break;
+		}
 		dump_state(v);
 		vm_stop(v->vm, VM_STATUS_FAILED,
 			"vCPU %u: KVM internal error, suberror %u%s", v->index,
