@@ -74,8 +74,8 @@ int emulate_translate(const struct guest_ram *ram, uint64_t cr3, uint64_t va, ui
 	uint64_t table = cr3 & 0x000FFFFFFFFFF000ull;
 
 	for (int level = 3; level >= 0; level--) {
-		const uint64_t *e = guest_ram_ptr(ram, table + 8 * ((va >> (12 + 9 * level)) & 511), 8);
-		uint64_t entry;
+		uint64_t index = (va >> (12 + 9 * level)) & 511, entry;
+		const uint64_t *e = guest_ram_ptr(ram, table + 8 * index, 8);
 
 		if (!e)
 			return -1;
