@@ -305,16 +305,25 @@ static void inject(struct vcpu *v)
 		return;
 	}
 	if (run->ready_for_interrupt_injection) {
+		bool from_pic = false;
+
 		vec = lapic_ack_interrupt(v->lapic);
-		if (vec < 0 && extint_pending(v))
+		if (vec < 0 && extint_pending(v)) {
 			vec = pic_ack(v->vm->pic);
+			from_pic = true;
+		}
 		if (vec >= 0) {
 			struct kvm_interrupt irq = { .irq = vec };
 
-			if (ioctl(v->fd, KVM_INTERRUPT, &irq) < 0)
+			if (ioctl(v->fd, KVM_INTERRUPT, &irq) < 0) {
+				/* keep it pending rather than lose it (the PIC's is gone) */
 				pr_warn("vCPU %u: KVM_INTERRUPT %d: %s", v->index, vec,
 					strerror(errno));
-			v->stats[VS_INJECT_IRQ]++;
+				if (!from_pic)
+					lapic_unack_interrupt(v->lapic, vec);
+			} else {
+				v->stats[VS_INJECT_IRQ]++;
+			}
 		}
 	}
 	more = lapic_pending_interrupt(v->lapic) >= 0 || extint_pending(v);

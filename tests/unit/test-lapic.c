@@ -169,6 +169,11 @@ static void test_priorities(void)
 	CHECK_EQ(lapic_ack_interrupt(l), 0x61);
 	CHECK_EQ(lapic_read(l, LAPIC_PPR), 0x60);
 
+	/* a failed injection puts the vector back */
+	lapic_unack_interrupt(l, 0x61);
+	CHECK_EQ(lapic_read(l, LAPIC_PPR), 0x50);
+	CHECK_EQ(lapic_ack_interrupt(l), 0x61);
+
 	/* EOI retires the highest in service */
 	lapic_write(l, LAPIC_EOI, 0);
 	CHECK_EQ(lapic_read(l, LAPIC_ISR + 0x30), 0);

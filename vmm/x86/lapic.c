@@ -528,6 +528,16 @@ int lapic_ack_interrupt(struct lapic *l)
 	return v;
 }
 
+void lapic_unack_interrupt(struct lapic *l, uint8_t vector)
+{
+	pthread_mutex_lock(&l->lock);
+	if (test_bit(l->isr, vector)) {
+		clear_bit(l->isr, vector);
+		set_bit(l->irr, vector);
+	}
+	pthread_mutex_unlock(&l->lock);
+}
+
 bool lapic_take_nmi(struct lapic *l)
 {
 	bool r;
