@@ -29,8 +29,8 @@
 #define SEL_UDATA 0x23       /* index 4, RPL 3 */
 #define SEL_TSS 0x28         /* index 5-6 */
 
-/* User-mode RFLAGS: IF, IOPL 3 (user mode writes the UART itself), bit 1. */
-#define USER_RFLAGS 0x3202
+/* User-mode RFLAGS: IF and the reserved bit 1 (the UART is granted by the TSS I/O bitmap). */
+#define USER_RFLAGS 0x202
 
 /* Requests: UD2 with the number in rax, arguments in rdi, rsi, rdx, rcx, r8. */
 #define SYS_EXIT 0     /* (status): write status to the exit device */

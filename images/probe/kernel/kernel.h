@@ -27,9 +27,13 @@ struct tss {
  * the stack pointer finds it.  Other CPUs write only ping_reply_apic and
  * the start fields.
  */
+/* I/O permission bitmap: ports 0 .. 0x3ff, then the required all-ones byte. */
+#define IOBITMAP_BYTES (0x400 / 8 + 1)
+
 struct cpu_local {
 	uint64_t gdt[8];
 	struct tss tss;
+	uint8_t iobitmap[IOBITMAP_BYTES]; /* right after the TSS, inside its limit */
 	uint32_t index, apic_id;
 	volatile uint32_t ping_reply_apic;
 	volatile uint32_t go;

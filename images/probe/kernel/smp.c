@@ -2,6 +2,7 @@
  * The local APIC (xAPIC MMIO) and starting the other CPUs: INIT, SIPI,
  * SIPI to each, all in parallel, through a real-mode trampoline below 1 MiB.
  */
+#include "common/guest_abi.h"
 #include "images/probe/kernel/kernel.h"
 
 #define LAPIC_BASE 0xfee00000ull
@@ -85,7 +86,7 @@ void lapic_timer(uint32_t vector, uint32_t count)
 void cpu_init(struct cpu_local *cl)
 {
 	struct probe_cpu_report *rep = &probe_bootinfo.cpu[cl->index];
-	uint64_t tss = (uint64_t)&cl->tss, lim = sizeof(cl->tss) - 1;
+	uint64_t tss = (uint64_t)&cl->tss, lim = sizeof(cl->tss) + sizeof(cl->iobitmap) - 1;
 	uint32_t r[4];
 	struct {
 		uint16_t limit;
@@ -101,7 +102,13 @@ void cpu_init(struct cpu_local *cl)
 		     ((lim >> 16) & 0xf) << 48 | ((tss >> 24) & 0xff) << 56;
 	cl->gdt[6] = tss >> 32;
 	cl->tss.rsp0 = (uint64_t)cl + PROBE_PERCPU_SIZE;
+	/*
+	 * User mode writes the UART itself.  Through the I/O bitmap, not IOPL 3:
+	 * here the emulated IRETQ drops IOPL on the way to user mode.
+	 */
 	cl->tss.iomap_base = sizeof(cl->tss);
+	__builtin_memset(cl->iobitmap, 0xff, sizeof(cl->iobitmap));
+	cl->iobitmap[GVM_UART_PORT / 8] = 0;
 	__asm__ volatile("lgdt %0" : : "m"(gp));
 	load_cs(SEL_KCODE);
 	__asm__ volatile("mov %0, %%ds; mov %0, %%es; mov %0, %%ss" : : "r"(SEL_KDATA));

@@ -87,7 +87,7 @@ static inline uint8_t inb(uint16_t port)
 /* Its own cache line: every thread that prints takes it. */
 static volatile uint32_t con_lock __attribute__((aligned(64)));
 
-/* User mode runs with IOPL 3 and writes the UART itself, 16 bytes (a FIFO) per empty check. */
+/* User mode writes the UART itself (the TSS grants its ports), 16 bytes (a FIFO) per empty check. */
 void con_write(const char *s, size_t n)
 {
 	while (__atomic_exchange_n(&con_lock, 1, __ATOMIC_ACQUIRE))
