@@ -4,16 +4,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/sysinfo.h>
 #include <unistd.h>
 
 #include "common/log.h"
 #include "common/parse.h"
 #include "vmm/cmd.h"
+#include "vmm/host.h"
 #include "vmm/options.h"
 #include "vmm/ram.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
+#include "vmm/x86/acpi.h"
 #include "vmm/x86/boot.h"
 
 #define RUN_GROUPS (OPTG_MACHINE | OPTG_BOOT | OPTG_RUN)
@@ -34,16 +35,17 @@ static void run_help(FILE *f)
 }
 
 /* Everything that can be checked before a VM exists, so bad input starts nothing. */
-static int check_input(const struct vm_options *o, struct vm_topology *t)
+static int check_input(struct vm_options *o, const struct host *host, struct vm_topology *t)
 {
-	char err[BOOT_ERR_MAX], buf[32], buf2[32];
+	char err[BOOT_ERR_MAX];
 	enum boot_kind kind;
-	struct sysinfo si;
+	struct stat dst;
 
 	if (!o->kernel) {
 		pr_err("run: --kernel FILE is required (see gvm help run)");
 		return -1;
 	}
+	o->topo.host = host;
 	if (topo_build(&o->topo, t, err)) {
 		pr_err("run: %s", err);
 		return -1;
@@ -64,10 +66,25 @@ static int check_input(const struct vm_options *o, struct vm_topology *t)
 			return -1;
 		}
 	}
-	if (!sysinfo(&si) && t->ram_size > (uint64_t)si.totalram * si.mem_unit) {
-		pr_err("run: the guest's %s of RAM do not fit in this machine's %s: ask for less "
-		       "with --mem", format_size(t->ram_size, buf, sizeof(buf)),
-		       format_size((uint64_t)si.totalram * si.mem_unit, buf2, sizeof(buf2)));
+	if (o->dump_acpi && (stat(o->dump_acpi, &dst) || !S_ISDIR(dst.st_mode))) {
+		pr_err("run: --dump-acpi: '%s' is not a directory (create it first)", o->dump_acpi);
+		return -1;
+	}
+	return 0;
+}
+
+/* The ACPI tables, in the guest's RAM at ACPI_BASE_GPA (reserved in the e820 map). */
+static int load_acpi(struct vm *vm, const struct vm_options *o, uint64_t *rsdp)
+{
+	void *at = guest_ram_ptr(vm->ram, ACPI_BASE_GPA, ACPI_MAX_SIZE);
+	char err[ACPI_ERR_MAX];
+
+	if (!at || acpi_build(&vm->topo, at, ACPI_BASE_GPA, ACPI_MAX_SIZE, rsdp, err) < 0) {
+		pr_err("run: cannot build the ACPI tables: %s", at ? err : "no RAM at 0xE0000");
+		return -1;
+	}
+	if (o->dump_acpi && acpi_dump(&vm->topo, o->dump_acpi, err)) {
+		pr_err("run: --dump-acpi: %s", err);
 		return -1;
 	}
 	return 0;
@@ -78,6 +95,10 @@ static int run_main(int argc, char **argv)
 	struct vm_options o;
 	struct vm_topology *t = malloc(sizeof(*t));
 	struct vm_config cfg = { .console_fd = STDOUT_FILENO, .console_in_fd = -1 };
+	struct host *host;
+	const char *why;
+	char fbuf[256];
+	uint64_t rsdp;
 	struct boot_config bc;
 	struct boot_entry entry;
 	struct guest_ram *ram;
@@ -97,11 +118,23 @@ static int run_main(int argc, char **argv)
 		}
 		return 2;
 	}
-	if (check_input(&o, t)) {
+	host = host_open(err);
+	if (!host) {
+		pr_err("run: cannot read this host's topology: %s", err);
+		free(t);
+		return 1;
+	}
+	if (check_input(&o, host, t)) {
+		host_close(host);
 		free(t);
 		return 1;
 	}
 	cfg.stats = o.stats;
+	cfg.host = host;
+	cfg.cpu_features = o.features;
+	cpuid_features_resolve(&cfg.cpu_features, host_kernel_emulated(host, &why));
+	pr_debug("CPU features: %s (%s)",
+		 cpuid_features_format(&cfg.cpu_features, fbuf, sizeof(fbuf)), why);
 
 	/*
 	 * SIGINT and SIGTERM are taken by vm_wait through a signalfd: block them
@@ -115,21 +148,24 @@ static int run_main(int argc, char **argv)
 
 	ram = guest_ram_anon(t->ram_size);
 	if (!ram) {
+		host_close(host);
 		free(t);
 		return 1;
 	}
 	vm = vm_create(t, ram, &cfg);
 	free(t);
-	if (!vm)
+	if (!vm) {
+		host_close(host);
 		return 1;
-	if (vm_create_machine(vm))
+	}
+	if (vm_create_machine(vm) || load_acpi(vm, &o, &rsdp))
 		goto fail;
 	bc = (struct boot_config){
 		.kernel = o.kernel,
 		.initrds = o.initrds,
 		.nr_initrds = o.nr_initrds,
 		.cmdline = o.append,
-		.rsdp_gpa = 0,
+		.rsdp_gpa = rsdp,
 	};
 	if (boot_load(vm->ram, &bc, &entry, err)) {
 		pr_err("run: %s", err);
@@ -149,9 +185,11 @@ static int run_main(int argc, char **argv)
 	if (o.stats)
 		vm_print_stats(vm, stderr);
 	vm_destroy(vm);
+	host_close(host);
 	return status;
 fail:
 	vm_destroy(vm);
+	host_close(host);
 	return 1;
 }
 

@@ -3,7 +3,6 @@
 
 #include "common/log.h"
 #include "vmm/cmd.h"
-#include "vmm/interim.h"
 #include "vmm/options.h"
 #include "vmm/topo.h"
 
@@ -14,7 +13,8 @@ static void topo_help(FILE *f)
 	fprintf(f, "usage: gvm topo [OPTIONS]\n"
 		   "\n"
 		   "Print the topology a guest started with the same options would see: NUMA\n"
-		   "nodes, their vCPUs (APIC IDs) and memory, distances, caches.\n"
+		   "nodes, their vCPUs (APIC IDs) and memory, distances, caches.  With --xml,\n"
+		   "also write it as hwloc XML: lstopo --input FILE then shows the guest.\n"
 		   "\n"
 		   "Options:\n");
 	options_help(f, TOPO_GROUPS);
@@ -41,9 +41,12 @@ static int topo_main(int argc, char **argv)
 		free(t);
 		return 1;
 	}
-	interim_topo_print(stdout, t);
-	if (o.xml)
-		pr_warn("topo: --xml is not available yet");
+	topo_print(t, stdout);
+	if (o.xml && topo_write_xml(t, o.xml, err)) {
+		pr_err("topo: %s", err);
+		free(t);
+		return 1;
+	}
 	free(t);
 	return 0;
 }

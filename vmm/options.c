@@ -24,15 +24,17 @@ struct opt_def {
 
 static const struct opt_def opts[O_NR] = {
 	[O_VCPUS] = { "vcpus", "N", OPTG_MACHINE, false,
-		      "virtual CPUs in all, a multiple of the NUMA nodes (default: one per node)" },
+		      "virtual CPUs in all, a multiple of the NUMA nodes (default: this host's "
+		      "cores)" },
 	[O_MEM] = { "mem", "SIZE", OPTG_MACHINE, false,
 		    "guest RAM in all, e.g. 512M or 4G, split evenly between the NUMA nodes "
-		    "(default: 1G)" },
+		    "(default: half this host's RAM)" },
 	[O_NUMA] = { "numa", "N", OPTG_MACHINE, false,
 		     "virtual NUMA nodes the guest sees (default: 1)" },
 	[O_CPU_FEATURES] = { "cpu-features", "SPEC", OPTG_MACHINE, false,
-			     "CPU features the guest sees: a named set, optionally followed by "
-			     "+feature or -feature changes (default: chosen for this host)" },
+			     "CPU features the guest sees: host, conservative or auto, then "
+			     "optional ,+name / ,-name changes (default: auto, which picks "
+			     "conservative where this host emulates guest kernel code)" },
 	[O_KERNEL] = { "kernel", "FILE", OPTG_BOOT, false,
 		       "the guest kernel: a Linux bzImage or vmlinux, or an ELF64 guest such as "
 		       "the probe (required)" },
@@ -111,8 +113,10 @@ int options_parse(int argc, char **argv, unsigned groups, struct vm_options *o)
 {
 	bool seen[O_NR] = { false };
 	const char *cmd = argv[0];
+	char cerr[CPUID_ERR_MAX];
 
 	memset(o, 0, sizeof(*o));
+	cpuid_features_parse(NULL, &o->features, cerr);
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *val = NULL, *eq;
 		size_t namelen;
@@ -161,13 +165,43 @@ int options_parse(int argc, char **argv, unsigned groups, struct vm_options *o)
 		if (set_option(o, id, val, cmd))
 			return -1;
 	}
-	if (!o->topo.nr_nodes)
-		o->topo.nr_nodes = 1;
-	if (!o->topo.nr_cpus)
-		o->topo.nr_cpus = o->topo.nr_nodes;
-	if (!o->topo.ram_size)
-		o->topo.ram_size = OPT_DEFAULT_MEM;
+	if (o->cpu_features && cpuid_features_parse(o->cpu_features, &o->features, cerr)) {
+		pr_err("%s: --cpu-features: %s", cmd, cerr);
+		return -1;
+	}
 	return 0;
+}
+
+#define HELP_INDENT 25
+#define HELP_WIDTH 79
+
+/* One option: its name in the left column, its help wrapped in the right one. */
+static void help_line(FILE *f, const char *left, const char *text)
+{
+	unsigned col = fprintf(f, "  %-*s", HELP_INDENT - 3, left);
+
+	if (col >= HELP_INDENT) {
+		fputc('\n', f);
+		col = 0;
+	}
+	while (*text) {
+		size_t word = strcspn(text, " ");
+
+		if (col > HELP_INDENT && col + 1 + word > HELP_WIDTH) {
+			fputc('\n', f);
+			col = 0;
+		}
+		if (col < HELP_INDENT) {
+			col += fprintf(f, "%*s", (int)(HELP_INDENT - col), "");
+		} else {
+			fputc(' ', f);
+			col++;
+		}
+		col += fwrite(text, 1, word, f);
+		text += word;
+		text += strspn(text, " ");
+	}
+	fputc('\n', f);
 }
 
 void options_help(FILE *f, unsigned groups)
@@ -179,7 +213,7 @@ void options_help(FILE *f, unsigned groups)
 			continue;
 		snprintf(left, sizeof(left), "--%s%s%s", opts[k].name, opts[k].arg ? " " : "",
 			 opts[k].arg ? opts[k].arg : "");
-		fprintf(f, "  %-22s %s\n", left, opts[k].help);
+		help_line(f, left, opts[k].help);
 	}
-	fprintf(f, "  %-22s %s\n", "-h, --help", "show this help");
+	help_line(f, "-h, --help", "show this help");
 }

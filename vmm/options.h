@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "vmm/topo.h"
+#include "vmm/x86/cpuid.h"
 
 enum opt_group {
 	OPTG_MACHINE = 1u << 0, /* --vcpus --mem --numa --cpu-features */
@@ -21,17 +22,15 @@ enum opt_group {
 
 #define OPT_MAX_INITRDS 32
 
-/* Defaults when an option is not given. */
-#define OPT_DEFAULT_MEM (1ull << 30)
-
 struct vm_options {
 	/*
-	 * The machine shape, complete after options_parse: nr_nodes >= 1,
-	 * nr_cpus defaults to one per node, ram_size to OPT_DEFAULT_MEM.
-	 * Divisibility and fit are checked by topo_build, not here.
+	 * The machine shape as given: a field left 0 takes topo_build's
+	 * default from the host.  Divisibility and fit are checked by
+	 * topo_build, not here.
 	 */
 	struct topo_params topo;
-	const char *cpu_features; /* --cpu-features spec; NULL = chosen for this host */
+	const char *cpu_features; /* --cpu-features spec as given; NULL: not given */
+	struct cpuid_features features; /* parsed (and validated) from it; "auto" if not given */
 	const char *kernel;       /* --kernel: bzImage, vmlinux or ELF64 guest */
 	const char *initrds[OPT_MAX_INITRDS]; /* --initrd, in order, concatenated */
 	unsigned nr_initrds;

@@ -20,12 +20,12 @@
 #include "vmm/hw/pic.h"
 #include "vmm/hw/pit.h"
 #include "vmm/hw/rtc.h"
+#include "vmm/hw/pm.h"
 #include "vmm/hw/uart.h"
+#include "vmm/host.h"
 #include "vmm/vcpu.h"
 #include "vmm/x86/ioapic.h"
 #include "vmm/x86/lapic.h"
-
-#define CPUID_MAX_ENTRIES 256
 
 static int check_cap(int kvm_fd, long cap, const char *name)
 {
@@ -55,19 +55,13 @@ static int set_memslot(struct vm *vm, unsigned slot, uint64_t gpa, uint64_t size
 
 static int get_supported_cpuid(struct vm *vm)
 {
-	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + CPUID_MAX_ENTRIES * sizeof(c->entries[0]));
+	char err[CPUID_ERR_MAX];
 
-	if (!c) {
-		pr_err("out of memory");
+	vm->supported_cpuid = cpuid_get_supported(vm->kvm_fd, err);
+	if (!vm->supported_cpuid) {
+		pr_err("%s", err);
 		return -1;
 	}
-	c->nent = CPUID_MAX_ENTRIES;
-	if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, c)) {
-		pr_err("KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
-		free(c);
-		return -1;
-	}
-	vm->supported_cpuid = c;
 	return 0;
 }
 
@@ -193,11 +187,19 @@ int vm_create_machine(struct vm *vm)
 	struct irq_line irq0 = { .set = irq_set, .opaque = vm, .irq = 0 };
 	struct irq_line irq4 = { .set = irq_set, .opaque = vm, .irq = GVM_UART_IRQ };
 
+	unsigned pus[TOPO_MAX_CPUS];
+	char err[HOST_ERR_MAX];
+
+	if (vm->cfg.host && host_choose_pus(vm->cfg.host, vm->topo.nr_cpus, pus, err)) {
+		pr_err("cannot choose host CPUs for the vCPUs: %s", err);
+		return -1;
+	}
 	vm->nr_vcpus = vm->topo.nr_cpus;
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
 		vm->vcpus[i] = vcpu_create(vm, i);
 		if (!vm->vcpus[i])
 			return -1;
+		vm->vcpus[i]->host_pu = vm->cfg.host ? (int)pus[i] : -1;
 	}
 	if (io_bus_register(&vm->mmio, APIC_DEFAULT_BASE, APIC_MMIO_SIZE, lapic_mmio, vm,
 			    IO_LOCAL, "LAPIC"))
@@ -213,7 +215,7 @@ int vm_create_machine(struct vm *vm)
 			       vm->cfg.console_in_fd);
 	if (!vm->pic || !vm->pit || !vm->rtc || !vm->uart)
 		return -1;
-	if (exit_dev_init(vm) || legacy_init(vm))
+	if (exit_dev_init(vm) || legacy_init(vm) || pm_init(vm))
 		return -1;
 	return 0;
 }
@@ -222,8 +224,10 @@ int vm_create_machine(struct vm *vm)
 
 void vm_pin_thread(struct vm *vm, int host_pu)
 {
-	(void)vm;
-	(void)host_pu;
+	char err[HOST_ERR_MAX];
+
+	if (vm->cfg.host && host_pin_thread(vm->cfg.host, pthread_self(), host_pu, err))
+		pr_warn("cannot pin a vCPU thread to host CPU %d: %s", host_pu, err);
 }
 
 int vm_start(struct vm *vm)

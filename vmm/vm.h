@@ -21,6 +21,7 @@
 #include "vmm/ram.h"
 #include "vmm/topo.h"
 #include "vmm/x86/apic.h"
+#include "vmm/x86/cpuid.h"
 
 struct vcpu;
 struct ioapic;
@@ -29,6 +30,7 @@ struct pit;
 struct rtc;
 struct uart;
 struct kvm_cpuid2;
+struct host;
 
 /* Exit status of gvm when the VM itself failed (triple fault, KVM error). */
 #define VM_STATUS_FAILED 125
@@ -42,6 +44,8 @@ struct vm_config {
 	int console_fd;      /* UART output (normally 1) */
 	int console_in_fd;   /* UART input, or -1 */
 	bool stats;          /* count exits */
+	const struct host *host;  /* where vCPU threads are pinned; NULL: not pinned */
+	struct cpuid_features cpu_features; /* resolved: host or conservative */
 };
 
 struct vm {
