@@ -28,4 +28,7 @@ $(O)/bench/memcpy: $(O)/bench/memcpy-main.o $(bench_HOST_OBJS)
 
 # Unit tests of the bench code (and of the probe's parsers) link libgvbench.
 $(O)/tests/unit/test-bench-%: $(O)/tests/unit/test-bench-%.o $(O)/libgvbench.a $(LIBS_ALL)
-	$(CC) $(HOST_LDFLAGS) $^ $(HOST_LIBS) -o $@
+	$(CC) $(HOST_LDFLAGS) $(filter %.o,$^) $(filter %.a,$^) $(HOST_LIBS) -o $@
+
+# The probe's ACPI reader, built for the host, against gvm's ACPI builder.
+$(O)/tests/unit/test-bench-acpi: $(O)/images/probe/acpi.o

@@ -11,7 +11,7 @@
 #include "images/probe/acpi.h"
 #include "images/probe/layout.h"
 
-#define PROBE_MAX_CPUS ACPI_MAX_CPUS
+#define PROBE_MAX_CPUS PROBE_ACPI_MAX_CPUS
 #define PROBE_E820_MAX 64
 #define PROBE_CMDLINE_MAX 2048
 #define PROBE_KERR_MAX 1024
@@ -62,11 +62,14 @@ struct probe_bootinfo {
 	uint64_t tsc_user;           /* entering user mode */
 	uint64_t initrd_base, initrd_size;
 	uint64_t mapped_top;         /* RAM is mapped below this */
+	/* kvmclock's TSC scale, if KVM offers it: ns = (tsc << shift (>> -shift)) * mul >> 32. */
+	uint32_t kvmclock_mul;
+	int32_t kvmclock_shift;
 	struct probe_e820 e820[PROBE_E820_MAX];
 	char cmdline[PROBE_CMDLINE_MAX];
 	/* Per domain (index as in acpi.domains): the user heap, the kernel chunk. */
-	struct probe_range heap[ACPI_MAX_DOMAINS];
-	struct probe_range kchunk[ACPI_MAX_DOMAINS];
+	struct probe_range heap[PROBE_ACPI_MAX_DOMAINS];
+	struct probe_range kchunk[PROBE_ACPI_MAX_DOMAINS];
 	char kernel_errors[PROBE_KERR_MAX]; /* "error: ...\n" lines */
 	uint32_t nr_kernel_errors;
 	struct acpi_topo acpi;

@@ -28,17 +28,17 @@ static void problem(struct acpi_topo *t, const char *fmt, ...)
 	size_t used = 0;
 	va_list ap;
 
-	while (used < ACPI_ERR_MAX && t->errors[used])
+	while (used < PROBE_ACPI_ERR_MAX && t->errors[used])
 		used++;
 	t->nr_errors++;
-	if (used + 8 >= ACPI_ERR_MAX)
+	if (used + 8 >= PROBE_ACPI_ERR_MAX)
 		return; /* full: the count still says how many */
-	used += (size_t)bfmt_snprintf(t->errors + used, ACPI_ERR_MAX - used, "acpi: ");
+	used += (size_t)bfmt_snprintf(t->errors + used, PROBE_ACPI_ERR_MAX - used, "acpi: ");
 	va_start(ap, fmt);
-	if (used < ACPI_ERR_MAX)
-		used += (size_t)bfmt_vsnprintf(t->errors + used, ACPI_ERR_MAX - used, fmt, ap);
+	if (used < PROBE_ACPI_ERR_MAX)
+		used += (size_t)bfmt_vsnprintf(t->errors + used, PROBE_ACPI_ERR_MAX - used, fmt, ap);
 	va_end(ap);
-	if (used + 1 < ACPI_ERR_MAX) {
+	if (used + 1 < PROBE_ACPI_ERR_MAX) {
 		t->errors[used] = '\n';
 		t->errors[used + 1] = '\0';
 	}
@@ -142,11 +142,11 @@ static void add_cpu(struct acpi_topo *t, uint32_t apic, uint32_t uid, uint32_t f
 		problem(t, "MADT: APIC ID %u needs x2APIC mode, which the probe does not use", apic);
 		return;
 	}
-	if (t->nr_cpus == ACPI_MAX_CPUS) {
-		problem(t, "MADT: more than %u processors", ACPI_MAX_CPUS);
+	if (t->nr_cpus == PROBE_ACPI_MAX_CPUS) {
+		problem(t, "MADT: more than %u processors", PROBE_ACPI_MAX_CPUS);
 		return;
 	}
-	t->cpus[t->nr_cpus++] = (struct acpi_cpu){ apic, uid, ACPI_NO_DOMAIN, (uint32_t)x2 };
+	t->cpus[t->nr_cpus++] = (struct acpi_cpu){ apic, uid, PROBE_ACPI_NO_DOMAIN, (uint32_t)x2 };
 }
 
 static void parse_madt(const struct acpi_access *a, struct acpi_topo *t)
@@ -200,7 +200,7 @@ static void srat_cpu(struct acpi_topo *t, uint32_t apic, uint32_t domain, uint32
 	if (!c)
 		problem(t, "SRAT: APIC ID %u (domain %u) is not an enabled MADT processor", apic,
 			domain);
-	else if (c->domain != ACPI_NO_DOMAIN)
+	else if (c->domain != PROBE_ACPI_NO_DOMAIN)
 		problem(t, "SRAT: APIC ID %u listed twice (domains %u and %u)", apic, c->domain,
 			domain);
 	else
@@ -226,8 +226,8 @@ static void srat_mem(struct acpi_topo *t, uint64_t base, uint64_t len, uint32_t 
 			return;
 		}
 	}
-	if (t->nr_mem == ACPI_MAX_MEM) {
-		problem(t, "SRAT: more than %u memory ranges", ACPI_MAX_MEM);
+	if (t->nr_mem == PROBE_ACPI_MAX_MEM) {
+		problem(t, "SRAT: more than %u memory ranges", PROBE_ACPI_MAX_MEM);
 		return;
 	}
 	t->mem[t->nr_mem++] = (struct acpi_mem){ base, len, domain, flags };
@@ -263,7 +263,7 @@ static void parse_srat(const struct acpi_access *a, struct acpi_topo *t)
 		off += elen;
 	}
 	for (uint32_t i = 0; i < t->nr_cpus; i++)
-		if (t->cpus[i].domain == ACPI_NO_DOMAIN)
+		if (t->cpus[i].domain == PROBE_ACPI_NO_DOMAIN)
 			problem(t, "SRAT: no proximity domain for APIC ID %u", t->cpus[i].apic_id);
 	if (!t->nr_mem)
 		problem(t, "SRAT: no enabled memory range");
@@ -273,14 +273,14 @@ static void add_domain(struct acpi_topo *t, uint32_t d)
 {
 	uint32_t i = 0;
 
-	if (d == ACPI_NO_DOMAIN)
+	if (d == PROBE_ACPI_NO_DOMAIN)
 		return;
 	while (i < t->nr_domains && t->domains[i] < d)
 		i++;
 	if (i < t->nr_domains && t->domains[i] == d)
 		return;
-	if (t->nr_domains == ACPI_MAX_DOMAINS) {
-		problem(t, "more than %u proximity domains", ACPI_MAX_DOMAINS);
+	if (t->nr_domains == PROBE_ACPI_MAX_DOMAINS) {
+		problem(t, "more than %u proximity domains", PROBE_ACPI_MAX_DOMAINS);
 		return;
 	}
 	for (uint32_t j = t->nr_domains; j > i; j--)

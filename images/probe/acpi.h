@@ -11,16 +11,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ACPI_MAX_CPUS 256
-#define ACPI_MAX_DOMAINS 64
-#define ACPI_MAX_MEM 64
-#define ACPI_ERR_MAX 1024
-#define ACPI_NO_DOMAIN 0xffffffffu
+#define PROBE_ACPI_MAX_CPUS 256
+#define PROBE_ACPI_MAX_DOMAINS 64
+#define PROBE_ACPI_MAX_MEM 64
+#define PROBE_ACPI_ERR_MAX 1024
+#define PROBE_ACPI_NO_DOMAIN 0xffffffffu
 
 struct acpi_cpu {
 	uint32_t apic_id;
 	uint32_t uid;
-	uint32_t domain;   /* SRAT proximity domain, ACPI_NO_DOMAIN if none */
+	uint32_t domain;   /* SRAT proximity domain, PROBE_ACPI_NO_DOMAIN if none */
 	uint32_t x2apic;   /* 1 if from a MADT x2APIC entry */
 };
 
@@ -38,16 +38,16 @@ struct acpi_topo {
 	uint32_t nr_disabled;  /* listed but not enabled */
 	uint32_t nr_ioapics;
 	uint32_t ioapic_addr;  /* of the first IOAPIC */
-	struct acpi_cpu cpus[ACPI_MAX_CPUS];
+	struct acpi_cpu cpus[PROBE_ACPI_MAX_CPUS];
 	uint32_t nr_mem;       /* enabled SRAT memory ranges */
-	struct acpi_mem mem[ACPI_MAX_MEM];
+	struct acpi_mem mem[PROBE_ACPI_MAX_MEM];
 	uint32_t nr_domains;   /* proximity domains that have CPUs or memory, ascending */
-	uint32_t domains[ACPI_MAX_DOMAINS];
+	uint32_t domains[PROBE_ACPI_MAX_DOMAINS];
 	uint64_t slit_localities;
 	/* SLIT distances between domains[i] and domains[j]; 0 if there is no SLIT. */
-	uint8_t distance[ACPI_MAX_DOMAINS][ACPI_MAX_DOMAINS];
+	uint8_t distance[PROBE_ACPI_MAX_DOMAINS][PROBE_ACPI_MAX_DOMAINS];
 	uint32_t nr_errors;
-	char errors[ACPI_ERR_MAX]; /* one line per problem, "acpi: ...\n" */
+	char errors[PROBE_ACPI_ERR_MAX]; /* one line per problem, "acpi: ...\n" */
 };
 
 /* How the reader reaches physical memory: NULL if [phys, phys + len) is not there. */

@@ -50,7 +50,7 @@ struct trap_frame {
 extern struct probe_bootinfo probe_bootinfo;     /* in the user image */
 extern char user_bsp_stack_top[], _ustart[], __user_end[];
 extern uint64_t ap_stack_by_apic[256];
-extern struct cpu_local *cpu_by_index[ACPI_MAX_CPUS];
+extern struct cpu_local *cpu_by_index[PROBE_ACPI_MAX_CPUS];
 extern volatile uint32_t stray_aps, aps_up;
 extern uint64_t pd_low[2048], pd_high[(PROBE_MAX_PHYS_GB - 4) * 512];
 extern char pml4[];

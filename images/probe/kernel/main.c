@@ -5,7 +5,7 @@
  */
 #include "images/probe/kernel/kernel.h"
 
-struct cpu_local *cpu_by_index[ACPI_MAX_CPUS];
+struct cpu_local *cpu_by_index[PROBE_ACPI_MAX_CPUS];
 uint64_t ap_stack_by_apic[256];
 
 static uint32_t rd32(const uint8_t *p)
@@ -115,6 +115,48 @@ static void pic_disable(void)
 		outb(init[i][0], init[i][1]);
 }
 
+/* KVM's pvclock_vcpu_time_info, filled by KVM when the MSR below is written. */
+struct pvclock {
+	volatile uint32_t version, pad0;
+	uint64_t tsc_timestamp, system_time;
+	uint32_t tsc_to_system_mul;
+	int8_t tsc_shift;
+	uint8_t flags, pad[2];
+} __attribute__((aligned(64)));
+
+static struct pvclock pvclock;
+
+#define MSR_KVM_SYSTEM_TIME_NEW 0x4b564d01
+
+static void wrmsr(uint32_t msr, uint64_t v)
+{
+	__asm__ volatile("wrmsr" : : "c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)));
+}
+
+/*
+ * The TSC rate, for user mode to turn cycles into seconds: kvmclock's scale,
+ * read once and switched off again (KVM would keep writing the page).
+ */
+static void kvmclock_read(void)
+{
+	struct probe_bootinfo *bi = &probe_bootinfo;
+	uint32_t r[4];
+
+	cpuid(0x40000000, 0, r);
+	if (r[0] < 0x40000001 || r[1] != 0x4b4d564b) /* "KVMK" of "KVMKVMKVM" */
+		return;
+	cpuid(0x40000001, 0, r);
+	if (!(r[0] & (1u << 3))) /* KVM_FEATURE_CLOCKSOURCE2 */
+		return;
+	wrmsr(MSR_KVM_SYSTEM_TIME_NEW, (uint64_t)&pvclock | 1);
+	for (int i = 0; i < 1000 && (!pvclock.version || (pvclock.version & 1)); i++)
+		cpu_pause();
+	barrier();
+	bi->kvmclock_mul = pvclock.tsc_to_system_mul;
+	bi->kvmclock_shift = pvclock.tsc_shift;
+	wrmsr(MSR_KVM_SYSTEM_TIME_NEW, 0);
+}
+
 static const void *phys_map(void *ctx, uint64_t phys, uint64_t len)
 {
 	(void)ctx;
@@ -147,6 +189,7 @@ void kmain(uint32_t proto, uint64_t info)
 	if (!rsdp)
 		fatal("no ACPI RSDP: acpi_rsdp_addr is 0 and none in 0xe0000-0xfffff");
 	pic_disable();
+	kvmclock_read();
 	idt_init();
 	if (acpi_parse(&access, rsdp, &bi->acpi))
 		kerr("the ACPI tables are inconsistent (see the acpi: lines)");

@@ -80,7 +80,7 @@ void mem_plan(void)
 	struct probe_bootinfo *bi = &probe_bootinfo;
 	struct acpi_topo *t = &bi->acpi;
 	uint64_t images_end = align_up((uint64_t)__user_end, PROBE_PAGE);
-	unsigned per_node[ACPI_MAX_DOMAINS] = { 0 };
+	unsigned per_node[PROBE_ACPI_MAX_DOMAINS] = { 0 };
 
 	map_high();
 	for (uint32_t d = 0; d < t->nr_domains; d++) {

@@ -10,7 +10,7 @@ struct node_heap {
 	volatile uint64_t next;
 } __attribute__((aligned(4096)));
 
-static struct node_heap heaps[ACPI_MAX_DOMAINS];
+static struct node_heap heaps[PROBE_ACPI_MAX_DOMAINS];
 
 void node_alloc_init(void)
 {

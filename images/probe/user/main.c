@@ -179,6 +179,18 @@ static const char *find_tsc_khz(void)
 			return "cpuid-0x16";
 		}
 	}
+	if (probe_bootinfo.kvmclock_mul) {
+		/* ns per tick = mul * 2^shift / 2^32 */
+		int sh = probe_bootinfo.kvmclock_shift;
+		uint64_t num = 1000000ull << 32, den = probe_bootinfo.kvmclock_mul;
+
+		if (sh >= 0)
+			den <<= sh;
+		else
+			num <<= -sh;
+		tsc_khz = (num + den / 2) / den;
+		return "kvmclock";
+	}
 	cpuid(0x40000000, r);
 	if (r[0] >= 0x40000010 && r[0] < 0x40000100) {
 		cpuid(0x40000010, r);

@@ -51,7 +51,7 @@ void team_barrier(unsigned tid)
 	}
 }
 
-static unsigned leader[ACPI_MAX_DOMAINS];
+static unsigned leader[PROBE_ACPI_MAX_DOMAINS];
 
 int team_node_leader(unsigned tid)
 {

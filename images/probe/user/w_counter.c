@@ -49,7 +49,7 @@ static void counter_job(unsigned tid, void *arg)
 
 void run_counter(void)
 {
-	uint64_t k = opts.counter_pages, iters = opts.counter_iters, marks[ACPI_MAX_DOMAINS];
+	uint64_t k = opts.counter_pages, iters = opts.counter_iters, marks[PROBE_ACPI_MAX_DOMAINS];
 	unsigned nt = team.nthreads, bad = 0;
 
 	for (unsigned d = 0; d < team.nnodes; d++)

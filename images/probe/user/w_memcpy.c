@@ -58,7 +58,7 @@ static void memcpy_job(unsigned tid, void *arg)
 
 void run_memcpy(void)
 {
-	uint64_t marks[ACPI_MAX_DOMAINS];
+	uint64_t marks[PROBE_ACPI_MAX_DOMAINS];
 	unsigned nt = team.nthreads;
 	char line[512];
 	int ok = 1;

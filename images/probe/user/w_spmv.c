@@ -16,7 +16,7 @@ struct spmv_run {
 	struct matgen gen;
 	uint32_t nrows, ncols;
 	uint32_t bounds[PROBE_MAX_CPUS + 1];
-	double *x[ACPI_MAX_DOMAINS];
+	double *x[PROBE_ACPI_MAX_DOMAINS];
 	struct csr block[PROBE_MAX_CPUS];
 	double *y[PROBE_MAX_CPUS];
 	int nomem;
@@ -146,7 +146,7 @@ static int load_file(const char *name, struct csr *a)
 
 void run_spmv(const char *matrix)
 {
-	uint64_t marks[ACPI_MAX_DOMAINS];
+	uint64_t marks[PROBE_ACPI_MAX_DOMAINS];
 	unsigned nt = team.nthreads;
 	struct csr whole;
 	struct bench_err err;
