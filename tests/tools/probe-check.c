@@ -68,6 +68,13 @@ static char **read_lines(const char *path, unsigned *n)
 	return lines;
 }
 
+static void free_lines(char **lines, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		free(lines[i]);
+	free(lines);
+}
+
 /* "key=value" in a line: the value, up to the next space, in out. */
 static int field(const char *line, const char *key, char *out, size_t size)
 {
@@ -172,6 +179,7 @@ static void compare_topo(const struct expect *e, const char *path)
 	}
 	if (cpus != e->ncpus)
 		bad("gvm topo: %u cpu lines, expected %u", cpus, e->ncpus);
+	free_lines(l, n);
 }
 
 static void check_topology(const struct expect *e, char **l, unsigned n)
@@ -315,6 +323,7 @@ static void check_spmv(char **l, unsigned n, const char *ref, const char *matric
 		if (ref && !found)
 			bad("spmv %s: no host reference for it", m);
 	}
+	free_lines(r, rn);
 	if (!matrices)
 		return;
 	snprintf(want, sizeof(want), "%s", matrices);
@@ -346,7 +355,8 @@ int main(int argc, char **argv)
 		{ "layout", required_argument, NULL, 'l' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct expect *e = calloc(1, sizeof(*e));
+	static struct expect ex;
+	struct expect *e = &ex;
 	const char *topo = NULL, *ref = NULL, *matrices = NULL;
 	unsigned distance = 20, n;
 	char err[PARSE_ERR_MAX];
@@ -409,6 +419,7 @@ int main(int argc, char **argv)
 	check_spmv(l, n, ref, matrices);
 	if (problems)
 		fprintf(stderr, "probe-check: %u problems in %s\n", problems, argv[optind]);
+	free_lines(l, n);
 	return problems ? 1 : 0;
 usage:
 	fprintf(stderr, "usage: probe-check --vcpus V --numa N --mem SIZE [--topo FILE] "

@@ -5,10 +5,16 @@
  */
 #include "images/probe/layout.h"
 
-/* 2 MiB page flags: present, writable, user, large; the hole adds PWT|PCD and drops user. */
-#define PG_RAM 0x87
-#define PG_LOW 0x85 /* [0, 2 MiB): user may read, not write */
-#define PG_MMIO 0x9b
+/*
+ * 2 MiB page flags: present, writable, user, large, and accessed + dirty
+ * already set, so that the CPU never writes to these tables (under the DSM a
+ * write to node 0's tables from another node would move the page).  The hole
+ * adds PWT|PCD and drops user; [0, 2 MiB) is user-readable only.
+ */
+#define PG_RAM 0xe7
+#define PG_LOW 0xe5
+#define PG_MMIO 0xfb
+#define PG_TABLE 0x27 /* present, writable, user, accessed */
 
 /* 32-bit: PAE paging with our tables, EFER.LME, paging on.  Clobbers eax, ecx, edx. */
 .macro LONG_MODE_ON32
@@ -312,13 +318,14 @@ boot_gdt_ptr:
 	.balign 4096
 	.globl pml4, pd_low, pd_high
 pml4:
-	.quad pdpt + 0x7
+	.quad pdpt + PG_TABLE
 	.fill 511, 8, 0
 pdpt:
-	.quad pd_low + 0x7, pd_low + 0x1007, pd_low + 0x2007, pd_low + 0x3007
+	.quad pd_low + PG_TABLE, pd_low + 0x1000 + PG_TABLE
+	.quad pd_low + 0x2000 + PG_TABLE, pd_low + 0x3000 + PG_TABLE
 	.set i, 0
 	.rept PROBE_MAX_PHYS_GB - 4
-	.quad pd_high + i * 0x1000 + 0x7
+	.quad pd_high + i * 0x1000 + PG_TABLE
 	.set i, i + 1
 	.endr
 	.fill 512 - PROBE_MAX_PHYS_GB, 8, 0

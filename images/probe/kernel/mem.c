@@ -71,7 +71,7 @@ static void map_high(void)
 	}
 	top = align_up(top, PROBE_PAGE);
 	for (uint64_t a = 4ull << 30; a < top; a += PROBE_PAGE)
-		*pd_entry(a) = a | 0x87;
+		*pd_entry(a) = a | 0xe7; /* as PG_RAM in entry.S */
 	bi->mapped_top = top;
 }
 
