@@ -32,3 +32,8 @@ $(O)/tests/unit/test-bench-%: $(O)/tests/unit/test-bench-%.o $(O)/libgvbench.a $
 
 # The probe's ACPI reader, built for the host, against gvm's ACPI builder.
 $(O)/tests/unit/test-bench-acpi: $(O)/images/probe/acpi.o
+
+# The probe guest against the host (bench/probe-bench.sh; ROUNDS=N).
+.PHONY: bench-probe
+bench-probe: progs images $(bench_TOOLS)
+	bench/probe-bench.sh $(O)
