@@ -71,6 +71,35 @@ void host_team_wait(struct host_team *team)
 	pthread_barrier_wait(&team->barrier);
 }
 
+int host_no_thp;
+
+#define HUGE_PAGE (2ul << 20)
+
+void *host_alloc(size_t size)
+{
+	size_t r = ((size ? size : 1) + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1), len = r + HUGE_PAGE;
+	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *a;
+
+	if (p == MAP_FAILED)
+		die_perror("cannot map %zu bytes", size);
+	/* 2 MiB aligned: give back the slack before and after [a, a + r). */
+	a = (char *)(((uintptr_t)p + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1));
+	if (a > p)
+		munmap(p, (size_t)(a - p));
+	if (p + len > a + r)
+		munmap(a + r, (size_t)(p + len - (a + r)));
+	if (!host_no_thp)
+		madvise(a, r, MADV_HUGEPAGE);
+	return a;
+}
+
+void host_free(void *p, size_t size)
+{
+	if (p)
+		munmap(p, ((size ? size : 1) + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1));
+}
+
 static uint64_t now_ns(void)
 {
 	struct timespec ts;

@@ -6,6 +6,7 @@
 #define GVM_BENCH_HOST_H
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "bench/csr.h"
@@ -24,6 +25,17 @@ struct host_team {
 void host_team_run(unsigned nthreads, void (*fn)(struct host_team *, unsigned, void *),
 		   void *arg);
 void host_team_wait(struct host_team *team);
+
+/*
+ * Memory for the workloads: page aligned, first touched by the caller, on
+ * transparent huge pages unless host_no_thp was set (gvm backs guest RAM
+ * with them too, and the probe maps it with 2 MiB pages: the same TLB reach
+ * on both sides, so a guest/host ratio measures virtualisation, not page
+ * size).  Dies when out of memory.
+ */
+extern int host_no_thp;
+void *host_alloc(size_t size);
+void host_free(void *p, size_t size);
 
 /* TSC ticks per millisecond, measured against CLOCK_MONOTONIC. */
 uint64_t host_tsc_khz(void);

@@ -29,10 +29,9 @@ struct memcpy_run {
 static void memcpy_thread(struct host_team *team, unsigned id, void *arg)
 {
 	struct memcpy_run *run = arg;
-	void *dst = aligned_alloc(4096, run->size);
+	void *dst = host_alloc(run->size);
 
-	if (!dst)
-		die("out of memory for thread %u's destination", id);
+	(void)id;
 	copy_run(run->method, dst, run->src, run->size); /* warm-up, first touch */
 
 	host_team_wait(team);
@@ -42,7 +41,7 @@ static void memcpy_thread(struct host_team *team, unsigned id, void *arg)
 	run->t1[id] = tsc_read();
 
 	run->ok[id] = checksum_words(CHECKSUM_INIT, dst, run->size) == run->src_sum;
-	free(dst);
+	host_free(dst, run->size);
 }
 
 static void usage(FILE *f)
@@ -56,6 +55,8 @@ static void usage(FILE *f)
 		"  -t, --threads N    threads, pinned round robin to the allowed CPUs (default 1)\n"
 		"  -m, --method M     rep (rep movsb) or sse2 (default rep)\n"
 		"      --tsc-khz N    TSC rate for GB/s (default: measured)\n"
+		"      --no-thp       no transparent huge pages for the buffers (default: madvise\n"
+		"                     them, as gvm does for guest RAM)\n"
 		"  -h, --help         this help\n");
 }
 
@@ -67,6 +68,7 @@ int main(int argc, char **argv)
 		{ "threads", required_argument, NULL, 't' },
 		{ "method", required_argument, NULL, 'm' },
 		{ "tsc-khz", required_argument, NULL, 'k' },
+		{ "no-thp", no_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -101,6 +103,9 @@ int main(int argc, char **argv)
 			if (parse_u64(optarg, 1, 100000000, &tsc_khz, err))
 				die("--tsc-khz: %s", err);
 			break;
+		case 'T':
+			host_no_thp = 1;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -112,12 +117,12 @@ int main(int argc, char **argv)
 	if (optind < argc)
 		die("unexpected argument '%s' (see --help)", argv[optind]);
 
-	void *src = aligned_alloc(4096, run.size);
+	void *src = host_alloc(run.size);
 
 	run.t0 = calloc(threads, sizeof(*run.t0));
 	run.t1 = calloc(threads, sizeof(*run.t1));
 	run.ok = calloc(threads, sizeof(*run.ok));
-	if (!src || !run.t0 || !run.t1 || !run.ok)
+	if (!run.t0 || !run.t1 || !run.ok)
 		die("out of memory");
 	copy_fill(src, run.size, 1);
 	run.src = src;
@@ -143,7 +148,7 @@ int main(int argc, char **argv)
 
 	memcpy_report_line(line, sizeof(line), &r);
 	printf("tsc: khz=%lu\n%s\n", tsc_khz, line);
-	free(src);
+	host_free(src, run.size);
 	free(run.t0);
 	free(run.t1);
 	free(run.ok);

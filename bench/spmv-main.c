@@ -29,15 +29,17 @@ static void spmv_thread(struct host_team *team, unsigned id, void *arg)
 	uint32_t r0 = run->bounds[id], r1 = run->bounds[id + 1];
 	uint64_t nnz = csr_block_nnz(run->a, r0, r1);
 	struct csr b;
-	double *x = malloc(((size_t)run->a->ncols + 1) * sizeof(*x));
-	double *y = malloc(((size_t)(r1 - r0) + 1) * sizeof(*y));
-
+	size_t xs = ((size_t)run->a->ncols + 1) * sizeof(double);
+	size_t ys = ((size_t)(r1 - r0) + 1) * sizeof(double);
+	size_t rs = ((size_t)(r1 - r0) + 1) * sizeof(uint64_t);
+	size_t cs = (nnz + 1) * sizeof(uint32_t), vs = (nnz + 1) * sizeof(double);
 	/* Allocated and first touched here, on this thread's CPU. */
-	b.row_ptr = malloc(((size_t)(r1 - r0) + 1) * sizeof(*b.row_ptr));
-	b.col = malloc((nnz + 1) * sizeof(*b.col));
-	b.val = malloc((nnz + 1) * sizeof(*b.val));
-	if (!x || !y || !b.row_ptr || !b.col || !b.val)
-		die("out of memory for thread %u's block", id);
+	double *x = host_alloc(xs), *y = host_alloc(ys);
+
+	b.row_ptr = host_alloc(rs);
+	b.col = host_alloc(cs);
+	b.val = host_alloc(vs);
+	(void)id;
 	csr_block_copy(run->a, r0, r1, &b);
 	spmv_fill_x(x, run->a->ncols);
 	spmv_csr(&b, x, y); /* warm-up */
@@ -49,11 +51,11 @@ static void spmv_thread(struct host_team *team, unsigned id, void *arg)
 	run->t1[id] = tsc_read();
 
 	memcpy(run->y + r0, y, (size_t)(r1 - r0) * sizeof(*y));
-	free(b.row_ptr);
-	free(b.col);
-	free(b.val);
-	free(x);
-	free(y);
+	host_free(b.row_ptr, rs);
+	host_free(b.col, cs);
+	host_free(b.val, vs);
+	host_free(x, xs);
+	host_free(y, ys);
 }
 
 static void usage(FILE *f)
@@ -66,6 +68,8 @@ static void usage(FILE *f)
 		"  -i, --iters N      timed iterations (default 20)\n"
 		"  -t, --threads N    threads, pinned round robin to the allowed CPUs (default 1)\n"
 		"      --tsc-khz N    TSC rate for GFLOP/s (default: measured)\n"
+		"      --no-thp       no transparent huge pages for the threads' data (default:\n"
+		"                     madvise them, as gvm does for guest RAM)\n"
 		"  -h, --help         this help\n");
 }
 
@@ -75,6 +79,7 @@ int main(int argc, char **argv)
 		{ "iters", required_argument, NULL, 'i' },
 		{ "threads", required_argument, NULL, 't' },
 		{ "tsc-khz", required_argument, NULL, 'k' },
+		{ "no-thp", no_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -98,6 +103,9 @@ int main(int argc, char **argv)
 		case 'k':
 			if (parse_u64(optarg, 1, 100000000, &tsc_khz, err))
 				die("--tsc-khz: %s", err);
+			break;
+		case 'T':
+			host_no_thp = 1;
 			break;
 		case 'h':
 			usage(stdout);
