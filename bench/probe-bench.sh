@@ -49,20 +49,21 @@ for r in $(seq "$rounds"); do
 	while IFS= read -r line; do
 		case $line in
 		ready:*) ready=$EPOCHREALTIME ;;
-		boot:*) kus=$(field "$line" ready_us) ;;
+		boot:*) kus=$(field "$line" ready_us) sus=$(field "$line" smp_us) ;;
 		"gvm: stats: "*exits/s) eps=$(sed 's/.* exits, \([0-9]*\) exits\/s/\1/' <<<"$line") ;;
 		esac
 	done < <("$gvm" run --stats --kernel "$probe" --vcpus 2 --numa 2 --mem 1G \
 		--append "probe.workloads=none" 2>&1)
 	end=$EPOCHREALTIME
 	[ -n "$ready" ] || { echo "probe-bench: the probe never got ready" >&2; exit 1; }
-	awk -v s="$start" -v r="$ready" -v e="$end" -v k="$kus" -v x="$eps" \
-		'BEGIN { printf "%.1f %.1f %.1f %s\n", (r - s) * 1000, (e - s) * 1000, k / 1000, x }' >>"$tmp/boot"
+	awk -v s="$start" -v r="$ready" -v e="$end" -v k="$kus" -v x="$eps" -v m="$sus" \
+		'BEGIN { printf "%.1f %.1f %.1f %s %.1f\n", (r - s) * 1000, (e - s) * 1000, k / 1000, x, m / 1000 }' >>"$tmp/boot"
 done
 printf '\n%-44s %10s\n' "boot (2 vCPUs, 2 nodes, 1 GiB; median of $rounds)" "value"
 printf '%-44s %8s ms\n' "gvm start -> probe ready" "$(cut -d' ' -f1 "$tmp/boot" | median)"
 printf '%-44s %8s ms\n' "gvm start -> gvm exit" "$(cut -d' ' -f2 "$tmp/boot" | median)"
 printf '%-44s %8s ms\n' "probe kernel entry -> user mode ready" "$(cut -d' ' -f3 "$tmp/boot" | median)"
+printf '%-44s %8s ms\n' "  of which: first INIT -> every AP up" "$(cut -d' ' -f5 "$tmp/boot" | median)"
 printf '%-44s %8s /s\n' "VM exits per second during the boot run" "$(cut -d' ' -f4 "$tmp/boot" | median)"
 
 # --- IPIs and exits ---------------------------------------------------------
