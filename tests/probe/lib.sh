@@ -33,9 +33,9 @@ probe_inputs() {
 	done
 }
 
-# probe_gvm VCPUS NODES MEM: boot the probe on gvm with every workload and judge it.
+# probe_gvm VCPUS NODES MEM [EXTRA_APPEND]: boot the probe on gvm with every workload, judge it.
 probe_gvm() {
-	local vcpus=$1 nodes=$2 mem=$3 log=$GVM_TEST_TMP/probe.log rc
+	local vcpus=$1 nodes=$2 mem=$3 extra=${4:-} log=$GVM_TEST_TMP/probe.log rc
 	local matrices="$GEN_MATRIX,$(echo $REAL_MATRICES | tr ' ' ,)"
 
 	[ -x "$GVM" ] || fail "no $GVM: run 'make'"
@@ -44,10 +44,10 @@ probe_gvm() {
 	probe_inputs
 	"$GVM" topo --vcpus "$vcpus" --numa "$nodes" --mem "$mem" >"$GVM_TEST_TMP/topo.txt" ||
 		fail "gvm topo refused --vcpus $vcpus --numa $nodes --mem $mem"
-	echo "+ gvm run --vcpus $vcpus --numa $nodes --mem $mem"
+	echo "+ gvm run --vcpus $vcpus --numa $nodes --mem $mem $extra"
 	"$GVM" run --kernel "$PROBE" --vcpus "$vcpus" --numa "$nodes" --mem "$mem" \
 		--initrd "$GVM_TEST_TMP/matrices.cpio" \
-		--append "probe.matrix=$matrices probe.iters=3 probe.memcpy_size=4M probe.memcpy_reps=3" \
+		--append "probe.matrix=$matrices probe.iters=3 probe.memcpy_size=4M probe.memcpy_reps=3 $extra" \
 		>"$log" 2>&1
 	rc=$?
 	cat "$log"
@@ -55,5 +55,5 @@ probe_gvm() {
 	"$PROBE_CHECK" --vcpus "$vcpus" --numa "$nodes" --mem "$mem" --topo "$GVM_TEST_TMP/topo.txt" \
 		--ref "$GVM_TEST_TMP/ref.txt" --matrices "$matrices" "$log" ||
 		fail "the probe's output does not match what was asked for"
-	echo "ok: $vcpus vCPUs, $nodes nodes, $mem: topology, APs, checksums, exit status"
+	echo "ok: $vcpus vCPUs, $nodes nodes, $mem $extra: topology, APs, checksums, exit status"
 }

@@ -15,10 +15,10 @@ extern char _uthread[];
 /* Requests to the kernel: UD2 with the number in rax (see layout.h). */
 static inline long sys_call(long nr, long a, long b, long c, long d)
 {
-	register long r10 __asm__("rcx") = d;
+	register long rcx __asm__("rcx") = d;
 	long r;
 
-	__asm__ volatile("ud2" : "=a"(r) : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10) : "memory");
+	__asm__ volatile("ud2" : "=a"(r) : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(rcx) : "memory");
 	return r;
 }
 
