@@ -258,7 +258,8 @@ static void process_events(struct vcpu *v)
 	}
 	if (lapic_take_init(v->lapic)) {
 		if (v->bsp) {
-			pr_warn("vCPU 0 (the BSP) received INIT: ignored, there is no firmware to reset to");
+			pr_warn("vCPU 0 (the BSP) received INIT: ignored, there is no firmware "
+				"to reset to");
 		} else {
 			lapic_reset(v->lapic);
 			cpu_reset(v->fd, &v->reset_sregs);
@@ -269,8 +270,8 @@ static void process_events(struct vcpu *v)
 	sipi = lapic_take_sipi(v->lapic);
 	if (sipi >= 0 && v->state == VCPU_WAIT_SIPI) {
 		if (cpu_start_real_mode(v->fd, &v->reset_sregs, sipi)) {
-			vm_stop(v->vm, VM_STATUS_FAILED, "vCPU %u: cannot start at SIPI vector 0x%02x",
-				v->index, sipi);
+			vm_stop(v->vm, VM_STATUS_FAILED,
+				"vCPU %u: cannot start at SIPI vector 0x%02x", v->index, sipi);
 			return;
 		}
 		pr_debug("vCPU %u: started by SIPI at 0x%x", v->index, sipi << 12);
@@ -353,7 +354,8 @@ static void handle_exit(struct vcpu *v)
 	case KVM_EXIT_SHUTDOWN:
 		dump_state(v);
 		vm_stop(v->vm, VM_STATUS_FAILED,
-			"vCPU %u: the guest shut down (triple fault or shutdown request)", v->index);
+			"vCPU %u: the guest shut down (triple fault or shutdown request)",
+			v->index);
 		break;
 	case KVM_EXIT_FAIL_ENTRY:
 		dump_state(v);
@@ -473,7 +475,7 @@ int vcpu_start(struct vcpu *v)
 
 void vcpu_join(struct vcpu *v)
 {
-	if (!atomic_load(&v->thread_started))
+	if (!v || !atomic_load(&v->thread_started))
 		return;
 	pthread_join(v->thread, NULL);
 	atomic_store(&v->thread_started, false);

@@ -455,8 +455,10 @@ void lapic_access(struct lapic *l, struct io_access *a)
 	/* The registers are 32 bits wide on 16-byte boundaries; others read as 0. */
 	if (a->off & 0xF || a->len != 4) {
 		if (!a->write) {
-			uint32_t v = (a->off & 0xF) < 4 ? lapic_read(l, off) >> (8 * (a->off & 3)) : 0;
+			uint32_t v = 0;
 
+			if ((a->off & 0xF) < 4)
+				v = lapic_read(l, off) >> (8 * (a->off & 3));
 			io_data_set(a, v);
 		}
 		return;
