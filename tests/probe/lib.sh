@@ -21,10 +21,15 @@ probe_need() {
 	done
 }
 
-# An initramfs (newc cpio) holding the real matrices, and the host's reference lines.
+# Initramfs images (newc cpio) holding the real matrices: all in matrices.cpio,
+# and split over part1.cpio (the first) and part2.cpio (the others), which
+# gvm concatenates; and the host's reference lines.
 probe_inputs() {
-	(cd "$MATRICES" && ls $REAL_MATRICES | cpio -o -H newc --quiet) >"$GVM_TEST_TMP/matrices.cpio" ||
-		fail "cannot build the initramfs"
+	set -- $REAL_MATRICES
+	(cd "$MATRICES" && ls "$@" | cpio -o -H newc --quiet) >"$GVM_TEST_TMP/matrices.cpio" &&
+		(cd "$MATRICES" && ls "$1" | cpio -o -H newc --quiet) >"$GVM_TEST_TMP/part1.cpio" &&
+		(shift; cd "$MATRICES" && ls "$@" | cpio -o -H newc --quiet) >"$GVM_TEST_TMP/part2.cpio" ||
+		fail "cannot build the initramfs images"
 	: >"$GVM_TEST_TMP/ref.txt"
 	for m in $GEN_MATRIX $REAL_MATRICES; do
 		src=$m
@@ -46,7 +51,7 @@ probe_gvm() {
 		fail "gvm topo refused --vcpus $vcpus --numa $nodes --mem $mem"
 	echo "+ gvm run --vcpus $vcpus --numa $nodes --mem $mem $extra"
 	"$GVM" run --kernel "$PROBE" --vcpus "$vcpus" --numa "$nodes" --mem "$mem" \
-		--initrd "$GVM_TEST_TMP/matrices.cpio" \
+		--initrd "$GVM_TEST_TMP/part1.cpio" --initrd "$GVM_TEST_TMP/part2.cpio" \
 		--append "probe.matrix=$matrices probe.iters=3 probe.memcpy_size=4M probe.memcpy_reps=3 $extra" \
 		>"$log" 2>&1
 	rc=$?
