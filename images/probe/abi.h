@@ -80,6 +80,7 @@ struct probe_bootinfo {
 struct probe_ping {
 	uint64_t rounds;     /* completed */
 	uint64_t min, max, sum; /* TSC cycles per round trip */
+	uint64_t waited;     /* cycles waited in vain when a reply did not come */
 };
 
 #endif

@@ -7,15 +7,16 @@ void run_ipi(void)
 	const struct acpi_topo *t = &bi->acpi;
 
 	for (uint32_t i = 0; i < t->nr_cpus; i++) {
-		struct probe_ping p = { 0, 0, 0, 0 };
+		struct probe_ping p = { 0, 0, 0, 0, 0 };
 
 		if (i == bi->bsp || bi->cpu[i].state < CPU_UP)
 			continue;
 		long r = sys_call(SYS_IPI_PING, i, (long)opts.ipi_rounds, (long)&p, 0);
 
 		if (r || !p.rounds) {
-			ufail("ipi: no reply from cpu %u (APIC ID %u) after %lu of %lu round trips", i,
-			      t->cpus[i].apic_id, p.rounds, opts.ipi_rounds);
+			ufail("ipi: no reply from cpu %u (APIC ID %u) within %lu cycles, after %lu of "
+			      "%lu round trips", i, t->cpus[i].apic_id, p.waited, p.rounds,
+			      opts.ipi_rounds);
 			continue;
 		}
 		uprintf("ipi: from=%u to=%u node=%u rounds=%lu min_cycles=%lu avg_cycles=%lu "
