@@ -51,6 +51,8 @@ INSTALL_FILES :=
 
 all: progs
 .PHONY: all progs tests benches images check check-slow check-build install clean
+# Keep objects of programs built by chained rules (tests), so they are not rebuilt.
+.SECONDARY:
 
 include common/module.mk
 include dsm/module.mk

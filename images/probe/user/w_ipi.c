@@ -1,0 +1,27 @@
+/* IPI round trips from the boot CPU to every other CPU, while they idle in their kernels. */
+#include "images/probe/user/probe.h"
+
+void run_ipi(void)
+{
+	struct probe_bootinfo *bi = &probe_bootinfo;
+	const struct acpi_topo *t = &bi->acpi;
+
+	for (uint32_t i = 0; i < t->nr_cpus; i++) {
+		struct probe_ping p = { 0, 0, 0, 0, 0 };
+
+		if (i == bi->bsp || bi->cpu[i].state < CPU_UP)
+			continue;
+		long r = sys_call(SYS_IPI_PING, i, (long)opts.ipi_rounds, (long)&p, 0);
+
+		if (r || !p.rounds) {
+			ufail("ipi: no reply from cpu %u (APIC ID %u) within %lu cycles, after %lu of "
+			      "%lu round trips", i, t->cpus[i].apic_id, p.waited, p.rounds,
+			      opts.ipi_rounds);
+			continue;
+		}
+		uprintf("ipi: from=%u to=%u node=%u rounds=%lu min_cycles=%lu avg_cycles=%lu "
+			"max_cycles=%lu min_us=%lu avg_us=%lu\n", bi->bsp, i, t->cpus[i].domain,
+			p.rounds, p.min, p.sum / p.rounds, p.max, cycles_to_us(p.min),
+			cycles_to_us(p.sum / p.rounds));
+	}
+}
