@@ -15,7 +15,8 @@
  *                 region is usable (also as a KVM memslot) on return;
  *   dsm_stop()    collective: tells every peer this instance is done and
  *                 serves their requests until every peer has said the same;
- *   dsm_destroy() release everything (also after a failed or no start).
+ *   dsm_destroy() release everything (also after a failed or no start;
+ *                 without dsm_stop, the peers see this instance as lost).
  *
  * A fatal error (a peer lost, a protocol violation) stops the DSM: on_fatal
  * is called once, from an internal thread that holds no DSM lock, with a
