@@ -414,7 +414,23 @@ static void test_split_lock(void)
 
 int main(void)
 {
+	/* GVM_DSM_SOAK=N runs everything N times (a soak; the default tier runs it once). */
+	const char *soak = getenv("GVM_DSM_SOAK");
+	int rounds = soak ? atoi(soak) : 1;
+
 	log_init("test-dsm-coherence");
+	for (int i = 1; i < rounds && check_state.failures == 0; i++) {
+		test_counters_2();
+		test_counters_3();
+		test_counters_4();
+		test_counters_3_excl_read();
+		test_counters_3_hold();
+		test_pattern();
+		test_pattern_prefetch();
+		test_pingpong();
+		test_copyset();
+		printf("soak round %d: %u failures\n", i, check_state.failures);
+	}
 	RUN(test_counters_2);
 	RUN(test_counters_3);
 	RUN(test_counters_4);
