@@ -112,6 +112,7 @@ void dsm_account_fault(struct dsm *d, enum dsm_fault_kind kind, uint32_t start_u
 
 	STAT_ADD(d, st_faults[kind], 1);
 	STAT_ADD(d, st_lat[b < DSM_LAT_BUCKETS ? b : DSM_LAT_BUCKETS - 1], 1);
+	STAT_ADD(d, st_fault_us, us);
 }
 
 static int dsm_check_homes(const struct dsm_config *cfg, unsigned n, uint64_t npages, char *err)
@@ -403,5 +404,6 @@ void dsm_get_stats(struct dsm *d, struct dsm_stats *st)
 	st->bytes_sent = LOAD(st_bytes_sent);
 	st->bytes_received = LOAD(st_bytes_recv);
 	st->holds = LOAD(st_holds);
+	st->fault_us = LOAD(st_fault_us);
 #undef LOAD
 }

@@ -123,6 +123,7 @@ struct dsm_stats {
 	uint64_t bytes_sent, bytes_received;
 	uint64_t holds;               /* requests delayed by hold_us */
 	uint64_t lat_hist[DSM_LAT_BUCKETS]; /* faults resolved by a message, by latency */
+	uint64_t fault_us;            /* their latencies added up: time threads waited */
 };
 
 struct dsm;

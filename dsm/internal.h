@@ -154,7 +154,7 @@ struct dsm {
 	_Atomic uint64_t st_faults[DSM_FAULT_KINDS];
 	_Atomic uint64_t st_joined, st_inval, st_downgrades, st_pages_sent, st_pages_recv,
 		st_prefetched, st_msgs_sent, st_msgs_recv, st_bytes_sent, st_bytes_recv,
-		st_holds;
+		st_holds, st_fault_us;
 	_Atomic uint64_t st_lat[DSM_LAT_BUCKETS];
 };
 
