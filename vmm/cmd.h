@@ -20,6 +20,7 @@ struct gvm_cmd {
 };
 
 extern const struct gvm_cmd cmd_run;
+extern const struct gvm_cmd cmd_node;
 extern const struct gvm_cmd cmd_topo;
 
 #endif

@@ -9,6 +9,7 @@
 
 static const struct gvm_cmd *const commands[] = {
 	&cmd_run,
+	&cmd_node,
 	&cmd_topo,
 };
 

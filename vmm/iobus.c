@@ -57,7 +57,7 @@ int io_bus_register(struct io_bus *bus, uint64_t base, uint64_t len, io_handler_
 	return 0;
 }
 
-void io_bus_set_forwarder(struct io_bus *bus, io_handler_fn fn, void *dev)
+void io_bus_set_forwarder(struct io_bus *bus, io_forward_fn fn, void *dev)
 {
 	bus->forward = fn;
 	bus->forward_dev = dev;
@@ -85,15 +85,16 @@ bool io_bus_dispatch(const struct io_bus *bus, struct io_access *a)
 {
 	const struct io_range *r = io_bus_find(bus, a->addr);
 
+	if (bus->forward && !(r && (r->flags & IO_LOCAL))) {
+		a->off = r ? a->addr - r->base : 0;
+		return bus->forward(bus->forward_dev, a);
+	}
 	if (!r) {
 		if (!a->write)
 			memset(a->data, 0xff, a->len);
 		return false;
 	}
 	a->off = a->addr - r->base;
-	if (bus->forward && !(r->flags & IO_LOCAL))
-		bus->forward(bus->forward_dev, a);
-	else
-		r->fn(r->dev, a);
+	r->fn(r->dev, a);
 	return true;
 }

@@ -6,10 +6,11 @@
  * own lock.
  *
  * In a cluster only rank 0 holds the devices.  A range registered as
- * IO_SHARED is such a device: another instance installs a forwarder
- * (io_bus_set_forwarder) that receives the access instead, sends it to rank
- * 0 and fills in the data read.  IO_LOCAL ranges (the LAPIC: each vCPU's own
- * registers) are always handled where the vCPU runs.
+ * IO_SHARED is such a device.  Another instance registers only its IO_LOCAL
+ * ranges (the LAPIC: each vCPU's own registers, always handled where the
+ * vCPU runs) and installs a forwarder (io_bus_set_forwarder) that receives
+ * every other access instead, claimed here or not, sends it to rank 0 and
+ * fills in the data read: which devices exist is known on rank 0 only.
  */
 #ifndef GVM_VMM_IOBUS_H
 #define GVM_VMM_IOBUS_H
@@ -27,6 +28,8 @@ struct io_access {
 };
 
 typedef void (*io_handler_fn)(void *dev, struct io_access *a);
+/* Handles an access elsewhere; returns whether a device claimed it there. */
+typedef bool (*io_forward_fn)(void *dev, struct io_access *a);
 
 enum io_range_flags {
 	IO_SHARED = 0,     /* one device per VM, lives on rank 0 */
@@ -45,7 +48,7 @@ struct io_bus {
 	const char *name;        /* "port", "mmio": for messages */
 	struct io_range *ranges; /* sorted by base, never overlapping */
 	unsigned nr, cap;
-	io_handler_fn forward;   /* NULL: IO_SHARED ranges are handled here */
+	io_forward_fn forward;   /* NULL: IO_SHARED ranges are handled here */
 	void *forward_dev;
 };
 
@@ -56,15 +59,16 @@ void io_bus_destroy(struct io_bus *bus);
 int io_bus_register(struct io_bus *bus, uint64_t base, uint64_t len, io_handler_fn fn,
 		    void *dev, unsigned flags, const char *name);
 
-/* Route every IO_SHARED access to fn(dev, access) (a remote rank 0). */
-void io_bus_set_forwarder(struct io_bus *bus, io_handler_fn fn, void *dev);
+/* Route every access outside IO_LOCAL ranges to fn(dev, access) (a remote rank 0). */
+void io_bus_set_forwarder(struct io_bus *bus, io_forward_fn fn, void *dev);
 
 /* The range containing addr, or NULL. */
 const struct io_range *io_bus_find(const struct io_bus *bus, uint64_t addr);
 
 /*
- * Dispatch one access.  Returns false if no range claims it; a read then
- * yields all ones, as from an empty bus.
+ * Dispatch one access.  Returns false if no range claims it (here, or on the
+ * instance it was forwarded to); a read then yields all ones, as from an
+ * empty bus.
  */
 bool io_bus_dispatch(const struct io_bus *bus, struct io_access *a);
 

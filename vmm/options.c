@@ -1,5 +1,6 @@
 #include "vmm/options.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,11 +8,14 @@
 #include "common/parse.h"
 
 enum opt_id {
-	O_VCPUS, O_MEM, O_NUMA, O_CPU_FEATURES,
-	O_KERNEL, O_INITRD, O_APPEND,
-	O_DUMP_ACPI, O_STATS,
-	O_XML,
-	O_NR,
+	OPT_VCPUS, OPT_MEM, OPT_NUMA, OPT_CPU_FEATURES,
+	OPT_KERNEL, OPT_INITRD, OPT_APPEND,
+	OPT_DUMP_ACPI, OPT_STATS,
+	OPT_XML,
+	OPT_NODES,
+	OPT_RANK, OPT_PEERS, OPT_VM_ID, OPT_MUNGE_SOCKET, OPT_LISTEN_FD, OPT_KVM_FD, OPT_UFFD_FD,
+	OPT_STATUS_FD, OPT_HOST_CPUS, OPT_CONNECT_TIMEOUT,
+	OPT_NR,
 };
 
 struct opt_def {
@@ -22,44 +26,128 @@ struct opt_def {
 	const char *help;
 };
 
-static const struct opt_def opts[O_NR] = {
-	[O_VCPUS] = { "vcpus", "N", OPTG_MACHINE, false,
+static const struct opt_def opts[OPT_NR] = {
+	[OPT_VCPUS] = { "vcpus", "N", OPTG_MACHINE, false,
 		      "virtual CPUs in all, a multiple of the NUMA nodes (default: this host's "
 		      "cores)" },
-	[O_MEM] = { "mem", "SIZE", OPTG_MACHINE, false,
+	[OPT_MEM] = { "mem", "SIZE", OPTG_MACHINE, false,
 		    "guest RAM in all, e.g. 512M or 4G, split evenly between the NUMA nodes "
 		    "(default: half this host's RAM)" },
-	[O_NUMA] = { "numa", "N", OPTG_MACHINE, false,
+	[OPT_NUMA] = { "numa", "N", OPTG_MACHINE, false,
 		     "virtual NUMA nodes the guest sees (default: 1)" },
-	[O_CPU_FEATURES] = { "cpu-features", "SPEC", OPTG_MACHINE, false,
+	[OPT_CPU_FEATURES] = { "cpu-features", "SPEC", OPTG_MACHINE, false,
 			     "CPU features the guest sees: host, conservative or auto, then "
 			     "optional ,+name / ,-name changes (default: auto, which picks "
 			     "conservative where this host emulates guest kernel code)" },
-	[O_KERNEL] = { "kernel", "FILE", OPTG_BOOT, false,
+	[OPT_KERNEL] = { "kernel", "FILE", OPTG_BOOT, false,
 		       "the guest kernel: a Linux bzImage or vmlinux, or an ELF64 guest such as "
 		       "the probe (required)" },
-	[O_INITRD] = { "initrd", "FILE", OPTG_BOOT, true,
+	[OPT_INITRD] = { "initrd", "FILE", OPTG_BOOT, true,
 		       "an initramfs; give it several times to concatenate several, in order" },
-	[O_APPEND] = { "append", "CMDLINE", OPTG_BOOT, false, "the kernel command line" },
-	[O_DUMP_ACPI] = { "dump-acpi", "DIR", OPTG_RUN, false,
+	[OPT_APPEND] = { "append", "CMDLINE", OPTG_BOOT, false, "the kernel command line" },
+	[OPT_DUMP_ACPI] = { "dump-acpi", "DIR", OPTG_RUN, false,
 			  "also write the ACPI tables given to the guest to DIR, one file per "
 			  "table (for iasl -d)" },
-	[O_STATS] = { "stats", NULL, OPTG_RUN, false,
+	[OPT_STATS] = { "stats", NULL, OPTG_RUN, false,
 		      "at the end, print the VM exits by reason and per second" },
-	[O_XML] = { "xml", "FILE", OPTG_TOPO, false,
+	[OPT_XML] = { "xml", "FILE", OPTG_TOPO, false,
 		    "also write the topology as hwloc XML to FILE (for lstopo --input FILE)" },
+	[OPT_NODES] = { "nodes", "N", OPTG_LAUNCH, false,
+		      "run the guest over N gvm instances on this machine, one NUMA node "
+		      "each, joined like the nodes of a cluster (default: one instance)" },
+	[OPT_RANK] = { "rank", "R", OPTG_NODE, false,
+		     "this instance's rank, 0 to N-1: its entry in --peers and the guest "
+		     "NUMA node it runs (required)" },
+	[OPT_PEERS] = { "peers", "HOST:PORT,...", OPTG_NODE, false,
+		      "every instance's address, in rank order (required); this one listens "
+		      "on its own entry" },
+	[OPT_VM_ID] = { "vm-id", "ID", OPTG_NODE, false,
+		      "the VM's identity, the same for every instance (the Slurm job id); "
+		      "peers of another VM are refused (required)" },
+	[OPT_MUNGE_SOCKET] = { "munge-socket", "PATH", OPTG_NODE, false,
+			     "munged's socket (default: $GVM_MUNGE_SOCKET, else munge's own)" },
+	[OPT_LISTEN_FD] = { "listen-fd", "FD", OPTG_NODE, false,
+			  "an inherited listening TCP socket to accept peers on, instead of "
+			  "opening this rank's address" },
+	[OPT_KVM_FD] = { "kvm-fd", "FD", OPTG_NODE, false,
+		       "an inherited descriptor of /dev/kvm, for a user who may not open it" },
+	[OPT_UFFD_FD] = { "uffd-fd", "FD", OPTG_NODE, false,
+			"an inherited descriptor of /dev/userfaultfd, for a user who may not "
+			"open it" },
+	[OPT_STATUS_FD] = { "status-fd", "FD", OPTG_NODE, false,
+			  "write one line per phase to FD, for a launcher: 'R connected', "
+			  "'R ready', 'R running', 'R exit STATUS' (R: the rank)" },
+	[OPT_HOST_CPUS] = { "host-cpus", "LIST", OPTG_NODE, false,
+			  "host CPUs (OS numbers, e.g. 0,2,4-7) to pin this instance's vCPUs "
+			  "to, one each, in order (default: chosen with hwloc)" },
+	[OPT_CONNECT_TIMEOUT] = { "connect-timeout", "SECONDS", OPTG_NODE, false,
+				"give up when the other instances are not all connected after "
+				"SECONDS (default 30)" },
 };
+
+/* An inherited descriptor: a number, and open in this process. */
+static int parse_fd(const char *val, int *out, char *err)
+{
+	unsigned fd;
+
+	if (parse_uint(val, 0, 1 << 20, &fd, err))
+		return -1;
+	if (fcntl((int)fd, F_GETFD) < 0) {
+		snprintf(err, PARSE_ERR_MAX, "descriptor %u is not open in this process", fd);
+		return -1;
+	}
+	*out = (int)fd;
+	return 0;
+}
+
+/* 0,2,4-7: at most TOPO_MAX_CPUS numbers. */
+static int parse_cpu_list(const char *val, unsigned *out, unsigned *n, char *err)
+{
+	char buf[4096], *save = NULL, *tok;
+
+	if (strlen(val) >= sizeof(buf) || !*val) {
+		snprintf(err, PARSE_ERR_MAX, "'%s' is not a list of CPU numbers", val);
+		return -1;
+	}
+	strcpy(buf, val);
+	*n = 0;
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *dash = strchr(tok, '-');
+		unsigned lo, hi;
+
+		if (dash)
+			*dash = '\0';
+		if (parse_uint(tok, 0, 65535, &lo, err) ||
+		    (dash && parse_uint(dash + 1, lo, 65535, &hi, err)))
+			return -1;
+		if (!dash)
+			hi = lo;
+		for (unsigned c = lo; c <= hi; c++) {
+			if (*n == TOPO_MAX_CPUS) {
+				snprintf(err, PARSE_ERR_MAX, "more than %u CPUs listed",
+					 TOPO_MAX_CPUS);
+				return -1;
+			}
+			out[(*n)++] = c;
+		}
+	}
+	if (!*n) {
+		snprintf(err, PARSE_ERR_MAX, "'%s' lists no CPU", val);
+		return -1;
+	}
+	return 0;
+}
 
 static int set_option(struct vm_options *o, enum opt_id id, const char *val, const char *cmd)
 {
 	char err[PARSE_ERR_MAX];
 
 	switch (id) {
-	case O_VCPUS:
+	case OPT_VCPUS:
 		if (parse_uint(val, 1, TOPO_MAX_CPUS, &o->topo.nr_cpus, err))
 			goto bad;
 		break;
-	case O_MEM:
+	case OPT_MEM:
 		if (parse_size(val, &o->topo.ram_size, err))
 			goto bad;
 		if (!o->topo.ram_size) {
@@ -67,38 +155,96 @@ static int set_option(struct vm_options *o, enum opt_id id, const char *val, con
 			goto bad;
 		}
 		break;
-	case O_NUMA:
+	case OPT_NUMA:
 		if (parse_uint(val, 1, TOPO_MAX_NODES, &o->topo.nr_nodes, err))
 			goto bad;
 		break;
-	case O_CPU_FEATURES:
+	case OPT_CPU_FEATURES:
 		if (!*val) {
 			snprintf(err, sizeof(err), "the feature spec is empty");
 			goto bad;
 		}
 		o->cpu_features = val;
 		break;
-	case O_KERNEL:
+	case OPT_KERNEL:
 		o->kernel = val;
 		break;
-	case O_INITRD:
+	case OPT_INITRD:
 		if (o->nr_initrds == OPT_MAX_INITRDS) {
 			snprintf(err, sizeof(err), "at most %d initrds", OPT_MAX_INITRDS);
 			goto bad;
 		}
 		o->initrds[o->nr_initrds++] = val;
 		break;
-	case O_APPEND:
+	case OPT_APPEND:
 		o->append = val;
 		break;
-	case O_DUMP_ACPI:
+	case OPT_DUMP_ACPI:
 		o->dump_acpi = val;
 		break;
-	case O_STATS:
+	case OPT_STATS:
 		o->stats = true;
 		break;
-	case O_XML:
+	case OPT_XML:
 		o->xml = val;
+		break;
+	case OPT_NODES:
+		if (parse_uint(val, 1, TOPO_MAX_NODES, &o->nodes, err))
+			goto bad;
+		break;
+	case OPT_RANK:
+		if (parse_uint(val, 0, TOPO_MAX_NODES - 1, &o->rank, err))
+			goto bad;
+		o->have_rank = true;
+		break;
+	case OPT_PEERS: {
+		int n = parse_hostport_list(val, &o->peers, err);
+
+		if (n < 0)
+			goto bad;
+		o->nr_peers = (unsigned)n;
+		if (o->nr_peers > TOPO_MAX_NODES) {
+			snprintf(err, sizeof(err), "%u peers; at most %u instances are supported",
+				 o->nr_peers, TOPO_MAX_NODES);
+			goto bad;
+		}
+		break;
+	}
+	case OPT_VM_ID:
+		if (parse_u64(val, 1, UINT64_MAX, &o->vm_id, err))
+			goto bad;
+		o->have_vm_id = true;
+		break;
+	case OPT_MUNGE_SOCKET:
+		if (!*val) {
+			snprintf(err, sizeof(err), "the path is empty");
+			goto bad;
+		}
+		o->munge_socket = val;
+		break;
+	case OPT_LISTEN_FD:
+		if (parse_fd(val, &o->listen_fd, err))
+			goto bad;
+		break;
+	case OPT_KVM_FD:
+		if (parse_fd(val, &o->kvm_fd, err))
+			goto bad;
+		break;
+	case OPT_UFFD_FD:
+		if (parse_fd(val, &o->uffd_fd, err))
+			goto bad;
+		break;
+	case OPT_STATUS_FD:
+		if (parse_fd(val, &o->status_fd, err))
+			goto bad;
+		break;
+	case OPT_HOST_CPUS:
+		if (parse_cpu_list(val, o->host_cpus, &o->nr_host_cpus, err))
+			goto bad;
+		break;
+	case OPT_CONNECT_TIMEOUT:
+		if (parse_uint(val, 1, 3600, &o->connect_timeout, err))
+			goto bad;
 		break;
 	default:
 		break;
@@ -111,11 +257,13 @@ bad:
 
 int options_parse(int argc, char **argv, unsigned groups, struct vm_options *o)
 {
-	bool seen[O_NR] = { false };
+	bool seen[OPT_NR] = { false };
 	const char *cmd = argv[0];
 	char cerr[CPUID_ERR_MAX];
 
 	memset(o, 0, sizeof(*o));
+	o->listen_fd = o->kvm_fd = o->uffd_fd = o->status_fd = -1;
+	o->connect_timeout = 30;
 	cpuid_features_parse(NULL, &o->features, cerr);
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *val = NULL, *eq;
@@ -132,7 +280,7 @@ int options_parse(int argc, char **argv, unsigned groups, struct vm_options *o)
 		a += 2;
 		eq = strchr(a, '=');
 		namelen = eq ? (size_t)(eq - a) : strlen(a);
-		for (int k = 0; k < O_NR; k++) {
+		for (int k = 0; k < OPT_NR; k++) {
 			if ((opts[k].group & groups) && strlen(opts[k].name) == namelen &&
 			    !strncmp(opts[k].name, a, namelen)) {
 				id = k;
@@ -170,7 +318,34 @@ int options_parse(int argc, char **argv, unsigned groups, struct vm_options *o)
 		pr_err("%s: --cpu-features: %s", cmd, cerr);
 		return -1;
 	}
+	if ((groups & OPTG_NODE) && !o->munge_socket) {
+		const char *env = getenv("GVM_MUNGE_SOCKET");
+
+		o->munge_socket = env && *env ? env : NULL;
+	}
 	return 0;
+}
+
+void options_free(struct vm_options *o)
+{
+	free(o->peers);
+	o->peers = NULL;
+	o->nr_peers = 0;
+}
+
+int options_takes_value(const char *arg, unsigned groups)
+{
+	size_t namelen;
+
+	if (strncmp(arg, "--", 2))
+		return -1;
+	arg += 2;
+	namelen = strcspn(arg, "=");
+	for (int k = 0; k < OPT_NR; k++)
+		if ((opts[k].group & groups) && strlen(opts[k].name) == namelen &&
+		    !strncmp(opts[k].name, arg, namelen))
+			return opts[k].arg && !arg[namelen];
+	return -1;
 }
 
 #define HELP_INDENT 25
@@ -207,7 +382,7 @@ static void help_line(FILE *f, const char *left, const char *text)
 
 void options_help(FILE *f, unsigned groups)
 {
-	for (int k = 0; k < O_NR; k++) {
+	for (int k = 0; k < OPT_NR; k++) {
 		char left[64];
 
 		if (!(opts[k].group & groups))

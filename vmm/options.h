@@ -1,8 +1,8 @@
 /*
  * Command-line options shared by the gvm subcommands.  One table describes
- * every option; a subcommand accepts the groups it names, so `gvm run` and
- * `gvm topo` (and later `gvm node`) parse the machine shape the same way and
- * their --help lists exactly what they accept.
+ * every option; a subcommand accepts the groups it names, so `gvm run`,
+ * `gvm node` and `gvm topo` parse the machine shape the same way and their
+ * --help lists exactly what they accept.
  */
 #ifndef GVM_VMM_OPTIONS_H
 #define GVM_VMM_OPTIONS_H
@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "common/parse.h"
 #include "vmm/topo.h"
 #include "vmm/x86/cpuid.h"
 
@@ -18,6 +19,8 @@ enum opt_group {
 	OPTG_BOOT = 1u << 1,    /* --kernel --initrd --append */
 	OPTG_RUN = 1u << 2,     /* --dump-acpi --stats */
 	OPTG_TOPO = 1u << 3,    /* --xml */
+	OPTG_LAUNCH = 1u << 4,  /* --nodes (gvm run) */
+	OPTG_NODE = 1u << 5,    /* --rank --peers --vm-id ... (gvm node) */
 };
 
 #define OPT_MAX_INITRDS 32
@@ -38,6 +41,21 @@ struct vm_options {
 	const char *dump_acpi;    /* --dump-acpi DIR */
 	const char *xml;          /* --xml FILE (gvm topo) */
 	bool stats;               /* --stats */
+
+	unsigned nodes;           /* --nodes N (gvm run); 0: not given */
+
+	/* gvm node */
+	bool have_rank;
+	unsigned rank;            /* --rank */
+	struct hostport *peers;   /* --peers, malloc'ed (options_free) */
+	unsigned nr_peers;
+	bool have_vm_id;
+	uint64_t vm_id;           /* --vm-id */
+	const char *munge_socket; /* --munge-socket, else GVM_MUNGE_SOCKET, else NULL */
+	int listen_fd, kvm_fd, uffd_fd, status_fd; /* inherited descriptors, -1: none */
+	unsigned host_cpus[TOPO_MAX_CPUS];         /* --host-cpus */
+	unsigned nr_host_cpus;
+	unsigned connect_timeout; /* --connect-timeout, seconds (default 30) */
 };
 
 /*
@@ -47,6 +65,15 @@ struct vm_options {
  * value (an error naming it is printed).  Positional arguments are refused.
  */
 int options_parse(int argc, char **argv, unsigned groups, struct vm_options *o);
+
+/* Release what options_parse allocated (also after it failed). */
+void options_free(struct vm_options *o);
+
+/*
+ * Does argv[i] (an option of `groups`) take the next word as its value?  For
+ * a launcher that passes options on: 1 it does, 0 it does not, -1 unknown.
+ */
+int options_takes_value(const char *arg, unsigned groups);
 
 /* The option list of `groups`, as shown by `gvm help CMD`. */
 void options_help(FILE *f, unsigned groups);

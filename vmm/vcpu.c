@@ -65,6 +65,8 @@ static void env_eoi(void *opaque, uint8_t vector)
 
 	if (v->vm->ioapic)
 		ioapic_eoi(v->vm->ioapic, vector);
+	else if (v->vm->cfg.hooks.eoi)
+		v->vm->cfg.hooks.eoi(v->vm->cfg.hooks.arg, vector);
 }
 
 static void env_kick(void *opaque)
@@ -89,6 +91,8 @@ static void env_dest_changed(void *opaque, uint8_t id, uint32_t ldr, uint32_t df
 	struct vcpu *v = opaque;
 
 	apic_bus_set_dest(&v->vm->apic, v->index, id, ldr, dfr);
+	if (v->vm->cfg.hooks.dest_changed)
+		v->vm->cfg.hooks.dest_changed(v->vm->cfg.hooks.arg, v->index, id, ldr, dfr);
 }
 
 static uint64_t env_now(void *opaque)
@@ -486,6 +490,16 @@ int vcpu_start(struct vcpu *v)
 		return -1;
 	}
 	atomic_store_explicit(&v->thread_started, true, memory_order_release);
+	return 0;
+}
+
+int vcpu_timedjoin(struct vcpu *v, const struct timespec *deadline)
+{
+	if (!v || !atomic_load(&v->thread_started))
+		return 0;
+	if (pthread_timedjoin_np(v->thread, NULL, deadline))
+		return -1;
+	atomic_store(&v->thread_started, false);
 	return 0;
 }
 

@@ -74,6 +74,8 @@ struct vm *vm_create(const struct vm_topology *t, struct guest_ram *ram,
 	if (!vm) {
 		pr_err("out of memory");
 		guest_ram_release(ram);
+		if (cfg->kvm_fd >= 0)
+			close(cfg->kvm_fd);
 		return NULL;
 	}
 	vm->kvm_fd = vm->vm_fd = vm->stop_fd = -1;
@@ -85,14 +87,28 @@ struct vm *vm_create(const struct vm_topology *t, struct guest_ram *ram,
 	io_bus_init(&vm->mmio, "MMIO");
 	apic_bus_init(&vm->apic, t->nr_cpus);
 
-	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	if (vm->kvm_fd < 0) {
-		pr_err("cannot open /dev/kvm: %s (is KVM enabled, and may this user open it?)",
-		       strerror(errno));
+	vm->first_local = cfg->nr_cpus ? cfg->first_cpu : 0;
+	vm->nr_local = cfg->nr_cpus ? cfg->nr_cpus : t->nr_cpus;
+	if (vm->first_local + vm->nr_local > t->nr_cpus) {
+		pr_err("vCPUs %u to %u asked for, but the guest has %u", vm->first_local,
+		       vm->first_local + vm->nr_local - 1, t->nr_cpus);
+		if (cfg->kvm_fd >= 0)
+			close(cfg->kvm_fd);
 		goto fail;
 	}
+	if (cfg->kvm_fd >= 0) {
+		vm->kvm_fd = cfg->kvm_fd;
+	} else {
+		vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+		if (vm->kvm_fd < 0) {
+			pr_err("cannot open /dev/kvm: %s (is KVM enabled, and may this user open "
+			       "it?)", strerror(errno));
+			goto fail;
+		}
+	}
 	if (ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION) {
-		pr_err("/dev/kvm speaks an unexpected KVM API version");
+		pr_err("%s is not /dev/kvm, or speaks an unexpected KVM API version",
+		       cfg->kvm_fd >= 0 ? "the KVM descriptor handed over" : "/dev/kvm");
 		goto fail;
 	}
 	if (check_cap(vm->kvm_fd, KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY") ||
@@ -187,34 +203,47 @@ int vm_create_machine(struct vm *vm)
 	struct irq_line irq0 = { .set = irq_set, .opaque = vm, .irq = 0 };
 	struct irq_line irq4 = { .set = irq_set, .opaque = vm, .irq = GVM_UART_IRQ };
 
-	unsigned pus[TOPO_MAX_CPUS];
+	unsigned chosen[TOPO_MAX_CPUS];
+	const unsigned *pus = vm->cfg.host_pus;
 	char err[HOST_ERR_MAX];
 
-	if (vm->cfg.host && host_choose_pus(vm->cfg.host, vm->topo.nr_cpus, pus, err)) {
-		pr_err("cannot choose host CPUs for the vCPUs: %s", err);
-		return -1;
+	if (!pus && vm->cfg.host) {
+		if (host_choose_pus(vm->cfg.host, vm->nr_local, chosen, err)) {
+			pr_err("cannot choose host CPUs for the vCPUs: %s", err);
+			return -1;
+		}
+		pus = chosen;
 	}
 	vm->nr_vcpus = vm->topo.nr_cpus;
-	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+	for (unsigned k = 0; k < vm->nr_local; k++) {
+		unsigned i = vm->first_local + k;
+
 		vm->vcpus[i] = vcpu_create(vm, i);
 		if (!vm->vcpus[i])
 			return -1;
-		vm->vcpus[i]->host_pu = vm->cfg.host ? (int)pus[i] : -1;
+		vm->vcpus[i]->host_pu = pus ? (int)pus[k] : -1;
 	}
 	/*
 	 * Each guest NUMA node's memory goes to the host NUMA node of the PU
 	 * that runs its first vCPU, so a guest-local access is host-local.
 	 */
-	for (unsigned n = 0; vm->cfg.host && n < vm->topo.nr_nodes; n++) {
+	for (unsigned n = 0; pus && !vm->cfg.ram_bound && n < vm->topo.nr_nodes; n++) {
 		const struct topo_node *tn = &vm->topo.nodes[n];
-		int hn = host_pu_node(vm->cfg.host, pus[tn->first_cpu]);
+		int hn;
 
+		if (tn->first_cpu < vm->first_local ||
+		    tn->first_cpu >= vm->first_local + vm->nr_local)
+			continue;
+		hn = vm->cfg.host ? host_pu_node(vm->cfg.host, pus[tn->first_cpu - vm->first_local])
+				  : -1;
 		if (hn >= 0)
 			guest_ram_prefer_node(vm->ram, tn->ram_offset, tn->ram_size, hn);
 	}
 	if (io_bus_register(&vm->mmio, APIC_DEFAULT_BASE, APIC_MMIO_SIZE, lapic_mmio, vm,
 			    IO_LOCAL, "LAPIC"))
 		return -1;
+	if (vm->cfg.no_devices)
+		return 0;
 	vm->ioapic = ioapic_create(0, ioapic_send, vm);
 	if (io_bus_register(&vm->mmio, IOAPIC_DEFAULT_BASE, IOAPIC_MMIO_SIZE, ioapic_access,
 			    vm->ioapic, IO_SHARED, "IOAPIC"))
@@ -245,7 +274,7 @@ int vm_start(struct vm *vm)
 {
 	clock_gettime(CLOCK_MONOTONIC, &vm->started);
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
-		if (vcpu_start(vm->vcpus[i])) {
+		if (vm->vcpus[i] && vcpu_start(vm->vcpus[i])) {
 			vm_stop(vm, VM_STATUS_FAILED, NULL);
 			return -1;
 		}
@@ -277,9 +306,12 @@ void vm_stop(struct vm *vm, int status, const char *fmt, ...)
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
 		if (vm->vcpus[i])
 			vcpu_kick(vm->vcpus[i]);
+	/* exit_reason is written once, above, and never again: no lock needed to read it */
+	if (vm->cfg.hooks.stopped)
+		vm->cfg.hooks.stopped(vm->cfg.hooks.arg, status, vm->exit_reason);
 }
 
-int vm_wait(struct vm *vm)
+void vm_wait_stop(struct vm *vm)
 {
 	sigset_t sigs;
 	int sfd;
@@ -308,13 +340,41 @@ int vm_wait(struct vm *vm)
 	}
 	if (sfd >= 0)
 		close(sfd);
-	for (unsigned i = 0; i < vm->nr_vcpus; i++)
-		if (vm->vcpus[i])
+}
+
+int vm_join(struct vm *vm, int timeout_ms)
+{
+	struct timespec deadline;
+	int ret = 0;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	if (timeout_ms >= 0) {
+		deadline.tv_sec += timeout_ms / 1000;
+		deadline.tv_nsec += (timeout_ms % 1000) * 1000000L;
+		if (deadline.tv_nsec >= 1000000000L) {
+			deadline.tv_sec++;
+			deadline.tv_nsec -= 1000000000L;
+		}
+	}
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		if (!vm->vcpus[i])
+			continue;
+		if (timeout_ms < 0)
 			vcpu_join(vm->vcpus[i]);
+		else if (vcpu_timedjoin(vm->vcpus[i], &deadline))
+			ret = -1;
+	}
+	return ret;
+}
+
+int vm_wait(struct vm *vm)
+{
+	vm_wait_stop(vm);
+	vm_join(vm, -1);
 	return vm->exit_status;
 }
 
-void vm_print_stats(struct vm *vm, FILE *f)
+void vm_print_stats(struct vm *vm, FILE *f, const char *prefix)
 {
 	uint64_t total[VS_NR] = { 0 }, exits = 0;
 	struct timespec now;
@@ -323,18 +383,18 @@ void vm_print_stats(struct vm *vm, FILE *f)
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	secs = (now.tv_sec - vm->started.tv_sec) + (now.tv_nsec - vm->started.tv_nsec) / 1e9;
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
-		for (unsigned s = 0; s < VS_NR; s++)
+		for (unsigned s = 0; vm->vcpus[i] && s < VS_NR; s++)
 			total[s] += vm->vcpus[i]->stats[s];
 	for (unsigned s = 0; s <= VS_EXIT_OTHER; s++)
 		exits += total[s];
-	fprintf(f, "gvm: stats: %.3f s, %u vCPUs, %llu exits, %.0f exits/s\n", secs,
-		vm->nr_vcpus, (unsigned long long)exits, secs > 0 ? exits / secs : 0.0);
+	fprintf(f, "%s: stats: %.3f s, %u vCPUs, %llu exits, %.0f exits/s\n", prefix, secs,
+		vm->nr_local, (unsigned long long)exits, secs > 0 ? exits / secs : 0.0);
 	for (unsigned s = 0; s < VS_NR; s++) {
 		if (s == VS_INJECT_IRQ)
-			fprintf(f, "gvm: stats: events:\n");
+			fprintf(f, "%s: stats: events:\n", prefix);
 		else if (s == 0)
-			fprintf(f, "gvm: stats: exits by reason:\n");
-		fprintf(f, "gvm: stats:   %-24s %12llu  %10.0f/s\n", vcpu_stat_names[s],
+			fprintf(f, "%s: stats: exits by reason:\n", prefix);
+		fprintf(f, "%s: stats:   %-24s %12llu  %10.0f/s\n", prefix, vcpu_stat_names[s],
 			(unsigned long long)total[s], secs > 0 ? total[s] / secs : 0.0);
 	}
 }

@@ -7,17 +7,21 @@
  * 4 GiB and up.  The VM has no in-kernel irqchip, so every LAPIC and IOAPIC
  * access exits to user space (see vmm/x86/lapic.h).
  *
- * What a cluster instance (one VM over several processes) plugs in, without
- * changing the vCPU or device code:
+ * What a cluster instance (one VM over several processes, vmm/cluster.h)
+ * plugs in, without changing the vCPU or device code:
  *   - guest RAM: a struct guest_ram over the DSM region instead of
  *     guest_ram_anon();
- *   - vCPUs run elsewhere: their apic_bus port (vmm/x86/apic.h) sends the
- *     message to the instance that runs them, which delivers it to its own
- *     port; the destination table (APIC ID, LDR, DFR of every vCPU) is fed
- *     by apic_bus_set_dest from the updates the owners broadcast;
- *   - devices on rank 0: io_bus_set_forwarder on the other instances sends
- *     IO_SHARED accesses to rank 0; device interrupts leave rank 0's IOAPIC
- *     through the same apic_bus ports.
+ *   - only some vCPUs run here (vm_config.first_cpu, nr_cpus): the others
+ *     have no struct vcpu (vm->vcpus[i] is NULL) and their apic_bus port
+ *     (vmm/x86/apic.h) sends the message to the instance that runs them,
+ *     which delivers it to its own port; the destination table (APIC ID,
+ *     LDR, DFR of every vCPU) is fed by apic_bus_set_dest from the updates
+ *     the owners broadcast (vm_hooks.dest_changed);
+ *   - devices on rank 0 (vm_config.no_devices elsewhere): io_bus_set_forwarder
+ *     on the other instances sends every access that is not IO_LOCAL to rank
+ *     0; device interrupts leave rank 0's IOAPIC through the same apic_bus
+ *     ports, and EOIs of level-triggered vectors come back (vm_hooks.eoi);
+ *   - the end: vm_hooks.stopped tells the other instances.
  */
 #ifndef GVM_VMM_VM_H
 #define GVM_VMM_VM_H
@@ -52,12 +56,41 @@ struct host;
 #define VM_TSS_ADDR 0xFFFBD000ull         /* three pages KVM needs on Intel, in the hole */
 #define VM_IDENTITY_MAP_ADDR 0xFFFBC000ull /* one page, likewise */
 
+/* What a cluster instance plugs into the VM; every hook may be NULL. */
+struct vm_hooks {
+	void *arg;
+	/*
+	 * The APIC ID, LDR or DFR of local vCPU cpu changed (the local bus
+	 * table already says so): tell the other instances.  Called from the
+	 * vCPU's thread, which continues only when it returns, so a guest that
+	 * changes its LDR and then tells another CPU (through memory) finds
+	 * every instance up to date.
+	 */
+	void (*dest_changed)(void *arg, unsigned cpu, uint8_t id, uint32_t ldr, uint32_t dfr);
+	/* EOI of a level-triggered vector, where the IOAPIC is on another instance. */
+	void (*eoi)(void *arg, uint8_t vector);
+	/* The VM stopped here: called once, by the thread whose vm_stop won. */
+	void (*stopped)(void *arg, int status, const char *reason);
+};
+
 struct vm_config {
 	int console_fd;      /* UART output (normally 1) */
 	int console_in_fd;   /* UART input, or -1 */
 	bool stats;          /* count exits */
 	const struct host *host;  /* where vCPU threads are pinned; NULL: not pinned */
 	struct cpuid_features cpu_features; /* resolved: host or conservative */
+	/* /dev/kvm opened by someone else (the VM owns it from vm_create on), or -1 */
+	int kvm_fd;
+	/*
+	 * The vCPUs this instance runs: [first_cpu, first_cpu + nr_cpus), all
+	 * of one NUMA node in a cluster.  nr_cpus 0: every vCPU (one instance).
+	 */
+	unsigned first_cpu, nr_cpus;
+	/* host PU of each local vCPU (nr_cpus entries), or NULL: chosen with hwloc */
+	const unsigned *host_pus;
+	bool no_devices;     /* the devices live on another instance (rank 0) */
+	bool ram_bound;      /* RAM is already bound to host NUMA nodes (the DSM does it) */
+	struct vm_hooks hooks;
 };
 
 struct vm {
@@ -70,7 +103,8 @@ struct vm {
 
 	struct io_bus pio, mmio;
 	struct apic_bus apic;
-	unsigned nr_vcpus;
+	unsigned nr_vcpus;                /* in the guest; vcpus[i] is NULL if not run here */
+	unsigned first_local, nr_local;   /* the ones run here */
 	struct vcpu *vcpus[TOPO_MAX_CPUS];
 
 	struct ioapic *ioapic;
@@ -90,14 +124,14 @@ struct vm {
 };
 
 /*
- * Open KVM and create the VM over ram (the VM takes ownership), with
- * topology t.  Devices and vCPUs are added by vm_create_machine.  Returns
- * NULL with a message on failure.
+ * Open KVM (or take cfg->kvm_fd) and create the VM over ram (the VM takes
+ * ownership of both, error or not), with topology t.  Devices and vCPUs are
+ * added by vm_create_machine.  Returns NULL with a message on failure.
  */
 struct vm *vm_create(const struct vm_topology *t, struct guest_ram *ram,
 		     const struct vm_config *cfg);
 
-/* Create the vCPUs, the interrupt controllers and the legacy devices. */
+/* Create the local vCPUs and, unless no_devices, the interrupt controllers and devices. */
 int vm_create_machine(struct vm *vm);
 
 /* Start every vCPU thread; the BSP must have been given its entry state. */
@@ -109,6 +143,16 @@ int vm_start(struct vm *vm);
  * status.
  */
 int vm_wait(struct vm *vm);
+
+/* The first half of vm_wait: until the VM stops (signals included). */
+void vm_wait_stop(struct vm *vm);
+
+/*
+ * The second half: join the vCPU threads, giving up after timeout_ms (-1:
+ * never).  Returns 0, or -1 if a thread did not end in time (one blocked
+ * on memory a lost instance held, say).
+ */
+int vm_join(struct vm *vm, int timeout_ms);
 
 /*
  * End the VM with status, for the given reason (printed unless NULL and
@@ -125,8 +169,8 @@ static inline bool vm_stopping(struct vm *vm)
 /* ISA interrupt line irq (0-15) to level: to the PIC and the IOAPIC. */
 void vm_set_irq(struct vm *vm, unsigned irq, bool level);
 
-/* Print exit counts and rates (gvm run --stats). */
-void vm_print_stats(struct vm *vm, FILE *f);
+/* Print exit counts and rates of the local vCPUs (--stats), each line after prefix. */
+void vm_print_stats(struct vm *vm, FILE *f, const char *prefix);
 
 /* Pin the calling thread to a host PU. */
 void vm_pin_thread(struct vm *vm, int host_pu);

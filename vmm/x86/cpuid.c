@@ -317,6 +317,22 @@ const char *cpuid_features_format(const struct cpuid_features *f, char *buf, siz
 	return buf;
 }
 
+int cpuid_features_check(const struct cpuid_features *f, char *err)
+{
+	if (f->base != CPUID_BASE_HOST && f->base != CPUID_BASE_CONSERVATIVE)
+		return ERR("feature set %d is neither host nor conservative", f->base);
+	for (unsigned w = 0; w < CPUID_FEATURE_WORDS; w++)
+		for (unsigned b = 0; b < 64; b++) {
+			unsigned i = w * 64 + b;
+
+			if (i < NR_FEATURES)
+				continue;
+			if ((f->add[w] | f->remove[w]) & (1ull << b))
+				return ERR("feature number %u does not exist", i);
+		}
+	return 0;
+}
+
 struct kvm_cpuid2 *cpuid_get_supported(int kvm_fd, char *err)
 {
 	for (unsigned n = 128; n <= 4096; n *= 2) {

@@ -47,6 +47,12 @@ struct cpuid_features {
  */
 int cpuid_features_parse(const char *spec, struct cpuid_features *f, char *err);
 
+/*
+ * A resolved set received from another instance: base host or conservative,
+ * no feature number beyond the table.  0, or -1 with err.
+ */
+int cpuid_features_check(const struct cpuid_features *f, char *err);
+
 /* Turn "auto" into host or conservative. */
 void cpuid_features_resolve(struct cpuid_features *f, bool kernel_emulated);
 

@@ -1,0 +1,461 @@
+/*
+ * gvm node: one instance of a VM that spans N instances (vmm/cluster.h).
+ * Rank R runs guest NUMA node R: its vCPUs, and the RAM homed there in the
+ * DSM; rank 0 also holds the devices and loads the guest.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/mesh.h"
+#include "common/parse.h"
+#include "dsm/dsm.h"
+#include "vmm/cluster.h"
+#include "vmm/cmd.h"
+#include "vmm/guest.h"
+#include "vmm/host.h"
+#include "vmm/options.h"
+#include "vmm/ram.h"
+#include "vmm/vcpu.h"
+#include "vmm/vm.h"
+
+#define NODE_GROUPS (OPTG_MACHINE | OPTG_BOOT | OPTG_RUN | OPTG_NODE)
+/* How long instances wait for each other once connected. */
+#define NODE_SETUP_TIMEOUT_S 120
+/* A vCPU thread that does not end within this after a loss is left to exit(). */
+#define NODE_LOST_JOIN_MS 2000
+#define NODE_JOIN_MS 20000
+
+static void node_help(FILE *f)
+{
+	fprintf(f, "usage: gvm node --rank R --peers HOST:PORT,... --vm-id ID [OPTIONS]\n"
+		   "\n"
+		   "Run one instance of a guest that spans N instances, one per host (the\n"
+		   "nodes of a Slurm allocation), N being the length of --peers.  Instance R\n"
+		   "runs guest NUMA node R: its share of the vCPUs (pinned to this host's\n"
+		   "CPUs) and of the RAM, which the instances share through a distributed\n"
+		   "shared memory.  Rank 0 also holds the devices (its standard output is\n"
+		   "the guest's console) and loads the guest; only rank 0 reads --kernel,\n"
+		   "--initrd and --append.  Every instance must be given the same --vm-id\n"
+		   "and machine options; rank 0's caches and CPU features are presented by\n"
+		   "all.  Links are authenticated with munge: a peer of another VM or user\n"
+		   "is refused.\n"
+		   "\n"
+		   "Every instance exits with the guest's status; %d if the VM failed or\n"
+		   "an instance was lost (the message names it), 128+N when stopped by\n"
+		   "signal N, 1 when the guest could not be started, 2 for bad options.\n"
+		   "\n"
+		   "Options:\n", VM_STATUS_FAILED);
+	options_help(f, NODE_GROUPS);
+}
+
+struct node {
+	struct vm_options o;
+	char prefix[32];
+	struct host *host;
+	struct vm_topology *t;
+	struct cluster_machine machine;
+	unsigned pus[TOPO_MAX_CPUS];
+	unsigned first_cpu, nr_cpus;     /* the vCPUs run here */
+	struct mesh *mesh;
+	struct cluster *cl;
+	struct dsm *dsm;
+	struct vm *vm;
+	bool dsm_started;
+};
+
+/* Option combinations a parser cannot see.  2 for bad options, 1 for bad input, 0. */
+static int node_check_options(struct node *n)
+{
+	struct vm_options *o = &n->o;
+
+	if (!o->have_rank || !o->nr_peers || !o->have_vm_id) {
+		pr_err("node: --rank, --peers and --vm-id are required (see gvm help node)");
+		return 2;
+	}
+	if (o->rank >= o->nr_peers) {
+		pr_err("node: --rank %u, but --peers lists %u instance%s (ranks 0 to %u)", o->rank,
+		       o->nr_peers, o->nr_peers > 1 ? "s" : "", o->nr_peers - 1);
+		return 2;
+	}
+	if (o->nr_peers > DSM_MAX_NODES) {
+		pr_err("node: --peers lists %u instances; at most %u are supported", o->nr_peers,
+		       DSM_MAX_NODES);
+		return 2;
+	}
+	if (o->topo.nr_nodes && o->topo.nr_nodes != o->nr_peers) {
+		pr_err("node: --numa %u, but --peers lists %u instances: each instance is one "
+		       "NUMA node (leave --numa out)", o->topo.nr_nodes, o->nr_peers);
+		return 2;
+	}
+	if (o->listen_fd >= 0 && mesh_local_port(o->listen_fd) < 0) {
+		pr_err("node: --listen-fd %d is not a socket", o->listen_fd);
+		return 2;
+	}
+	if (o->rank == 0 && guest_check_boot(o, "node"))
+		return 1;
+	return 0;
+}
+
+/* The machine as this instance's options say (rank k: before rank 0's word). */
+static int node_build_topology(struct node *n, const struct cluster_machine *m)
+{
+	struct topo_params p = n->o.topo;
+	char err[TOPO_ERR_MAX];
+
+	p.nr_nodes = n->o.nr_peers;
+	p.host = n->host;
+	p.host_nodes = 1;
+	if (m) {
+		if (p.nr_cpus && p.nr_cpus != m->nr_cpus) {
+			pr_err("node: --vcpus %u here, but rank 0 runs the guest with %u: give every "
+			       "instance the same machine options", p.nr_cpus, m->nr_cpus);
+			return -1;
+		}
+		if (p.ram_size && p.ram_size != m->ram_size) {
+			pr_err("node: --mem %" PRIu64 " here, but rank 0 runs the guest with %" PRIu64
+			       " bytes: give every instance the same machine options", p.ram_size,
+			       m->ram_size);
+			return -1;
+		}
+		p.nr_cpus = m->nr_cpus;
+		p.ram_size = m->ram_size;
+		p.remote_distance = m->remote_distance;
+		p.nr_caches = m->nr_caches;
+		memcpy(p.caches, m->caches, sizeof(p.caches));
+	}
+	if (topo_build(&p, n->t, err)) {
+		pr_err("node: %s", err);
+		return -1;
+	}
+	n->first_cpu = n->t->nodes[n->o.rank].first_cpu;
+	n->nr_cpus = n->t->nodes[n->o.rank].nr_cpus;
+	if (n->o.nr_host_cpus && n->o.nr_host_cpus != n->nr_cpus) {
+		pr_err("node: --host-cpus lists %u CPUs, but this instance runs %u vCPUs",
+		       n->o.nr_host_cpus, n->nr_cpus);
+		return -1;
+	}
+	return 0;
+}
+
+static void dsm_ram_release(struct guest_ram *ram)
+{
+	free(ram); /* the mapping is the DSM's */
+}
+
+/* The DSM region (this node's pages homed here), then the VM over it. */
+static int node_create_vm(struct node *n, const struct cpuid_features *features)
+{
+	const struct vm_topology *t = n->t;
+	uint64_t home[TOPO_MAX_NODES + 1];
+	struct dsm_config dc;
+	struct vm_config vc = { .console_fd = -1, .console_in_fd = -1 };
+	struct guest_ram *ram;
+	char err[DSM_ERR_MAX > HOST_ERR_MAX ? DSM_ERR_MAX : HOST_ERR_MAX];
+
+	if (n->o.nr_host_cpus) {
+		memcpy(n->pus, n->o.host_cpus, n->nr_cpus * sizeof(n->pus[0]));
+	} else if (host_choose_pus(n->host, n->nr_cpus, n->pus, err)) {
+		pr_err("node: cannot choose host CPUs for the vCPUs: %s", err);
+		return -1;
+	}
+	for (unsigned i = 0; i < t->nr_nodes; i++)
+		home[i] = t->nodes[i].ram_offset / DSM_PAGE_SIZE;
+	home[t->nr_nodes] = t->ram_size / DSM_PAGE_SIZE;
+	dsm_config_init(&dc);
+	dc.mesh = n->mesh;
+	dc.first_channel = CLUSTER_CH_DSM;
+	dc.size = t->ram_size;
+	dc.home_start = home;
+	dc.uffd = n->o.uffd_fd;
+	n->o.uffd_fd = -1; /* the DSM's now, whatever happens */
+	dc.numa_node = host_pu_node(n->host, n->pus[0]);
+	dc.stop_timeout_s = 10;
+	dc.on_fatal = cluster_dsm_fatal;
+	dc.arg = n->cl;
+	if (dsm_create(&dc, &n->dsm, err)) {
+		pr_err("node: guest RAM: %s", err);
+		return -1;
+	}
+	if (dsm_start(n->dsm, err)) {
+		pr_err("node: guest RAM: %s", err);
+		return -1;
+	}
+	n->dsm_started = true;
+
+	ram = calloc(1, sizeof(*ram));
+	if (!ram)
+		die("out of memory");
+	ram->base = dsm_addr(n->dsm);
+	ram->size = dsm_size(n->dsm);
+	ram->release = dsm_ram_release;
+
+	if (n->o.rank == 0) {
+		vc.console_fd = STDOUT_FILENO;
+		vc.console_in_fd = STDIN_FILENO;
+	}
+	vc.stats = n->o.stats;
+	vc.host = n->host;
+	vc.cpu_features = *features;
+	vc.kvm_fd = n->o.kvm_fd;
+	n->o.kvm_fd = -1; /* the VM's now */
+	vc.first_cpu = n->first_cpu;
+	vc.nr_cpus = n->nr_cpus;
+	vc.host_pus = n->pus;
+	vc.no_devices = n->o.rank != 0;
+	vc.ram_bound = true;
+	cluster_vm_hooks(n->cl, &vc.hooks);
+	n->vm = vm_create(t, ram, &vc);
+	if (!n->vm)
+		return -1;
+	if (vm_create_machine(n->vm) || cluster_attach(n->cl, n->vm))
+		return -1;
+	return 0;
+}
+
+/* Rank 0: decide the machine, build it, tell the others, wait for them, boot. */
+static int node_setup_rank0(struct node *n)
+{
+	struct cluster_machine *m = &n->machine;
+	char err[CLUSTER_ERR_MAX];
+	const char *why;
+
+	if (node_build_topology(n, NULL))
+		return -1;
+	m->nr_cpus = n->t->nr_cpus;
+	m->ram_size = n->t->ram_size;
+	m->remote_distance = n->o.topo.remote_distance;
+	m->features = n->o.features;
+	cpuid_features_resolve(&m->features, host_kernel_emulated(n->host, &why));
+	m->nr_caches = n->t->nr_caches;
+	memcpy(m->caches, n->t->caches, sizeof(m->caches));
+	m->stats = n->o.stats;
+	if (node_create_vm(n, &m->features))
+		return -1;
+	if (cluster_clock_reference(n->vm, m, err)) {
+		pr_err("node: %s", err);
+		return -1;
+	}
+	if (cluster_send_config(n->cl, m, err)) {
+		pr_err("node: %s", err);
+		return -1;
+	}
+	if (cluster_start(n->cl))
+		return -1;
+	if (cluster_wait_ready(n->cl, NODE_SETUP_TIMEOUT_S, err)) {
+		pr_err("node: %s", err);
+		return -1;
+	}
+	cluster_status(n->cl, "ready");
+	if (guest_load(n->vm, &n->o, "node") || vm_start(n->vm))
+		return -1;
+	cluster_status(n->cl, "running");
+	return 0;
+}
+
+/* Rank k: rank 0's machine, then this node's part of it, then ready. */
+static int node_setup_rank_k(struct node *n)
+{
+	char err[CLUSTER_ERR_MAX];
+
+	if (cluster_recv_config(n->cl, &n->machine, n->o.connect_timeout + NODE_SETUP_TIMEOUT_S,
+				err)) {
+		pr_err("node: %s", err);
+		return -1;
+	}
+	if (node_build_topology(n, &n->machine) || node_create_vm(n, &n->machine.features)) {
+		cluster_ready(n->cl, "cannot build its part of the machine (see its messages)");
+		return -1;
+	}
+	if (cluster_start(n->cl))
+		return -1;
+	if (cluster_sync_clocks(n->cl, &n->machine, err)) {
+		pr_err("node: %s", err);
+		cluster_ready(n->cl, err);
+		return -1;
+	}
+	if (vm_start(n->vm)) {
+		cluster_ready(n->cl, "cannot start its vCPUs");
+		return -1;
+	}
+	cluster_status(n->cl, "ready");
+	cluster_ready(n->cl, NULL);
+	cluster_status(n->cl, "running");
+	return 0;
+}
+
+static void node_print_stats(struct node *n)
+{
+	struct dsm_stats st;
+	struct rusage ru;
+	struct timespec now;
+	double secs, vcpu_secs, fault_s;
+	uint64_t by_msg = 0;
+	char share[32];
+
+	vm_print_stats(n->vm, stderr, n->prefix);
+	dsm_get_stats(n->dsm, &st);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	secs = (now.tv_sec - n->vm->started.tv_sec) + (now.tv_nsec - n->vm->started.tv_nsec) / 1e9;
+	vcpu_secs = secs * n->nr_cpus;
+	fault_s = st.fault_us / 1e6;
+	for (unsigned i = 0; i < DSM_LAT_BUCKETS; i++)
+		by_msg += st.lat_hist[i];
+	fprintf(stderr, "%s: stats: dsm: faults read %" PRIu64 " write %" PRIu64 " upgrade %"
+		PRIu64 " zero %" PRIu64 " local %" PRIu64 "; pages in %" PRIu64 " out %" PRIu64
+		" prefetched %" PRIu64 "; invalidations %" PRIu64 "\n", n->prefix,
+		st.faults[DSM_FAULT_READ], st.faults[DSM_FAULT_WRITE], st.faults[DSM_FAULT_UPGRADE],
+		st.faults[DSM_FAULT_ZERO], st.faults[DSM_FAULT_LOCAL], st.pages_received,
+		st.pages_sent, st.prefetched, st.invalidations);
+	fprintf(stderr, "%s: stats: dsm: fault time %.3f s over %" PRIu64 " faults resolved by "
+		"messages, %.2f%% of %.3f vCPU-seconds\n", n->prefix, fault_s, by_msg,
+		vcpu_secs > 0 ? 100.0 * fault_s / vcpu_secs : 0.0, vcpu_secs);
+	getrusage(RUSAGE_SELF, &ru);
+	fprintf(stderr, "%s: stats: peak RSS %.1f MiB, guest RAM share %s\n", n->prefix,
+		ru.ru_maxrss / 1024.0,
+		format_size(n->t->nodes[n->o.rank].ram_size, share, sizeof(share)));
+}
+
+static void node_block_signals(void)
+{
+	sigset_t sigs;
+
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	vcpu_signal_setup();
+}
+
+/* After a loss, or when something would not end: leave, the kernel frees the rest. */
+static noreturn void node_leave(struct node *n, int status)
+{
+	cluster_status(n->cl, "exit %d", status);
+	fflush(stderr);
+	_exit(status);
+}
+
+static int node_main(int argc, char **argv)
+{
+	struct node *n = calloc(1, sizeof(*n));
+	char err[MESH_ERR_MAX];
+	struct mesh_config mc;
+	int r, status = 1;
+	bool lost;
+
+	if (!n || !(n->t = malloc(sizeof(*n->t))))
+		die("out of memory");
+	r = options_parse(argc, argv, NODE_GROUPS, &n->o);
+	if (r > 0) {
+		node_help(stdout);
+		status = 0;
+		goto out_opts;
+	}
+	if (r < 0) {
+		status = 2;
+		goto out_opts;
+	}
+	if ((r = node_check_options(n))) {
+		status = r;
+		goto out_opts;
+	}
+	snprintf(n->prefix, sizeof(n->prefix), "gvm rank %u", n->o.rank);
+	log_init(n->prefix);
+	n->host = host_open(err);
+	if (!n->host) {
+		pr_err("node: cannot read this host's topology: %s", err);
+		goto out_opts;
+	}
+	/* what can be checked before connecting, so bad input starts nothing */
+	if (node_build_topology(n, NULL))
+		goto out_host;
+
+	mc = (struct mesh_config){
+		.rank = n->o.rank, .nr_nodes = n->o.nr_peers, .nr_channels = CLUSTER_NR_CHANNELS,
+		.peers = n->o.peers, .listen_fd = n->o.listen_fd, .vm_id = n->o.vm_id,
+		.munge_socket = n->o.munge_socket, .timeout_ms = n->o.connect_timeout * 1000,
+	};
+	n->o.listen_fd = -1; /* mesh_open closes it */
+	if (mesh_open(&mc, &n->mesh, err)) {
+		pr_err("node: %s", err);
+		goto out_host;
+	}
+	/* Before any other thread: they all inherit the mask (vm_wait_stop takes them). */
+	node_block_signals();
+	n->cl = cluster_create(n->mesh, n->o.status_fd);
+	cluster_status(n->cl, "connected");
+
+	if (n->o.rank == 0 ? node_setup_rank0(n) : node_setup_rank_k(n)) {
+		int st;
+		const char *why;
+
+		/* tell the others, unless one of them is the cause */
+		if (cluster_setup_stopped(n->cl, &st, &why)) {
+			status = st;
+		} else {
+			status = 1;
+			cluster_stop_all(n->cl, 1, "an instance could not start the guest");
+		}
+		if (n->vm)
+			vm_stop(n->vm, status, NULL);
+		goto out_shutdown;
+	}
+
+	vm_wait_stop(n->vm);
+	status = n->vm->exit_status;
+	lost = cluster_failed(n->cl) || dsm_error(n->dsm);
+	if (vm_join(n->vm, lost ? NODE_LOST_JOIN_MS : NODE_JOIN_MS)) {
+		pr_err("node: a vCPU thread did not stop; leaving");
+		node_leave(n, lost ? status : VM_STATUS_FAILED);
+	}
+	if (n->vm->exit_reason[0] && !cluster_failed(n->cl) &&
+	    !cluster_stopped_by_peer(n->cl)) {
+		if (status == 0)
+			pr_info("%s", n->vm->exit_reason);
+		else
+			pr_err("%s", n->vm->exit_reason);
+	}
+out_shutdown:
+	lost = cluster_failed(n->cl) || (n->dsm && dsm_error(n->dsm));
+	if (n->vm && vm_join(n->vm, lost ? NODE_LOST_JOIN_MS : NODE_JOIN_MS))
+		node_leave(n, status);
+	/* collective: returns once every instance has stopped using the memory */
+	if (n->dsm_started && !lost && dsm_stop(n->dsm)) {
+		lost = true;
+		if (!status)
+			status = VM_STATUS_FAILED;
+	}
+	cluster_stop(n->cl);
+	if (n->vm && n->vm->started.tv_sec && (n->o.stats || n->machine.stats))
+		node_print_stats(n);
+	cluster_status(n->cl, "exit %d", status);
+	vm_destroy(n->vm);
+	dsm_destroy(n->dsm);
+	cluster_destroy(n->cl);
+	mesh_close(n->mesh);
+out_host:
+	host_close(n->host);
+out_opts:
+	if (n->o.listen_fd >= 0)
+		close(n->o.listen_fd);
+	if (n->o.kvm_fd >= 0)
+		close(n->o.kvm_fd);
+	if (n->o.uffd_fd >= 0)
+		close(n->o.uffd_fd);
+	options_free(&n->o);
+	free(n->t);
+	free(n);
+	return status;
+}
+
+const struct gvm_cmd cmd_node = {
+	.name = "node",
+	.summary = "run one instance of a guest that spans several hosts",
+	.main = node_main,
+	.help = node_help,
+};

@@ -1,0 +1,89 @@
+#include "vmm/guest.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/log.h"
+#include "vmm/vcpu.h"
+#include "vmm/vm.h"
+#include "vmm/x86/acpi.h"
+#include "vmm/x86/boot.h"
+
+int guest_check_boot(const struct vm_options *o, const char *cmd)
+{
+	char err[BOOT_ERR_MAX];
+	enum boot_kind kind;
+	struct stat dst;
+
+	if (!o->kernel) {
+		pr_err("%s: --kernel FILE is required (see gvm help %s)", cmd, cmd);
+		return -1;
+	}
+	if (boot_probe(o->kernel, &kind, err)) {
+		pr_err("%s: %s", cmd, err);
+		return -1;
+	}
+	for (unsigned i = 0; i < o->nr_initrds; i++) {
+		struct stat st;
+
+		if (stat(o->initrds[i], &st)) {
+			pr_err("%s: initrd '%s': %s", cmd, o->initrds[i], strerror(errno));
+			return -1;
+		}
+		if (!S_ISREG(st.st_mode)) {
+			pr_err("%s: initrd '%s' is not a regular file", cmd, o->initrds[i]);
+			return -1;
+		}
+	}
+	if (o->dump_acpi && (stat(o->dump_acpi, &dst) || !S_ISDIR(dst.st_mode))) {
+		pr_err("%s: --dump-acpi: '%s' is not a directory (create it first)", cmd,
+		       o->dump_acpi);
+		return -1;
+	}
+	return 0;
+}
+
+/* The ACPI tables, in the guest's RAM at ACPI_BASE_GPA (reserved in the e820 map). */
+static int load_acpi(struct vm *vm, const struct vm_options *o, uint64_t *rsdp, const char *cmd)
+{
+	void *at = guest_ram_ptr(vm->ram, ACPI_BASE_GPA, ACPI_MAX_SIZE);
+	char err[ACPI_ERR_MAX];
+
+	if (!at || acpi_build(&vm->topo, at, ACPI_BASE_GPA, ACPI_MAX_SIZE, rsdp, err) < 0) {
+		pr_err("%s: cannot build the ACPI tables: %s", cmd, at ? err : "no RAM at 0xE0000");
+		return -1;
+	}
+	if (o->dump_acpi && acpi_dump(&vm->topo, o->dump_acpi, err)) {
+		pr_err("%s: --dump-acpi: %s", cmd, err);
+		return -1;
+	}
+	return 0;
+}
+
+int guest_load(struct vm *vm, const struct vm_options *o, const char *cmd)
+{
+	struct boot_config bc;
+	struct boot_entry entry;
+	char err[BOOT_ERR_MAX];
+	uint64_t rsdp;
+
+	if (!vm->vcpus[0]) {
+		pr_err("%s: the boot vCPU does not run on this instance", cmd);
+		return -1;
+	}
+	if (load_acpi(vm, o, &rsdp, cmd))
+		return -1;
+	bc = (struct boot_config){
+		.kernel = o->kernel,
+		.initrds = o->initrds,
+		.nr_initrds = o->nr_initrds,
+		.cmdline = o->append,
+		.rsdp_gpa = rsdp,
+	};
+	if (boot_load(vm->ram, &bc, &entry, err)) {
+		pr_err("%s: %s", cmd, err);
+		return -1;
+	}
+	return boot_set_bsp_state(vm->vcpus[0]->fd, &entry);
+}
