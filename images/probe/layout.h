@@ -35,8 +35,9 @@
 /* Requests: UD2 with the number in rax, arguments in rdi, rsi, rdx, rcx, r8. */
 #define SYS_EXIT 0     /* (status): write status to the exit device */
 #define SYS_START 1    /* (cpu, rip, rsp, arg): start a thread on an idle CPU */
-#define SYS_IPI_PING 2 /* (cpu, rounds, struct probe_ping *): IPI round trips */
+#define SYS_IPI_PING 2 /* (cpu, rounds, struct probe_ping *, logical): IPI round trips */
 #define SYS_PARK 3     /* (): halt this CPU for good, interrupts still served */
+#define SYS_KVMCLOCK 4 /* (phys addr or 0): this CPU's kvmclock area on, or off */
 
 /* Interrupt vectors. */
 #define VEC_PING 0xf0

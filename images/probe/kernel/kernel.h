@@ -71,13 +71,17 @@ void kerr(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void exit_vm(uint32_t status) __attribute__((noreturn));
 void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
+/* main.c */
+int kvmclock_enable(uint64_t phys);
+
 /* mem.c */
 void mem_plan(void);
 
 /* smp.c */
-void lapic_init(void);
+void lapic_init(uint32_t index);
 void lapic_eoi(void);
 void lapic_send(uint32_t apic, uint32_t icr_low);
+void lapic_send_logical(uint32_t mask, uint32_t icr_low);
 uint32_t lapic_id(void);
 void lapic_timer(uint32_t vector, uint32_t count);
 void cpu_init(struct cpu_local *cl);

@@ -133,6 +133,26 @@ static void wrmsr(uint32_t msr, uint64_t v)
 	__asm__ volatile("wrmsr" : : "c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)));
 }
 
+static int have_kvmclock(void)
+{
+	uint32_t r[4];
+
+	cpuid(0x40000000, 0, r);
+	if (r[0] < 0x40000001 || r[1] != 0x4b4d564b) /* "KVMK" of "KVMKVMKVM" */
+		return 0;
+	cpuid(0x40000001, 0, r);
+	return !!(r[0] & (1u << 3)); /* KVM_FEATURE_CLOCKSOURCE2 */
+}
+
+/* SYS_KVMCLOCK: this CPU's kvmclock area at phys (user memory, 64-byte aligned), or off. */
+int kvmclock_enable(uint64_t phys)
+{
+	if (!have_kvmclock() || (phys & 63) || phys >= probe_bootinfo.mapped_top)
+		return -1;
+	wrmsr(MSR_KVM_SYSTEM_TIME_NEW, phys ? phys | 1 : 0);
+	return 0;
+}
+
 /*
  * The TSC rate, for user mode to turn cycles into seconds: kvmclock's scale,
  * read once and switched off again (KVM would keep writing the page).
@@ -140,13 +160,8 @@ static void wrmsr(uint32_t msr, uint64_t v)
 static void kvmclock_read(void)
 {
 	struct probe_bootinfo *bi = &probe_bootinfo;
-	uint32_t r[4];
 
-	cpuid(0x40000000, 0, r);
-	if (r[0] < 0x40000001 || r[1] != 0x4b4d564b) /* "KVMK" of "KVMKVMKVM" */
-		return;
-	cpuid(0x40000001, 0, r);
-	if (!(r[0] & (1u << 3))) /* KVM_FEATURE_CLOCKSOURCE2 */
+	if (!have_kvmclock())
 		return;
 	wrmsr(MSR_KVM_SYSTEM_TIME_NEW, (uint64_t)&pvclock | 1);
 	for (int i = 0; i < 1000 && (!pvclock.version || (pvclock.version & 1)); i++)

@@ -9,6 +9,8 @@
 #define LAPIC_ID 0x20
 #define LAPIC_TPR 0x80
 #define LAPIC_EOI 0xb0
+#define LAPIC_LDR 0xd0
+#define LAPIC_DFR 0xe0
 #define LAPIC_SVR 0xf0
 #define LAPIC_ESR 0x280
 #define LAPIC_ICR_LO 0x300
@@ -18,6 +20,7 @@
 #define LAPIC_TIMER_DIV 0x3e0
 
 #define ICR_BUSY (1u << 12)
+#define ICR_LOGICAL (1u << 11)
 #define ICR_ASSERT (1u << 14)
 #define ICR_LEVEL (1u << 15)
 #define ICR_INIT (5u << 8)
@@ -50,8 +53,15 @@ void lapic_eoi(void)
 	lapic_write(LAPIC_EOI, 0);
 }
 
-void lapic_init(void)
+void lapic_init(uint32_t index)
 {
+	/*
+	 * Flat logical mode, one LDR bit for each of the first 8 CPUs: the
+	 * logical IPIs of SYS_IPI_PING (the VMM must know every CPU's LDR,
+	 * wherever it runs).
+	 */
+	lapic_write(LAPIC_DFR, 0xffffffffu);
+	lapic_write(LAPIC_LDR, index < 8 ? (1u << index) << 24 : 0);
 	lapic_write(LAPIC_TPR, 0);
 	lapic_write(LAPIC_LVT_TIMER, 1u << 16);
 	lapic_write(LAPIC_SVR, 0x100 | VEC_SPURIOUS);
@@ -67,6 +77,12 @@ void lapic_send(uint32_t apic, uint32_t icr_low)
 		cpu_pause();
 	lapic_write(LAPIC_ICR_HI, apic << 24);
 	lapic_write(LAPIC_ICR_LO, icr_low);
+}
+
+/* Logical destination: mask is a set of LDR bits (flat model). */
+void lapic_send_logical(uint32_t mask, uint32_t icr_low)
+{
+	lapic_send(mask, icr_low | ICR_LOGICAL);
 }
 
 /* Periodic timer on vector, divide by 1; count 0 stops and masks it. */
@@ -114,7 +130,7 @@ void cpu_init(struct cpu_local *cl)
 	__asm__ volatile("mov %0, %%ds; mov %0, %%es; mov %0, %%ss" : : "r"(SEL_KDATA));
 	__asm__ volatile("ltr %w0" : : "r"(SEL_TSS));
 	idt_load();
-	lapic_init();
+	lapic_init(cl->index);
 
 	rep->lapic_id = lapic_id();
 	cpuid(1, 0, r);

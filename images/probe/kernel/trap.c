@@ -54,13 +54,14 @@ static long sys_start(uint64_t cpu, uint64_t rip, uint64_t rsp, uint64_t arg)
  */
 #define PING_TIMEOUT 20000000000ull
 
-static long sys_ping(uint64_t cpu, uint64_t rounds, struct probe_ping *out)
+static long sys_ping(uint64_t cpu, uint64_t rounds, struct probe_ping *out, uint64_t logical)
 {
 	struct probe_bootinfo *bi = &probe_bootinfo;
 	struct cpu_local *me = this_cpu(), *t;
 	struct probe_ping r = { 0, ~0ull, 0, 0, 0 };
 
-	if (cpu >= bi->acpi.nr_cpus || cpu == me->index || bi->cpu[cpu].state < CPU_UP)
+	if (cpu >= bi->acpi.nr_cpus || cpu == me->index || bi->cpu[cpu].state < CPU_UP ||
+	    (logical && cpu >= 8))
 		return -1;
 	t = cpu_by_index[cpu];
 	t->ping_reply_apic = me->apic_id;
@@ -69,7 +70,10 @@ static long sys_ping(uint64_t cpu, uint64_t rounds, struct probe_ping *out)
 	for (; r.rounds < rounds; r.rounds++) {
 		uint64_t before = me->pongs, t0 = rdtsc(), dt;
 
-		lapic_send(t->apic_id, VEC_PING);
+		if (logical)
+			lapic_send_logical(1u << cpu, VEC_PING);
+		else
+			lapic_send(t->apic_id, VEC_PING);
 		while (me->pongs == before && rdtsc() - t0 < PING_TIMEOUT)
 			sti_hlt_cli();
 		if (me->pongs == before) {
@@ -96,7 +100,10 @@ static void syscall(struct trap_frame *f)
 		f->rax = (uint64_t)sys_start(f->rdi, f->rsi, f->rdx, f->rcx);
 		break;
 	case SYS_IPI_PING:
-		f->rax = (uint64_t)sys_ping(f->rdi, f->rsi, (struct probe_ping *)f->rdx);
+		f->rax = (uint64_t)sys_ping(f->rdi, f->rsi, (struct probe_ping *)f->rdx, f->rcx);
+		break;
+	case SYS_KVMCLOCK:
+		f->rax = (uint64_t)(long)kvmclock_enable(f->rdi);
 		break;
 	case SYS_PARK:
 		for (;;)

@@ -41,10 +41,12 @@ static int parse_workloads(char *v)
 
 	if (n < 0)
 		return -1;
-	opts.ipi = opts.counter = opts.memcpy = opts.spmv = 0;
+	opts.ipi = opts.clock = opts.counter = opts.memcpy = opts.spmv = 0;
 	for (int i = 0; i < n; i++) {
 		if (ustreq(w[i], "ipi"))
 			opts.ipi = 1;
+		else if (ustreq(w[i], "clock"))
+			opts.clock = 1;
 		else if (ustreq(w[i], "counter"))
 			opts.counter = 1;
 		else if (ustreq(w[i], "memcpy"))
@@ -236,6 +238,8 @@ void user_main(struct probe_bootinfo *bi, uint64_t cpu)
 	if (team_start() == 0) {
 		uprintf("ready: threads=%u nodes=%u placement=%s\n", team.nthreads, team.nnodes,
 			opts.naive ? "naive" : "node");
+		if (opts.clock)
+			run_clock();
 		if (opts.counter)
 			run_counter();
 		if (opts.memcpy)
