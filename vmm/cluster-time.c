@@ -78,10 +78,12 @@ int cluster_clock_reference(struct vm *vm, struct cluster_machine *m, char *err)
 	m->tsc_khz = khz > 0 ? (uint32_t)khz : 1;
 	m->has_tsc_offset = tsc_offset_attr(v0->fd, KVM_GET_DEVICE_ATTR, &off) == 0;
 	m->tsc_offset = m->has_tsc_offset ? off : 0;
-	/* every local vCPU exactly as vCPU 0, rather than as close as KVM's guess */
-	for (unsigned i = 1; m->has_tsc_offset && i < vm->nr_vcpus; i++)
-		if (vm->vcpus[i] && tsc_offset_attr(vm->vcpus[i]->fd, KVM_SET_DEVICE_ATTR, &off))
-			pr_warn("vCPU %u: cannot set its TSC offset: %s", i, strerror(errno));
+	/*
+	 * Rank 0's other vCPUs are left as KVM made them: it matched them to
+	 * vCPU 0 already, and setting an offset again would end KVM's "master
+	 * clock" (kvmclock's TSC-stable mode, which keeps the vCPUs' kvmclocks
+	 * in step), measured.
+	 */
 	return kvmclock_offset(vm, &m->kvmclock_offset, err);
 }
 

@@ -672,6 +672,11 @@ int cluster_wait_ready(struct cluster *c, unsigned timeout_s, char *err)
 	return ret;
 }
 
+void cluster_quiesce(struct cluster *c)
+{
+	atomic_store(&c->stopping, true);
+}
+
 void cluster_stop(struct cluster *c)
 {
 	atomic_store(&c->stopping, true);

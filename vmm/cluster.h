@@ -139,6 +139,13 @@ bool cluster_stopped_by_peer(struct cluster *c);
 int cluster_setup_stopped(struct cluster *c, int *status, const char **reason);
 
 /*
+ * This instance's vCPUs are joined and it is about to stop the DSM with
+ * the others: from now on a closed connection is an instance that finished
+ * (a loss shows in the DSM's stop), and messages are dropped.
+ */
+void cluster_quiesce(struct cluster *c);
+
+/*
  * The end, once the vCPUs are joined and the DSM stopped: no message is
  * expected any more.  Stops the proxy threads, shuts the mesh down and joins
  * the receive threads.

@@ -425,6 +425,7 @@ out_shutdown:
 	if (n->vm && vm_join(n->vm, lost ? NODE_LOST_JOIN_MS : NODE_JOIN_MS))
 		node_leave(n, status);
 	/* collective: returns once every instance has stopped using the memory */
+	cluster_quiesce(n->cl);
 	if (n->dsm_started && !lost && dsm_stop(n->dsm)) {
 		lost = true;
 		if (!status)
