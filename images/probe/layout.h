@@ -38,12 +38,14 @@
 #define SYS_IPI_PING 2 /* (cpu, rounds, struct probe_ping *, logical): IPI round trips */
 #define SYS_PARK 3     /* (): halt this CPU for good, interrupts still served */
 #define SYS_KVMCLOCK 4 /* (phys addr or 0): this CPU's kvmclock area on, or off */
+#define SYS_IRQ 5      /* (cpu, rounds, struct probe_ping *): UART interrupts to a CPU */
 
 /* Interrupt vectors. */
 #define VEC_PING 0xf0
 #define VEC_PONG 0xf1
 #define VEC_WAKE 0xf2
 #define VEC_TIMER 0xf3
+#define VEC_UART 0xf4
 #define VEC_SPURIOUS 0xff
 
 /* Boot protocols the kernel was entered by. */

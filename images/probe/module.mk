@@ -14,7 +14,8 @@ PROBE_UCFLAGS := $(PROBE_CFLAGS) $(BENCH_FPFLAGS)
 
 probe_KSRCS := images/probe/kernel/entry.S images/probe/kernel/main.c \
 	images/probe/kernel/mem.c images/probe/kernel/smp.c images/probe/kernel/trap.c \
-	images/probe/kernel/console.c images/probe/kernel/lib.c images/probe/acpi.c bench/fmt.c
+	images/probe/kernel/console.c images/probe/kernel/lib.c images/probe/kernel/irq.c \
+	images/probe/acpi.c bench/fmt.c
 probe_USRCS := $(wildcard images/probe/user/*.c images/probe/user/*.S) \
 	images/probe/acpi.c $(bench_LIB_SRCS)
 

@@ -248,6 +248,7 @@ isr_common:
 	STUB 0xf1, 0
 	STUB 0xf2, 0
 	STUB 0xf3, 0
+	STUB 0xf4, 0
 	STUB 0xff, 0
 
 	.section .rodata
@@ -258,7 +259,7 @@ isr_table:
 	.irp v, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
 	.quad \v, isr_\v
 	.endr
-	.irp v, 0xf0,0xf1,0xf2,0xf3,0xff
+	.irp v, 0xf0,0xf1,0xf2,0xf3,0xf4,0xff
 	.quad \v, isr_\v
 	.endr
 	.quad 0, 0

@@ -37,7 +37,7 @@ struct cpu_local {
 	uint32_t index, apic_id;
 	volatile uint32_t ping_reply_apic;
 	volatile uint32_t go;
-	volatile uint64_t pongs, wakes, ticks;
+	volatile uint64_t pongs, wakes, ticks, uart_irqs;
 	uint64_t start_rip, start_rsp, start_arg;
 };
 
@@ -87,6 +87,10 @@ void lapic_timer(uint32_t vector, uint32_t count);
 void cpu_init(struct cpu_local *cl);
 void smp_boot(void);
 void ap_main(uint32_t apic);
+
+/* irq.c */
+long sys_irq(uint64_t cpu, uint64_t rounds, struct probe_ping *out);
+void uart_irq(void);
 
 /* trap.c */
 void idt_init(void);

@@ -105,6 +105,9 @@ static void syscall(struct trap_frame *f)
 	case SYS_KVMCLOCK:
 		f->rax = (uint64_t)(long)kvmclock_enable(f->rdi);
 		break;
+	case SYS_IRQ:
+		f->rax = (uint64_t)sys_irq(f->rdi, f->rsi, (struct probe_ping *)f->rdx);
+		break;
 	case SYS_PARK:
 		for (;;)
 			sti_hlt_cli();
@@ -142,6 +145,9 @@ void trap(struct trap_frame *f)
 	case VEC_TIMER:
 		this_cpu()->ticks++;
 		lapic_eoi();
+		return;
+	case VEC_UART:
+		uart_irq();
 		return;
 	case VEC_SPURIOUS:
 		return;

@@ -41,10 +41,12 @@ static int parse_workloads(char *v)
 
 	if (n < 0)
 		return -1;
-	opts.ipi = opts.clock = opts.counter = opts.memcpy = opts.spmv = 0;
+	opts.ipi = opts.irq = opts.clock = opts.counter = opts.memcpy = opts.spmv = 0;
 	for (int i = 0; i < n; i++) {
 		if (ustreq(w[i], "ipi"))
 			opts.ipi = 1;
+		else if (ustreq(w[i], "irq"))
+			opts.irq = 1;
 		else if (ustreq(w[i], "clock"))
 			opts.clock = 1;
 		else if (ustreq(w[i], "counter"))
@@ -235,6 +237,8 @@ void user_main(struct probe_bootinfo *bi, uint64_t cpu)
 		cycles_to_us(ready - bi->tsc_entry));
 	if (opts.ipi)
 		run_ipi();
+	if (opts.irq)
+		run_irq();
 	if (team_start() == 0) {
 		uprintf("ready: threads=%u nodes=%u placement=%s\n", team.nthreads, team.nnodes,
 			opts.naive ? "naive" : "node");

@@ -9,7 +9,7 @@
 #define PROBE_MAX_MATRICES 16
 
 struct probe_opts {
-	int ipi, clock, counter, memcpy, spmv; /* workloads to run */
+	int ipi, irq, clock, counter, memcpy, spmv; /* workloads to run */
 	const char *matrix[PROBE_MAX_MATRICES];
 	unsigned nmatrices;
 	uint64_t iters;                  /* SpMV iterations */
@@ -32,6 +32,7 @@ static inline uint64_t cycles_to_us(uint64_t c)
 void topo_report(void);
 void run_ipi(void);
 void run_clock(void);
+void run_irq(void);
 void run_counter(void);
 void run_memcpy(void);
 void run_spmv(const char *matrix);
