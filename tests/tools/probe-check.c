@@ -2,7 +2,8 @@
  * probe-check: judge a probe guest's console output.
  *
  *   probe-check --vcpus V --numa N --mem SIZE [--topo FILE] [--ref FILE]
- *               [--matrices M1,M2,...] [--distance D] [--layout gvm|qemu] LOG
+ *               [--matrices M1,M2,...] [--distance D] [--layout gvm|qemu]
+ *               [--expect ipi,irq,clock] LOG
  *
  * Checks that the probe passed, that the topology it printed is the one
  * asked for (V vCPUs, N nodes, SIZE of RAM: APIC IDs and memory ranges as
@@ -10,6 +11,11 @@
  * to what `gvm topo` printed (--topo), that every AP came up, and that
  * every SpMV checksum equals the host's (--ref: bench/spmv output) and that
  * the matrices listed ran.  Prints each problem; exits 0 only if none.
+ *
+ * --expect: those workloads covered every CPU: an IPI round trip by APIC ID
+ * to every other CPU (and by LDR bit to the first 8), a device interrupt to
+ * every CPU, a clock comparison with every other CPU in causal order, each
+ * line naming the right NUMA node (vCPU i is in node i / (V / N)).
  *
  * --layout qemu: the machine is QEMU's (-smp V -numa ... with N equal nodes):
  * APIC IDs are the CPU indexes, and a node's ranges need only add up to its
@@ -342,6 +348,70 @@ static void check_spmv(char **l, unsigned n, const char *ref, const char *matric
 	}
 }
 
+/* The line of kind ("ipi: ") whose to= is cpu (and whose key=want, if key). */
+static const char *find_to(char **l, unsigned n, const char *kind, unsigned cpu, const char *key,
+			   const char *want)
+{
+	char v[64];
+
+	for (unsigned i = 0; i < n; i++) {
+		if (strncmp(l[i], kind, strlen(kind)) || field(l[i], "to", v, sizeof(v)) ||
+		    strtoul(v, NULL, 10) != cpu)
+			continue;
+		if (key && (field(l[i], key, v, sizeof(v)) || strcmp(v, want)))
+			continue;
+		return l[i];
+	}
+	return NULL;
+}
+
+static void check_cpu_line(const struct expect *e, const char *line, const char *what,
+			   unsigned cpu)
+{
+	char v[64];
+
+	if (!line) {
+		bad("no %s line for cpu %u", what, cpu);
+		return;
+	}
+	if (field(line, "node", v, sizeof(v)) || strtoul(v, NULL, 10) != e->node_of[cpu])
+		bad("%s line for cpu %u names node %s, not %u", what, cpu, v, e->node_of[cpu]);
+}
+
+static void check_expect(const struct expect *e, char **l, unsigned n, const char *list)
+{
+	char buf[256];
+
+	snprintf(buf, sizeof(buf), "%s", list);
+	for (char *w = strtok(buf, ","); w; w = strtok(NULL, ",")) {
+		for (unsigned c = 0; c < e->ncpus; c++) {
+			char v[64];
+			const char *line;
+
+			if (!strcmp(w, "ipi") && c) {
+				check_cpu_line(e, find_to(l, n, "ipi: ", c, "dest", "physical"),
+					       "ipi (physical)", c);
+				if (c < 8)
+					check_cpu_line(e, find_to(l, n, "ipi: ", c, "dest", "logical"),
+						       "ipi (logical)", c);
+			} else if (!strcmp(w, "irq")) {
+				check_cpu_line(e, find_to(l, n, "irq: ", c, NULL, NULL), "irq", c);
+			} else if (!strcmp(w, "clock") && c) {
+				line = find_to(l, n, "clock: ", c, NULL, NULL);
+				check_cpu_line(e, line, "clock", c);
+				if (line && (field(line, "result", v, sizeof(v)) || strcmp(v, "ok")))
+					bad("clock line for cpu %u: %s", c, line);
+				if (line && !e->qemu &&
+				    (field(line, "kvmclock", v, sizeof(v)) || !strcmp(v, "none")))
+					bad("clock line for cpu %u compared no kvmclock: %s", c, line);
+			} else if (strcmp(w, "ipi") && strcmp(w, "irq") && strcmp(w, "clock")) {
+				bad("--expect: unknown workload '%s'", w);
+				return;
+			}
+		}
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -353,11 +423,12 @@ int main(int argc, char **argv)
 		{ "matrices", required_argument, NULL, 'x' },
 		{ "distance", required_argument, NULL, 'd' },
 		{ "layout", required_argument, NULL, 'l' },
+		{ "expect", required_argument, NULL, 'e' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct expect ex;
 	struct expect *e = &ex;
-	const char *topo = NULL, *ref = NULL, *matrices = NULL;
+	const char *topo = NULL, *ref = NULL, *matrices = NULL, *expect = NULL;
 	unsigned distance = 20, n;
 	char err[PARSE_ERR_MAX];
 	int c;
@@ -389,6 +460,9 @@ int main(int argc, char **argv)
 			if (parse_uint(optarg, 11, 255, &distance, err))
 				goto usage;
 			break;
+		case 'e':
+			expect = optarg;
+			break;
 		case 'l':
 			if (strcmp(optarg, "gvm") && strcmp(optarg, "qemu"))
 				goto usage;
@@ -417,12 +491,15 @@ int main(int argc, char **argv)
 		compare_topo(e, topo);
 	check_topology(e, l, n);
 	check_spmv(l, n, ref, matrices);
+	if (expect)
+		check_expect(e, l, n, expect);
 	if (problems)
 		fprintf(stderr, "probe-check: %u problems in %s\n", problems, argv[optind]);
 	free_lines(l, n);
 	return problems ? 1 : 0;
 usage:
 	fprintf(stderr, "usage: probe-check --vcpus V --numa N --mem SIZE [--topo FILE] "
-			"[--ref FILE] [--matrices LIST] [--distance D] [--layout gvm|qemu] LOG\n");
+			"[--ref FILE] [--matrices LIST] [--distance D] [--layout gvm|qemu] "
+			"[--expect ipi,irq,clock] LOG\n");
 	return 2;
 }

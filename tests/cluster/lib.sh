@@ -1,0 +1,62 @@
+# Helpers for tests/cluster/*.t (sourced, not a test itself): one guest over
+# several gvm instances on this machine (gvm run --nodes, gvm node).
+. "$GVM_TOP/tests/probe/lib.sh"
+
+cluster_need() {
+	[ -x "$GVM" ] || fail "no $GVM: run 'make'"
+	[ -r /dev/kvm ] || skip "no /dev/kvm"
+	[ -f "$PROBE" ] || fail "no probe image $PROBE: run 'make images'"
+}
+
+# Workloads of the cluster runs, kept short: a loaded 2-core machine runs
+# them with more vCPUs than cores.
+CLUSTER_WORKLOADS=ipi,irq,clock,counter,memcpy,spmv
+CLUSTER_APPEND="probe.iters=2 probe.memcpy_size=1M probe.memcpy_reps=2 probe.counter_iters=20000 probe.ipi_rounds=5"
+
+# cluster_probe NODES VCPUS MEM [EXTRA_APPEND]: the probe over NODES instances with
+# every workload on the generated and the real matrices; judge everything.
+cluster_probe() {
+	local nodes=$1 vcpus=$2 mem=$3 extra=${4:-} log=$GVM_TEST_TMP/probe.log rc
+	local matrices="$GEN_MATRIX,$(echo $REAL_MATRICES | tr ' ' ,)"
+
+	cluster_need
+	probe_need
+	probe_inputs
+	"$GVM" topo --vcpus "$vcpus" --numa "$nodes" --mem "$mem" >"$GVM_TEST_TMP/topo.txt" ||
+		fail "gvm topo refused --vcpus $vcpus --numa $nodes --mem $mem"
+	echo "+ gvm run --nodes $nodes --vcpus $vcpus --mem $mem $extra"
+	"$GVM" run --nodes "$nodes" --kernel "$PROBE" --vcpus "$vcpus" --mem "$mem" \
+		--initrd "$GVM_TEST_TMP/part1.cpio" --initrd "$GVM_TEST_TMP/part2.cpio" \
+		--append "probe.workloads=$CLUSTER_WORKLOADS probe.matrix=$matrices $CLUSTER_APPEND $extra" \
+		>"$log" 2>&1 </dev/null
+	rc=$?
+	cat "$log"
+	[ $rc -eq 0 ] || fail "gvm run --nodes $nodes exited with $rc, not 0"
+	"$PROBE_CHECK" --vcpus "$vcpus" --numa "$nodes" --mem "$mem" --topo "$GVM_TEST_TMP/topo.txt" \
+		--ref "$GVM_TEST_TMP/ref.txt" --matrices "$matrices" --expect ipi,irq,clock "$log" ||
+		fail "the probe's output does not match what was asked for"
+	grep -q "^gvm: $nodes instances connected" "$log" || fail "no progress line for the connection"
+	echo "ok: $nodes instances, $vcpus vCPUs, $mem: topology, APs, IPIs, device interrupts," \
+		"clocks, counters, checksums, exit status"
+}
+
+# Children of the launcher pid $1 that are gvm node instances (one per line: pid rank).
+cluster_instances() {
+	local p
+	for p in $(pgrep -P "$1" 2>/dev/null); do
+		tr '\0' ' ' </proc/$p/cmdline 2>/dev/null |
+			sed -n "s/.* node --rank \([0-9]*\) .*/$p \1/p"
+	done
+}
+
+# Wait until file $1 has a line matching $2 (timeout $3 s); 0 when it does.
+wait_for_line() {
+	local i
+	for i in $(seq $((${3:-60} * 10))); do
+		grep -q "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
