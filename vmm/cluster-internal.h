@@ -140,6 +140,7 @@ struct cluster {
 	struct mesh *mesh;
 	unsigned rank, nr;
 	struct vm *vm;
+	struct dsm *dsm;
 	int status_fd;
 	struct cl_conn *conns;   /* [peer * CLUSTER_NR_CHANNELS + ch], for ch < CL_NR_OWN */
 

@@ -160,7 +160,9 @@ void cluster_fail(struct cluster *c, unsigned culprit, const char *fmt, ...)
 	va_end(ap);
 	if (atomic_exchange(&c->failed, true))
 		return;
-	pr_err("%s", msg);
+	/* the DSM names the instance it lost, and noticed first */
+	if (!c->dsm || !dsm_error(c->dsm))
+		pr_err("%s", msg);
 	if (c->vm) {
 		vm_stop(c->vm, VM_STATUS_FAILED, "%s", msg);
 		return;
@@ -179,6 +181,11 @@ void cluster_fail(struct cluster *c, unsigned culprit, const char *fmt, ...)
 bool cluster_failed(struct cluster *c)
 {
 	return atomic_load(&c->failed);
+}
+
+void cluster_set_dsm(struct cluster *c, struct dsm *d)
+{
+	c->dsm = d;
 }
 
 bool cluster_stopped_by_peer(struct cluster *c)
@@ -601,9 +608,16 @@ static void *cl_rx_thread(void *arg)
 
 	for (;;) {
 		if (wire_recv(cn->fd, (int)cn->peer, &h, cn->buf, sizeof(cn->buf), why)) {
-			if (!atomic_load(&c->stopping))
+			/*
+			 * Once the VM stops, an instance that stopped too may leave
+			 * first; one lost meanwhile shows in the DSM's collective stop.
+			 */
+			if (!atomic_load(&c->stopping) && !(c->vm && vm_stopping(c->vm)))
 				cluster_fail(c, cn->peer, "%s lost: %s",
 					     cl_peer_name(c, cn->peer, name, sizeof(name)), why);
+			else
+				pr_debug("%s closed: %s",
+					 cl_peer_name(c, cn->peer, name, sizeof(name)), why);
 			break;
 		}
 		if (atomic_load(&c->stopping))

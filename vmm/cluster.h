@@ -155,4 +155,7 @@ void cluster_stop(struct cluster *c);
 /* The DSM's on_fatal, with the cluster as arg. */
 void cluster_dsm_fatal(void *arg, const char *msg);
 
+/* The DSM over the same mesh: a loss it already reported is not reported twice. */
+void cluster_set_dsm(struct cluster *c, struct dsm *d);
+
 #endif

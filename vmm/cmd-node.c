@@ -182,6 +182,7 @@ static int node_create_vm(struct node *n, const struct cpuid_features *features)
 		pr_err("node: guest RAM: %s", err);
 		return -1;
 	}
+	cluster_set_dsm(n->cl, n->dsm);
 	if (dsm_start(n->dsm, err)) {
 		pr_err("node: guest RAM: %s", err);
 		return -1;

@@ -44,7 +44,7 @@ cluster_probe() {
 cluster_instances() {
 	local p
 	for p in $(pgrep -P "$1" 2>/dev/null); do
-		tr '\0' ' ' </proc/$p/cmdline 2>/dev/null |
+		{ tr '\0' ' ' </proc/$p/cmdline 2>/dev/null; echo; } |
 			sed -n "s/.* node --rank \([0-9]*\) .*/$p \1/p"
 	done
 }

@@ -1,0 +1,53 @@
+#!/bin/bash
+# timeout: 300
+# An instance that dies stops every other one within 5 s, with a message
+# naming it (rank and host:port) and a non-zero status: rank 1 of 3 killed
+# (SIGKILL) while the guest runs, then rank 0 (the one with the devices).
+. "$GVM_TOP/tests/cluster/lib.sh"
+cluster_need
+
+# kill_rank VICTIM: start 3 instances on a long workload, kill one, judge.
+kill_rank() {
+	local victim=$1 log=$GVM_TEST_TMP/lost-$1.log launcher inst vpid vport t0 t1 left rc r
+	"$GVM" run --nodes 3 --vcpus 3 --mem 384M --kernel "$PROBE" \
+		--append "probe.workloads=counter probe.counter_iters=1000000000" \
+		>"$log" 2>&1 </dev/null &
+	launcher=$!
+	wait_for_line "$log" "^ready:" 120 || { cat "$log"; fail "the guest never got ready"; }
+	inst=$(cluster_instances $launcher)
+	[ "$(wc -l <<<"$inst")" = 3 ] || fail "expected 3 instances of launcher $launcher, found: $inst"
+	vpid=$(awk -v r="$victim" '$2 == r { print $1 }' <<<"$inst")
+	vport=$(tr '\0' ' ' </proc/$vpid/cmdline | sed -n 's/.*--peers \([^ ]*\) .*/\1/p' |
+		cut -d, -f$((victim + 1)))
+	echo "+ kill -9 rank $victim (pid $vpid, $vport)"
+	t0=$(now_ms)
+	kill -9 "$vpid"
+	# every surviving instance must end within 5 s
+	while :; do
+		left=0
+		for p in $(awk '{ print $1 }' <<<"$inst"); do
+			[ -d /proc/$p ] && [ "$(awk '{ print $3 }' /proc/$p/stat 2>/dev/null)" != Z ] &&
+				left=1
+		done
+		t1=$(now_ms)
+		[ $left = 0 ] && break
+		[ $((t1 - t0)) -gt 5000 ] && { cat "$log"; fail "instances still run $((t1 - t0)) ms after rank $victim died"; }
+		sleep 0.05
+	done
+	wait $launcher
+	rc=$?
+	cat "$log"
+	echo "every instance ended $((t1 - t0)) ms after rank $victim was killed; gvm run exited $rc"
+	[ $rc -ne 0 ] || fail "gvm run exited 0 although rank $victim died"
+	for r in 0 1 2; do
+		[ $r = "$victim" ] && continue
+		grep -q "^gvm rank $r: error: .*rank $victim ($vport) lost" "$log" ||
+			fail "rank $r did not say that rank $victim ($vport) was lost"
+	done
+	grep -q "rank $victim (pid $vpid) was killed by signal 9" "$log" ||
+		fail "the launcher did not report how rank $victim ended"
+}
+
+kill_rank 1
+kill_rank 0
+echo "ok: a dead instance stops the others within 5 s, named, non-zero"
