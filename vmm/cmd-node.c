@@ -249,7 +249,8 @@ static int node_setup_rank0(struct node *n)
 	if (cluster_start(n->cl))
 		return -1;
 	if (cluster_wait_ready(n->cl, NODE_SETUP_TIMEOUT_S, err)) {
-		pr_err("node: %s", err);
+		if (!cluster_failed(n->cl)) /* a loss is reported already */
+			pr_err("node: %s", err);
 		return -1;
 	}
 	cluster_status(n->cl, "ready");
@@ -396,8 +397,12 @@ static int node_main(int argc, char **argv)
 		const char *why;
 
 		/* tell the others, unless one of them is the cause */
-		if (cluster_setup_stopped(n->cl, &st, &why)) {
+		if (cluster_failed(n->cl)) {
+			status = VM_STATUS_FAILED;
+		} else if (cluster_setup_stopped(n->cl, &st, &why)) {
 			status = st;
+		} else if (n->vm && vm_stopping(n->vm)) {
+			status = n->vm->exit_status;
 		} else {
 			status = 1;
 			cluster_stop_all(n->cl, 1, "an instance could not start the guest");

@@ -60,3 +60,14 @@ wait_for_line() {
 }
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# Whatever a test started in the background (launchers, instances) does not
+# outlive it, even when it fails half-way: track_bg PID... registers them.
+# (A killed launcher takes its instances with it.)
+_cluster_bg=
+track_bg() { _cluster_bg="$_cluster_bg $*"; }
+_cluster_cleanup() {
+	local p
+	for p in $_cluster_bg; do kill -KILL "$p" 2>/dev/null; done
+}
+trap _cluster_cleanup EXIT

@@ -13,6 +13,7 @@ kill_rank() {
 		--append "probe.workloads=counter probe.counter_iters=1000000000" \
 		>"$log" 2>&1 </dev/null &
 	launcher=$!
+	track_bg $launcher
 	wait_for_line "$log" "^ready:" 120 || { cat "$log"; fail "the guest never got ready"; }
 	inst=$(cluster_instances $launcher)
 	[ "$(wc -l <<<"$inst")" = 3 ] || fail "expected 3 instances of launcher $launcher, found: $inst"

@@ -14,6 +14,7 @@ start() {
 		--append "probe.workloads=counter probe.counter_iters=1000000000" \
 		>"$1" 2>&1 </dev/null &
 	launcher=$!
+	track_bg $launcher
 	wait_for_line "$1" "^ready:" 120 || { cat "$1"; fail "the guest never got ready"; }
 	inst=$(cluster_instances $launcher | awk '{ print $1 }')
 	[ "$(wc -w <<<"$inst")" = 2 ] || fail "expected 2 instances, found: $inst"

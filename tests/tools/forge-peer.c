@@ -1,0 +1,190 @@
+/*
+ * forge-peer: connect to a gvm instance as if it were one of its peers and
+ * present a munge credential of our choosing, to test that the instance
+ * refuses what it must refuse.
+ *
+ *   forge-peer --to HOST:PORT --vm-id ID --rank R --nodes N [--target T]
+ *              [--channels C] [--uid USER] [--hold SECONDS] --expect refused|accepted
+ *
+ * The claim says: VM ID, from rank R, to rank T (default 0), N nodes, one
+ * connection per channel 0..C-1 (default 1).  --uid: become USER (by name
+ * or number) before encoding, so munged signs for that uid (needs root).
+ * Each connection sends the mesh's hello (common/mesh.c's handshake: a
+ * wire frame of type WIRE_TYPE_MESH_FIRST carrying the credential) and
+ * waits for the instance's answer: its own hello back (accepted) or the
+ * connection closed (refused).  With --hold, accepted connections stay open
+ * that long, holding their slots, then close.
+ *
+ * Exit status: 0 every connection went as --expect says, 1 otherwise,
+ * 2 usage, 3 set-up (munge, connect).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pwd.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/auth.h"
+#include "common/parse.h"
+#include "common/wire.h"
+
+static int connect_to(const struct hostport *hp)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *ai;
+	char port[8];
+	int fd = -1;
+
+	snprintf(port, sizeof(port), "%u", hp->port);
+	if (getaddrinfo(hp->host, port, &hints, &res))
+		return -1;
+	for (ai = res; ai; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+		if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+			break;
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	return fd;
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: forge-peer --to HOST:PORT --vm-id ID --rank R --nodes N "
+			"[--target T] [--channels C] [--uid USER] [--hold SECONDS] "
+			"--expect refused|accepted\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "to", 1, NULL, 't' }, { "vm-id", 1, NULL, 'v' }, { "rank", 1, NULL, 'r' },
+		{ "nodes", 1, NULL, 'n' }, { "target", 1, NULL, 'T' }, { "channels", 1, NULL, 'c' },
+		{ "uid", 1, NULL, 'u' }, { "hold", 1, NULL, 'h' }, { "expect", 1, NULL, 'e' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct hostport to;
+	struct auth_claim claim = { 0 };
+	const char *user = NULL, *expect = NULL, *sock = getenv("GVM_MUNGE_SOCKET");
+	unsigned channels = 1, hold = 0, have = 0;
+	char err[PARSE_ERR_MAX > AUTH_ERR_MAX ? PARSE_ERR_MAX : AUTH_ERR_MAX];
+	int fds[8], c, wrong = 0;
+	uint64_t v;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		unsigned u;
+
+		switch (c) {
+		case 't':
+			if (parse_hostport(optarg, &to, err))
+				usage();
+			have |= 1;
+			break;
+		case 'v':
+			if (parse_u64(optarg, 0, UINT64_MAX, &v, err))
+				usage();
+			claim.vm_id = v;
+			have |= 2;
+			break;
+		case 'r':
+			if (parse_uint(optarg, 0, 255, &u, err))
+				usage();
+			claim.from = u;
+			have |= 4;
+			break;
+		case 'n':
+			if (parse_uint(optarg, 1, 256, &u, err))
+				usage();
+			claim.nr_nodes = u;
+			have |= 8;
+			break;
+		case 'T':
+			if (parse_uint(optarg, 0, 255, &u, err))
+				usage();
+			claim.to = u;
+			break;
+		case 'c':
+			if (parse_uint(optarg, 1, 8, &channels, err))
+				usage();
+			break;
+		case 'u':
+			user = optarg;
+			break;
+		case 'h':
+			if (parse_uint(optarg, 0, 3600, &hold, err))
+				usage();
+			break;
+		case 'e':
+			expect = optarg;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (have != 15 || !expect || (strcmp(expect, "refused") && strcmp(expect, "accepted")))
+		usage();
+	if (user) {
+		struct passwd *pw = getpwnam(user);
+		char *end;
+		unsigned long id = strtoul(user, &end, 10);
+		uid_t uid = pw ? pw->pw_uid : (uid_t)id;
+
+		if (!pw && *end) {
+			fprintf(stderr, "forge-peer: no user '%s'\n", user);
+			return 3;
+		}
+		if (setgid(pw ? pw->pw_gid : (gid_t)id) || setuid(uid)) {
+			fprintf(stderr, "forge-peer: cannot become %s: %s\n", user, strerror(errno));
+			return 3;
+		}
+	}
+	for (unsigned ch = 0; ch < channels; ch++) {
+		struct wire_hdr h;
+		char *cred, why[128], buf[4096];
+		struct pollfd p;
+		bool accepted;
+
+		claim.channel = ch;
+		if (auth_encode(sock, &claim, &cred, err)) {
+			fprintf(stderr, "forge-peer: %s\n", err);
+			return 3;
+		}
+		fds[ch] = connect_to(&to);
+		if (fds[ch] < 0) {
+			fprintf(stderr, "forge-peer: cannot connect to %s:%u: %s\n", to.host, to.port,
+				strerror(errno));
+			free(cred);
+			return 3;
+		}
+		h = wire_hdr_make(WIRE_TYPE_MESH_FIRST, (uint16_t)claim.from, strlen(cred) + 1);
+		if (wire_send(fds[ch], &h, cred)) {
+			fprintf(stderr, "forge-peer: cannot send the handshake\n");
+			free(cred);
+			return 3;
+		}
+		free(cred);
+		p = (struct pollfd){ .fd = fds[ch], .events = POLLIN };
+		if (poll(&p, 1, 30000) <= 0) {
+			fprintf(stderr, "forge-peer: channel %u: no answer in 30 s\n", ch);
+			return 1;
+		}
+		accepted = !wire_recv(fds[ch], -1, &h, buf, sizeof(buf), why) &&
+			   h.type == WIRE_TYPE_MESH_FIRST + 1;
+		printf("forge-peer: channel %u: %s\n", ch, accepted ? "accepted" : "refused");
+		wrong |= accepted != !strcmp(expect, "accepted");
+	}
+	fflush(stdout);
+	if (hold)
+		sleep(hold);
+	for (unsigned ch = 0; ch < channels; ch++)
+		close(fds[ch]);
+	return wrong ? 1 : 0;
+}
