@@ -103,6 +103,7 @@ struct cl_conn {
 	pthread_mutex_t send_lock;
 	pthread_t thread;
 	bool started;
+	atomic_bool closed;  /* the receive thread saw the end */
 	unsigned char buf[CL_RXBUF];
 };
 

@@ -630,6 +630,7 @@ static void *cl_rx_thread(void *arg)
 			break;
 		}
 	}
+	atomic_store(&cn->closed, true);
 	return NULL;
 }
 
@@ -684,6 +685,37 @@ int cluster_wait_ready(struct cluster *c, unsigned timeout_s, char *err)
 	}
 	pthread_mutex_unlock(&c->lock);
 	return ret;
+}
+
+bool cluster_refused(struct cluster *c)
+{
+	bool r;
+
+	pthread_mutex_lock(&c->lock);
+	r = c->refused;
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+void cluster_linger(struct cluster *c, unsigned timeout_s)
+{
+	struct cl_conn *cn = cl_conn(c, 0, CLUSTER_CH_CTRL);
+
+	if (!cn)
+		return;
+	if (!cn->started) {
+		/* no receive thread: read (and drop) until rank 0 is gone */
+		struct pollfd p = { .fd = cn->fd, .events = POLLIN };
+		struct wire_hdr h;
+		char why[128];
+
+		while (poll(&p, 1, (int)timeout_s * 1000) > 0 &&
+		       !wire_recv(cn->fd, 0, &h, cn->buf, sizeof(cn->buf), why))
+			;
+		return;
+	}
+	for (unsigned i = 0; i < timeout_s * 20 && !atomic_load(&cn->closed); i++)
+		usleep(50 * 1000);
 }
 
 void cluster_quiesce(struct cluster *c)

@@ -126,6 +126,16 @@ void cluster_fail(struct cluster *c, unsigned culprit, const char *fmt, ...)
 /* Tell the others the VM ends (before the VM exists: set-up failed). Any thread. */
 void cluster_stop_all(struct cluster *c, int status, const char *reason);
 
+/* rank 0: did an instance refuse the machine (cluster_wait_ready)? */
+bool cluster_refused(struct cluster *c);
+
+/*
+ * rank k, set-up failed: wait (at most timeout_s) until rank 0 closes the
+ * control connection or says stop, so that rank 0 learns why from our
+ * messages before it sees this instance go.
+ */
+void cluster_linger(struct cluster *c, unsigned timeout_s);
+
 /* Has an instance been lost (or misbehaved)? */
 bool cluster_failed(struct cluster *c);
 

@@ -30,6 +30,8 @@
 /* A vCPU thread that does not end within this after a loss is left to exit(). */
 #define NODE_LOST_JOIN_MS 2000
 #define NODE_JOIN_MS 20000
+/* After a set-up failure, how long rank k waits for rank 0 to leave first. */
+#define NODE_LINGER_S 5
 
 static void node_help(FILE *f)
 {
@@ -67,6 +69,13 @@ struct node {
 	struct dsm *dsm;
 	struct vm *vm;
 	bool dsm_started;
+	/*
+	 * Every instance got its guest part running (rank 0: all said ready;
+	 * rank k: it said so): from then on the instances stop the DSM
+	 * together; before, one of them may have none to stop.
+	 */
+	bool all_ready;
+	int fail_status; /* a set-up failure's status, when known */
 };
 
 /* Option combinations a parser cannot see.  2 for bad options, 1 for bad input, 0. */
@@ -249,10 +258,13 @@ static int node_setup_rank0(struct node *n)
 	if (cluster_start(n->cl))
 		return -1;
 	if (cluster_wait_ready(n->cl, NODE_SETUP_TIMEOUT_S, err)) {
-		if (!cluster_failed(n->cl)) /* a loss is reported already */
+		if (cluster_refused(n->cl))
+			n->fail_status = 1;
+		if (!cluster_failed(n->cl) || n->fail_status) /* a loss is reported already */
 			pr_err("node: %s", err);
 		return -1;
 	}
+	n->all_ready = true;
 	cluster_status(n->cl, "ready");
 	if (guest_load(n->vm, &n->o, "node") || vm_start(n->vm))
 		return -1;
@@ -286,6 +298,7 @@ static int node_setup_rank_k(struct node *n)
 		return -1;
 	}
 	cluster_status(n->cl, "ready");
+	n->all_ready = true;
 	cluster_ready(n->cl, NULL);
 	cluster_status(n->cl, "running");
 	return 0;
@@ -397,7 +410,10 @@ static int node_main(int argc, char **argv)
 		const char *why;
 
 		/* tell the others, unless one of them is the cause */
-		if (cluster_failed(n->cl)) {
+		if (n->fail_status) {
+			status = n->fail_status;
+			cluster_stop_all(n->cl, status, "an instance could not start the guest");
+		} else if (cluster_failed(n->cl)) {
 			status = VM_STATUS_FAILED;
 		} else if (cluster_setup_stopped(n->cl, &st, &why)) {
 			status = st;
@@ -409,6 +425,9 @@ static int node_main(int argc, char **argv)
 		}
 		if (n->vm)
 			vm_stop(n->vm, status, NULL);
+		/* rank k: rank 0 leaves first, so that it hears why before it sees us go */
+		if (n->o.rank && !n->all_ready)
+			cluster_linger(n->cl, NODE_LINGER_S);
 		goto out_shutdown;
 	}
 
@@ -432,17 +451,19 @@ out_shutdown:
 		node_leave(n, status);
 	/* collective: returns once every instance has stopped using the memory */
 	cluster_quiesce(n->cl);
-	if (n->dsm_started && !lost && dsm_stop(n->dsm)) {
+	if (n->dsm_started && n->all_ready && !lost && dsm_stop(n->dsm)) {
 		lost = true;
 		if (!status)
 			status = VM_STATUS_FAILED;
 	}
-	cluster_stop(n->cl);
 	if (n->vm && n->vm->started.tv_sec && (n->o.stats || n->machine.stats))
 		node_print_stats(n);
+	/* the DSM's threads end before the mesh goes down under them */
+	dsm_destroy(n->dsm);
+	n->dsm = NULL;
+	cluster_stop(n->cl);
 	cluster_status(n->cl, "exit %d", status);
 	vm_destroy(n->vm);
-	dsm_destroy(n->dsm);
 	cluster_destroy(n->cl);
 	mesh_close(n->mesh);
 out_host:
