@@ -310,7 +310,7 @@ static void node_print_stats(struct node *n)
 	struct rusage ru;
 	struct timespec now;
 	double secs, vcpu_secs, fault_s;
-	uint64_t by_msg = 0;
+	uint64_t nfaults = 0;
 	char share[32];
 
 	vm_print_stats(n->vm, stderr, n->prefix);
@@ -320,15 +320,15 @@ static void node_print_stats(struct node *n)
 	vcpu_secs = secs * n->nr_cpus;
 	fault_s = st.fault_us / 1e6;
 	for (unsigned i = 0; i < DSM_LAT_BUCKETS; i++)
-		by_msg += st.lat_hist[i];
+		nfaults += st.lat_hist[i];
 	fprintf(stderr, "%s: stats: dsm: faults read %" PRIu64 " write %" PRIu64 " upgrade %"
 		PRIu64 " zero %" PRIu64 " local %" PRIu64 "; pages in %" PRIu64 " out %" PRIu64
 		" prefetched %" PRIu64 "; invalidations %" PRIu64 "\n", n->prefix,
 		st.faults[DSM_FAULT_READ], st.faults[DSM_FAULT_WRITE], st.faults[DSM_FAULT_UPGRADE],
 		st.faults[DSM_FAULT_ZERO], st.faults[DSM_FAULT_LOCAL], st.pages_received,
 		st.pages_sent, st.prefetched, st.invalidations);
-	fprintf(stderr, "%s: stats: dsm: fault time %.3f s over %" PRIu64 " faults resolved by "
-		"messages, %.2f%% of %.3f vCPU-seconds\n", n->prefix, fault_s, by_msg,
+	fprintf(stderr, "%s: stats: dsm: fault time %.3f s over %" PRIu64 " faults, %.2f%% of "
+		"%.3f vCPU-seconds\n", n->prefix, fault_s, nfaults,
 		vcpu_secs > 0 ? 100.0 * fault_s / vcpu_secs : 0.0, vcpu_secs);
 	getrusage(RUSAGE_SELF, &ru);
 	fprintf(stderr, "%s: stats: peak RSS %.1f MiB, guest RAM share %s\n", n->prefix,
