@@ -37,3 +37,8 @@ $(O)/tests/unit/test-bench-acpi: $(O)/images/probe/acpi.o
 .PHONY: bench-probe
 bench-probe: progs images $(bench_TOOLS)
 	bench/probe-bench.sh $(O)
+
+# One guest over several instances against one instance (bench/cluster-bench.sh; ROUNDS=N).
+.PHONY: bench-cluster
+bench-cluster: progs images
+	bench/cluster-bench.sh $(O)

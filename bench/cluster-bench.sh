@@ -1,0 +1,172 @@
+#!/bin/bash
+# make bench-cluster: one guest over several gvm instances on this machine
+# (gvm run --nodes), against the same guest in one instance, measured in one
+# run and reported as ratios.
+#
+#   bench/cluster-bench.sh [BUILD_DIR]      (default build; ROUNDS=N, default 5)
+#
+# - IPI round trip from vCPU 0 to a vCPU of the same instance and to one of
+#   another instance (2 instances of 2 vCPUs), and the same pair in one
+#   instance;
+# - SpMV GFLOP/s with 2 vCPUs: over 2 instances with NUMA-aware placement
+#   (each thread writes its own rows first, in its node), over 2 instances
+#   with naive placement (thread 0 writes everything first: on rank 0), and
+#   in 1 instance (2 NUMA nodes): steady state (timed iterations) and the
+#   first iteration apart, where data placement shows;
+# - the seed memcpy microbenchmark (every vCPU copies one source on node 0)
+#   on 1, 2 and 4 instances of 1 vCPU, with each instance's share of vCPU
+#   time spent waiting for DSM faults (gvm --stats);
+# - each instance's peak RSS against its share of the guest's RAM.
+# Rounds are interleaved (each round runs every configuration once); the
+# best run of each is compared (interference only ever slows a run down),
+# and the median of the per-round ratios is given with its range.
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-build}
+case $build in /*) ;; *) build=$top/$build ;; esac
+rounds=${ROUNDS:-5}
+gvm=$build/gvm
+probe=$top/build/images/probe.elf
+matrices=$top/../shared/data/matrices
+real="bcsstk13.mtx bayer10.mtx pushpull.mtx"
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/cluster-bench.XXXXXX")
+
+. "$top/tests/lib/munge.sh"
+trap 'munge_stop_own; rm -rf "$tmp"' EXIT
+munge_ensure || { echo "cluster-bench: cannot start munged" >&2; exit 1; }
+[ -x "$gvm" ] || { echo "cluster-bench: missing $gvm (run make)" >&2; exit 1; }
+[ -f "$probe" ] || { echo "cluster-bench: missing $probe (run make images)" >&2; exit 1; }
+have_real=1
+for m in $real; do [ -r "$matrices/$m" ] || have_real=0; done
+[ $have_real = 1 ] && (cd "$matrices" && ls $real | cpio -o -H newc --quiet) >"$tmp/m.cpio"
+
+field() { sed -n "s/.*[ :]$2=\([^ ]*\).*/\1/p" <<<"$1"; }
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
+best_min() { sort -g | head -1; }
+best_max() { sort -g | tail -1; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+fail() { echo "cluster-bench: $*" >&2; exit 1; }
+
+# guest NAME GVM-ARGS...: run the probe, keep its output in $tmp/NAME, fail loudly
+guest() {
+	local name=$1
+	shift
+	"$gvm" run --kernel "$probe" "$@" >"$tmp/$name" 2>&1 </dev/null ||
+		{ cat "$tmp/$name"; fail "$name: gvm run $* failed"; }
+	grep -q '^result: PASS' "$tmp/$name" || { cat "$tmp/$name"; fail "$name: the probe failed"; }
+}
+
+echo "cluster-bench: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) host CPUs ($(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)), load $(cut -d' ' -f1-3 /proc/loadavg), $rounds rounds"
+echo "cluster-bench: every instance runs on this machine: a 'remote' access crosses loopback TCP and another process, not a network"
+
+# --- IPIs ---------------------------------------------------------------------
+: >"$tmp/ipi"
+for r in $(seq "$rounds"); do
+	guest ipi-c --nodes 2 --vcpus 4 --mem 512M --append "probe.workloads=ipi probe.ipi_rounds=200"
+	guest ipi-s --vcpus 4 --numa 2 --mem 512M --append "probe.workloads=ipi probe.ipi_rounds=200"
+	for k in c s; do
+		for to in 1 2; do
+			l=$(grep "^ipi: from=0 to=$to .*dest=physical" "$tmp/ipi-$k")
+			echo "$k$to $(field "$l" min_us) $(field "$l" avg_us)" >>"$tmp/ipi"
+		done
+	done
+done
+ipi() { grep "^$1 " "$tmp/ipi" | cut -d' ' -f"$2" | best_min; }
+printf '\n%-58s %8s %8s\n' "IPI round trip from vCPU 0 (200 per run, best of $rounds runs)" "min us" "avg us"
+printf '%-58s %8s %8s\n' "2 instances: to vCPU 1, same instance" "$(ipi c1 2)" "$(ipi c1 3)"
+printf '%-58s %8s %8s\n' "2 instances: to vCPU 2, other instance" "$(ipi c2 2)" "$(ipi c2 3)"
+printf '%-58s %8s %8s\n' "1 instance, 2 NUMA nodes: to vCPU 2, other node" "$(ipi s2 2)" "$(ipi s2 3)"
+printf '%-58s %8s\n' "remote / local (2 instances, min)" "$(ratio "$(ipi c2 2)" "$(ipi c1 2)")"
+
+# --- SpMV -------------------------------------------------------------------------
+spmv_append="probe.workloads=spmv probe.iters=40 probe.matrix=gen"
+real_append="probe.workloads=spmv probe.iters=2000 probe.matrix=$(echo $real | tr ' ' ,)"
+: >"$tmp/spmv"
+: >"$tmp/rss"
+for r in $(seq "$rounds"); do
+	for cfg in node naive single; do
+		case $cfg in
+		node) args="--nodes 2 --stats" place=node ;;
+		naive) args="--nodes 2 --stats" place=naive ;;
+		single) args="--numa 2" place=node ;;
+		esac
+		guest "spmv-$cfg" $args --vcpus 2 --mem 1G --append "$spmv_append probe.placement=$place"
+		if [ $have_real = 1 ]; then
+			guest "spmvr-$cfg" $args --vcpus 2 --mem 1G --initrd "$tmp/m.cpio" \
+				--append "$real_append probe.placement=$place"
+			cat "$tmp/spmvr-$cfg" >>"$tmp/spmv-$cfg"
+		fi
+		grep '^spmv: ' "$tmp/spmv-$cfg" | while IFS= read -r l; do
+			echo "$cfg $(field "$l" matrix) $(field "$l" cycles) $(field "$l" gflops) $(field "$l" first_cycles) $(field "$l" nnz) $(field "$l" checksum)"
+		done >>"$tmp/spmv"
+		sed -n "s/^gvm rank \([0-9]\): stats: peak RSS \([0-9.]*\) MiB, guest RAM share \(.*\)/spmv-$cfg \1 \2 \3/p" \
+			"$tmp/spmv-$cfg" >>"$tmp/rss"
+	done
+done
+# every run of every configuration computed the same checksum as every other
+[ "$(awk '{ print $2, $7 }' "$tmp/spmv" | sort -u | awk '{ print $1 }' | uniq -d)" = "" ] ||
+	fail "SpMV checksums differ between runs or placements"
+khz=$(sed -n 's/^tsc: khz=\([0-9]*\).*/\1/p' "$tmp/spmv-node" | head -1)
+printf '\n%-22s %9s %9s %9s %11s %12s %13s\n' "SpMV, 2 vCPUs (GFLOP/s," "2 inst." "2 inst." "1 inst." "node/1inst" "node/1inst" "node/naive"
+printf '%-22s %9s %9s %9s %11s %12s %13s\n' " best of $rounds)" "node" "naive" "2 NUMA" "best/best" "median(range)" "best/best"
+for m in $(awk '{ print $2 }' "$tmp/spmv" | awk '!s[$0]++'); do
+	g() { awk -v c="$1" -v m="$m" '$1 == c && $2 == m { print $3 }' "$tmp/spmv" | best_min; }
+	gf() { awk -v c="$1" -v m="$m" '$1 == c && $2 == m { print $4 }' "$tmp/spmv" | best_max; }
+	paste <(awk -v m="$m" '$1 == "single" && $2 == m { print $3 }' "$tmp/spmv") \
+		<(awk -v m="$m" '$1 == "node" && $2 == m { print $3 }' "$tmp/spmv") |
+		awk '{ print $1 / $2 }' >"$tmp/r"
+	printf '%-22s %9s %9s %9s %11s %12s %13s\n' "$m" "$(gf node)" "$(gf naive)" "$(gf single)" \
+		"$(ratio "$(g single)" "$(g node)")" \
+		"$(ratio "$(median <"$tmp/r")" 1)($(ratio "$(best_min <"$tmp/r")" 1)-$(ratio "$(best_max <"$tmp/r")" 1))" \
+		"$(ratio "$(g naive)" "$(g node)")"
+done
+printf '\n%-22s %9s %9s %9s %14s\n' "SpMV first iteration" "2 inst." "2 inst." "1 inst." "naive / node"
+printf '%-22s %9s %9s %9s %14s\n' " (ms, best of $rounds)" "node" "naive" "2 NUMA" "best/best"
+for m in $(awk '{ print $2 }' "$tmp/spmv" | awk '!s[$0]++'); do
+	fc() { awk -v c="$1" -v m="$m" '$1 == c && $2 == m { print $5 }' "$tmp/spmv" | best_min; }
+	ms() { awk -v c="$1" -v k="$khz" 'BEGIN { printf "%.2f", c / k }'; }
+	printf '%-22s %9s %9s %9s %14s\n' "$m" "$(ms "$(fc node)")" "$(ms "$(fc naive)")" \
+		"$(ms "$(fc single)")" "$(ratio "$(fc naive)" "$(fc node)")"
+done
+
+# --- memcpy -------------------------------------------------------------------------
+: >"$tmp/memcpy"
+for r in $(seq "$rounds"); do
+	for n in 1 2 4; do
+		guest "memcpy-$n" --nodes $n --vcpus $n --mem $((256 * n))M --stats \
+			--append "probe.workloads=memcpy probe.memcpy_size=16M probe.memcpy_reps=10"
+		l=$(grep '^memcpy: ' "$tmp/memcpy-$n")
+		share=$(sed -n 's/^gvm rank [0-9]*: stats: dsm: fault time .*, \([0-9.]*\)% of .*/\1/p' \
+			"$tmp/memcpy-$n" | sort -g | tr '\n' ' ')
+		echo "$n $(field "$l" cycles) $(field "$l" gbps) $share" >>"$tmp/memcpy"
+		sed -n "s/^gvm rank \([0-9]\): stats: peak RSS \([0-9.]*\) MiB, guest RAM share \(.*\)/memcpy-$n \1 \2 \3/p" \
+			"$tmp/memcpy-$n" >>"$tmp/rss"
+	done
+	guest memcpy-s --vcpus 1 --mem 256M \
+		--append "probe.workloads=memcpy probe.memcpy_size=16M probe.memcpy_reps=10"
+	l=$(grep '^memcpy: ' "$tmp/memcpy-s")
+	echo "s $(field "$l" cycles) $(field "$l" gbps)" >>"$tmp/memcpy"
+done
+printf '\n%-44s %9s %10s  %s\n' "memcpy 16 MiB x 10 per vCPU, 1 vCPU per" "GB/s" "per vCPU," "time in DSM faults per instance"
+printf '%-44s %9s %10s  %s\n' "instance, source on node 0 (best of $rounds)" "(all)" "vs plain" "(% of its vCPU time, best run)"
+sbest=$(awk '$1 == "s" { print $2 }' "$tmp/memcpy" | best_min)
+printf '%-44s %9s %10s  %s\n' "1 instance, plain gvm run (no DSM)" \
+	"$(awk '$1 == "s" { print $3 }' "$tmp/memcpy" | best_max)" "1.00" "-"
+for n in 1 2 4; do
+	b=$(awk -v n=$n '$1 == n { print $2 }' "$tmp/memcpy" | best_min)
+	row=$(awk -v n=$n -v b="$b" '$1 == n && $2 == b' "$tmp/memcpy" | head -1)
+	printf '%-44s %9s %10s  %s\n' "$n instance(s) (gvm run --nodes $n)" \
+		"$(awk -v n=$n '$1 == n { print $3 }' "$tmp/memcpy" | best_max)" \
+		"$(ratio "$sbest" "$b")" \
+		"$(cut -d' ' -f4- <<<"$row" | sed 's/ *$//; s/ /%, /g; s/$/%/')"
+done
+
+# --- RSS ----------------------------------------------------------------------------
+printf '\n%-44s %12s %12s\n' "peak RSS per instance (largest over runs)" "RSS MiB" "RAM share"
+for run in $(awk '{ print $1 }' "$tmp/rss" | awk '!s[$0]++'); do
+	for rk in $(awk -v x="$run" '$1 == x { print $2 }' "$tmp/rss" | sort -u); do
+		printf '%-44s %12s %12s\n' "$run rank $rk" \
+			"$(awk -v x="$run" -v k="$rk" '$1 == x && $2 == k { print $3 }' "$tmp/rss" | best_max)" \
+			"$(awk -v x="$run" -v k="$rk" '$1 == x && $2 == k { print $4, $5 }' "$tmp/rss" | head -1)"
+	done
+done
