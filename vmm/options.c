@@ -29,12 +29,13 @@ struct opt_def {
 static const struct opt_def opts[OPT_NR] = {
 	[OPT_VCPUS] = { "vcpus", "N", OPTG_MACHINE, false,
 		      "virtual CPUs in all, a multiple of the NUMA nodes (default: this host's "
-		      "cores)" },
+		      "cores; with gvm node, that many per instance)" },
 	[OPT_MEM] = { "mem", "SIZE", OPTG_MACHINE, false,
 		    "guest RAM in all, e.g. 512M or 4G, split evenly between the NUMA nodes "
-		    "(default: half this host's RAM)" },
+		    "(default: half this host's RAM; with gvm node, that much per instance)" },
 	[OPT_NUMA] = { "numa", "N", OPTG_MACHINE, false,
-		     "virtual NUMA nodes the guest sees (default: 1)" },
+		     "virtual NUMA nodes the guest sees (default: 1; over several "
+		     "instances, one per instance)" },
 	[OPT_CPU_FEATURES] = { "cpu-features", "SPEC", OPTG_MACHINE, false,
 			     "CPU features the guest sees: host, conservative or auto, then "
 			     "optional ,+name / ,-name changes (default: auto, which picks "
@@ -49,7 +50,8 @@ static const struct opt_def opts[OPT_NR] = {
 			  "also write the ACPI tables given to the guest to DIR, one file per "
 			  "table (for iasl -d)" },
 	[OPT_STATS] = { "stats", NULL, OPTG_RUN, false,
-		      "at the end, print the VM exits by reason and per second" },
+		      "at the end, print the VM exits by reason and per second (over several "
+		      "instances, each prints its own, with its DSM faults and peak RSS)" },
 	[OPT_XML] = { "xml", "FILE", OPTG_TOPO, false,
 		    "also write the topology as hwloc XML to FILE (for lstopo --input FILE)" },
 	[OPT_NODES] = { "nodes", "N", OPTG_LAUNCH, false,
