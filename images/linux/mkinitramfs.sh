@@ -17,8 +17,7 @@ shift 3
 fail() { echo "mkinitramfs: error: $*" >&2; exit 1; }
 
 busybox=$(command -v busybox) || fail "busybox is missing: install busybox-static"
-file -L "$busybox" 2>/dev/null | grep -q 'statically linked' ||
-	ldd "$busybox" 2>&1 | grep -q 'not a dynamic executable' ||
+ldd "$busybox" 2>&1 | grep -q 'not a dynamic executable' ||
 	fail "$busybox is not static: install busybox-static"
 lstopo=$(command -v lstopo-no-graphics) || fail "lstopo-no-graphics is missing: install hwloc"
 numactl=$(command -v numactl) || fail "numactl is missing: install numactl"
