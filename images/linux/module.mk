@@ -10,6 +10,10 @@
 LINUX_OUT := $(IMG)/linux
 LINUX_TARBALL ?= /usr/src/linux-source-6.1.tar.xz
 LINUX_IMAGE_PROGS ?=
+# The workload programs of bench/ (bench/NAME-main.c builds $(O)/bench/NAME)
+# go in too, when that directory has them.
+LINUX_IMAGE_PROGS += $(filter $(BENCH_PROGS),$(patsubst bench/%-main.c,$(O)/bench/%,\
+	$(wildcard bench/*-main.c)))
 
 .PHONY: linux-image
 ifeq ($(SAN),1)
