@@ -17,8 +17,8 @@ shift 3
 fail() { echo "mkinitramfs: error: $*" >&2; exit 1; }
 
 busybox=$(command -v busybox) || fail "busybox is missing: install busybox-static"
-ldd "$busybox" 2>&1 | grep -q 'not a dynamic executable' ||
-	fail "$busybox is not static: install busybox-static"
+dynamic() { LC_ALL=C readelf -l "$1" 2>/dev/null | grep -q 'program interpreter'; }
+! dynamic "$busybox" || fail "$busybox is not static: install busybox-static"
 lstopo=$(command -v lstopo-no-graphics) || fail "lstopo-no-graphics is missing: install hwloc"
 numactl=$(command -v numactl) || fail "numactl is missing: install numactl"
 
@@ -47,7 +47,7 @@ put() { # DEST SRC MODE
 # host's ldd resolves them to (the guest's loader searches the same ones).
 libs() {
 	local line lib
-	ldd "$1" >/dev/null 2>&1 || return 0 # static
+	dynamic "$1" || return 0
 	while read -r line; do
 		case $line in
 		*"=> not found"*) fail "$1 needs ${line%% *}, not found on this host" ;;
@@ -66,7 +66,7 @@ put /init "$here/init" 0755
 put /bin/busybox "$busybox" 0755
 while read -r applet; do
 	applet=/${applet#/}
-	[ "$applet" = /bin/busybox ] || [ -n "${seen[$applet]:-}" ] && continue
+	[ "$applet" = /bin/busybox ] || [ "$applet" = /linuxrc ] || [ -n "${seen[$applet]:-}" ] && continue
 	dir "$(dirname "$applet")"
 	seen[$applet]=1
 	echo "slink $applet /bin/busybox 0777 0 0" >>"$list"

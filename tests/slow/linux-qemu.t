@@ -119,7 +119,30 @@ echo xyzzy >"$tmp/jobdir/sub/x"
 boot dirjob 0 --payload "$tmp/dir.cpio"
 expect_line "$tmp/dirjob.log" '^job: dir job sees xyzzy' "directory payload"
 
-# 3. No payload: the topology, a note, status 0.
+# 3. The benchmarks of bench/, when the image has them (make linux-image
+# picks them up): SpMV in the guest gives the host's checksum.
+if cpio -it --quiet <"$img/initramfs.cpio" | grep -qx usr/local/bin/spmv; then
+	mat=gen:20000:16:1
+	if [ -x "$GVM_BUILD/bench/spmv" ]; then
+		want=$("$GVM_BUILD/bench/spmv" -i 1 $mat | sed -n 's/.* checksum=\([0-9a-fx]*\) .*/\1/p')
+	else
+		want=
+	fi
+	printf '#!/bin/sh\nspmv -t 2 -i 2 %s\n' $mat >"$tmp/spmv.sh"
+	"$mkpayload" -o "$tmp/spmv.cpio" "$tmp/spmv.sh" || fail "mkpayload spmv.sh failed"
+	boot spmv 0 --payload "$tmp/spmv.cpio" --append gvm.notopo
+	got=$(sed -n 's/^spmv: .* checksum=\([0-9a-fx]*\) .*threads=2 .*/\1/p' "$tmp/spmv.log")
+	if [ -z "$got" ]; then
+		fail "no 'spmv:' result line from the guest"
+	elif [ -n "$want" ] && [ "$got" != "$want" ]; then
+		fail "SpMV checksum in the guest $got, on the host $want"
+	fi
+	echo "spmv in the guest: checksum $got (host: ${want:-not built})"
+else
+	echo "note: the image has no bench/ programs (bench/spmv-main.c is not in this tree)"
+fi
+
+# 4. No payload: the topology, a note, status 0.
 boot nojob 0
 expect_line "$tmp/nojob.log" '^gvm-init: no job payload' "no payload"
 check_topology "$tmp/nojob.log"
