@@ -18,6 +18,9 @@
 #define GVM_VMM_TOPO_H
 
 #include <stdint.h>
+#include <stdio.h>
+
+struct host; /* vmm/host.h */
 
 #define TOPO_MAX_CPUS 255 /* xAPIC: APIC IDs 0..254 */
 #define TOPO_MAX_NODES 64
@@ -72,6 +75,29 @@ struct topo_params {
 	unsigned nr_cpus;         /* total vCPUs, divisible by nr_nodes */
 	uint64_t ram_size;        /* total bytes, divisible by nr_nodes, per-node share aligned */
 	unsigned remote_distance; /* SLIT remote distance (default 20) */
+
+	/*
+	 * Where the defaults and limits come from.  NULL: topo_build opens
+	 * this machine's topology itself for the duration of the call.
+	 */
+	const struct host *host;
+	/*
+	 * How many guest NUMA nodes' RAM this host holds: the RAM that must
+	 * fit in the host is host_nodes * (ram_size / nr_nodes).  0 means all
+	 * of them (one machine: `gvm run`); a cluster instance passes 1.
+	 */
+	unsigned host_nodes;
+	/*
+	 * Host RAM available to the guest.  0: the host's physical RAM;
+	 * UINT64_MAX: no check (describing a machine for another host).
+	 */
+	uint64_t host_ram_limit;
+	/*
+	 * Caches to present instead of the host's (every instance of a
+	 * cluster must present the same ones).  nr_caches 0: the host's.
+	 */
+	unsigned nr_caches;
+	struct topo_cache caches[TOPO_MAX_CACHES];
 };
 
 #define TOPO_ERR_MAX 256
@@ -82,6 +108,55 @@ struct topo_params {
  * that do not divide or fit).
  */
 int topo_build(const struct topo_params *p, struct vm_topology *t, char *err);
+
+/*
+ * APIC ID layout: bit-packed (thread, core, package) fields, each as wide as
+ * its count needs, so apic_id = package << (core_bits + thread_bits) |
+ * core << thread_bits | thread.  These widths are what CPUID leaves 0xB/0x1F,
+ * 4 and 0x80000008 report.
+ */
+static inline unsigned topo_bits(unsigned count)
+{
+	unsigned b = 0;
+
+	while ((1u << b) < count)
+		b++;
+	return b;
+}
+
+static inline unsigned topo_thread_bits(const struct vm_topology *t)
+{
+	return topo_bits(t->threads_per_core);
+}
+
+static inline unsigned topo_core_bits(const struct vm_topology *t)
+{
+	return topo_bits(t->cores_per_package);
+}
+
+/* A node's RAM in guest-physical address ranges: split at the MMIO hole. */
+struct topo_range {
+	uint64_t gpa;
+	uint64_t size;
+};
+
+#define TOPO_NODE_RANGES_MAX 2
+
+/* Fills r[] with the node's ranges, in address order; returns how many (1 or 2). */
+unsigned topo_node_ranges(const struct vm_topology *t, unsigned node,
+			  struct topo_range r[TOPO_NODE_RANGES_MAX]);
+
+/* The guest NUMA node a RAM offset belongs to. */
+unsigned topo_node_of_ram(const struct vm_topology *t, uint64_t off);
+
+/*
+ * What `gvm topo` shows (vmm/topo-print.c).  topo_print writes a stable,
+ * line-oriented description (see docs/topology.md).  topo_write_xml writes
+ * an hwloc XML file that `lstopo --input FILE` loads; returns 0, or -1 with
+ * the reason in err.
+ */
+void topo_print(const struct vm_topology *t, FILE *f);
+int topo_write_xml(const struct vm_topology *t, const char *path, char *err);
 
 /* Guest-physical address of a RAM offset, and the inverse (-1: not RAM). */
 static inline uint64_t topo_ram_to_gpa(uint64_t off)

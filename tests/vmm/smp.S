@@ -1,0 +1,387 @@
+/*
+ * SMP and interrupt test guest.  The kernel command line is one digit: how
+ * many APs to expect.  The BSP, in 64-bit mode:
+ *   - enables its LAPIC (flat logical ID 1) and a periodic LAPIC timer at 1 kHz;
+ *   - starts every AP with INIT, SIPI, SIPI (shorthand: all but self) at a
+ *     real-mode trampoline it copied to 0x30000; each AP switches to 32-bit
+ *     protected mode, counts itself and sends the BSP a fixed IPI in logical
+ *     destination mode, with vector 0x50 + its APIC ID (one vector each:
+ *     IPIs of one vector arriving together coalesce, as on real APICs);
+ *   - waits (HLT) until every AP and its IPI arrived;
+ *   - runs the PIT at 1 kHz through IOAPIC pin 2, then the UART's THRE
+ *     interrupt through IOAPIC pin 4, then an NMI to itself;
+ *   - prints what it counted and exits with 0 if all went as expected, 1 if
+ *     not, 2 on a timeout, 99 on an unexpected exception or vector.
+ */
+#define LAPIC 0xFEE00000
+#define IOAPIC 0xFEC00000
+#define TRAMP 0x30000
+#define UART 0x3f8
+
+	.code64
+	.section .text
+	.globl _start
+_start:
+	lea	stack_top(%rip), %rsp
+	mov	$LAPIC, %r15			/* r15, r14: the APIC bases, all along */
+	mov	$IOAPIC, %r14
+	movzbl	(0x20000), %eax			/* the command line's first byte */
+	sub	$'0', %eax
+	mov	%eax, expected(%rip)
+
+	/* IDT: every vector to "unexpected", then the ones used here */
+	lea	idt(%rip), %rdi
+	lea	unexpected(%rip), %rsi
+	xor	%ecx, %ecx
+1:	call	set_gate
+	add	$16, %rdi
+	inc	%ecx
+	cmp	$256, %ecx
+	jne	1b
+	mov	$2, %ecx
+	lea	nmi_handler(%rip), %rsi
+	call	set_vector
+	mov	$0x50, %ecx
+	lea	ipi_handlers(%rip), %rsi
+1:	call	set_vector
+	add	$(ipi_handler_1 - ipi_handlers), %rsi
+	inc	%ecx
+	cmp	$0x60, %ecx
+	jne	1b
+	mov	$0x41, %ecx
+	lea	timer_handler(%rip), %rsi
+	call	set_vector
+	mov	$0x42, %ecx
+	lea	pit_handler(%rip), %rsi
+	call	set_vector
+	mov	$0x44, %ecx
+	lea	uart_handler(%rip), %rsi
+	call	set_vector
+	mov	$0xFF, %ecx
+	lea	spurious_handler(%rip), %rsi
+	call	set_vector
+	lidt	idtr(%rip)
+
+	lea	msg_up(%rip), %rsi
+	call	puts
+
+	/* LAPIC: enabled, flat logical ID 1, timer periodic 1 ms (1 GHz / 1) */
+	movl	$0x1FF, 0xF0(%r15)
+	movl	$0xFFFFFFFF, 0xE0(%r15)
+	movl	$0x01000000, 0xD0(%r15)
+	movl	$0xB, 0x3E0(%r15)
+	movl	$0x20041, 0x320(%r15)
+	movl	$1000000, 0x380(%r15)
+
+	/* the AP trampoline */
+	lea	ap_start(%rip), %rsi
+	mov	$TRAMP, %rdi
+	mov	$(ap_end - ap_start), %rcx
+	rep movsb
+
+	/* INIT, SIPI, SIPI to all but self */
+	movl	$0, 0x310(%r15)
+	movl	$0x000C4500, 0x300(%r15)
+	movl	$0x000C4600 + (TRAMP >> 12), 0x300(%r15)
+	movl	$0x000C4600 + (TRAMP >> 12), 0x300(%r15)
+
+	/* wait for every AP and its IPI (at most 5 s) */
+wait_aps:
+	cli
+	call	count_ipis
+	mov	expected(%rip), %eax
+	cmp	%eax, ap_count(%rip)
+	jne	2f
+	cmp	%eax, ipi_count(%rip)
+	je	aps_done
+2:	cmpl	$5000, ticks(%rip)
+	jae	timeout
+	sti
+	hlt
+	jmp	wait_aps
+aps_done:
+	sti
+	lea	msg_aps(%rip), %rsi
+	mov	ap_count(%rip), %eax
+	call	put_num_line
+	lea	msg_ipis(%rip), %rsi
+	mov	ipi_count(%rip), %eax
+	call	put_num_line
+
+	/* PIT channel 0, mode 2, 1193 counts (1 kHz), through IOAPIC pin 2 */
+	movl	$0x14, (%r14)			/* pin 2, low: vector 0x42, fixed, edge */
+	movl	$0x42, 0x10(%r14)
+	movl	$0x15, (%r14)
+	movl	$0, 0x10(%r14)		/* destination APIC ID 0 */
+	mov	$0x34, %al
+	out	%al, $0x43
+	mov	$(1193 & 0xFF), %al
+	out	%al, $0x40
+	mov	$(1193 >> 8), %al
+	out	%al, $0x40
+	movl	ticks(%rip), %ebx
+wait_pit:
+	cli
+	cmpl	$5, pit_count(%rip)
+	jae	pit_done
+	mov	ticks(%rip), %eax
+	sub	%ebx, %eax
+	cmp	$2000, %eax
+	jae	timeout
+	sti
+	hlt
+	jmp	wait_pit
+pit_done:
+	movl	$0x14, (%r14)			/* mask pin 2 again */
+	movl	$0x10042, 0x10(%r14)
+	sti
+	lea	msg_pit(%rip), %rsi
+	call	puts
+
+	/* UART: THRE interrupt through IOAPIC pin 4 */
+	movl	$0x18, (%r14)
+	movl	$0x44, 0x10(%r14)
+	movl	$0x19, (%r14)
+	movl	$0, 0x10(%r14)
+	mov	$UART + 4, %dx
+	mov	$0x08, %al			/* MCR: OUT2 gates the interrupt */
+	out	%al, %dx
+	mov	$UART + 1, %dx
+	mov	$0x02, %al			/* IER: THRE */
+	out	%al, %dx
+	movl	ticks(%rip), %ebx
+wait_uart:
+	cli
+	cmpl	$1, uart_count(%rip)
+	jae	uart_done
+	mov	ticks(%rip), %eax
+	sub	%ebx, %eax
+	cmp	$2000, %eax
+	jae	timeout
+	sti
+	hlt
+	jmp	wait_uart
+uart_done:
+	sti
+	lea	msg_uart(%rip), %rsi
+	call	puts
+
+	/* NMI to self */
+	movl	$0x00044400, 0x300(%r15)
+	movl	ticks(%rip), %ebx
+wait_nmi:
+	cmpl	$1, nmi_count(%rip)
+	jae	nmi_done
+	mov	ticks(%rip), %eax
+	sub	%ebx, %eax
+	cmp	$2000, %eax
+	jae	timeout
+	pause
+	jmp	wait_nmi
+nmi_done:
+	lea	msg_nmi(%rip), %rsi
+	call	puts
+
+	mov	$0, %eax
+	mov	expected(%rip), %ecx
+	cmp	%ecx, ap_count(%rip)
+	jne	fail
+	cmp	%ecx, ipi_count(%rip)
+	jne	fail
+	lea	msg_ok(%rip), %rsi
+	call	puts
+	xor	%eax, %eax
+	jmp	exit
+fail:	mov	$1, %eax
+	jmp	exit
+timeout:
+	lea	msg_timeout(%rip), %rsi
+	call	puts
+	mov	$2, %eax
+exit:	mov	$0x501, %dx
+	outl	%eax, %dx
+	cli
+	hlt
+
+/* ipi_count = the number of bits in ipi_mask (no POPCNT: it may be missing) */
+count_ipis:
+	mov	ipi_mask(%rip), %edx
+	xor	%eax, %eax
+1:	test	%edx, %edx
+	jz	2f
+	mov	%edx, %ecx
+	dec	%ecx
+	and	%ecx, %edx
+	inc	%eax
+	jmp	1b
+2:	mov	%eax, ipi_count(%rip)
+	ret
+
+/* ecx = vector, rsi = handler (preserves both) */
+set_vector:
+	push	%rsi
+	lea	idt(%rip), %rdi
+	mov	%ecx, %eax
+	shl	$4, %eax
+	add	%rax, %rdi
+	call	set_gate
+	pop	%rsi
+	ret
+/* rdi = gate, rsi = handler */
+set_gate:
+	mov	%rsi, %rax
+	movw	%ax, (%rdi)
+	movw	$0x10, 2(%rdi)
+	movw	$0x8E00, 4(%rdi)
+	shr	$16, %rax
+	movw	%ax, 6(%rdi)
+	shr	$16, %rax
+	movl	%eax, 8(%rdi)
+	movl	$0, 12(%rdi)
+	ret
+
+/* rsi = NUL-terminated string */
+puts:
+	push	%rax
+	push	%rdx
+1:	movb	(%rsi), %al
+	testb	%al, %al
+	jz	2f
+	mov	$UART, %dx
+	outb	%al, %dx
+	inc	%rsi
+	jmp	1b
+2:	pop	%rdx
+	pop	%rax
+	ret
+
+/* rsi = label, eax = number (< 1000): "label N\n" */
+put_num_line:
+	call	puts
+	lea	numbuf+3(%rip), %rsi
+	movb	$0, (%rsi)
+	mov	$10, %ecx
+1:	xor	%edx, %edx
+	div	%ecx
+	add	$'0', %dl
+	dec	%rsi
+	movb	%dl, (%rsi)
+	test	%eax, %eax
+	jnz	1b
+	call	puts
+	lea	msg_nl(%rip), %rsi
+	call	puts
+	ret
+
+#define HANDLER(name, counter) \
+name:	lock incl counter(%rip); \
+	movl	$0, 0xB0(%r15); \
+	iretq
+
+/* vector 0x50 + n: bit n of ipi_mask, for n = 0..15 */
+ipi_handlers:
+	.irp	n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
+ipi_handler_\n:
+	lock btsl $\n, ipi_mask(%rip)
+	movl	$0, 0xB0(%r15)
+	iretq
+	.endr
+HANDLER(timer_handler, ticks)
+HANDLER(pit_handler, pit_count)
+
+uart_handler:
+	push	%rax
+	push	%rdx
+	mov	$UART + 2, %dx			/* reading IIR acknowledges THRE */
+	inb	%dx, %al
+	mov	$UART + 1, %dx
+	xor	%al, %al			/* no more UART interrupts */
+	outb	%al, %dx
+	lock incl uart_count(%rip)
+	movl	$0, 0xB0(%r15)
+	pop	%rdx
+	pop	%rax
+	iretq
+
+nmi_handler:
+	lock incl nmi_count(%rip)
+	iretq
+
+spurious_handler:
+	iretq
+
+unexpected:
+	lea	msg_unexpected(%rip), %rsi
+	call	puts
+	mov	$99, %eax
+	jmp	exit
+
+/* --- the AP trampoline, copied to TRAMP and started in real mode --------- */
+	.code16
+ap_start:
+	cli
+	mov	%cs, %ax
+	mov	%ax, %ds
+	lgdtl	ap_gdtr - ap_start
+	mov	%cr0, %eax
+	or	$1, %eax
+	mov	%eax, %cr0
+	ljmpl	$0x08, $(TRAMP + ap32 - ap_start)
+	.code32
+ap32:
+	mov	$0x10, %ax
+	mov	%ax, %ds
+	mov	%ax, %es
+	mov	%ax, %ss
+	movl	$0x1FF, LAPIC + 0xF0		/* enable the LAPIC */
+	lock incl ap_count
+	mov	LAPIC + 0x20, %eax		/* vector 0x50 + APIC ID */
+	shr	$24, %eax
+	add	$0x4850, %eax			/* fixed, logical */
+	movl	$0x01000000, LAPIC + 0x310	/* logical destination: the BSP (ID 1) */
+	movl	%eax, LAPIC + 0x300
+1:	cli
+	hlt
+	jmp	1b
+	.p2align 3
+ap_gdt:
+	.quad	0
+	.quad	0x00CF9A000000FFFF		/* 32-bit code */
+	.quad	0x00CF92000000FFFF		/* data */
+ap_gdtr:
+	.word	3 * 8 - 1
+	.long	TRAMP + ap_gdt - ap_start
+ap_end:
+
+	.section .rodata
+msg_up:		.asciz	"smp: bsp up\n"
+msg_aps:	.asciz	"smp: aps "
+msg_ipis:	.asciz	"smp: ipis "
+msg_pit:	.asciz	"smp: pit ok\n"
+msg_uart:	.asciz	"smp: uart irq ok\n"
+msg_nmi:	.asciz	"smp: nmi ok\n"
+msg_ok:		.asciz	"smp: all ok\n"
+msg_timeout:	.asciz	"smp: timeout\n"
+msg_unexpected:	.asciz	"smp: unexpected interrupt or exception\n"
+msg_nl:		.asciz	"\n"
+
+	.section .data
+	.p2align 4
+idtr:	.word	256 * 16 - 1
+	.quad	idt
+	.p2align 2
+expected:	.long	0
+ap_count:	.long	0
+ipi_count:	.long	0
+ipi_mask:	.long	0
+ticks:		.long	0
+pit_count:	.long	0
+uart_count:	.long	0
+nmi_count:	.long	0
+numbuf:		.space	4
+
+	.section .bss
+	.p2align 12
+idt:	.space	256 * 16
+	.space	16384
+stack_top:

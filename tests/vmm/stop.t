@@ -1,0 +1,40 @@
+#!/bin/bash
+# How a VM ends when the guest does not end it: SIGINT (Ctrl-C) and SIGTERM
+# stop it cleanly whether its vCPU is halted or busy, with status 128+signal
+# and within a second; a triple fault ends it with status 125 and a message.
+# timeout: 60
+set -u
+gvm=$GVM_BUILD/gvm
+[ -x "$gvm" ] || { echo "gvm is not built: run make"; exit 1; }
+fail=0
+
+stop_case() { # mode signal want-status
+	local mode=$1 sig=$2 want=$3 log=$GVM_TEST_TMP/$1.$2 pid rc t0 t1
+	"$gvm" run --kernel "$GVM_BUILD/tests/vmm/spin.elf" --mem 64M --vcpus 2 --append "$mode" \
+		>"$log.out" 2>"$log.err" &
+	pid=$!
+	for ((i = 0; i < 100; i++)); do
+		grep -q spinning "$log.out" 2>/dev/null && break
+		sleep 0.1
+	done
+	grep -q spinning "$log.out" || { echo "FAIL: $mode: the guest did not start"; fail=1; }
+	t0=$(date +%s%N)
+	kill -"$sig" $pid
+	wait $pid
+	rc=$?
+	t1=$(date +%s%N)
+	[ $rc = "$want" ] || { echo "FAIL: $mode/$sig: status $rc, want $want"; cat "$log.err"; fail=1; }
+	[ $(((t1 - t0) / 1000000)) -lt 1000 ] ||
+		{ echo "FAIL: $mode/$sig: took $(((t1 - t0) / 1000000)) ms to stop"; fail=1; }
+	grep -q "stopped by" "$log.err" || { echo "FAIL: $mode/$sig: no message"; fail=1; }
+}
+stop_case halt INT 130
+stop_case busy INT 130
+stop_case busy TERM 143
+
+"$gvm" run --kernel "$GVM_BUILD/tests/vmm/triple.elf" --mem 64M >/dev/null 2>"$GVM_TEST_TMP/triple.err"
+rc=$?
+[ $rc = 125 ] || { echo "FAIL: triple fault: status $rc, want 125"; fail=1; }
+grep -q "triple fault" "$GVM_TEST_TMP/triple.err" ||
+	{ echo "FAIL: triple fault: no message"; cat "$GVM_TEST_TMP/triple.err"; fail=1; }
+exit $fail

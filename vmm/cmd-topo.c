@@ -1,0 +1,59 @@
+/* gvm topo: show the machine a guest would see. */
+#include <stdlib.h>
+
+#include "common/log.h"
+#include "vmm/cmd.h"
+#include "vmm/options.h"
+#include "vmm/topo.h"
+
+#define TOPO_GROUPS (OPTG_MACHINE | OPTG_TOPO)
+
+static void topo_help(FILE *f)
+{
+	fprintf(f, "usage: gvm topo [OPTIONS]\n"
+		   "\n"
+		   "Print the topology a guest started with the same options would see: NUMA\n"
+		   "nodes, their vCPUs (APIC IDs) and memory, distances, caches.  With --xml,\n"
+		   "also write it as hwloc XML: lstopo --input FILE then shows the guest.\n"
+		   "\n"
+		   "Options:\n");
+	options_help(f, TOPO_GROUPS);
+}
+
+static int topo_main(int argc, char **argv)
+{
+	struct vm_options o;
+	struct vm_topology *t;
+	char err[TOPO_ERR_MAX];
+	int r = options_parse(argc, argv, TOPO_GROUPS, &o);
+
+	if (r > 0) {
+		topo_help(stdout);
+		return 0;
+	}
+	if (r < 0)
+		return 2;
+	t = malloc(sizeof(*t));
+	if (!t)
+		die("out of memory");
+	if (topo_build(&o.topo, t, err)) {
+		pr_err("topo: %s", err);
+		free(t);
+		return 1;
+	}
+	topo_print(t, stdout);
+	if (o.xml && topo_write_xml(t, o.xml, err)) {
+		pr_err("topo: %s", err);
+		free(t);
+		return 1;
+	}
+	free(t);
+	return 0;
+}
+
+const struct gvm_cmd cmd_topo = {
+	.name = "topo",
+	.summary = "print the topology a guest would see",
+	.main = topo_main,
+	.help = topo_help,
+};

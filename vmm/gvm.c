@@ -1,0 +1,75 @@
+/* gvm: the giantvm VMM.  Dispatches to one subcommand (vmm/cmd.h). */
+#include <stdio.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "vmm/cmd.h"
+
+#define GVM_VERSION "0.1.0"
+
+static const struct gvm_cmd *const commands[] = {
+	&cmd_run,
+	&cmd_topo,
+};
+
+#define NR_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: gvm [--version] [--help] COMMAND [OPTIONS]\n"
+		   "\n"
+		   "giantvm: one virtual machine over the nodes of a cluster.\n"
+		   "\n"
+		   "Commands:\n");
+	for (unsigned i = 0; i < NR_COMMANDS; i++)
+		fprintf(f, "  %-8s %s\n", commands[i]->name, commands[i]->summary);
+	fprintf(f, "  %-8s %s\n", "help", "show the help of a command: gvm help COMMAND");
+	fprintf(f, "\nRun 'gvm help COMMAND' or 'gvm COMMAND --help' for its options.\n"
+		   "GVM_LOG=err|warn|info|debug sets how much gvm itself reports.\n");
+}
+
+static const struct gvm_cmd *find(const char *name)
+{
+	for (unsigned i = 0; i < NR_COMMANDS; i++)
+		if (!strcmp(commands[i]->name, name))
+			return commands[i];
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	const struct gvm_cmd *c;
+
+	log_init("gvm");
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("gvm %s\n", GVM_VERSION);
+		return 0;
+	}
+	if (!strcmp(argv[1], "help")) {
+		if (argc == 2) {
+			usage(stdout);
+			return 0;
+		}
+		c = find(argv[2]);
+		if (!c) {
+			pr_err("no command '%s' (see gvm --help)", argv[2]);
+			return 2;
+		}
+		c->help(stdout);
+		return 0;
+	}
+	c = find(argv[1]);
+	if (!c) {
+		pr_err("unknown command '%s' (see gvm --help)", argv[1]);
+		return 2;
+	}
+	return c->main(argc - 1, argv + 1);
+}

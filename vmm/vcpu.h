@@ -1,0 +1,99 @@
+/*
+ * One vCPU: a KVM vCPU run by its own thread, pinned to a host PU.
+ *
+ * The thread runs KVM_RUN and dispatches every exit.  Interrupts come from
+ * its LAPIC (vmm/x86/lapic.h): before each entry the thread injects the
+ * highest pending vector with KVM_INTERRUPT if the guest can take it now,
+ * and otherwise asks KVM for an interrupt-window exit.  NMIs go in with
+ * KVM_NMI.
+ *
+ * Other threads never touch the vCPU's KVM state.  They change its LAPIC and
+ * then kick it (vcpu_kick): a signal, VCPU_KICK_SIGNAL, sent to the thread.
+ * The signal is blocked except inside KVM_RUN (KVM_SET_SIGNAL_MASK), so it
+ * either interrupts KVM_RUN (EINTR) or stays pending until the next
+ * KVM_RUN or wait, which then returns at once: no wake-up is lost.  The
+ * LAPIC timer of the vCPU is a POSIX timer sending the same signal to the
+ * same thread.  A halted vCPU (HLT) or an AP waiting for SIPI sleeps in
+ * sigtimedwait, not in a loop.
+ */
+#ifndef GVM_VMM_VCPU_H
+#define GVM_VMM_VCPU_H
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "vmm/x86/apic.h"
+
+#define VCPU_KICK_SIGNAL SIGUSR1
+
+struct vm;
+struct lapic;
+
+enum vcpu_state {
+	VCPU_WAIT_SIPI, /* an AP before its start-up IPI, or after INIT */
+	VCPU_RUNNING,
+	VCPU_HALTED,
+};
+
+/* What --stats counts, per vCPU, written only by its thread. */
+enum vcpu_stat {
+	VS_EXIT_IO,
+	VS_EXIT_MMIO_LAPIC,
+	VS_EXIT_MMIO_IOAPIC,
+	VS_EXIT_MMIO_OTHER,
+	VS_EXIT_HLT,
+	VS_EXIT_IRQ_WINDOW,
+	VS_EXIT_INTR,        /* KVM_RUN interrupted by a kick */
+	VS_EXIT_OTHER,
+	VS_INJECT_IRQ,
+	VS_INJECT_NMI,
+	VS_UNHANDLED_IO,
+	VS_NR,
+};
+
+struct vcpu {
+	struct vm *vm;
+	unsigned index;
+	bool bsp;
+	int fd;
+	struct kvm_run *run;
+	struct lapic *lapic;
+	struct apic_port port;     /* how the APIC bus reaches this vCPU here */
+
+	pthread_t thread;
+	atomic_bool thread_started;
+	pid_t tid;
+	int host_pu;               /* host PU to pin to, -1: none */
+
+	timer_t timer;             /* the LAPIC timer */
+	bool timer_created;
+	uint64_t timer_deadline;   /* as last armed; read by the own thread only */
+
+	enum vcpu_state state;
+	struct kvm_sregs reset_sregs; /* as KVM created it: what INIT returns to */
+	uint64_t stats[VS_NR];
+};
+
+/* Create vCPU index of vm: KVM vCPU, CPUID, MSRs, LAPIC.  NULL on failure. */
+struct vcpu *vcpu_create(struct vm *vm, unsigned index);
+void vcpu_destroy(struct vcpu *v);
+
+/* Start the thread. */
+int vcpu_start(struct vcpu *v);
+void vcpu_join(struct vcpu *v);
+
+/* Make the vCPU look at its LAPIC (and at the VM stopping) soon. */
+void vcpu_kick(struct vcpu *v);
+
+/* Install the (empty) kick handler; once per process, before any vCPU starts. */
+void vcpu_signal_setup(void);
+
+extern const char *const vcpu_stat_names[VS_NR];
+
+#endif

@@ -1,0 +1,124 @@
+/*
+ * A KVM virtual machine: its memory slots, its vCPUs, its I/O buses and
+ * devices, and how it ends.
+ *
+ * Guest RAM (struct guest_ram) is mapped into two memslots: RAM offsets
+ * below TOPO_HOLE_START at the same guest-physical addresses, the rest at
+ * 4 GiB and up.  The VM has no in-kernel irqchip, so every LAPIC and IOAPIC
+ * access exits to user space (see vmm/x86/lapic.h).
+ */
+#ifndef GVM_VMM_VM_H
+#define GVM_VMM_VM_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "vmm/iobus.h"
+#include "vmm/ram.h"
+#include "vmm/topo.h"
+#include "vmm/x86/apic.h"
+#include "vmm/x86/cpuid.h"
+
+struct vcpu;
+struct ioapic;
+struct pic;
+struct pit;
+struct rtc;
+struct uart;
+struct kvm_cpuid2;
+struct host;
+
+/* Exit status of gvm when the VM itself failed (triple fault, KVM error). */
+#define VM_STATUS_FAILED 125
+/* ... when stopped by SIGINT / SIGTERM (128 + signal, as a shell reports it). */
+#define VM_STATUS_SIGNAL_BASE 128
+
+#define VM_TSS_ADDR 0xFFFBD000ull         /* three pages KVM needs on Intel, in the hole */
+#define VM_IDENTITY_MAP_ADDR 0xFFFBC000ull /* one page, likewise */
+
+struct vm_config {
+	int console_fd;      /* UART output (normally 1) */
+	int console_in_fd;   /* UART input, or -1 */
+	bool stats;          /* count exits */
+	const struct host *host;  /* where vCPU threads are pinned; NULL: not pinned */
+	struct cpuid_features cpu_features; /* resolved: host or conservative */
+};
+
+struct vm {
+	int kvm_fd, vm_fd;
+	int run_size;                 /* mmap size of struct kvm_run */
+	struct vm_topology topo;
+	struct vm_config cfg;
+	struct guest_ram *ram;
+	struct kvm_cpuid2 *supported_cpuid; /* KVM_GET_SUPPORTED_CPUID */
+
+	struct io_bus pio, mmio;
+	struct apic_bus apic;
+	unsigned nr_vcpus;
+	struct vcpu *vcpus[TOPO_MAX_CPUS];
+
+	struct ioapic *ioapic;
+	struct pic *pic;
+	struct pit *pit;
+	struct rtc *rtc;
+	struct uart *uart;
+
+	/* The end: the first vm_stop wins and sets status and reason. */
+	atomic_bool stopping;
+	pthread_mutex_t stop_lock;
+	int exit_status;
+	char exit_reason[256];
+	int stop_fd;                  /* eventfd, readable once the VM stops */
+
+	struct timespec started;
+};
+
+/*
+ * Open KVM and create the VM over ram (the VM takes ownership), with
+ * topology t.  Devices and vCPUs are added by vm_create_machine.  Returns
+ * NULL with a message on failure.
+ */
+struct vm *vm_create(const struct vm_topology *t, struct guest_ram *ram,
+		     const struct vm_config *cfg);
+
+/* Create the vCPUs, the interrupt controllers and the legacy devices. */
+int vm_create_machine(struct vm *vm);
+
+/* Start every vCPU thread; the BSP must have been given its entry state. */
+int vm_start(struct vm *vm);
+
+/*
+ * Wait until the VM stops (guest exit, failure, or SIGINT/SIGTERM, which
+ * the caller must have blocked) and join the vCPU threads.  Returns the exit
+ * status.
+ */
+int vm_wait(struct vm *vm);
+
+/*
+ * End the VM with status, for the given reason (printed unless NULL and
+ * the status is the guest's own).  Callable from any thread; later calls do
+ * nothing.
+ */
+void vm_stop(struct vm *vm, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static inline bool vm_stopping(struct vm *vm)
+{
+	return atomic_load_explicit(&vm->stopping, memory_order_relaxed);
+}
+
+/* ISA interrupt line irq (0-15) to level: to the PIC and the IOAPIC. */
+void vm_set_irq(struct vm *vm, unsigned irq, bool level);
+
+/* Print exit counts and rates (gvm run --stats). */
+void vm_print_stats(struct vm *vm, FILE *f);
+
+/* Pin the calling thread to a host PU. */
+void vm_pin_thread(struct vm *vm, int host_pu);
+
+void vm_destroy(struct vm *vm);
+
+#endif

@@ -1,0 +1,117 @@
+#include "vmm/x86/apic.h"
+
+#include <string.h>
+
+#define SET_WORDS ((TOPO_MAX_CPUS + 63) / 64)
+
+void apic_bus_init(struct apic_bus *bus, unsigned nr_cpus)
+{
+	memset(bus, 0, sizeof(*bus));
+	bus->nr_cpus = nr_cpus;
+}
+
+void apic_bus_attach(struct apic_bus *bus, unsigned cpu, uint8_t apic_id, struct apic_port *port)
+{
+	bus->port[cpu] = port;
+	apic_bus_set_dest(bus, cpu, apic_id, 0, 0xFFFFFFFFu);
+}
+
+void apic_bus_set_dest(struct apic_bus *bus, unsigned cpu, uint8_t id, uint32_t ldr,
+		       uint32_t dfr)
+{
+	atomic_store_explicit(&bus->dest[cpu].id, id, memory_order_relaxed);
+	atomic_store_explicit(&bus->dest[cpu].ldr, ldr, memory_order_relaxed);
+	atomic_store_explicit(&bus->dest[cpu].dfr, dfr, memory_order_release);
+}
+
+bool apic_bus_match(const struct apic_bus *bus, unsigned cpu, uint8_t dest, bool logical)
+{
+	const struct apic_dest *d = &bus->dest[cpu];
+
+	if (!logical)
+		return dest == APIC_BROADCAST_ID ||
+		       dest == atomic_load_explicit(&d->id, memory_order_relaxed);
+
+	uint32_t dfr = atomic_load_explicit(&d->dfr, memory_order_acquire);
+	uint8_t ldr = atomic_load_explicit(&d->ldr, memory_order_relaxed) >> 24;
+
+	if ((dfr >> 28) == 0xF) /* flat: a bit per APIC */
+		return dest & ldr;
+	/* cluster: high nibble selects the cluster (15 = all), low nibble the APICs */
+	if ((dest >> 4) != 0xF && (dest >> 4) != (ldr >> 4))
+		return false;
+	return dest & ldr & 0xF;
+}
+
+unsigned apic_bus_resolve(struct apic_bus *bus, const struct apic_msg *m, uint64_t *set)
+{
+	unsigned n = 0, first = 0;
+
+	memset(set, 0, SET_WORDS * sizeof(uint64_t));
+	for (unsigned cpu = 0; cpu < bus->nr_cpus; cpu++) {
+		bool hit;
+
+		switch (m->shorthand) {
+		case APIC_SH_SELF:
+			hit = cpu == m->src_cpu;
+			break;
+		case APIC_SH_ALL:
+			hit = true;
+			break;
+		case APIC_SH_OTHERS:
+			hit = cpu != m->src_cpu;
+			break;
+		default:
+			hit = apic_bus_match(bus, cpu, m->dest, m->logical);
+			break;
+		}
+		if (!hit)
+			continue;
+		if (!n)
+			first = cpu;
+		set[cpu / 64] |= 1ull << (cpu % 64);
+		n++;
+	}
+	if (m->mode == APIC_DM_LOWEST && n > 1) {
+		/*
+		 * The arbitration by priority that real APICs do would need every
+		 * target's TPR, which may live on another instance: rotate instead,
+		 * which the architecture allows as a valid "lowest priority" choice
+		 * among equals and which spreads device interrupts.
+		 */
+		unsigned k = atomic_fetch_add_explicit(&bus->lowest_next, 1, memory_order_relaxed) % n;
+		unsigned pick = first;
+
+		for (unsigned cpu = first; cpu < bus->nr_cpus; cpu++) {
+			if (!(set[cpu / 64] & (1ull << (cpu % 64))))
+				continue;
+			if (!k--) {
+				pick = cpu;
+				break;
+			}
+		}
+		memset(set, 0, SET_WORDS * sizeof(uint64_t));
+		set[pick / 64] |= 1ull << (pick % 64);
+		n = 1;
+	}
+	return n;
+}
+
+unsigned apic_bus_send(struct apic_bus *bus, const struct apic_msg *m)
+{
+	uint64_t set[SET_WORDS];
+	unsigned n = apic_bus_resolve(bus, m, set);
+
+	for (unsigned w = 0; w < SET_WORDS; w++) {
+		uint64_t bits = set[w];
+
+		while (bits) {
+			unsigned cpu = w * 64 + __builtin_ctzll(bits);
+
+			bits &= bits - 1;
+			if (bus->port[cpu])
+				bus->port[cpu]->deliver(bus->port[cpu], m);
+		}
+	}
+	return n;
+}

@@ -1,0 +1,29 @@
+/*
+ * x86 vCPU state set-up: CPUID, boot MSRs and FPU at creation, the reset
+ * state an INIT returns to, and the real-mode start a SIPI asks for.
+ */
+#ifndef GVM_VMM_X86_CPU_H
+#define GVM_VMM_X86_CPU_H
+
+#include <linux/kvm.h>
+#include <stdint.h>
+
+struct vm;
+
+#define MSR_IA32_APICBASE 0x1B
+#define MSR_IA32_APICBASE_BSP (1ull << 8)
+#define MSR_IA32_APICBASE_ENABLE (1ull << 11)
+#define MSR_IA32_MISC_ENABLE 0x1A0
+#define MSR_IA32_MISC_ENABLE_FAST_STRING (1ull << 0)
+#define MSR_MTRR_DEF_TYPE 0x2FF
+
+/* CPUID (consistent with vm->topo), boot MSRs, FPU of vCPU index. */
+int cpu_setup_vcpu(struct vm *vm, int vcpu_fd, unsigned index);
+
+/* Back to the state KVM created the vCPU in (INIT). */
+int cpu_reset(int vcpu_fd, const struct kvm_sregs *reset);
+
+/* Real mode at vector << 12, as a start-up IPI leaves an AP. */
+int cpu_start_real_mode(int vcpu_fd, const struct kvm_sregs *reset, uint8_t vector);
+
+#endif

@@ -1,0 +1,120 @@
+/*
+ * A local APIC in xAPIC mode, emulated in user space: one per vCPU, reached
+ * by MMIO at 0xFEE00000 (every access exits to the VMM, since the VM has no
+ * in-kernel irqchip).
+ *
+ * The LAPIC is a state machine.  It does not inject anything itself: it tells
+ * its vCPU through env->kick that something is pending, and the vCPU thread
+ * takes it (lapic_ack_interrupt, lapic_take_nmi, lapic_take_init,
+ * lapic_take_sipi) when it can deliver it.  Messages it sends (ICR writes)
+ * leave through env->send; EOIs of level-triggered vectors through env->eoi.
+ *
+ * Threads: lapic_accept and the lapic_take_* / ack functions may be called
+ * from any thread; register access, lapic_reset and lapic_timer_expired only
+ * from the vCPU's own thread.  Callbacks are made without the LAPIC's lock
+ * held, except timer_arm.
+ *
+ * The timer counts at 1 GHz before the divider (the bus clock KVM also
+ * presents), one-shot or periodic; there is no TSC-deadline mode.
+ */
+#ifndef GVM_VMM_X86_LAPIC_H
+#define GVM_VMM_X86_LAPIC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vmm/iobus.h"
+#include "vmm/x86/apic.h"
+
+/* Register offsets */
+#define LAPIC_ID 0x020
+#define LAPIC_VERSION 0x030
+#define LAPIC_TPR 0x080
+#define LAPIC_APR 0x090
+#define LAPIC_PPR 0x0A0
+#define LAPIC_EOI 0x0B0
+#define LAPIC_RRD 0x0C0
+#define LAPIC_LDR 0x0D0
+#define LAPIC_DFR 0x0E0
+#define LAPIC_SVR 0x0F0
+#define LAPIC_ISR 0x100
+#define LAPIC_TMR 0x180
+#define LAPIC_IRR 0x200
+#define LAPIC_ESR 0x280
+#define LAPIC_LVT_CMCI 0x2F0
+#define LAPIC_ICR_LO 0x300
+#define LAPIC_ICR_HI 0x310
+#define LAPIC_LVT_TIMER 0x320
+#define LAPIC_LVT_THERMAL 0x330
+#define LAPIC_LVT_PERF 0x340
+#define LAPIC_LVT_LINT0 0x350
+#define LAPIC_LVT_LINT1 0x360
+#define LAPIC_LVT_ERROR 0x370
+#define LAPIC_TMICT 0x380
+#define LAPIC_TMCCT 0x390
+#define LAPIC_TDCR 0x3E0
+
+#define LAPIC_VERSION_VALUE 0x00050014 /* version 0x14, 6 LVT entries */
+
+#define LAPIC_SVR_ENABLE (1u << 8)
+#define LAPIC_LVT_MASKED (1u << 16)
+#define LAPIC_LVT_PERIODIC (1u << 17)
+#define LAPIC_ICR_PENDING (1u << 12)
+
+#define LAPIC_ESR_SEND_ILLEGAL (1u << 5)
+#define LAPIC_ESR_RECV_ILLEGAL (1u << 6)
+#define LAPIC_ESR_ILLEGAL_REG (1u << 7)
+
+/* Shortest periodic timer period, so a guest cannot make the VMM spin. */
+#define LAPIC_TIMER_MIN_PERIOD_NS 20000
+
+struct lapic_env {
+	void *opaque;
+	void (*send)(void *opaque, const struct apic_msg *m);
+	void (*eoi)(void *opaque, uint8_t vector);   /* EOI of a level-triggered vector */
+	void (*kick)(void *opaque);                   /* something became pending */
+	void (*timer_arm)(void *opaque, uint64_t deadline_ns); /* 0: disarm */
+	void (*dest_changed)(void *opaque, uint8_t id, uint32_t ldr, uint32_t dfr);
+	uint64_t (*now)(void *opaque);                /* monotonic ns */
+};
+
+struct lapic;
+
+/* Power-on state; cpu is the vCPU index put in the messages it sends. */
+struct lapic *lapic_create(unsigned cpu, uint8_t apic_id, const struct lapic_env *env);
+void lapic_destroy(struct lapic *l);
+
+/* INIT: every register to its power-on value except the APIC ID. */
+void lapic_reset(struct lapic *l);
+
+uint32_t lapic_read(struct lapic *l, unsigned off);
+void lapic_write(struct lapic *l, unsigned off, uint32_t val);
+
+/* An MMIO access to the register page (io_access.off within the page). */
+void lapic_access(struct lapic *l, struct io_access *a);
+
+/* A message for this LAPIC (already routed here). */
+void lapic_accept(struct lapic *l, const struct apic_msg *m);
+
+/* Highest-priority vector deliverable now (above PPR), or -1. */
+int lapic_pending_interrupt(struct lapic *l);
+
+/* Take that vector for injection: it moves from IRR to ISR.  -1: none. */
+int lapic_ack_interrupt(struct lapic *l);
+
+bool lapic_take_nmi(struct lapic *l);
+bool lapic_take_init(struct lapic *l);
+int lapic_take_sipi(struct lapic *l); /* vector, or -1 */
+
+/* Does LINT0 pass an 8259 (ExtINT) interrupt through? */
+bool lapic_accepts_extint(struct lapic *l);
+
+/* The timer deadline (monotonic ns) passed: raise it, re-arm if periodic. */
+void lapic_timer_expired(struct lapic *l);
+
+/* Current deadline, 0 if the timer is stopped. */
+uint64_t lapic_timer_deadline(struct lapic *l);
+
+uint8_t lapic_id(struct lapic *l);
+
+#endif
