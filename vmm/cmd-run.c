@@ -23,12 +23,12 @@ static void run_help(FILE *f)
 {
 	fprintf(f, "usage: gvm run --kernel FILE [OPTIONS]\n"
 		   "\n"
-		   "Boot a guest on this machine and wait for it to end.  The guest's console\n"
-		   "(a 16550A UART at 0x3f8) is gvm's standard output.  gvm exits with the\n"
-		   "status the guest writes to its exit device (port 0x501), with %d if the\n"
-		   "VM fails (triple fault, reset, KVM error), with 128+N when stopped by\n"
-		   "signal N (Ctrl-C: 130), with 1 when it cannot start the guest, and 2 for\n"
-		   "bad options.\n"
+		   "Boot a guest on this machine and wait for it to end.  The guest's\n"
+		   "console (a 16550A UART at 0x3f8) is gvm's standard output and input.\n"
+		   "gvm exits with the status the guest writes to its exit device (port\n"
+		   "0x501), 0 if it powers off, %d if the VM fails (triple fault, reset,\n"
+		   "KVM error), 128+N when stopped by signal N (Ctrl-C: 130), 1 when it\n"
+		   "cannot start the guest, and 2 for bad options.\n"
 		   "\n"
 		   "Options:\n", VM_STATUS_FAILED);
 	options_help(f, RUN_GROUPS);
@@ -94,7 +94,7 @@ static int run_main(int argc, char **argv)
 {
 	struct vm_options o;
 	struct vm_topology *t = malloc(sizeof(*t));
-	struct vm_config cfg = { .console_fd = STDOUT_FILENO, .console_in_fd = -1 };
+	struct vm_config cfg = { .console_fd = STDOUT_FILENO, .console_in_fd = STDIN_FILENO };
 	struct host *host;
 	const char *why;
 	char fbuf[256];

@@ -14,3 +14,4 @@ $(O)/tests/vmm/%.elf: tests/vmm/%.S
 	@mkdir -p $(@D)
 	$(CC) -nostdlib -static -no-pie -Wl,--build-id=none -Wl,-Ttext=0x200000 \
 		-Wl,-z,noexecstack -Wl,-e,_start -o $@ $<
+INSTALL_FILES += docs/man/gvm.1:share/man/man1/gvm.1

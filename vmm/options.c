@@ -125,8 +125,8 @@ int options_parse(int argc, char **argv, unsigned groups, struct vm_options *o)
 		if (!strcmp(a, "-h") || !strcmp(a, "--help"))
 			return 1;
 		if (strncmp(a, "--", 2) || !a[2]) {
-			pr_err("%s: unexpected argument '%s' (options start with --; see gvm help %s)",
-			       cmd, a, cmd);
+			pr_err("%s: unexpected argument '%s' (options start with --; "
+			       "see gvm help %s)", cmd, a, cmd);
 			return -1;
 		}
 		a += 2;
@@ -140,8 +140,8 @@ int options_parse(int argc, char **argv, unsigned groups, struct vm_options *o)
 			}
 		}
 		if (id < 0) {
-			pr_err("%s: unknown option '--%.*s' (see gvm help %s)", cmd, (int)namelen, a,
-			       cmd);
+			pr_err("%s: unknown option '--%.*s' (see gvm help %s)", cmd,
+			       (int)namelen, a, cmd);
 			return -1;
 		}
 		if (seen[id] && !opts[id].repeatable) {
@@ -155,7 +155,8 @@ int options_parse(int argc, char **argv, unsigned groups, struct vm_options *o)
 			} else if (i + 1 < argc) {
 				val = argv[++i];
 			} else {
-				pr_err("%s: --%s needs a value (%s)", cmd, opts[id].name, opts[id].arg);
+				pr_err("%s: --%s needs a value (%s)", cmd, opts[id].name,
+				       opts[id].arg);
 				return -1;
 			}
 		} else if (eq) {

@@ -1,6 +1,7 @@
 #include "vmm/ram.h"
 
 #include <errno.h>
+#include <numaif.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -44,4 +45,20 @@ void guest_ram_release(struct guest_ram *ram)
 {
 	if (ram && ram->release)
 		ram->release(ram);
+}
+
+int guest_ram_prefer_node(struct guest_ram *ram, uint64_t off, uint64_t len, int host_node)
+{
+	const unsigned bits = 8 * sizeof(unsigned long);
+	unsigned long mask[1024 / (8 * sizeof(unsigned long))] = { 0 };
+
+	if (host_node < 0 || host_node >= 1024 || off > ram->size || len > ram->size - off)
+		return -1;
+	mask[host_node / bits] |= 1ul << (host_node % bits);
+	if (mbind(ram->base + off, len, MPOL_PREFERRED, mask, 1024, 0)) {
+		pr_warn("cannot place guest RAM on host NUMA node %d: %s", host_node,
+			strerror(errno));
+		return -1;
+	}
+	return 0;
 }

@@ -31,6 +31,12 @@ struct guest_ram *guest_ram_anon(uint64_t size);
 void guest_ram_release(struct guest_ram *ram);
 
 /*
+ * Prefer host NUMA node host_node for RAM offsets [off, off + len) (pages
+ * not yet touched).  Returns 0, or -1 with a warning if the kernel refuses.
+ */
+int guest_ram_prefer_node(struct guest_ram *ram, uint64_t off, uint64_t len, int host_node);
+
+/*
  * Host pointer for [gpa, gpa + len) if it lies entirely in RAM (not across
  * the hole, not past the end), else NULL.
  */

@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "vmm/vm.h"
 #include "vmm/x86/cpu.h"
+#include "vmm/x86/emulate.h"
 #include "vmm/x86/ioapic.h"
 #include "vmm/x86/lapic.h"
 #include "vmm/hw/pic.h"
@@ -32,6 +33,7 @@ const char *const vcpu_stat_names[VS_NR] = {
 	[VS_INJECT_IRQ] = "interrupts injected",
 	[VS_INJECT_NMI] = "NMIs injected",
 	[VS_UNHANDLED_IO] = "unclaimed I/O accesses",
+	[VS_EMULATED] = "instructions gvm emulated",
 };
 
 static void kick_handler(int sig)
@@ -258,7 +260,8 @@ static void process_events(struct vcpu *v)
 	}
 	if (lapic_take_init(v->lapic)) {
 		if (v->bsp) {
-			pr_warn("vCPU 0 (the BSP) received INIT: ignored, there is no firmware to reset to");
+			pr_warn("vCPU 0 (the BSP) received INIT: ignored, there is no firmware "
+				"to reset to");
 		} else {
 			lapic_reset(v->lapic);
 			cpu_reset(v->fd, &v->reset_sregs);
@@ -269,8 +272,8 @@ static void process_events(struct vcpu *v)
 	sipi = lapic_take_sipi(v->lapic);
 	if (sipi >= 0 && v->state == VCPU_WAIT_SIPI) {
 		if (cpu_start_real_mode(v->fd, &v->reset_sregs, sipi)) {
-			vm_stop(v->vm, VM_STATUS_FAILED, "vCPU %u: cannot start at SIPI vector 0x%02x",
-				v->index, sipi);
+			vm_stop(v->vm, VM_STATUS_FAILED,
+				"vCPU %u: cannot start at SIPI vector 0x%02x", v->index, sipi);
 			return;
 		}
 		pr_debug("vCPU %u: started by SIPI at 0x%x", v->index, sipi << 12);
@@ -302,16 +305,25 @@ static void inject(struct vcpu *v)
 		return;
 	}
 	if (run->ready_for_interrupt_injection) {
+		bool from_pic = false;
+
 		vec = lapic_ack_interrupt(v->lapic);
-		if (vec < 0 && extint_pending(v))
+		if (vec < 0 && extint_pending(v)) {
 			vec = pic_ack(v->vm->pic);
+			from_pic = true;
+		}
 		if (vec >= 0) {
 			struct kvm_interrupt irq = { .irq = vec };
 
-			if (ioctl(v->fd, KVM_INTERRUPT, &irq) < 0)
+			if (ioctl(v->fd, KVM_INTERRUPT, &irq) < 0) {
+				/* keep it pending rather than lose it (the PIC's is gone) */
 				pr_warn("vCPU %u: KVM_INTERRUPT %d: %s", v->index, vec,
 					strerror(errno));
-			v->stats[VS_INJECT_IRQ]++;
+				if (!from_pic)
+					lapic_unack_interrupt(v->lapic, vec);
+			} else {
+				v->stats[VS_INJECT_IRQ]++;
+			}
 		}
 	}
 	more = lapic_pending_interrupt(v->lapic) >= 0 || extint_pending(v);
@@ -353,7 +365,8 @@ static void handle_exit(struct vcpu *v)
 	case KVM_EXIT_SHUTDOWN:
 		dump_state(v);
 		vm_stop(v->vm, VM_STATUS_FAILED,
-			"vCPU %u: the guest shut down (triple fault or shutdown request)", v->index);
+			"vCPU %u: the guest shut down (triple fault or shutdown request)",
+			v->index);
 		break;
 	case KVM_EXIT_FAIL_ENTRY:
 		dump_state(v);
@@ -362,6 +375,11 @@ static void handle_exit(struct vcpu *v)
 			(unsigned long long)run->fail_entry.hardware_entry_failure_reason);
 		break;
 	case KVM_EXIT_INTERNAL_ERROR:
+		if (run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION &&
+		    !emulate_fixup(v->vm->ram, v->fd)) {
+			v->stats[VS_EMULATED]++;
+			break;
+		}
 		dump_state(v);
 		vm_stop(v->vm, VM_STATUS_FAILED,
 			"vCPU %u: KVM internal error, suberror %u%s", v->index,
@@ -473,7 +491,7 @@ int vcpu_start(struct vcpu *v)
 
 void vcpu_join(struct vcpu *v)
 {
-	if (!atomic_load(&v->thread_started))
+	if (!v || !atomic_load(&v->thread_started))
 		return;
 	pthread_join(v->thread, NULL);
 	atomic_store(&v->thread_started, false);

@@ -54,6 +54,7 @@ enum vcpu_stat {
 	VS_INJECT_IRQ,
 	VS_INJECT_NMI,
 	VS_UNHANDLED_IO,
+	VS_EMULATED,         /* completed by vmm/x86/emulate.c for KVM */
 	VS_NR,
 };
 

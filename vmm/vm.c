@@ -201,6 +201,17 @@ int vm_create_machine(struct vm *vm)
 			return -1;
 		vm->vcpus[i]->host_pu = vm->cfg.host ? (int)pus[i] : -1;
 	}
+	/*
+	 * Each guest NUMA node's memory goes to the host NUMA node of the PU
+	 * that runs its first vCPU, so a guest-local access is host-local.
+	 */
+	for (unsigned n = 0; vm->cfg.host && n < vm->topo.nr_nodes; n++) {
+		const struct topo_node *tn = &vm->topo.nodes[n];
+		int hn = host_pu_node(vm->cfg.host, pus[tn->first_cpu]);
+
+		if (hn >= 0)
+			guest_ram_prefer_node(vm->ram, tn->ram_offset, tn->ram_size, hn);
+	}
 	if (io_bus_register(&vm->mmio, APIC_DEFAULT_BASE, APIC_MMIO_SIZE, lapic_mmio, vm,
 			    IO_LOCAL, "LAPIC"))
 		return -1;

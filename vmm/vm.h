@@ -6,6 +6,18 @@
  * below TOPO_HOLE_START at the same guest-physical addresses, the rest at
  * 4 GiB and up.  The VM has no in-kernel irqchip, so every LAPIC and IOAPIC
  * access exits to user space (see vmm/x86/lapic.h).
+ *
+ * What a cluster instance (one VM over several processes) plugs in, without
+ * changing the vCPU or device code:
+ *   - guest RAM: a struct guest_ram over the DSM region instead of
+ *     guest_ram_anon();
+ *   - vCPUs run elsewhere: their apic_bus port (vmm/x86/apic.h) sends the
+ *     message to the instance that runs them, which delivers it to its own
+ *     port; the destination table (APIC ID, LDR, DFR of every vCPU) is fed
+ *     by apic_bus_set_dest from the updates the owners broadcast;
+ *   - devices on rank 0: io_bus_set_forwarder on the other instances sends
+ *     IO_SHARED accesses to rank 0; device interrupts leave rank 0's IOAPIC
+ *     through the same apic_bus ports.
  */
 #ifndef GVM_VMM_VM_H
 #define GVM_VMM_VM_H

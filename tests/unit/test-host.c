@@ -256,8 +256,11 @@ static void test_emulation_measured(void)
 	       "(exit reason %d)\n", ns, 2 * LOOPS, (t_loop - t_empty) * 1e3,
 	       r == KVM_EXIT_HLT ? "runs" : r == KVM_EXIT_SHUTDOWN ? "faults" : "fails", r);
 	printf("heuristic: %s\n", why);
-	/* Hardware runs this loop at about 1 ns an instruction or less, the emulator at ~1 us. */
-	CHECK_EQ(emulated, ns > 20.0);
+	/*
+	 * Hardware runs this loop at well under 1 ns an instruction, the emulator at
+	 * ~0.5-1 us; 100 ns leaves room for a preempted run on a busy machine.
+	 */
+	CHECK_EQ(emulated, ns > 100.0);
 	if (emulated)
 		CHECK(r != KVM_EXIT_HLT);
 	host_close(h);

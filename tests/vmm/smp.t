@@ -6,6 +6,7 @@
 # IOAPIC) and an NMI arrive.  More vCPUs than host cores is fine.
 # timeout: 120
 set -u
+[ -r /dev/kvm ] && [ -w /dev/kvm ] || { echo "SKIP: /dev/kvm is missing or not usable by this user"; exit 77; }
 gvm=$GVM_BUILD/gvm
 guest=$GVM_BUILD/tests/vmm/smp.elf
 [ -x "$gvm" ] && [ -f "$guest" ] || { echo "gvm or the test guest is not built: run make"; exit 1; }

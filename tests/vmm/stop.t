@@ -4,6 +4,7 @@
 # and within a second; a triple fault ends it with status 125 and a message.
 # timeout: 60
 set -u
+[ -r /dev/kvm ] && [ -w /dev/kvm ] || { echo "SKIP: /dev/kvm is missing or not usable by this user"; exit 77; }
 gvm=$GVM_BUILD/gvm
 [ -x "$gvm" ] || { echo "gvm is not built: run make"; exit 1; }
 fail=0

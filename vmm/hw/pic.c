@@ -80,7 +80,11 @@ static bool update_locked(struct pic *p)
 {
 	bool before = atomic_load(&p->output), out;
 
-	set_line(&p->chip[0], 2, chip_request(&p->chip[1]) >= 0);
+	/* the cascade line follows the slave's request, whatever its trigger mode */
+	if (chip_request(&p->chip[1]) >= 0)
+		p->chip[0].irr |= 1u << 2;
+	else
+		p->chip[0].irr &= ~(1u << 2);
 	out = chip_request(&p->chip[0]) >= 0;
 	atomic_store(&p->output, out);
 	return out && !before;

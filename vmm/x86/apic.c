@@ -79,7 +79,8 @@ unsigned apic_bus_resolve(struct apic_bus *bus, const struct apic_msg *m, uint64
 		 * which the architecture allows as a valid "lowest priority" choice
 		 * among equals and which spreads device interrupts.
 		 */
-		unsigned k = atomic_fetch_add_explicit(&bus->lowest_next, 1, memory_order_relaxed) % n;
+		unsigned k = atomic_fetch_add_explicit(&bus->lowest_next, 1,
+						       memory_order_relaxed) % n;
 		unsigned pick = first;
 
 		for (unsigned cpu = first; cpu < bus->nr_cpus; cpu++) {

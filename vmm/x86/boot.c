@@ -50,7 +50,8 @@ static uint8_t *read_file(const char *what, const char *path, size_t *len, char 
 	}
 	buf = malloc(st.st_size ? st.st_size : 1);
 	if (!buf) {
-		SETERR("%s '%s': out of memory reading %lld bytes", what, path, (long long)st.st_size);
+		SETERR("%s '%s': out of memory reading %lld bytes", what, path,
+		       (long long)st.st_size);
 		close(fd);
 		return NULL;
 	}
@@ -60,7 +61,8 @@ static uint8_t *read_file(const char *what, const char *path, size_t *len, char 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			SETERR("%s '%s': read error: %s", what, path, n ? strerror(errno) : "short file");
+			SETERR("%s '%s': read error: %s", what, path,
+			       n ? strerror(errno) : "short file");
 			free(buf);
 			close(fd);
 			return NULL;
@@ -326,7 +328,8 @@ static int load_initrds(struct guest_ram *ram, const struct boot_config *c, uint
 	if (total > top || start < e->kernel_end)
 		return ERR("the initrds (%s) do not fit in the guest's RAM below %s next to the "
 			   "kernel: give the guest more memory (--mem)",
-			   format_size(total, buf, sizeof(buf)), format_size(top, buf2, sizeof(buf2)));
+			   format_size(total, buf, sizeof(buf)),
+			   format_size(top, buf2, sizeof(buf2)));
 
 	uint64_t at = start;
 
@@ -369,7 +372,7 @@ static void build_page_tables(struct guest_ram *ram)
 	for (unsigned g = 0; g < 4; g++) {
 		pdpt[g] = (BOOT_PD + g * 4096) | 0x3;
 		for (unsigned i = 0; i < 512; i++)
-			pd[g * 512 + i] = ((uint64_t)g << 30 | (uint64_t)i << 21) | 0x83; /* 2 MiB */
+			pd[g * 512 + i] = (uint64_t)g << 30 | (uint64_t)i << 21 | 0x83; /* 2M */
 	}
 }
 
@@ -416,8 +419,8 @@ int boot_load(struct guest_ram *ram, const struct boot_config *c, struct boot_en
 	if (!cmdmax || cmdmax >= BOOT_CMDLINE_MAX)
 		cmdmax = BOOT_CMDLINE_MAX - 1;
 	if (cmdlen > cmdmax)
-		return ERR("the kernel command line is %zu bytes long; this kernel takes at most %zu",
-			   cmdlen, cmdmax);
+		return ERR("the kernel command line is %zu bytes long; this kernel takes at "
+			   "most %zu", cmdlen, cmdmax);
 	cmd = guest_ram_ptr(ram, BOOT_CMDLINE, BOOT_CMDLINE_MAX);
 	memset(cmd, 0, BOOT_CMDLINE_MAX);
 	memcpy(cmd, cmdline, cmdlen);

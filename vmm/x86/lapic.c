@@ -455,8 +455,10 @@ void lapic_access(struct lapic *l, struct io_access *a)
 	/* The registers are 32 bits wide on 16-byte boundaries; others read as 0. */
 	if (a->off & 0xF || a->len != 4) {
 		if (!a->write) {
-			uint32_t v = (a->off & 0xF) < 4 ? lapic_read(l, off) >> (8 * (a->off & 3)) : 0;
+			uint32_t v = 0;
 
+			if ((a->off & 0xF) < 4)
+				v = lapic_read(l, off) >> (8 * (a->off & 3));
 			io_data_set(a, v);
 		}
 		return;
@@ -524,6 +526,16 @@ int lapic_ack_interrupt(struct lapic *l)
 	}
 	pthread_mutex_unlock(&l->lock);
 	return v;
+}
+
+void lapic_unack_interrupt(struct lapic *l, uint8_t vector)
+{
+	pthread_mutex_lock(&l->lock);
+	if (test_bit(l->isr, vector)) {
+		clear_bit(l->isr, vector);
+		set_bit(l->irr, vector);
+	}
+	pthread_mutex_unlock(&l->lock);
 }
 
 bool lapic_take_nmi(struct lapic *l)

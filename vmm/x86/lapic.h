@@ -102,6 +102,9 @@ int lapic_pending_interrupt(struct lapic *l);
 /* Take that vector for injection: it moves from IRR to ISR.  -1: none. */
 int lapic_ack_interrupt(struct lapic *l);
 
+/* The injection of an acknowledged vector failed: back from ISR to IRR. */
+void lapic_unack_interrupt(struct lapic *l, uint8_t vector);
+
 bool lapic_take_nmi(struct lapic *l);
 bool lapic_take_init(struct lapic *l);
 int lapic_take_sipi(struct lapic *l); /* vector, or -1 */

@@ -1,0 +1,592 @@
+/*
+ * The LAPIC state machine, driven through its register interface with a
+ * test clock, and several LAPICs on a real APIC bus for destinations.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/lib/check.h"
+#include "vmm/x86/apic.h"
+#include "vmm/x86/lapic.h"
+
+#define MAX_MSGS 16
+
+struct env {
+	uint64_t now;
+	struct apic_msg sent[MAX_MSGS];
+	unsigned nr_sent;
+	int eois[MAX_MSGS];
+	unsigned nr_eois;
+	unsigned kicks;
+	uint64_t armed;  /* last timer_arm deadline */
+	unsigned arms;
+	uint8_t id;
+	uint32_t ldr, dfr;
+	unsigned dest_changes;
+	struct apic_bus *bus; /* if set, send goes on the bus */
+};
+
+static void e_send(void *o, const struct apic_msg *m)
+{
+	struct env *e = o;
+
+	if (e->nr_sent < MAX_MSGS)
+		e->sent[e->nr_sent++] = *m;
+	if (e->bus)
+		apic_bus_send(e->bus, m);
+}
+
+static void e_eoi(void *o, uint8_t v)
+{
+	struct env *e = o;
+
+	if (e->nr_eois < MAX_MSGS)
+		e->eois[e->nr_eois++] = v;
+}
+
+static void e_kick(void *o)
+{
+	((struct env *)o)->kicks++;
+}
+
+static void e_arm(void *o, uint64_t d)
+{
+	struct env *e = o;
+
+	e->armed = d;
+	e->arms++;
+}
+
+static void e_dest(void *o, uint8_t id, uint32_t ldr, uint32_t dfr)
+{
+	struct env *e = o;
+
+	e->id = id;
+	e->ldr = ldr;
+	e->dfr = dfr;
+	e->dest_changes++;
+}
+
+static uint64_t e_now(void *o)
+{
+	return ((struct env *)o)->now;
+}
+
+static struct lapic *make(struct env *e, unsigned cpu, uint8_t id)
+{
+	struct lapic_env le = {
+		.opaque = e, .send = e_send, .eoi = e_eoi, .kick = e_kick, .timer_arm = e_arm,
+		.dest_changed = e_dest, .now = e_now,
+	};
+
+	memset(e, 0, sizeof(*e));
+	return lapic_create(cpu, id, &le);
+}
+
+static struct apic_msg fixed(uint8_t vector, bool level)
+{
+	return (struct apic_msg){ .vector = vector, .mode = APIC_DM_FIXED, .level = level,
+				  .assert = true };
+}
+
+static void test_reset_state(void)
+{
+	struct env e;
+	struct lapic *l = make(&e, 0, 5);
+
+	CHECK_EQ(lapic_read(l, LAPIC_ID), 5u << 24);
+	CHECK_EQ(lapic_read(l, LAPIC_VERSION), LAPIC_VERSION_VALUE);
+	CHECK_EQ(lapic_read(l, LAPIC_SVR), 0xFF);
+	CHECK_EQ(lapic_read(l, LAPIC_DFR), 0xFFFFFFFF);
+	CHECK_EQ(lapic_read(l, LAPIC_LDR), 0);
+	CHECK_EQ(lapic_read(l, LAPIC_TPR), 0);
+	for (unsigned off = LAPIC_LVT_TIMER; off <= LAPIC_LVT_ERROR; off += 0x10)
+		CHECK_EQ(lapic_read(l, off), LAPIC_LVT_MASKED);
+	CHECK_EQ(lapic_read(l, LAPIC_LVT_CMCI), LAPIC_LVT_MASKED);
+	CHECK_EQ(lapic_id(l), 5);
+
+	/* A software-disabled APIC drops fixed interrupts... */
+	lapic_accept(l, &(struct apic_msg){ .vector = 0x40, .mode = APIC_DM_FIXED });
+	CHECK_EQ(lapic_read(l, LAPIC_IRR + 0x20), 0);
+	CHECK_EQ(lapic_pending_interrupt(l), -1);
+	CHECK_EQ(e.kicks, 0);
+	/* ...and keeps its LVTs masked whatever is written. */
+	lapic_write(l, LAPIC_LVT_TIMER, 0x30);
+	CHECK_EQ(lapic_read(l, LAPIC_LVT_TIMER), 0x30 | LAPIC_LVT_MASKED);
+
+	/* Changes to ID, LDR and DFR are reported for destination routing. */
+	lapic_write(l, LAPIC_LDR, 0x12345678);
+	CHECK_EQ(lapic_read(l, LAPIC_LDR), 0x12000000);
+	CHECK_EQ(e.ldr, 0x12000000);
+	lapic_write(l, LAPIC_DFR, 0x0FFFFFFF);
+	CHECK_EQ(lapic_read(l, LAPIC_DFR), 0x0FFFFFFF);
+	CHECK_EQ(e.dfr, 0x0FFFFFFF);
+	lapic_write(l, LAPIC_ID, 7u << 24);
+	CHECK_EQ(e.id, 7);
+	CHECK_EQ(lapic_id(l), 7);
+
+	/* INIT brings everything back but the ID. */
+	lapic_write(l, LAPIC_SVR, 0x1FF);
+	lapic_write(l, LAPIC_TPR, 0x20);
+	lapic_reset(l);
+	CHECK_EQ(lapic_read(l, LAPIC_SVR), 0xFF);
+	CHECK_EQ(lapic_read(l, LAPIC_TPR), 0);
+	CHECK_EQ(lapic_read(l, LAPIC_LDR), 0);
+	CHECK_EQ(lapic_read(l, LAPIC_DFR), 0xFFFFFFFF);
+	CHECK_EQ(lapic_read(l, LAPIC_ID), 7u << 24);
+	lapic_destroy(l);
+}
+
+static void test_priorities(void)
+{
+	struct env e;
+	struct lapic *l = make(&e, 0, 0);
+
+	lapic_write(l, LAPIC_SVR, 0x1FF);
+	lapic_accept(l, &(struct apic_msg){ .vector = 0x31, .mode = APIC_DM_FIXED });
+	CHECK_EQ(e.kicks, 1);
+	lapic_accept(l, &(struct apic_msg){ .vector = 0x51, .mode = APIC_DM_FIXED });
+	lapic_accept(l, &(struct apic_msg){ .vector = 0x42, .mode = APIC_DM_FIXED });
+	CHECK_EQ(e.kicks, 3);
+	/* the same vector again coalesces in IRR: no new kick */
+	lapic_accept(l, &(struct apic_msg){ .vector = 0x42, .mode = APIC_DM_FIXED });
+	CHECK_EQ(e.kicks, 3);
+	CHECK_EQ(lapic_read(l, LAPIC_IRR + 0x10), 1u << (0x31 - 32));
+	CHECK_EQ(lapic_read(l, LAPIC_IRR + 0x20), 1u << (0x42 - 64) | 1u << (0x51 - 64));
+	CHECK_EQ(lapic_pending_interrupt(l), 0x51);
+
+	CHECK_EQ(lapic_ack_interrupt(l), 0x51);
+	CHECK_EQ(lapic_read(l, LAPIC_ISR + 0x20), 1u << (0x51 - 64));
+	CHECK_EQ(lapic_read(l, LAPIC_PPR), 0x50);
+	/* 0x42 is of a lower class than 0x51 in service */
+	CHECK_EQ(lapic_pending_interrupt(l), -1);
+	CHECK_EQ(lapic_ack_interrupt(l), -1);
+	/* a vector of the same class as the one in service waits too */
+	lapic_accept(l, &(struct apic_msg){ .vector = 0x5A, .mode = APIC_DM_FIXED });
+	CHECK_EQ(lapic_pending_interrupt(l), -1);
+	/* a higher class nests */
+	lapic_accept(l, &(struct apic_msg){ .vector = 0x61, .mode = APIC_DM_FIXED });
+	CHECK_EQ(lapic_ack_interrupt(l), 0x61);
+	CHECK_EQ(lapic_read(l, LAPIC_PPR), 0x60);
+
+	/* a failed injection puts the vector back */
+	lapic_unack_interrupt(l, 0x61);
+	CHECK_EQ(lapic_read(l, LAPIC_PPR), 0x50);
+	CHECK_EQ(lapic_ack_interrupt(l), 0x61);
+
+	/* EOI retires the highest in service */
+	lapic_write(l, LAPIC_EOI, 0);
+	CHECK_EQ(lapic_read(l, LAPIC_ISR + 0x30), 0);
+	CHECK_EQ(lapic_read(l, LAPIC_PPR), 0x50);
+	lapic_write(l, LAPIC_EOI, 0);
+	CHECK_EQ(lapic_read(l, LAPIC_PPR), 0);
+	CHECK_EQ(lapic_pending_interrupt(l), 0x5A);
+	CHECK_EQ(e.nr_eois, 0); /* edge-triggered: no EOI broadcast */
+
+	/* TPR holds back everything at or below its class */
+	lapic_write(l, LAPIC_TPR, 0x5F);
+	CHECK_EQ(lapic_read(l, LAPIC_PPR), 0x5F);
+	CHECK_EQ(lapic_pending_interrupt(l), -1);
+	lapic_write(l, LAPIC_TPR, 0x40);
+	CHECK_EQ(lapic_pending_interrupt(l), 0x5A);
+	CHECK_EQ(lapic_ack_interrupt(l), 0x5A);
+	lapic_write(l, LAPIC_EOI, 0);
+	CHECK_EQ(lapic_pending_interrupt(l), -1); /* 0x42 and 0x31: at or below TPR 0x40 */
+	lapic_write(l, LAPIC_TPR, 0);
+	CHECK_EQ(lapic_ack_interrupt(l), 0x42);
+	lapic_write(l, LAPIC_EOI, 0);
+	CHECK_EQ(lapic_ack_interrupt(l), 0x31);
+	lapic_write(l, LAPIC_EOI, 0);
+	CHECK_EQ(lapic_pending_interrupt(l), -1);
+	/* an EOI with nothing in service is harmless */
+	lapic_write(l, LAPIC_EOI, 0);
+	CHECK_EQ(lapic_read(l, LAPIC_PPR), 0);
+	lapic_destroy(l);
+}
+
+static void test_level_eoi(void)
+{
+	struct env e;
+	struct lapic *l = make(&e, 0, 0);
+	struct apic_msg m = fixed(0x70, true);
+
+	lapic_write(l, LAPIC_SVR, 0x1FF);
+	lapic_accept(l, &m);
+	CHECK_EQ(lapic_read(l, LAPIC_TMR + 0x30), 1u << (0x70 - 96));
+	CHECK_EQ(lapic_ack_interrupt(l), 0x70);
+	lapic_write(l, LAPIC_EOI, 0);
+	CHECK_EQ(e.nr_eois, 1);
+	CHECK_EQ(e.eois[0], 0x70);
+	/* the same vector edge-triggered clears TMR and broadcasts nothing */
+	m.level = false;
+	lapic_accept(l, &m);
+	CHECK_EQ(lapic_read(l, LAPIC_TMR + 0x30), 0);
+	lapic_ack_interrupt(l);
+	lapic_write(l, LAPIC_EOI, 0);
+	CHECK_EQ(e.nr_eois, 1);
+	lapic_destroy(l);
+}
+
+static void test_icr(void)
+{
+	struct env e;
+	struct lapic *l = make(&e, 3, 3);
+
+	lapic_write(l, LAPIC_SVR, 0x1FF);
+	/* fixed, physical, to APIC 0x0A */
+	lapic_write(l, LAPIC_ICR_HI, 0x0A000000);
+	lapic_write(l, LAPIC_ICR_LO, 0x00004041);
+	CHECK_EQ(e.nr_sent, 1);
+	CHECK_EQ(e.sent[0].vector, 0x41);
+	CHECK_EQ(e.sent[0].mode, APIC_DM_FIXED);
+	CHECK(!e.sent[0].logical);
+	CHECK_EQ(e.sent[0].dest, 0x0A);
+	CHECK_EQ(e.sent[0].shorthand, APIC_SH_NONE);
+	CHECK_EQ(e.sent[0].src_cpu, 3);
+	CHECK_EQ(lapic_read(l, LAPIC_ICR_HI), 0x0A000000);
+	CHECK_EQ(lapic_read(l, LAPIC_ICR_LO) & LAPIC_ICR_PENDING, 0); /* delivered at once */
+	CHECK_EQ(lapic_read(l, LAPIC_ICR_LO), 0x00004041);
+
+	/* lowest priority, logical, to mask 0x0C */
+	lapic_write(l, LAPIC_ICR_HI, 0x0C000000);
+	lapic_write(l, LAPIC_ICR_LO, 0x00000950);
+	CHECK_EQ(e.sent[1].mode, APIC_DM_LOWEST);
+	CHECK(e.sent[1].logical);
+	CHECK_EQ(e.sent[1].dest, 0x0C);
+
+	/* NMI to self, INIT to all but self, SIPI to all */
+	lapic_write(l, LAPIC_ICR_LO, 0x00044400);
+	CHECK_EQ(e.sent[2].mode, APIC_DM_NMI);
+	CHECK_EQ(e.sent[2].shorthand, APIC_SH_SELF);
+	lapic_write(l, LAPIC_ICR_LO, 0x000CC500);
+	CHECK_EQ(e.sent[3].mode, APIC_DM_INIT);
+	CHECK_EQ(e.sent[3].shorthand, APIC_SH_OTHERS);
+	CHECK(e.sent[3].level && e.sent[3].assert);
+	/* the INIT level de-assert sends nothing */
+	lapic_write(l, LAPIC_ICR_LO, 0x000C8500);
+	CHECK_EQ(e.nr_sent, 4);
+	lapic_write(l, LAPIC_ICR_LO, 0x00084630);
+	CHECK_EQ(e.sent[4].mode, APIC_DM_SIPI);
+	CHECK_EQ(e.sent[4].vector, 0x30);
+	CHECK_EQ(e.sent[4].shorthand, APIC_SH_ALL);
+
+	/* an illegal vector is not sent; ESR shows it after a write to ESR */
+	lapic_write(l, LAPIC_LVT_ERROR, 0xFE);
+	lapic_write(l, LAPIC_ICR_LO, 0x00004005);
+	CHECK_EQ(e.nr_sent, 5);
+	CHECK_EQ(lapic_read(l, LAPIC_ESR), 0);
+	lapic_write(l, LAPIC_ESR, 0);
+	CHECK_EQ(lapic_read(l, LAPIC_ESR), LAPIC_ESR_SEND_ILLEGAL);
+	/* ...and raised the LVT error vector */
+	CHECK_EQ(lapic_pending_interrupt(l), 0xFE);
+	lapic_write(l, LAPIC_ESR, 0);
+	CHECK_EQ(lapic_read(l, LAPIC_ESR), 0);
+
+	/* receiving an illegal vector is an error too */
+	lapic_accept(l, &(struct apic_msg){ .vector = 3, .mode = APIC_DM_FIXED });
+	lapic_write(l, LAPIC_ESR, 0);
+	CHECK_EQ(lapic_read(l, LAPIC_ESR), LAPIC_ESR_RECV_ILLEGAL);
+	lapic_destroy(l);
+}
+
+static void test_init_sipi_nmi(void)
+{
+	struct env e;
+	struct lapic *l = make(&e, 1, 1);
+
+	CHECK(!lapic_take_init(l));
+	CHECK_EQ(lapic_take_sipi(l), -1);
+	CHECK(!lapic_take_nmi(l));
+	/* accepted even while software-disabled */
+	lapic_accept(l, &(struct apic_msg){ .mode = APIC_DM_INIT, .level = true, .assert = true });
+	lapic_accept(l, &(struct apic_msg){ .mode = APIC_DM_SIPI, .vector = 0x9A });
+	lapic_accept(l, &(struct apic_msg){ .mode = APIC_DM_NMI });
+	CHECK_EQ(e.kicks, 3);
+	CHECK(lapic_take_init(l));
+	CHECK(!lapic_take_init(l));
+	CHECK_EQ(lapic_take_sipi(l), 0x9A);
+	CHECK_EQ(lapic_take_sipi(l), -1);
+	CHECK(lapic_take_nmi(l));
+	CHECK(!lapic_take_nmi(l));
+	/* a later INIT cancels a SIPI that was not taken yet */
+	lapic_accept(l, &(struct apic_msg){ .mode = APIC_DM_SIPI, .vector = 0x10 });
+	lapic_accept(l, &(struct apic_msg){ .mode = APIC_DM_INIT, .level = true, .assert = true });
+	CHECK_EQ(lapic_take_sipi(l), -1);
+	CHECK(lapic_take_init(l));
+	/* an INIT level de-assert is ignored */
+	lapic_accept(l, &(struct apic_msg){ .mode = APIC_DM_INIT, .level = true, .assert = false });
+	CHECK(!lapic_take_init(l));
+	lapic_destroy(l);
+}
+
+static void test_extint(void)
+{
+	struct env e;
+	struct lapic *l = make(&e, 0, 0);
+
+	CHECK(!lapic_accepts_extint(l));
+	lapic_write(l, LAPIC_SVR, 0x1FF);
+	lapic_write(l, LAPIC_LVT_LINT0, 0x700);
+	CHECK(lapic_accepts_extint(l));
+	lapic_write(l, LAPIC_LVT_LINT0, 0x10700);
+	CHECK(!lapic_accepts_extint(l));
+	lapic_write(l, LAPIC_LVT_LINT0, 0x400); /* NMI mode */
+	CHECK(!lapic_accepts_extint(l));
+	/* software-disabling masks every LVT */
+	lapic_write(l, LAPIC_LVT_LINT0, 0x700);
+	lapic_write(l, LAPIC_SVR, 0x0FF);
+	CHECK(!lapic_accepts_extint(l));
+	CHECK_EQ(lapic_read(l, LAPIC_LVT_LINT0), 0x10700);
+	lapic_destroy(l);
+}
+
+static void test_timer(void)
+{
+	struct env e;
+	struct lapic *l = make(&e, 0, 0);
+
+	lapic_write(l, LAPIC_SVR, 0x1FF);
+	/* one-shot, divide by 1: 1000 counts = 1000 ns */
+	e.now = 5000;
+	lapic_write(l, LAPIC_TDCR, 0xB);
+	lapic_write(l, LAPIC_LVT_TIMER, 0x40);
+	lapic_write(l, LAPIC_TMICT, 1000);
+	CHECK_EQ(e.armed, 6000);
+	CHECK_EQ(lapic_timer_deadline(l), 6000);
+	e.now = 5250;
+	CHECK_EQ(lapic_read(l, LAPIC_TMCCT), 750);
+	lapic_timer_expired(l); /* early: nothing */
+	CHECK_EQ(lapic_pending_interrupt(l), -1);
+	e.now = 6001;
+	CHECK_EQ(lapic_read(l, LAPIC_TMCCT), 0);
+	lapic_timer_expired(l);
+	CHECK_EQ(lapic_pending_interrupt(l), 0x40);
+	CHECK_EQ(e.armed, 0);
+	CHECK_EQ(lapic_timer_deadline(l), 0);
+	CHECK_EQ(lapic_ack_interrupt(l), 0x40);
+	lapic_write(l, LAPIC_EOI, 0);
+
+	/* divide by 2: twice as long */
+	e.now = 10000;
+	lapic_write(l, LAPIC_TDCR, 0x0);
+	lapic_write(l, LAPIC_TMICT, 1000);
+	CHECK_EQ(e.armed, 12000);
+	e.now = 11000;
+	CHECK_EQ(lapic_read(l, LAPIC_TMCCT), 500);
+	/* divide by 128 */
+	lapic_write(l, LAPIC_TDCR, 0xA);
+	e.now = 20000;
+	lapic_write(l, LAPIC_TMICT, 10);
+	CHECK_EQ(e.armed, 21280);
+	/* writing 0 stops it */
+	lapic_write(l, LAPIC_TMICT, 0);
+	CHECK_EQ(e.armed, 0);
+	CHECK_EQ(lapic_read(l, LAPIC_TMCCT), 0);
+
+	/* periodic, 100 us; missed periods coalesce into one interrupt */
+	lapic_write(l, LAPIC_TDCR, 0xB);
+	lapic_write(l, LAPIC_LVT_TIMER, 0x20041);
+	e.now = 1000000;
+	lapic_write(l, LAPIC_TMICT, 100000);
+	CHECK_EQ(e.armed, 1100000);
+	e.now = 1350000;
+	CHECK_EQ(lapic_read(l, LAPIC_TMCCT), 50000);
+	lapic_timer_expired(l);
+	CHECK_EQ(e.armed, 1400000);
+	CHECK_EQ(lapic_ack_interrupt(l), 0x41);
+	CHECK_EQ(lapic_pending_interrupt(l), -1);
+	lapic_write(l, LAPIC_EOI, 0);
+	e.now = 1400000;
+	lapic_timer_expired(l);
+	CHECK_EQ(e.armed, 1500000);
+	CHECK_EQ(lapic_pending_interrupt(l), 0x41);
+	CHECK_EQ(lapic_ack_interrupt(l), 0x41);
+	lapic_write(l, LAPIC_EOI, 0);
+	/* a tiny periodic count is held to the minimum period */
+	e.now = 2000000;
+	lapic_write(l, LAPIC_TMICT, 10);
+	CHECK_EQ(e.armed, 2000000 + LAPIC_TIMER_MIN_PERIOD_NS);
+
+	/* masked: it counts, but raises nothing */
+	lapic_write(l, LAPIC_LVT_TIMER, 0x30041);
+	e.now = 3000000;
+	lapic_write(l, LAPIC_TMICT, 100000);
+	e.now = 3100000;
+	lapic_timer_expired(l);
+	CHECK_EQ(lapic_pending_interrupt(l), -1);
+	CHECK_EQ(e.armed, 3200000);
+
+	/* INIT stops it */
+	lapic_reset(l);
+	CHECK_EQ(e.armed, 0);
+	lapic_destroy(l);
+}
+
+static void test_mmio(void)
+{
+	struct env e;
+	struct lapic *l = make(&e, 0, 2);
+	uint8_t data[8];
+	struct io_access a = { .len = 4, .data = data };
+
+	a.off = LAPIC_VERSION;
+	lapic_access(l, &a);
+	CHECK_EQ(io_data_get(&a), LAPIC_VERSION_VALUE);
+	a.off = LAPIC_SVR;
+	a.write = true;
+	io_data_set(&a, 0x1FF);
+	lapic_access(l, &a);
+	CHECK_EQ(lapic_read(l, LAPIC_SVR), 0x1FF);
+	/* a byte read of the ID register's top byte */
+	a.write = false;
+	a.off = LAPIC_ID + 3;
+	a.len = 1;
+	lapic_access(l, &a);
+	CHECK_EQ(data[0], 2);
+	/* unaligned writes are ignored */
+	a.write = true;
+	a.off = LAPIC_TPR + 4;
+	a.len = 4;
+	io_data_set(&a, 0xFF);
+	lapic_access(l, &a);
+	CHECK_EQ(lapic_read(l, LAPIC_TPR), 0);
+	/* an unknown register is an illegal register access */
+	lapic_write(l, 0x3F0, 1);
+	lapic_write(l, LAPIC_ESR, 0);
+	CHECK_EQ(lapic_read(l, LAPIC_ESR), LAPIC_ESR_ILLEGAL_REG);
+	lapic_destroy(l);
+}
+
+/* Four LAPICs on one bus, each reached through a port that accepts into it. */
+struct node {
+	struct apic_port port;
+	struct lapic *l;
+	struct env e;
+};
+
+static void node_deliver(struct apic_port *p, const struct apic_msg *m)
+{
+	lapic_accept(((struct node *)p)->l, m);
+}
+
+static struct apic_bus bus;
+static struct node nodes[4];
+
+static void bus_setup(void)
+{
+	apic_bus_init(&bus, 4);
+	for (unsigned i = 0; i < 4; i++) {
+		struct lapic_env le = {
+			.opaque = &nodes[i].e, .send = e_send, .eoi = e_eoi, .kick = e_kick,
+			.timer_arm = e_arm, .dest_changed = e_dest, .now = e_now,
+		};
+
+		memset(&nodes[i].e, 0, sizeof(nodes[i].e));
+		nodes[i].e.bus = &bus;
+		nodes[i].l = lapic_create(i, i * 2, &le); /* APIC IDs 0 2 4 6 */
+		nodes[i].port.deliver = node_deliver;
+		apic_bus_attach(&bus, i, i * 2, &nodes[i].port);
+		lapic_write(nodes[i].l, LAPIC_SVR, 0x1FF);
+	}
+}
+
+/* Mirror what the VMM does: the bus learns of LDR/DFR changes. */
+static void set_logical(unsigned i, uint32_t ldr, uint32_t dfr)
+{
+	lapic_write(nodes[i].l, LAPIC_DFR, dfr);
+	lapic_write(nodes[i].l, LAPIC_LDR, ldr);
+	apic_bus_set_dest(&bus, i, nodes[i].e.id, nodes[i].e.ldr, nodes[i].e.dfr);
+}
+
+static unsigned who_got(uint8_t vector)
+{
+	unsigned mask = 0;
+
+	for (unsigned i = 0; i < 4; i++) {
+		if (lapic_pending_interrupt(nodes[i].l) == vector) {
+			mask |= 1u << i;
+			lapic_ack_interrupt(nodes[i].l);
+			lapic_write(nodes[i].l, LAPIC_EOI, 0);
+		}
+	}
+	return mask;
+}
+
+static void send(unsigned from, uint32_t hi, uint32_t lo)
+{
+	lapic_write(nodes[from].l, LAPIC_ICR_HI, hi);
+	lapic_write(nodes[from].l, LAPIC_ICR_LO, lo);
+}
+
+static void test_destinations(void)
+{
+	bus_setup();
+	/* physical: by APIC ID, 0xFF is everyone, an unknown ID nobody */
+	send(0, 4u << 24, 0x4050);
+	CHECK_EQ(who_got(0x50), 1u << 2);
+	send(0, 0xFFu << 24, 0x4051);
+	CHECK_EQ(who_got(0x51), 0xF);
+	send(0, 5u << 24, 0x4052);
+	CHECK_EQ(who_got(0x52), 0);
+	/* shorthands */
+	send(1, 0, 0x44053);
+	CHECK_EQ(who_got(0x53), 1u << 1);
+	send(1, 0, 0x84054);
+	CHECK_EQ(who_got(0x54), 0xF);
+	send(1, 0, 0xC4055);
+	CHECK_EQ(who_got(0x55), 0xD);
+
+	/* logical flat: one bit per APIC in LDR[31:24] */
+	for (unsigned i = 0; i < 4; i++)
+		set_logical(i, 1u << (24 + i), 0xFFFFFFFF);
+	send(0, 0x05u << 24, 0x4856);
+	CHECK_EQ(who_got(0x56), 0x5);
+	send(0, 0x08u << 24, 0x4857);
+	CHECK_EQ(who_got(0x57), 0x8);
+	send(0, 0xFFu << 24, 0x4858);
+	CHECK_EQ(who_got(0x58), 0xF);
+	/* lowest priority reaches exactly one of the set */
+	for (int k = 0; k < 4; k++) {
+		send(0, 0x0Fu << 24, 0x4959);
+		unsigned got = who_got(0x59);
+
+		CHECK(got && !(got & (got - 1)));
+	}
+
+	/* logical cluster: cluster in LDR[31:28], members in LDR[27:24] */
+	set_logical(0, 0x11000000, 0x0FFFFFFF);
+	set_logical(1, 0x12000000, 0x0FFFFFFF);
+	set_logical(2, 0x21000000, 0x0FFFFFFF);
+	set_logical(3, 0x22000000, 0x0FFFFFFF);
+	send(0, 0x13u << 24, 0x485A);
+	CHECK_EQ(who_got(0x5A), 0x3);
+	send(0, 0x22u << 24, 0x485B);
+	CHECK_EQ(who_got(0x5B), 0x8);
+	send(0, 0xF1u << 24, 0x485C); /* cluster 15: every cluster */
+	CHECK_EQ(who_got(0x5C), 0x5);
+	CHECK(apic_bus_match(&bus, 2, 0x21, true));
+	CHECK(!apic_bus_match(&bus, 2, 0x12, true));
+
+	/* INIT and SIPI go through the bus like the rest */
+	send(0, 6u << 24, 0x4500);
+	CHECK(lapic_take_init(nodes[3].l));
+	CHECK(!lapic_take_init(nodes[2].l));
+	send(0, 6u << 24, 0x4612);
+	CHECK_EQ(lapic_take_sipi(nodes[3].l), 0x12);
+	for (unsigned i = 0; i < 4; i++)
+		lapic_destroy(nodes[i].l);
+}
+
+int main(void)
+{
+	RUN(test_reset_state);
+	RUN(test_priorities);
+	RUN(test_level_eoi);
+	RUN(test_icr);
+	RUN(test_init_sipi_nmi);
+	RUN(test_extint);
+	RUN(test_timer);
+	RUN(test_mmio);
+	RUN(test_destinations);
+	return check_summary();
+}
