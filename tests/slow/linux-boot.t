@@ -10,12 +10,10 @@
 # project's CI machines), guest user mode cannot make system calls, so the
 # test stops at "Run /init"; booting there takes minutes (about 1 us per
 # guest kernel instruction).  There the guest's kernel-mode CPUID is the
-# host's whatever gvm asks for (KVM_SET_CPUID2 is not honoured), so the
-# kernel is told on its command line to leave alone what the emulator
-# cannot run: XSAVE (noxsave), CLAC/STAC (clearcpuid=smap), POPCNT
-# (clearcpuid=popcnt), RDGSBASE/WRGSBASE (nofsgsbase), and its INT3
-# self-test (no-int3-selftest, images/linux/patches).  docs/linux-image.md
-# has the details.
+# host's whatever gvm asks for, so the kernel gets the command line words of
+# images/linux/cmdline-emulated: noxsave (the emulator has no XSAVE),
+# no-int3-selftest (images/linux/patches) and clearcpuid=erms,fsrm (faster
+# there).  docs/linux-image.md has the details.
 # timeout: 900
 set -u
 
