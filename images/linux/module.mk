@@ -29,7 +29,7 @@ check-slow: linux-image
 # build-kernel.sh redoes only the steps whose inputs changed.
 $(LINUX_OUT)/bzImage $(LINUX_OUT)/vmlinux $(LINUX_OUT)/gen_init_cpio &: \
 		images/linux/build-kernel.sh images/linux/config.fragment \
-		$(wildcard images/linux/patches/*.patch) $(LINUX_TARBALL)
+		$(wildcard images/linux/patches/*.patch) $(wildcard $(LINUX_TARBALL))
 	LINUX_TARBALL=$(LINUX_TARBALL) images/linux/build-kernel.sh $(LINUX_OUT)
 	@touch $(LINUX_OUT)/bzImage $(LINUX_OUT)/vmlinux $(LINUX_OUT)/gen_init_cpio
 
