@@ -72,8 +72,8 @@ if [ "$(cat "$obj/config.stamp" 2>/dev/null)" != "$cfg_key" ]; then
 		*) continue ;;
 		esac
 		sym=${line#\# }; sym=${sym%%[= ]*}
-		echo "linux-image: $frag: '$line' did not survive olddefconfig" \
-			"(now: $(grep -E "^$sym=|^# $sym is not set" "$obj/.config" || echo absent))" >&2
+		now=$(grep -E "^$sym=|^# $sym is not set" "$obj/.config" || echo absent)
+		echo "linux-image: $frag: '$line' did not survive olddefconfig (now: $now)" >&2
 		bad=1
 	done <"$frag"
 	[ $bad = 0 ] || fail "fix $frag (a dependency or a 'select' overrides it)"

@@ -33,7 +33,8 @@ echo data >data.txt
 mkdir tree && echo inner >tree/inner
 "$mk" -o job.cpio job.sh data.txt tree || fail "mkpayload job.sh data.txt tree failed"
 [ "$(head -c 6 job.cpio)" = 070701 ] || fail "job.cpio is not a newc cpio"
-[ $(($(stat -c %s job.cpio) % 4)) -eq 0 ] || fail "job.cpio is not 4-byte aligned (cannot be concatenated)"
+[ $(($(stat -c %s job.cpio) % 4)) -eq 0 ] ||
+	fail "job.cpio is not 4-byte aligned (cannot be concatenated)"
 want='drwxr-xr-x root root job
 -rw-r--r-- root root job/data.txt
 -rwxr-xr-x root root job/run
@@ -64,7 +65,8 @@ refused "missing file" "missing.dat does not exist" -o bad.cpio job.sh missing.d
 mkdir other && cp job.sh other/run
 refused "a file named run" "would replace the job script" -o bad.cpio job.sh other/run
 mkdir other2 && cp data.txt other2/
-refused "two files of one name" "two files named 'data.txt'" -o bad.cpio job.sh data.txt other2/data.txt
+refused "two files of one name" "two files named 'data.txt'" \
+	-o bad.cpio job.sh data.txt other2/data.txt
 mkdir norun
 refused "-d without run" "has no 'run' script" -o bad.cpio -d norun
 mkdir noexec && printf '#!/bin/sh\n' >noexec/run

@@ -124,7 +124,8 @@ expect_line "$tmp/dirjob.log" '^job: dir job sees xyzzy' "directory payload"
 if cpio -it --quiet <"$img/initramfs.cpio" | grep -qx usr/local/bin/spmv; then
 	mat=gen:20000:16:1
 	if [ -x "$GVM_BUILD/bench/spmv" ]; then
-		want=$("$GVM_BUILD/bench/spmv" -i 1 $mat | sed -n 's/.* checksum=\([0-9a-fx]*\) .*/\1/p')
+		want=$("$GVM_BUILD/bench/spmv" -i 1 "$mat" |
+			sed -n 's/.* checksum=\([0-9a-fx]*\) .*/\1/p')
 	else
 		want=
 	fi
