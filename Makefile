@@ -97,4 +97,5 @@ install: progs
 clean:
 	rm -rf build
 
--include $(shell find $(O) -name '*.d' 2>/dev/null)
+# The Linux guest's kernel tree (images/linux) has its own .d files and dirs.
+-include $(shell find $(O) -path $(IMG)/linux -prune -o -name '*.d' -print 2>/dev/null)
