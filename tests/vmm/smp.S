@@ -12,6 +12,10 @@
  *     interrupt through IOAPIC pin 4, then an NMI to itself;
  *   - prints what it counted and exits with 0 if all went as expected, 1 if
  *     not, 2 on a timeout, 99 on an unexpected exception or vector.
+ * A second character on the command line makes the last AP to come up end
+ * the VM instead of sending its IPI: 'x' writes status 42 to the exit
+ * device, 't' triple-faults (for the instance that runs it, with gvm run
+ * --nodes, to stop every other).
  */
 #define LAPIC 0xFEE00000
 #define IOAPIC 0xFEC00000
@@ -28,6 +32,8 @@ _start:
 	movzbl	(0x20000), %eax			/* the command line's first byte */
 	sub	$'0', %eax
 	mov	%eax, expected(%rip)
+	movzbl	(0x20001), %eax			/* the second byte: what the last AP does */
+	mov	%eax, last_ap_action(%rip)
 
 	/* IDT: every vector to "unexpected", then the ones used here */
 	lea	idt(%rip), %rdi
@@ -334,8 +340,16 @@ ap32:
 	mov	%ax, %es
 	mov	%ax, %ss
 	movl	$0x1FF, LAPIC + 0xF0		/* enable the LAPIC */
-	lock incl ap_count
-	mov	LAPIC + 0x20, %eax		/* vector 0x50 + APIC ID */
+	mov	$1, %eax
+	lock xadd %eax, ap_count
+	inc	%eax
+	cmp	expected, %eax
+	jne	2f
+	cmpl	$'x', last_ap_action
+	je	ap_exit
+	cmpl	$'t', last_ap_action
+	je	ap_triple
+2:	mov	LAPIC + 0x20, %eax		/* vector 0x50 + APIC ID */
 	shr	$24, %eax
 	add	$0x4850, %eax			/* fixed, logical */
 	movl	$0x01000000, LAPIC + 0x310	/* logical destination: the BSP (ID 1) */
@@ -343,6 +357,14 @@ ap32:
 1:	cli
 	hlt
 	jmp	1b
+ap_exit:
+	mov	$0x501, %dx
+	mov	$42, %eax
+	out	%eax, %dx
+	jmp	1b
+ap_triple:
+	lidt	null_idtr
+	ud2
 	.p2align 3
 ap_gdt:
 	.quad	0
@@ -372,6 +394,9 @@ idtr:	.word	256 * 16 - 1
 	.p2align 2
 expected:	.long	0
 ap_count:	.long	0
+last_ap_action:	.long	0
+null_idtr:	.word	0
+	.long	0
 ipi_count:	.long	0
 ipi_mask:	.long	0
 ticks:		.long	0
