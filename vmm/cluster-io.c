@@ -68,9 +68,13 @@ int cl_io_reply(struct cluster *c, const struct wire_hdr *h, char *why)
 		return snprintf(why, 128, "I/O reply for vCPU %llu (claimed %llu)",
 				(unsigned long long)cpu, (unsigned long long)h->arg[1]), -1;
 	s = &c->io_slots[cpu];
-	if (atomic_load(&s->state) != IO_WAITING)
+	if (atomic_load(&s->state) != IO_WAITING) {
+		/* the VM's end aborted the wait: the reply crossed the STOP */
+		if (vm_stopping(c->vm))
+			return 0;
 		return snprintf(why, 128, "I/O reply for vCPU %llu, which awaits none",
 				(unsigned long long)cpu), -1;
+	}
 	memcpy(s->data, &h->arg[2], sizeof(s->data));
 	s->claimed = h->arg[1];
 	if (atomic_compare_exchange_strong(&s->state, &waiting, IO_REPLIED))
