@@ -22,6 +22,10 @@ img=$GVM_IMAGES/linux
 tmp=$GVM_TEST_TMP
 share_mib=128
 limit=${GVM_LINUX_BOOT_LIMIT:-720} # seconds to reach the end of the boot
+# 2: the same guest over 2 gvm instances, one NUMA node each (linux-cluster.t)
+instances=${GVM_LINUX_BOOT_INSTANCES:-1}
+shape="--numa 2"
+[ "$instances" = 2 ] && shape="--nodes 2"
 
 if [ ! -x "$gvm" ]; then
 	echo "SKIP: $gvm is not built (make progs)"
@@ -57,7 +61,7 @@ printf '#!/bin/sh\necho "job: hello from gvm"\nexit 3\n' >"$tmp/job.sh"
 
 log=$tmp/console.log
 start=$(date +%s)
-"$gvm" run --vcpus 2 --numa 2 --mem $((2 * share_mib))M \
+"$gvm" run --vcpus 2 $shape --mem $((2 * share_mib))M \
 	--kernel "$img/bzImage" --initrd "$img/initramfs.cpio" --initrd "$tmp/job.cpio" \
 	--append "$append" >"$log" 2>&1 &
 pid=$!
@@ -177,4 +181,4 @@ if [ $failures -ne 0 ]; then
 	echo "$failures check(s) failed"
 	exit 1
 fi
-echo "PASS: Linux booted under gvm ($mode), $(($(date +%s) - start))s"
+echo "PASS: Linux booted under gvm ($mode, $instances instance(s)), $(($(date +%s) - start))s"
