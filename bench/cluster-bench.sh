@@ -79,8 +79,8 @@ printf '%-58s %8s %8s\n' "1 instance, 2 NUMA nodes: to vCPU 2, other node" "$(ip
 printf '%-58s %8s\n' "remote / local (2 instances, min)" "$(ratio "$(ipi c2 2)" "$(ipi c1 2)")"
 
 # --- SpMV -------------------------------------------------------------------------
-spmv_append="probe.workloads=spmv probe.iters=40 probe.matrix=gen"
-real_append="probe.workloads=spmv probe.iters=2000 probe.matrix=$(echo $real | tr ' ' ,)"
+spmv_append="probe.workloads=spmv probe.iters=200 probe.matrix=gen"
+real_append="probe.workloads=spmv probe.iters=10000 probe.matrix=$(echo $real | tr ' ' ,)"
 : >"$tmp/spmv"
 : >"$tmp/rss"
 for r in $(seq "$rounds"); do
@@ -107,18 +107,20 @@ done
 [ "$(awk '{ print $2, $7 }' "$tmp/spmv" | sort -u | awk '{ print $1 }' | uniq -d)" = "" ] ||
 	fail "SpMV checksums differ between runs or placements"
 khz=$(sed -n 's/^tsc: khz=\([0-9]*\).*/\1/p' "$tmp/spmv-node" | head -1)
-printf '\n%-22s %9s %9s %9s %11s %12s %13s\n' "SpMV, 2 vCPUs (GFLOP/s," "2 inst." "2 inst." "1 inst." "node/1inst" "node/1inst" "node/naive"
-printf '%-22s %9s %9s %9s %11s %12s %13s\n' " best of $rounds)" "node" "naive" "2 NUMA" "best/best" "median(range)" "best/best"
+printf '\n%-18s %7s %7s %7s %10s %16s %10s %16s\n' "SpMV, 2 vCPUs" "2 inst." "2 inst." "1 inst." "node/1inst" "node/1inst" "node/naive" "node/naive"
+printf '%-18s %7s %7s %7s %10s %16s %10s %16s\n' "(GFLOP/s, best)" "node" "naive" "2 NUMA" "best/best" "median(range)" "best/best" "median(range)"
 for m in $(awk '{ print $2 }' "$tmp/spmv" | awk '!s[$0]++'); do
 	g() { awk -v c="$1" -v m="$m" '$1 == c && $2 == m { print $3 }' "$tmp/spmv" | best_min; }
 	gf() { awk -v c="$1" -v m="$m" '$1 == c && $2 == m { print $4 }' "$tmp/spmv" | best_max; }
-	paste <(awk -v m="$m" '$1 == "single" && $2 == m { print $3 }' "$tmp/spmv") \
-		<(awk -v m="$m" '$1 == "node" && $2 == m { print $3 }' "$tmp/spmv") |
-		awk '{ print $1 / $2 }' >"$tmp/r"
-	printf '%-22s %9s %9s %9s %11s %12s %13s\n' "$m" "$(gf node)" "$(gf naive)" "$(gf single)" \
-		"$(ratio "$(g single)" "$(g node)")" \
-		"$(ratio "$(median <"$tmp/r")" 1)($(ratio "$(best_min <"$tmp/r")" 1)-$(ratio "$(best_max <"$tmp/r")" 1))" \
-		"$(ratio "$(g naive)" "$(g node)")"
+	per_round() { # A B: cycles of A over cycles of B, round by round
+		paste <(awk -v c="$1" -v m="$m" '$1 == c && $2 == m { print $3 }' "$tmp/spmv") \
+			<(awk -v c="$2" -v m="$m" '$1 == c && $2 == m { print $3 }' "$tmp/spmv") |
+			awk '{ print $1 / $2 }' >"$tmp/r"
+		echo "$(ratio "$(median <"$tmp/r")" 1)($(ratio "$(best_min <"$tmp/r")" 1)-$(ratio "$(best_max <"$tmp/r")" 1))"
+	}
+	printf '%-18s %7s %7s %7s %10s %16s %10s %16s\n' "$m" "$(gf node)" "$(gf naive)" "$(gf single)" \
+		"$(ratio "$(g single)" "$(g node)")" "$(per_round single node)" \
+		"$(ratio "$(g naive)" "$(g node)")" "$(per_round naive node)"
 done
 printf '\n%-22s %9s %9s %9s %14s\n' "SpMV first iteration" "2 inst." "2 inst." "1 inst." "naive / node"
 printf '%-22s %9s %9s %9s %14s\n' " (ms, best of $rounds)" "node" "naive" "2 NUMA" "best/best"
@@ -131,33 +133,34 @@ done
 
 # --- memcpy -------------------------------------------------------------------------
 : >"$tmp/memcpy"
+mc_append="probe.workloads=memcpy probe.memcpy_size=16M probe.memcpy_reps=10"
 for r in $(seq "$rounds"); do
 	for n in 1 2 4; do
-		guest "memcpy-$n" --nodes $n --vcpus $n --mem $((256 * n))M --stats \
-			--append "probe.workloads=memcpy probe.memcpy_size=16M probe.memcpy_reps=10"
+		guest "memcpy-$n" --nodes $n --vcpus $n --mem $((256 * n))M --stats --append "$mc_append"
 		l=$(grep '^memcpy: ' "$tmp/memcpy-$n")
 		share=$(sed -n 's/^gvm rank [0-9]*: stats: dsm: fault time .*, \([0-9.]*\)% of .*/\1/p' \
 			"$tmp/memcpy-$n" | sort -g | tr '\n' ' ')
-		echo "$n $(field "$l" cycles) $(field "$l" gbps) $share" >>"$tmp/memcpy"
+		echo "c$n $(field "$l" cycles) $(field "$l" gbps) $share" >>"$tmp/memcpy"
 		sed -n "s/^gvm rank \([0-9]\): stats: peak RSS \([0-9.]*\) MiB, guest RAM share \(.*\)/memcpy-$n \1 \2 \3/p" \
 			"$tmp/memcpy-$n" >>"$tmp/rss"
+		guest "memcpy-s$n" --vcpus $n --numa $n --mem $((256 * n))M --append "$mc_append"
+		l=$(grep '^memcpy: ' "$tmp/memcpy-s$n")
+		echo "s$n $(field "$l" cycles) $(field "$l" gbps)" >>"$tmp/memcpy"
 	done
-	guest memcpy-s --vcpus 1 --mem 256M \
-		--append "probe.workloads=memcpy probe.memcpy_size=16M probe.memcpy_reps=10"
-	l=$(grep '^memcpy: ' "$tmp/memcpy-s")
-	echo "s $(field "$l" cycles) $(field "$l" gbps)" >>"$tmp/memcpy"
 done
-printf '\n%-44s %9s %10s  %s\n' "memcpy 16 MiB x 10 per vCPU, 1 vCPU per" "GB/s" "per vCPU," "time in DSM faults per instance"
-printf '%-44s %9s %10s  %s\n' "instance, source on node 0 (best of $rounds)" "(all)" "vs plain" "(% of its vCPU time, best run)"
-sbest=$(awk '$1 == "s" { print $2 }' "$tmp/memcpy" | best_min)
-printf '%-44s %9s %10s  %s\n' "1 instance, plain gvm run (no DSM)" \
-	"$(awk '$1 == "s" { print $3 }' "$tmp/memcpy" | best_max)" "1.00" "-"
+printf '\n%-40s %8s %8s %9s %13s  %s\n' "memcpy 16 MiB x 10 per vCPU, source on" "N inst." "1 inst." "N inst. /" "N inst. / 1" "time in DSM faults per"
+printf '%-40s %8s %8s %9s %13s  %s\n' " node 0, 1 vCPU per node (best of $rounds)" "GB/s" "GB/s" "1 inst." "median(range)" "instance (% of vCPU time)"
 for n in 1 2 4; do
-	b=$(awk -v n=$n '$1 == n { print $2 }' "$tmp/memcpy" | best_min)
-	row=$(awk -v n=$n -v b="$b" '$1 == n && $2 == b' "$tmp/memcpy" | head -1)
-	printf '%-44s %9s %10s  %s\n' "$n instance(s) (gvm run --nodes $n)" \
-		"$(awk -v n=$n '$1 == n { print $3 }' "$tmp/memcpy" | best_max)" \
-		"$(ratio "$sbest" "$b")" \
+	cb=$(awk -v k=c$n '$1 == k { print $2 }' "$tmp/memcpy" | best_min)
+	sb=$(awk -v k=s$n '$1 == k { print $2 }' "$tmp/memcpy" | best_min)
+	paste <(awk -v k=s$n '$1 == k { print $2 }' "$tmp/memcpy") \
+		<(awk -v k=c$n '$1 == k { print $2 }' "$tmp/memcpy") | awk '{ print $1 / $2 }' >"$tmp/r"
+	row=$(awk -v k=c$n -v b="$cb" '$1 == k && $2 == b' "$tmp/memcpy" | head -1)
+	printf '%-40s %8s %8s %9s %13s  %s\n' "$n node(s): gvm run --nodes $n / --numa $n" \
+		"$(awk -v k=c$n '$1 == k { print $3 }' "$tmp/memcpy" | best_max)" \
+		"$(awk -v k=s$n '$1 == k { print $3 }' "$tmp/memcpy" | best_max)" \
+		"$(ratio "$sb" "$cb")" \
+		"$(ratio "$(median <"$tmp/r")" 1)($(ratio "$(best_min <"$tmp/r")" 1)-$(ratio "$(best_max <"$tmp/r")" 1))" \
 		"$(cut -d' ' -f4- <<<"$row" | sed 's/ *$//; s/ /%, /g; s/$/%/')"
 done
 

@@ -622,8 +622,8 @@ static void *cl_rx_thread(void *arg)
 		}
 		if (atomic_load(&c->stopping))
 			continue;
-		if ((cn->channel == CLUSTER_CH_CTRL ? cl_dispatch_ctrl(c, cn->peer, &h, cn->buf, why)
-						     : cl_dispatch_io(c, cn->peer, &h, why))) {
+		if (cn->channel == CLUSTER_CH_CTRL ? cl_dispatch_ctrl(c, cn->peer, &h, cn->buf, why)
+						   : cl_dispatch_io(c, cn->peer, &h, why)) {
 			cluster_fail(c, cn->peer, "%s sent a malformed message: %s",
 				     cl_peer_name(c, cn->peer, name, sizeof(name)), why);
 			shutdown(cn->fd, SHUT_RDWR);

@@ -122,14 +122,15 @@ static int node_build_topology(struct node *n, const struct cluster_machine *m)
 	p.host_nodes = 1;
 	if (m) {
 		if (p.nr_cpus && p.nr_cpus != m->nr_cpus) {
-			pr_err("node: --vcpus %u here, but rank 0 runs the guest with %u: give every "
-			       "instance the same machine options", p.nr_cpus, m->nr_cpus);
+			pr_err("node: --vcpus %u here, but rank 0 runs the guest with %u: "
+			       "give every instance the same machine options", p.nr_cpus,
+			       m->nr_cpus);
 			return -1;
 		}
 		if (p.ram_size && p.ram_size != m->ram_size) {
-			pr_err("node: --mem %" PRIu64 " here, but rank 0 runs the guest with %" PRIu64
-			       " bytes: give every instance the same machine options", p.ram_size,
-			       m->ram_size);
+			pr_err("node: --mem %" PRIu64 " here, but rank 0 runs the guest with "
+			       "%" PRIu64 " bytes: give every instance the same machine options",
+			       p.ram_size, m->ram_size);
 			return -1;
 		}
 		p.nr_cpus = m->nr_cpus;

@@ -414,7 +414,8 @@ int launch_main(struct vm_options *o, int argc, char **argv)
 	}
 
 	pr_info("starting %u instances on this machine (VM %016" PRIx64 "): %u vCPUs, %s of "
-		"RAM, %s on each", l.n, l.vm_id, t->nr_cpus, format_size(t->ram_size, sz, sizeof(sz)),
+		"RAM, %s on each", l.n, l.vm_id, t->nr_cpus,
+		format_size(t->ram_size, sz, sizeof(sz)),
 		format_size(t->ram_size / l.n, share, sizeof(share)));
 	for (unsigned r = 0; r < l.n; r++) {
 		char **a = launch_argv(&l, r, argc, argv);

@@ -142,7 +142,8 @@ int main(int argc, char **argv)
 			return 3;
 		}
 		if (setgid(pw ? pw->pw_gid : (gid_t)id) || setuid(uid)) {
-			fprintf(stderr, "forge-peer: cannot become %s: %s\n", user, strerror(errno));
+			fprintf(stderr, "forge-peer: cannot become %s: %s\n", user,
+				strerror(errno));
 			return 3;
 		}
 	}
@@ -159,8 +160,8 @@ int main(int argc, char **argv)
 		}
 		fds[ch] = connect_to(&to);
 		if (fds[ch] < 0) {
-			fprintf(stderr, "forge-peer: cannot connect to %s:%u: %s\n", to.host, to.port,
-				strerror(errno));
+			fprintf(stderr, "forge-peer: cannot connect to %s:%u: %s\n", to.host,
+				to.port, strerror(errno));
 			free(cred);
 			return 3;
 		}

@@ -378,37 +378,44 @@ static void check_cpu_line(const struct expect *e, const char *line, const char 
 		bad("%s line for cpu %u names node %s, not %u", what, cpu, v, e->node_of[cpu]);
 }
 
+/* Workload w covered cpu c. */
+static void check_expect_cpu(const struct expect *e, char **l, unsigned n, const char *w,
+			     unsigned c)
+{
+	const char *line;
+	char v[64];
+
+	if (!strcmp(w, "ipi") && c) {
+		check_cpu_line(e, find_to(l, n, "ipi: ", c, "dest", "physical"), "ipi (physical)",
+			       c);
+		if (c < 8)
+			check_cpu_line(e, find_to(l, n, "ipi: ", c, "dest", "logical"),
+				       "ipi (logical)", c);
+	} else if (!strcmp(w, "irq")) {
+		check_cpu_line(e, find_to(l, n, "irq: ", c, NULL, NULL), "irq", c);
+	} else if (!strcmp(w, "clock") && c) {
+		line = find_to(l, n, "clock: ", c, NULL, NULL);
+		check_cpu_line(e, line, "clock", c);
+		if (line && (field(line, "result", v, sizeof(v)) || strcmp(v, "ok")))
+			bad("clock line for cpu %u: %s", c, line);
+		if (line && !e->qemu &&
+		    (field(line, "kvmclock", v, sizeof(v)) || !strcmp(v, "none")))
+			bad("clock line for cpu %u compared no kvmclock: %s", c, line);
+	}
+}
+
 static void check_expect(const struct expect *e, char **l, unsigned n, const char *list)
 {
 	char buf[256];
 
 	snprintf(buf, sizeof(buf), "%s", list);
 	for (char *w = strtok(buf, ","); w; w = strtok(NULL, ",")) {
-		for (unsigned c = 0; c < e->ncpus; c++) {
-			char v[64];
-			const char *line;
-
-			if (!strcmp(w, "ipi") && c) {
-				check_cpu_line(e, find_to(l, n, "ipi: ", c, "dest", "physical"),
-					       "ipi (physical)", c);
-				if (c < 8)
-					check_cpu_line(e, find_to(l, n, "ipi: ", c, "dest", "logical"),
-						       "ipi (logical)", c);
-			} else if (!strcmp(w, "irq")) {
-				check_cpu_line(e, find_to(l, n, "irq: ", c, NULL, NULL), "irq", c);
-			} else if (!strcmp(w, "clock") && c) {
-				line = find_to(l, n, "clock: ", c, NULL, NULL);
-				check_cpu_line(e, line, "clock", c);
-				if (line && (field(line, "result", v, sizeof(v)) || strcmp(v, "ok")))
-					bad("clock line for cpu %u: %s", c, line);
-				if (line && !e->qemu &&
-				    (field(line, "kvmclock", v, sizeof(v)) || !strcmp(v, "none")))
-					bad("clock line for cpu %u compared no kvmclock: %s", c, line);
-			} else if (strcmp(w, "ipi") && strcmp(w, "irq") && strcmp(w, "clock")) {
-				bad("--expect: unknown workload '%s'", w);
-				return;
-			}
+		if (strcmp(w, "ipi") && strcmp(w, "irq") && strcmp(w, "clock")) {
+			bad("--expect: unknown workload '%s'", w);
+			return;
 		}
+		for (unsigned c = 0; c < e->ncpus; c++)
+			check_expect_cpu(e, l, n, w, c);
 	}
 }
 

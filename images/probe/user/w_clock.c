@@ -61,7 +61,8 @@ static uint64_t kvmclock_read(const struct pvclock *pv, uint64_t *tsc)
 			d <<= pv->tsc_shift;
 		else
 			d >>= -pv->tsc_shift;
-		ns = pv->system_time + (uint64_t)(((unsigned __int128)d * pv->tsc_to_system_mul) >> 32);
+		ns = pv->system_time +
+		     (uint64_t)(((unsigned __int128)d * pv->tsc_to_system_mul) >> 32);
 		__asm__ volatile("" : : : "memory");
 	} while ((v & 1) || v != pv->version);
 	return ns;

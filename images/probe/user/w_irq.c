@@ -18,9 +18,9 @@ void run_irq(void)
 			continue;
 		r = sys_call(SYS_IRQ, i, (long)opts.ipi_rounds, (long)&p, 0);
 		if (r || !p.rounds) {
-			ufail("irq: the UART interrupt did not reach cpu %u (APIC ID %u) within %lu "
-			      "cycles, after %lu of %lu rounds", i, t->cpus[i].apic_id, p.waited,
-			      p.rounds, opts.ipi_rounds);
+			ufail("irq: the UART interrupt did not reach cpu %u (APIC ID %u) "
+			      "within %lu cycles, after %lu of %lu rounds", i, t->cpus[i].apic_id,
+			      p.waited, p.rounds, opts.ipi_rounds);
 			continue;
 		}
 		uprintf("irq: to=%u node=%u rounds=%lu min_us=%lu avg_us=%lu max_us=%lu\n", i,
