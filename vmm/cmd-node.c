@@ -290,8 +290,10 @@ static int node_setup_rank_k(struct node *n)
 	if (cluster_start(n->cl))
 		return -1;
 	if (cluster_sync_clocks(n->cl, &n->machine, err)) {
-		pr_err("node: %s", err);
-		cluster_ready(n->cl, err);
+		if (!vm_stopping(n->vm)) { /* else another instance stopped us, and says why */
+			pr_err("node: %s", err);
+			cluster_ready(n->cl, err);
+		}
 		return -1;
 	}
 	if (vm_start(n->vm)) {
