@@ -34,6 +34,7 @@ enum cl_msg {
 	CL_STOP,       /* -> all: the VM ends with status a0; payload: the reason (text) */
 	CL_IO_REQ,     /* k -> 0, I/O channel: vCPU's access (CL_IO_* in a0), a1 addr, a2 data */
 	CL_IO_REPLY,   /* 0 -> k, I/O channel: a0 vCPU, a1 claimed (0 or 1), a2 data read */
+	CL_HEARTBEAT,  /* -> all, every CL_HEARTBEAT_MS: still here */
 	CL_MSG_END,
 };
 
@@ -78,6 +79,10 @@ struct cl_config {
 	uint32_t stats;          /* 1: --stats was given to rank 0 */
 };
 
+/* Heartbeats; an instance silent for CL_SILENT_MS while the guest runs is lost. */
+#define CL_HEARTBEAT_MS 250
+#define CL_SILENT_MS 3000
+
 #define CL_REASON_MAX 256
 #define CL_RXBUF 1024
 #define CL_TIME_SAMPLES 16
@@ -104,6 +109,7 @@ struct cl_conn {
 	pthread_t thread;
 	bool started;
 	atomic_bool closed;  /* the receive thread saw the end */
+	_Atomic uint64_t last_rx_ms; /* when the last message arrived (control channel) */
 	unsigned char buf[CL_RXBUF];
 };
 
@@ -167,6 +173,12 @@ struct cluster {
 	/* rank 0: instances ready */
 	unsigned ready, refused;
 	char refusal[CL_REASON_MAX + 64];
+
+	/* heartbeats: sent from cluster_start, watched from cluster_watch on */
+	pthread_t beat_thread;
+	bool beat_started;
+	atomic_bool watching;
+	atomic_bool beat_quit;
 
 	/* the end */
 	atomic_bool stopping;     /* no more traffic expected: EOF is not a loss */

@@ -582,9 +582,21 @@ static int cl_dispatch_ctrl(struct cluster *c, unsigned peer, const struct wire_
 		return cl_time_pong(c, h, why);
 	case CL_READY:
 		return cl_ready_msg(c, peer, h, payload, why);
+	case CL_HEARTBEAT:
+		if (h->len || h->arg[0] || h->arg[1] || h->arg[2])
+			return BAD("malformed heartbeat");
+		return 0;
 	default:
 		return BAD("unexpected message type 0x%x on the control channel", h->type);
 	}
+}
+
+static uint64_t cl_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int cl_dispatch_io(struct cluster *c, unsigned peer, const struct wire_hdr *h, char *why)
@@ -620,6 +632,7 @@ static void *cl_rx_thread(void *arg)
 					 cl_peer_name(c, cn->peer, name, sizeof(name)), why);
 			break;
 		}
+		atomic_store_explicit(&cn->last_rx_ms, cl_now_ms(), memory_order_relaxed);
 		if (atomic_load(&c->stopping))
 			continue;
 		if (cn->channel == CLUSTER_CH_CTRL ? cl_dispatch_ctrl(c, cn->peer, &h, cn->buf, why)
@@ -632,6 +645,53 @@ static void *cl_rx_thread(void *arg)
 	}
 	atomic_store(&cn->closed, true);
 	return NULL;
+}
+
+/*
+ * Every CL_HEARTBEAT_MS: a heartbeat to every instance, and, once watching,
+ * a look at when each last spoke.  A hung instance keeps its connections
+ * open (its kernel still acknowledges), so only silence shows it.
+ */
+static void *cl_beat_thread(void *arg)
+{
+	struct cluster *c = arg;
+	char name[96];
+
+	pthread_setname_np(pthread_self(), "heartbeat");
+	while (!atomic_load(&c->beat_quit) && !atomic_load(&c->stopping)) {
+		uint64_t now = cl_now_ms();
+
+		for (unsigned p = 0; p < c->nr; p++) {
+			struct cl_conn *cn = cl_conn(c, p, CLUSTER_CH_CTRL);
+			uint64_t last;
+
+			if (!cn)
+				continue;
+			cl_send(c, p, CLUSTER_CH_CTRL, CL_HEARTBEAT, 0, 0, 0, NULL, 0);
+			last = atomic_load_explicit(&cn->last_rx_ms, memory_order_relaxed);
+			if (atomic_load(&c->watching) && !atomic_load(&c->stopping) &&
+			    !(c->vm && vm_stopping(c->vm)) && now > last + CL_SILENT_MS)
+				cluster_fail(c, p, "%s lost: nothing from it for %.1f s",
+					     cl_peer_name(c, p, name, sizeof(name)),
+					     (now - last) / 1000.0);
+		}
+		usleep(CL_HEARTBEAT_MS * 1000);
+	}
+	return NULL;
+}
+
+void cluster_watch(struct cluster *c)
+{
+	uint64_t now = cl_now_ms();
+
+	/* the silence counts from now, not from the last message of the set-up */
+	for (unsigned p = 0; p < c->nr; p++) {
+		struct cl_conn *cn = cl_conn(c, p, CLUSTER_CH_CTRL);
+
+		if (cn && atomic_load(&cn->last_rx_ms) < now)
+			atomic_store(&cn->last_rx_ms, now);
+	}
+	atomic_store(&c->watching, true);
 }
 
 int cluster_start(struct cluster *c)
@@ -651,6 +711,15 @@ int cluster_start(struct cluster *c)
 			}
 			cn->started = true;
 		}
+	if (c->nr > 1) {
+		int rc = pthread_create(&c->beat_thread, NULL, cl_beat_thread, c);
+
+		if (rc) {
+			pr_err("cannot start the heartbeat thread: %s", strerror(rc));
+			return -1;
+		}
+		c->beat_started = true;
+	}
 	return cl_io_start(c);
 }
 
@@ -726,6 +795,11 @@ void cluster_quiesce(struct cluster *c)
 void cluster_stop(struct cluster *c)
 {
 	atomic_store(&c->stopping, true);
+	atomic_store(&c->beat_quit, true);
+	if (c->beat_started) {
+		pthread_join(c->beat_thread, NULL);
+		c->beat_started = false;
+	}
 	cl_io_stop(c);
 	mesh_shutdown(c->mesh);
 	for (unsigned i = 0; i < c->nr * CL_NR_OWN; i++)

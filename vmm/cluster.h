@@ -22,9 +22,10 @@
  *     INIT/SIPI) and cluster_ready.
  * The end: the first vm_stop anywhere is sent to every instance (vm_hooks);
  * each joins its vCPUs, stops the DSM together with the others, then
- * cluster_stop.  A lost instance (its connections closed, or the DSM's
- * on_fatal) stops every other one with VM_STATUS_FAILED and a message naming
- * its rank and address.
+ * cluster_stop.  A lost instance (its connections closed, the DSM's
+ * on_fatal, or silence: no heartbeat for 3 s while the guest runs) stops
+ * every other one with VM_STATUS_FAILED and a message naming its rank and
+ * address.
  */
 #ifndef GVM_VMM_CLUSTER_H
 #define GVM_VMM_CLUSTER_H
@@ -106,6 +107,13 @@ int cluster_start(struct cluster *c);
  * time on every instance.  0, or -1 with err.
  */
 int cluster_sync_clocks(struct cluster *c, const struct cluster_machine *m, char *err);
+
+/*
+ * The guest runs everywhere: from now until cluster_quiesce, an instance
+ * silent for 3 s (stopped, hung, or cut off without its connections
+ * closing) is lost.
+ */
+void cluster_watch(struct cluster *c);
 
 /* rank k: tell rank 0 this instance runs (why NULL) or refuses to (why: the reason). */
 int cluster_ready(struct cluster *c, const char *why);

@@ -30,6 +30,8 @@
 /* A vCPU thread that does not end within this after a loss is left to exit(). */
 #define NODE_LOST_JOIN_MS 2000
 #define NODE_JOIN_MS 20000
+/* After a loss, how long an instance stays before its connections close. */
+#define NODE_LOST_GRACE_MS 300
 /* After a set-up failure, how long rank k waits for rank 0 to leave first. */
 #define NODE_LINGER_S 5
 
@@ -267,6 +269,7 @@ static int node_setup_rank0(struct node *n)
 	}
 	n->all_ready = true;
 	cluster_status(n->cl, "ready");
+	cluster_watch(n->cl);
 	if (guest_load(n->vm, &n->o, "node") || vm_start(n->vm))
 		return -1;
 	cluster_status(n->cl, "running");
@@ -303,6 +306,7 @@ static int node_setup_rank_k(struct node *n)
 	cluster_status(n->cl, "ready");
 	n->all_ready = true;
 	cluster_ready(n->cl, NULL);
+	cluster_watch(n->cl);
 	cluster_status(n->cl, "running");
 	return 0;
 }
@@ -441,8 +445,12 @@ static int node_main(int argc, char **argv)
 		pr_err("node: a vCPU thread did not stop; leaving");
 		node_leave(n, lost ? status : VM_STATUS_FAILED);
 	}
-	if (n->vm->exit_reason[0] && !cluster_failed(n->cl) &&
-	    !cluster_stopped_by_peer(n->cl)) {
+	/*
+	 * Where the end came from says why; a failure is repeated by everyone
+	 * else too, so that each instance's log names the culprit.
+	 */
+	if (n->vm->exit_reason[0] &&
+	    (cluster_stopped_by_peer(n->cl) ? status == VM_STATUS_FAILED : !cluster_failed(n->cl))) {
 		if (status == 0)
 			pr_info("%s", n->vm->exit_reason);
 		else
@@ -461,6 +469,13 @@ out_shutdown:
 	}
 	if (n->vm && n->vm->started.tv_sec && (n->o.stats || n->machine.stats))
 		node_print_stats(n);
+	/*
+	 * After a loss the others are stopping too, told why by our STOP: a
+	 * moment for them to read it before our connections close, or they
+	 * would see this instance go first and blame it.
+	 */
+	if (lost)
+		usleep(NODE_LOST_GRACE_MS * 1000);
 	/* the DSM's threads end before the mesh goes down under them */
 	dsm_destroy(n->dsm);
 	n->dsm = NULL;

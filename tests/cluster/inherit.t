@@ -24,6 +24,7 @@ inst() {
 		20<>/dev/kvm 21<>/dev/userfaultfd </dev/null >"$log" 2>&1' "$close" '&'
 }
 
+: >"$T/r0.log"
 inst 0 "$T/r0.log" --kernel "$PROBE" \
 	--append "probe.workloads=ipi,clock,counter probe.counter_iters=300000 probe.ipi_rounds=3"
 p0=$!

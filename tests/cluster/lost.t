@@ -2,13 +2,17 @@
 # timeout: 300
 # An instance that dies stops every other one within 5 s, with a message
 # naming it (rank and host:port) and a non-zero status: rank 1 of 3 killed
-# (SIGKILL) while the guest runs, then rank 0 (the one with the devices).
+# (SIGKILL) while the guest runs, then rank 0 (the one with the devices),
+# then rank 1 stopped (SIGSTOP: its connections stay open, it just goes
+# silent).
 . "$GVM_TOP/tests/cluster/lib.sh"
 cluster_need
 
-# kill_rank VICTIM: start 3 instances on a long workload, kill one, judge.
+# kill_rank VICTIM [SIGNAL]: start 3 instances on a long workload, signal one, judge.
 kill_rank() {
-	local victim=$1 log=$GVM_TEST_TMP/lost-$1.log launcher inst vpid vport t0 t1 left rc r
+	local victim=$1 sig=${2:-KILL} log=$GVM_TEST_TMP/lost-$1-${2:-KILL}.log launcher inst vpid
+	local vport t0 t1 left rc r
+	: >"$log"
 	"$GVM" run --nodes 3 --vcpus 3 --mem 384M --kernel "$PROBE" \
 		--append "probe.workloads=counter probe.counter_iters=1000000000" \
 		>"$log" 2>&1 </dev/null &
@@ -20,13 +24,13 @@ kill_rank() {
 	vpid=$(awk -v r="$victim" '$2 == r { print $1 }' <<<"$inst")
 	vport=$(tr '\0' ' ' </proc/$vpid/cmdline | sed -n 's/.*--peers \([^ ]*\) .*/\1/p' |
 		cut -d, -f$((victim + 1)))
-	echo "+ kill -9 rank $victim (pid $vpid, $vport)"
+	echo "+ kill -$sig rank $victim (pid $vpid, $vport)"
 	t0=$(now_ms)
-	kill -9 "$vpid"
+	kill -"$sig" "$vpid"
 	# every surviving instance must end within 5 s
 	while :; do
 		left=0
-		for p in $(awk '{ print $1 }' <<<"$inst"); do
+		for p in $(awk -v v="$vpid" '$1 != v { print $1 }' <<<"$inst") $([ "$sig" = KILL ] && echo "$vpid"); do
 			[ -d /proc/$p ] && [ "$(awk '{ print $3 }' /proc/$p/stat 2>/dev/null)" != Z ] &&
 				left=1
 		done
@@ -35,10 +39,14 @@ kill_rank() {
 		[ $((t1 - t0)) -gt 5000 ] && { cat "$log"; fail "instances still run $((t1 - t0)) ms after rank $victim died"; }
 		sleep 0.05
 	done
+	[ $((t1 - t0)) -le 5000 ] ||
+		{ cat "$log"; fail "the others took $((t1 - t0)) ms to end after rank $victim got SIG$sig"; }
+	[ "$sig" = KILL ] || kill -KILL "$vpid" # the stopped one: the launcher would, later
 	wait $launcher
 	rc=$?
 	cat "$log"
-	echo "every instance ended $((t1 - t0)) ms after rank $victim was killed; gvm run exited $rc"
+	echo "every other instance ended $((t1 - t0)) ms after rank $victim got SIG$sig;" \
+		"gvm run exited $rc"
 	[ $rc -ne 0 ] || fail "gvm run exited 0 although rank $victim died"
 	for r in 0 1 2; do
 		[ $r = "$victim" ] && continue
@@ -51,4 +59,7 @@ kill_rank() {
 
 kill_rank 1
 kill_rank 0
-echo "ok: a dead instance stops the others within 5 s, named, non-zero"
+kill_rank 1 STOP
+grep -q "rank 1 (.*) lost: nothing from it for" "$GVM_TEST_TMP/lost-1-STOP.log" ||
+	fail "the silent rank 1 was not reported as silent"
+echo "ok: a dead or silent instance stops the others within 5 s, named, non-zero"

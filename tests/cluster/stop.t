@@ -10,6 +10,7 @@ command -v setsid >/dev/null || skip "no setsid"
 
 # start LOG: 2 instances on a long workload in their own process group
 start() {
+	: >"$1"
 	setsid "$GVM" run --nodes 2 --vcpus 2 --mem 256M --kernel "$PROBE" \
 		--append "probe.workloads=counter probe.counter_iters=1000000000" \
 		>"$1" 2>&1 </dev/null &
