@@ -26,7 +26,8 @@ inst() {
 
 : >"$T/r0.log"
 inst 0 "$T/r0.log" --kernel "$PROBE" \
-	--append "probe.workloads=ipi,clock,counter probe.counter_iters=300000 probe.ipi_rounds=3"
+	--append "probe.workloads=ipi,clock,counter,memcpy probe.counter_iters=300000 probe.ipi_rounds=3 \
+	probe.memcpy_size=32M probe.memcpy_reps=200"
 p0=$!
 inst 1 "$T/r1.log"
 p1=$!
