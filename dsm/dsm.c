@@ -15,6 +15,8 @@
 
 #define DSM_MAX_SIZE (1ull << 46) /* 64 TiB: well inside the user address space */
 #define DSM_MAX_HANDLERS 64
+/* Holds are timed with a 32-bit µs clock (hold.c): far below its 35.8 minutes. */
+#define DSM_MAX_HOLD_US 10000000u
 
 void dsm_config_init(struct dsm_config *cfg)
 {
@@ -170,6 +172,11 @@ static int dsm_check_config(const struct dsm_config *cfg, char *err)
 	if (cfg->nr_handlers > DSM_MAX_HANDLERS) {
 		snprintf(err, DSM_ERR_MAX, "%u fault handler threads: at most %u", cfg->nr_handlers,
 			 DSM_MAX_HANDLERS);
+		return -1;
+	}
+	if (cfg->hold_us > DSM_MAX_HOLD_US) {
+		snprintf(err, DSM_ERR_MAX, "hold of %u us: at most %u", cfg->hold_us,
+			 DSM_MAX_HOLD_US);
 		return -1;
 	}
 	if (cfg->prefetch_pages > DSM_MAX_RUN) {

@@ -89,7 +89,7 @@ struct dsm_config {
 	 *   faults, sent on the bulk channel, at most 64 (the default);
 	 *   0 disables prefetch.
 	 * hold_us: a page granted write access is kept at least this long
-	 *   before it is given away (anti ping-pong).  0: give at once.
+	 *   before it is given away (anti ping-pong), at most 10 s.  0: give at once.
 	 */
 	bool excl_read;
 	unsigned prefetch_pages;

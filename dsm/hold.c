@@ -47,13 +47,21 @@ static int32_t us_diff(uint32_t a, uint32_t b)
 
 bool hold_check(struct dsm *d, struct dsm_page *lp, uint32_t *until)
 {
-	uint32_t now, hold = d->cfg.hold_us;
+	uint32_t now, age, hold = d->cfg.hold_us;
 
 	if (lp->state != PG_MODIFIED || (!hold && !(lp->xflags & (PX_PIN | PX_AFTER_PIN))))
 		return false;
+	/*
+	 * The stamp is always in the past, so the age is unsigned: a signed
+	 * difference of the 32-bit µs clock turns negative after 35.8 minutes,
+	 * and a page kept that long would be held for up to as long again.
+	 * (After 71.6 minutes the age wraps to small: a spurious hold, at most
+	 * one hold long.)
+	 */
 	now = dsm_now_us();
+	age = now - lp->t_us;
 	if (lp->xflags & PX_PIN) {
-		if (us_diff(now, lp->t_us) < PIN_MAX_US) {
+		if (age < PIN_MAX_US) {
 			*until = lp->t_us + PIN_MAX_US;
 			return true;
 		}
@@ -61,7 +69,7 @@ bool hold_check(struct dsm *d, struct dsm_page *lp, uint32_t *until)
 	}
 	if ((lp->xflags & PX_AFTER_PIN) && hold < PIN_AFTER_US)
 		hold = PIN_AFTER_US;
-	if (hold && us_diff(now, lp->t_us) < (int32_t)hold) {
+	if (age < hold) {
 		*until = lp->t_us + hold;
 		return true;
 	}
