@@ -174,7 +174,7 @@ static void *hold_thread(void *arg)
 
 	pthread_mutex_lock(&d->hold_lock);
 	while (!d->hold_stop) {
-		struct held *due = NULL, **pp = &d->held;
+		struct held *due = NULL, **pp = &d->held, *first;
 		uint32_t now = dsm_now_us();
 		int32_t wait = 1000;
 
@@ -226,8 +226,15 @@ static void *hold_thread(void *arg)
 				ts.tv_nsec -= 1000000000L;
 			}
 			pthread_cond_timedwait(&d->hold_cond, &d->hold_lock, &ts);
-			/* Re-check every item's page: a pin may have ended. */
-			for (struct held *h = d->held; h; h = h->next) {
+			/*
+			 * Re-check every item's page: a pin may have ended.  Not
+			 * under hold_lock: dsm_fail takes it with a page lock held.
+			 * The items are safe to walk: others only push new ones at
+			 * the head, and only this thread unlinks or changes them.
+			 */
+			first = d->held;
+			pthread_mutex_unlock(&d->hold_lock);
+			for (struct held *h = first; h; h = h->next) {
 				struct dsm_page *lp = &d->pages[h->pg];
 				uint32_t until = 0;
 				bool still;
@@ -237,6 +244,7 @@ static void *hold_thread(void *arg)
 				pg_unlock(lp);
 				h->until = still ? until : dsm_now_us();
 			}
+			pthread_mutex_lock(&d->hold_lock);
 		} else {
 			pthread_cond_wait(&d->hold_cond, &d->hold_lock);
 		}

@@ -5,8 +5,12 @@
  * too long to reach, or to take a lock at the worst moment:
  * - a page held (split-lock pin, or hold_us) whose clock stamp is more than
  *   2^31 µs (35.8 minutes) old must be given away at once, not after up to
- *   another 35.8 minutes (the µs clock is 32 bits).
+ *   another 35.8 minutes (the µs clock is 32 bits);
+ * - an internal error raised under a page lock while the hold thread
+ *   re-checks a held request for that page must still reach on_fatal.
  */
+#include <pthread.h>
+
 #include "dsm/internal.h"
 #include "tests/dsm/cluster.h"
 #include "tests/lib/check.h"
@@ -97,10 +101,75 @@ static void test_old_hold(void)
 	run_old_stamp(100, false);
 }
 
+/* ---- an internal error under a page lock while the hold thread re-checks ---- */
+
+#define FATAL_TEXT "test: an internal error under a page lock"
+
+static void fatal_expected(void *arg, const char *msg)
+{
+	(void)arg;
+	fprintf(stderr, "on_fatal: %s\n", msg);
+	_exit(strstr(msg, FATAL_TEXT) ? 0 : 3);
+}
+
+static int fatal_node(struct dsm *d, unsigned rank, void *arg)
+{
+	struct cluster *c = arg;
+	volatile uint8_t *base = dsm_addr(d);
+	struct dsm_stats st;
+
+	if (rank == 0)
+		base[0] = 1; /* writable here, held for hold_us from now */
+	cluster_barrier(c);
+	if (rank == 1) {
+		(void)base[0]; /* held at rank 0, which fails meanwhile: on_fatal exits */
+		fprintf(stderr, "rank 1: the read was served, the DSM did not fail\n");
+		return 1;
+	}
+	/* Rank 0: wait until rank 1's request is set aside for the hold thread. */
+	for (int i = 0; i < 2000; i++) {
+		dsm_get_stats(d, &st);
+		if (st.holds)
+			break;
+		usleep(1000);
+	}
+	if (!st.holds) {
+		fprintf(stderr, "rank 0: the request was not held\n");
+		return 1;
+	}
+	/*
+	 * Hold the page's lock long enough for the hold thread to wake (every
+	 * millisecond) and re-check the held request, then fail, as an ioctl
+	 * refused under that lock would.
+	 */
+	pg_lock(&d->pages[0]);
+	usleep(20000);
+	dsm_fail(d, d->rank, FATAL_TEXT);
+	pg_unlock(&d->pages[0]);
+	sleep(10);
+	fprintf(stderr, "rank 0: on_fatal was not called\n");
+	return 1;
+}
+
+static void test_fatal_under_page_lock(void)
+{
+	struct cluster c;
+
+	cluster_init(&c, 2, 2 * DSM_PAGE_SIZE);
+	c.tmpl.hold_us = 5000000;
+	c.tmpl.on_fatal = fatal_expected;
+	c.timeout_s = 20;
+	if (cluster_run(&c, fatal_node, &c))
+		cluster_report(&c);
+	CHECK_EQ(c.status[0], 0);
+	CHECK_EQ(c.status[1], 0);
+}
+
 int main(void)
 {
 	log_init("test-dsm-races");
 	RUN(test_old_pin);
 	RUN(test_old_hold);
+	RUN(test_fatal_under_page_lock);
 	return check_summary();
 }
