@@ -85,7 +85,6 @@ int dsm_send(struct dsm *d, unsigned to, unsigned ch, uint16_t type, uint64_t a0
 	     uint64_t a2, const void *payload, uint32_t len)
 {
 	struct wire_hdr h = wire_hdr_make(type, d->rank, len);
-	char name[96];
 	int rc;
 
 	h.arg[0] = a0;
@@ -96,9 +95,13 @@ int dsm_send(struct dsm *d, unsigned to, unsigned ch, uint16_t type, uint64_t a0
 	else
 		rc = d->tr->ops->send_msg(d->tr, to, ch, &h);
 	if (rc) {
-		if (!atomic_load(&d->stopping))
-			dsm_fail(d, to, "%s lost: cannot send: %s",
-				 dsm_peer_name(d, to, name, sizeof(name)), strerror(-rc));
+		/*
+		 * Not reported here: the receive thread of this connection
+		 * sees it fail too, after whatever the peer sent before
+		 * closing.  That may be an ABORT naming another node as the
+		 * culprit (the peer is only the messenger), or a BYE (then the
+		 * close is no loss).
+		 */
 		return rc;
 	}
 	STAT_ADD(d, st_msgs_sent, 1);

@@ -7,7 +7,10 @@
  *   2^31 µs (35.8 minutes) old must be given away at once, not after up to
  *   another 35.8 minutes (the µs clock is 32 bits);
  * - an internal error raised under a page lock while the hold thread
- *   re-checks a held request for that page must still reach on_fatal.
+ *   re-checks a held request for that page must still reach on_fatal;
+ * - a node that stops because of another (ABORT) and closes its
+ *   connections: a peer whose sends to it fail before it has read the
+ *   ABORT must still name the culprit, not the messenger.
  */
 #include <pthread.h>
 
@@ -165,11 +168,128 @@ static void test_fatal_under_page_lock(void)
 	CHECK_EQ(c.status[1], 0);
 }
 
+/* ---- a failed send does not hide the culprit that the peer names ---- */
+
+/*
+ * 3 nodes, 8 pages, 0-1 homed on rank 0, 2-5 on rank 1, 6-7 on rank 2.
+ * Rank 2 is a bare mesh that sends nothing.  Rank 1 stops, naming rank 2
+ * (as if rank 2 had sent it garbage), while rank 0's receive threads from
+ * rank 1 are stuck on page locks; rank 0 then faults on pages homed on
+ * rank 1, and its sends fail.  Rank 0 must name rank 2 once it reads
+ * rank 1's ABORT, not report rank 1 as lost.
+ */
+#define CULPRIT_TEXT "test: rank 2 misbehaved"
+
+static struct cluster *culprit_cluster;
+
+static void culprit_fatal(void *arg, const char *msg)
+{
+	(void)arg;
+	fprintf(stderr, "on_fatal: %s\n", msg);
+	atomic_fetch_add(&culprit_cluster->sh->ready, 1);
+	_exit(strstr(msg, CULPRIT_TEXT) ? 0 : 3);
+}
+
+static void *culprit_reader(void *arg)
+{
+	(void)*(volatile uint8_t *)arg;
+	return NULL;
+}
+
+static bool has_waiters(struct dsm *d, uint64_t pg)
+{
+	return atomic_load(&d->pages[pg].lock) == 2;
+}
+
+static int culprit_node(struct dsm *d, unsigned rank, void *arg)
+{
+	struct cluster *c = arg;
+	uint8_t *base = dsm_addr(d);
+	pthread_t th;
+
+	if (rank == 1) {
+		cluster_barrier(c);
+		/* Messages whose handling at rank 0 needs the locks it holds. */
+		dsm_send(d, 0, DSM_CH_DEMAND, DSM_MSG_READ, 0, 0, 0, NULL, 0);
+		dsm_send(d, 0, DSM_CH_BULK, DSM_MSG_PREFETCH, 1, 1, 0, NULL, 0);
+		cluster_barrier(c);
+		dsm_fail(d, 2, CULPRIT_TEXT);
+		sleep(10); /* on_fatal exits */
+		return 1;
+	}
+	/* Rank 0. */
+	pg_lock(&d->pages[0]);
+	pg_lock(&d->pages[1]);
+	cluster_barrier(c);
+	for (int i = 0; i < 5000 && !(has_waiters(d, 0) && has_waiters(d, 1)); i++)
+		usleep(1000);
+	if (!has_waiters(d, 0) || !has_waiters(d, 1)) {
+		fprintf(stderr, "rank 0: the receive threads did not wait for the page locks\n");
+		return 1;
+	}
+	cluster_barrier(c);
+	/* Rank 1 has stopped; fault on its pages, a little apart: sends fail. */
+	for (int i = 0; i < 5000 && !atomic_load(&c->sh->ready); i++)
+		usleep(1000);
+	usleep(50000);
+	for (unsigned pg = 2; pg < 6; pg++) {
+		pthread_create(&th, NULL, culprit_reader, base + pg * DSM_PAGE_SIZE);
+		pthread_detach(th);
+		usleep(50000);
+	}
+	pg_unlock(&d->pages[1]);
+	pg_unlock(&d->pages[0]);
+	sleep(10); /* on_fatal exits */
+	fprintf(stderr, "rank 0: the DSM did not stop\n");
+	return 1;
+}
+
+/* Rank 2: a bare mesh, silent; done when rank 0 closes. */
+static int culprit_raw(struct cluster *c, struct mesh *m, unsigned rank, void *arg)
+{
+	char buf[256];
+
+	(void)rank;
+	(void)arg;
+	cluster_barrier(c);
+	cluster_barrier(c);
+	for (;;) {
+		ssize_t r = read(mesh_fd(m, 0, 0), buf, sizeof(buf));
+
+		if (r == 0 || (r < 0 && errno != EINTR))
+			return 0;
+	}
+}
+
+static void test_culprit_named(void)
+{
+	struct cluster c;
+	char name[64];
+
+	cluster_init(&c, 3, 8 * DSM_PAGE_SIZE);
+	c.home_start = (const uint64_t[]){ 0, 2, 6, 8 };
+	c.tmpl.on_fatal = culprit_fatal;
+	c.tmpl.prefetch_pages = 0;
+	c.raw_mask = 1u << 2;
+	c.raw = culprit_raw;
+	c.timeout_s = 30;
+	culprit_cluster = &c;
+	cluster_run(&c, culprit_node, &c);
+	CHECK_EQ(c.status[0], 0);
+	CHECK_EQ(c.status[1], 0);
+	CHECK_EQ(c.status[2], 0);
+	snprintf(name, sizeof(name), "rank 1 (127.0.0.1:%u) lost", c.peers[1].port);
+	CHECK(strstr(c.err[0], name) == NULL);
+	if (c.status[0] || c.status[1] || c.status[2] || strstr(c.err[0], name))
+		cluster_report(&c);
+}
+
 int main(void)
 {
 	log_init("test-dsm-races");
 	RUN(test_old_pin);
 	RUN(test_old_hold);
 	RUN(test_fatal_under_page_lock);
+	RUN(test_culprit_named);
 	return check_summary();
 }
