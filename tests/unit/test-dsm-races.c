@@ -10,9 +10,13 @@
  *   re-checks a held request for that page must still reach on_fatal;
  * - a node that stops because of another (ABORT) and closes its
  *   connections: a peer whose sends to it fail before it has read the
- *   ABORT must still name the culprit, not the messenger.
+ *   ABORT must still name the culprit, not the messenger;
+ * - an ioctl refused while the home prefetches a run of pages: every page
+ *   lock of the run is released (a lock left taken hangs dsm_destroy).
  */
+#include <linux/userfaultfd.h>
 #include <pthread.h>
+#include <sys/ioctl.h>
 
 #include "dsm/internal.h"
 #include "tests/dsm/cluster.h"
@@ -284,6 +288,78 @@ static void test_culprit_named(void)
 		cluster_report(&c);
 }
 
+/* ---- a write-protect refused in the middle of a prefetch ---- */
+
+static void fatal_noted(void *arg, const char *msg)
+{
+	(void)arg;
+	fprintf(stderr, "on_fatal: %s\n", msg);
+}
+
+static int wait_error(struct dsm *d, unsigned rank)
+{
+	for (int i = 0; i < 5000 && !dsm_error(d); i++)
+		usleep(1000);
+	if (!dsm_error(d)) {
+		fprintf(stderr, "rank %u: the DSM did not stop\n", rank);
+		return 1;
+	}
+	return 0;
+}
+
+static int prefetch_fail_node(struct dsm *d, unsigned rank, void *arg)
+{
+	struct cluster *c = arg;
+	volatile uint8_t *base = dsm_addr(d);
+	int bad = 0;
+
+	if (rank == 0) {
+		/* Pages 1-8 writable here; page 5 no longer registered: protecting it fails. */
+		struct uffdio_range r = { .start = (uintptr_t)base + 5 * DSM_PAGE_SIZE,
+					  .len = DSM_PAGE_SIZE };
+
+		for (unsigned pg = 1; pg <= 8; pg++)
+			base[pg * DSM_PAGE_SIZE] = pg;
+		if (ioctl(d->uffd, UFFDIO_UNREGISTER, &r)) {
+			perror("UFFDIO_UNREGISTER");
+			return 1;
+		}
+	}
+	cluster_barrier(c);
+	if (rank == 1) {
+		/* Two reads in a row: the second asks rank 0 for pages 3-6 ahead. */
+		if (base[DSM_PAGE_SIZE] != 1 || base[2 * DSM_PAGE_SIZE] != 2)
+			bad = 1;
+		return wait_error(d, rank) || bad ? 1 : CLUSTER_FAILED_OK;
+	}
+	if (wait_error(d, rank))
+		return 1;
+	usleep(100000);
+	for (unsigned pg = 0; pg < 16; pg++)
+		if (atomic_load(&d->pages[pg].lock)) {
+			fprintf(stderr, "rank 0: page %u is still locked\n", pg);
+			bad = 1;
+		}
+	if (!strstr(dsm_error(d), "UFFDIO_WRITEPROTECT of page 3")) {
+		fprintf(stderr, "rank 0: unexpected error: %s\n", dsm_error(d));
+		bad = 1;
+	}
+	return bad ? 1 : CLUSTER_FAILED_OK;
+}
+
+static void test_prefetch_protect_fails(void)
+{
+	struct cluster c;
+
+	cluster_init(&c, 2, 32 * DSM_PAGE_SIZE);
+	c.tmpl.on_fatal = fatal_noted;
+	c.timeout_s = 20;
+	if (cluster_run(&c, prefetch_fail_node, &c))
+		cluster_report(&c);
+	CHECK_EQ(c.status[0], 0);
+	CHECK_EQ(c.status[1], 0);
+}
+
 int main(void)
 {
 	log_init("test-dsm-races");
@@ -291,5 +367,6 @@ int main(void)
 	RUN(test_old_hold);
 	RUN(test_fatal_under_page_lock);
 	RUN(test_culprit_named);
+	RUN(test_prefetch_protect_fails);
 	return check_summary();
 }
