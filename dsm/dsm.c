@@ -315,6 +315,10 @@ int dsm_stop(struct dsm *d)
 
 	if (!d->started)
 		return atomic_load(&d->failed) ? -1 : 0;
+	/* Before the first BYE goes: from then on a peer may close (msg_lost). */
+	pthread_mutex_lock(&d->lock);
+	d->bye_sent = true;
+	pthread_mutex_unlock(&d->lock);
 	for (unsigned p = 0; p < d->nr_nodes; p++)
 		for (unsigned ch = 0; ch < DSM_NR_CHANNELS && p != d->rank; ch++)
 			dsm_send(d, p, ch, DSM_MSG_BYE, 0, 0, 0, NULL, 0);
