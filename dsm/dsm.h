@@ -22,8 +22,10 @@
  * is called once, from an internal thread that holds no DSM lock, with a
  * message naming the rank and its host:port.  From then on an access to a
  * page that is not present blocks until the process exits or the DSM is
- * destroyed, so on_fatal should stop the users of the region (a VMM stops
- * its vCPUs and exits non-zero).  on_fatal may exit the process.
+ * destroyed (the region is unmapped: the access faults, SIGSEGV or EFAULT
+ * from KVM_RUN, and never sees data the DSM did not give), so on_fatal
+ * should stop the users of the region (a VMM stops its vCPUs and exits
+ * non-zero).  on_fatal may exit the process.
  */
 #ifndef GVM_DSM_DSM_H
 #define GVM_DSM_DSM_H
