@@ -14,7 +14,9 @@
  * - an ioctl refused while the home prefetches a run of pages: every page
  *   lock of the run is released (a lock left taken hangs dsm_destroy);
  * - dsm_destroy while a thread waits for a page that will never come: the
- *   thread must never go on with a page the DSM did not give it (zeros).
+ *   thread must never go on with a page the DSM did not give it (zeros);
+ * - dsm_stop on one node while the others still work on its pages: it
+ *   keeps serving them until every node has stopped.
  */
 #include <linux/userfaultfd.h>
 #include <pthread.h>
@@ -473,6 +475,67 @@ static void test_destroy_while_waiting(void)
 	}
 }
 
+/* ---- one node stops while the others still use its pages ---- */
+
+#define EARLY_PAGES 24 /* 8 per node */
+#define EARLY_ROUNDS 200
+
+static int early_stop_node(struct dsm *d, unsigned rank, void *arg)
+{
+	struct cluster *c = arg;
+	uint64_t *base = dsm_addr(d);
+
+	if (rank == 0) {
+		/* Owns every page writable, then stops at once. */
+		for (unsigned pg = 0; pg < EARLY_PAGES; pg++)
+			base[pg * (DSM_PAGE_SIZE / 8)] = 1000;
+		cluster_barrier(c);
+		return 0;
+	}
+	cluster_barrier(c);
+	/* Ranks 1 and 2: increments and reads on every page, rank 0's included. */
+	for (unsigned r = 0; r < EARLY_ROUNDS; r++)
+		for (unsigned pg = 0; pg < EARLY_PAGES; pg++) {
+			uint64_t *p = &base[pg * (DSM_PAGE_SIZE / 8)];
+
+			if ((r + pg + rank) % 3)
+				__atomic_fetch_add(p, 1, __ATOMIC_SEQ_CST);
+			else if (__atomic_load_n(p, __ATOMIC_SEQ_CST) < 1000)
+				return 1;
+		}
+	/* Both done (rank 0 takes no part): check the sums. */
+	atomic_fetch_add(&c->sh->ready, 1);
+	while (atomic_load(&c->sh->ready) < 2)
+		usleep(200);
+	for (unsigned pg = 0; pg < EARLY_PAGES; pg++) {
+		uint64_t want = 1000;
+
+		for (unsigned rk = 1; rk <= 2; rk++)
+			for (unsigned r = 0; r < EARLY_ROUNDS; r++)
+				want += (r + pg + rk) % 3 != 0;
+		if (base[pg * (DSM_PAGE_SIZE / 8)] != want) {
+			fprintf(stderr, "rank %u: page %u counts %llu, not %llu\n", rank, pg,
+				(unsigned long long)base[pg * (DSM_PAGE_SIZE / 8)],
+				(unsigned long long)want);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static void test_stop_while_others_work(void)
+{
+	struct cluster c;
+
+	cluster_init(&c, 3, EARLY_PAGES * DSM_PAGE_SIZE);
+	c.tmpl.prefetch_pages = 8;
+	c.timeout_s = 60;
+	if (cluster_run(&c, early_stop_node, &c))
+		cluster_report(&c);
+	for (unsigned i = 0; i < c.n; i++)
+		CHECK_EQ(c.status[i], 0);
+}
+
 int main(void)
 {
 	log_init("test-dsm-races");
@@ -482,5 +545,6 @@ int main(void)
 	RUN(test_culprit_named);
 	RUN(test_prefetch_protect_fails);
 	RUN(test_destroy_while_waiting);
+	RUN(test_stop_while_others_work);
 	return check_summary();
 }
