@@ -249,7 +249,7 @@ static int stress_node(struct dsm *d, unsigned rank, void *arg)
 
 struct stress_cfg {
 	unsigned nodes, threads, pages, steps, handlers;
-	unsigned prefetch, hold_us;
+	unsigned prefetch, hold_us, poll_us;
 	bool excl_read;
 };
 
@@ -265,12 +265,15 @@ static int run_stress(const struct stress_cfg *sc, uint64_t seed)
 	c.tmpl.excl_read = sc->excl_read;
 	c.tmpl.hold_us = sc->hold_us;
 	c.tmpl.nr_handlers = sc->handlers;
+	c.tmpl.handler_poll_us = sc->poll_us;
+	c.tmpl.recv_poll_us = sc->poll_us;
 	c.timeout_s = 120;
 	s.c = &c;
 	if (cluster_run(&c, stress_node, &s)) {
-		fprintf(stderr, "seed %llu: %u nodes x %u threads, %u pages, prefetch %u, "
-			"excl_read %d, hold %u us\n", (unsigned long long)seed, sc->nodes,
-			sc->threads, sc->pages, sc->prefetch, sc->excl_read, sc->hold_us);
+		fprintf(stderr, "seed %llu: %u nodes x %u threads, %u pages, %u handlers, "
+			"prefetch %u, excl_read %d, hold %u us, poll %u us\n",
+			(unsigned long long)seed, sc->nodes, sc->threads, sc->pages, sc->handlers,
+			sc->prefetch, sc->excl_read, sc->hold_us, sc->poll_us);
 		cluster_report(&c);
 	}
 	for (unsigned i = 0; i < sc->nodes; i++) {
@@ -335,6 +338,7 @@ int main(void)
 				sc.excl_read = (r + i) & 1;
 				sc.hold_us = (r + i) & 2 ? 50 : 0;
 				sc.prefetch = (r + i) & 4 ? 0 : sc.prefetch ? sc.prefetch : 16;
+				sc.poll_us = (r + i) & 8 ? 20 : 0;
 				if (run_stress(&sc, seed0 + r * 16 + i))
 					break;
 			}
