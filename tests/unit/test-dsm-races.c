@@ -16,7 +16,11 @@
  * - dsm_destroy while a thread waits for a page that will never come: the
  *   thread must never go on with a page the DSM did not give it (zeros);
  * - dsm_stop on one node while the others still work on its pages: it
- *   keeps serving them until every node has stopped.
+ *   keeps serving them until every node has stopped;
+ * - a prefetched run whose install is delayed while another node writes
+ *   those pages: the writes wait for it, and the reader sees them after;
+ * - the home writing its own page while a remote read of it waits on a
+ *   delayed owner.
  */
 #include <linux/userfaultfd.h>
 #include <pthread.h>
@@ -536,6 +540,170 @@ static void test_stop_while_others_work(void)
 		CHECK_EQ(c.status[i], 0);
 }
 
+/* ---- a prefetched run installed late, while another node writes it ---- */
+
+/*
+ * 3 nodes, 48 pages, 0-15 homed on rank 0, which writes them.  Rank 1
+ * reads two pages in a row, so it asks for the next four ahead on the bulk
+ * channel; as soon as it has marked them expected, it takes the first
+ * one's lock, so that the run cannot be installed when it comes.  Rank 2
+ * then writes the four pages: the home must keep them until rank 1 has
+ * installed the run (an invalidation overtaking the data would leave rank
+ * 1 a stale copy, or a protocol error).  Rank 1 lets go after 200 ms and
+ * must then read rank 2's values.
+ */
+static int bulk_late_node(struct dsm *d, unsigned rank, void *arg)
+{
+	struct cluster *c = arg;
+	volatile uint64_t *base = dsm_addr(d);
+	const unsigned words = DSM_PAGE_SIZE / 8;
+	unsigned first = 0;
+
+	if (rank == 0)
+		for (unsigned pg = 0; pg < 16; pg++)
+			base[pg * words] = 100 + pg;
+	cluster_barrier(c);
+	if (rank == 1) {
+		/* A few tries: the stream may be noticed late by the handlers. */
+		for (unsigned g = 0; g < 16 && !first; g += 5) {
+			struct dsm_page *lp = &d->pages[g + 2];
+
+			if (base[g * words] != 100 + g || base[(g + 1) * words] != 101 + g)
+				return 1;
+			for (int i = 0; i < 200000 && !(lp->flags & PF_PREFETCH) &&
+			     lp->state == PG_INVALID; i++)
+				__builtin_ia32_pause();
+			pg_lock(lp);
+			if (lp->flags & PF_PREFETCH)
+				first = g + 2;
+			else
+				pg_unlock(lp);
+		}
+		if (!first) {
+			fprintf(stderr, "rank 1: no read-ahead\n");
+			return 1;
+		}
+		/* The run has come: its receive thread waits for our lock. */
+		for (int i = 0; i < 5000 && atomic_load(&d->pages[first].lock) != 2; i++)
+			usleep(1000);
+		if (atomic_load(&d->pages[first].lock) != 2) {
+			fprintf(stderr, "rank 1: the read-ahead did not come\n");
+			return 1;
+		}
+		atomic_store(&c->sh->ready, first + 1);
+		usleep(200000);
+		if (atomic_load(&c->sh->ready) == 1000) {
+			fprintf(stderr, "rank 1: rank 2 wrote pages whose read-ahead is not here yet\n");
+			return 1;
+		}
+		pg_unlock(&d->pages[first]);
+		while (atomic_load(&c->sh->ready) != 1000)
+			usleep(200);
+		for (unsigned pg = first; pg < first + 4; pg++)
+			if (base[pg * words] != 200 + pg) {
+				fprintf(stderr, "rank 1: page %u is %llu, not %u\n", pg,
+					(unsigned long long)base[pg * words], 200 + pg);
+				return 1;
+			}
+	}
+	if (rank == 2) {
+		while (!atomic_load(&c->sh->ready))
+			usleep(200);
+		first = atomic_load(&c->sh->ready) - 1;
+		for (unsigned pg = first; pg < first + 4; pg++)
+			base[pg * words] = 200 + pg;
+		atomic_store(&c->sh->ready, 1000);
+	}
+	cluster_barrier(c);
+	return 0;
+}
+
+static void test_bulk_installed_late(void)
+{
+	struct cluster c;
+
+	cluster_init(&c, 3, 48 * DSM_PAGE_SIZE);
+	c.timeout_s = 30;
+	if (cluster_run(&c, bulk_late_node, &c))
+		cluster_report(&c);
+	for (unsigned i = 0; i < c.n; i++)
+		CHECK_EQ(c.status[i], 0);
+}
+
+/* ---- the home writes its page while a remote read waits on the owner ---- */
+
+/*
+ * 3 nodes, 3 pages, one per node.  Page 0 (homed on rank 0) is written by
+ * rank 2, which then holds its lock: rank 1's read is forwarded to rank 2
+ * and waits there.  Meanwhile rank 0, the home, writes the page (its
+ * request queues behind rank 1's).  Rank 2 lets go: rank 1 reads rank 2's
+ * value, then rank 0's write goes through (rank 2's and rank 1's copies
+ * invalidated) and every node reads it.
+ */
+static void *home_writer(void *arg)
+{
+	*(volatile uint64_t *)arg = 7;
+	return NULL;
+}
+
+static int home_fault_node(struct dsm *d, unsigned rank, void *arg)
+{
+	struct cluster *c = arg;
+	volatile uint64_t *x = dsm_addr(d);
+	pthread_t th;
+
+	if (rank == 2)
+		x[0] = 5;
+	cluster_barrier(c);
+	if (rank == 2)
+		pg_lock(&d->pages[0]);
+	cluster_barrier(c);
+	if (rank == 1 && x[0] != 5) {
+		fprintf(stderr, "rank 1: read %llu, not rank 2's 5\n", (unsigned long long)x[0]);
+		return 1;
+	}
+	if (rank == 0) {
+		/* Once rank 1's request is in (the home forwarded it), write. */
+		bool busy;
+
+		do {
+			usleep(1000);
+			pg_lock(&d->pages[0]);
+			busy = dsm_dir(d, 0)->busy == DIR_WAIT_DONE && dsm_dir(d, 0)->cur == 1;
+			pg_unlock(&d->pages[0]);
+		} while (!busy);
+		pthread_create(&th, NULL, home_writer, (void *)x);
+		usleep(50000);
+		atomic_store(&c->sh->ready, 1);
+		pthread_join(th, NULL);
+	}
+	if (rank == 2) {
+		while (!atomic_load(&c->sh->ready))
+			usleep(200);
+		pg_unlock(&d->pages[0]);
+	}
+	cluster_barrier(c);
+	if (x[0] != 7) {
+		fprintf(stderr, "rank %u: read %llu after the home's write\n", rank,
+			(unsigned long long)x[0]);
+		return 1;
+	}
+	cluster_barrier(c);
+	return 0;
+}
+
+static void test_home_writes_during_forward(void)
+{
+	struct cluster c;
+
+	cluster_init(&c, 3, 3 * DSM_PAGE_SIZE);
+	c.timeout_s = 30;
+	if (cluster_run(&c, home_fault_node, &c))
+		cluster_report(&c);
+	for (unsigned i = 0; i < c.n; i++)
+		CHECK_EQ(c.status[i], 0);
+}
+
 int main(void)
 {
 	log_init("test-dsm-races");
@@ -546,5 +714,7 @@ int main(void)
 	RUN(test_prefetch_protect_fails);
 	RUN(test_destroy_while_waiting);
 	RUN(test_stop_while_others_work);
+	RUN(test_bulk_installed_late);
+	RUN(test_home_writes_during_forward);
 	return check_summary();
 }
