@@ -120,6 +120,8 @@ static int counters_node(struct dsm *d, unsigned rank, void *arg)
 	struct dsm_stats st;
 	int bad = 0;
 
+	/* Start together: a node done before another starts would test no contention. */
+	cluster_barrier(k->c);
 	for (unsigned i = 0; i < THREADS; i++) {
 		t[i] = (struct counter_thread){ .k = k, .base = dsm_addr(d), .rank = rank, .id = i };
 		pthread_create(&th[i], NULL, counter_worker, &t[i]);
