@@ -18,6 +18,11 @@
  *   dsm_destroy() release everything (also after a failed or no start;
  *                 without dsm_stop, the peers see this instance as lost).
  *
+ * The mapping is the DSM's: read and write it, but never madvise
+ * (MADV_DONTNEED, MADV_FREE: a balloon must not), mprotect, mremap or
+ * munmap any part of it.  A page dropped behind the DSM's back is still
+ * present in its books, so the next access to it would wait forever.
+ *
  * A fatal error (a peer lost, a protocol violation) stops the DSM: on_fatal
  * is called once, from an internal thread that holds no DSM lock, with a
  * message naming the rank and its host:port.  From then on an access to a
