@@ -40,6 +40,8 @@ struct counter_thread {
 	struct counters *k;
 	uint8_t *base;
 	unsigned rank, id;
+	unsigned r0, r1; /* rounds [r0, r1) */
+	unsigned seed;
 	int bad;
 	uint64_t seen[256];
 };
@@ -67,9 +69,9 @@ static void *counter_worker(void *arg)
 	struct counter_thread *t = arg;
 	struct counters *k = t->k;
 	unsigned n = k->pages * k->per_page;
-	unsigned seed = t->rank * 1000 + t->id;
+	unsigned seed = t->seed;
 
-	for (unsigned r = 0; r < k->rounds && !t->bad; r++) {
+	for (unsigned r = t->r0; r < t->r1 && !t->bad; r++) {
 		/*
 		 * Each round increments every counter once, in an order of
 		 * its own: a step coprime with n visits them all.
@@ -107,6 +109,7 @@ static void *counter_worker(void *arg)
 			t->seen[i] = old + 1;
 		}
 	}
+	t->seed = seed;
 	return NULL;
 }
 
@@ -120,13 +123,26 @@ static int counters_node(struct dsm *d, unsigned rank, void *arg)
 	struct dsm_stats st;
 	int bad = 0;
 
-	for (unsigned i = 0; i < THREADS; i++) {
-		t[i] = (struct counter_thread){ .k = k, .base = dsm_addr(d), .rank = rank, .id = i };
-		pthread_create(&th[i], NULL, counter_worker, &t[i]);
-	}
-	for (unsigned i = 0; i < THREADS; i++) {
-		pthread_join(th[i], NULL);
-		bad |= t[i].bad;
+	for (unsigned i = 0; i < THREADS; i++)
+		t[i] = (struct counter_thread){ .k = k, .base = dsm_addr(d), .rank = rank, .id = i,
+						.seed = rank * 1000 + i };
+	/*
+	 * The first round, then the others, with every node between: on a
+	 * loaded host one node could otherwise finish all its rounds before
+	 * another starts, and never fault on a page the other wrote.
+	 */
+	for (unsigned phase = 0; phase < 2; phase++) {
+		for (unsigned i = 0; i < THREADS; i++) {
+			t[i].r0 = phase ? 1 : 0;
+			t[i].r1 = phase ? k->rounds : 1;
+			pthread_create(&th[i], NULL, counter_worker, &t[i]);
+		}
+		for (unsigned i = 0; i < THREADS; i++) {
+			pthread_join(th[i], NULL);
+			bad |= t[i].bad;
+		}
+		if (!phase)
+			cluster_barrier(k->c);
 	}
 	cluster_barrier(k->c);
 	for (unsigned i = 0; i < n; i++) {
