@@ -18,12 +18,19 @@
  *   dsm_destroy() release everything (also after a failed or no start;
  *                 without dsm_stop, the peers see this instance as lost).
  *
+ * The mapping is the DSM's: read and write it, but never madvise
+ * (MADV_DONTNEED, MADV_FREE: a balloon must not), mprotect, mremap or
+ * munmap any part of it.  A page dropped behind the DSM's back is still
+ * present in its books, so the next access to it would wait forever.
+ *
  * A fatal error (a peer lost, a protocol violation) stops the DSM: on_fatal
  * is called once, from an internal thread that holds no DSM lock, with a
  * message naming the rank and its host:port.  From then on an access to a
  * page that is not present blocks until the process exits or the DSM is
- * destroyed, so on_fatal should stop the users of the region (a VMM stops
- * its vCPUs and exits non-zero).  on_fatal may exit the process.
+ * destroyed (the region is unmapped: the access faults, SIGSEGV or EFAULT
+ * from KVM_RUN, and never sees data the DSM did not give), so on_fatal
+ * should stop the users of the region (a VMM stops its vCPUs and exits
+ * non-zero).  on_fatal may exit the process.
  */
 #ifndef GVM_DSM_DSM_H
 #define GVM_DSM_DSM_H
@@ -89,7 +96,7 @@ struct dsm_config {
 	 *   faults, sent on the bulk channel, at most 64 (the default);
 	 *   0 disables prefetch.
 	 * hold_us: a page granted write access is kept at least this long
-	 *   before it is given away (anti ping-pong).  0: give at once.
+	 *   before it is given away (anti ping-pong), at most 10 s.  0: give at once.
 	 */
 	bool excl_read;
 	unsigned prefetch_pages;

@@ -47,13 +47,21 @@ static int32_t us_diff(uint32_t a, uint32_t b)
 
 bool hold_check(struct dsm *d, struct dsm_page *lp, uint32_t *until)
 {
-	uint32_t now, hold = d->cfg.hold_us;
+	uint32_t now, age, hold = d->cfg.hold_us;
 
 	if (lp->state != PG_MODIFIED || (!hold && !(lp->xflags & (PX_PIN | PX_AFTER_PIN))))
 		return false;
+	/*
+	 * The stamp is always in the past, so the age is unsigned: a signed
+	 * difference of the 32-bit µs clock turns negative after 35.8 minutes,
+	 * and a page kept that long would be held for up to as long again.
+	 * (After 71.6 minutes the age wraps to small: a spurious hold, at most
+	 * one hold long.)
+	 */
 	now = dsm_now_us();
+	age = now - lp->t_us;
 	if (lp->xflags & PX_PIN) {
-		if (us_diff(now, lp->t_us) < PIN_MAX_US) {
+		if (age < PIN_MAX_US) {
 			*until = lp->t_us + PIN_MAX_US;
 			return true;
 		}
@@ -61,7 +69,7 @@ bool hold_check(struct dsm *d, struct dsm_page *lp, uint32_t *until)
 	}
 	if ((lp->xflags & PX_AFTER_PIN) && hold < PIN_AFTER_US)
 		hold = PIN_AFTER_US;
-	if (hold && us_diff(now, lp->t_us) < (int32_t)hold) {
+	if (age < hold) {
 		*until = lp->t_us + hold;
 		return true;
 	}
@@ -166,7 +174,7 @@ static void *hold_thread(void *arg)
 
 	pthread_mutex_lock(&d->hold_lock);
 	while (!d->hold_stop) {
-		struct held *due = NULL, **pp = &d->held;
+		struct held *due = NULL, **pp = &d->held, *first;
 		uint32_t now = dsm_now_us();
 		int32_t wait = 1000;
 
@@ -218,8 +226,15 @@ static void *hold_thread(void *arg)
 				ts.tv_nsec -= 1000000000L;
 			}
 			pthread_cond_timedwait(&d->hold_cond, &d->hold_lock, &ts);
-			/* Re-check every item's page: a pin may have ended. */
-			for (struct held *h = d->held; h; h = h->next) {
+			/*
+			 * Re-check every item's page: a pin may have ended.  Not
+			 * under hold_lock: dsm_fail takes it with a page lock held.
+			 * The items are safe to walk: others only push new ones at
+			 * the head, and only this thread unlinks or changes them.
+			 */
+			first = d->held;
+			pthread_mutex_unlock(&d->hold_lock);
+			for (struct held *h = first; h; h = h->next) {
 				struct dsm_page *lp = &d->pages[h->pg];
 				uint32_t until = 0;
 				bool still;
@@ -229,6 +244,7 @@ static void *hold_thread(void *arg)
 				pg_unlock(lp);
 				h->until = still ? until : dsm_now_us();
 			}
+			pthread_mutex_lock(&d->hold_lock);
 		} else {
 			pthread_cond_wait(&d->hold_cond, &d->hold_lock);
 		}

@@ -133,6 +133,7 @@ struct dsm {
 	pthread_cond_t cond;
 	unsigned bye_count;
 	uint8_t *bye;           /* [peer * DSM_NR_CHANNELS + channel] */
+	bool bye_sent;          /* dsm_stop began: a peer may close once it has every BYE */
 	char error[DSM_ERR_MAX];
 
 	struct dsm_stream streams[DSM_STREAMS];

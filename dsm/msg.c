@@ -233,9 +233,13 @@ void msg_lost(void *arg, unsigned peer, unsigned channel, bool malformed, const 
 	bool said_bye;
 
 	pthread_mutex_lock(&d->lock);
-	said_bye = d->bye[peer * DSM_NR_CHANNELS + channel];
+	said_bye = d->bye[peer * DSM_NR_CHANNELS + channel] && d->bye_sent;
 	pthread_mutex_unlock(&d->lock);
-	/* After BYE, the peer closes when every node is done: not a loss. */
+	/*
+	 * After its BYE, a peer closes once every node has said BYE, ours
+	 * included: not a loss then.  Before we said ours, it died while we
+	 * may still need its pages.
+	 */
 	if (said_bye && !malformed)
 		return;
 	dsm_fail(d, peer, malformed ? "protocol error from %s: %s" : "%s lost: %s",

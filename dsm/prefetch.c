@@ -104,7 +104,7 @@ int prefetch_request(struct dsm *d, unsigned from, uint64_t first, unsigned coun
 {
 	uint64_t rbit = 1ull << from, sbit = 1ull << d->rank;
 	unsigned char *buf = malloc((size_t)count * DSM_PAGE_SIZE);
-	unsigned n = 0;
+	unsigned n = 0, locked;
 	bool any_modified = false;
 
 	if (!buf) {
@@ -127,8 +127,9 @@ int prefetch_request(struct dsm *d, unsigned from, uint64_t first, unsigned coun
 		any_modified |= d->pages[q].state == PG_MODIFIED;
 	}
 	/* One write-protect for the run: our writers must not change what we send. */
+	locked = n;
 	if (n && any_modified && region_protect(d, first, n, true, false))
-		n = 0; /* the DSM is stopping */
+		n = 0; /* the DSM is stopping: send nothing, but unlock them all */
 	for (unsigned i = 0; i < n; i++) {
 		uint64_t q = first + i;
 		struct dsm_dir *e = dsm_dir(d, q);
@@ -143,7 +144,7 @@ int prefetch_request(struct dsm *d, unsigned from, uint64_t first, unsigned coun
 		e->cur = from;
 	}
 	memcpy(buf, dsm_page_addr(d, first), (size_t)n * DSM_PAGE_SIZE);
-	for (unsigned i = n; i-- > 0;)
+	for (unsigned i = locked; i-- > 0;)
 		pg_unlock(&d->pages[first + i]);
 	dsm_send(d, from, DSM_CH_BULK, DSM_MSG_BULK, first, count, n, buf,
 		 n * DSM_PAGE_SIZE);

@@ -166,12 +166,18 @@ int region_create(struct dsm *d, char *err)
 
 void region_destroy(struct dsm *d)
 {
-	if (d->uffd >= 0)
-		close(d->uffd);
-	d->uffd = -1;
+	/*
+	 * Unmap first: closing the userfaultfd wakes the threads still waiting
+	 * for a page, and on a mapping still there their retry would get a
+	 * fresh zero page, data the DSM never gave (a vCPU would run on it).
+	 * Unmapped, the retry fails: SIGSEGV, or EFAULT for KVM.
+	 */
 	if (d->base)
 		munmap(d->base, d->npages << DSM_PAGE_SHIFT);
 	d->base = NULL;
+	if (d->uffd >= 0)
+		close(d->uffd);
+	d->uffd = -1;
 }
 
 /* An ioctl that failed where the protocol says it cannot: our state is wrong. */

@@ -1,7 +1,8 @@
 /*
  * libgvdsm when things go wrong, with real processes and sockets:
  * - one instance killed mid-run: every other one stops within 5 s, non-zero,
- *   with an error naming the dead rank and its host:port;
+ *   with an error naming the dead rank and its host:port; also when it had
+ *   already begun its collective stop (said BYE) before it died;
  * - malformed or out-of-protocol messages from an authenticated peer: the
  *   connection is closed, the DSM stops naming the peer, memory is intact;
  * - garbage bytes on a node's port while the mesh forms: refused, and the
@@ -70,6 +71,63 @@ static void test_kill_one(void)
 	c.arg = &k;
 	c.timeout_s = 30;
 	cluster_run(&c, kill_node, &c);
+	CHECK(k.killed);
+	snprintf(name, sizeof(name), "rank 2 (127.0.0.1:%u)", c.peers[2].port);
+	CHECK_EQ(c.status[2], 128 + SIGKILL);
+	for (unsigned i = 0; i < c.n; i++) {
+		if (i == k.victim)
+			continue;
+		CHECK_EQ(c.status[i], 3);
+		CHECK(c.exit_ms[i] - k.kill_ms < 5000);
+		CHECK(strstr(c.err[i], name) != NULL);
+		if (c.status[i] != 3 || !strstr(c.err[i], name) || c.exit_ms[i] - k.kill_ms >= 5000) {
+			fprintf(stderr, "killed at %.0f ms\n", k.kill_ms);
+			cluster_report(&c);
+			break;
+		}
+	}
+}
+
+/*
+ * The victim stops first (its BYE reaches every peer), then dies while the
+ * others still work: the others still need it, so its connections closing
+ * is a loss, BYE or not.
+ */
+static int kill_after_bye_node(struct dsm *d, unsigned rank, void *arg)
+{
+	if (rank == 2)
+		return 0; /* straight to dsm_stop: BYE, then serve until killed */
+	return kill_node(d, rank, arg);
+}
+
+static void kill_after_bye_hook(struct cluster *c, void *arg)
+{
+	struct kill_state *k = arg;
+	static double ready_ms;
+
+	/* Ranks 0, 1 and 3 are working (and rank 2 is in dsm_stop). */
+	if (k->killed || atomic_load(&c->sh->ready) < c->n - 1)
+		return;
+	if (!ready_ms)
+		ready_ms = cluster_ms_since(&c->t0);
+	if (cluster_ms_since(&c->t0) - ready_ms < 300)
+		return;
+	kill(c->pids[k->victim], SIGKILL);
+	k->kill_ms = cluster_ms_since(&c->t0);
+	k->killed = 1;
+}
+
+static void test_kill_after_bye(void)
+{
+	struct kill_state k = { .victim = 2 };
+	struct cluster c;
+	char name[64];
+
+	cluster_init(&c, 4, 16 * DSM_PAGE_SIZE);
+	c.parent_hook = kill_after_bye_hook;
+	c.arg = &k;
+	c.timeout_s = 30;
+	cluster_run(&c, kill_after_bye_node, &c);
 	CHECK(k.killed);
 	snprintf(name, sizeof(name), "rank 2 (127.0.0.1:%u)", c.peers[2].port);
 	CHECK_EQ(c.status[2], 128 + SIGKILL);
@@ -337,8 +395,17 @@ static void test_bad_config(void)
 
 int main(void)
 {
+	/* GVM_DSM_KILL_ROUNDS=N: only the kill test, N times (who gets named is a race). */
+	const char *kills = getenv("GVM_DSM_KILL_ROUNDS");
+
 	log_init("test-dsm-failure");
+	if (kills) {
+		for (int i = atoi(kills); i > 0; i--)
+			RUN(test_kill_one);
+		return check_summary();
+	}
 	RUN(test_kill_one);
+	RUN(test_kill_after_bye);
 	RUN(test_bad_messages);
 	RUN(test_garbage_on_port);
 	RUN(test_bad_config);
