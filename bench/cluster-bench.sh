@@ -21,31 +21,14 @@
 # best run of each is compared (interference only ever slows a run down),
 # and the median of the per-round ratios is given with its range.
 set -u
-top=$(cd "$(dirname "$0")/.." && pwd)
-build=${1:-build}
-case $build in /*) ;; *) build=$top/$build ;; esac
-rounds=${ROUNDS:-5}
-gvm=$build/gvm
-probe=$top/build/images/probe.elf
-matrices=$top/../shared/data/matrices
-real="bcsstk13.mtx bayer10.mtx pushpull.mtx"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/cluster-bench.XXXXXX")
-
+bench_name=cluster-bench
+. "$(dirname "$0")/lib.sh"
 . "$top/tests/lib/munge.sh"
 trap 'munge_stop_own; rm -rf "$tmp"' EXIT
-munge_ensure || { echo "cluster-bench: cannot start munged" >&2; exit 1; }
-[ -x "$gvm" ] || { echo "cluster-bench: missing $gvm (run make)" >&2; exit 1; }
-[ -f "$probe" ] || { echo "cluster-bench: missing $probe (run make images)" >&2; exit 1; }
-have_real=1
-for m in $real; do [ -r "$matrices/$m" ] || have_real=0; done
-[ $have_real = 1 ] && (cd "$matrices" && ls $real | cpio -o -H newc --quiet) >"$tmp/m.cpio"
+munge_ensure || fail "cannot start munged"
 
-field() { sed -n "s/.*[ :]$2=\([^ ]*\).*/\1/p" <<<"$1"; }
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
 best_min() { sort -g | head -1; }
 best_max() { sort -g | tail -1; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
-fail() { echo "cluster-bench: $*" >&2; exit 1; }
 
 # guest NAME GVM-ARGS...: run the probe, keep its output in $tmp/NAME, fail loudly
 guest() {

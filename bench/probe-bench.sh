@@ -15,29 +15,11 @@
 #   slows a run down, so the best run is the least disturbed), and the
 #   median of the per-round ratios with their range.
 set -u
-top=$(cd "$(dirname "$0")/.." && pwd)
-build=${1:-build}
-case $build in /*) ;; *) build=$top/$build ;; esac
-rounds=${ROUNDS:-5}
-gvm=$build/gvm
-probe=$top/build/images/probe.elf
-matrices=$top/../shared/data/matrices
-real="bcsstk13.mtx bayer10.mtx pushpull.mtx"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/probe-bench.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-
-for f in "$gvm" "$build/bench/spmv" "$build/bench/memcpy"; do
-	[ -x "$f" ] || { echo "probe-bench: missing $f (run make)" >&2; exit 1; }
+bench_name=probe-bench
+. "$(dirname "$0")/lib.sh"
+for f in "$build/bench/spmv" "$build/bench/memcpy"; do
+	[ -x "$f" ] || fail "missing $f (run make)"
 done
-[ -f "$probe" ] || { echo "probe-bench: missing $probe (run make images)" >&2; exit 1; }
-have_real=1
-for m in $real; do [ -r "$matrices/$m" ] || have_real=0; done
-[ $have_real = 1 ] && (cd "$matrices" && ls $real | cpio -o -H newc --quiet) >"$tmp/m.cpio"
-
-# field LINE KEY: the value of KEY=... in LINE
-field() { sed -n "s/.*[ :]$2=\([^ ]*\).*/\1/p" <<<"$1"; }
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }'; }
 
 echo "probe-bench: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) host CPUs ($(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)), $rounds rounds"
 echo "probe-bench: the machine is shared with other work: expect noise, compare ratios, not absolutes"
@@ -124,8 +106,8 @@ for t in 1 2; do
 		awk '{ print $2 / $3 }' "$tmp/w" >"$tmp/r"
 		printf '%-26s %9s %9s %10s %12s  (%s-%s)\n' "$w $unit" \
 			"$(cut -d' ' -f4 "$tmp/w" | sort -g | tail -1)" \
-			"$(cut -d' ' -f5 "$tmp/w" | sort -g | tail -1)" "$(ratio "$hbest" "$gbest")" \
-			"$(ratio "$(median <"$tmp/r")" 1)" "$(ratio "$(sort -g "$tmp/r" | head -1)" 1)" \
-			"$(ratio "$(sort -g "$tmp/r" | tail -1)" 1)"
+			"$(cut -d' ' -f5 "$tmp/w" | sort -g | tail -1)" "$(ratio "$hbest" "$gbest" 3)" \
+			"$(ratio "$(median <"$tmp/r")" 1 3)" "$(ratio "$(sort -g "$tmp/r" | head -1)" 1 3)" \
+			"$(ratio "$(sort -g "$tmp/r" | tail -1)" 1 3)"
 	done
 done

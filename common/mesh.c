@@ -449,6 +449,17 @@ const struct hostport *mesh_peer(const struct mesh *m, unsigned peer)
 	return peer < m->cfg.nr_nodes ? &m->peers[peer] : NULL;
 }
 
+const char *mesh_peer_name(const struct mesh *m, unsigned peer, char *buf, size_t len)
+{
+	const struct hostport *hp = mesh_peer(m, peer);
+
+	if (hp)
+		snprintf(buf, len, "rank %u (%s:%u)", peer, hp->host, hp->port);
+	else
+		snprintf(buf, len, "rank %u", peer);
+	return buf;
+}
+
 void mesh_shutdown(struct mesh *m)
 {
 	for (unsigned i = 0; i < m->cfg.nr_nodes * m->cfg.nr_channels; i++)

@@ -13,6 +13,7 @@
 #ifndef GVM_COMMON_MESH_H
 #define GVM_COMMON_MESH_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "common/parse.h"
@@ -43,6 +44,8 @@ int mesh_fd(const struct mesh *m, unsigned peer, unsigned channel);
 unsigned mesh_rank(const struct mesh *m);
 unsigned mesh_nr_nodes(const struct mesh *m);
 const struct hostport *mesh_peer(const struct mesh *m, unsigned peer);
+/* "rank P (host:port)", the way every message names a peer; returns buf. */
+const char *mesh_peer_name(const struct mesh *m, unsigned peer, char *buf, size_t len);
 /* shutdown() every connection: wakes up any thread blocked reading one. */
 void mesh_shutdown(struct mesh *m);
 void mesh_close(struct mesh *m);

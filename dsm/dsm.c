@@ -30,13 +30,7 @@ void dsm_config_init(struct dsm_config *cfg)
 
 const char *dsm_peer_name(const struct dsm *d, unsigned peer, char *buf, size_t len)
 {
-	const struct hostport *hp = mesh_peer(d->mesh, peer);
-
-	if (hp)
-		snprintf(buf, len, "rank %u (%s:%u)", peer, hp->host, hp->port);
-	else
-		snprintf(buf, len, "rank %u", peer);
-	return buf;
+	return mesh_peer_name(d->mesh, peer, buf, len);
 }
 
 void dsm_fail(struct dsm *d, unsigned culprit, const char *fmt, ...)

@@ -31,13 +31,7 @@ struct cl_conn *cl_conn(struct cluster *c, unsigned peer, unsigned ch)
 
 const char *cl_peer_name(const struct cluster *c, unsigned peer, char *buf, size_t len)
 {
-	const struct hostport *hp = mesh_peer(c->mesh, peer);
-
-	if (hp)
-		snprintf(buf, len, "rank %u (%s:%u)", peer, hp->host, hp->port);
-	else
-		snprintf(buf, len, "rank %u", peer);
-	return buf;
+	return mesh_peer_name(c->mesh, peer, buf, len);
 }
 
 int cl_send(struct cluster *c, unsigned peer, unsigned ch, uint16_t type, uint64_t a0,

@@ -14,10 +14,10 @@ PROBE_UCFLAGS := $(PROBE_CFLAGS) $(BENCH_FPFLAGS)
 
 probe_KSRCS := images/probe/kernel/entry.S images/probe/kernel/main.c \
 	images/probe/kernel/mem.c images/probe/kernel/smp.c images/probe/kernel/trap.c \
-	images/probe/kernel/console.c images/probe/kernel/lib.c images/probe/kernel/irq.c \
+	images/probe/kernel/console.c images/probe/string.c images/probe/kernel/irq.c \
 	images/probe/acpi.c bench/fmt.c
 probe_USRCS := $(wildcard images/probe/user/*.c images/probe/user/*.S) \
-	images/probe/acpi.c $(bench_LIB_SRCS)
+	images/probe/acpi.c images/probe/string.c $(bench_LIB_SRCS)
 
 probe_KOBJS := $(patsubst %,$(IMG)/probe/kernel/%.o,$(basename $(probe_KSRCS)))
 probe_UOBJS := $(patsubst %,$(IMG)/probe/user/%.o,$(basename $(probe_USRCS)))

@@ -3,50 +3,6 @@
 #include "bench/fmt.h"
 #include "common/guest_abi.h"
 
-/* What the compiler may call. */
-void *memset(void *d, int c, size_t n);
-void *memcpy(void *d, const void *s, size_t n);
-void *memmove(void *d, const void *s, size_t n);
-int memcmp(const void *a, const void *b, size_t n);
-
-void *memset(void *d, int c, size_t n)
-{
-	void *p = d;
-
-	__asm__ volatile("rep stosb" : "+D"(p), "+c"(n) : "a"(c) : "memory");
-	return d;
-}
-
-void *memcpy(void *d, const void *s, size_t n)
-{
-	void *p = d;
-
-	__asm__ volatile("rep movsb" : "+D"(p), "+S"(s), "+c"(n) : : "memory");
-	return d;
-}
-
-void *memmove(void *d, const void *s, size_t n)
-{
-	unsigned char *dp = d;
-	const unsigned char *sp = s;
-
-	if (sp >= dp || sp + n <= dp)
-		return memcpy(d, s, n);
-	while (n--)
-		dp[n] = sp[n];
-	return d;
-}
-
-int memcmp(const void *a, const void *b, size_t n)
-{
-	const unsigned char *x = a, *y = b;
-
-	for (size_t i = 0; i < n; i++)
-		if (x[i] != y[i])
-			return x[i] - y[i];
-	return 0;
-}
-
 size_t ustrlen(const char *s)
 {
 	size_t n = 0;

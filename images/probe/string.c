@@ -1,6 +1,7 @@
 /*
- * What the compiler may call on its own.  One string instruction each: the
- * emulator runs a "rep" instruction much faster than a loop of them.
+ * What the compiler may call on its own, in the kernel and in user mode
+ * alike (built once with each one's flags).  One string instruction each:
+ * the emulator runs a "rep" instruction much faster than a loop of them.
  */
 #include <stddef.h>
 
