@@ -30,10 +30,11 @@ int auth_encode(const char *munge_socket, const struct auth_claim *claim, char *
 	if (!ctx)
 		return -1;
 	rc = munge_encode(cred, ctx, claim, sizeof(*claim));
+	/* munge's own text already says whether munged answered. */
 	if (rc != EMUNGE_SUCCESS)
-		snprintf(err, AUTH_ERR_MAX, "munge: cannot encode a credential: %s (is munged running%s%s?)",
-			 munge_ctx_strerror(ctx), munge_socket ? " on " : "",
-			 munge_socket ? munge_socket : "");
+		snprintf(err, AUTH_ERR_MAX, "munge: cannot encode a credential%s%s: %s",
+			 munge_socket ? " on " : "", munge_socket ? munge_socket : "",
+			 munge_ctx_strerror(ctx));
 	munge_ctx_destroy(ctx);
 	return rc == EMUNGE_SUCCESS ? 0 : -1;
 }

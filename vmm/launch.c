@@ -35,7 +35,7 @@ struct instance {
 	bool running, connected;
 	int wstatus;
 	char cpus[1024];
-	char arg[4][24]; /* its --rank, --vm-id, --listen-fd, --status-fd */
+	char arg[6][24]; /* its --rank, --vm-id, --listen-fd, --status-fd, --vcpus, --mem */
 };
 
 struct launch {
@@ -45,6 +45,8 @@ struct launch {
 	char peers[MESH_MAX_NODES * 24];
 	char self[PATH_MAX];
 	uint64_t vm_id;
+	unsigned nr_cpus;  /* the guest's shape, resolved once for every instance */
+	uint64_t ram_size;
 	int status_rd, status_wr;
 	unsigned connected;
 	bool reported_connected, reported_running;
@@ -89,9 +91,10 @@ static int launch_check_munge(const char *sock)
 	char err[AUTH_ERR_MAX], *cred;
 
 	if (auth_encode(sock, &claim, &cred, err)) {
-		pr_err("run: the instances authenticate each other with munge, and %s", err);
-		pr_err("run: start munged (as root: systemctl start munge, or munged), or point "
-		       "GVM_MUNGE_SOCKET at a munged's socket");
+		pr_err("run: %s", err);
+		pr_err("run: the instances authenticate each other with munge: start munged (as "
+		       "root: systemctl start munge, or munged), or point GVM_MUNGE_SOCKET at a "
+		       "munged's socket");
 		return -1;
 	}
 	free(cred);
@@ -106,6 +109,14 @@ static uint64_t launch_vm_id(void)
 		if (getrandom(&id, sizeof(id), 0) != sizeof(id))
 			die_perror("getrandom");
 	return id;
+}
+
+/* Is arg the long option name, as "--name" or "--name=value"? */
+static bool launch_is_opt(const char *arg, const char *name)
+{
+	size_t n = strlen(name);
+
+	return !strncmp(arg, name, n) && (arg[n] == '=' || !arg[n]);
 }
 
 /* Rank r's command line: gvm node, the launcher's options but --nodes, and its own. */
@@ -138,11 +149,23 @@ static char **launch_argv(struct launch *l, unsigned r, int argc, char **argv)
 		a[k++] = "--host-cpus";
 		a[k++] = l->inst[r].cpus;
 	}
+	/*
+	 * The machine shape this launcher resolved, defaults included: an
+	 * instance left to its own defaults would take this host's cores for
+	 * its node alone, as on a cluster, not its share of them.
+	 */
+	snprintf(buf[4], sizeof(buf[4]), "%u", l->nr_cpus);
+	snprintf(buf[5], sizeof(buf[5]), "%" PRIu64, l->ram_size);
+	a[k++] = "--vcpus";
+	a[k++] = buf[4];
+	a[k++] = "--mem";
+	a[k++] = buf[5];
 	for (int i = 1; i < argc; i++) {
 		int v = options_takes_value(argv[i], LAUNCH_GROUPS);
 
-		if (!strncmp(argv[i], "--nodes", 7) && (argv[i][7] == '=' || !argv[i][7])) {
-			i += v > 0;
+		if (launch_is_opt(argv[i], "--nodes") || launch_is_opt(argv[i], "--vcpus") ||
+		    launch_is_opt(argv[i], "--mem")) {
+			i += v > 0 && !strchr(argv[i], '=');
 			continue;
 		}
 		a[k++] = argv[i];
@@ -376,6 +399,8 @@ int launch_main(struct vm_options *o, int argc, char **argv)
 	}
 	l.self[len] = '\0';
 	l.vm_id = launch_vm_id();
+	l.nr_cpus = t->nr_cpus;
+	l.ram_size = t->ram_size;
 
 	/* Sockets bound here, once, and handed down: no port race between instances. */
 	for (unsigned r = 0; r < l.n; r++) {
@@ -442,7 +467,11 @@ int launch_main(struct vm_options *o, int argc, char **argv)
 	l.status_wr = -1;
 	launch_wait(&l, sfd);
 	status = l.inst[0].pid ? launch_status(&l) : 1;
-	pr_info("guest exited with status %d (%.1f s)", status, launch_elapsed(&l));
+	if (l.reported_running)
+		pr_info("guest exited with status %d (%.1f s)", status, launch_elapsed(&l));
+	else
+		pr_info("the instances stopped before the guest started, status %d (%.1f s)",
+			status, launch_elapsed(&l));
 out_sigs:
 	if (sfd >= 0)
 		close(sfd);
