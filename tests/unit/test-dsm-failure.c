@@ -22,6 +22,8 @@
 
 struct kill_state {
 	unsigned victim;
+	unsigned working;  /* nodes that must be working before the kill */
+	double ready_ms;   /* when they all were */
 	double kill_ms;
 	int killed;
 };
@@ -44,48 +46,55 @@ static int kill_node(struct dsm *d, unsigned rank, void *arg)
 	return 1;
 }
 
+/* Kill the victim once k->working nodes have been working for 300 ms. */
 static void kill_hook(struct cluster *c, void *arg)
 {
 	struct kill_state *k = arg;
-	static double ready_ms;
 
-	if (k->killed || atomic_load(&c->sh->ready) < c->n)
+	if (k->killed || atomic_load(&c->sh->ready) < k->working)
 		return;
-	if (!ready_ms)
-		ready_ms = cluster_ms_since(&c->t0);
-	if (cluster_ms_since(&c->t0) - ready_ms < 300)
+	if (!k->ready_ms)
+		k->ready_ms = cluster_ms_since(&c->t0);
+	if (cluster_ms_since(&c->t0) - k->ready_ms < 300)
 		return;
 	kill(c->pids[k->victim], SIGKILL);
 	k->kill_ms = cluster_ms_since(&c->t0);
 	k->killed = 1;
 }
 
-static void test_kill_one(void)
+/* Run the nodes, kill the victim, and check every survivor stopped in time naming it. */
+static void kill_run(struct kill_state *k, int (*node)(struct dsm *, unsigned, void *))
 {
-	struct kill_state k = { .victim = 2 };
 	struct cluster c;
 	char name[64];
 
 	cluster_init(&c, 4, 16 * DSM_PAGE_SIZE);
 	c.parent_hook = kill_hook;
-	c.arg = &k;
+	c.arg = k;
 	c.timeout_s = 30;
-	cluster_run(&c, kill_node, &c);
-	CHECK(k.killed);
-	snprintf(name, sizeof(name), "rank 2 (127.0.0.1:%u)", c.peers[2].port);
-	CHECK_EQ(c.status[2], 128 + SIGKILL);
+	cluster_run(&c, node, &c);
+	CHECK(k->killed);
+	snprintf(name, sizeof(name), "rank %u (127.0.0.1:%u)", k->victim, c.peers[k->victim].port);
+	CHECK_EQ(c.status[k->victim], 128 + SIGKILL);
 	for (unsigned i = 0; i < c.n; i++) {
-		if (i == k.victim)
+		if (i == k->victim)
 			continue;
 		CHECK_EQ(c.status[i], 3);
-		CHECK(c.exit_ms[i] - k.kill_ms < 5000);
+		CHECK(c.exit_ms[i] - k->kill_ms < 5000);
 		CHECK(strstr(c.err[i], name) != NULL);
-		if (c.status[i] != 3 || !strstr(c.err[i], name) || c.exit_ms[i] - k.kill_ms >= 5000) {
-			fprintf(stderr, "killed at %.0f ms\n", k.kill_ms);
+		if (c.status[i] != 3 || !strstr(c.err[i], name) || c.exit_ms[i] - k->kill_ms >= 5000) {
+			fprintf(stderr, "killed at %.0f ms\n", k->kill_ms);
 			cluster_report(&c);
 			break;
 		}
 	}
+}
+
+static void test_kill_one(void)
+{
+	struct kill_state k = { .victim = 2, .working = 4 };
+
+	kill_run(&k, kill_node);
 }
 
 /*
@@ -100,49 +109,12 @@ static int kill_after_bye_node(struct dsm *d, unsigned rank, void *arg)
 	return kill_node(d, rank, arg);
 }
 
-static void kill_after_bye_hook(struct cluster *c, void *arg)
-{
-	struct kill_state *k = arg;
-	static double ready_ms;
-
-	/* Ranks 0, 1 and 3 are working (and rank 2 is in dsm_stop). */
-	if (k->killed || atomic_load(&c->sh->ready) < c->n - 1)
-		return;
-	if (!ready_ms)
-		ready_ms = cluster_ms_since(&c->t0);
-	if (cluster_ms_since(&c->t0) - ready_ms < 300)
-		return;
-	kill(c->pids[k->victim], SIGKILL);
-	k->kill_ms = cluster_ms_since(&c->t0);
-	k->killed = 1;
-}
-
 static void test_kill_after_bye(void)
 {
-	struct kill_state k = { .victim = 2 };
-	struct cluster c;
-	char name[64];
+	/* Ranks 0, 1 and 3 are working (and rank 2 is in dsm_stop). */
+	struct kill_state k = { .victim = 2, .working = 3 };
 
-	cluster_init(&c, 4, 16 * DSM_PAGE_SIZE);
-	c.parent_hook = kill_after_bye_hook;
-	c.arg = &k;
-	c.timeout_s = 30;
-	cluster_run(&c, kill_after_bye_node, &c);
-	CHECK(k.killed);
-	snprintf(name, sizeof(name), "rank 2 (127.0.0.1:%u)", c.peers[2].port);
-	CHECK_EQ(c.status[2], 128 + SIGKILL);
-	for (unsigned i = 0; i < c.n; i++) {
-		if (i == k.victim)
-			continue;
-		CHECK_EQ(c.status[i], 3);
-		CHECK(c.exit_ms[i] - k.kill_ms < 5000);
-		CHECK(strstr(c.err[i], name) != NULL);
-		if (c.status[i] != 3 || !strstr(c.err[i], name) || c.exit_ms[i] - k.kill_ms >= 5000) {
-			fprintf(stderr, "killed at %.0f ms\n", k.kill_ms);
-			cluster_report(&c);
-			break;
-		}
-	}
+	kill_run(&k, kill_after_bye_node);
 }
 
 /* ---- bad messages from an authenticated peer ---- */
