@@ -406,6 +406,27 @@ static void test_timer(void)
 	e.now = 2000000;
 	lapic_write(l, LAPIC_TMICT, 10);
 	CHECK_EQ(e.armed, 2000000 + LAPIC_TIMER_MIN_PERIOD_NS);
+	/*
+	 * ...also when the divider shrinks the period while it runs, or a short
+	 * one-shot count becomes periodic: the re-arm after each expiry keeps it.
+	 */
+	lapic_write(l, LAPIC_TDCR, 0xB); /* counts left: at most TMICT, 10 */
+	CHECK_EQ(e.armed, 2000010);
+	e.now = 2000010;
+	lapic_timer_expired(l);
+	CHECK_EQ(e.armed, 2000010 + LAPIC_TIMER_MIN_PERIOD_NS);
+	CHECK_EQ(lapic_ack_interrupt(l), 0x41);
+	lapic_write(l, LAPIC_EOI, 0);
+	lapic_write(l, LAPIC_LVT_TIMER, 0x41);
+	e.now = 2500000;
+	lapic_write(l, LAPIC_TMICT, 10);
+	CHECK_EQ(e.armed, 2500010);
+	lapic_write(l, LAPIC_LVT_TIMER, 0x20041);
+	e.now = 2500010;
+	lapic_timer_expired(l);
+	CHECK_EQ(e.armed, 2500010 + LAPIC_TIMER_MIN_PERIOD_NS);
+	CHECK_EQ(lapic_ack_interrupt(l), 0x41);
+	lapic_write(l, LAPIC_EOI, 0);
 
 	/* masked: it counts, but raises nothing */
 	lapic_write(l, LAPIC_LVT_TIMER, 0x30041);

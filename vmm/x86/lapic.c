@@ -590,6 +590,13 @@ void lapic_timer_expired(struct lapic *l)
 	if (l->deadline_ns && now >= l->deadline_ns) {
 		kick = lvt_fire_locked(l, LVT_TIMER);
 		if ((l->lvt[LVT_TIMER] & LAPIC_LVT_PERIODIC) && l->period_ns) {
+			/*
+			 * A TDCR write or a switch from one-shot can leave a period
+			 * that timer_start never clamped: clamp it here, where a
+			 * short one would make the VMM spin.
+			 */
+			if (l->period_ns < LAPIC_TIMER_MIN_PERIOD_NS)
+				l->period_ns = LAPIC_TIMER_MIN_PERIOD_NS;
 			/* missed periods coalesce into this one interrupt */
 			uint64_t n = (now - l->deadline_ns) / l->period_ns + 1;
 
