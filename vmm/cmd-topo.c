@@ -41,12 +41,13 @@ static int topo_main(int argc, char **argv)
 		free(t);
 		return 1;
 	}
-	topo_print(t, stdout);
+	/* The file first: a failure must not look like a topology that was shown and saved. */
 	if (o.xml && topo_write_xml(t, o.xml, err)) {
 		pr_err("topo: %s", err);
 		free(t);
 		return 1;
 	}
+	topo_print(t, stdout);
 	free(t);
 	return 0;
 }

@@ -99,8 +99,16 @@ if [ -x "$gvm" ]; then
 			bad "gvm topo XML: nodes"
 		[ $fail = 0 ] && echo "ok: $case"
 	else
-		echo "note: gvm topo --xml wrote no file yet (vmm-core has not wired it)"
+		bad "gvm topo --xml wrote no file"
 	fi
+	# A file it cannot write: status 1, the reason, and no topology printed
+	# as if it had worked.
+	out=$("$gvm" topo --numa 2 --vcpus 4 --mem 2G --xml /nonexistent/g.xml 2>"$dir/err")
+	rc=$?
+	[ $rc = 1 ] && [ -z "$out" ] && grep -q "cannot write /nonexistent/g.xml" "$dir/err" ||
+		bad "gvm topo --xml to a missing directory: status $rc, stdout '$out', $(cat "$dir/err")"
+else
+	bad "no $gvm: run make"
 fi
 
 # A topology that cannot be built writes no file and says why.
