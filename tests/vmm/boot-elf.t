@@ -23,13 +23,19 @@ mkdir "$GVM_TEST_TMP/acpi"
 	>/dev/null 2>&1
 rc=$?
 [ $rc = 42 ] || { echo "FAIL: with --dump-acpi, exit status $rc"; fail=1; }
-for t in XSDT FACP DSDT APIC SRAT SLIT; do
+for t in RSDP XSDT FACP FACS DSDT APIC SRAT SLIT; do
 	[ -s "$GVM_TEST_TMP/acpi/$t.dat" ] || { echo "FAIL: --dump-acpi wrote no $t.dat"; fail=1; }
 done
 if command -v iasl >/dev/null; then
-	for t in XSDT FACP DSDT APIC SRAT SLIT; do
+	# iasl exits 0 on a bad checksum or a malformed subtable: read what it says.
+	for t in XSDT FACP FACS DSDT APIC SRAT SLIT; do
 		(cd "$GVM_TEST_TMP/acpi" && iasl -d $t.dat) >"$GVM_TEST_TMP/iasl.$t" 2>&1 ||
 			{ echo "FAIL: iasl -d $t.dat"; cat "$GVM_TEST_TMP/iasl.$t"; fail=1; }
+		if grep -i -E "warning|error|incorrect|invalid" "$GVM_TEST_TMP/iasl.$t" \
+			"$GVM_TEST_TMP/acpi/$t.dsl"; then
+			echo "FAIL: iasl complains about $t (from gvm run --dump-acpi)"
+			fail=1
+		fi
 	done
 	grep -q "Proximity Domain : 00000001" "$GVM_TEST_TMP/acpi/SRAT.dsl" ||
 		{ echo "FAIL: the SRAT has no node 1"; fail=1; }
