@@ -88,6 +88,32 @@ static void host_detect_emulation(struct host *h)
 			 "KVM emulates guest kernel code");
 }
 
+/*
+ * hwloc leaves out the PUs a cgroup cpuset forbids, but not those outside
+ * the process's affinity (taskset, numactl, a batch system's task binding):
+ * drop those too, or vCPUs get pinned onto CPUs this process was kept off.
+ */
+static int restrict_to_binding(hwloc_topology_t topo, char *err)
+{
+	hwloc_bitmap_t set = hwloc_bitmap_alloc();
+	int ret = 0;
+
+	if (!set) {
+		SETERR("out of memory");
+		return -1;
+	}
+	/* An unknown binding (an odd platform) keeps every PU hwloc allows. */
+	if (!hwloc_get_cpubind(topo, set, HWLOC_CPUBIND_THREAD) &&
+	    !hwloc_bitmap_isincluded(hwloc_topology_get_topology_cpuset(topo), set) &&
+	    hwloc_topology_restrict(topo, set, 0)) {
+		SETERR("cannot limit the host topology to this process's CPUs: %s",
+		       strerror(errno));
+		ret = -1;
+	}
+	hwloc_bitmap_free(set);
+	return ret;
+}
+
 static struct host *host_new(const char *synthetic, char *err)
 {
 	struct host *h = calloc(1, sizeof(*h));
@@ -113,6 +139,8 @@ static struct host *host_new(const char *synthetic, char *err)
 		SETERR("cannot load the host topology with hwloc: %s", strerror(errno));
 		goto fail;
 	}
+	if (!synthetic && restrict_to_binding(h->topo, err))
+		goto fail;
 	if (!hwloc_get_nbobjs_by_type(h->topo, HWLOC_OBJ_PU)) {
 		SETERR("hwloc found no processing unit this process may use");
 		goto fail;

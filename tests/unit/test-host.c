@@ -66,6 +66,38 @@ static void test_pu_node_synthetic(void)
 	host_close(h);
 }
 
+/*
+ * Started with a narrower affinity (taskset, a batch system's binding), the
+ * host is only the CPUs this process may use: vCPUs are never pinned outside.
+ */
+static void test_binding_respected(void)
+{
+	char err[HOST_ERR_MAX];
+	cpu_set_t before, one;
+	unsigned pus[3], last = 0;
+	struct host *h;
+
+	CHECK(sched_getaffinity(0, sizeof(before), &before) == 0);
+	for (unsigned c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &before))
+			last = c;
+	CPU_ZERO(&one);
+	CPU_SET(last, &one);
+	CHECK(sched_setaffinity(0, sizeof(one), &one) == 0);
+	h = host_open(err);
+	sched_setaffinity(0, sizeof(before), &before);
+	CHECK(h != NULL);
+	if (!h)
+		return;
+	CHECK_EQ(host_nr_pus(h), 1);
+	CHECK_EQ(host_nr_cores(h), 1);
+	CHECK(host_choose_pus(h, 3, pus, err) == 0);
+	for (unsigned i = 0; i < 3; i++)
+		CHECK_EQ(pus[i], last);
+	CHECK(host_pu_node(h, last) >= 0);
+	host_close(h);
+}
+
 static void test_this_host(void)
 {
 	char err[HOST_ERR_MAX];
@@ -271,6 +303,7 @@ int main(void)
 	RUN(test_choose_pus_synthetic);
 	RUN(test_pu_node_synthetic);
 	RUN(test_this_host);
+	RUN(test_binding_respected);
 	RUN(test_caches_vs_sysfs);
 	RUN(test_emulation_measured);
 	return check_summary();
