@@ -186,20 +186,22 @@ void vcpu_kick(struct vcpu *v)
 	pthread_kill(v->thread, VCPU_KICK_SIGNAL);
 }
 
-static void dump_state(struct vcpu *v)
+/* The registers, as errors when the VM failed, as debug output at a normal end. */
+static void dump_state(struct vcpu *v, enum log_level level)
 {
 	struct kvm_regs r;
 	struct kvm_sregs s;
 
 	if (ioctl(v->fd, KVM_GET_REGS, &r) || ioctl(v->fd, KVM_GET_SREGS, &s))
 		return;
-	pr_err("vCPU %u: rip %016llx rsp %016llx rflags %08llx cs %04x", v->index, r.rip, r.rsp,
-	       r.rflags, s.cs.selector);
-	pr_err("vCPU %u: rax %016llx rbx %016llx rcx %016llx rdx %016llx", v->index, r.rax, r.rbx,
-	       r.rcx, r.rdx);
-	pr_err("vCPU %u: rsi %016llx rdi %016llx rbp %016llx", v->index, r.rsi, r.rdi, r.rbp);
-	pr_err("vCPU %u: cr0 %08llx cr2 %016llx cr3 %016llx cr4 %08llx efer %llx", v->index,
-	       s.cr0, s.cr2, s.cr3, s.cr4, s.efer);
+	log_msg(level, "vCPU %u: rip %016llx rsp %016llx rflags %08llx cs %04x", v->index, r.rip,
+		r.rsp, r.rflags, s.cs.selector);
+	log_msg(level, "vCPU %u: rax %016llx rbx %016llx rcx %016llx rdx %016llx", v->index,
+		r.rax, r.rbx, r.rcx, r.rdx);
+	log_msg(level, "vCPU %u: rsi %016llx rdi %016llx rbp %016llx", v->index, r.rsi, r.rdi,
+		r.rbp);
+	log_msg(level, "vCPU %u: cr0 %08llx cr2 %016llx cr3 %016llx cr4 %08llx efer %llx",
+		v->index, s.cr0, s.cr2, s.cr3, s.cr4, s.efer);
 }
 
 static void handle_io(struct vcpu *v)
@@ -367,13 +369,13 @@ static void handle_exit(struct vcpu *v)
 		v->stats[VS_EXIT_INTR]++;
 		break;
 	case KVM_EXIT_SHUTDOWN:
-		dump_state(v);
+		dump_state(v, LOG_ERR);
 		vm_stop(v->vm, VM_STATUS_FAILED,
 			"vCPU %u: the guest shut down (triple fault or shutdown request)",
 			v->index);
 		break;
 	case KVM_EXIT_FAIL_ENTRY:
-		dump_state(v);
+		dump_state(v, LOG_ERR);
 		vm_stop(v->vm, VM_STATUS_FAILED,
 			"vCPU %u: KVM could not enter the guest (hardware reason 0x%llx)", v->index,
 			(unsigned long long)run->fail_entry.hardware_entry_failure_reason);
@@ -384,7 +386,7 @@ static void handle_exit(struct vcpu *v)
 			v->stats[VS_EMULATED]++;
 			break;
 		}
-		dump_state(v);
+		dump_state(v, LOG_ERR);
 		vm_stop(v->vm, VM_STATUS_FAILED,
 			"vCPU %u: KVM internal error, suberror %u%s", v->index,
 			run->internal.suberror,
@@ -398,7 +400,7 @@ static void handle_exit(struct vcpu *v)
 		break;
 	default:
 		v->stats[VS_EXIT_OTHER]++;
-		dump_state(v);
+		dump_state(v, LOG_ERR);
 		vm_stop(v->vm, VM_STATUS_FAILED, "vCPU %u: unexpected KVM exit reason %u", v->index,
 			run->exit_reason);
 		break;
@@ -462,7 +464,7 @@ static void *vcpu_thread(void *arg)
 				v->stats[VS_EXIT_INTR]++;
 				continue;
 			}
-			dump_state(v);
+			dump_state(v, LOG_ERR);
 			vm_stop(v->vm, VM_STATUS_FAILED, "vCPU %u: KVM_RUN: %s", v->index,
 				strerror(errno));
 			break;
@@ -470,7 +472,7 @@ static void *vcpu_thread(void *arg)
 		handle_exit(v);
 	}
 	if (log_enabled(LOG_DEBUG))
-		dump_state(v);
+		dump_state(v, LOG_DEBUG);
 	return NULL;
 }
 
