@@ -138,9 +138,10 @@ static void test_level(void)
 	CHECK_EQ(nr_sent, 2);
 	CHECK(!(rte_of(io, 9) & IOAPIC_RTE_REMOTE_IRR));
 
-	/* active low: a low line is asserted */
-	redir(io, 10, 0x000000000000A06Aull);
+	/* active low: a low line is asserted (its device holds it high while idle) */
+	redir(io, 10, 0x000000000001A06Aull);
 	ioapic_set_irq(io, 10, true);
+	redir(io, 10, 0x000000000000A06Aull);
 	CHECK_EQ(nr_sent, 2);
 	ioapic_set_irq(io, 10, false);
 	CHECK_EQ(nr_sent, 3);
@@ -159,10 +160,40 @@ static void test_level(void)
 	ioapic_destroy(io);
 }
 
+/* The polarity applies to the line as it is now, also when the guest changes it. */
+static void test_polarity_change(void)
+{
+	struct ioapic *io = ioapic_create(0, on_send, NULL);
+
+	nr_sent = 0;
+	/* a high line on a masked, active-high pin, then made active low: not asserted */
+	redir(io, 12, 0x000000000001806Cull);
+	ioapic_set_irq(io, 12, true);
+	redir(io, 12, 0x000000000000A06Cull);
+	CHECK_EQ(nr_sent, 0);
+	CHECK(!(rte_of(io, 12) & IOAPIC_RTE_REMOTE_IRR));
+	/* a low line on a masked pin, made active low: asserted, delivered */
+	redir(io, 13, 0x000000000001806Dull);
+	ioapic_set_irq(io, 13, false);
+	redir(io, 13, 0x000000000000A06Dull);
+	CHECK_EQ(nr_sent, 1);
+	CHECK_EQ(sent[0].vector, 0x6D);
+	/* an edge pin made active low: the line going low is its rising edge */
+	redir(io, 14, 0x000000000000006Eull);
+	ioapic_set_irq(io, 14, true);
+	CHECK_EQ(nr_sent, 2);
+	redir(io, 14, 0x000000000000206Eull);
+	ioapic_set_irq(io, 14, false);
+	CHECK_EQ(nr_sent, 3);
+	CHECK_EQ(sent[2].vector, 0x6E);
+	ioapic_destroy(io);
+}
+
 int main(void)
 {
 	RUN(test_registers);
 	RUN(test_edge);
 	RUN(test_level);
+	RUN(test_polarity_change);
 	return check_summary();
 }

@@ -12,7 +12,7 @@ struct ioapic {
 	uint8_t id;
 	uint32_t regsel;
 	uint64_t rte[IOAPIC_NR_PINS];
-	bool line[IOAPIC_NR_PINS];     /* input level, after polarity */
+	bool line[IOAPIC_NR_PINS];     /* input level as the device drives it */
 	bool edge_pending[IOAPIC_NR_PINS];
 };
 
@@ -57,6 +57,12 @@ static struct apic_msg rte_msg(uint64_t rte)
 	};
 }
 
+/* Whether pin is asserted: its input level seen through the polarity the guest chose now. */
+static bool asserted_locked(const struct ioapic *io, unsigned pin)
+{
+	return io->line[pin] != !!(io->rte[pin] & IOAPIC_RTE_LOW_ACTIVE);
+}
+
 /*
  * Decide whether pin fires now; if so fill m and update the pin's state.
  * Level pins fire while asserted and not waiting for an EOI; edge pins fire
@@ -69,7 +75,7 @@ static bool service_locked(struct ioapic *io, unsigned pin, struct apic_msg *m)
 	if (rte & IOAPIC_RTE_MASKED)
 		return false;
 	if (rte & IOAPIC_RTE_LEVEL) {
-		if (!io->line[pin] || (rte & IOAPIC_RTE_REMOTE_IRR))
+		if (!asserted_locked(io, pin) || (rte & IOAPIC_RTE_REMOTE_IRR))
 			return false;
 		io->rte[pin] |= IOAPIC_RTE_REMOTE_IRR;
 	} else {
@@ -84,16 +90,15 @@ static bool service_locked(struct ioapic *io, unsigned pin, struct apic_msg *m)
 void ioapic_set_irq(struct ioapic *io, unsigned pin, bool level)
 {
 	struct apic_msg m;
-	bool fire;
+	bool fire, was;
 
 	if (pin >= IOAPIC_NR_PINS)
 		return;
 	pthread_mutex_lock(&io->lock);
-	if (io->rte[pin] & IOAPIC_RTE_LOW_ACTIVE)
-		level = !level;
-	if (level && !io->line[pin] && !(io->rte[pin] & IOAPIC_RTE_LEVEL))
-		io->edge_pending[pin] = true;
+	was = asserted_locked(io, pin);
 	io->line[pin] = level;
+	if (!was && asserted_locked(io, pin) && !(io->rte[pin] & IOAPIC_RTE_LEVEL))
+		io->edge_pending[pin] = true;
 	fire = service_locked(io, pin, &m);
 	pthread_mutex_unlock(&io->lock);
 	if (fire)
