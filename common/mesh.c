@@ -342,7 +342,7 @@ static void mesh_report(struct mesh *m, unsigned *last)
 int mesh_open(const struct mesh_config *cfg, struct mesh **out, char *err)
 {
 	unsigned nslots = cfg->nr_nodes * cfg->nr_channels, reported = ~0u;
-	struct mesh *m;
+	struct mesh *m = NULL;
 	pthread_t acceptor;
 	int rc = -1;
 
@@ -350,7 +350,7 @@ int mesh_open(const struct mesh_config *cfg, struct mesh **out, char *err)
 	    cfg->nr_channels == 0 || cfg->nr_channels > MESH_MAX_CHANNELS) {
 		snprintf(err, MESH_ERR_MAX, "bad mesh: rank %u of %u nodes, %u channels (at most %u nodes)",
 			 cfg->rank, cfg->nr_nodes, cfg->nr_channels, MESH_MAX_NODES);
-		return -1;
+		goto fail_alloc;
 	}
 	m = calloc(1, sizeof(*m));
 	if (!m || !(m->peers = calloc(cfg->nr_nodes, sizeof(*m->peers))) ||
@@ -398,9 +398,11 @@ int mesh_open(const struct mesh_config *cfg, struct mesh **out, char *err)
 	pthread_join(acceptor, NULL);
 	mesh_report(m, &reported);
 	if (rc == 0 && atomic_load(&m->inbound_done) < mesh_inbound_total(m)) {
-		for (unsigned peer = cfg->rank + 1; peer < cfg->nr_nodes; peer++)
-			if (m->fds[mesh_slot(m, peer, 0)] < 0 ||
-			    m->fds[mesh_slot(m, peer, cfg->nr_channels - 1)] < 0) {
+		/* Some channel of some higher rank is missing: name the first such rank. */
+		for (unsigned i = (cfg->rank + 1) * cfg->nr_channels; i < nslots; i++)
+			if (m->fds[i] < 0) {
+				unsigned peer = i / cfg->nr_channels;
+
 				snprintf(err, MESH_ERR_MAX,
 					 "rank %u (%s:%u) did not connect within %u s",
 					 peer, m->peers[peer].host, m->peers[peer].port,
@@ -419,6 +421,9 @@ fail_listen:
 	mesh_close(m);
 	return -1;
 fail_alloc:
+	/* The listening socket handed over is ours to close, whatever happens. */
+	if (cfg->listen_fd >= 0)
+		close(cfg->listen_fd);
 	if (m) {
 		free(m->fds);
 		free(m->peers);

@@ -4,6 +4,8 @@
  * the port and unreachable peers are refused with a reason.
  */
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -179,6 +181,12 @@ static void test_bad_config(void)
 	struct mesh *m;
 
 	CHECK(mesh_open(&cfg, &m, err) == -1 && strstr(err, "rank 1 of 1"));
+
+	/* A listening socket handed over is closed on every path, this one included. */
+	cfg.listen_fd = mesh_listen(&peers[0], err);
+	CHECK(cfg.listen_fd >= 0);
+	CHECK(mesh_open(&cfg, &m, err) == -1);
+	CHECK(fcntl(cfg.listen_fd, F_GETFD) == -1 && errno == EBADF);
 }
 
 int main(void)
