@@ -28,6 +28,12 @@ enum {
 #define MESH_CRED_MAX 4096
 /* A connecting peer must finish its handshake within this time. */
 #define MESH_HANDSHAKE_MS 5000
+/*
+ * Handshakes of accepted connections run in parallel, each in its own
+ * thread, so that a connection that says nothing (a port scan, a stray nc)
+ * delays no one else.  Beyond this many, new ones wait in the backlog.
+ */
+#define MESH_MAX_HANDSHAKES 16
 
 struct mesh {
 	struct mesh_config cfg;
@@ -212,32 +218,86 @@ static int mesh_recv_hello(struct mesh *m, int fd, uint16_t type, int want_from,
 	return 0;
 }
 
-static void mesh_accept_one(struct mesh *m, int fd, const char *addr)
+/* One accepted connection's handshake; the socket stays the caller's. */
+struct mesh_hs {
+	struct mesh *m;
+	pthread_t thread;
+	int fd;
+	bool busy;              /* a thread was started and is not joined yet */
+	bool adopted;           /* the mesh took the socket */
+	atomic_bool finished;
+	char addr[80];
+};
+
+/* Returns 0 when the connection became one of the mesh's. */
+static int mesh_accept_one(struct mesh *m, int fd, const char *addr)
 {
 	struct auth_claim claim;
 	char err[MESH_ERR_MAX];
 	unsigned slot;
+	int free_slot = -1;
 
 	mesh_set_timeouts(fd, MESH_HANDSHAKE_MS);
 	if (mesh_recv_hello(m, fd, MESH_HELLO, -1, -1, &claim, err))
 		goto refuse;
 	slot = mesh_slot(m, claim.from, claim.channel);
-	if (m->fds[slot] >= 0) {
+	/* Other handshakes run at the same time: take the slot atomically. */
+	if (!__atomic_compare_exchange_n(&m->fds[slot], &free_slot, fd, false, __ATOMIC_SEQ_CST,
+					 __ATOMIC_SEQ_CST)) {
 		snprintf(err, MESH_ERR_MAX, "rank %u channel %u is already connected", claim.from,
 			 claim.channel);
 		goto refuse;
 	}
-	if (mesh_send_hello(m, fd, MESH_HELLO_ACK, claim.from, claim.channel, err))
+	if (mesh_send_hello(m, fd, MESH_HELLO_ACK, claim.from, claim.channel, err)) {
+		__atomic_store_n(&m->fds[slot], -1, __ATOMIC_SEQ_CST);
 		goto refuse;
+	}
 	mesh_tune(fd);
-	m->fds[slot] = fd;
-	atomic_fetch_add(&m->inbound_done, 1);
 	pr_debug("rank %u: rank %u channel %u connected from %s", m->cfg.rank, claim.from,
 		 claim.channel, addr);
-	return;
+	return 0;
 refuse:
 	pr_warn("rank %u: refused connection from %s: %s", m->cfg.rank, addr, err);
-	close(fd);
+	return -1;
+}
+
+static void *mesh_handshake(void *arg)
+{
+	struct mesh_hs *hs = arg;
+
+	hs->adopted = mesh_accept_one(hs->m, hs->fd, hs->addr) == 0;
+	atomic_store(&hs->finished, true);
+	/* Counted last: once every peer is counted, every adopting thread has finished. */
+	if (hs->adopted)
+		atomic_fetch_add(&hs->m->inbound_done, 1);
+	return NULL;
+}
+
+/*
+ * Join the finished handshakes, or all of them (those still waiting for a
+ * stranger are cut short); close the sockets the mesh did not take.
+ */
+static void mesh_reap(struct mesh_hs *hs, bool all)
+{
+	for (unsigned i = 0; i < MESH_MAX_HANDSHAKES && all; i++)
+		if (hs[i].busy && !atomic_load(&hs[i].finished))
+			shutdown(hs[i].fd, SHUT_RDWR);
+	for (unsigned i = 0; i < MESH_MAX_HANDSHAKES; i++) {
+		if (!hs[i].busy || (!all && !atomic_load(&hs[i].finished)))
+			continue;
+		pthread_join(hs[i].thread, NULL);
+		if (!hs[i].adopted)
+			close(hs[i].fd);
+		hs[i].busy = false;
+	}
+}
+
+static struct mesh_hs *mesh_hs_free(struct mesh_hs *hs)
+{
+	for (unsigned i = 0; i < MESH_MAX_HANDSHAKES; i++)
+		if (!hs[i].busy)
+			return &hs[i];
+	return NULL;
 }
 
 static unsigned mesh_inbound_total(const struct mesh *m)
@@ -247,24 +307,40 @@ static unsigned mesh_inbound_total(const struct mesh *m)
 
 static void *mesh_acceptor(void *arg)
 {
+	struct mesh_hs hs[MESH_MAX_HANDSHAKES] = { 0 };
 	struct mesh *m = arg;
 
 	while (atomic_load(&m->inbound_done) < mesh_inbound_total(m) && !atomic_load(&m->stop)) {
 		struct pollfd pfd = { .fd = m->listen_fd, .events = POLLIN };
 		struct sockaddr_storage ss;
 		socklen_t len = sizeof(ss);
-		char addr[80];
-		int fd;
+		struct mesh_hs *h;
+		int fd, rc;
 
 		if (mesh_ms_left(m) <= 0)
 			break;
+		mesh_reap(hs, false);
+		if (!(h = mesh_hs_free(hs))) {
+			usleep(10 * 1000);
+			continue;
+		}
 		if (poll(&pfd, 1, 100) <= 0)
 			continue;
 		fd = accept4(m->listen_fd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC);
 		if (fd < 0)
 			continue;
-		mesh_accept_one(m, fd, mesh_addr_str(&ss, addr, sizeof(addr)));
+		*h = (struct mesh_hs){ .m = m, .fd = fd };
+		mesh_addr_str(&ss, h->addr, sizeof(h->addr));
+		rc = pthread_create(&h->thread, NULL, mesh_handshake, h);
+		if (rc) {
+			pr_warn("rank %u: refused connection from %s: no thread for it: %s",
+				m->cfg.rank, h->addr, strerror(rc));
+			close(fd);
+			continue;
+		}
+		h->busy = true;
 	}
+	mesh_reap(hs, true);
 	return NULL;
 }
 
@@ -342,7 +418,7 @@ static void mesh_report(struct mesh *m, unsigned *last)
 int mesh_open(const struct mesh_config *cfg, struct mesh **out, char *err)
 {
 	unsigned nslots = cfg->nr_nodes * cfg->nr_channels, reported = ~0u;
-	struct mesh *m;
+	struct mesh *m = NULL;
 	pthread_t acceptor;
 	int rc = -1;
 
@@ -350,7 +426,7 @@ int mesh_open(const struct mesh_config *cfg, struct mesh **out, char *err)
 	    cfg->nr_channels == 0 || cfg->nr_channels > MESH_MAX_CHANNELS) {
 		snprintf(err, MESH_ERR_MAX, "bad mesh: rank %u of %u nodes, %u channels (at most %u nodes)",
 			 cfg->rank, cfg->nr_nodes, cfg->nr_channels, MESH_MAX_NODES);
-		return -1;
+		goto fail_alloc;
 	}
 	m = calloc(1, sizeof(*m));
 	if (!m || !(m->peers = calloc(cfg->nr_nodes, sizeof(*m->peers))) ||
@@ -398,9 +474,11 @@ int mesh_open(const struct mesh_config *cfg, struct mesh **out, char *err)
 	pthread_join(acceptor, NULL);
 	mesh_report(m, &reported);
 	if (rc == 0 && atomic_load(&m->inbound_done) < mesh_inbound_total(m)) {
-		for (unsigned peer = cfg->rank + 1; peer < cfg->nr_nodes; peer++)
-			if (m->fds[mesh_slot(m, peer, 0)] < 0 ||
-			    m->fds[mesh_slot(m, peer, cfg->nr_channels - 1)] < 0) {
+		/* Some channel of some higher rank is missing: name the first such rank. */
+		for (unsigned i = (cfg->rank + 1) * cfg->nr_channels; i < nslots; i++)
+			if (m->fds[i] < 0) {
+				unsigned peer = i / cfg->nr_channels;
+
 				snprintf(err, MESH_ERR_MAX,
 					 "rank %u (%s:%u) did not connect within %u s",
 					 peer, m->peers[peer].host, m->peers[peer].port,
@@ -419,6 +497,9 @@ fail_listen:
 	mesh_close(m);
 	return -1;
 fail_alloc:
+	/* The listening socket handed over is ours to close, whatever happens. */
+	if (cfg->listen_fd >= 0)
+		close(cfg->listen_fd);
 	if (m) {
 		free(m->fds);
 		free(m->peers);

@@ -79,7 +79,10 @@ int wire_recv(int fd, int from, struct wire_hdr *h, void *buf, size_t cap, char 
 	int rc = wire_read_full(fd, h, sizeof(*h));
 
 	if (rc) {
-		snprintf(why, 128, "%s", rc == -ECONNRESET ? "connection closed by peer" : strerror(-rc));
+		/* EAGAIN here is a receive timeout (SO_RCVTIMEO) that ran out. */
+		snprintf(why, 128, "%s", rc == -ECONNRESET ? "connection closed by peer" :
+					 rc == -EAGAIN ? "no answer within the time allowed" :
+					 strerror(-rc));
 		return -1;
 	}
 	if (h->magic != WIRE_MAGIC || h->version != WIRE_VERSION) {

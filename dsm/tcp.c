@@ -299,6 +299,11 @@ struct dsm_transport *dsm_tcp_create(const struct dsm_tcp_config *cfg, char *err
 	tcp->cfg = *cfg;
 	tcp->nr_nodes = n;
 	tcp->rank = mesh_rank(cfg->mesh);
+	/* All set up to "no connection" first: an error below destroys every one of them. */
+	for (unsigned i = 0; i < n * cfg->nr_channels; i++) {
+		tcp->conns[i].fd = -1;
+		pthread_mutex_init(&tcp->conns[i].send_lock, NULL);
+	}
 	for (unsigned p = 0; p < n; p++)
 		for (unsigned ch = 0; ch < cfg->nr_channels; ch++) {
 			struct tcp_conn *c = &tcp->conns[p * cfg->nr_channels + ch];
@@ -307,7 +312,6 @@ struct dsm_transport *dsm_tcp_create(const struct dsm_tcp_config *cfg, char *err
 			c->peer = p;
 			c->channel = ch;
 			c->fd = p == tcp->rank ? -1 : mesh_fd(cfg->mesh, p, cfg->first_channel + ch);
-			pthread_mutex_init(&c->send_lock, NULL);
 			if (p == tcp->rank)
 				continue;
 			if (c->fd < 0) {

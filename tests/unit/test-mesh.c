@@ -4,6 +4,8 @@
  * the port and unreachable peers are refused with a reason.
  */
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -154,6 +156,39 @@ static void test_garbage_then_real_peer(void)
 	(void)err;
 }
 
+/*
+ * Strangers that connect and say nothing (a port scan, a stray nc) while the
+ * mesh forms: each one's handshake times out on its own, and the real peer
+ * is accepted meanwhile (one silent connection used to stall the acceptor
+ * past the peer's own handshake timeout, failing the whole mesh).
+ */
+static void test_silent_strangers(void)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001) };
+	struct setup s;
+	int fds[3];
+	pid_t p0, p1;
+
+	setup_listen(&s, 2, 2);
+	p0 = fork();
+	if (p0 == 0)
+		_exit(child_exchange(&s, 0, 6, 15000));
+	sin.sin_port = htons(s.peers[0].port);
+	for (unsigned i = 0; i < 3; i++) {
+		fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+		CHECK(connect(fds[i], (struct sockaddr *)&sin, sizeof(sin)) == 0);
+	}
+	usleep(200 * 1000); /* accepted by now: the real peer comes after them */
+	p1 = fork();
+	if (p1 == 0)
+		_exit(child_exchange(&s, 1, 6, 15000));
+	setup_close(&s);
+	CHECK_EQ(wait_status(p0), 0);
+	CHECK_EQ(wait_status(p1), 0);
+	for (unsigned i = 0; i < 3; i++)
+		close(fds[i]);
+}
+
 static void test_unreachable_peer(void)
 {
 	struct hostport peers[2] = { { "127.0.0.1", 1 }, { "127.0.0.1", 0 } };
@@ -179,6 +214,12 @@ static void test_bad_config(void)
 	struct mesh *m;
 
 	CHECK(mesh_open(&cfg, &m, err) == -1 && strstr(err, "rank 1 of 1"));
+
+	/* A listening socket handed over is closed on every path, this one included. */
+	cfg.listen_fd = mesh_listen(&peers[0], err);
+	CHECK(cfg.listen_fd >= 0);
+	CHECK(mesh_open(&cfg, &m, err) == -1);
+	CHECK(fcntl(cfg.listen_fd, F_GETFD) == -1 && errno == EBADF);
 }
 
 int main(void)
@@ -187,6 +228,7 @@ int main(void)
 	RUN(test_full_mesh);
 	RUN(test_other_vm_refused);
 	RUN(test_garbage_then_real_peer);
+	RUN(test_silent_strangers);
 	RUN(test_unreachable_peer);
 	RUN(test_bad_config);
 	return check_summary();
