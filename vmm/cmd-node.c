@@ -104,6 +104,19 @@ static int node_check_options(struct node *n)
 		       "NUMA node (leave --numa out)", o->topo.nr_nodes, o->nr_peers);
 		return 2;
 	}
+	/*
+	 * Two ranks at one address: the later one would connect to itself (or
+	 * to the wrong instance) and fail its handshake with an obscure error.
+	 */
+	for (unsigned i = 0; i < o->nr_peers; i++)
+		for (unsigned j = i + 1; j < o->nr_peers; j++)
+			if (o->peers[i].port == o->peers[j].port &&
+			    !strcmp(o->peers[i].host, o->peers[j].host)) {
+				pr_err("node: --peers lists %s:%u for rank %u and rank %u: every "
+				       "instance needs an address of its own", o->peers[i].host,
+				       o->peers[i].port, i, j);
+				return 2;
+			}
 	if (o->listen_fd >= 0 && mesh_local_port(o->listen_fd) < 0) {
 		pr_err("node: --listen-fd %d is not a socket", o->listen_fd);
 		return 2;
