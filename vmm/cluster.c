@@ -513,6 +513,12 @@ static int cl_ready_msg(struct cluster *c, unsigned peer, const struct wire_hdr 
 	    (!h->arg[0] && h->len))
 		return BAD("malformed ready message");
 	pthread_mutex_lock(&c->lock);
+	/* counted per rank: a second answer must not stand in for a missing one */
+	if (peer >= TOPO_MAX_NODES || c->answered[peer]) {
+		pthread_mutex_unlock(&c->lock);
+		return BAD("said ready twice");
+	}
+	c->answered[peer] = true;
 	if (h->arg[0]) {
 		char text[CL_REASON_MAX + 1];
 
@@ -525,8 +531,6 @@ static int cl_ready_msg(struct cluster *c, unsigned peer, const struct wire_hdr 
 	}
 	pthread_cond_broadcast(&c->cond);
 	pthread_mutex_unlock(&c->lock);
-	if (c->ready + c->refused > c->nr - 1)
-		return BAD("said ready twice");
 	return 0;
 }
 
