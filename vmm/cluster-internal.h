@@ -170,8 +170,9 @@ struct cluster {
 	bool pong_valid;
 	uint64_t pong_seq, pong_tsc, pong_boot;
 
-	/* rank 0: instances ready */
+	/* rank 0: instances ready (answered: one bit per rank, each answers once) */
 	unsigned ready, refused;
+	bool answered[TOPO_MAX_NODES];
 	char refusal[CL_REASON_MAX + 64];
 
 	/* heartbeats: sent from cluster_start, watched from cluster_watch on */

@@ -99,6 +99,7 @@ int cl_io_request(struct cluster *c, unsigned peer, const struct wire_hdr *h, ch
 	uint64_t a0 = h->arg[0], addr = h->arg[1], data = h->arg[2];
 	unsigned cpu = CL_IO_CPU(a0), len = CL_IO_LEN(a0);
 	bool mmio = a0 & CL_IO_MMIO;
+	const struct io_range *r;
 	struct cl_proxy *px;
 
 	if (a0 & ~CL_IO_KNOWN)
@@ -116,6 +117,16 @@ int cl_io_request(struct cluster *c, unsigned peer, const struct wire_hdr *h, ch
 				(unsigned long long)data), -1;
 	if (!(a0 & CL_IO_WRITE) && data)
 		return snprintf(why, 128, "I/O read request carrying data"), -1;
+	/*
+	 * An IO_LOCAL range (the LAPIC) belongs to the vCPU's own instance, which
+	 * never forwards it; here its handler would look for a vCPU rank 0 does
+	 * not run.
+	 */
+	r = io_bus_find(mmio ? &c->vm->mmio : &c->vm->pio, addr);
+	if (r && (r->flags & IO_LOCAL))
+		return snprintf(why, 128, "I/O request of vCPU %u at %s 0x%llx (%s), which its own "
+				"instance handles", cpu, mmio ? "address" : "port",
+				(unsigned long long)addr, r->name), -1;
 	/* only this thread posts to px, and the proxy only takes back what was posted */
 	if (atomic_load(&px->pending))
 		return snprintf(why, 128, "a second I/O request of vCPU %u before its reply", cpu),

@@ -319,18 +319,29 @@ static int cl_check_config(struct cluster *c, const struct cl_config *cfg, char 
 	return 0;
 }
 
+/* Has the caller's signal descriptor become readable (a signal is pending)? */
+static bool cl_signalled(int sig_fd)
+{
+	struct pollfd p = { .fd = sig_fd, .events = POLLIN };
+
+	return sig_fd >= 0 && poll(&p, 1, 0) > 0 && (p.revents & POLLIN);
+}
+
 int cluster_recv_config(struct cluster *c, struct cluster_machine *m, unsigned timeout_s,
-			char *err)
+			int sig_fd, char *err)
 {
 	struct cl_conn *cn = cl_conn(c, 0, CLUSTER_CH_CTRL);
 	struct cl_config cfg;
-	struct pollfd p = { .fd = cn->fd, .events = POLLIN };
+	struct pollfd p[2] = { { .fd = cn->fd, .events = POLLIN },
+			       { .fd = sig_fd, .events = POLLIN } };
 	struct wire_hdr h;
 	char why[128], name[96];
 
 	cl_peer_name(c, 0, name, sizeof(name));
-	if (poll(&p, 1, (int)timeout_s * 1000) <= 0)
+	if (poll(p, sig_fd >= 0 ? 2 : 1, (int)timeout_s * 1000) <= 0)
 		return CFGERR("%s sent no machine description within %u s", name, timeout_s);
+	if (cl_signalled(sig_fd))
+		return CFGERR("interrupted by a signal");
 	if (wire_recv(cn->fd, 0, &h, cn->buf, sizeof(cn->buf), why))
 		return CFGERR("%s lost before it described the machine: %s", name, why);
 	if (h.type == CL_STOP && h.len <= CL_REASON_MAX) {
@@ -513,6 +524,12 @@ static int cl_ready_msg(struct cluster *c, unsigned peer, const struct wire_hdr 
 	    (!h->arg[0] && h->len))
 		return BAD("malformed ready message");
 	pthread_mutex_lock(&c->lock);
+	/* counted per rank: a second answer must not stand in for a missing one */
+	if (peer >= TOPO_MAX_NODES || c->answered[peer]) {
+		pthread_mutex_unlock(&c->lock);
+		return BAD("said ready twice");
+	}
+	c->answered[peer] = true;
 	if (h->arg[0]) {
 		char text[CL_REASON_MAX + 1];
 
@@ -525,8 +542,6 @@ static int cl_ready_msg(struct cluster *c, unsigned peer, const struct wire_hdr 
 	}
 	pthread_cond_broadcast(&c->cond);
 	pthread_mutex_unlock(&c->lock);
-	if (c->ready + c->refused > c->nr - 1)
-		return BAD("said ready twice");
 	return 0;
 }
 
@@ -723,23 +738,39 @@ int cluster_ready(struct cluster *c, const char *why)
 		       why ? strnlen(why, CL_REASON_MAX) : 0);
 }
 
-int cluster_wait_ready(struct cluster *c, unsigned timeout_s, char *err)
+int cluster_wait_ready(struct cluster *c, unsigned timeout_s, int sig_fd, char *err)
 {
-	struct timespec deadline;
-	int rc = 0, ret = 0;
+	uint64_t deadline = cl_now_ms() + timeout_s * 1000ull;
+	bool signalled = false;
+	int ret = 0;
 
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += timeout_s;
 	pthread_mutex_lock(&c->lock);
+	/* in slices: a signal shows on sig_fd, which no condition variable wakes for */
 	while (c->ready + c->refused < c->nr - 1 && !c->refused && !atomic_load(&c->failed) &&
-	       !c->setup_stopped && rc != ETIMEDOUT)
-		rc = pthread_cond_timedwait(&c->cond, &c->lock, &deadline);
-	if (c->refused) {
+	       !c->setup_stopped && !(c->vm && vm_stopping(c->vm)) && cl_now_ms() < deadline &&
+	       !(signalled = cl_signalled(sig_fd))) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 200 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&c->cond, &c->lock, &ts);
+	}
+	if (signalled) {
+		snprintf(err, CLUSTER_ERR_MAX, "interrupted by a signal");
+		ret = -1;
+	} else if (c->refused) {
 		snprintf(err, CLUSTER_ERR_MAX, "%s", c->refusal);
 		ret = -1;
 	} else if (c->setup_stopped || atomic_load(&c->failed)) {
 		snprintf(err, CLUSTER_ERR_MAX, "%s",
 			 c->setup_stopped ? c->setup_reason : "an instance was lost");
+		ret = -1;
+	} else if (c->vm && vm_stopping(c->vm)) {
+		snprintf(err, CLUSTER_ERR_MAX, "the VM was stopped before every instance was ready");
 		ret = -1;
 	} else if (c->ready < c->nr - 1) {
 		snprintf(err, CLUSTER_ERR_MAX, "%u of %u instances not ready after %u s",

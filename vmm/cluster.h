@@ -79,10 +79,11 @@ void cluster_status(struct cluster *c, const char *fmt, ...) __attribute__((form
 int cluster_send_config(struct cluster *c, const struct cluster_machine *m, char *err);
 /*
  * rank k: wait for rank 0's machine (timeout_s) and check every field.
- * 0, or -1 with err.
+ * 0, or -1 with err.  sig_fd: -1, or a descriptor (a signalfd) that ends
+ * the wait with -1 when it becomes readable (left unread).
  */
 int cluster_recv_config(struct cluster *c, struct cluster_machine *m, unsigned timeout_s,
-			char *err);
+			int sig_fd, char *err);
 
 /* The hooks the VM must be created with. */
 void cluster_vm_hooks(struct cluster *c, struct vm_hooks *h);
@@ -119,9 +120,10 @@ void cluster_watch(struct cluster *c);
 int cluster_ready(struct cluster *c, const char *why);
 /*
  * rank 0: wait until every instance said ready (timeout_s).  0, or -1 with
- * err (one refused, was lost, or took too long).
+ * err (one refused, was lost, the VM was stopped, or took too long, or
+ * sig_fd, as for cluster_recv_config, became readable).
  */
-int cluster_wait_ready(struct cluster *c, unsigned timeout_s, char *err);
+int cluster_wait_ready(struct cluster *c, unsigned timeout_s, int sig_fd, char *err);
 
 /*
  * Stop everything because of rank `culprit` (or this rank): print the

@@ -5,10 +5,12 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -78,7 +80,19 @@ struct node {
 	 */
 	bool all_ready;
 	int fail_status; /* a set-up failure's status, when known */
+	int sig_fd;      /* SIGINT and SIGTERM while setting up (signalfd), or -1 */
+	int signo;       /* the one that ended the set-up, 0 */
 };
+
+/* Did SIGINT or SIGTERM arrive during the set-up?  Its number, or 0. */
+static int node_signal(struct node *n)
+{
+	struct signalfd_siginfo si;
+
+	if (!n->signo && n->sig_fd >= 0 && read(n->sig_fd, &si, sizeof(si)) == sizeof(si))
+		n->signo = (int)si.ssi_signo;
+	return n->signo;
+}
 
 /* Option combinations a parser cannot see.  2 for bad options, 1 for bad input, 0. */
 static int node_check_options(struct node *n)
@@ -104,12 +118,68 @@ static int node_check_options(struct node *n)
 		       "NUMA node (leave --numa out)", o->topo.nr_nodes, o->nr_peers);
 		return 2;
 	}
+	/*
+	 * Two ranks at one address: the later one would connect to itself (or
+	 * to the wrong instance) and fail its handshake with an obscure error.
+	 */
+	for (unsigned i = 0; i < o->nr_peers; i++)
+		for (unsigned j = i + 1; j < o->nr_peers; j++)
+			if (o->peers[i].port == o->peers[j].port &&
+			    !strcmp(o->peers[i].host, o->peers[j].host)) {
+				pr_err("node: --peers lists %s:%u for rank %u and rank %u: every "
+				       "instance needs an address of its own", o->peers[i].host,
+				       o->peers[i].port, i, j);
+				return 2;
+			}
 	if (o->listen_fd >= 0 && mesh_local_port(o->listen_fd) < 0) {
 		pr_err("node: --listen-fd %d is not a socket", o->listen_fd);
 		return 2;
 	}
 	if (o->rank == 0 && guest_check_boot(o, "node"))
 		return 1;
+	return 0;
+}
+
+/*
+ * --host-cpus names CPUs this process may run on: an unusable one would
+ * leave its vCPU unpinned (a warning, once the guest runs), not what the
+ * user asked for.
+ */
+static int node_check_host_cpus(const struct node *n)
+{
+	cpu_set_t allowed;
+
+	if (!n->o.nr_host_cpus)
+		return 0;
+	if (sched_getaffinity(0, sizeof(allowed), &allowed)) {
+		pr_err("node: cannot read the CPUs this process may use: %s", strerror(errno));
+		return -1;
+	}
+	for (unsigned i = 0; i < n->o.nr_host_cpus; i++) {
+		unsigned cpu = n->o.host_cpus[i];
+
+		if (cpu >= CPU_SETSIZE || !CPU_ISSET(cpu, &allowed)) {
+			char list[256];
+			size_t used = 0;
+
+			/* the usable CPUs as ranges, e.g. 0-3,8 */
+			list[0] = '\0';
+			for (unsigned c = 0; c < CPU_SETSIZE && used < sizeof(list) - 16; c++) {
+				unsigned e = c;
+
+				if (!CPU_ISSET(c, &allowed))
+					continue;
+				while (e + 1 < CPU_SETSIZE && CPU_ISSET(e + 1, &allowed))
+					e++;
+				used += snprintf(list + used, sizeof(list) - used, e > c ?
+						 "%s%u-%u" : "%s%u", used ? "," : "", c, e);
+				c = e;
+			}
+			pr_err("node: --host-cpus: host CPU %u does not exist or this process may "
+			       "not use it; it may use %s (or leave --host-cpus out)", cpu, list);
+			return -1;
+		}
+	}
 	return 0;
 }
 
@@ -152,7 +222,7 @@ static int node_build_topology(struct node *n, const struct cluster_machine *m)
 		       n->o.nr_host_cpus, n->nr_cpus);
 		return -1;
 	}
-	return 0;
+	return node_check_host_cpus(n);
 }
 
 static void dsm_ram_release(struct guest_ram *ram)
@@ -260,7 +330,9 @@ static int node_setup_rank0(struct node *n)
 	}
 	if (cluster_start(n->cl))
 		return -1;
-	if (cluster_wait_ready(n->cl, NODE_SETUP_TIMEOUT_S, err)) {
+	if (cluster_wait_ready(n->cl, NODE_SETUP_TIMEOUT_S, n->sig_fd, err)) {
+		if (node_signal(n))
+			return -1;
 		if (cluster_refused(n->cl))
 			n->fail_status = 1;
 		if (!cluster_failed(n->cl) || n->fail_status) /* a loss is reported already */
@@ -282,8 +354,9 @@ static int node_setup_rank_k(struct node *n)
 	char err[CLUSTER_ERR_MAX];
 
 	if (cluster_recv_config(n->cl, &n->machine, n->o.connect_timeout + NODE_SETUP_TIMEOUT_S,
-				err)) {
-		pr_err("node: %s", err);
+				n->sig_fd, err)) {
+		if (!node_signal(n))
+			pr_err("node: %s", err);
 		return -1;
 	}
 	if (node_build_topology(n, &n->machine) || node_create_vm(n, &n->machine.features)) {
@@ -343,7 +416,12 @@ static void node_print_stats(struct node *n)
 		format_size(n->t->nodes[n->o.rank].ram_size, share, sizeof(share)));
 }
 
-static void node_block_signals(void)
+/*
+ * Blocked in every thread: vm_wait_stop takes them once the guest runs, and
+ * until then the set-up's waits watch n->sig_fd, so that Ctrl-C or a
+ * scheduler's SIGTERM ends a set-up stuck on another instance at once.
+ */
+static void node_block_signals(struct node *n)
 {
 	sigset_t sigs;
 
@@ -352,6 +430,9 @@ static void node_block_signals(void)
 	sigaddset(&sigs, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	vcpu_signal_setup();
+	n->sig_fd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (n->sig_fd < 0)
+		pr_warn("signalfd: %s; a signal will not end the set-up", strerror(errno));
 }
 
 /* After a loss, or when something would not end: leave, the kernel frees the rest. */
@@ -372,6 +453,7 @@ static int node_main(int argc, char **argv)
 
 	if (!n || !(n->t = malloc(sizeof(*n->t))))
 		die("out of memory");
+	n->sig_fd = -1;
 	r = options_parse(argc, argv, NODE_GROUPS, &n->o);
 	if (r > 0) {
 		node_help(stdout);
@@ -408,7 +490,7 @@ static int node_main(int argc, char **argv)
 		goto out_host;
 	}
 	/* Before any other thread: they all inherit the mask (vm_wait_stop takes them). */
-	node_block_signals();
+	node_block_signals(n);
 	n->cl = cluster_create(n->mesh, n->o.status_fd);
 	cluster_status(n->cl, "connected");
 
@@ -417,7 +499,14 @@ static int node_main(int argc, char **argv)
 		const char *why;
 
 		/* tell the others, unless one of them is the cause */
-		if (n->fail_status) {
+		if (node_signal(n)) {
+			char reason[64];
+
+			status = VM_STATUS_SIGNAL_BASE + n->signo;
+			snprintf(reason, sizeof(reason), "stopped by %s", strsignal(n->signo));
+			pr_err("%s", reason);
+			cluster_stop_all(n->cl, status, reason);
+		} else if (n->fail_status) {
 			status = n->fail_status;
 			cluster_stop_all(n->cl, status, "an instance could not start the guest");
 		} else if (cluster_failed(n->cl)) {
@@ -487,6 +576,8 @@ out_shutdown:
 out_host:
 	host_close(n->host);
 out_opts:
+	if (n->sig_fd >= 0)
+		close(n->sig_fd);
 	if (n->o.listen_fd >= 0)
 		close(n->o.listen_fd);
 	if (n->o.kvm_fd >= 0)

@@ -46,6 +46,16 @@ check 1 "3 vCPUs do not divide evenly among 2 NUMA nodes" $N --rank 1 $P --vm-id
 check 1 "does not divide among 2 NUMA nodes" $N --rank 1 $P --vm-id 1 --vcpus 2 --mem 6M
 check 1 "--host-cpus lists 2 CPUs, but this instance runs 1 vCPUs" \
 	$N --rank 1 $P --vm-id 1 --vcpus 2 --mem 256M --host-cpus 0,1
+check 2 "--peers lists 127.0.0.1:1 for rank 0 and rank 1: every instance needs an address" \
+	$N --rank 1 --peers 127.0.0.1:1,127.0.0.1:1 --vm-id 1 --vcpus 2 --mem 256M
+# a CPU that does not exist, or that this process may not use: refused before connecting
+check 1 "--host-cpus: host CPU 65535 does not exist or this process may not use it; it may use" \
+	$N --rank 1 $P --vm-id 1 --vcpus 2 --mem 256M --host-cpus 65535 --connect-timeout 1
+if command -v taskset >/dev/null; then
+	check 1 "--host-cpus: host CPU 1 does not exist or this process may not use it; it may use 0 " \
+		taskset -c 0 $N --rank 1 $P --vm-id 1 --vcpus 2 --mem 256M --host-cpus 1 \
+		--connect-timeout 1
+fi
 check 1 "cannot reach rank 0 at 127.0.0.1:1: Connection refused \(gave up after 1 s\)" \
 	$N --rank 1 $P --vm-id 1 --vcpus 2 --mem 256M --connect-timeout 1
 check 1 "rank 1 \(127.0.0.1:[0-9]+\) did not connect within 1 s" \
