@@ -112,6 +112,8 @@ static void find_table(const struct acpi_access *a, uint64_t phys, void *arg)
 		slot = &t->srat;
 	else if (sig_is(h, "SLIT"))
 		slot = &t->slit;
+	else if (sig_is(h, "FACP"))
+		slot = &t->fadt;
 	if (!slot)
 		return;
 	if (*slot)
@@ -336,12 +338,76 @@ static void parse_slit(const struct acpi_access *a, struct acpi_topo *t)
 	}
 }
 
+/* FADT fields (ACPI 6.x, 5.2.9): DSDT, PM1a_CNT_BLK, X_DSDT. */
+#define FADT_DSDT 40
+#define FADT_PM1A_CNT 64
+#define FADT_X_DSDT 140
+
+/*
+ * SLP_TYPa of \_S5 in the DSDT: Name (_S5, Package () { SLP_TYPa, ... }).
+ * A byte scan for the name, as small OSes do, not an AML interpreter: the
+ * name is only looked for where a NameOp, maybe with a root prefix, stands
+ * right before it.
+ */
+static uint32_t dsdt_s5(const uint8_t *p, uint32_t len)
+{
+	for (uint32_t i = SDT_HDR + 1; i + 8 <= len; i++) {
+		const uint8_t *q;
+		uint32_t extra;
+
+		if (!sig_is(p + i, "_S5_"))
+			continue;
+		if (!(p[i - 1] == 0x08 || (p[i - 1] == '\\' && p[i - 2] == 0x08)))
+			continue;
+		q = p + i + 4;
+		if (*q++ != 0x12) /* PackageOp */
+			continue;
+		extra = *q >> 6;  /* PkgLength: its lead byte says how many follow */
+		q += 1 + extra + 1; /* and NumElements */
+		if (q >= p + len)
+			return PROBE_ACPI_NO_S5;
+		switch (*q) {
+		case 0x00: /* ZeroOp */
+		case 0x01: /* OneOp */
+			return *q;
+		case 0x0a: /* BytePrefix */
+			return q + 1 < p + len ? q[1] : PROBE_ACPI_NO_S5;
+		}
+		return PROBE_ACPI_NO_S5;
+	}
+	return PROBE_ACPI_NO_S5;
+}
+
+static void parse_fadt(const struct acpi_access *a, struct acpi_topo *t)
+{
+	uint32_t len, dlen;
+	const uint8_t *f = map_table(a, t->fadt, &len), *d;
+
+	if (!f || len < FADT_PM1A_CNT + 4) {
+		problem(t, "the FADT at 0x%lx is too short", t->fadt);
+		return;
+	}
+	t->pm1a_cnt = rd32(f + FADT_PM1A_CNT);
+	t->dsdt = rd32(f + FADT_DSDT);
+	if (len >= FADT_X_DSDT + 8 && rd64(f + FADT_X_DSDT))
+		t->dsdt = rd64(f + FADT_X_DSDT);
+	if (!t->dsdt)
+		return;
+	d = map_table(a, t->dsdt, &dlen);
+	if (!d || !sig_is(d, "DSDT")) {
+		problem(t, "the FADT's DSDT at 0x%lx is not a DSDT", t->dsdt);
+		return;
+	}
+	t->s5_typ = dsdt_s5(d, dlen);
+}
+
 unsigned acpi_parse(const struct acpi_access *a, uint64_t rsdp, struct acpi_topo *t)
 {
 	struct find_ctx fc = { t };
 
 	__builtin_memset(t, 0, sizeof(*t));
 	t->rsdp = rsdp;
+	t->s5_typ = PROBE_ACPI_NO_S5;
 	if (walk_root(a, rsdp, t, find_table, &fc))
 		return t->nr_errors;
 	if (!t->madt) {
@@ -366,6 +432,8 @@ unsigned acpi_parse(const struct acpi_access *a, uint64_t rsdp, struct acpi_topo
 		parse_slit(a, t);
 	else if (t->nr_domains > 1)
 		problem(t, "no SLIT, with %u proximity domains", t->nr_domains);
+	if (t->fadt)
+		parse_fadt(a, t);
 	return t->nr_errors;
 }
 

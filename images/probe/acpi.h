@@ -30,8 +30,14 @@ struct acpi_mem {
 	uint32_t flags;    /* SRAT memory affinity flags (bit 1 hot-pluggable, bit 2 non-volatile) */
 };
 
+#define PROBE_ACPI_NO_S5 0xffffffffu
+
 struct acpi_topo {
 	uint64_t rsdp, madt, srat, slit; /* physical addresses, 0 if absent */
+	uint64_t fadt, dsdt;
+	/* Soft-off: FADT's PM1a control port (0: none) and \_S5's SLP_TYPa (or PROBE_ACPI_NO_S5). */
+	uint32_t pm1a_cnt;
+	uint32_t s5_typ;
 	uint64_t lapic_addr;
 	uint32_t madt_flags;
 	uint32_t nr_cpus;      /* enabled processors, in MADT order */
@@ -62,7 +68,9 @@ struct acpi_access {
  * missing or malformed table, duplicate APIC IDs, an SRAT processor entry
  * for an APIC ID the MADT does not list or a MADT processor the SRAT omits,
  * overlapping memory ranges, and a SLIT that Linux would reject (diagonal
- * not 10, off-diagonal <= 10, too few localities).
+ * not 10, off-diagonal <= 10, too few localities).  The FADT and the
+ * DSDT's \_S5 are read for soft-off; a machine without them is not a problem
+ * for the topology.
  */
 unsigned acpi_parse(const struct acpi_access *a, uint64_t rsdp, struct acpi_topo *t);
 

@@ -68,4 +68,17 @@ rc=$?
 grep -q "^error: acpi: SLIT: distance(0, 1) = 20 but distance(1, 0) = 30" "$log" ||
 	fail "the probe did not name the asymmetric SLIT"
 grep -qx "result: FAIL" "$log" || fail "no 'result: FAIL' line"
-echo "ok: QEMU's machines read exactly; an asymmetric SLIT fails the probe"
+# Soft-off through QEMU's FADT and \_S5 (SLP_TYP 0 there, 5 in gvm's): QEMU exits 0
+# on a power-off, and would exit through the exit device (odd status) had the
+# probe found the wrong port or value.
+log=$GVM_TEST_TMP/qemu-poweroff.log
+echo "+ qemu -smp 1, probe.end=poweroff"
+timeout 120 qemu-system-x86_64 -accel tcg -cpu max -m 256M -smp 1 \
+	-display none -serial "file:$log" -monitor none -no-reboot -nodefaults \
+	-device isa-debug-exit,iobase=0x501,iosize=4 -kernel "$PROBE" \
+	-append "probe.workloads=none probe.end=poweroff probe.tsc_khz=1000000"
+rc=$?
+cat "$log"
+[ $rc -eq 0 ] || fail "QEMU ended with $rc after the probe's ACPI power-off, not 0"
+grep -q '^poweroff: pm1a_cnt=0x[0-9a-f]* slp_typ=[0-9]*$' "$log" || fail "the probe did not power off"
+echo "ok: QEMU's machines read exactly; an asymmetric SLIT fails the probe; soft-off through QEMU's tables"

@@ -86,6 +86,9 @@ static void check_shape(unsigned nodes, unsigned cpus, uint64_t ram)
 	CHECK(at.madt && at.srat && at.slit);
 	CHECK_EQ(at.lapic_addr, 0xfee00000);
 	CHECK_EQ(at.nr_ioapics, 1);
+	/* soft-off: where gvm listens, with the SLP_TYP it stops at */
+	CHECK_EQ(at.pm1a_cnt, ACPI_PM1A_CNT_PORT);
+	CHECK_EQ(at.s5_typ, ACPI_SLP_TYP_S5);
 	CHECK_EQ(at.nr_cpus, cpus);
 	for (unsigned i = 0; i < cpus && i < at.nr_cpus; i++) {
 		CHECK_EQ(at.cpus[i].apic_id, t->cpus[i].apic_id);

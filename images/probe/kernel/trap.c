@@ -90,6 +90,23 @@ static long sys_ping(uint64_t cpu, uint64_t rounds, struct probe_ping *out, uint
 	return r.rounds == rounds ? 0 : -1;
 }
 
+/* ACPI soft-off: SLP_TYP of \_S5 and SLP_EN, written to PM1a_CNT (ACPI 4.8.3.2.1). */
+#define POWEROFF_WAIT 4000000000ull /* TSC cycles: 2 s at 2 GHz */
+
+static long sys_poweroff(void)
+{
+	const struct acpi_topo *t = &probe_bootinfo.acpi;
+	uint64_t t0 = rdtsc();
+
+	if (!t->pm1a_cnt || t->pm1a_cnt > 0xffff || t->s5_typ > 7)
+		return -1;
+	outw((uint16_t)t->pm1a_cnt, (uint16_t)(t->s5_typ << 10 | 1u << 13));
+	/* A machine may take its time to go (QEMU does, after the write returns). */
+	while (rdtsc() - t0 < POWEROFF_WAIT)
+		cpu_pause();
+	return -2;
+}
+
 static void syscall(struct trap_frame *f)
 {
 	f->rip += 2;
@@ -107,6 +124,9 @@ static void syscall(struct trap_frame *f)
 		break;
 	case SYS_IRQ:
 		f->rax = (uint64_t)sys_irq(f->rdi, f->rsi, (struct probe_ping *)f->rdx);
+		break;
+	case SYS_POWEROFF:
+		f->rax = (uint64_t)sys_poweroff();
 		break;
 	case SYS_PARK:
 		for (;;)

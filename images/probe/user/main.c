@@ -84,6 +84,15 @@ static int parse_option(const char *key, char *v)
 			return -1;
 		return 0;
 	}
+	if (ustreq(key, "end")) {
+		if (ustreq(v, "exit"))
+			opts.poweroff = 0;
+		else if (ustreq(v, "poweroff"))
+			opts.poweroff = 1;
+		else
+			return -1;
+		return 0;
+	}
 	if (ustreq(key, "memcpy_method"))
 		return copy_method_parse(v, &opts.memcpy_method);
 	if (ustreq(key, "memcpy_size")) {
@@ -206,11 +215,36 @@ static const char *find_tsc_khz(void)
 	return "none";
 }
 
+/*
+ * A passing run ends with ACPI soft-off when asked: the way an OS ends, and a
+ * check that the FADT and \_S5 lead to a port gvm stops at.
+ */
+static void power_off(void)
+{
+	const struct acpi_topo *t = &probe_bootinfo.acpi;
+
+	if (!t->pm1a_cnt || t->s5_typ == PROBE_ACPI_NO_S5) {
+		ufail("poweroff: no %s in the ACPI tables", t->pm1a_cnt ? "\\_S5" : "PM1a control port");
+		return;
+	}
+	uprintf("poweroff: pm1a_cnt=0x%x slp_typ=%u\n", t->pm1a_cnt, t->s5_typ);
+	if (sys_call(SYS_POWEROFF, 0, 0, 0, 0) == -1)
+		ufail("poweroff: the FADT's PM1a control port 0x%x or \\_S5 (%u) is unusable",
+		      t->pm1a_cnt, t->s5_typ);
+	else
+		ufail("poweroff: writing S5 to port 0x%x did not stop the VM", t->pm1a_cnt);
+}
+
 static __attribute__((noreturn)) void finish(void)
 {
 	unsigned f = ufailures();
 
 	uprintf("result: %s\n", f ? "FAIL" : "PASS");
+	if (!f && opts.poweroff) {
+		power_off();
+		uprintf("result: FAIL\n");
+		f = 1;
+	}
 	sys_exit(f ? 1 : 0);
 }
 

@@ -19,6 +19,7 @@ struct probe_opts {
 	uint64_t counter_iters, counter_pages;
 	uint64_t ipi_rounds;
 	uint64_t tsc_khz;
+	int poweroff;                    /* end by ACPI soft-off instead of the exit device */
 };
 
 extern struct probe_opts opts;
