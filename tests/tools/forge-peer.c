@@ -4,7 +4,9 @@
  * refuses what it must refuse.
  *
  *   forge-peer --to HOST:PORT --vm-id ID --rank R --nodes N [--target T]
- *              [--channels C] [--uid USER] [--hold SECONDS] --expect refused|accepted
+ *              [--channels C] [--uid USER] [--hold SECONDS] [--send CH:TYPE:A0:A1:A2]...
+ *              [--gap MS]
+ *              --expect refused|accepted
  *
  * The claim says: VM ID, from rank R, to rank T (default 0), N nodes, one
  * connection per channel 0..C-1 (default 1).  --uid: become USER (by name
@@ -13,7 +15,11 @@
  * wire frame of type WIRE_TYPE_MESH_FIRST carrying the credential) and
  * waits for the instance's answer: its own hello back (accepted) or the
  * connection closed (refused).  With --hold, accepted connections stay open
- * that long, holding their slots, then close.
+ * that long, holding their slots, then close.  --send: once every channel
+ * is accepted, send a header-only frame of that type and arguments (numbers
+ * in C notation) on channel CH, in the order given, as a peer that passed
+ * authentication but speaks wrongly would; --gap waits MS milliseconds
+ * before each frame but the first (for the instance to reach a later phase).
  *
  * Exit status: 0 every connection went as --expect says, 1 otherwise,
  * 2 usage, 3 set-up (munge, connect).
@@ -59,8 +65,37 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: forge-peer --to HOST:PORT --vm-id ID --rank R --nodes N "
 			"[--target T] [--channels C] [--uid USER] [--hold SECONDS] "
-			"--expect refused|accepted\n");
+			"[--send CH:TYPE:A0:A1:A2]... [--gap MS] --expect refused|accepted\n");
 	exit(2);
+}
+
+#define MAX_SENDS 8
+
+struct frame {
+	unsigned ch;
+	struct wire_hdr h;
+};
+
+/* CH:TYPE:A0:A1:A2, every field required. */
+static int parse_frame(const char *s, struct frame *f)
+{
+	uint64_t v[5];
+	char *end;
+
+	for (int i = 0; i < 5; i++) {
+		errno = 0;
+		v[i] = strtoull(s, &end, 0);
+		if (errno || end == s || *end != (i < 4 ? ':' : '\0'))
+			return -1;
+		s = end + 1;
+	}
+	if (v[0] >= 8 || v[1] > 0xffff)
+		return -1;
+	f->ch = (unsigned)v[0];
+	f->h = wire_hdr_make((uint16_t)v[1], 0, 0);
+	for (int i = 0; i < 3; i++)
+		f->h.arg[i] = v[2 + i];
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -69,12 +104,14 @@ int main(int argc, char **argv)
 		{ "to", 1, NULL, 't' }, { "vm-id", 1, NULL, 'v' }, { "rank", 1, NULL, 'r' },
 		{ "nodes", 1, NULL, 'n' }, { "target", 1, NULL, 'T' }, { "channels", 1, NULL, 'c' },
 		{ "uid", 1, NULL, 'u' }, { "hold", 1, NULL, 'h' }, { "expect", 1, NULL, 'e' },
+		{ "send", 1, NULL, 's' }, { "gap", 1, NULL, 'g' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct hostport to;
 	struct auth_claim claim = { 0 };
 	const char *user = NULL, *expect = NULL, *sock = getenv("GVM_MUNGE_SOCKET");
-	unsigned channels = 1, hold = 0, have = 0;
+	unsigned channels = 1, hold = 0, have = 0, nr_sends = 0, gap_ms = 0;
+	struct frame sends[MAX_SENDS];
 	char err[PARSE_ERR_MAX > AUTH_ERR_MAX ? PARSE_ERR_MAX : AUTH_ERR_MAX];
 	int fds[8], c, wrong = 0;
 	uint64_t v;
@@ -125,12 +162,23 @@ int main(int argc, char **argv)
 		case 'e':
 			expect = optarg;
 			break;
+		case 's':
+			if (nr_sends == MAX_SENDS || parse_frame(optarg, &sends[nr_sends++]))
+				usage();
+			break;
+		case 'g':
+			if (parse_uint(optarg, 0, 60000, &gap_ms, err))
+				usage();
+			break;
 		default:
 			usage();
 		}
 	}
 	if (have != 15 || !expect || (strcmp(expect, "refused") && strcmp(expect, "accepted")))
 		usage();
+	for (unsigned i = 0; i < nr_sends; i++)
+		if (sends[i].ch >= channels)
+			usage();
 	if (user) {
 		struct passwd *pw = getpwnam(user);
 		char *end;
@@ -181,6 +229,18 @@ int main(int argc, char **argv)
 			   h.type == WIRE_TYPE_MESH_FIRST + 1;
 		printf("forge-peer: channel %u: %s\n", ch, accepted ? "accepted" : "refused");
 		wrong |= accepted != !strcmp(expect, "accepted");
+	}
+	for (unsigned i = 0; i < nr_sends && !wrong; i++) {
+		struct frame *f = &sends[i];
+
+		if (i)
+			usleep(gap_ms * 1000);
+		f->h.from = (uint16_t)claim.from;
+		if (wire_send(fds[f->ch], &f->h, NULL)) {
+			fprintf(stderr, "forge-peer: cannot send frame %u\n", i);
+			return 3;
+		}
+		printf("forge-peer: sent type 0x%x on channel %u\n", f->h.type, f->ch);
 	}
 	fflush(stdout);
 	if (hold)
