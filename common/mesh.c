@@ -344,16 +344,19 @@ static void *mesh_acceptor(void *arg)
 	return NULL;
 }
 
-static int mesh_connect_once(const struct hostport *hp, int *fd_out, int *errno_out)
+/* One attempt; on failure *why says what stood in the way (a static string). */
+static int mesh_connect_once(const struct hostport *hp, int *fd_out, const char **why)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM };
 	struct addrinfo *res, *ai;
 	char port[8];
-	int fd = -1;
+	int fd = -1, rc;
 
 	snprintf(port, sizeof(port), "%u", hp->port);
-	if (getaddrinfo(hp->host, port, &hints, &res)) {
-		*errno_out = EHOSTUNREACH;
+	rc = getaddrinfo(hp->host, port, &hints, &res);
+	if (rc) {
+		/* retried like a refused connection: a name may come up with its node */
+		*why = rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc);
 		return -1;
 	}
 	for (ai = res; ai; ai = ai->ai_next) {
@@ -362,7 +365,7 @@ static int mesh_connect_once(const struct hostport *hp, int *fd_out, int *errno_
 			continue;
 		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
 			break;
-		*errno_out = errno;
+		*why = strerror(errno);
 		close(fd);
 		fd = -1;
 	}
@@ -376,12 +379,13 @@ static int mesh_connect_peer(struct mesh *m, unsigned peer, unsigned ch, char *e
 	const struct hostport *hp = &m->peers[peer];
 	struct auth_claim claim;
 	char herr[MESH_ERR_MAX];
-	int fd, last_errno = ETIMEDOUT;
+	const char *why = strerror(ETIMEDOUT);
+	int fd;
 
 	for (;;) {
 		if (atomic_load(&m->stop))
 			return -1;
-		if (mesh_connect_once(hp, &fd, &last_errno) == 0) {
+		if (mesh_connect_once(hp, &fd, &why) == 0) {
 			mesh_set_timeouts(fd, MESH_HANDSHAKE_MS);
 			if (mesh_send_hello(m, fd, MESH_HELLO, peer, ch, herr) == 0 &&
 			    mesh_recv_hello(m, fd, MESH_HELLO_ACK, peer, ch, &claim, herr) == 0)
@@ -393,7 +397,7 @@ static int mesh_connect_peer(struct mesh *m, unsigned peer, unsigned ch, char *e
 		}
 		if (mesh_ms_left(m) <= 0) {
 			snprintf(err, MESH_ERR_MAX, "cannot reach rank %u at %s:%u: %s (gave up after %u s)",
-				 peer, hp->host, hp->port, strerror(last_errno),
+				 peer, hp->host, hp->port, why,
 				 m->cfg.timeout_ms / 1000);
 			return -1;
 		}

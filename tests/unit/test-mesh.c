@@ -203,6 +203,14 @@ static void test_unreachable_peer(void)
 	CHECK(mesh_open(&cfg, &m, err) == -1);
 	CHECK(strstr(err, "cannot reach rank 0 at 127.0.0.1:1") != NULL);
 	CHECK(strstr(err, "refused") != NULL);
+
+	/* a name that does not resolve says so, not "no route to host" */
+	peers[0] = (struct hostport){ "nosuchhost.invalid", 1 };
+	cfg.listen_fd = mesh_listen(&peers[1], err);
+	CHECK(cfg.listen_fd >= 0);
+	CHECK(mesh_open(&cfg, &m, err) == -1);
+	CHECK(strstr(err, "cannot reach rank 0 at nosuchhost.invalid:1") != NULL);
+	CHECK(strcasestr(err, "name") != NULL);
 }
 
 static void test_bad_config(void)
