@@ -244,8 +244,8 @@ static void launch_status_line(struct launch *l, const char *line)
 		l->inst[r].connected = true;
 		if (++l->connected == l->n && !l->reported_connected) {
 			l->reported_connected = true;
-			pr_info("%u instances connected and authenticated (%.1f s)", l->n,
-				launch_elapsed(l));
+			pr_info("%u instance%s connected and authenticated (%.1f s)", l->n,
+				l->n == 1 ? "" : "s", launch_elapsed(l));
 		}
 	} else if (!strcmp(phase, "running") && r == 0 && !l->reported_running) {
 		l->reported_running = true;
@@ -438,8 +438,9 @@ int launch_main(struct vm_options *o, int argc, char **argv)
 		goto out_sigs;
 	}
 
-	pr_info("starting %u instances on this machine (VM %016" PRIx64 "): %u vCPUs, %s of "
-		"RAM, %s on each", l.n, l.vm_id, t->nr_cpus,
+	pr_info("starting %u instance%s on this machine (VM %016" PRIx64 "): %u vCPU%s, %s of "
+		"RAM, %s on each", l.n, l.n == 1 ? "" : "s", l.vm_id, t->nr_cpus,
+		t->nr_cpus == 1 ? "" : "s",
 		format_size(t->ram_size, sz, sizeof(sz)),
 		format_size(t->ram_size / l.n, share, sizeof(share)));
 	for (unsigned r = 0; r < l.n; r++) {
