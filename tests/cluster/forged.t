@@ -15,17 +15,12 @@
 # The instances' listening sockets are bound once for the whole test by
 # tests/tools/with-listener (no race for free ports), which runs this script
 # again with their descriptors and ports as arguments.
-WITH=$GVM_BUILD/tests/tools/with-listener
-if [ $# -eq 0 ]; then
-	exec "$WITH" --count 4 -- "$0" @FD0@ @PORT0@ @FD1@ @PORT1@ @FD2@ @PORT2@ @FD3@ @PORT3@
-fi
 . "$GVM_TOP/tests/cluster/lib.sh"
+cluster_listeners 4 "$@"
 cluster_need
 FORGE=$GVM_BUILD/tests/tools/forge-peer
 T=$GVM_TEST_TMP
 VM="--vcpus 2 --mem 256M"
-fd=("$1" "$3" "$5" "$7")
-port=("$2" "$4" "$6" "$8")
 
 # node RANK VMID SOCKET [OPTIONS]...: gvm node on socket SOCKET (0-3) of a
 # 2-instance VM whose ranks listen on sockets SOCKET - RANK and SOCKET - RANK + 1.

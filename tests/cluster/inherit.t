@@ -4,16 +4,12 @@
 # listening socket, /dev/kvm and /dev/userfaultfd, as inherited descriptors.
 # Two instances get all three and run the probe; while it runs, each must
 # hold /dev/kvm through the descriptor it was given and no other.
-WITH=$GVM_BUILD/tests/tools/with-listener
-if [ $# -eq 0 ]; then
-	exec "$WITH" --count 2 -- "$0" @FD0@ @PORT0@ @FD1@ @PORT1@
-fi
 . "$GVM_TOP/tests/cluster/lib.sh"
+cluster_listeners 2 "$@"
 cluster_need
 [ -w /dev/userfaultfd ] || skip "no writable /dev/userfaultfd"
 T=$GVM_TEST_TMP
-fd=("$1" "$3")
-peers="127.0.0.1:$2,127.0.0.1:$4"
+peers="127.0.0.1:${port[0]},127.0.0.1:${port[1]}"
 
 # inst RANK LOG [OPTIONS]: its socket, /dev/kvm as 20, /dev/userfaultfd as 21
 inst() {

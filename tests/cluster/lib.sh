@@ -40,6 +40,22 @@ cluster_probe() {
 		"clocks, counters, checksums, exit status"
 }
 
+# cluster_listeners N "$@": listening sockets for gvm node --listen-fd, bound
+# once for the whole test by tests/tools/with-listener (no race for free
+# ports).  Called with no test arguments it runs the test again under
+# with-listener; then it sets fd[0..N-1] and port[0..N-1] from them.
+cluster_listeners() {
+	local n=$1 i a=()
+	shift
+	if [ $# -eq 0 ]; then
+		for i in $(seq 0 $((n - 1))); do a+=("@FD$i@" "@PORT$i@"); done
+		exec "$GVM_BUILD/tests/tools/with-listener" --count "$n" -- "$0" "${a[@]}"
+	fi
+	fd=() port=()
+	while [ $# -ge 2 ]; do fd+=("$1"); port+=("$2"); shift 2; done
+	[ ${#fd[@]} -eq "$n" ] || fail "cluster_listeners: $n sockets expected, got ${#fd[@]}"
+}
+
 # Children of the launcher pid $1 that are gvm node instances (one per line: pid rank).
 cluster_instances() {
 	local p

@@ -9,16 +9,11 @@
 #  - after a proper READY, an I/O request for the LAPIC page, which only a
 #    vCPU's own instance serves: rank 0 would run it for a vCPU it does not
 #    have.
-WITH=$GVM_BUILD/tests/tools/with-listener
-if [ $# -eq 0 ]; then
-	exec "$WITH" --count 2 -- "$0" @FD0@ @PORT0@ @FD1@ @PORT1@
-fi
 . "$GVM_TOP/tests/cluster/lib.sh"
+cluster_listeners 2 "$@"
 cluster_need
 FORGE=$GVM_BUILD/tests/tools/forge-peer
 T=$GVM_TEST_TMP
-fd=("$1" "$3")
-port=("$2" "$4")
 # Message types and fields of vmm/cluster-internal.h.
 CL_READY=0x201 CL_IO_REQ=0x209 CH_CTRL=0 CH_IO=1 CHANNELS=4
 IO_REQ_LAPIC_READ="$((1 | 4 << 16 | 1 << 25)):0xfee00020:0"

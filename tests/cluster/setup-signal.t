@@ -5,16 +5,11 @@
 # by tests/tools/forge-peer) but never answers the machine description.
 # SIGTERM (a scheduler's) and SIGINT (Ctrl-C) must each end rank 0 within
 # 2 s with 128+N and a message, not after the 120 s set-up timeout.
-WITH=$GVM_BUILD/tests/tools/with-listener
-if [ $# -eq 0 ]; then
-	exec "$WITH" --count 2 -- "$0" @FD0@ @PORT0@ @FD1@ @PORT1@
-fi
 . "$GVM_TOP/tests/cluster/lib.sh"
+cluster_listeners 2 "$@"
 cluster_need
 FORGE=$GVM_BUILD/tests/tools/forge-peer
 T=$GVM_TEST_TMP
-fd=("$1" "$3")
-port=("$2" "$4")
 
 # stuck SOCKET SIGNAL STATUS: rank 0 on socket SOCKET, held up, then signalled
 stuck() {
