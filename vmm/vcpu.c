@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/parse.h"
 #include "vmm/vm.h"
 #include "vmm/x86/cpu.h"
 #include "vmm/x86/emulate.h"
@@ -180,10 +181,10 @@ void vcpu_destroy(struct vcpu *v)
 
 void vcpu_kick(struct vcpu *v)
 {
-	if (!atomic_load_explicit(&v->thread_started, memory_order_acquire) ||
-	    pthread_equal(v->thread, pthread_self()))
+	/* seq_cst: pairs with the thread's store of kickable and load of stopping */
+	if (!atomic_load(&v->kickable) || pthread_equal(v->self, pthread_self()))
 		return;
-	pthread_kill(v->thread, VCPU_KICK_SIGNAL);
+	pthread_kill(v->self, VCPU_KICK_SIGNAL);
 }
 
 /* The registers, as errors when the VM failed, as debug output at a normal end. */
@@ -420,6 +421,15 @@ static void *vcpu_thread(void *arg)
 	char name[16];
 
 	v->tid = gettid();
+	v->self = pthread_self();
+	/*
+	 * From here on a vm_stop kicks this thread; one that came earlier is
+	 * seen below.  The kick signal is still blocked, so a kick now stays
+	 * pending until the thread waits or runs the guest.
+	 */
+	atomic_store(&v->kickable, true);
+	if (atomic_load(&v->vm->stopping))
+		return NULL;
 	snprintf(name, sizeof(name), "vcpu%u", v->index);
 	pthread_setname_np(pthread_self(), name);
 	if (v->host_pu >= 0)
@@ -476,6 +486,28 @@ static void *vcpu_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * GVM_TEST_AP_START_DELAY_MS: a test-only pause after an AP's thread is
+ * created, which widens the window in which the guest may stop the VM
+ * while vCPU threads are still being started (tests/vmm/stop.t).
+ */
+static void start_delay(const struct vcpu *v)
+{
+	const char *env = getenv("GVM_TEST_AP_START_DELAY_MS");
+	unsigned ms;
+	char err[PARSE_ERR_MAX];
+
+	if (!v->bsp && env && !parse_uint(env, 0, 10000, &ms, err))
+		usleep(ms * 1000u);
+}
+
+/* Once joined, the thread's id may be reused: nobody may kick it any more. */
+static void vcpu_joined(struct vcpu *v)
+{
+	atomic_store(&v->kickable, false);
+	v->thread_created = false;
+}
+
 int vcpu_start(struct vcpu *v)
 {
 	sigset_t block, old;
@@ -491,24 +523,25 @@ int vcpu_start(struct vcpu *v)
 		pr_err("cannot start the thread of vCPU %u: %s", v->index, strerror(err));
 		return -1;
 	}
-	atomic_store_explicit(&v->thread_started, true, memory_order_release);
+	v->thread_created = true;
+	start_delay(v);
 	return 0;
 }
 
 int vcpu_timedjoin(struct vcpu *v, const struct timespec *deadline)
 {
-	if (!v || !atomic_load(&v->thread_started))
+	if (!v || !v->thread_created)
 		return 0;
 	if (pthread_timedjoin_np(v->thread, NULL, deadline))
 		return -1;
-	atomic_store(&v->thread_started, false);
+	vcpu_joined(v);
 	return 0;
 }
 
 void vcpu_join(struct vcpu *v)
 {
-	if (!v || !atomic_load(&v->thread_started))
+	if (!v || !v->thread_created)
 		return;
 	pthread_join(v->thread, NULL);
-	atomic_store(&v->thread_started, false);
+	vcpu_joined(v);
 }

@@ -67,8 +67,14 @@ struct vcpu {
 	struct lapic *lapic;
 	struct apic_port port;     /* how the APIC bus reaches this vCPU here */
 
-	pthread_t thread;
-	atomic_bool thread_started;
+	pthread_t thread;          /* as pthread_create returned it: for joining */
+	bool thread_created;       /* by vcpu_start; cleared once joined */
+	/*
+	 * Set by the thread itself before it first looks at the VM stopping, so
+	 * that a vm_stop either sees it (and kicks) or is seen by the thread.
+	 */
+	atomic_bool kickable;
+	pthread_t self;            /* the thread's own id, valid while kickable */
 	pid_t tid;
 	int host_pu;               /* host PU to pin to, -1: none */
 

@@ -1,7 +1,8 @@
 #!/bin/bash
 # How a VM ends when the guest does not end it: SIGINT (Ctrl-C) and SIGTERM
 # stop it cleanly whether its vCPU is halted or busy, with status 128+signal
-# and within a second; a triple fault ends it with status 125 and a message.
+# and promptly; a triple fault ends it with status 125 and a message, also
+# when it comes while another vCPU's thread is still being started.
 # timeout: 60
 set -u
 [ -r /dev/kvm ] && [ -w /dev/kvm ] || { echo "SKIP: /dev/kvm is missing or not usable by this user"; exit 77; }
@@ -25,7 +26,9 @@ stop_case() { # mode signal want-status
 	rc=$?
 	t1=$(date +%s%N)
 	[ $rc = "$want" ] || { echo "FAIL: $mode/$sig: status $rc, want $want"; cat "$log.err"; fail=1; }
-	[ $(((t1 - t0) / 1000000)) -lt 1000 ] ||
+	# promptly: well under a second on a quiet machine; the bound leaves
+	# room for a loaded one, and a lost kick would never end
+	[ $(((t1 - t0) / 1000000)) -lt 5000 ] ||
 		{ echo "FAIL: $mode/$sig: took $(((t1 - t0) / 1000000)) ms to stop"; fail=1; }
 	grep -q "stopped by" "$log.err" || { echo "FAIL: $mode/$sig: no message"; fail=1; }
 }
@@ -38,4 +41,14 @@ rc=$?
 [ $rc = 125 ] || { echo "FAIL: triple fault: status $rc, want 125"; fail=1; }
 grep -q "triple fault" "$GVM_TEST_TMP/triple.err" ||
 	{ echo "FAIL: triple fault: no message"; cat "$GVM_TEST_TMP/triple.err"; fail=1; }
+# The BSP triple-faults at once while the AP's thread is still being
+# started (GVM_TEST_AP_START_DELAY_MS widens that window): the stop must
+# reach the AP's thread, however far it got.  A lost kick hangs for ever.
+for i in 1 2 3; do
+	GVM_TEST_AP_START_DELAY_MS=300 timeout -s KILL 20 "$gvm" run \
+		--kernel "$GVM_BUILD/tests/vmm/triple.elf" --mem 64M --vcpus 2 >/dev/null 2>&1
+	rc=$?
+	[ $rc = 125 ] || { echo "FAIL: triple fault while an AP starts: status $rc, want 125" \
+		"(137: hung, killed)"; fail=1; break; }
+done
 exit $fail
