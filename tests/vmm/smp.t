@@ -4,7 +4,7 @@
 # every AP starts with INIT/SIPI/SIPI and sends the BSP an IPI with its own
 # vector; the LAPIC timer, the PIT and the UART interrupt (through the
 # IOAPIC) and an NMI arrive.  More vCPUs than host cores is fine.
-# timeout: 120
+# timeout: 600
 set -u
 [ -r /dev/kvm ] && [ -w /dev/kvm ] || { echo "SKIP: /dev/kvm is missing or not usable by this user"; exit 77; }
 gvm=$GVM_BUILD/gvm
@@ -14,7 +14,7 @@ fail=0
 for shape in "1 1" "2 1" "2 2" "4 2" "6 3"; do
 	set -- $shape
 	aps=$(($1 - 1))
-	out=$(timeout 60 "$gvm" run --kernel "$guest" --mem $((64 * $2))M --vcpus $1 --numa $2 \
+	out=$(timeout 100 "$gvm" run --kernel "$guest" --mem $((64 * $2))M --vcpus $1 --numa $2 \
 		--append $aps 2>"$GVM_TEST_TMP/err")
 	rc=$?
 	if [ $rc != 0 ] || ! grep -qx "smp: aps $aps" <<<"$out" || ! grep -qx "smp: ipis $aps" <<<"$out" ||
