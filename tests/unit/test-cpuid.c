@@ -3,8 +3,9 @@
  * topology leaves agree with the APIC IDs the MADT/SRAT get, the cache
  * leaves with the topology's caches, the feature sets filter what they
  * should, KVM accepts every table (KVM_SET_CPUID2), and a guest executing
- * CPUID sees its own APIC ID.  The AMD paths are exercised by presenting
- * the same real table with an AMD vendor and the topology extensions.
+ * CPUID sees its own APIC ID.  Each vendor's paths are exercised on any
+ * host by presenting the same real table with that vendor (and, for AMD,
+ * the topology extensions), so the checks do not depend on this host's CPU.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,7 +23,8 @@
 #define GiB (1ull << 30)
 
 static int kvm = -1;
-static struct kvm_cpuid2 *sup;
+static struct kvm_cpuid2 *sup;    /* this host's, as KVM reports it */
+static struct kvm_cpuid2 *intel;  /* the same, presented as an Intel CPU */
 static struct host *host;
 
 static void topo(unsigned nodes, unsigned cpus, struct vm_topology *t)
@@ -72,6 +74,37 @@ static bool has(const struct kvm_cpuid2 *c, uint32_t fn, uint32_t i, int reg, in
 
 enum { A, B, C, D };
 
+/*
+ * This host's table with another vendor; for AMD also with the topology
+ * extensions (max extended leaf 0x8000001f, TOPOEXT, leaves 0x8000001d/e).
+ */
+static struct kvm_cpuid2 *with_vendor(const char *vendor)
+{
+	size_t sz = sizeof(*sup) + (sup->nent + 2) * sizeof(sup->entries[0]);
+	struct kvm_cpuid2 *c = calloc(1, sz);
+	struct kvm_cpuid_entry2 *e;
+
+	if (!c)
+		return NULL;
+	memcpy(c, sup, sizeof(*sup) + sup->nent * sizeof(sup->entries[0]));
+	e = (struct kvm_cpuid_entry2 *)cpuid_find(c, 0, 0);
+	memcpy(&e->ebx, vendor, 4);
+	memcpy(&e->edx, vendor + 4, 4);
+	memcpy(&e->ecx, vendor + 8, 4);
+	if (strcmp(vendor, "AuthenticAMD"))
+		return c;
+	e = (struct kvm_cpuid_entry2 *)cpuid_find(c, 0x80000000, 0);
+	e->eax = 0x8000001f;
+	e = (struct kvm_cpuid_entry2 *)cpuid_find(c, 0x80000001, 0);
+	e->ecx |= 1u << 22;
+	if (!cpuid_find(c, 0x8000001e, 0))
+		c->entries[c->nent++] = (struct kvm_cpuid_entry2){ .function = 0x8000001e };
+	if (!cpuid_find(c, 0x8000001d, 0))
+		c->entries[c->nent++] = (struct kvm_cpuid_entry2){
+			.function = 0x8000001d, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX };
+	return c;
+}
+
 /* KVM takes the table for a real vCPU (it validates XSAVE sizes, MAXPHYADDR...). */
 static int kvm_accepts(const struct kvm_cpuid2 *c)
 {
@@ -103,7 +136,7 @@ static void test_topology_leaves(void)
 
 		for (size_t k = 0; k < 2; k++) {
 			for (unsigned cpu = 0; cpu < t.nr_cpus; cpu++) {
-				struct kvm_cpuid2 *c = build(sup, &t, sets[k], cpu);
+				struct kvm_cpuid2 *c = build(intel, &t, sets[k], cpu);
 				unsigned apic = t.cpus[cpu].apic_id;
 
 				CHECK(c != NULL);
@@ -130,7 +163,7 @@ static void test_topology_leaves(void)
 				CHECK_EQ(leaf(c, 0xb, 2)->ebx, 0);
 				/* The package a guest derives is the vCPU's node. */
 				CHECK_EQ(apic >> leaf(c, 0xb, 1)->eax, t.cpus[cpu].node);
-				if (cpuid_find(sup, 0x1f, 0)) {
+				if (cpuid_find(intel, 0x1f, 0)) {
 					CHECK_EQ(leaf(c, 0x1f, 1)->eax, shift);
 					CHECK_EQ(leaf(c, 0x1f, 1)->edx, apic);
 				}
@@ -153,7 +186,7 @@ static void test_cache_leaves(void)
 	unsigned n;
 
 	topo(2, 6, &t); /* 3 cores per package: 2 core bits */
-	c = build(sup, &t, "host", 4);
+	c = build(intel, &t, "host", 4);
 	CHECK(c != NULL);
 	if (!c)
 		return;
@@ -184,7 +217,7 @@ static void test_cache_leaves(void)
 	CHECK_EQ((leaf(c, 2, 0)->eax >> 8) & 0xff, 0xff); /* "use leaf 4" */
 	/* 0x80000006 ECX: the L2 in KiB, for guests that look there. */
 	for (unsigned i = 0; i < t.nr_caches; i++)
-		if (t.caches[i].level == 2 && cpuid_find(sup, 0x80000006, 0))
+		if (t.caches[i].level == 2 && cpuid_find(intel, 0x80000006, 0))
 			CHECK_EQ(leaf(c, 0x80000006, 0)->ecx >> 16, t.caches[i].size >> 10);
 	free(c);
 }
@@ -306,24 +339,12 @@ static void test_modifiers(void)
 static void test_amd(void)
 {
 	static struct vm_topology t;
-	size_t sz = sizeof(*sup) + (sup->nent + 4) * sizeof(sup->entries[0]);
-	struct kvm_cpuid2 *amd = calloc(1, sz);
-	struct kvm_cpuid_entry2 *e;
+	struct kvm_cpuid2 *amd = with_vendor("AuthenticAMD");
 	struct kvm_cpuid2 *c;
 
-	memcpy(amd, sup, sizeof(*sup) + sup->nent * sizeof(sup->entries[0]));
-	e = (struct kvm_cpuid_entry2 *)cpuid_find(amd, 0, 0);
-	memcpy(&e->ebx, "Auth", 4);
-	memcpy(&e->edx, "enti", 4);
-	memcpy(&e->ecx, "cAMD", 4);
-	e = (struct kvm_cpuid_entry2 *)cpuid_find(amd, 0x80000000, 0);
-	e->eax = 0x8000001f;
-	e = (struct kvm_cpuid_entry2 *)cpuid_find(amd, 0x80000001, 0);
-	e->ecx |= 1u << 22;
-	amd->entries[amd->nent++] = (struct kvm_cpuid_entry2){ .function = 0x8000001e };
-	amd->entries[amd->nent++] = (struct kvm_cpuid_entry2){
-		.function = 0x8000001d, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX };
-
+	CHECK(amd != NULL);
+	if (!amd)
+		return;
 	topo(2, 6, &t);
 	for (unsigned cpu = 0; cpu < t.nr_cpus; cpu++) {
 		c = build(amd, &t, "host", cpu);
@@ -422,12 +443,18 @@ int main(void)
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
+	intel = with_vendor("GenuineIntel");
+	if (!intel) {
+		fprintf(stderr, "out of memory\n");
+		return 1;
+	}
 	RUN(test_topology_leaves);
 	RUN(test_cache_leaves);
 	RUN(test_feature_sets);
 	RUN(test_modifiers);
 	RUN(test_amd);
 	RUN(test_guest_sees_it);
+	free(intel);
 	free(sup);
 	host_close(host);
 	close(kvm);
