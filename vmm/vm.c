@@ -411,6 +411,7 @@ void vm_destroy(struct vm *vm)
 	rtc_destroy(vm->rtc);
 	pic_destroy(vm->pic);
 	ioapic_destroy(vm->ioapic);
+	pm_destroy(vm->pm);
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
 		vcpu_destroy(vm->vcpus[i]);
 	io_bus_destroy(&vm->pio);

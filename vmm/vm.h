@@ -45,6 +45,7 @@ struct pic;
 struct pit;
 struct rtc;
 struct uart;
+struct pm;
 struct kvm_cpuid2;
 struct host;
 
@@ -112,6 +113,7 @@ struct vm {
 	struct pit *pit;
 	struct rtc *rtc;
 	struct uart *uart;
+	struct pm *pm;
 
 	/* The end: the first vm_stop wins and sets status and reason. */
 	atomic_bool stopping;

@@ -33,8 +33,9 @@
 /*
  * Fixed ACPI hardware in I/O space, which the VMM must decode:
  * - PM1a event block, 4 bytes: PM1_STS (16 bits, write 1 to clear) then
- *   PM1_EN (16 bits).  Reading 0 and ignoring writes is enough: we never
- *   raise the SCI.
+ *   PM1_EN (16 bits).  Status reads 0: we never raise the SCI.  The enable
+ *   bits keep what is written (ACPI_PM1_EN_MASK): Linux checks that GBL_EN
+ *   sticks before it uses the FACS global lock.
  * - PM1a control block, 2 bytes: PM1_CNT.  Reads return ACPI_PM1_SCI_EN.
  *   A write with ACPI_PM1_SLP_EN set and SLP_TYP (bits 12:10) equal to
  *   ACPI_SLP_TYP_S5 is the guest powering off (Linux `poweroff`, via the
@@ -46,6 +47,7 @@
 #define ACPI_PM1A_EVT_LEN 4
 #define ACPI_PM1A_CNT_PORT 0x604
 #define ACPI_PM1A_CNT_LEN 2
+#define ACPI_PM1_EN_MASK 0x4721u /* TMR, GBL, PWRBTN, SLPBTN, RTC, PCIEXP_WAKE_DIS */
 #define ACPI_PM1_SCI_EN (1u << 0)
 #define ACPI_PM1_SLP_TYP_SHIFT 10
 #define ACPI_PM1_SLP_TYP_MASK (7u << ACPI_PM1_SLP_TYP_SHIFT)
