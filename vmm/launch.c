@@ -318,8 +318,9 @@ static void launch_wait(struct launch *l, int sfd)
 				if (launch_running(l) < before && launch_running(l) && deadline < 0)
 					deadline = launch_elapsed(l) + LAUNCH_GRACE_S;
 			} else if (!l->signo) {
+				/* the same signal: each instance reports and exits as for it */
 				l->signo = (int)si.ssi_signo;
-				launch_kill_all(l, SIGTERM);
+				launch_kill_all(l, l->signo);
 				deadline = launch_elapsed(l) + LAUNCH_STOP_S;
 			} else {
 				/* asked twice: no more waiting */

@@ -2,8 +2,9 @@
 # timeout: 300
 # Stopping gvm run --nodes from outside: Ctrl-C (SIGINT to the whole process
 # group, as a terminal sends it) stops every instance cleanly with status
-# 130; SIGTERM to the launcher alone is passed on (143); SIGKILL of the
-# launcher leaves no instance behind.  No case may print a lost instance.
+# 130; SIGINT and SIGTERM to the launcher alone are passed on as they are
+# (130 and 143); SIGKILL of the launcher leaves no instance behind.  No case
+# may print a lost instance.
 . "$GVM_TOP/tests/cluster/lib.sh"
 cluster_need
 command -v setsid >/dev/null || skip "no setsid"
@@ -46,6 +47,18 @@ cat "$log"
 gone "Ctrl-C"
 grep -q "lost" "$log" && fail "Ctrl-C reported a lost instance"
 
+log=$GVM_TEST_TMP/int1.log
+start "$log"
+echo "+ SIGINT to the launcher alone (kill -INT)"
+kill -INT "$launcher"
+wait $launcher
+rc=$?
+cat "$log"
+[ $rc -eq 130 ] || fail "kill -INT of the launcher: gvm run exited $rc, not 130"
+grep -q "stopped by Terminated" "$log" && fail "kill -INT was passed on as SIGTERM"
+gone "kill -INT of the launcher"
+grep -q "lost" "$log" && fail "kill -INT reported a lost instance"
+
 log=$GVM_TEST_TMP/term.log
 start "$log"
 echo "+ SIGTERM to the launcher"
@@ -63,4 +76,4 @@ echo "+ SIGKILL to the launcher"
 kill -KILL "$launcher"
 wait $launcher 2>/dev/null
 gone "SIGKILL of the launcher"
-echo "ok: Ctrl-C 130, SIGTERM 143, nothing left after SIGKILL of the launcher"
+echo "ok: Ctrl-C 130, SIGINT 130, SIGTERM 143, nothing left after SIGKILL of the launcher"
