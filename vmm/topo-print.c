@@ -51,7 +51,8 @@ void topo_print(const struct vm_topology *t, FILE *f)
 	unsigned ids[TOPO_MAX_CPUS];
 	char s[32], name[8];
 
-	fprintf(f, "machine: %u vCPUs, %u NUMA nodes, %s RAM\n", t->nr_cpus, t->nr_nodes,
+	fprintf(f, "machine: %u vCPU%s, %u NUMA node%s, %s RAM\n", t->nr_cpus,
+		t->nr_cpus == 1 ? "" : "s", t->nr_nodes, t->nr_nodes == 1 ? "" : "s",
 		format_size(t->ram_size, s, sizeof(s)));
 	fprintf(f, "shape: %u package%s (one per node), %u core%s per package, "
 		"%u thread%s per core\n", t->nr_nodes, t->nr_nodes > 1 ? "s" : "",

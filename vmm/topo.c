@@ -109,9 +109,9 @@ int topo_build(const struct topo_params *p, struct vm_topology *t, char *err)
 		goto out;
 	}
 	if (ram % nodes || (ram / nodes) % TOPO_NODE_ALIGN || !ram) {
-		SETERR("%s of RAM (%" PRIu64 " bytes) does not divide among %u NUMA nodes in "
+		SETERR("%s of RAM (%" PRIu64 " bytes) does not divide among %u NUMA node%s in "
 		    "multiples of %s: use a multiple of %s",
-		    format_size(ram, s1, sizeof(s1)), ram, nodes,
+		    format_size(ram, s1, sizeof(s1)), ram, nodes, nodes == 1 ? "" : "s",
 		    format_size(TOPO_NODE_ALIGN, s2, sizeof(s2)),
 		    format_size((uint64_t)TOPO_NODE_ALIGN * nodes, s3, sizeof(s3)));
 		goto out;

@@ -34,7 +34,7 @@ check 1 "not a 64-bit" --kernel "$tmp/elf32"
 check 1 "not a regular file" --kernel "$tmp/dir"
 check 1 "initrd '/nonexistent/i': No such file" --kernel "$guest" --mem 64M --initrd /nonexistent/i
 check 1 "do not divide evenly among 2 NUMA nodes" --kernel "$guest" --mem 64M --vcpus 3 --numa 2
-check 1 "does not divide among 1 NUMA nodes" --kernel "$guest" --mem 3M
+check 1 "does not divide among 1 NUMA node in" --kernel "$guest" --mem 3M
 check 1 "does not divide among 2 NUMA nodes" --kernel "$guest" --mem 66M --numa 2
 check 1 "is more than the .* it has" --kernel "$guest" --mem 1T
 # 2^53 bytes: beyond the 52 bits that x86-64 allows at most, on any host

@@ -433,8 +433,9 @@ static int choose_features(const struct kvm_cpuid2 *s, const struct cpuid_featur
 			v = supported(s, i);
 		if (bit_get(f->add, i)) {
 			if (!supported(s, i))
-				return ERR("CPU feature '%s' is not supported by KVM on this host",
-					   features[i].name);
+				return ERR("CPU feature '%s' is not supported by KVM on this host "
+					   "(KVM can offer a guest less than /proc/cpuinfo "
+					   "lists; leave it out)", features[i].name);
 			v = true;
 		}
 		if (bit_get(f->remove, i) || forbidden_reason(features[i].name, NULL))
