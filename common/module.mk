@@ -1,2 +1,3 @@
-common_SRCS := common/log.c common/parse.c common/wire.c common/auth.c common/mesh.c
+common_SRCS := common/log.c common/parse.c common/wire.c common/auth.c common/mesh.c \
+	common/cpio.c
 $(O)/libgvcommon.a: $(common_SRCS:%.c=$(O)/%.o)

@@ -21,12 +21,13 @@
 #include "vmm/cmd.h"
 #include "vmm/guest.h"
 #include "vmm/host.h"
+#include "vmm/job.h"
 #include "vmm/options.h"
 #include "vmm/ram.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
 
-#define NODE_GROUPS (OPTG_MACHINE | OPTG_BOOT | OPTG_RUN | OPTG_NODE)
+#define NODE_GROUPS (OPTG_MACHINE | OPTG_BOOT | OPTG_RUN | OPTG_NODE | OPTG_JOB)
 /* How long instances wait for each other once connected. */
 #define NODE_SETUP_TIMEOUT_S 120
 /* A vCPU thread that does not end within this after a loss is left to exit(). */
@@ -40,6 +41,7 @@
 static void node_help(FILE *f)
 {
 	fprintf(f, "usage: gvm node --rank R --peers HOST:PORT,... --vm-id ID [OPTIONS]\n"
+		   "                [-- COMMAND [ARGS]...]\n"
 		   "\n"
 		   "Run one instance of a guest that spans N instances, one per host (the\n"
 		   "nodes of a Slurm allocation), N being the length of --peers.  Instance R\n"
@@ -47,7 +49,8 @@ static void node_help(FILE *f)
 		   "CPUs) and of the RAM, which the instances share through a distributed\n"
 		   "shared memory.  Rank 0 also holds the devices (its standard output is\n"
 		   "the guest's console) and loads the guest; only rank 0 reads --kernel,\n"
-		   "--initrd and --append.  Every instance must be given the same --vm-id\n"
+		   "--image, --initrd and --append, and runs the job (-- COMMAND), as gvm\n"
+		   "run does (see gvm help run).  Every instance must be given the same --vm-id\n"
 		   "and machine options; rank 0's caches and CPU features are presented by\n"
 		   "all.  Links are authenticated with munge: a peer of another VM or user\n"
 		   "is refused.\n"
@@ -62,6 +65,8 @@ static void node_help(FILE *f)
 
 struct node {
 	struct vm_options o;
+	struct image img;   /* rank 0: what --image (or a job) boots */
+	struct job *job;    /* rank 0: the job, if any */
 	char prefix[32];
 	struct host *host;
 	struct vm_topology *t;
@@ -135,8 +140,6 @@ static int node_check_options(struct node *n)
 		pr_err("node: --listen-fd %d is not a socket", o->listen_fd);
 		return 2;
 	}
-	if (o->rank == 0 && guest_check_boot(o, "node"))
-		return 1;
 	return 0;
 }
 
@@ -279,8 +282,8 @@ static int node_create_vm(struct node *n, const struct cpuid_features *features)
 	ram->release = dsm_ram_release;
 
 	if (n->o.rank == 0) {
-		vc.console_fd = STDOUT_FILENO;
-		vc.console_in_fd = STDIN_FILENO;
+		vc.console_fd = n->job ? job_console_fd(n->job) : STDOUT_FILENO;
+		vc.console_in_fd = n->job ? -1 : STDIN_FILENO;
 	}
 	vc.stats = n->o.stats;
 	vc.host = n->host;
@@ -298,6 +301,25 @@ static int node_create_vm(struct node *n, const struct cpuid_features *features)
 		return -1;
 	if (vm_create_machine(n->vm) || cluster_attach(n->cl, n->vm))
 		return -1;
+	return 0;
+}
+
+/* Rank 0: the image and the job, checked, and the job's payload written. */
+static int node_prepare_guest(struct node *n)
+{
+	char err[JOB_ERR_MAX];
+	struct job_env env = { .nodes = n->o.nr_peers, .vcpus = n->t->nr_cpus,
+			       .numa_nodes = n->t->nr_nodes, .vm_id = n->o.vm_id };
+
+	if (guest_prepare(&n->o, n->host, n->t->ram_size, &n->img, "node"))
+		return -1;
+	if (!n->o.job_argv)
+		return 0;
+	n->job = job_create(&n->o, &env, err);
+	if (!n->job || job_add_payload(n->job, &n->o, err)) {
+		pr_err("node: %s", err);
+		return -1;
+	}
 	return 0;
 }
 
@@ -342,7 +364,8 @@ static int node_setup_rank0(struct node *n)
 	n->all_ready = true;
 	cluster_status(n->cl, "ready");
 	cluster_watch(n->cl);
-	if (guest_load(n->vm, &n->o, "node") || vm_start(n->vm))
+	if ((n->job && job_attach(n->job, n->vm)) || guest_load(n->vm, &n->o, "node") ||
+	    vm_start(n->vm))
 		return -1;
 	cluster_status(n->cl, "running");
 	return 0;
@@ -478,11 +501,14 @@ static int node_main(int argc, char **argv)
 	/* what can be checked before connecting, so bad input starts nothing */
 	if (node_build_topology(n, NULL))
 		goto out_host;
+	if (n->o.rank == 0 && node_prepare_guest(n))
+		goto out_host;
 
 	mc = (struct mesh_config){
 		.rank = n->o.rank, .nr_nodes = n->o.nr_peers, .nr_channels = CLUSTER_NR_CHANNELS,
 		.peers = n->o.peers, .listen_fd = n->o.listen_fd, .vm_id = n->o.vm_id,
 		.munge_socket = n->o.munge_socket, .timeout_ms = n->o.connect_timeout * 1000,
+		.peer_timeout_ms = n->o.peer_timeout * 1000,
 	};
 	n->o.listen_fd = -1; /* mesh_open closes it */
 	if (mesh_open(&mc, &n->mesh, err)) {
@@ -491,7 +517,7 @@ static int node_main(int argc, char **argv)
 	}
 	/* Before any other thread: they all inherit the mask (vm_wait_stop takes them). */
 	node_block_signals(n);
-	n->cl = cluster_create(n->mesh, n->o.status_fd);
+	n->cl = cluster_create(n->mesh, n->o.status_fd, n->o.peer_timeout * 1000);
 	cluster_status(n->cl, "connected");
 
 	if (n->o.rank == 0 ? node_setup_rank0(n) : node_setup_rank_k(n)) {
@@ -558,6 +584,8 @@ out_shutdown:
 	}
 	if (n->vm && n->vm->started.tv_sec && (n->o.stats || n->machine.stats))
 		node_print_stats(n);
+	if (n->job && n->all_ready)
+		status = job_finish(n->job, status, n->vm->exit_reason[0] && status);
 	/*
 	 * After a loss the others are stopping too, told why by our STOP: a
 	 * moment for them to read it before our connections close, or they
@@ -574,6 +602,7 @@ out_shutdown:
 	cluster_destroy(n->cl);
 	mesh_close(n->mesh);
 out_host:
+	job_destroy(n->job);
 	host_close(n->host);
 out_opts:
 	if (n->sig_fd >= 0)

@@ -11,19 +11,29 @@
 #include "vmm/cmd.h"
 #include "vmm/guest.h"
 #include "vmm/host.h"
+#include "vmm/job.h"
 #include "vmm/launch.h"
 #include "vmm/options.h"
 #include "vmm/ram.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
 
-#define RUN_GROUPS (OPTG_MACHINE | OPTG_BOOT | OPTG_RUN | OPTG_LAUNCH)
+#define RUN_GROUPS (OPTG_MACHINE | OPTG_BOOT | OPTG_RUN | OPTG_LAUNCH | OPTG_JOB)
 
 static void run_help(FILE *f)
 {
-	fprintf(f, "usage: gvm run --kernel FILE [--nodes N] [OPTIONS]\n"
+	fprintf(f, "usage: gvm run [--nodes N] [OPTIONS] -- COMMAND [ARGS]...\n"
+		   "       gvm run (--kernel FILE | --image NAME|PATH) [--nodes N] [OPTIONS]\n"
 		   "\n"
-		   "Boot a guest on this machine and wait for it to end.  The guest's\n"
+		   "Run a job in a Linux guest on this machine: COMMAND runs with ARGS in\n"
+		   "a directory that holds the --copy files; its standard output and error\n"
+		   "are gvm's, the files it leaves in $GVM_OUTPUT_DIR come back into\n"
+		   "--output, and gvm exits with its status (1 if it succeeded but its\n"
+		   "output files could not all be written).  The job sees GVM_NODES,\n"
+		   "GVM_VCPUS, GVM_NUMA_NODES, GVM_VM_ID, GVM_JOB_ID, GVM_WORKDIR and\n"
+		   "GVM_OUTPUT_DIR in its environment.\n"
+		   "\n"
+		   "Without a job, boot a guest and wait for it to end.  The guest's\n"
 		   "console (a 16550A UART at 0x3f8) is gvm's standard output and input.\n"
 		   "gvm exits with the status the guest writes to its exit device (port\n"
 		   "0x501), 0 if it powers off, %d if the VM fails (triple fault, reset,\n"
@@ -41,7 +51,8 @@ static void run_help(FILE *f)
 }
 
 /* Everything that can be checked before a VM exists, so bad input starts nothing. */
-static int check_input(struct vm_options *o, const struct host *host, struct vm_topology *t)
+static int check_input(struct vm_options *o, const struct host *host, struct vm_topology *t,
+		       struct image *img)
 {
 	char err[TOPO_ERR_MAX];
 
@@ -50,7 +61,7 @@ static int check_input(struct vm_options *o, const struct host *host, struct vm_
 		pr_err("run: %s", err);
 		return -1;
 	}
-	return guest_check_boot(o, "run");
+	return guest_prepare(o, host, t->ram_size, img, "run");
 }
 
 static int run_main(int argc, char **argv)
@@ -64,7 +75,9 @@ static int run_main(int argc, char **argv)
 	char fbuf[256];
 	struct guest_ram *ram;
 	struct vm *vm;
-	char err[HOST_ERR_MAX];
+	struct image *img = NULL;
+	struct job *job = NULL;
+	char err[HOST_ERR_MAX > JOB_ERR_MAX ? HOST_ERR_MAX : JOB_ERR_MAX];
 	sigset_t sigs;
 	int r, status;
 
@@ -80,18 +93,31 @@ static int run_main(int argc, char **argv)
 	if (o.nodes)
 		return launch_main(&o, argc, argv);
 	t = malloc(sizeof(*t));
-	if (!t)
+	img = calloc(1, sizeof(*img));
+	if (!t || !img)
 		die("out of memory");
 	host = host_open(err);
 	if (!host) {
 		pr_err("run: cannot read this host's topology: %s", err);
-		free(t);
-		return 1;
+		status = 1;
+		goto out_input;
 	}
-	if (check_input(&o, host, t)) {
-		host_close(host);
-		free(t);
-		return 1;
+	if (check_input(&o, host, t, img)) {
+		status = 1;
+		goto out_input;
+	}
+	if (o.job_argv) {
+		struct job_env env = { .nodes = 1, .vcpus = t->nr_cpus, .numa_nodes = t->nr_nodes,
+				       .vm_id = launch_vm_id() };
+
+		job = job_create(&o, &env, err);
+		if (!job || job_add_payload(job, &o, err)) {
+			pr_err("run: %s", err);
+			status = 1;
+			goto out_input;
+		}
+		cfg.console_fd = job_console_fd(job);
+		cfg.console_in_fd = -1;
 	}
 	cfg.stats = o.stats;
 	cfg.host = host;
@@ -112,20 +138,19 @@ static int run_main(int argc, char **argv)
 
 	ram = guest_ram_anon(t->ram_size);
 	if (!ram) {
-		host_close(host);
-		free(t);
-		return 1;
+		status = 1;
+		goto out_input;
 	}
 	vm = vm_create(t, ram, &cfg);
-	free(t);
 	if (!vm) {
-		host_close(host);
-		return 1;
+		status = 1;
+		goto out_input;
 	}
-	if (vm_create_machine(vm) || guest_load(vm, &o, "run"))
-		goto fail;
-	if (vm_start(vm))
-		goto fail;
+	if (vm_create_machine(vm) || (job && job_attach(job, vm)) || guest_load(vm, &o, "run") ||
+	    vm_start(vm)) {
+		status = 1;
+		goto out_vm;
+	}
 	status = vm_wait(vm);
 	if (vm->exit_reason[0]) {
 		if (status == 0)
@@ -133,15 +158,18 @@ static int run_main(int argc, char **argv)
 		else
 			pr_err("%s", vm->exit_reason);
 	}
+	if (job)
+		status = job_finish(job, status, vm->exit_reason[0] && status);
 	if (o.stats)
 		vm_print_stats(vm, stderr, "gvm");
+out_vm:
 	vm_destroy(vm);
+out_input:
+	job_destroy(job);
 	host_close(host);
+	free(img);
+	free(t);
 	return status;
-fail:
-	vm_destroy(vm);
-	host_close(host);
-	return 1;
 }
 
 const struct gvm_cmd cmd_run = {

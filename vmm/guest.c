@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 
 #include "common/log.h"
+#include "vmm/host.h"
+#include "vmm/job.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
 #include "vmm/x86/acpi.h"
@@ -39,6 +41,33 @@ int guest_check_boot(const struct vm_options *o, const char *cmd)
 	if (o->dump_acpi && (stat(o->dump_acpi, &dst) || !S_ISDIR(dst.st_mode))) {
 		pr_err("%s: --dump-acpi: '%s' is not a directory (create it first)", cmd,
 		       o->dump_acpi);
+		return -1;
+	}
+	return 0;
+}
+
+int guest_prepare(struct vm_options *o, const struct host *host, uint64_t ram_size,
+		  struct image *img, const char *cmd)
+{
+	char err[IMAGE_ERR_MAX > JOB_ERR_MAX ? IMAGE_ERR_MAX : JOB_ERR_MAX];
+	uint64_t payload;
+	const char *why;
+
+	if (o->image || (o->job_argv && !o->kernel)) {
+		if (image_resolve(o->image, host_kernel_emulated(host, &why), o->append, img, err) ||
+		    image_apply(img, o, err)) {
+			pr_err("%s: %s", cmd, err);
+			return -1;
+		}
+		if (img->emulated_words)
+			pr_debug("%s: image %s, with the words for a host that %s", cmd, img->path,
+				 why);
+	}
+	if (guest_check_boot(o, cmd))
+		return -1;
+	if (o->job_argv && (job_check(o, &payload, err) ||
+			    job_check_fit(o, payload, ram_size, err))) {
+		pr_err("%s: %s", cmd, err);
 		return -1;
 	}
 	return 0;

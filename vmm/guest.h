@@ -8,9 +8,13 @@
 #ifndef GVM_VMM_GUEST_H
 #define GVM_VMM_GUEST_H
 
+#include <stdint.h>
+
+#include "vmm/image.h"
 #include "vmm/options.h"
 
 struct vm;
+struct host;
 
 /*
  * --kernel (required), --initrd and --dump-acpi of o: the files exist and
@@ -18,6 +22,18 @@ struct vm;
  * starts with cmd ("run", "node").
  */
 int guest_check_boot(const struct vm_options *o, const char *cmd);
+
+/*
+ * Everything the boot needs that can be checked before anything starts:
+ * --image (the linux image by default for a job) resolved into o's kernel,
+ * initrds and command line (img must outlive o; the host decides whether
+ * the image's words for emulating hosts are added), guest_check_boot, and
+ * for a job its command, files and output directory, and that it fits
+ * ram_size bytes of guest RAM.  Returns 0, or -1 after an error message that
+ * starts with cmd.
+ */
+int guest_prepare(struct vm_options *o, const struct host *host, uint64_t ram_size,
+		  struct image *img, const char *cmd);
 
 /* Load the guest into vm (whose vCPU 0 runs here) and set vCPU 0's entry state. */
 int guest_load(struct vm *vm, const struct vm_options *o, const char *cmd);

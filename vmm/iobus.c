@@ -98,3 +98,24 @@ bool io_bus_dispatch(const struct io_bus *bus, struct io_access *a)
 	r->fn(r->dev, a);
 	return true;
 }
+
+unsigned io_bus_dispatch_string(const struct io_bus *bus, struct io_access *a, unsigned count)
+{
+	const struct io_range *r = io_bus_find(bus, a->addr);
+	uint8_t *data = a->data;
+	unsigned len = a->len, unclaimed = 0;
+
+	if (count > 1 && a->write && len == 1 && r && (r->flags & IO_STRING) && !bus->forward) {
+		a->len = count;
+		a->off = a->addr - r->base;
+		r->fn(r->dev, a);
+		a->len = len;
+		return 0;
+	}
+	for (unsigned i = 0; i < count; i++) {
+		a->data = data + (size_t)i * len;
+		unclaimed += !io_bus_dispatch(bus, a);
+	}
+	a->data = data;
+	return unclaimed;
+}

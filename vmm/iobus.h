@@ -34,6 +34,11 @@ typedef bool (*io_forward_fn)(void *dev, struct io_access *a);
 enum io_range_flags {
 	IO_SHARED = 0,     /* one device per VM, lives on rank 0 */
 	IO_LOCAL = 1u << 0, /* per vCPU or per instance: never forwarded */
+	/*
+	 * Byte ports that take a string OUT (REP OUTSB) in one call, len being
+	 * the whole string, where the device is here (not forwarded).
+	 */
+	IO_STRING = 1u << 1,
 };
 
 struct io_range {
@@ -71,6 +76,13 @@ const struct io_range *io_bus_find(const struct io_bus *bus, uint64_t addr);
  * empty bus.
  */
 bool io_bus_dispatch(const struct io_bus *bus, struct io_access *a);
+
+/*
+ * A string access of count elements of a->len bytes at a->data: one call for
+ * an IO_STRING range handled here, else one dispatch per element.  Returns
+ * the number of elements no range claimed.
+ */
+unsigned io_bus_dispatch_string(const struct io_bus *bus, struct io_access *a, unsigned count);
 
 /* Little-endian helpers for handlers. */
 static inline uint64_t io_data_get(const struct io_access *a)

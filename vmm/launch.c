@@ -23,7 +23,7 @@
 #include "vmm/host.h"
 #include "vmm/vm.h"
 
-#define LAUNCH_GROUPS (OPTG_MACHINE | OPTG_BOOT | OPTG_RUN | OPTG_LAUNCH)
+#define LAUNCH_GROUPS (OPTG_MACHINE | OPTG_BOOT | OPTG_RUN | OPTG_LAUNCH | OPTG_JOB)
 /* Once one instance has ended, the others stop by themselves within 5 s. */
 #define LAUNCH_GRACE_S 15
 /* After SIGINT/SIGTERM: time for a clean stop before SIGKILL. */
@@ -62,7 +62,8 @@ static double launch_elapsed(const struct launch *l)
 }
 
 /* What can be checked before anything starts. */
-static int launch_check(struct vm_options *o, struct host *host, struct vm_topology *t)
+static int launch_check(struct vm_options *o, struct host *host, struct vm_topology *t,
+			struct image *img)
 {
 	struct topo_params p = o->topo;
 	char err[TOPO_ERR_MAX];
@@ -79,7 +80,8 @@ static int launch_check(struct vm_options *o, struct host *host, struct vm_topol
 		pr_err("run: %s", err);
 		return 1;
 	}
-	if (guest_check_boot(o, "run"))
+	/* rank 0 resolves the image and writes the job's payload on its own host */
+	if (guest_prepare(o, host, t->ram_size, img, "run"))
 		return 1;
 	return 0;
 }
@@ -101,7 +103,7 @@ static int launch_check_munge(const char *sock)
 	return 0;
 }
 
-static uint64_t launch_vm_id(void)
+uint64_t launch_vm_id(void)
 {
 	uint64_t id = 0;
 
@@ -162,6 +164,12 @@ static char **launch_argv(struct launch *l, unsigned r, int argc, char **argv)
 	a[k++] = buf[5];
 	for (int i = 1; i < argc; i++) {
 		int v = options_takes_value(argv[i], LAUNCH_GROUPS);
+
+		if (!strcmp(argv[i], "--")) { /* the job's command and arguments, as they are */
+			while (i < argc)
+				a[k++] = argv[i++];
+			break;
+		}
 
 		if (launch_is_opt(argv[i], "--nodes") || launch_is_opt(argv[i], "--vcpus") ||
 		    launch_is_opt(argv[i], "--mem")) {
@@ -358,6 +366,7 @@ int launch_main(struct vm_options *o, int argc, char **argv)
 {
 	struct launch l = { .n = o->nodes, .status_rd = -1, .status_wr = -1 };
 	struct vm_topology *t = malloc(sizeof(*t));
+	struct image *img = malloc(sizeof(*img));
 	unsigned pus[TOPO_MAX_CPUS];
 	char err[HOST_ERR_MAX > MESH_ERR_MAX ? HOST_ERR_MAX : MESH_ERR_MAX], sz[32], share[32];
 	struct host *host;
@@ -369,7 +378,7 @@ int launch_main(struct vm_options *o, int argc, char **argv)
 
 	clock_gettime(CLOCK_MONOTONIC, &l.start);
 	l.inst = calloc(l.n, sizeof(*l.inst));
-	if (!t || !l.inst)
+	if (!t || !img || !l.inst)
 		die("out of memory");
 	for (unsigned r = 0; r < l.n; r++)
 		l.inst[r].listen_fd = -1;
@@ -378,7 +387,7 @@ int launch_main(struct vm_options *o, int argc, char **argv)
 		pr_err("run: cannot read this host's topology: %s", err);
 		goto out;
 	}
-	if ((status = launch_check(o, host, t))) {
+	if ((status = launch_check(o, host, t, img))) {
 		host_close(host);
 		goto out;
 	}
@@ -487,6 +496,7 @@ out:
 	if (l.status_wr >= 0)
 		close(l.status_wr);
 	free(l.inst);
+	free(img);
 	free(t);
 	options_free(o);
 	return status;

@@ -14,7 +14,12 @@
 #ifndef GVM_VMM_LAUNCH_H
 #define GVM_VMM_LAUNCH_H
 
+#include <stdint.h>
+
 #include "vmm/options.h"
+
+/* A random VM id, never 0. */
+uint64_t launch_vm_id(void);
 
 /* o parsed from argv (gvm run's options, o->nodes set); releases o.  The exit status. */
 int launch_main(struct vm_options *o, int argc, char **argv);

@@ -9,12 +9,13 @@
 
 enum opt_id {
 	OPT_VCPUS, OPT_MEM, OPT_NUMA, OPT_CPU_FEATURES,
-	OPT_KERNEL, OPT_INITRD, OPT_APPEND,
-	OPT_DUMP_ACPI, OPT_STATS,
+	OPT_KERNEL, OPT_IMAGE, OPT_INITRD, OPT_APPEND,
+	OPT_DUMP_ACPI, OPT_STATS, OPT_VERBOSE,
+	OPT_COPY, OPT_OUTPUT, OPT_OVERWRITE, OPT_OUTPUT_MAX, OPT_JOB_ID,
 	OPT_XML,
 	OPT_NODES,
 	OPT_RANK, OPT_PEERS, OPT_VM_ID, OPT_MUNGE_SOCKET, OPT_LISTEN_FD, OPT_KVM_FD, OPT_UFFD_FD,
-	OPT_STATUS_FD, OPT_HOST_CPUS, OPT_CONNECT_TIMEOUT,
+	OPT_STATUS_FD, OPT_HOST_CPUS, OPT_CONNECT_TIMEOUT, OPT_PEER_TIMEOUT,
 	OPT_NR,
 };
 
@@ -42,13 +43,32 @@ static const struct opt_def opts[OPT_NR] = {
 			     "conservative where this host emulates guest kernel code)" },
 	[OPT_KERNEL] = { "kernel", "FILE", OPTG_BOOT, false,
 		       "the guest kernel: a Linux bzImage or vmlinux, or an ELF64 guest such as "
-		       "the probe (required)" },
+		       "the probe (required, unless --image or a job gives it)" },
+	[OPT_IMAGE] = { "image", "NAME|PATH", OPTG_BOOT, false,
+		      "boot an image: linux (the default for a job), probe, or a directory "
+		      "or kernel file; its command line, with the words this host needs, "
+		      "comes before --append" },
 	[OPT_INITRD] = { "initrd", "FILE", OPTG_BOOT, true,
 		       "an initramfs; give it several times to concatenate several, in order" },
 	[OPT_APPEND] = { "append", "CMDLINE", OPTG_BOOT, false, "the kernel command line" },
 	[OPT_DUMP_ACPI] = { "dump-acpi", "DIR", OPTG_RUN, false,
 			  "also write the ACPI tables given to the guest to DIR, one file per "
 			  "table (for iasl -d)" },
+	[OPT_VERBOSE] = { "verbose", NULL, OPTG_RUN, false,
+			"show the phases of the run and, for a job, the guest's console on "
+			"standard error" },
+	[OPT_COPY] = { "copy", "PATH", OPTG_JOB, true,
+		     "a file or directory for the job, in its working directory under its "
+		     "own name; give it several times for several" },
+	[OPT_OUTPUT] = { "output", "DIR", OPTG_JOB, false,
+		       "where the files the job leaves in $GVM_OUTPUT_DIR come back (default: "
+		       "the current directory)" },
+	[OPT_OVERWRITE] = { "overwrite", NULL, OPTG_JOB, false,
+			  "let the job's output files replace files of the same name in --output" },
+	[OPT_OUTPUT_MAX] = { "output-max", "SIZE", OPTG_JOB, false,
+			   "refuse output files beyond SIZE in all (default 1G)" },
+	[OPT_JOB_ID] = { "job-id", "ID", OPTG_JOB, false,
+		       "the job's identity, which it sees as $GVM_JOB_ID (the Slurm job id)" },
 	[OPT_STATS] = { "stats", NULL, OPTG_RUN, false,
 		      "at the end, print the VM exits by reason and per second (over several "
 		      "instances, each prints its own, with its DSM faults and peak RSS)" },
@@ -85,6 +105,10 @@ static const struct opt_def opts[OPT_NR] = {
 	[OPT_CONNECT_TIMEOUT] = { "connect-timeout", "SECONDS", OPTG_NODE, false,
 				"give up when the other instances are not all connected after "
 				"SECONDS (default 30)" },
+	[OPT_PEER_TIMEOUT] = { "peer-timeout", "SECONDS", OPTG_NODE | OPTG_LAUNCH, false,
+			     "an instance that says nothing for SECONDS while the guest runs "
+			     "(stopped, hung, cut off) is lost, and the VM stops (default 30: "
+			     "long enough for a busy host or a network fail-over)" },
 };
 
 /* An inherited descriptor: a number, and open in this process. */
@@ -171,6 +195,54 @@ static int set_option(struct vm_options *o, enum opt_id id, const char *val, con
 	case OPT_KERNEL:
 		o->kernel = val;
 		break;
+	case OPT_IMAGE:
+		if (!*val) {
+			snprintf(err, sizeof(err), "the image is empty");
+			goto bad;
+		}
+		o->image = val;
+		break;
+	case OPT_VERBOSE:
+		o->verbose = true;
+		break;
+	case OPT_COPY:
+		if (o->nr_copies == OPT_MAX_COPIES) {
+			snprintf(err, sizeof(err), "at most %d (copy a directory instead)",
+				 OPT_MAX_COPIES);
+			goto bad;
+		}
+		if (!*val) {
+			snprintf(err, sizeof(err), "the path is empty");
+			goto bad;
+		}
+		o->copies[o->nr_copies++] = val;
+		break;
+	case OPT_OUTPUT:
+		if (!*val) {
+			snprintf(err, sizeof(err), "the directory is empty");
+			goto bad;
+		}
+		o->output_dir = val;
+		break;
+	case OPT_OVERWRITE:
+		o->overwrite = true;
+		break;
+	case OPT_OUTPUT_MAX:
+		if (parse_size(val, &o->output_max, err))
+			goto bad;
+		break;
+	case OPT_JOB_ID: {
+		size_t n = strlen(val);
+
+		if (!n || n > OPT_JOB_ID_MAX || strspn(val, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			"abcdefghijklmnopqrstuvwxyz0123456789_.+-") != n) {
+			snprintf(err, sizeof(err), "'%s' is not a job id (1 to %d letters, digits "
+				 "or _.+-)", val, OPT_JOB_ID_MAX);
+			goto bad;
+		}
+		o->job_id = val;
+		break;
+	}
 	case OPT_INITRD:
 		if (o->nr_initrds == OPT_MAX_INITRDS) {
 			snprintf(err, sizeof(err), "at most %d initrds", OPT_MAX_INITRDS);
@@ -248,6 +320,10 @@ static int set_option(struct vm_options *o, enum opt_id id, const char *val, con
 		if (parse_uint(val, 1, 3600, &o->connect_timeout, err))
 			goto bad;
 		break;
+	case OPT_PEER_TIMEOUT:
+		if (parse_uint(val, 1, 3600, &o->peer_timeout, err))
+			goto bad;
+		break;
 	default:
 		break;
 	}
@@ -266,6 +342,8 @@ int options_parse(int argc, char **argv, unsigned groups, struct vm_options *o)
 	memset(o, 0, sizeof(*o));
 	o->listen_fd = o->kvm_fd = o->uffd_fd = o->status_fd = -1;
 	o->connect_timeout = 30;
+	o->peer_timeout = 30;
+	o->output_max = OPT_OUTPUT_MAX_DEFAULT;
 	cpuid_features_parse(NULL, &o->features, cerr);
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *val = NULL, *eq;
@@ -274,6 +352,16 @@ int options_parse(int argc, char **argv, unsigned groups, struct vm_options *o)
 
 		if (!strcmp(a, "-h") || !strcmp(a, "--help"))
 			return 1;
+		if (!strcmp(a, "--") && (groups & OPTG_JOB)) {
+			if (i + 1 == argc || !argv[i + 1][0]) {
+				pr_err("%s: -- must be followed by the job's command (see gvm "
+				       "help %s)", cmd, cmd);
+				return -1;
+			}
+			o->job_argv = argv + i + 1;
+			o->job_argc = argc - i - 1;
+			break;
+		}
 		if (strncmp(a, "--", 2) || !a[2]) {
 			pr_err("%s: unexpected argument '%s' (options start with --; "
 			       "see gvm help %s)", cmd, a, cmd);
@@ -315,6 +403,16 @@ int options_parse(int argc, char **argv, unsigned groups, struct vm_options *o)
 		}
 		if (set_option(o, id, val, cmd))
 			return -1;
+	}
+	if (o->kernel && o->image) {
+		pr_err("%s: --kernel and --image both name the guest: give one", cmd);
+		return -1;
+	}
+	if (!o->job_argv && (seen[OPT_COPY] || seen[OPT_OUTPUT] || seen[OPT_OVERWRITE] ||
+			     seen[OPT_OUTPUT_MAX] || seen[OPT_JOB_ID])) {
+		pr_err("%s: --copy, --output, --overwrite, --output-max and --job-id are for a "
+		       "job: gvm %s [OPTIONS] -- COMMAND [ARGS]", cmd, cmd);
+		return -1;
 	}
 	if (o->cpu_features && cpuid_features_parse(o->cpu_features, &o->features, cerr)) {
 		pr_err("%s: --cpu-features: %s", cmd, cerr);
@@ -393,5 +491,10 @@ void options_help(FILE *f, unsigned groups)
 			 opts[k].arg ? opts[k].arg : "");
 		help_line(f, left, opts[k].help);
 	}
+	if (groups & OPTG_JOB)
+		help_line(f, "-- COMMAND [ARGS]", "run COMMAND with ARGS in the guest (the linux "
+			  "image unless --image or --kernel says otherwise): a file of this "
+			  "host (a path with a '/', or one in the current directory) or a "
+			  "command of the guest's; its output is gvm's, its status gvm's");
 	help_line(f, "-h, --help", "show this help");
 }

@@ -21,9 +21,13 @@ enum opt_group {
 	OPTG_TOPO = 1u << 3,    /* --xml */
 	OPTG_LAUNCH = 1u << 4,  /* --nodes (gvm run) */
 	OPTG_NODE = 1u << 5,    /* --rank --peers --vm-id ... (gvm node) */
+	OPTG_JOB = 1u << 6,     /* --copy --output ... and -- COMMAND [ARGS] */
 };
 
 #define OPT_MAX_INITRDS 32
+#define OPT_MAX_COPIES 256
+#define OPT_JOB_ID_MAX 64
+#define OPT_OUTPUT_MAX_DEFAULT (1ull << 30)
 
 struct vm_options {
 	/*
@@ -38,9 +42,21 @@ struct vm_options {
 	const char *initrds[OPT_MAX_INITRDS]; /* --initrd, in order, concatenated */
 	unsigned nr_initrds;
 	const char *append;       /* --append: kernel command line */
+	const char *image;        /* --image NAME|PATH (vmm/image.h) */
 	const char *dump_acpi;    /* --dump-acpi DIR */
 	const char *xml;          /* --xml FILE (gvm topo) */
 	bool stats;               /* --stats */
+	bool verbose;             /* --verbose */
+
+	/* a job (vmm/job.h): -- COMMAND [ARGS], and what goes with it */
+	char **job_argv;          /* COMMAND and ARGS, pointing into argv; NULL: no job */
+	unsigned job_argc;
+	const char *copies[OPT_MAX_COPIES]; /* --copy */
+	unsigned nr_copies;
+	const char *output_dir;   /* --output (default: the current directory) */
+	bool overwrite;           /* --overwrite */
+	uint64_t output_max;      /* --output-max */
+	const char *job_id;       /* --job-id */
 
 	unsigned nodes;           /* --nodes N (gvm run); 0: not given */
 
@@ -56,13 +72,15 @@ struct vm_options {
 	unsigned host_cpus[TOPO_MAX_CPUS];         /* --host-cpus */
 	unsigned nr_host_cpus;
 	unsigned connect_timeout; /* --connect-timeout, seconds (default 30) */
+	unsigned peer_timeout;    /* --peer-timeout, seconds (default 30) */
 };
 
 /*
  * Parse argv[1..argc) (argv[0] is the subcommand name) accepting the options
  * of `groups`.  Strings point into argv.  Returns 0 when parsed, 1 when
  * --help was given (the help is printed to stdout), -1 on a bad option or
- * value (an error naming it is printed).  Positional arguments are refused.
+ * value (an error naming it is printed).  Positional arguments are refused,
+ * but for `-- COMMAND [ARGS]` where groups has OPTG_JOB.
  */
 int options_parse(int argc, char **argv, unsigned groups, struct vm_options *o);
 

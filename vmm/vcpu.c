@@ -217,11 +217,8 @@ static void handle_io(struct vcpu *v)
 	};
 
 	v->stats[VS_EXIT_IO]++;
-	for (unsigned i = 0; i < run->io.count; i++) {
-		a.data = p + i * a.len;
-		if (!io_bus_dispatch(&v->vm->pio, &a))
-			v->stats[VS_UNHANDLED_IO]++;
-	}
+	a.data = p;
+	v->stats[VS_UNHANDLED_IO] += io_bus_dispatch_string(&v->vm->pio, &a, run->io.count);
 }
 
 static void handle_mmio(struct vcpu *v)

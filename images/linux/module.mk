@@ -20,8 +20,14 @@ ifeq ($(SAN),1)
 linux-image:
 	@echo "linux-image: the guest takes no sanitizer build: run make without SAN=1" >&2; exit 1
 else
-linux-image: $(LINUX_OUT)/bzImage $(LINUX_OUT)/initramfs.cpio
+linux-image: $(LINUX_OUT)/bzImage $(LINUX_OUT)/initramfs.cpio $(LINUX_OUT)/cmdline \
+	$(LINUX_OUT)/cmdline-emulated
 endif
+
+# The image's command lines, beside its kernel (vmm/image.h).
+$(LINUX_OUT)/cmdline $(LINUX_OUT)/cmdline-emulated: $(LINUX_OUT)/%: images/linux/%
+	@mkdir -p $(@D)
+	cp $< $@
 
 # The slow tier boots this image.
 check-slow: linux-image
@@ -33,10 +39,18 @@ $(LINUX_OUT)/bzImage $(LINUX_OUT)/vmlinux $(LINUX_OUT)/gen_init_cpio &: \
 	LINUX_TARBALL=$(LINUX_TARBALL) images/linux/build-kernel.sh $(LINUX_OUT)
 	@touch $(LINUX_OUT)/bzImage $(LINUX_OUT)/vmlinux $(LINUX_OUT)/gen_init_cpio
 
-# The exit tool runs as the last step of /init: static, no libraries to copy.
+# The exit tool runs as the last step of /init, and the job agent runs the
+# job: static, no libraries to copy.
 $(LINUX_OUT)/gvm-exit: images/linux/gvm-exit.c common/guest_abi.h
 	@mkdir -p $(@D)
 	$(CC) -std=gnu11 $(WARN) -O2 -I. -static $< -o $@
+
+$(LINUX_OUT)/gvm-job: images/linux/gvm-job.c common/cpio.c common/cpio.h common/guest_abi.h
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 $(WARN) -O2 -I. -D_GNU_SOURCE -static images/linux/gvm-job.c \
+		common/cpio.c -o $@
+
+LINUX_IMAGE_PROGS += $(LINUX_OUT)/gvm-job
 
 $(LINUX_OUT)/initramfs.cpio: images/linux/mkinitramfs.sh images/linux/init \
 		$(LINUX_OUT)/gen_init_cpio $(LINUX_OUT)/gvm-exit $(LINUX_IMAGE_PROGS)
