@@ -69,11 +69,15 @@ static void mesh_set_timeouts(int fd, unsigned ms)
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
 
-/* Options for an established connection: low latency, and a dead host noticed in seconds. */
-static void mesh_tune(int fd)
+/*
+ * Options for an established connection: low latency, and a dead host
+ * noticed after peer_timeout_ms (keepalive probes every second once idle,
+ * unacknowledged data), not after TCP's own quarter of an hour.
+ */
+static void mesh_tune(int fd, unsigned peer_timeout_ms)
 {
-	int one = 1, idle = 1, intvl = 1, cnt = 3;
-	unsigned user_timeout = 4000;
+	int one = 1, idle = 1, intvl = 1, cnt = peer_timeout_ms / 1000 ? peer_timeout_ms / 1000 : 1;
+	unsigned user_timeout = peer_timeout_ms;
 
 	mesh_set_timeouts(fd, 0);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -252,7 +256,7 @@ static int mesh_accept_one(struct mesh *m, int fd, const char *addr)
 		__atomic_store_n(&m->fds[slot], -1, __ATOMIC_SEQ_CST);
 		goto refuse;
 	}
-	mesh_tune(fd);
+	mesh_tune(fd, m->cfg.peer_timeout_ms);
 	pr_debug("rank %u: rank %u channel %u connected from %s", m->cfg.rank, claim.from,
 		 claim.channel, addr);
 	return 0;
@@ -403,7 +407,7 @@ static int mesh_connect_peer(struct mesh *m, unsigned peer, unsigned ch, char *e
 		}
 		usleep(50 * 1000);
 	}
-	mesh_tune(fd);
+	mesh_tune(fd, m->cfg.peer_timeout_ms);
 	m->fds[mesh_slot(m, peer, ch)] = fd;
 	atomic_fetch_add(&m->outbound_done, 1);
 	return 0;
@@ -441,6 +445,8 @@ int mesh_open(const struct mesh_config *cfg, struct mesh **out, char *err)
 	m->cfg = *cfg;
 	if (!m->cfg.timeout_ms)
 		m->cfg.timeout_ms = 30000;
+	if (!m->cfg.peer_timeout_ms)
+		m->cfg.peer_timeout_ms = 30000;
 	memcpy(m->peers, cfg->peers, cfg->nr_nodes * sizeof(*m->peers));
 	m->cfg.peers = m->peers;
 	for (unsigned i = 0; i < nslots; i++)

@@ -31,6 +31,8 @@ struct mesh_config {
 	uint64_t vm_id;               /* peers of another VM are refused */
 	const char *munge_socket;     /* NULL: munge's default */
 	unsigned timeout_ms;          /* 0: 30 s */
+	/* A peer that acknowledges nothing for this long is gone (TCP); 0: 30 s. */
+	unsigned peer_timeout_ms;
 	/* Optional: called from mesh_open's thread as connections come up. */
 	void (*progress)(void *arg, unsigned done, unsigned total);
 	void *progress_arg;

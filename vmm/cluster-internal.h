@@ -79,9 +79,8 @@ struct cl_config {
 	uint32_t stats;          /* 1: --stats was given to rank 0 */
 };
 
-/* Heartbeats; an instance silent for CL_SILENT_MS while the guest runs is lost. */
+/* Heartbeats; an instance silent for cluster->silent_ms while the guest runs is lost. */
 #define CL_HEARTBEAT_MS 250
-#define CL_SILENT_MS 3000
 
 #define CL_REASON_MAX 256
 #define CL_RXBUF 1024
@@ -149,6 +148,7 @@ struct cluster {
 	struct vm *vm;
 	struct dsm *dsm;
 	int status_fd;
+	unsigned silent_ms;       /* silence that makes an instance lost */
 	struct cl_conn *conns;   /* [peer * CLUSTER_NR_CHANNELS + ch], for ch < CL_NR_OWN */
 
 	/* which rank runs each vCPU */

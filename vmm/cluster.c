@@ -56,7 +56,7 @@ int cl_send(struct cluster *c, unsigned peer, unsigned ch, uint16_t type, uint64
 	return rc;
 }
 
-struct cluster *cluster_create(struct mesh *mesh, int status_fd)
+struct cluster *cluster_create(struct mesh *mesh, int status_fd, unsigned silent_ms)
 {
 	struct cluster *c = calloc(1, sizeof(*c));
 
@@ -66,6 +66,7 @@ struct cluster *cluster_create(struct mesh *mesh, int status_fd)
 	c->rank = mesh_rank(mesh);
 	c->nr = mesh_nr_nodes(mesh);
 	c->status_fd = status_fd;
+	c->silent_ms = silent_ms;
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->cond, NULL);
 	c->conns = calloc((size_t)c->nr * CL_NR_OWN, sizeof(*c->conns));
@@ -679,7 +680,7 @@ static void *cl_beat_thread(void *arg)
 			cl_send(c, p, CLUSTER_CH_CTRL, CL_HEARTBEAT, 0, 0, 0, NULL, 0);
 			last = atomic_load_explicit(&cn->last_rx_ms, memory_order_relaxed);
 			if (atomic_load(&c->watching) && !atomic_load(&c->stopping) &&
-			    !(c->vm && vm_stopping(c->vm)) && now > last + CL_SILENT_MS)
+			    !(c->vm && vm_stopping(c->vm)) && now > last + c->silent_ms)
 				cluster_fail(c, p, "%s lost: nothing from it for %.1f s",
 					     cl_peer_name(c, p, name, sizeof(name)),
 					     (now - last) / 1000.0);

@@ -65,8 +65,12 @@ struct cluster_machine {
 
 struct cluster;
 
-/* Over an open mesh of CLUSTER_NR_CHANNELS channels (borrowed). status_fd: -1 or a pipe. */
-struct cluster *cluster_create(struct mesh *mesh, int status_fd);
+/*
+ * Over an open mesh of CLUSTER_NR_CHANNELS channels (borrowed).  status_fd:
+ * -1 or a pipe.  silent_ms: how long an instance may say nothing while the
+ * guest runs before it is lost.
+ */
+struct cluster *cluster_create(struct mesh *mesh, int status_fd, unsigned silent_ms);
 void cluster_destroy(struct cluster *c);
 
 /*
@@ -111,7 +115,7 @@ int cluster_sync_clocks(struct cluster *c, const struct cluster_machine *m, char
 
 /*
  * The guest runs everywhere: from now until cluster_quiesce, an instance
- * silent for 3 s (stopped, hung, or cut off without its connections
+ * silent for silent_ms (stopped, hung, or cut off without its connections
  * closing) is lost.
  */
 void cluster_watch(struct cluster *c);

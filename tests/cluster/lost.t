@@ -4,7 +4,7 @@
 # naming it (rank and host:port) and a non-zero status: rank 1 of 3 killed
 # (SIGKILL) while the guest runs, then rank 0 (the one with the devices),
 # then rank 1 stopped (SIGSTOP: its connections stay open, it just goes
-# silent).
+# silent; with --peer-timeout 3, the others notice after 3 s).
 . "$GVM_TOP/tests/cluster/lib.sh"
 cluster_need
 
@@ -14,6 +14,7 @@ kill_rank() {
 	local vport t0 t1 left rc r
 	: >"$log"
 	"$GVM" run --nodes 3 --vcpus 3 --mem 384M --kernel "$PROBE" \
+		$([ "$sig" = STOP ] && echo --peer-timeout 3) \
 		--append "probe.workloads=counter probe.counter_iters=1000000000" \
 		>"$log" 2>&1 </dev/null &
 	launcher=$!
