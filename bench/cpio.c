@@ -1,28 +1,7 @@
 #include "bench/cpio.h"
 
-#define CPIO_HDR 110
+#include "common/cpio.h"
 
-static int hex8(const char *s, uint32_t *out)
-{
-	uint32_t v = 0;
-
-	for (int i = 0; i < 8; i++) {
-		char c = s[i];
-		unsigned d;
-
-		if (c >= '0' && c <= '9')
-			d = (unsigned)(c - '0');
-		else if (c >= 'a' && c <= 'f')
-			d = (unsigned)(c - 'a' + 10);
-		else if (c >= 'A' && c <= 'F')
-			d = (unsigned)(c - 'A' + 10);
-		else
-			return -1;
-		v = v << 4 | d;
-	}
-	*out = v;
-	return 0;
-}
 
 static size_t align4(size_t x)
 {
@@ -36,7 +15,7 @@ int cpio_next(const void *buf, size_t len, size_t *pos, struct cpio_file *f,
 
 	for (;;) {
 		size_t p = *pos;
-		uint32_t v[13];
+		uint32_t v[CPIO_NR_FIELDS];
 
 		/* Zero padding between concatenated archives. */
 		while (p < len && b[p] == 0)
@@ -48,19 +27,15 @@ int cpio_next(const void *buf, size_t len, size_t *pos, struct cpio_file *f,
 		if (len - p >= 2 && (unsigned char)b[p] == 0x1f && (unsigned char)b[p + 1] == 0x8b)
 			return bench_fail(err, "offset %lu: a gzip-compressed archive; the probe reads "
 					  "only uncompressed newc cpio (cpio -H newc)", (uint64_t)p);
-		if (len - p < CPIO_HDR)
+		if (len - p < CPIO_HEADER_SIZE)
 			return bench_fail(err, "offset %lu: truncated cpio header", (uint64_t)p);
-		if (b[p] != '0' || b[p + 1] != '7' || b[p + 2] != '0' || b[p + 3] != '7' ||
-		    b[p + 4] != '0' || (b[p + 5] != '1' && b[p + 5] != '2'))
-			return bench_fail(err, "offset %lu: not a newc cpio header (magic 070701)",
-					  (uint64_t)p);
-		for (int i = 0; i < 13; i++)
-			if (hex8(b + p + 6 + 8 * i, &v[i]))
-				return bench_fail(err, "offset %lu: bad hex field in cpio header",
-						  (uint64_t)p);
+		if (cpio_header_fields(b + p, v))
+			return bench_fail(err, "offset %lu: not a newc cpio header (magic 070701, "
+					  "8 hex digits per field)", (uint64_t)p);
 
-		uint32_t mode = v[1], size = v[6], namesize = v[11];
-		size_t name = p + CPIO_HDR, data;
+		uint32_t mode = v[CPIO_F_MODE], size = v[CPIO_F_FILESIZE];
+		uint32_t namesize = v[CPIO_F_NAMESIZE];
+		size_t name = p + CPIO_HEADER_SIZE, data;
 
 		if (namesize < 1 || namesize > len - name || b[name + namesize - 1] != '\0')
 			return bench_fail(err, "offset %lu: bad cpio name size %u", (uint64_t)p,

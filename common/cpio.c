@@ -131,32 +131,10 @@ static int skip(struct cpio_reader *r, uint64_t len, char *err)
 	return 0;
 }
 
-/* The 8 hex digits at field k of header h. */
-static int field(const char *h, unsigned k, uint32_t *out)
-{
-	uint32_t v = 0;
-
-	for (unsigned i = 0; i < 8; i++) {
-		char c = h[6 + 8 * k + i];
-
-		v <<= 4;
-		if (c >= '0' && c <= '9')
-			v |= c - '0';
-		else if (c >= 'A' && c <= 'F')
-			v |= c - 'A' + 10;
-		else if (c >= 'a' && c <= 'f')
-			v |= c - 'a' + 10;
-		else
-			return -1;
-	}
-	*out = v;
-	return 0;
-}
-
 int cpio_read_header(struct cpio_reader *r, struct cpio_entry *e, char *err)
 {
 	char h[CPIO_HEADER_SIZE];
-	uint32_t f[13], namesize;
+	uint32_t f[CPIO_NR_FIELDS], namesize;
 	uint64_t at;
 
 	if (skip(r, r->left + r->pad, err))
@@ -165,19 +143,12 @@ int cpio_read_header(struct cpio_reader *r, struct cpio_entry *e, char *err)
 	at = r->offset;
 	if (get(r, h, sizeof(h), err))
 		return -1;
-	if (memcmp(h, CPIO_MAGIC, 6)) {
-		snprintf(err, CPIO_ERR_MAX, "no newc cpio header at byte %llu",
+	if (cpio_header_fields(h, f)) {
+		snprintf(err, CPIO_ERR_MAX, "no valid newc cpio header at byte %llu",
 			 (unsigned long long)at);
 		return -1;
 	}
-	for (unsigned k = 0; k < 13; k++) {
-		if (field(h, k, &f[k])) {
-			snprintf(err, CPIO_ERR_MAX, "a malformed header field at byte %llu",
-				 (unsigned long long)at);
-			return -1;
-		}
-	}
-	namesize = f[11];
+	namesize = f[CPIO_F_NAMESIZE];
 	if (namesize < 2 || namesize > CPIO_NAME_MAX) {
 		snprintf(err, CPIO_ERR_MAX, "a name of %u bytes at byte %llu (1 to %u allowed)",
 			 namesize ? namesize - 1 : 0, (unsigned long long)at, CPIO_NAME_MAX - 1);
@@ -192,8 +163,8 @@ int cpio_read_header(struct cpio_reader *r, struct cpio_entry *e, char *err)
 	}
 	if (skip(r, pad4(CPIO_HEADER_SIZE + namesize), err))
 		return -1;
-	e->mode = f[1];
-	e->size = f[6];
+	e->mode = f[CPIO_F_MODE];
+	e->size = f[CPIO_F_FILESIZE];
 	if (!strcmp(e->name, TRAILER))
 		return 0;
 	r->left = e->size;

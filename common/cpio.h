@@ -6,7 +6,8 @@
  *
  * The reader is for archives from an untrusted guest: every field is
  * checked (magic, hex digits, sizes against what remains, name length and
- * termination) before anything is used.
+ * termination) before anything is used.  cpio_header_fields, freestanding,
+ * is also the probe guest's (bench/cpio.c).
  */
 #ifndef GVM_COMMON_CPIO_H
 #define GVM_COMMON_CPIO_H
@@ -18,6 +19,39 @@
 #define CPIO_NAME_MAX 4096          /* with its NUL */
 #define CPIO_FILE_MAX 0xffffffffull /* newc sizes are 32 bits */
 #define CPIO_ERR_MAX 256
+
+/* The fields of a header, in order: ino, mode, uid, gid, nlink, mtime, filesize... */
+enum { CPIO_F_MODE = 1, CPIO_F_FILESIZE = 6, CPIO_F_NAMESIZE = 11, CPIO_NR_FIELDS = 13 };
+
+/*
+ * The 13 fields of the header at h (CPIO_HEADER_SIZE bytes): 0, or -1 if
+ * the magic is not newc's (070701, or 070702 with checksums) or a field is
+ * not 8 hex digits.
+ */
+static inline int cpio_header_fields(const char *h, uint32_t f[CPIO_NR_FIELDS])
+{
+	if (h[0] != '0' || h[1] != '7' || h[2] != '0' || h[3] != '7' || h[4] != '0' ||
+	    (h[5] != '1' && h[5] != '2'))
+		return -1;
+	for (unsigned k = 0; k < CPIO_NR_FIELDS; k++) {
+		uint32_t v = 0;
+
+		for (unsigned i = 0; i < 8; i++) {
+			char c = h[6 + 8 * k + i];
+
+			if (c >= '0' && c <= '9')
+				v = v << 4 | (uint32_t)(c - '0');
+			else if (c >= 'a' && c <= 'f')
+				v = v << 4 | (uint32_t)(c - 'a' + 10);
+			else if (c >= 'A' && c <= 'F')
+				v = v << 4 | (uint32_t)(c - 'A' + 10);
+			else
+				return -1;
+		}
+		f[k] = v;
+	}
+	return 0;
+}
 
 /* Where a writer's bytes go: returns 0, or -1 (errno set). */
 typedef int (*cpio_sink_fn)(void *arg, const void *buf, size_t len);

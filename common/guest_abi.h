@@ -45,11 +45,14 @@
  * GVM_JOB_OUTDIR.  Both lists are NUL-terminated strings, one after the
  * other; a command that came from the host is GVM_JOB_COMMAND.  Names the
  * user gave are only ever file names or list entries, never parsed.
+ * GVM_JOB_TOPOLOGY is the machine as `gvm topo --xml` describes it, for a
+ * job to compare with what the guest's hwloc finds.
  */
 #define GVM_JOB_DIR "/gvm"
 #define GVM_JOB_ARGV "/gvm/argv"
 #define GVM_JOB_ENV "/gvm/env"
 #define GVM_JOB_COMMAND "/gvm/command"
+#define GVM_JOB_TOPOLOGY "/gvm/topology.xml"
 #define GVM_JOB_WORKDIR "/job"
 #define GVM_JOB_OUTDIR "/job/out"
 

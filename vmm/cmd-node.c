@@ -308,8 +308,7 @@ static int node_create_vm(struct node *n, const struct cpuid_features *features)
 static int node_prepare_guest(struct node *n)
 {
 	char err[JOB_ERR_MAX];
-	struct job_env env = { .nodes = n->o.nr_peers, .vcpus = n->t->nr_cpus,
-			       .numa_nodes = n->t->nr_nodes, .vm_id = n->o.vm_id };
+	struct job_env env = { .nodes = n->o.nr_peers, .topo = n->t, .vm_id = n->o.vm_id };
 
 	if (guest_prepare(&n->o, n->host, n->t->ram_size, &n->img, "node"))
 		return -1;

@@ -107,8 +107,7 @@ static int run_main(int argc, char **argv)
 		goto out_input;
 	}
 	if (o.job_argv) {
-		struct job_env env = { .nodes = 1, .vcpus = t->nr_cpus, .numa_nodes = t->nr_nodes,
-				       .vm_id = launch_vm_id() };
+		struct job_env env = { .nodes = 1, .topo = t, .vm_id = launch_vm_id() };
 
 		job = job_create(&o, &env, err);
 		if (!job || job_add_payload(job, &o, err)) {

@@ -107,6 +107,7 @@ static int copy_name(const char *path, char *name, size_t size, char *err)
 struct payload {
 	struct cpio_writer *w;
 	uint64_t size;
+	const char *topo_xml; /* the machine's description, a file; NULL: none yet */
 	char *err;
 };
 
@@ -266,8 +267,9 @@ static int payload_walk(struct payload *p, const struct vm_options *o, const str
 		if (strlist_add(&argv, o->job_argv[i]))
 			goto oom;
 	if (strlist_addf(&env, "GVM_NODES=%u", e->nodes) ||
-	    strlist_addf(&env, "GVM_VCPUS=%u", e->vcpus) ||
-	    strlist_addf(&env, "GVM_NUMA_NODES=%u", e->numa_nodes) ||
+	    strlist_addf(&env, "GVM_VCPUS=%u", e->topo ? e->topo->nr_cpus : 0) ||
+	    strlist_addf(&env, "GVM_NUMA_NODES=%u", e->topo ? e->topo->nr_nodes : 0) ||
+	    strlist_addf(&env, "GVM_TOPOLOGY_XML=%s", GVM_JOB_TOPOLOGY) ||
 	    strlist_addf(&env, "GVM_VM_ID=%016" PRIx64, e->vm_id) ||
 	    strlist_addf(&env, "GVM_WORKDIR=%s", GVM_JOB_WORKDIR) ||
 	    strlist_addf(&env, "GVM_OUTPUT_DIR=%s", GVM_JOB_OUTDIR) ||
@@ -277,6 +279,7 @@ static int payload_walk(struct payload *p, const struct vm_options *o, const str
 	    payload_entry(p, GVM_JOB_ARGV + 1, S_IFREG | 0644, argv.buf, argv.len) ||
 	    payload_entry(p, GVM_JOB_ENV + 1, S_IFREG | 0644, env.buf, env.len) ||
 	    (host_file && payload_file(p, GVM_JOB_COMMAND + 1, cmd, 0755)) ||
+	    (p->topo_xml && payload_file(p, GVM_JOB_TOPOLOGY + 1, p->topo_xml, 0644)) ||
 	    payload_entry(p, GVM_JOB_WORKDIR + 1, S_IFDIR | 0755, NULL, 0))
 		goto out;
 	for (unsigned i = 0; i < o->nr_copies; i++) {
@@ -435,6 +438,8 @@ struct job *job_create(const struct vm_options *o, const struct job_env *env, ch
 	struct job *j = calloc(1, sizeof(*j));
 	struct cpio_writer w;
 	struct payload p = { .w = &w, .err = err };
+	char xml[32];
+	int xml_fd = -1;
 
 	if (!j) {
 		SETERR("job: out of memory");
@@ -448,8 +453,17 @@ struct job *job_create(const struct vm_options *o, const struct job_env *env, ch
 	if (j->payload_fd < 0)
 		goto fail;
 	cpio_writer_init(&w, sink_fd, &j->payload_fd);
+	if (env->topo) {
+		xml_fd = temp_fd(err, "the topology");
+		snprintf(xml, sizeof(xml), "/proc/self/fd/%d", xml_fd);
+		if (xml_fd < 0 || topo_write_xml(env->topo, xml, err))
+			goto fail;
+		p.topo_xml = xml;
+	}
 	if (payload_walk(&p, o, env))
 		goto fail;
+	close(xml_fd);
+	xml_fd = -1;
 	snprintf(j->payload_path, sizeof(j->payload_path), "/proc/self/fd/%d", j->payload_fd);
 	if ((j->archive_fd = temp_fd(err, "the output files")) < 0)
 		goto fail;
@@ -470,6 +484,8 @@ struct job *job_create(const struct vm_options *o, const struct job_env *env, ch
 	}
 	return j;
 fail:
+	if (xml_fd >= 0)
+		close(xml_fd);
 	job_destroy(j);
 	return NULL;
 }

@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "vmm/options.h"
+#include "vmm/topo.h"
 
 #define JOB_ERR_MAX 1024
 
@@ -34,7 +35,7 @@ struct vm;
 /* What the job is told about the machine (its GVM_* environment). */
 struct job_env {
 	unsigned nodes;      /* gvm instances */
-	unsigned vcpus, numa_nodes;
+	const struct vm_topology *topo; /* the machine (given to it as hwloc XML) */
 	uint64_t vm_id;
 };
 
