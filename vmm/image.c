@@ -54,30 +54,41 @@ static int add_words(char *buf, size_t size, const char *file, char *err)
 	return 0;
 }
 
-/* Where NAME may be, in order; returns how many candidates were written. */
-static unsigned candidates(const char *name, char (*out)[PATH_MAX], unsigned max)
+/* Add dir to the places to look, unless it is there already or does not exist. */
+static void add_place(char (*out)[PATH_MAX], unsigned *n, unsigned max, const char *dir)
 {
-	char exe[PATH_MAX], *slash;
+	char real[PATH_MAX];
+
+	if (*n == max || !realpath(dir, real))
+		return;
+	for (unsigned i = 0; i < *n; i++)
+		if (!strcmp(out[i], real))
+			return;
+	snprintf(out[(*n)++], PATH_MAX, "%s", real);
+}
+
+/* The directories images may be in, in order (see image.h); returns how many. */
+static unsigned places(char (*out)[PATH_MAX], unsigned max)
+{
+	char exe[PATH_MAX], dir[PATH_MAX + 32], *slash;
 	const char *env = getenv("GVM_IMAGES");
 	ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	unsigned n = 0;
 
-	if (env && *env && n < max)
-		snprintf(out[n++], PATH_MAX, "%s/%s", env, name);
+	if (env && *env)
+		add_place(out, &n, max, env);
 	if (len > 0) {
 		exe[len] = '\0';
 		slash = strrchr(exe, '/');
 		if (slash) {
 			*slash = '\0';
-			if (n + 4 <= max) {
-				snprintf(out[n++], PATH_MAX, "%s/images/%s", exe, name);
-				snprintf(out[n++], PATH_MAX, "%s/../images/%s", exe, name);
-				snprintf(out[n++], PATH_MAX, "%s/../share/giantvm/images/%s", exe, name);
-			}
+			snprintf(dir, sizeof(dir), "%s/images", exe);
+			add_place(out, &n, max, dir);
+			snprintf(dir, sizeof(dir), "%s/../share/giantvm/images", exe);
+			add_place(out, &n, max, dir);
 		}
 	}
-	if (n < max)
-		snprintf(out[n++], PATH_MAX, "%s/share/giantvm/images/%s", GVM_PREFIX, name);
+	add_place(out, &n, max, GVM_PREFIX "/share/giantvm/images");
 	return n;
 }
 
@@ -136,24 +147,25 @@ int image_resolve(const char *spec, bool emulated, const char *append, struct im
 		return ERR("image '%s': an image is a name (linux, probe) or a path with a '/' "
 			   "(./%s for one in this directory)", spec, spec);
 	} else {
-		unsigned n = candidates(spec, cand, 8);
+		unsigned n = places(cand, 8);
 		char tried[IMAGE_ERR_MAX / 2] = "";
 		size_t t = 0;
 
 		for (unsigned i = 0; i < n && !img->path[0]; i++) {
-			char elf[PATH_MAX + 8];
+			char dir[PATH_MAX + 80], elf[PATH_MAX + 80];
 
-			snprintf(elf, sizeof(elf), "%s.elf", cand[i]);
-			if ((is_dir(cand[i]) && realpath(cand[i], img->path)) ||
+			snprintf(dir, sizeof(dir), "%s/%s", cand[i], spec);
+			snprintf(elf, sizeof(elf), "%s/%s.elf", cand[i], spec);
+			if ((is_dir(dir) && realpath(dir, img->path)) ||
 			    (is_file(elf) && realpath(elf, img->path)))
 				break;
 			t += snprintf(tried + t, t < sizeof(tried) ? sizeof(tried) - t : 0, "%s%s",
 				      i ? ", " : "", cand[i]);
 		}
 		if (!img->path[0])
-			return ERR("no image '%s' (looked for %s[.elf]): build it (make images, "
-				   "make linux-image), install it (make install), or give "
-				   "--image PATH", spec, tried);
+			return ERR("no image '%s' (neither %s/ nor %s.elf in %s): build it (make "
+				   "images, make linux-image), install it (make install), or give "
+				   "--image PATH", spec, spec, spec, n ? tried : "any place");
 	}
 	if (is_dir(img->path)) {
 		if (from_dir(img, emulated, err))

@@ -9,10 +9,10 @@
  * '#' are comments.
  *
  * A NAME (linux, probe) is the directory NAME or the file NAME.elf in the
- * first of: $GVM_IMAGES; images/ beside the gvm program or its parent (a
- * build tree: build/images); share/giantvm/images of the installation the
- * program is in; GVM_PREFIX/share/giantvm/images.  A PATH names a
- * directory or a kernel file.
+ * first of: $GVM_IMAGES; images/ beside the gvm program (a build tree:
+ * build/images); share/giantvm/images of the installation the program is
+ * in; GVM_PREFIX/share/giantvm/images.  A PATH names a directory or a
+ * kernel file.
  */
 #ifndef GVM_VMM_IMAGE_H
 #define GVM_VMM_IMAGE_H

@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "common/parse.h"
 #include "vmm/hw/jobio.h"
+#include "vmm/job-output.h"
 #include "vmm/vm.h"
 
 #define ERR(...) (snprintf(err, JOB_ERR_MAX, __VA_ARGS__), -1)
@@ -374,7 +375,7 @@ int job_check_fit(const struct vm_options *o, uint64_t payload_size, uint64_t ra
 {
 	uint64_t initrds = payload_size, need;
 	struct stat st;
-	char s1[32], s2[32], s3[32];
+	char s1[32];
 
 	for (unsigned i = 0; i < o->nr_initrds; i++)
 		if (!stat(o->initrds[i], &st))
@@ -386,11 +387,10 @@ int job_check_fit(const struct vm_options *o, uint64_t payload_size, uint64_t ra
 	/* the archives stay in RAM while the kernel unpacks them into files */
 	need += 2 * initrds + JOB_RAM_OVERHEAD;
 	if (need > ram_size)
-		return ERR("job: the kernel, the image and the job's payload (%s, the files "
-			   "given with --copy included) need about %s of guest RAM, and --mem "
-			   "gives %s: give more (--mem), or copy less",
-			   format_size(payload_size, s1, sizeof(s1)),
-			   format_size(need, s2, sizeof(s2)), format_size(ram_size, s3, sizeof(s3)));
+		return ERR("job: the kernel, the image and the job's payload (%.1f MiB, the files "
+			   "given with --copy included) need about %.0f MiB of guest RAM, and --mem "
+			   "gives %s: give more (--mem), or copy less", payload_size / 1048576.0,
+			   (need + 1048575) / 1048576.0, format_size(ram_size, s1, sizeof(s1)));
 	return 0;
 }
 
@@ -571,243 +571,6 @@ static void job_console_tail(struct job *j)
 	}
 }
 
-/* --- the output files ----------------------------------------------------------- */
-
-struct extract {
-	const struct vm_options *o;
-	const char *dir;
-	int dirfd;
-	uint64_t total, files, refused;
-};
-
-static long source_fd(void *arg, void *buf, size_t len)
-{
-	ssize_t n;
-
-	do
-		n = read(*(int *)arg, buf, len);
-	while (n < 0 && errno == EINTR);
-	return n;
-}
-
-/*
- * A name from the guest, made safe: relative, components neither empty nor
- * "." nor "..", printable.  Returns NULL and why in *why, else the name
- * without a leading "./".
- */
-static const char *safe_name(const char *name, const char **why)
-{
-	const char *p;
-
-	while (!strncmp(name, "./", 2))
-		name += 2;
-	if (!*name || !strcmp(name, ".")) {
-		*why = "an empty name";
-		return NULL;
-	}
-	if (name[0] == '/') {
-		*why = "an absolute name";
-		return NULL;
-	}
-	for (p = name; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f) {
-			*why = "a control character in its name";
-			return NULL;
-		}
-	for (p = name; *p;) {
-		size_t len = strcspn(p, "/");
-
-		if (!len || (len == 1 && p[0] == '.') || (len == 2 && !strncmp(p, "..", 2))) {
-			*why = len ? "a '.' or '..' in its name" : "an empty component in its name";
-			return NULL;
-		}
-		p += len + (p[len] == '/');
-	}
-	return name;
-}
-
-/*
- * The directory that holds name's last component, opened component by
- * component under x->dirfd without following a symbolic link, created as
- * needed.  Returns a descriptor and the last component in *base, or -1.
- */
-static int open_parent(struct extract *x, const char *name, const char **base, const char **why)
-{
-	char comp[CPIO_NAME_MAX];
-	int fd = dup(x->dirfd);
-	const char *p = name;
-
-	while (fd >= 0) {
-		size_t len = strcspn(p, "/");
-		int sub;
-
-		if (!p[len]) {
-			*base = p;
-			return fd;
-		}
-		memcpy(comp, p, len);
-		comp[len] = '\0';
-		if (mkdirat(fd, comp, 0755) && errno != EEXIST) {
-			*why = strerror(errno);
-			close(fd);
-			return -1;
-		}
-		sub = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		close(fd);
-		if (sub < 0) {
-			*why = errno == ENOTDIR || errno == ELOOP ?
-				"a part of its path is not a directory here" : strerror(errno);
-			return -1;
-		}
-		fd = sub;
-		p += len + 1;
-	}
-	*why = strerror(errno);
-	return -1;
-}
-
-static void refuse(struct extract *x, const char *name, const char *why)
-{
-	pr_err("job: output file %s: %s: not written", name, why);
-	x->refused++;
-}
-
-/* One regular file: into a temporary name, then renamed over (or beside) nothing. */
-static void extract_file(struct extract *x, struct cpio_reader *r, const struct cpio_entry *e,
-			 const char *name)
-{
-	char tmp[64], err[CPIO_ERR_MAX], buf[65536];
-	const char *base, *why = NULL;
-	int dfd = open_parent(x, name, &base, &why), fd;
-	uint64_t done = 0;
-
-	if (dfd < 0) {
-		refuse(x, name, why);
-		return;
-	}
-	snprintf(tmp, sizeof(tmp), ".gvm-output.%d.%" PRIu64, (int)getpid(), x->files);
-	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		refuse(x, name, strerror(errno));
-		close(dfd);
-		return;
-	}
-	while (done < e->size) {
-		long n = cpio_read_data(r, buf, sizeof(buf), err);
-
-		if (n <= 0 || sink_fd(&fd, buf, n)) {
-			why = n < 0 ? err : n ? strerror(errno) : "the archive ends early";
-			goto fail;
-		}
-		done += n;
-	}
-	if (fchmod(fd, (e->mode & 0755) | 0600) || fsync(fd)) {
-		why = strerror(errno);
-		goto fail;
-	}
-	close(fd);
-	fd = -1;
-	if (x->o->overwrite ? renameat(dfd, tmp, dfd, base) :
-	    renameat2(dfd, tmp, dfd, base, RENAME_NOREPLACE)) {
-		why = errno == EEXIST ? "a file of that name is there already (--overwrite "
-					"replaces it)" : strerror(errno);
-		goto fail;
-	}
-	x->files++;
-	close(dfd);
-	return;
-fail:
-	if (fd >= 0)
-		close(fd);
-	unlinkat(dfd, tmp, 0);
-	close(dfd);
-	refuse(x, name, why);
-}
-
-static void extract_dir(struct extract *x, const char *name)
-{
-	const char *base, *why = NULL;
-	int dfd = open_parent(x, name, &base, &why);
-	struct stat st;
-
-	if (dfd < 0) {
-		refuse(x, name, why);
-		return;
-	}
-	if (mkdirat(dfd, base, 0755) && (errno != EEXIST ||
-	    fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) || !S_ISDIR(st.st_mode)))
-		refuse(x, name, errno == EEXIST ? "something that is not a directory is there "
-		       "already" : strerror(errno));
-	close(dfd);
-}
-
-static const char *type_name(uint32_t mode)
-{
-	switch (mode & S_IFMT) {
-	case S_IFLNK: return "a symbolic link";
-	case S_IFCHR: return "a character device";
-	case S_IFBLK: return "a block device";
-	case S_IFIFO: return "a FIFO";
-	case S_IFSOCK: return "a socket";
-	default: return "of an unknown type";
-	}
-}
-
-/* The archive the guest sent.  Returns 0 when every file was written. */
-static int job_extract(struct job *j, uint64_t stored)
-{
-	struct extract x = { .o = j->o, .dir = j->o->output_dir ? j->o->output_dir : "." };
-	struct cpio_reader r;
-	struct cpio_entry e;
-	char err[CPIO_ERR_MAX], sz[32];
-	int k, fd = j->archive_fd;
-
-	if (lseek(fd, 0, SEEK_SET) < 0)
-		return -1;
-	if (mkdir(x.dir, 0755) && errno != EEXIST) {
-		pr_err("job: --output '%s': %s: no output file written", x.dir, strerror(errno));
-		return -1;
-	}
-	x.dirfd = open(x.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (x.dirfd < 0) {
-		pr_err("job: --output '%s': %s: no output file written", x.dir, strerror(errno));
-		return -1;
-	}
-	cpio_reader_init(&r, source_fd, &fd);
-	while ((k = cpio_read_header(&r, &e, err)) > 0) {
-		const char *why, *name = safe_name(e.name, &why);
-		char shown[CPIO_NAME_MAX + 8];
-
-		snprintf(shown, sizeof(shown), "out/%s", name ? name : e.name);
-		if (!name) {
-			refuse(&x, shown, why);
-		} else if (S_ISDIR(e.mode)) {
-			extract_dir(&x, name);
-		} else if (!S_ISREG(e.mode)) {
-			refuse(&x, shown, type_name(e.mode));
-		} else if (x.total + e.size > j->o->output_max) {
-			refuse(&x, shown, "it goes beyond --output-max");
-		} else {
-			x.total += e.size;
-			extract_file(&x, &r, &e, name);
-		}
-	}
-	if (k < 0) {
-		if (r.offset >= stored && stored < jobio_archive_sent(j->io))
-			pr_err("job: the output files go beyond --output-max (%s): the rest is not "
-			       "written", format_size(j->o->output_max, sz, sizeof(sz)));
-		else
-			pr_err("job: the archive of output files is malformed: %s; the rest is "
-			       "not written", err);
-		x.refused++;
-	}
-	close(x.dirfd);
-	if (x.files)
-		pr_info("job: %" PRIu64 " output file%s (%s) written to %s", x.files,
-			x.files == 1 ? "" : "s", format_size(x.total, sz, sizeof(sz)), x.dir);
-	return x.refused ? -1 : 0;
-}
-
 int job_finish(struct job *j, int status, bool failed)
 {
 	off_t stored = lseek(j->archive_fd, 0, SEEK_END);
@@ -830,8 +593,23 @@ int job_finish(struct job *j, int status, bool failed)
 	}
 	if (j->o->verbose)
 		pr_info("job: exited with status %d (%.1f s)", status, job_elapsed(j));
-	if (stored > 0 && job_extract(j, stored) && !status)
-		status = 1;
+	if (stored > 0) {
+		struct job_output_opts oo = { .dir = j->o->output_dir ? j->o->output_dir : ".",
+					      .overwrite = j->o->overwrite,
+					      .max = j->o->output_max };
+		struct job_output_result res;
+		char sz[32];
+
+		if (lseek(j->archive_fd, 0, SEEK_SET) < 0 ||
+		    job_output_extract(j->archive_fd, stored, jobio_archive_sent(j->io), &oo, &res)) {
+			if (!status)
+				status = 1;
+		}
+		if (res.files)
+			pr_info("job: %" PRIu64 " output file%s (%s) written to %s", res.files,
+				res.files == 1 ? "" : "s", format_size(res.bytes, sz, sizeof(sz)),
+				oo.dir);
+	}
 	return status;
 }
 
