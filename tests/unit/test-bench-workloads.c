@@ -186,55 +186,6 @@ static void test_mtx_malformed(void)
 #undef BAD
 }
 
-static void test_mtx_double(void)
-{
-	static const char *cases[] = {
-		"0", "1", "-1", "0.1", "1e-5", "3.14159265358979", "-564.2036607119013",
-		"277281165.18", "1e308", "2.2250738585072014e-308", "4.9e-324", "123456789012345678901234",
-		"0.000000000000000000000000000001234", "9007199254740993", "1.7976931348623157e308",
-		"1E+10", "+2.5", ".5", "5.", "1e400", "1e-400", "00000000000000000000000123.5",
-	};
-	unsigned inexact = 0;
-
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		double v = -1, ref = strtod(cases[i], NULL);
-		size_t n = mtx_parse_double(cases[i], strlen(cases[i]), &v);
-
-		CHECK_EQ(n, strlen(cases[i]));
-		if (v != ref) {
-			inexact++;
-			/* Outside the exact range: within an ulp. */
-			CHECK(fabs(v - ref) <= fabs(ref) * 2.3e-16);
-		}
-	}
-	CHECK(inexact <= 2);
-
-	/* Random values with up to 17 digits, in the exact range: always exact. */
-	uint64_t s = 12345;
-	unsigned mismatches = 0;
-
-	for (int i = 0; i < 200000; i++) {
-		char text[64];
-		double v, ref;
-
-		s = s * 6364136223846793005ull + 1442695040888963407ull;
-		snprintf(text, sizeof(text), "%.*e", (int)(s >> 60), (double)(int64_t)(s >> 1) /
-			 (double)(1ull << ((s >> 33) & 63)));
-		ref = strtod(text, NULL);
-		mtx_parse_double(text, strlen(text), &v);
-		mismatches += v != ref;
-	}
-	CHECK_EQ(mismatches, 0);
-	double v;
-
-	CHECK_EQ(mtx_parse_double("", 0, &v), 0);
-	CHECK_EQ(mtx_parse_double("-", 1, &v), 0);
-	CHECK_EQ(mtx_parse_double(".", 1, &v), 0);
-	CHECK_EQ(mtx_parse_double("e5", 2, &v), 0);
-	CHECK_EQ(mtx_parse_double("1.5", 2, &v), 2); /* length bound respected */
-	CHECK(v == 1.0);
-}
-
 /*
  * A real matrix: the reader against an independent one (stdio + strtod),
  * entry by entry, and SpMV on it against a dense-order reference.
@@ -578,7 +529,6 @@ int main(void)
 	RUN(test_fmt);
 	RUN(test_mtx_small);
 	RUN(test_mtx_malformed);
-	RUN(test_mtx_double);
 	RUN(test_mtx_real);
 	RUN(test_matgen);
 	RUN(test_spmv_partition);
