@@ -7,9 +7,10 @@
 # usage: job-templates/spmv-local.sh [MATRIX.mtx]
 #
 # Without an argument the matrix is generated inside the guest; with one,
-# the Matrix Market file is handed to the guest as an initramfs.  Prints the
-# machine the guest saw and the result, and checks the result against the
-# same computation on this host.  Exits with the guest's status.
+# the Matrix Market file is handed to the guest as matrix.mtx in an
+# initramfs.  Prints the machine the guest saw and the result, and checks
+# the result against the same computation on this host.  Exits with the
+# guest's status.
 #
 # Environment: GVM_BUILD (default: build/ of this repository), GVM_IMAGES
 # (default: build/images), VCPUS (per instance), MEM (in all, e.g. 2G),
@@ -29,10 +30,19 @@ die() { printf 'spmv-local: %s\n' "$*" >&2; exit 1; }
 [ -r /dev/kvm ] && [ -w /dev/kvm ] ||
 	die "this user cannot use /dev/kvm: run as root, or join the kvm group"
 matrix=${1:-}
+[ $# -le 1 ] || die "usage: $0 [MATRIX.mtx]"
+
+# The user's file name is only ever a path here: the guest always gets the
+# file as matrix.mtx, and the name is shown, never parsed.
+path= name=
 if [ -n "$matrix" ]; then
-	[ $# -eq 1 ] || die "usage: $0 [MATRIX.mtx]"
 	[ -f "$matrix" ] && [ -r "$matrix" ] || die "cannot read matrix file '$matrix'"
-	head -c 14 "$matrix" | grep -q '^%%MatrixMarket' ||
+	case $matrix in
+	/*) path=$matrix ;;
+	*) path=$PWD/$matrix ;;
+	esac
+	name=${matrix##*/}
+	head -c 14 "$path" | grep -q '^%%MatrixMarket' ||
 		die "'$matrix' is not a Matrix Market file (its first line must start with %%MatrixMarket)"
 fi
 
@@ -57,18 +67,18 @@ iters=${ITERS:-20}
 append="probe.workloads=ipi,spmv probe.iters=$iters probe.ipi_rounds=10"
 initrd=()
 if [ -n "$matrix" ]; then
-	name=$(basename "$matrix")
-	mkdir "$tmp/in" && cp "$matrix" "$tmp/in/$name" || die "cannot copy '$matrix'"
-	(cd "$tmp/in" && echo "$name" | cpio -o -H newc --quiet) >"$tmp/matrix.cpio" ||
+	# A link, archived as what it points to: no copy of the file but the archive.
+	mkdir "$tmp/in" && ln -s "$path" "$tmp/in/matrix.mtx" &&
+		(cd "$tmp/in" && echo matrix.mtx | cpio -o -H newc -L --quiet) >"$tmp/matrix.cpio" ||
 		die "cannot pack '$matrix' into an initramfs (is cpio installed?)"
 	initrd=(--initrd "$tmp/matrix.cpio")
-	append="$append probe.matrix=$name"
+	append="$append probe.matrix=matrix.mtx"
 	# node 0 reads and converts the whole file; each node then holds its rows
-	size_mb=$(($(stat -c %s "$matrix") / 1048576))
+	size_mb=$(($(stat -c %s "$path") / 1048576))
 	per=$(((4 * size_mb + 160 + 1) / 2 * 2))
 	[ $per -lt 512 ] && per=512
 	mem=${MEM:-$((per * nodes))M}
-	what="$name"
+	what=$name
 else
 	mem=${MEM:-1G}
 	what="a generated matrix (gen:200000:16:1: 200 000 rows, 16 entries per row)"
@@ -113,7 +123,7 @@ field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$line"; }
 say ""
 say "Result: y = A x in CSR form, $(field iters) iterations by $(field threads) threads, each"
 say "computing its block of rows from its own node's memory:"
-say "  matrix     $(field matrix): $(field rows) x $(field cols), $(field nnz) non-zeros"
+say "  matrix     ${name:-$(field matrix)}: $(field rows) x $(field cols), $(field nnz) non-zeros"
 say "  speed      $(field gflops) GFLOP/s"
 say "  checksum   $(field checksum)"
 
@@ -123,7 +133,7 @@ if [ ! -x "$spmv" ] && [ -f "$top/config.mk" ]; then
 	make -s -C "$top" "${build#$top/}/bench/spmv" >/dev/null 2>&1
 fi
 if [ -x "$spmv" ]; then
-	ref=$("$spmv" --iters 1 "${matrix:-gen}" 2>/dev/null | sed -n 's/.* checksum=\([^ ]*\).*/\1/p')
+	ref=$("$spmv" --iters 1 "${path:-gen}" 2>/dev/null | sed -n 's/.* checksum=\([^ ]*\).*/\1/p')
 	if [ "$ref" = "$(field checksum)" ]; then
 		say "             the same as this host computes with the same code (bench/spmv)"
 	else
