@@ -513,6 +513,25 @@ uint64_t mtx_scratch_size(const struct mtx_header *h)
 	return 2 * h->max_nnz * (4 + 4 + 8) + 8 * (dim + 1);
 }
 
+/*
+ * After a malformed entry: if its line is the last and has no newline, the
+ * likeliest cause is a file cut short (a download that stopped), so say so.
+ */
+static int cut_short(const struct cursor *c, struct bench_err *err)
+{
+	size_t p = c->pos, n = 0;
+
+	while (p < c->len && c->buf[p] != '\n')
+		p++;
+	if (p == c->len && err) {
+		while (err->msg[n])
+			n++;
+		bfmt_snprintf(err->msg + n, sizeof(err->msg) - n,
+			      " (the file ends within this line: is it cut short?)");
+	}
+	return -1;
+}
+
 struct coo {
 	uint32_t *row, *col;
 	double *val;
@@ -552,9 +571,11 @@ int mtx_parse_csr(const char *buf, size_t len, const struct mtx_header *h, struc
 		if (stored == h->nentries)
 			return bench_fail(err, "line %u: more entries than the %lu declared",
 					  c.line, h->nentries);
-		if (parse_u64(&c, &i) || parse_u64(&c, &j))
-			return bench_fail(err, "line %u: expected '%s'", c.line,
-					  h->field == MTX_PATTERN ? "ROW COL" : "ROW COL VALUE");
+		if (parse_u64(&c, &i) || parse_u64(&c, &j)) {
+			bench_fail(err, "line %u: expected '%s'", c.line,
+				   h->field == MTX_PATTERN ? "ROW COL" : "ROW COL VALUE");
+			return cut_short(&c, err);
+		}
 		if (i < 1 || i > h->nrows)
 			return bench_fail(err, "line %u: row %lu out of range [1, %u]", c.line, i,
 					  h->nrows);
@@ -566,9 +587,11 @@ int mtx_parse_csr(const char *buf, size_t len, const struct mtx_header *h, struc
 
 			skip_blanks(&c);
 			used = mtx_parse_double(buf + c.pos, len - c.pos, &v);
-			if (!used)
-				return bench_fail(err, "line %u: expected a value after the indices",
-						  c.line);
+			if (!used) {
+				bench_fail(err, "line %u: expected a value after the indices",
+					   c.line);
+				return cut_short(&c, err);
+			}
 			if (h->field == MTX_INTEGER)
 				for (size_t k = 0; k < used; k++)
 					if (buf[c.pos + k] == '.' || buf[c.pos + k] == 'e' ||
@@ -598,9 +621,10 @@ int mtx_parse_csr(const char *buf, size_t len, const struct mtx_header *h, struc
 		stored++;
 		next_line(&c);
 	}
+	/* Named: the file's last line (c.line has gone one past it). */
 	if (stored != h->nentries)
-		return bench_fail(err, "the file ends after %lu of the %lu entries declared",
-				  stored, h->nentries);
+		return bench_fail(err, "line %u: the file ends after %lu of the %lu entries "
+				  "declared (is it cut short?)", c.line - 1, stored, h->nentries);
 
 	/* Stable counting sorts, by column then by row: CSR, columns ascending. */
 	for (uint64_t k = 0; k <= h->ncols; k++)

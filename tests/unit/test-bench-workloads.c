@@ -164,12 +164,17 @@ static void test_mtx_malformed(void)
 	BAD("0 2 0\n", "out of range");
 	BAD("2 2 -1\n", "expected the size line");
 	BAD("2 2 1000\n1 1 1\n", "more than a");
-	BAD("2 2 2\n1 1 1\n", "ends after 1 of the 2 entries");
+	BAD("2 2 2\n1 1 1\n", "line 3: the file ends after 1 of the 2 entries");
+	BAD("2 2 2\n1 1 1", "line 3: the file ends after 1 of the 2 entries");
+	BAD("2 2 2\n1 1 1\n\n\n", "line 5: the file ends after 1 of the 2 entries");
+	BAD("2 2 1\n", "line 2: the file ends after 0 of the 1 entries");
 	BAD("2 2 1\n1 1 1\n2 2 2\n", "line 4: more entries than the 1 declared");
 	BAD("2 2 1\n3 1 1\n", "line 3: row 3 out of range [1, 2]");
 	BAD("2 2 1\n1 0 1\n", "line 3: column 0 out of range [1, 2]");
 	BAD("2 2 1\n1 -1 1\n", "line 3: expected 'ROW COL VALUE'");
-	BAD("2 2 1\n1 1\n", "line 3: expected a value");
+	BAD("2 2 1\n1 1\n", "line 3: expected a value after the indices");
+	BAD("2 2 1\n1 1", "line 3: expected a value after the indices (the file ends within");
+	BAD("2 2 2\n1 1 1\n2", "line 4: expected 'ROW COL VALUE' (the file ends within");
 	BAD("2 2 1\n1 1 abc\n", "line 3: expected a value");
 	BAD("2 2 1\n1 1 1.0 2.0\n", "line 3: junk after the entry");
 	BAD("2 2 1\n1 1 1.0x\n", "line 3: junk after the entry");
@@ -184,6 +189,13 @@ static void test_mtx_malformed(void)
 	check_bad("%%MatrixMarket matrix coordinate pattern general\n1 1 1\n1 1 1\n",
 		  "junk after the entry");
 #undef BAD
+	/* A bad last line that does end in a newline is not taken for a cut. */
+	struct mtx_header h;
+	struct csr a;
+	char msg[BENCH_ERR_MAX];
+
+	snprintf(buf, sizeof(buf), "%s2 2 1\n1 x\n", g);
+	CHECK(parse_str(buf, &a, &h, msg) == -1 && strstr(msg, "line 3:") && !strstr(msg, "cut"));
 }
 
 /*
