@@ -7,10 +7,12 @@
 # usage: job-templates/spmv-local.sh [MATRIX.mtx]
 #
 # Without an argument the matrix is generated inside the guest; with one,
-# the Matrix Market file is handed to the guest as matrix.mtx in an
-# initramfs.  Prints the machine the guest saw and the result, and checks
-# the result against the same computation on this host.  Exits with the
-# guest's status.
+# the Matrix Market file is first read on this host by the guest's own
+# reader (bench/spmv --check), so a bad file is named with its line before
+# any VM starts, then handed to the guest as matrix.mtx in an initramfs.
+# Prints the machine the guest saw and the result, and checks the result
+# against the same computation on this host.  Exits with the guest's status;
+# when that is a failure, the guest's console log is kept in TMPDIR.
 #
 # Environment: GVM_BUILD (default: build/ of this repository), GVM_IMAGES
 # (default: build/images), VCPUS (per instance), MEM (in all, e.g. 2G),
@@ -32,6 +34,13 @@ die() { printf 'spmv-local: %s\n' "$*" >&2; exit 1; }
 matrix=${1:-}
 [ $# -le 1 ] || die "usage: $0 [MATRIX.mtx]"
 
+# The same reader as the guest's, on this host: to check a file before any
+# VM starts, and afterwards to compute the result the guest's must equal.
+spmv=$build/bench/spmv
+if [ ! -x "$spmv" ] && [ -f "$top/config.mk" ]; then
+	make -s -C "$top" "${build#$top/}/bench/spmv" >/dev/null 2>&1
+fi
+
 # The user's file name is only ever a path here: the guest always gets the
 # file as matrix.mtx, and the name is shown, never parsed.
 path= name=
@@ -42,15 +51,18 @@ if [ -n "$matrix" ]; then
 	*) path=$PWD/$matrix ;;
 	esac
 	name=${matrix##*/}
-	head -c 14 "$path" | grep -q '^%%MatrixMarket' ||
-		die "'$matrix' is not a Matrix Market file (its first line must start with %%MatrixMarket)"
+	[ -x "$spmv" ] ||
+		die "cannot check '$matrix' before starting the VM: no $spmv (make ${build#$top/}/bench/spmv)"
+	if ! err=$("$spmv" --check "$path" 2>&1 >/dev/null); then
+		err=${err#spmv: error: }
+		die "matrix file '$matrix': ${err#"$path": }; no VM was started: correct the file or give another"
+	fi
 fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/spmv-local.XXXXXX") || die "cannot create a temporary directory"
-keep=0
 cleanup() {
 	command -v munge_stop_own >/dev/null && munge_stop_own
-	[ $keep = 1 ] || rm -rf "$tmp"
+	rm -rf "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -94,11 +106,12 @@ status=$?
 log=$tmp/console.log
 
 if [ $status -ne 0 ] || ! grep -q '^result: PASS' "$log"; then
-	keep=1
 	say ""
 	say "The guest did not finish well (status $status). Its console:"
 	sed 's/^/  | /' "$log"
-	say "(kept in $log)"
+	# The log alone outlives the run: the matrix's archive goes with $tmp.
+	kept=$(mktemp "${TMPDIR:-/tmp}/spmv-local-console.XXXXXX") && mv -f "$log" "$kept" &&
+		say "(the console log is kept in $kept)"
 	exit $((status ? status : 1))
 fi
 
@@ -128,10 +141,6 @@ say "  speed      $(field gflops) GFLOP/s"
 say "  checksum   $(field checksum)"
 
 # The same computation on this host, by the same code: the result must be identical.
-spmv=$build/bench/spmv
-if [ ! -x "$spmv" ] && [ -f "$top/config.mk" ]; then
-	make -s -C "$top" "${build#$top/}/bench/spmv" >/dev/null 2>&1
-fi
 if [ -x "$spmv" ]; then
 	ref=$("$spmv" --iters 1 "${path:-gen}" 2>/dev/null | sed -n 's/.* checksum=\([^ ]*\).*/\1/p')
 	if [ "$ref" = "$(field checksum)" ]; then
