@@ -167,8 +167,10 @@ void host_load_matrix(const char *name, struct csr *a, char *label, unsigned lab
 		die_perror("cannot open matrix file '%s'", name);
 	if (fstat(fd, &st))
 		die_perror("cannot stat '%s'", name);
-	if (!S_ISREG(st.st_mode) || st.st_size == 0)
-		die("'%s' is not a Matrix Market file (empty or not a regular file)", name);
+	if (!S_ISREG(st.st_mode))
+		die("%s: not a regular file", name);
+	if (st.st_size == 0)
+		die("%s: line 1: the file is empty (no %%%%MatrixMarket banner)", name);
 
 	char *buf = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 

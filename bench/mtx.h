@@ -13,11 +13,10 @@
  * missing or malformed size line, an index out of range, a value that is not
  * a number, more or fewer entries than declared) is an error naming the line.
  *
- * Values convert exactly (as a correctly rounding strtod would) when they
- * have at most 19 significant digits and their decimal exponent, once the
- * digits are read as an integer, lies in [-27, 27]; others to within an ulp
- * or so.  The host and the guest run this same code, so they agree bit for
- * bit either way.
+ * Values convert as a correctly rounding strtod does (to nearest, ties to
+ * even, any number of digits; past the range of a double, to infinity or
+ * to 0), so the host and the guest, which run this same code, agree with
+ * each other and with any other correct reader bit for bit.
  */
 #ifndef GVM_BENCH_MTX_H
 #define GVM_BENCH_MTX_H

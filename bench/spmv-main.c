@@ -67,6 +67,8 @@ static void usage(FILE *f)
 		"i.e. gen:200000:16:1).\n"
 		"  -i, --iters N      timed iterations (default 20)\n"
 		"  -t, --threads N    threads, pinned round robin to the allowed CPUs (default 1)\n"
+		"      --check        only read MATRIX, as the probe guest would, and print its\n"
+		"                     size; an error names the file and the line (exit 1)\n"
 		"      --tsc-khz N    TSC rate for GFLOP/s (default: measured)\n"
 		"      --no-thp       no transparent huge pages for the threads' data (default:\n"
 		"                     madvise them, as gvm does for guest RAM)\n"
@@ -80,10 +82,12 @@ int main(int argc, char **argv)
 		{ "threads", required_argument, NULL, 't' },
 		{ "tsc-khz", required_argument, NULL, 'k' },
 		{ "no-thp", no_argument, NULL, 'T' },
+		{ "check", no_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	unsigned iters = 20, threads = 1;
+	int check = 0;
 	uint64_t tsc_khz = 0;
 	char err[PARSE_ERR_MAX], label[256], line[512];
 	const char *name = "gen";
@@ -107,6 +111,9 @@ int main(int argc, char **argv)
 		case 'T':
 			host_no_thp = 1;
 			break;
+		case 'c':
+			check = 1;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -123,6 +130,11 @@ int main(int argc, char **argv)
 	struct csr a;
 
 	host_load_matrix(name, &a, label, sizeof(label));
+	if (check) {
+		printf("%s: %u x %u, %lu non-zeros\n", label, a.nrows, a.ncols, a.nnz);
+		host_free_matrix(&a);
+		return 0;
+	}
 	if (threads > a.nrows)
 		threads = a.nrows;
 

@@ -7,9 +7,12 @@
 # usage: job-templates/spmv-local.sh [MATRIX.mtx]
 #
 # Without an argument the matrix is generated inside the guest; with one,
-# the Matrix Market file is handed to the guest as an initramfs.  Prints the
-# machine the guest saw and the result, and checks the result against the
-# same computation on this host.  Exits with the guest's status.
+# the Matrix Market file is first read on this host by the guest's own
+# reader (bench/spmv --check), so a bad file is named with its line before
+# any VM starts, then handed to the guest as matrix.mtx in an initramfs.
+# Prints the machine the guest saw and the result, and checks the result
+# against the same computation on this host.  Exits with the guest's status;
+# when that is a failure, the guest's console log is kept in TMPDIR.
 #
 # Environment: GVM_BUILD (default: build/ of this repository), GVM_IMAGES
 # (default: build/images), VCPUS (per instance), MEM (in all, e.g. 2G),
@@ -29,18 +32,37 @@ die() { printf 'spmv-local: %s\n' "$*" >&2; exit 1; }
 [ -r /dev/kvm ] && [ -w /dev/kvm ] ||
 	die "this user cannot use /dev/kvm: run as root, or join the kvm group"
 matrix=${1:-}
+[ $# -le 1 ] || die "usage: $0 [MATRIX.mtx]"
+
+# The same reader as the guest's, on this host: to check a file before any
+# VM starts, and afterwards to compute the result the guest's must equal.
+spmv=$build/bench/spmv
+if [ ! -x "$spmv" ] && [ -f "$top/config.mk" ]; then
+	make -s -C "$top" "${build#$top/}/bench/spmv" >/dev/null 2>&1
+fi
+
+# The user's file name is only ever a path here: the guest always gets the
+# file as matrix.mtx, and the name is shown, never parsed.
+path= name=
 if [ -n "$matrix" ]; then
-	[ $# -eq 1 ] || die "usage: $0 [MATRIX.mtx]"
 	[ -f "$matrix" ] && [ -r "$matrix" ] || die "cannot read matrix file '$matrix'"
-	head -c 14 "$matrix" | grep -q '^%%MatrixMarket' ||
-		die "'$matrix' is not a Matrix Market file (its first line must start with %%MatrixMarket)"
+	case $matrix in
+	/*) path=$matrix ;;
+	*) path=$PWD/$matrix ;;
+	esac
+	name=${matrix##*/}
+	[ -x "$spmv" ] ||
+		die "cannot check '$matrix' before starting the VM: no $spmv (make ${build#$top/}/bench/spmv)"
+	if ! err=$("$spmv" --check "$path" 2>&1 >/dev/null); then
+		err=${err#spmv: error: }
+		die "matrix file '$matrix': ${err#"$path": }; no VM was started: correct the file or give another"
+	fi
 fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/spmv-local.XXXXXX") || die "cannot create a temporary directory"
-keep=0
 cleanup() {
 	command -v munge_stop_own >/dev/null && munge_stop_own
-	[ $keep = 1 ] || rm -rf "$tmp"
+	rm -rf "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -57,18 +79,18 @@ iters=${ITERS:-20}
 append="probe.workloads=ipi,spmv probe.iters=$iters probe.ipi_rounds=10"
 initrd=()
 if [ -n "$matrix" ]; then
-	name=$(basename "$matrix")
-	mkdir "$tmp/in" && cp "$matrix" "$tmp/in/$name" || die "cannot copy '$matrix'"
-	(cd "$tmp/in" && echo "$name" | cpio -o -H newc --quiet) >"$tmp/matrix.cpio" ||
+	# A link, archived as what it points to: no copy of the file but the archive.
+	mkdir "$tmp/in" && ln -s "$path" "$tmp/in/matrix.mtx" &&
+		(cd "$tmp/in" && echo matrix.mtx | cpio -o -H newc -L --quiet) >"$tmp/matrix.cpio" ||
 		die "cannot pack '$matrix' into an initramfs (is cpio installed?)"
 	initrd=(--initrd "$tmp/matrix.cpio")
-	append="$append probe.matrix=$name"
+	append="$append probe.matrix=matrix.mtx"
 	# node 0 reads and converts the whole file; each node then holds its rows
-	size_mb=$(($(stat -c %s "$matrix") / 1048576))
+	size_mb=$(($(stat -c %s "$path") / 1048576))
 	per=$(((4 * size_mb + 160 + 1) / 2 * 2))
 	[ $per -lt 512 ] && per=512
 	mem=${MEM:-$((per * nodes))M}
-	what="$name"
+	what=$name
 else
 	mem=${MEM:-1G}
 	what="a generated matrix (gen:200000:16:1: 200 000 rows, 16 entries per row)"
@@ -84,11 +106,12 @@ status=$?
 log=$tmp/console.log
 
 if [ $status -ne 0 ] || ! grep -q '^result: PASS' "$log"; then
-	keep=1
 	say ""
 	say "The guest did not finish well (status $status). Its console:"
 	sed 's/^/  | /' "$log"
-	say "(kept in $log)"
+	# The log alone outlives the run: the matrix's archive goes with $tmp.
+	kept=$(mktemp "${TMPDIR:-/tmp}/spmv-local-console.XXXXXX") && mv -f "$log" "$kept" &&
+		say "(the console log is kept in $kept)"
 	exit $((status ? status : 1))
 fi
 
@@ -113,17 +136,13 @@ field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$line"; }
 say ""
 say "Result: y = A x in CSR form, $(field iters) iterations by $(field threads) threads, each"
 say "computing its block of rows from its own node's memory:"
-say "  matrix     $(field matrix): $(field rows) x $(field cols), $(field nnz) non-zeros"
+say "  matrix     ${name:-$(field matrix)}: $(field rows) x $(field cols), $(field nnz) non-zeros"
 say "  speed      $(field gflops) GFLOP/s"
 say "  checksum   $(field checksum)"
 
 # The same computation on this host, by the same code: the result must be identical.
-spmv=$build/bench/spmv
-if [ ! -x "$spmv" ] && [ -f "$top/config.mk" ]; then
-	make -s -C "$top" "${build#$top/}/bench/spmv" >/dev/null 2>&1
-fi
 if [ -x "$spmv" ]; then
-	ref=$("$spmv" --iters 1 "${matrix:-gen}" 2>/dev/null | sed -n 's/.* checksum=\([^ ]*\).*/\1/p')
+	ref=$("$spmv" --iters 1 "${path:-gen}" 2>/dev/null | sed -n 's/.* checksum=\([^ ]*\).*/\1/p')
 	if [ "$ref" = "$(field checksum)" ]; then
 		say "             the same as this host computes with the same code (bench/spmv)"
 	else

@@ -39,7 +39,9 @@ expect_fail "error: spmv: matrix 'good.mtx' asked for, but no initramfs was give
 	"probe.workloads=spmv probe.matrix=good.mtx"
 expect_fail "error: spmv: no file 'nothere.mtx' in the initramfs" "$T/in.cpio" \
 	"probe.workloads=spmv probe.matrix=nothere.mtx"
-expect_fail "error: spmv: cut.mtx: the file ends after" "$T/in.cpio" \
+# Named: the file's last line, whole or not.
+expect_fail "error: spmv: cut.mtx: line $(awk 'END { print NR }' "$T/in/cut.mtx"): the file ends after" \
+	"$T/in.cpio" \
 	"probe.workloads=spmv probe.matrix=cut.mtx"
 expect_fail "error: spmv: range.mtx: line $first: row 2004 out of range [1, 2003]" "$T/in.cpio" \
 	"probe.workloads=spmv probe.matrix=range.mtx"
