@@ -29,7 +29,8 @@
 /* Delays in TSC cycles: the VMM needs none, real hardware wants 10 ms and 200 us. */
 #define INIT_DELAY 10000000ull
 #define SIPI_DELAY 400000ull
-#define AP_TIMEOUT 6000000000ull
+/* Long: an AP of a busy host, or of another instance, may take seconds to start. */
+#define AP_TIMEOUT 60000000000ull
 
 volatile uint32_t stray_aps, aps_up;
 
