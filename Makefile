@@ -48,6 +48,7 @@ TEST_PROGS :=
 BENCH_PROGS :=
 IMAGES :=
 INSTALL_FILES :=
+INSTALL_SCRIPTS :=
 
 all: progs
 .PHONY: all progs tests benches images check check-slow check-build install clean
@@ -88,11 +89,17 @@ check: check-build
 check-slow: check-build
 	tests/run --tier slow --build build
 
-install: progs
+# INSTALL_FILES and INSTALL_SCRIPTS hold SOURCE:DEST pairs, DEST under PREFIX.
+# The Linux image goes in when it is built (make linux-image install): it
+# takes minutes to build, which a plain install should not start.
+install: progs images
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
 	$(foreach f,$(INSTALL_FILES),install -D -m 0644 $(word 1,$(subst :, ,$(f))) \
 		$(DESTDIR)$(PREFIX)/$(word 2,$(subst :, ,$(f)));)
+	$(foreach f,$(INSTALL_SCRIPTS),install -D -m 0755 $(word 1,$(subst :, ,$(f))) \
+		$(DESTDIR)$(PREFIX)/$(word 2,$(subst :, ,$(f)));)
+	$(install-linux-image)
 
 clean:
 	rm -rf build

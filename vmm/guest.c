@@ -59,9 +59,9 @@ int guest_prepare(struct vm_options *o, const struct host *host, uint64_t ram_si
 			pr_err("%s: %s", cmd, err);
 			return -1;
 		}
-		if (img->emulated_words)
-			pr_debug("%s: image %s, with the words for a host that %s", cmd, img->path,
-				 why);
+		pr_debug("%s: image %s%s%s", cmd, img->path,
+			 img->emulated_words ? ", with the words for a host where " : "",
+			 img->emulated_words ? why : "");
 	}
 	if (guest_check_boot(o, cmd))
 		return -1;

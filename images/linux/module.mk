@@ -56,3 +56,17 @@ $(LINUX_OUT)/initramfs.cpio: images/linux/mkinitramfs.sh images/linux/init \
 		$(LINUX_OUT)/gen_init_cpio $(LINUX_OUT)/gvm-exit $(LINUX_IMAGE_PROGS)
 	images/linux/mkinitramfs.sh $(LINUX_OUT)/gen_init_cpio $(LINUX_OUT)/gvm-exit $@ \
 		$(LINUX_IMAGE_PROGS)
+
+# make install: the image, where gvm --image linux finds it (vmm/image.h).
+LINUX_INSTALLED := vmlinux initramfs.cpio cmdline cmdline-emulated
+define install-linux-image
+	@if [ -f $(LINUX_OUT)/vmlinux ] && [ -f $(LINUX_OUT)/initramfs.cpio ]; then \
+		for f in $(LINUX_INSTALLED); do \
+			install -D -m 0644 $(LINUX_OUT)/$$f \
+				$(DESTDIR)$(PREFIX)/share/giantvm/images/linux/$$f || exit 1; \
+		done; \
+		echo "install: the Linux image in $(DESTDIR)$(PREFIX)/share/giantvm/images/linux"; \
+	else \
+		echo "install: the Linux image is not built, so not installed: make linux-image install" >&2; \
+	fi
+endef

@@ -4,6 +4,7 @@
 PROBE := $(IMG)/probe.elf
 OBJCOPY ?= objcopy
 IMAGES += $(PROBE)
+INSTALL_FILES += $(PROBE):share/giantvm/images/probe.elf
 
 PROBE_CFLAGS := -std=gnu11 $(WARN) -g -O2 -I. -MMD -MP -ffreestanding -fno-pic -fno-pie \
 	-fno-stack-protector -fno-asynchronous-unwind-tables -fcf-protection=none \

@@ -1,8 +1,82 @@
 #!/bin/bash
-# timeout: 900
-# The Linux guest image over 2 gvm instances (gvm run --nodes 2), each
-# running one vCPU and holding one NUMA node's RAM: every check of
-# linux-boot.t (Linux reads the SRAT and SLIT gvm wrote, puts each vCPU and
-# each node's memory where gvm said, brings up both vCPUs across instances,
-# runs /init; with hardware virtualization, the job and its status).
-GVM_LINUX_BOOT_INSTANCES=2 exec "$GVM_TOP/tests/slow/linux-boot.t"
+# Jobs in the Linux image over several gvm instances (gvm run --nodes N),
+# each instance one NUMA node with its vCPUs and its share of the RAM:
+#   - 2 instances: a job killed by a signal (SIGKILL) ends gvm with 128+9,
+#     what it printed before comes out, and no output file is written;
+#   - 3 instances: a command of the guest's own (numactl -H, not a file of
+#     this host) sees 3 nodes, one vCPU each, most of each node's share of
+#     the RAM, and the SLIT's distances, and exits 0.
+# Each boot takes a minute or more where KVM emulates guest kernel code.
+# timeout: 1200
+set -u
+gvm=$GVM_BUILD/gvm
+img=$GVM_IMAGES/linux
+T=$GVM_TEST_TMP
+[ -x "$gvm" ] || { echo "SKIP: $gvm is not built (make progs)"; exit 77; }
+for f in vmlinux initramfs.cpio cmdline; do
+	[ -r "$img/$f" ] || { echo "SKIP: $img/$f is missing: run make linux-image"; exit 77; }
+done
+[ -r /dev/kvm ] && [ -w /dev/kvm ] || { echo "SKIP: /dev/kvm is not usable by $(id -un)"; exit 77; }
+. "$GVM_TOP/tests/lib/munge.sh"
+munge_ensure || { echo "cannot start munged"; exit 1; }
+trap munge_stop_own EXIT
+
+failures=0 failed=
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); failed+="FAIL: $*"$'\n'; }
+has() { # FILE FIXED-LINE WHAT
+	grep -qxF -e "$2" "$1" || fail "$3: no line '$2' in $(basename "$1")"
+}
+
+mkdir -p "$T/work" "$T/out2" "$T/out3"
+cd "$T/work" || exit 1
+cat >killed.sh <<'EOF'
+#!/bin/sh
+echo "nodes: $GVM_NODES numa: $GVM_NUMA_NODES vcpus: $GVM_VCPUS"
+echo "left behind" >"$GVM_OUTPUT_DIR/never.txt"
+echo "before the signal"
+kill -KILL $$
+echo "after the signal"
+EOF
+chmod +x killed.sh
+
+start=$(date +%s)
+"$gvm" run --nodes 2 --vcpus 2 --mem 512M --output "$T/out2" -- ./killed.sh \
+	>"$T/stdout2" 2>"$T/stderr2"
+rc=$?
+echo "2 instances: gvm exited with $rc after $(($(date +%s) - start)) s"
+[ $rc = 137 ] || fail "2 instances: gvm exited with $rc, not 128+9 for the job's SIGKILL"
+has "$T/stdout2" "nodes: 2 numa: 2 vcpus: 2" "2 instances: the job's view"
+has "$T/stdout2" "before the signal" "2 instances: output before the signal"
+grep -q "after the signal" "$T/stdout2" && fail "2 instances: the job went on after SIGKILL"
+[ -z "$(ls -A "$T/out2")" ] || fail "2 instances: output files of a killed job: $(ls -A "$T/out2")"
+
+start=$(date +%s)
+"$gvm" run --nodes 3 --vcpus 3 --mem 768M --output "$T/out3" -- numactl -H \
+	>"$T/stdout3" 2>"$T/stderr3"
+rc=$?
+echo "3 instances: gvm exited with $rc after $(($(date +%s) - start)) s"
+[ $rc = 0 ] || fail "3 instances: gvm exited with $rc"
+has "$T/stdout3" "available: 3 nodes (0-2)" "3 instances: numactl -H"
+for n in 0 1 2; do
+	grep -qE "^node $n cpus: $n *$" "$T/stdout3" || fail "3 instances: node $n's CPU"
+	mb=$(sed -n "s/^node $n size: \([0-9]*\) MB$/\1/p" "$T/stdout3")
+	# 256 MiB each, less what the kernel keeps (its image, tables: more on node 0)
+	[ -n "$mb" ] && [ "$mb" -le 256 ] && [ "$mb" -ge 200 ] ||
+		fail "3 instances: node $n has '${mb:-?}' MB, not most of its 256 MiB"
+done
+grep -qE "^ *0: +10 +[0-9]+ +[0-9]+ *$" "$T/stdout3" ||
+	fail "3 instances: no SLIT row for node 0"
+[ -z "$(ls -A "$T/out3")" ] || fail "3 instances: output files: $(ls -A "$T/out3")"
+
+if [ $failures -ne 0 ]; then
+	for n in 2 3; do
+		echo "--- $n instances: standard output"
+		cat "$T/stdout$n"
+		echo "--- $n instances: standard error"
+		tail -n 30 "$T/stderr$n"
+	done
+	printf '%s' "$failed"
+	echo "$failures check(s) failed"
+	exit 1
+fi
+echo "PASS: jobs over 2 and 3 instances"
