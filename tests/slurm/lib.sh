@@ -57,6 +57,7 @@ type fail >/dev/null 2>&1 || fail() { echo "FAIL: $*"; exit 1; }
 
 slurm_user=${GVM_SLURM_USER:-gvmtest}
 slurm_dir='' slurm_ns_pid='' slurm_init_pid='' slurm_ns='' slurm_port='' slurm_port_fd=''
+slurm_mpi_ports='' slurm_mpi_port_fd=''
 slurm_nodes=() slurm_nodelist='' slurm_plugstack='' _slurm_tracked=''
 # CPUs per node (slurm.conf's CPUs=; config_overrides, so not the hardware's).
 slurm_cpus=${slurm_cpus:-2}
@@ -104,20 +105,40 @@ slurm_init() {
 }
 
 # One free block of 16 ports, locked for the life of this shell and of the
-# daemons (they inherit the descriptor).
-_slurm_pick_ports() {
+# daemons (they inherit the descriptor): its first port in _slurm_block, the
+# descriptor in _slurm_block_fd.  A block taken already by this shell is
+# skipped (its lock is ours, so flock alone would hand it out again).
+_slurm_pick_block() {
 	local b fd lock
 	for ((b = 20000; b + 16 <= 32000; b += 16)); do
+		[ "$b" = "$slurm_port" ] && continue
 		lock=${TMPDIR:-/tmp}/gvslurm-ports-$b.lock
 		exec {fd}>>"$lock" || continue
 		if flock -n "$fd" &&
 			[ -z "$(ss -Hltn "sport >= :$b and sport <= :$((b + 15))")" ]; then
-			slurm_port=$b slurm_port_fd=$fd
+			_slurm_block=$b _slurm_block_fd=$fd
 			return 0
 		fi
 		exec {fd}>&-
 	done
 	fail "no free block of 16 ports in 20000-31999"
+}
+
+_slurm_pick_ports() {
+	_slurm_pick_block
+	slurm_port=$_slurm_block slurm_port_fd=$_slurm_block_fd
+}
+
+# slurm_mpi_ports: a second block of 16 ports for the steps' reserved ports
+# (MpiParams=ports=A-B: Slurm gives every step some, in
+# SLURM_STEP_RESV_PORTS, never the same to two steps on one node); before
+# slurm_start.  Sets slurm_mpi_ports to A-B.
+slurm_mpi_ports() {
+	[ -n "$slurm_dir" ] || fail "slurm_mpi_ports before slurm_init"
+	_slurm_pick_block
+	slurm_mpi_port_fd=$_slurm_block_fd
+	slurm_mpi_ports="$_slurm_block-$((_slurm_block + 15))"
+	slurm_conf_add "MpiParams=ports=$slurm_mpi_ports"
 }
 
 # slurm_conf_add LINE...: lines for slurm.conf (PrologFlags=, Prolog=,
@@ -260,7 +281,8 @@ slurm_stop() {
 		slurm_ns_pid=
 	fi
 	[ -n "$slurm_port_fd" ] && exec {slurm_port_fd}>&-
-	slurm_port_fd=
+	[ -n "$slurm_mpi_port_fd" ] && exec {slurm_mpi_port_fd}>&-
+	slurm_port_fd='' slurm_mpi_port_fd='' slurm_mpi_ports='' slurm_port=''
 	[ -n "$slurm_dir" ] && rm -rf "$slurm_dir"
 	slurm_dir=
 	return 0
