@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include "common/log.h"
+#include "common/parse.h"
 #include "vmm/host.h"
 #include "vmm/job.h"
 #include "vmm/vcpu.h"
@@ -44,6 +45,20 @@ int guest_check_boot(const struct vm_options *o, const char *cmd)
 		return -1;
 	}
 	return 0;
+}
+
+void guest_default_ram(struct vm_options *o, const struct host *host, unsigned nodes,
+		       const char *cmd)
+{
+	const char *why;
+	char sz[32];
+
+	if (!o->job_argv || o->topo.ram_size || !host_kernel_emulated(host, &why))
+		return;
+	o->topo.ram_size = GUEST_JOB_EMULATED_RAM_PER_NODE * (nodes ? nodes : 1);
+	pr_info("%s: this host's KVM emulates guest kernel code, where a boot takes longer "
+		"the more RAM the guest has: %s of guest RAM (give --mem for more)", cmd,
+		format_size(o->topo.ram_size, sz, sizeof(sz)));
 }
 
 int guest_prepare(struct vm_options *o, const struct host *host, uint64_t ram_size,
