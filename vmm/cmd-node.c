@@ -498,6 +498,8 @@ static int node_main(int argc, char **argv)
 		goto out_opts;
 	}
 	/* what can be checked before connecting, so bad input starts nothing */
+	if (n->o.rank == 0)
+		guest_default_ram(&n->o, n->host, n->o.nr_peers, "node");
 	if (node_build_topology(n, NULL))
 		goto out_host;
 	if (n->o.rank == 0 && node_prepare_guest(n))

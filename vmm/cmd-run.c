@@ -102,6 +102,7 @@ static int run_main(int argc, char **argv)
 		status = 1;
 		goto out_input;
 	}
+	guest_default_ram(&o, host, o.topo.nr_nodes, "run");
 	if (check_input(&o, host, t, img)) {
 		status = 1;
 		goto out_input;

@@ -1,10 +1,14 @@
 #include "vmm/guest.h"
 
 #include <errno.h>
+#include <linux/kvm.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 
 #include "common/log.h"
+#include "common/parse.h"
 #include "vmm/host.h"
 #include "vmm/job.h"
 #include "vmm/vcpu.h"
@@ -44,6 +48,20 @@ int guest_check_boot(const struct vm_options *o, const char *cmd)
 		return -1;
 	}
 	return 0;
+}
+
+void guest_default_ram(struct vm_options *o, const struct host *host, unsigned nodes,
+		       const char *cmd)
+{
+	const char *why;
+	char sz[32];
+
+	if (!o->job_argv || o->topo.ram_size || !host_kernel_emulated(host, &why))
+		return;
+	o->topo.ram_size = GUEST_JOB_EMULATED_RAM_PER_NODE * (nodes ? nodes : 1);
+	pr_info("%s: this host's KVM emulates guest kernel code, where a boot takes longer "
+		"the more RAM the guest has: %s of guest RAM (give --mem for more)", cmd,
+		format_size(o->topo.ram_size, sz, sizeof(sz)));
 }
 
 int guest_prepare(struct vm_options *o, const struct host *host, uint64_t ram_size,
@@ -90,11 +108,38 @@ static int load_acpi(struct vm *vm, const struct vm_options *o, uint64_t *rsdp, 
 	return 0;
 }
 
+/*
+ * The command line with "tsc_early_khz=auto" made the guest's TSC rate:
+ * where each PIT read is a VM exit, Linux cannot calibrate its TSC and
+ * keeps time with jiffies, which run slow there.  NULL if it does not fit.
+ */
+static const char *guest_cmdline(struct vm *vm, const char *in, char *buf, size_t size)
+{
+	static const char word[] = "tsc_early_khz=auto";
+	const char *at = in ? strstr(in, word) : NULL, *rest;
+	char value[32] = "";
+	int khz;
+
+	if (!at || (at > in && at[-1] != ' ') || (at[sizeof(word) - 1] &&
+						   at[sizeof(word) - 1] != ' '))
+		return in;
+	rest = at + sizeof(word) - 1;
+	khz = ioctl(vm->vcpus[0]->fd, KVM_GET_TSC_KHZ, 0);
+	if (khz > 0)
+		snprintf(value, sizeof(value), "tsc_early_khz=%d", khz);
+	else /* the word goes: Linux calibrates as it can */
+		pr_warn("cannot read the guest's TSC rate: %s", strerror(errno));
+	if ((size_t)snprintf(buf, size, "%.*s%s%s", (int)(at - in), in, value, rest) >= size)
+		return NULL;
+	return buf;
+}
+
 int guest_load(struct vm *vm, const struct vm_options *o, const char *cmd)
 {
 	struct boot_config bc;
 	struct boot_entry entry;
-	char err[BOOT_ERR_MAX];
+	char err[BOOT_ERR_MAX], line[BOOT_CMDLINE_MAX];
+	const char *cmdline;
 	uint64_t rsdp;
 
 	if (!vm->vcpus[0]) {
@@ -103,11 +148,17 @@ int guest_load(struct vm *vm, const struct vm_options *o, const char *cmd)
 	}
 	if (load_acpi(vm, o, &rsdp, cmd))
 		return -1;
+	cmdline = guest_cmdline(vm, o->append, line, sizeof(line));
+	if (!cmdline) {
+		pr_err("%s: the kernel command line is longer than %u bytes", cmd,
+		       BOOT_CMDLINE_MAX - 1);
+		return -1;
+	}
 	bc = (struct boot_config){
 		.kernel = o->kernel,
 		.initrds = o->initrds,
 		.nr_initrds = o->nr_initrds,
-		.cmdline = o->append,
+		.cmdline = cmdline,
 		.rsdp_gpa = rsdp,
 	};
 	if (boot_load(vm->ram, &bc, &entry, err)) {

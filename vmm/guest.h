@@ -24,6 +24,20 @@ struct host;
 int guest_check_boot(const struct vm_options *o, const char *cmd);
 
 /*
+ * A job's default RAM where KVM emulates guest kernel code: the boot's
+ * memory set-up grows with RAM, at a microsecond per guest instruction
+ * there (half this host's RAM, the usual default, would take minutes).
+ */
+#define GUEST_JOB_EMULATED_RAM_PER_NODE (512ull << 20)
+
+/*
+ * Apply that default to o (nodes: the guest's NUMA nodes) when o is a job
+ * on such a host and --mem was not given, saying so.
+ */
+void guest_default_ram(struct vm_options *o, const struct host *host, unsigned nodes,
+		       const char *cmd);
+
+/*
  * Everything the boot needs that can be checked before anything starts:
  * --image (the linux image by default for a job) resolved into o's kernel,
  * initrds and command line (img must outlive o; the host decides whether

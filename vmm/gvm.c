@@ -1,4 +1,5 @@
 /* gvm: the giantvm VMM.  Dispatches to one subcommand (vmm/cmd.h). */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -42,6 +43,12 @@ int main(int argc, char **argv)
 	const struct gvm_cmd *c;
 
 	log_init("gvm");
+	/*
+	 * A reader of the guest's console or of a job's output that goes away
+	 * (gvm run -- CMD | head) loses the rest of that stream, which the
+	 * device says; it must not kill the VM and its other instances.
+	 */
+	signal(SIGPIPE, SIG_IGN);
 	if (argc < 2) {
 		usage(stderr);
 		return 2;

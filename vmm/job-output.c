@@ -9,23 +9,9 @@
 #include <unistd.h>
 
 #include "common/cpio.h"
+#include "common/fdio.h"
 #include "common/log.h"
 #include "common/parse.h"
-
-static int sink_fd(int fd, const void *buf, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, buf, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		buf = (const char *)buf + n;
-		len -= n;
-	}
-	return 0;
-}
 
 struct extract {
 	const struct job_output_opts *o;
@@ -148,7 +134,7 @@ static void extract_file(struct extract *x, struct cpio_reader *r, const struct 
 	while (done < e->size) {
 		long n = cpio_read_data(r, buf, sizeof(buf), err);
 
-		if (n <= 0 || sink_fd(fd, buf, n)) {
+		if (n <= 0 || fd_write_all(fd, buf, n)) {
 			why = n < 0 ? err : n ? strerror(errno) : "the archive ends early";
 			goto fail;
 		}

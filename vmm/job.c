@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/cpio.h"
+#include "common/fdio.h"
 #include "common/guest_abi.h"
 #include "common/log.h"
 #include "common/parse.h"
@@ -406,19 +407,7 @@ static double job_elapsed(const struct job *j)
 
 static int sink_fd(void *arg, const void *buf, size_t len)
 {
-	int fd = *(int *)arg;
-
-	while (len) {
-		ssize_t n = write(fd, buf, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		buf = (const char *)buf + n;
-		len -= n;
-	}
-	return 0;
+	return fd_write_all(*(int *)arg, buf, len);
 }
 
 /* An unlinked file in TMPDIR: gone with the process, whatever ends it. */

@@ -74,6 +74,8 @@ static int launch_check(struct vm_options *o, struct host *host, struct vm_topol
 		return 2;
 	}
 	p.nr_nodes = o->nodes;
+	guest_default_ram(o, host, o->nodes, "run");
+	p.ram_size = o->topo.ram_size;
 	p.host = host;
 	p.host_nodes = 0; /* every instance's share lives on this machine */
 	if (topo_build(&p, t, err)) {

@@ -33,7 +33,8 @@ static const struct opt_def opts[OPT_NR] = {
 		      "cores; with gvm node, that many per instance)" },
 	[OPT_MEM] = { "mem", "SIZE", OPTG_MACHINE, false,
 		    "guest RAM in all, e.g. 512M or 4G, split evenly between the NUMA nodes "
-		    "(default: half this host's RAM; with gvm node, that much per instance)" },
+		    "(default: half this host's RAM; with gvm node, that much per instance; "
+		    "for a job where KVM emulates guest kernel code, 512M per node)" },
 	[OPT_NUMA] = { "numa", "N", OPTG_MACHINE, false,
 		     "virtual NUMA nodes the guest sees (default: 1; over several "
 		     "instances, one per instance)" },

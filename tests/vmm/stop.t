@@ -2,7 +2,8 @@
 # How a VM ends when the guest does not end it: SIGINT (Ctrl-C) and SIGTERM
 # stop it cleanly whether its vCPU is halted or busy, with status 128+signal
 # and promptly; a triple fault ends it with status 125 and a message, also
-# when it comes while another vCPU's thread is still being started.
+# when it comes while another vCPU's thread is still being started; a
+# closed console pipe does not end it.
 # timeout: 60
 set -u
 [ -r /dev/kvm ] && [ -w /dev/kvm ] || { echo "SKIP: /dev/kvm is missing or not usable by this user"; exit 77; }
@@ -41,6 +42,14 @@ rc=$?
 [ $rc = 125 ] || { echo "FAIL: triple fault: status $rc, want 125"; fail=1; }
 grep -q "triple fault" "$GVM_TEST_TMP/triple.err" ||
 	{ echo "FAIL: triple fault: no message"; cat "$GVM_TEST_TMP/triple.err"; fail=1; }
+# A console whose reader went away (gvm run ... | head) loses what the
+# guest writes, but must not kill gvm with SIGPIPE: the guest's own status.
+perl -e 'pipe(R, W) or die; close R; open(STDOUT, ">&W") or die; close W; exec @ARGV' \
+	"$gvm" run --kernel "$GVM_BUILD/tests/vmm/hello.elf" --mem 64M 2>"$GVM_TEST_TMP/pipe.err"
+rc=$?
+[ $rc = 42 ] || { echo "FAIL: a closed console pipe: status $rc, want the guest's 42"
+	cat "$GVM_TEST_TMP/pipe.err"; fail=1; }
+
 # The BSP triple-faults at once while the AP's thread is still being
 # started (GVM_TEST_AP_START_DELAY_MS widens that window): the stop must
 # reach the AP's thread, however far it got.  A lost kick hangs for ever.

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/fdio.h"
 #include "common/guest_abi.h"
 #include "common/log.h"
 #include "vmm/vm.h"
@@ -20,23 +21,12 @@ struct jobio {
 /* All of it, or the reason once: a closed pipe must not stop the guest. */
 static void stream_write(struct jobio *j, unsigned which, const uint8_t *p, size_t len)
 {
-	int fd = which ? j->cfg.err_fd : j->cfg.out_fd;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			if (!j->stream_error[which])
-				pr_warn("job: cannot write its standard %s: %s; the rest is lost",
-					which ? "error" : "output", strerror(errno));
-			j->stream_error[which] = true;
-			return;
-		}
-		p += n;
-		len -= n;
-	}
+	if (j->stream_error[which] ||
+	    !fd_write_all(which ? j->cfg.err_fd : j->cfg.out_fd, p, len))
+		return;
+	pr_warn("job: cannot write its standard %s: %s; the rest is lost",
+		which ? "error" : "output", strerror(errno));
+	j->stream_error[which] = true;
 }
 
 static void archive_write(struct jobio *j, const uint8_t *p, size_t len)
@@ -45,22 +35,15 @@ static void archive_write(struct jobio *j, const uint8_t *p, size_t len)
 	size_t keep = len < room ? len : room;
 
 	j->sent += len;
-	while (keep) {
-		ssize_t n = write(j->cfg.archive_fd, p, keep);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			pr_warn("job: cannot store its output files: %s",
-				n < 0 ? strerror(errno) : "short write");
-			/* stop storing: the job module sees sent > stored */
-			j->cfg.archive_max = j->stored;
-			return;
-		}
-		j->stored += n;
-		p += n;
-		keep -= n;
+	if (!keep)
+		return;
+	if (fd_write_all(j->cfg.archive_fd, p, keep)) {
+		pr_warn("job: cannot store its output files: %s", strerror(errno));
+		/* store no more: the job module sees sent > stored */
+		j->cfg.archive_max = j->stored;
+		return;
 	}
+	j->stored += keep;
 }
 
 static void jobio_access(void *dev, struct io_access *a)
