@@ -97,10 +97,12 @@ int opts_parse(const char *arg, struct gvm_opts *o, char *err)
 	opts_init(o);
 	o->enabled = true;
 	/*
-	 * A bare --giantvm reaches slurmstepd as NULL once and "" once (seen on
-	 * 22.05); both mean "nothing more".
+	 * A bare --giantvm reaches slurmstepd as NULL once and "" once, and
+	 * the sruns of an sbatch --giantvm job as "(null)" (sbatch prints
+	 * NULL into the job's environment); all mean "nothing more" (seen on
+	 * 22.05).  No key is named "(null)", so no value is lost.
 	 */
-	if (!arg || !*arg)
+	if (!arg || !*arg || !strcmp(arg, "(null)"))
 		return 0;
 	if (strlen(arg) >= 4 * GVM_PATH_MAX)
 		return errf(err, "the value is longer than %d characters", 4 * GVM_PATH_MAX - 1);

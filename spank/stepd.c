@@ -331,12 +331,13 @@ static int exec_srun(spank_t sp)
 		slurm_error("giantvm: the --giantvm settings are too long");
 		return -1;
 	}
-	if (add(&a, "%s", st.cfg.srun) || add(&a, "--nodes=%u", nodes) ||
-	    add(&a, "--ntasks=%u", nodes) || add(&a, "--ntasks-per-node=1") ||
+	if (add(&a, "%s", st.cfg.srun) ||
+	    /* only errors (and first: srun reports as it parses): the job's output is the guest's */
+	    add(&a, "--quiet") ||
+	    add(&a, "--nodes=%u", nodes) || add(&a, "--ntasks=%u", nodes) ||
+	    add(&a, "--ntasks-per-node=1") ||
 	    /* gvm pins its vCPUs itself, on the CPUs the job has on the node */
 	    add(&a, "--cpu-bind=none") ||
-	    /* only errors: the job's output file is the guest's job's */
-	    add(&a, "--quiet") ||
 	    add(&a, value[0] ? "--giantvm=%s" : "--giantvm%s", value) || add(&a, "--")) {
 		slurm_error("giantvm: out of memory");
 		return -1;
