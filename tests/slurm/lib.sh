@@ -61,6 +61,10 @@ slurm_mpi_ports='' slurm_mpi_port_fd=''
 slurm_nodes=() slurm_nodelist='' slurm_plugstack='' _slurm_tracked=''
 # CPUs per node (slurm.conf's CPUs=; config_overrides, so not the hardware's).
 slurm_cpus=${slurm_cpus:-2}
+# slurm_pin_nodes=1 (before slurm_start): node i and its jobs run on host
+# CPU i-1 only (modulo the CPUs there are), as on a cluster where each node
+# has CPUs of its own; otherwise every node's jobs share all the CPUs.
+slurm_pin_nodes=${slurm_pin_nodes:-}
 # Time to wait for every node to be idle (seconds); a loaded machine is slow.
 slurm_start_timeout=${slurm_start_timeout:-60}
 
@@ -209,7 +213,8 @@ slurm_start() {
 		chmod 400 "$d/munge/munge.key" || fail "cannot write the munge key"
 	# setpriv: the namespace dies with this shell even if it is SIGKILLed;
 	# --kill-child: the namespace's init dies with unshare.
-	setpriv --pdeathsig KILL -- unshare --pid --fork --mount-proc --kill-child -- \
+	GV_PIN_NODES=$slurm_pin_nodes setpriv --pdeathsig KILL -- \
+		unshare --pid --fork --mount-proc --kill-child -- \
 		"$_slurm_lib_dir/ns-init.sh" "$d" "${slurm_nodes[@]}" \
 		</dev/null >"$d/log/init.out" 2>&1 &
 	slurm_ns_pid=$!

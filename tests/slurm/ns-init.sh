@@ -28,7 +28,14 @@ daemon() {
 	echo "$name exited with status $?" >>"$d/run/exited"
 }
 daemon slurmctld slurmctld -D -i -f "$SLURM_CONF" &
+# With GV_PIN_NODES, node i and everything it starts (its jobs) run on host
+# CPU i-1 (modulo the CPUs there are), as the nodes of a real cluster each
+# have CPUs of their own.
+i=0 cpus=$(nproc)
 for n; do
-	daemon "slurmd-$n" slurmd -D -N "$n" -f "$SLURM_CONF" &
+	pin=()
+	[ -n "${GV_PIN_NODES:-}" ] && pin=(taskset -c $((i % cpus)))
+	daemon "slurmd-$n" "${pin[@]}" slurmd -D -N "$n" -f "$SLURM_CONF" &
+	i=$((i + 1))
 done
 wait

@@ -1,0 +1,127 @@
+#!/bin/bash
+# The --giantvm plugin on a private 2-node Slurm cluster, without waiting for
+# a guest to boot:
+#   - it exports the SPANK symbols and nothing else;
+#   - sbatch, srun and salloc list --giantvm in --help;
+#   - a bad key or value (option, GIANTVM_* variable, above a site limit) is
+#     refused at submission with a message naming it: nothing is queued;
+#   - a job without --giantvm runs on the host as if the plugin were absent;
+#   - a wrong plugstack line refuses --giantvm only, saying why;
+#   - a missing image fails the job with gvm's message in its error file,
+#     and the nodes stay idle (a user's error never drains one);
+#   - scancel while the guest boots ends both instances, and the plugin's
+#     records go with them.
+# timeout: 240
+. "$GVM_TOP/tests/slurm/lib.sh"
+. "$GVM_TOP/tests/slurm/giantvm.sh"
+
+gv_setup 2 mem=256M vcpus=1 max_vcpus=4 connect_timeout=10
+t0=$SECONDS
+h=$gv_home
+
+# 1. Only Slurm's symbols.
+exported=$(nm -D --defined-only "$gv_so" | awk '{print $3}' | sort | tr '\n' ' ')
+want="plugin_name plugin_type plugin_version slurm_spank_exit slurm_spank_init"
+want+=" slurm_spank_init_post_opt slurm_spank_job_epilog slurm_spank_task_exit"
+want+=" slurm_spank_task_init slurm_spank_task_init_privileged slurm_spank_task_post_fork"
+want+=" spank_plugin_version "
+[ "$exported" = "$want" ] || fail "the plugin exports: $exported"
+echo "ok: the plugin exports the SPANK symbols only"
+
+slurm_start
+
+# 2. --help.
+for c in sbatch srun salloc; do
+	out=$($c --help)
+	grep -q -- '--giantvm=\[key=value,...\]' <<<"$out" &&
+		grep -q "run the job's command inside one giantvm guest" <<<"$out" ||
+		fail "$c --help does not list --giantvm"
+done
+echo "ok: sbatch, srun and salloc --help list --giantvm"
+
+# 3. Refused at submission, as the user, each naming what is wrong.
+jobs() { squeue -h -t all -o %i | sort; }
+before=$(jobs)
+refused() { # WANT-STATUS WANT-TEXT COMMAND...
+	local want_rc=$1 text=$2 out rc
+	shift 2
+	out=$(cd "$h" && slurm_as_user "$@" 2>&1)
+	rc=$?
+	[ $rc = "$want_rc" ] || fail "'$*' exited with $rc, not $want_rc: $out"
+	grep -qF -- "$text" <<<"$out" || fail "'$*' did not say '$text': $out"
+}
+refused 255 "mem=99M: the guest RAM of each node must be a non-zero multiple of 2 MiB" \
+	sbatch -N2 --giantvm=mem=99M --wrap true
+refused 255 "unknown setting 'bogus' (known: image, mem, vcpus, output, overwrite, verbose)" \
+	sbatch --giantvm=bogus=1 --wrap true
+refused 255 "vcpus=9 per node is above this site's limit, 4" sbatch --giantvm=vcpus=9 --wrap true
+refused 255 "image= is empty" sbatch --giantvm=mem=1G,image= --wrap true
+refused 255 "mem is given twice" sbatch --giantvm=mem=1G,mem=2G --wrap true
+refused 1 "GIANTVM_MEM= 'lots' is not a size" env GIANTVM_MEM=lots sbatch --giantvm --wrap true
+refused 255 "vcpus= 0 is out of range [1, 255]" srun -N2 --giantvm=vcpus=0 true
+refused 255 "overwrite=maybe: say yes or no" salloc --giantvm=overwrite=maybe true
+[ "$(jobs)" = "$before" ] || fail "a refused submission queued a job: $(squeue -t all)"
+echo "ok: bad values refused by sbatch, srun and salloc, each named; nothing queued"
+
+# 4. Without --giantvm: untouched, even with GIANTVM_* set.
+cat >"$h/plain.sh" <<'EOF'
+#!/bin/sh
+echo "plain on $SLURMD_NODENAME as $(id -un)"
+srun -l sh -c 'echo "step on $SLURMD_NODENAME"' | sort
+exit 4
+EOF
+chmod 755 "$h/plain.sh"
+id=$(cd "$h" && GIANTVM_MEM=lots slurm_as_user sbatch -N2 --parsable -o "$h/plain-%j.out" ./plain.sh) ||
+	fail "sbatch without --giantvm was refused"
+slurm_wait_job "$id" 60
+rc=$?
+cat "$h/plain-$id.out"
+[ $rc = 4 ] || fail "job $id without --giantvm: exit status $rc, not 4"
+[ "$(cat "$h/plain-$id.out")" = "$(printf 'plain on gv1 as %s\n0: step on gv1\n1: step on gv2' \
+	"$slurm_user")" ] || fail "job $id without --giantvm: unexpected output"
+gv_check_clean "a job without --giantvm"
+echo "ok: a job without --giantvm ran on the host, its steps too, exit status 4"
+
+# 5. A wrong plugstack line: --giantvm refused, saying so; other jobs run.
+cp "$slurm_plugstack" "$slurm_dir/plugstack.good"
+sed -i 's/$/ mme=4G/' "$slurm_plugstack"
+refused 255 "the plugin's line in plugstack.conf is wrong (unknown argument 'mme=4G'" \
+	sbatch --giantvm --wrap true
+out=$(cd "$h" && slurm_as_user srun -N2 -l true 2>&1) || fail "srun without --giantvm failed: $out"
+cp "$slurm_dir/plugstack.good" "$slurm_plugstack"
+echo "ok: a wrong plugstack line refuses --giantvm, names the word; jobs without it run"
+
+# 6. A missing image: the job fails, gvm says why, the nodes stay idle.
+id=$(cd "$h" && slurm_as_user sbatch -N2 --giantvm=image=/nonexistent/img --parsable \
+	-o "$h/img-%j.out" -e "$h/img-%j.err" ./plain.sh) || fail "sbatch --giantvm=image=... refused"
+slurm_wait_job "$id" 60
+rc=$?
+cat "$h/img-$id.err"
+[ $rc = 1 ] || fail "job $id with a missing image: exit status $rc, not 1"
+grep -q '^gvm rank 0: .*/nonexistent/img' "$h/img-$id.err" ||
+	fail "job $id: its error file does not name the missing image"
+[ ! -s "$h/img-$id.out" ] || fail "job $id: the script ran: $(cat "$h/img-$id.out")"
+gv_check_clean "a job with a missing image"
+echo "ok: a missing image fails the job (status 1) with gvm's message; nodes idle, nothing left"
+
+# 7. scancel while the guest boots.
+(cd "$h" && exec setpriv --reuid="$slurm_user" --regid="$slurm_user" --init-groups \
+	srun -N2 --giantvm sh -c 'echo never') >"$slurm_dir/c.out" 2>&1 &
+c_srun=$!
+slurm_track $c_srun
+deadline=$((SECONDS + 30))
+until [ "$(gv_records | wc -l)" = 2 ]; do
+	[ $SECONDS -ge $deadline ] && { cat "$slurm_dir/c.out"; gv_records; fail "no 2 instances after 30 s"; }
+	sleep 0.2
+done
+sleep 2
+id=$(squeue -h -u "$slurm_user" -o %i)
+[ "$(gv_instances | wc -l)" = 2 ] || { gv_instances; fail "job $id: not 2 instances running"; }
+scancel "$id"
+slurm_wait_job "$id" 30
+wait $c_srun
+echo "srun exited with $?: $(tr '\n' ' ' <"$slurm_dir/c.out")"
+grep -q never "$slurm_dir/c.out" && fail "job $id: the command ran despite scancel"
+gv_check_clean "scancel while booting"
+echo "ok: scancel while the guest boots: both instances and their records gone, nodes idle"
+echo "ok: $((SECONDS - t0)) s"

@@ -1,0 +1,67 @@
+# Helpers for the --giantvm tests (sourced after lib.sh): a private cluster
+# with the built plugin on its plugstack line.
+#
+#   gv_setup K [PLUGSTACK-ARG...]   slurm_init K, reserved ports, the plugin
+#   slurm_start
+#   gv_instances                    gvm instances running in the cluster
+#   gv_records                      the plugin's bookkeeping (one file each)
+#   gv_check_clean WHAT             none of either, every node idle, or fail
+#
+# Globals: gv_so (the plugin), gv_runtime (its bookkeeping directory),
+# gv_home (a directory the test user owns, for its jobs' files).
+
+gv_setup() {
+	local k=$1
+	shift
+	slurm_need
+	[ -n "${GVM_BUILD:-}" ] || fail "GVM_BUILD is not set (run me through tests/run)"
+	gv_so=$GVM_BUILD/spank/spank_giantvm.so
+	[ -r "$gv_so" ] || skip "$gv_so is not built (./configure found no libslurm-dev?)"
+	[ -x "$GVM_BUILD/gvm" ] || skip "$GVM_BUILD/gvm is not built"
+	[ -e /dev/kvm ] || skip "no /dev/kvm"
+	slurm_user_ensure
+	slurm_init "$k"
+	slurm_mpi_ports
+	# sbatch and srun load the plugin as the user: a directory all may read
+	mkdir -m 755 "$slurm_dir/lib" && install -m 644 "$gv_so" "$slurm_dir/lib/" ||
+		fail "cannot copy the plugin"
+	gv_runtime=$slurm_dir/run/giantvm
+	gv_home=$slurm_dir/home
+	mkdir -m 755 "$gv_home" && chown "$slurm_user:" "$gv_home" || fail "cannot make $gv_home"
+	# scancel: SIGTERM, and SIGKILL 5 s later rather than 30
+	slurm_conf_add KillWait=5
+	# Each node's instances on a CPU of their own, as on distinct hosts:
+	# gvm pins its vCPUs among the CPUs it may use.
+	slurm_pin_nodes=1
+	echo "required $slurm_dir/lib/spank_giantvm.so gvm=$GVM_BUILD/gvm" \
+		"munge_socket=$slurm_dir/run/munge.sock runtime_dir=$gv_runtime $*" >>"$slurm_plugstack"
+}
+
+gv_instances() {
+	slurm_procs | grep -E '^[0-9]+ [^ ]*/gvm node ' || true
+}
+
+gv_records() {
+	[ -d "$gv_runtime" ] || return 0
+	find "$gv_runtime" -type f -printf '%P: ' -exec cat {} \;
+}
+
+# gv_check_clean WHAT: after a job (WHAT names it): no instance left, no
+# record left, every node idle (not drained) within 20 s.
+gv_check_clean() {
+	local what=$1 deadline=$((SECONDS + 20)) out
+	while :; do
+		out=$(sinfo -h -N -o '%N %T' | sort -u)
+		if [ -z "$(gv_instances)" ] && [ -z "$(gv_records)" ] &&
+			[ "$(echo "$out" | grep -vc ' idle$')" = 0 ]; then
+			return 0
+		fi
+		[ $SECONDS -ge $deadline ] && break
+		sleep 0.5
+	done
+	echo "after $what:"
+	echo "nodes: $out"
+	echo "instances: $(gv_instances)"
+	echo "records: $(gv_records)"
+	fail "$what left something behind, or a node not idle"
+}
