@@ -33,6 +33,7 @@ ifeq ($(HAVE_SLURM)$(SAN),10)
 spank: $(SPANK_SO)
 progs: $(SPANK_SO)
 install: install-spank
+INSTALL_FILES += docs/man/spank-giantvm.8:share/man/man8/spank-giantvm.8
 
 $(O)/spank/obj/%.o: %.c config.mk spank/module.mk
 	@mkdir -p $(@D)
@@ -42,12 +43,15 @@ $(SPANK_SO): $(spank_OBJS) spank/giantvm.lds
 	$(CC) $(SPANK_LDFLAGS) -o $@ $(spank_OBJS)
 
 # The plugstack line: `required`, since an `optional` plugin that failed
-# would let a --giantvm job run its script on the host instead of the guest.
+# would let a --giantvm job run its script on the host instead of the guest;
+# gvm= names the gvm installed with it (make install PREFIX=... may differ
+# from the PREFIX the plugin was built with).
 install-spank: $(SPANK_SO)
 	install -d $(DESTDIR)$(SLURM_PLUGIN_DIR) $(DESTDIR)$(SLURM_PLUGSTACK_DIR)
 	install -m 0644 $(SPANK_SO) $(DESTDIR)$(SLURM_PLUGIN_DIR)/spank_giantvm.so
-	printf '# giantvm: sbatch/srun/salloc --giantvm (man 8 spank-giantvm)\nrequired %s\n' \
-		'$(SLURM_PLUGIN_DIR)/spank_giantvm.so' >$(DESTDIR)$(SLURM_PLUGSTACK_DIR)/giantvm.conf
+	printf '# giantvm: sbatch/srun/salloc --giantvm (man 8 spank-giantvm)\nrequired %s gvm=%s\n' \
+		'$(SLURM_PLUGIN_DIR)/spank_giantvm.so' '$(PREFIX)/bin/gvm' \
+		>$(DESTDIR)$(SLURM_PLUGSTACK_DIR)/giantvm.conf
 	chmod 0644 $(DESTDIR)$(SLURM_PLUGSTACK_DIR)/giantvm.conf
 else ifeq ($(HAVE_SLURM),0)
 spank:

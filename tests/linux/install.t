@@ -1,6 +1,7 @@
 #!/bin/bash
-# make install DESTDIR=...: gvm, its man page, the probe image and (when it
-# is built) the Linux image land under PREFIX, and the installed gvm finds
+# make install DESTDIR=...: gvm, its man page, the probe image, (when it
+# is built) the Linux image and (when configured) the Slurm plugin with its
+# plugstack line land under PREFIX, and the installed gvm finds
 # its images there by itself (--image probe boots; --image linux resolves
 # to the installed image), with nothing pointing it at the build tree.
 # timeout: 300
@@ -17,6 +18,15 @@ for f in bin/gvm share/man/man1/gvm.1 share/giantvm/images/probe.elf; do
 	[ -f "$root/opt/gvm/$f" ] || bad "$f was not installed"
 done
 [ -x "$root/opt/gvm/bin/gvm" ] || bad "bin/gvm is not executable"
+# The Slurm plugin, its man page and its plugstack line, naming this gvm.
+if grep -q '^HAVE_SLURM = 1' "$GVM_TOP/config.mk"; then
+	for f in lib/slurm/spank_giantvm.so share/man/man8/spank-giantvm.8; do
+		[ -f "$root/opt/gvm/$f" ] || bad "$f was not installed"
+	done
+	line=$(grep -v '^#' "$root/opt/gvm/etc/slurm/plugstack.conf.d/giantvm.conf" 2>/dev/null)
+	[ "$line" = "required /opt/gvm/lib/slurm/spank_giantvm.so gvm=/opt/gvm/bin/gvm" ] ||
+		bad "etc/slurm/plugstack.conf.d/giantvm.conf says '$line'"
+fi
 man -l "$root/opt/gvm/share/man/man1/gvm.1" >/dev/null 2>&1 ||
 	command -v man >/dev/null || echo "(no man to read the page with)"
 
