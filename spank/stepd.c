@@ -286,6 +286,25 @@ static void exec_or_say(const char *path, struct args *a, spank_t sp, const char
 }
 
 /*
+ * Does Slurm bind tasks to CPUs here?  Then the instances' srun asks it not
+ * to: a task per node would get one CPU, and gvm pins its vCPUs itself, on
+ * the CPUs the job may use on the node.  Without a task plugin, srun would
+ * print a warning for --cpu-bind into the job's output (even with
+ * --quiet): ask slurmctld, once per batch job.
+ */
+static bool binds_tasks(void)
+{
+	slurm_conf_t *conf = NULL;
+	bool binds = true;
+
+	if (slurm_load_ctl_conf(0, &conf) == SLURM_SUCCESS && conf) {
+		binds = !conf->task_plugin || strcmp(conf->task_plugin, "task/none");
+		slurm_free_ctl_conf(conf);
+	}
+	return binds;
+}
+
+/*
  * The batch step: an srun of the instances, one per node of the job, whose
  * command is the script.  Rank 0 runs on the first node, the only one where
  * the script is (slurmd's spool): this one must be it.
@@ -332,12 +351,11 @@ static int exec_srun(spank_t sp)
 		return -1;
 	}
 	if (add(&a, "%s", st.cfg.srun) ||
-	    /* only errors (and first: srun reports as it parses): the job's output is the guest's */
+	    /* only errors: the job's output is the guest's */
 	    add(&a, "--quiet") ||
 	    add(&a, "--nodes=%u", nodes) || add(&a, "--ntasks=%u", nodes) ||
 	    add(&a, "--ntasks-per-node=1") ||
-	    /* gvm pins its vCPUs itself, on the CPUs the job has on the node */
-	    add(&a, "--cpu-bind=none") ||
+	    (binds_tasks() && add(&a, "--cpu-bind=none")) ||
 	    add(&a, value[0] ? "--giantvm=%s" : "--giantvm%s", value) || add(&a, "--")) {
 		slurm_error("giantvm: out of memory");
 		return -1;

@@ -101,6 +101,8 @@ cat "$h/img-$id.err"
 grep -q '^gvm rank 0: .*/nonexistent/img' "$h/img-$id.err" ||
 	fail "job $id: its error file does not name the missing image"
 [ ! -s "$h/img-$id.out" ] || fail "job $id: the script ran: $(cat "$h/img-$id.out")"
+# the plugin's srun adds nothing but errors (task/none here: no --cpu-bind note)
+grep -q 'cpu binding' "$h/img-$id.err" && fail "job $id: srun's note on CPU binding in the error file"
 gv_check_clean "a job with a missing image"
 echo "ok: a missing image fails the job (status 1) with gvm's message; nodes idle, nothing left"
 
