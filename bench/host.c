@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <numa.h>
+#include <numaif.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,8 +34,10 @@ static void *worker_main(void *p)
 
 		CPU_ZERO(&set);
 		CPU_SET(w->cpu, &set);
-		if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set))
+		if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set)) {
 			pr_warn("cannot pin thread %u to CPU %d", w->id, w->cpu);
+			w->team->cpus[w->id] = -1;
+		}
 	}
 	w->team->fn(w->team, w->id, w->team->arg);
 	return NULL;
@@ -44,10 +48,11 @@ void host_team_run(unsigned nthreads, void (*fn)(struct host_team *, unsigned, v
 {
 	struct host_team team = { .nthreads = nthreads, .fn = fn, .arg = arg };
 	struct host_worker *w = calloc(nthreads, sizeof(*w));
+	int *tcpu = calloc(nthreads, sizeof(*tcpu));
 	cpu_set_t allowed;
 	int ncpus = 0, cpus[CPU_SETSIZE];
 
-	if (!w)
+	if (!w || !tcpu)
 		die("out of memory for %u threads", nthreads);
 	if (sched_getaffinity(0, sizeof(allowed), &allowed) == 0)
 		for (int c = 0; c < CPU_SETSIZE; c++)
@@ -55,20 +60,51 @@ void host_team_run(unsigned nthreads, void (*fn)(struct host_team *, unsigned, v
 				cpus[ncpus++] = c;
 	if (pthread_barrier_init(&team.barrier, NULL, nthreads))
 		die("pthread_barrier_init failed");
+	for (unsigned i = 0; i < nthreads; i++)
+		tcpu[i] = ncpus ? cpus[i % ncpus] : -1;
+	team.cpus = tcpu;
 	for (unsigned i = 0; i < nthreads; i++) {
-		w[i] = (struct host_worker){ &team, i, ncpus ? cpus[i % ncpus] : -1, 0 };
+		w[i] = (struct host_worker){ &team, i, tcpu[i], 0 };
 		if (pthread_create(&w[i].thread, NULL, worker_main, &w[i]))
 			die("cannot create thread %u of %u", i, nthreads);
 	}
 	for (unsigned i = 0; i < nthreads; i++)
 		pthread_join(w[i].thread, NULL);
 	pthread_barrier_destroy(&team.barrier);
+	free(tcpu);
 	free(w);
 }
 
 void host_team_wait(struct host_team *team)
 {
 	pthread_barrier_wait(&team->barrier);
+}
+
+void host_team_spin(struct host_team *team)
+{
+	unsigned sense = team->spin_sense;
+	unsigned long spins = 0;
+
+	if (team->spin_count++ == team->nthreads - 1) {
+		team->spin_count = 0;
+		team->spin_sense = !sense;
+		return;
+	}
+	while (team->spin_sense == sense)
+		/* about 0.1 s: someone lost its CPU, so let it have ours */
+		if (++spins % (1ul << 22) == 0)
+			sched_yield();
+		else
+			cpu_relax();
+}
+
+unsigned host_cpu_count(void)
+{
+	cpu_set_t allowed;
+
+	if (sched_getaffinity(0, sizeof(allowed), &allowed))
+		return 1;
+	return (unsigned)CPU_COUNT(&allowed);
 }
 
 int host_no_thp;
@@ -98,6 +134,69 @@ void host_free(void *p, size_t size)
 {
 	if (p)
 		munmap(p, ((size ? size : 1) + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1));
+}
+
+int host_numa_nodes(void)
+{
+	return numa_available() < 0 ? 1 : numa_num_configured_nodes();
+}
+
+int host_cpu_node(int cpu)
+{
+	int node;
+
+	if (cpu < 0 || numa_available() < 0)
+		return 0;
+	node = numa_node_of_cpu(cpu);
+	return node < 0 ? 0 : node;
+}
+
+int host_bind(void *p, size_t size, int node)
+{
+	unsigned long mask[16] = { 0 };
+	size_t len = ((size ? size : 1) + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+
+	if (numa_available() < 0)
+		return 0; /* no NUMA: every page is on node 0 already */
+	if (node < 0 || node >= (int)(sizeof(mask) * 8))
+		die("NUMA node %d is out of range", node);
+	mask[node / (8 * sizeof(mask[0]))] |= 1ul << (node % (8 * sizeof(mask[0])));
+	/* mbind itself, not numa_tonode_memory: that one fails silently */
+	if (mbind(p, len, MPOL_BIND, mask, sizeof(mask) * 8, 0)) {
+		pr_warn("cannot bind %zu bytes to NUMA node %d: %s", size, node, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+void *host_alloc_on(size_t size, int node)
+{
+	void *p = host_alloc(size);
+
+	host_bind(p, size, node);
+	return p;
+}
+
+unsigned host_pages_on_node(const void *p, size_t size, int node, unsigned *sampled)
+{
+	enum { SAMPLES = 64 };
+	void *pages[SAMPLES];
+	int status[SAMPLES];
+	long psize = sysconf(_SC_PAGESIZE);
+	size_t npages = (size + psize - 1) / psize;
+	unsigned n = npages < SAMPLES ? (unsigned)npages : SAMPLES, on = 0;
+
+	*sampled = 0;
+	if (!n || numa_available() < 0)
+		return 0;
+	for (unsigned i = 0; i < n; i++)
+		pages[i] = (char *)p + (npages * i / n) * psize;
+	if (move_pages(0, n, pages, NULL, status, 0))
+		return 0;
+	for (unsigned i = 0; i < n; i++)
+		on += status[i] == node;
+	*sampled = n;
+	return on;
 }
 
 static uint64_t now_ns(void)

@@ -14,7 +14,7 @@ $(O)/libgvbench.a: $(bench_LIB_SRCS:%.c=$(O)/%.o)
 $(O)/bench/%.o: HOST_CFLAGS += $(BENCH_FPFLAGS)
 $(O)/tests/unit/test-bench-%.o: HOST_CFLAGS += $(BENCH_FPFLAGS)
 
-bench_TOOLS := $(O)/bench/spmv $(O)/bench/memcpy
+bench_TOOLS := $(O)/bench/spmv $(O)/bench/memcpy $(O)/bench/stream
 # The tests compare the probe's checksums with these, so `make tests` builds them.
 BENCH_PROGS += $(bench_TOOLS)
 TEST_PROGS += $(bench_TOOLS)
@@ -24,6 +24,8 @@ bench_HOST_OBJS := $(O)/bench/host.o $(O)/libgvbench.a $(O)/libgvcommon.a
 $(O)/bench/spmv: $(O)/bench/spmv-main.o $(bench_HOST_OBJS)
 	$(CC) $(HOST_LDFLAGS) $^ $(HOST_LIBS) -o $@
 $(O)/bench/memcpy: $(O)/bench/memcpy-main.o $(bench_HOST_OBJS)
+	$(CC) $(HOST_LDFLAGS) $^ $(HOST_LIBS) -o $@
+$(O)/bench/stream: $(O)/bench/stream-main.o $(bench_HOST_OBJS)
 	$(CC) $(HOST_LDFLAGS) $^ $(HOST_LIBS) -o $@
 
 # Unit tests of the bench code (and of the probe's parsers) link libgvbench.
