@@ -6,7 +6,7 @@
 #
 #   gvm run --nodes 2 --vcpus 2 --mem 512M --copy m.mtx -- job-templates/spmv.sh m.mtx
 #   gvm run --nodes 2 --vcpus 2 --mem 512M -- job-templates/spmv.sh    (a generated matrix)
-#   sbatch -N2 --giantvm job-templates/spmv.sh m.mtx                     (the same, under Slurm)
+#   sbatch -N2 --giantvm=copy=m.mtx job-templates/spmv.sh m.mtx          (the same, under Slurm)
 #
 # usage: spmv.sh [-i ITERS] [-t THREADS] [-p node|naive] [-k TSC_KHZ] [MATRIX]
 #   MATRIX   a Matrix Market file (copied in with --copy: give its name), or

@@ -8,14 +8,16 @@
 #include "common/parse.h"
 
 #define MEM_UNIT (2u << 20)
-#define KNOWN "image, mem, vcpus, output, overwrite, verbose"
+/* copy= may be given this many times (gvm takes more; a directory is better) */
+#define OPTS_COPY_COUNT_MAX 64
+#define KNOWN "image, mem, vcpus, output, copy, overwrite, verbose"
 
 struct gvm_opts gvm_opts;
 char opts_error[GVM_ERR_MAX];
 static const struct gvm_config *site;
 static char site_err[GVM_ERR_MAX];
 
-enum key { K_IMAGE, K_MEM, K_VCPUS, K_OUTPUT, K_OVERWRITE, K_VERBOSE, K_NR };
+enum key { K_IMAGE, K_MEM, K_VCPUS, K_OUTPUT, K_COPY, K_OVERWRITE, K_VERBOSE, K_NR };
 
 static const struct {
 	const char *name, *env;
@@ -25,6 +27,7 @@ static const struct {
 	[K_MEM] = { "mem", "GIANTVM_MEM", false },
 	[K_VCPUS] = { "vcpus", "GIANTVM_VCPUS", false },
 	[K_OUTPUT] = { "output", "GIANTVM_OUTPUT", false },
+	[K_COPY] = { "copy", "GIANTVM_COPY", false },
 	[K_OVERWRITE] = { "overwrite", "GIANTVM_OVERWRITE", true },
 	[K_VERBOSE] = { "verbose", "GIANTVM_VERBOSE", true },
 };
@@ -52,6 +55,22 @@ static int set_key(struct gvm_opts *o, enum key k, const char *val, const char *
 			return -1;
 		strcpy(o->output, val);
 		return 0;
+	case K_COPY: {
+		size_t used = 0, n = strlen(val) + 1;
+
+		if (check_word(what, val, err))
+			return -1;
+		for (unsigned i = 0; i < o->ncopies; i++)
+			used += strlen(o->copies + used) + 1;
+		if (o->ncopies == OPTS_COPY_COUNT_MAX || used + n > sizeof(o->copies))
+			return errf(err, "%s%s: too many files to copy (at most %d, or %d "
+				    "characters in all): copy a directory instead", what,
+				    shown(val, b, sizeof(b)), OPTS_COPY_COUNT_MAX,
+				    OPTS_COPIES_MAX);
+		memcpy(o->copies + used, val, n);
+		o->ncopies++;
+		return 0;
+	}
 	case K_MEM:
 		if (parse_size(val, &o->mem, perr))
 			return errf(err, "%s %s", what, shown(perr, b, sizeof(b)));
@@ -104,8 +123,8 @@ int opts_parse(const char *arg, struct gvm_opts *o, char *err)
 	 */
 	if (!arg || !*arg || !strcmp(arg, "(null)"))
 		return 0;
-	if (strlen(arg) >= 4 * GVM_PATH_MAX)
-		return errf(err, "the value is longer than %d characters", 4 * GVM_PATH_MAX - 1);
+	if (strlen(arg) >= 8 * GVM_PATH_MAX)
+		return errf(err, "the value is longer than %d characters", 8 * GVM_PATH_MAX - 1);
 	for (;;) {
 		size_t len = strcspn(p, ","), n;
 		const char *eq = memchr(p, '=', len);
@@ -124,7 +143,7 @@ int opts_parse(const char *arg, struct gvm_opts *o, char *err)
 			return errf(err, "unknown setting '%s' (known: " KNOWN ")",
 				    shown(name, b, sizeof(b)));
 		}
-		if (seen[k])
+		if (seen[k] && k != K_COPY)
 			return errf(err, "%s is given twice", keys[k].name);
 		seen[k] = true;
 		snprintf(what, sizeof(what), "%s=", keys[k].name);
@@ -162,6 +181,7 @@ int opts_apply_env(struct gvm_opts *o, opts_getenv_fn get, void *arg, char *err)
 		case K_MEM: set = o->mem; break;
 		case K_VCPUS: set = o->vcpus; break;
 		case K_OUTPUT: set = o->output[0]; break;
+		case K_COPY: set = o->ncopies; break;
 		case K_OVERWRITE: set = o->overwrite >= 0; break;
 		default: set = o->verbose >= 0; break;
 		}
@@ -171,7 +191,18 @@ int opts_apply_env(struct gvm_opts *o, opts_getenv_fn get, void *arg, char *err)
 		r = get(arg, keys[k].env, buf, sizeof(buf));
 		if (r < 0)
 			return errf(err, "%s is longer than %d characters", what, GVM_PATH_MAX - 1);
-		if (r && set_key(o, (enum key)k, buf, what, err))
+		if (!r)
+			continue;
+		if (k == K_COPY) {
+			/* a list, as copy= is given several times in the option */
+			char *save = NULL;
+
+			for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
+				if (set_key(o, K_COPY, t, what, err))
+					return -1;
+			continue;
+		}
+		if (set_key(o, (enum key)k, buf, what, err))
 			return -1;
 	}
 	return 0;
@@ -227,8 +258,9 @@ static struct spank_option giantvm_option = {
 	.arginfo = "[key=value,...]",
 	.usage = "run the job's command inside one giantvm guest spanning the allocated "
 		 "nodes. Keys: image=NAME|PATH, mem=SIZE and vcpus=N (per node), "
-		 "output=DIR (where the files the job leaves in $GVM_OUTPUT_DIR come back), "
-		 "overwrite, verbose; each also as GIANTVM_IMAGE, GIANTVM_MEM... "
+		 "copy=PATH (a file for the job, repeatable), output=DIR (where the files "
+		 "the job leaves in $GVM_OUTPUT_DIR come back), overwrite, verbose; each "
+		 "also as GIANTVM_IMAGE, GIANTVM_MEM... "
 		 "(man spank-giantvm)",
 	.has_arg = 2,
 	.val = 0,
@@ -304,6 +336,10 @@ int opts_format(const struct gvm_opts *o, char *buf, size_t len)
 		ADD("vcpus=%u", o->vcpus);
 	if (o->output[0])
 		ADD("output=%s", o->output);
+	for (unsigned i = 0, at = 0; i < o->ncopies; i++) {
+		ADD("copy=%s", o->copies + at);
+		at += strlen(o->copies + at) + 1;
+	}
 	if (o->overwrite >= 0)
 		ADD("overwrite=%s", o->overwrite ? "yes" : "no");
 	if (o->verbose >= 0)

@@ -17,12 +17,18 @@
 #include "spank/config.h"
 #include "spank/util.h"
 
+/* All copy= paths together, each ended by a NUL. */
+#define OPTS_COPIES_MAX (4 * GVM_PATH_MAX)
+
 struct gvm_opts {
 	bool enabled;                /* --giantvm was given */
 	char image[GVM_PATH_MAX];    /* "" : the site's, else gvm's */
 	uint64_t mem;                /* guest RAM per node, 0: the site's, else gvm's */
 	unsigned vcpus;              /* vCPUs per node, 0: the site's, else the job's CPUs */
 	char output[GVM_PATH_MAX];   /* "" : the job's working directory */
+	/* files for the job (gvm --copy), each ended by a NUL; ncopies of them */
+	char copies[OPTS_COPIES_MAX];
+	unsigned ncopies;
 	int overwrite;               /* -1: not said */
 	int verbose;                 /* -1: not said */
 };
@@ -63,8 +69,9 @@ typedef int (*opts_getenv_fn)(void *arg, const char *name, char *buf, size_t len
 
 /*
  * Fill what o does not say from GIANTVM_IMAGE, GIANTVM_MEM, GIANTVM_VCPUS,
- * GIANTVM_OUTPUT, GIANTVM_OVERWRITE and GIANTVM_VERBOSE (the command line
- * wins).  0, or -1 with err naming the variable.
+ * GIANTVM_OUTPUT, GIANTVM_COPY (comma-separated), GIANTVM_OVERWRITE and
+ * GIANTVM_VERBOSE (the command line wins).  0, or -1 with err naming the
+ * variable.
  */
 int opts_apply_env(struct gvm_opts *o, opts_getenv_fn get, void *arg, char *err);
 

@@ -311,7 +311,7 @@ static bool binds_tasks(void)
  */
 static int exec_srun(spank_t sp)
 {
-	char nodelist[4096], n[16], value[4 * GVM_PATH_MAX], perr[PARSE_ERR_MAX];
+	char nodelist[4096], n[16], value[8 * GVM_PATH_MAX], perr[PARSE_ERR_MAX];
 	const char *me = getenv("SLURMD_NODENAME");
 	struct args a = { 0 };
 	hostlist_t hl;
@@ -437,6 +437,10 @@ static int exec_gvm(spank_t sp)
 			bad |= add(&a, "--image=%s", image);
 		if (st.o.output[0])
 			bad |= add(&a, "--output=%s", st.o.output);
+		for (unsigned i = 0, at = 0; i < st.o.ncopies; i++) {
+			bad |= add(&a, "--copy=%s", st.o.copies + at);
+			at += strlen(st.o.copies + at) + 1;
+		}
 		if (st.o.overwrite > 0)
 			bad |= add(&a, "--overwrite");
 		if (st.o.verbose > 0)

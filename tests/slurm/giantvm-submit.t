@@ -8,7 +8,8 @@
 #   - a job without --giantvm runs on the host as if the plugin were absent;
 #   - a wrong plugstack line refuses --giantvm only, saying why;
 #   - a missing image fails the job with gvm's message in its error file,
-#     and the nodes stay idle (a user's error never drains one);
+#     and the nodes stay idle (a user's error never drains one); the same
+#     from an srun inside salloc --giantvm;
 #   - scancel while the guest boots ends both instances, and the plugin's
 #     records go with them.
 # timeout: 240
@@ -52,11 +53,13 @@ refused() { # WANT-STATUS WANT-TEXT COMMAND...
 }
 refused 255 "mem=99M: the guest RAM of each node must be a non-zero multiple of 2 MiB" \
 	sbatch -N2 --giantvm=mem=99M --wrap true
-refused 255 "unknown setting 'bogus' (known: image, mem, vcpus, output, overwrite, verbose)" \
+refused 255 "unknown setting 'bogus' (known: image, mem, vcpus, output, copy, overwrite, verbose)" \
 	sbatch --giantvm=bogus=1 --wrap true
 refused 255 "vcpus=9 per node is above this site's limit, 4" sbatch --giantvm=vcpus=9 --wrap true
 refused 255 "image= is empty" sbatch --giantvm=mem=1G,image= --wrap true
 refused 255 "mem is given twice" sbatch --giantvm=mem=1G,mem=2G --wrap true
+refused 255 "copy= '-x' starts with '-'" sbatch --giantvm=copy=a,copy=-x --wrap true
+refused 1 "GIANTVM_COPY= 'b c' has a space" env GIANTVM_COPY='a,b c' sbatch --giantvm --wrap true
 refused 1 "GIANTVM_MEM= 'lots' is not a size" env GIANTVM_MEM=lots sbatch --giantvm --wrap true
 refused 255 "vcpus= 0 is out of range [1, 255]" srun -N2 --giantvm=vcpus=0 true
 refused 255 "overwrite=maybe: say yes or no" salloc --giantvm=overwrite=maybe true
@@ -105,6 +108,15 @@ grep -q '^gvm rank 0: .*/nonexistent/img' "$h/img-$id.err" ||
 grep -q 'cpu binding' "$h/img-$id.err" && fail "job $id: srun's note on CPU binding in the error file"
 gv_check_clean "a job with a missing image"
 echo "ok: a missing image fails the job (status 1) with gvm's message; nodes idle, nothing left"
+
+# 6b. salloc --giantvm: its sruns run in a guest (here: fail on the same
+#     missing image, which only gvm node reports).
+out=$(cd "$h" && slurm_as_user salloc -N2 --giantvm=image=/nonexistent/img srun true 2>&1)
+rc=$?
+[ $rc = 1 ] && grep -q '^gvm rank 0: .*/nonexistent/img' <<<"$out" ||
+	fail "salloc --giantvm; srun: exit status $rc, and: $out"
+gv_check_clean "salloc --giantvm"
+echo "ok: salloc --giantvm: the srun in it ran gvm node (it reported the missing image)"
 
 # 7. scancel while the guest boots.
 (cd "$h" && exec setpriv --reuid="$slurm_user" --regid="$slurm_user" --init-groups \
