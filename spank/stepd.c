@@ -272,17 +272,57 @@ static int job_argv(spank_t sp, int *argc, char ***argv)
 	return 0;
 }
 
-static void exec_or_say(const char *path, struct args *a, spank_t sp, const char *fix)
+/*
+ * What gvm gets of the job's environment: what it reads (GVM_*, TMPDIR for
+ * its temporary files), and the basics.  Nothing else: it holds devices the
+ * user may not open, so the loader variables (LD_PRELOAD...) of a job's
+ * environment must not reach it.  That only closes the easy way in: the
+ * user owns the process (see the admin guide).
+ */
+static bool gvm_env_var(const char *e)
 {
-	char **env;
+	static const char *const keep[] = {
+		"PATH=", "HOME=", "USER=", "LOGNAME=", "LANG=", "TZ=", "TMPDIR=",
+		"GVM_LOG=", "GVM_IMAGES=", "GVM_MUNGE_SOCKET=", "SLURM_JOB_ID=",
+	};
+
+	if (!strncmp(e, "LC_", 3))
+		return true;
+	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
+		if (!strncmp(e, keep[i], strlen(keep[i])))
+			return true;
+	return false;
+}
+
+/* exec path with the job's environment (only what gvm_env_var keeps, if only_gvm). */
+static void exec_or_say(const char *path, struct args *a, spank_t sp, bool only_gvm,
+			const char *fix)
+{
+	char **env, **kept;
+	size_t n = 0, k = 0;
 
 	if (spank_get_item(sp, S_JOB_ENV, &env) != ESPANK_SUCCESS) {
 		slurm_error("giantvm: slurmstepd gives no job environment");
 		return;
 	}
+	if (only_gvm) {
+		while (env[n])
+			n++;
+		kept = calloc(n + 1, sizeof(*kept));
+		if (!kept) {
+			slurm_error("giantvm: out of memory");
+			return;
+		}
+		for (size_t i = 0; i < n; i++)
+			if (gvm_env_var(env[i]))
+				kept[k++] = env[i];
+		env = kept;
+	}
 	execve(path, a->v, env);
 	slurm_error("giantvm: cannot run %s on %s: %s (%s)", path, getenv("SLURMD_NODENAME"),
 		    strerror(errno), fix);
+	if (only_gvm)
+		free(env);
 }
 
 /*
@@ -365,7 +405,7 @@ static int exec_srun(spank_t sp)
 			slurm_error("giantvm: out of memory");
 			return -1;
 		}
-	exec_or_say(st.cfg.srun, &a, sp, "set srun= in plugstack.conf");
+	exec_or_say(st.cfg.srun, &a, sp, false, "set srun= in plugstack.conf");
 	return -1;
 }
 
@@ -453,7 +493,7 @@ static int exec_gvm(spank_t sp)
 		slurm_error("giantvm: out of memory");
 		return -1;
 	}
-	exec_or_say(c->gvm, &a, sp, "set gvm= in plugstack.conf");
+	exec_or_say(c->gvm, &a, sp, true, "set gvm= in plugstack.conf");
 	return -1;
 }
 

@@ -3,8 +3,9 @@
 # at once on the same nodes (each boot takes a minute or more here):
 #   - sbatch -N2 --giantvm job.sh as the unprivileged user: the script runs
 #     in one guest of 2 NUMA nodes (its nproc and numactl -H in the job's
-#     output file), its exit status 3 is the job's (ExitCode 3:0), the file
-#     it leaves in $GVM_OUTPUT_DIR comes back into the job's directory;
+#     output file), with the file GIANTVM_COPY names, its exit status 3 is
+#     the job's (ExitCode 3:0), the file it leaves in $GVM_OUTPUT_DIR comes
+#     back into the job's directory;
 #   - srun -N2 --giantvm CMD as root at the same time (its own ports), then
 #     scancel once CMD runs: the step ends, no gvm instance and no record of
 #     the plugin is left, the nodes are idle.
@@ -24,17 +25,20 @@ h=$gv_home
 cat >"$h/job.sh" <<'EOF'
 #!/bin/sh
 echo "nproc: $(nproc)"
+echo "data: $(cat data.txt)"
 numactl -H
 echo "job $GVM_JOB_ID over $GVM_NODES nodes" >"$GVM_OUTPUT_DIR/result.txt"
 echo "to stderr" >&2
 exit 3
 EOF
+echo "copied in" >"$h/data.txt"
 chmod 755 "$h/job.sh"
-chown "$slurm_user:" "$h/job.sh"
+chown "$slurm_user:" "$h/job.sh" "$h/data.txt"
 
 # A: the user's batch job.  B: root's step, started at the same time.
-a=$(cd "$h" && slurm_as_user sbatch -N2 --giantvm --parsable -o "$h/a-%j.out" -e "$h/a-%j.err" \
-	./job.sh) || fail "sbatch -N2 --giantvm as $slurm_user was refused"
+# (data.txt through GIANTVM_COPY: the environment's settings reach the guest)
+a=$(cd "$h" && GIANTVM_COPY=data.txt slurm_as_user sbatch -N2 --giantvm --parsable \
+	-o "$h/a-%j.out" -e "$h/a-%j.err" ./job.sh) || fail "sbatch -N2 --giantvm as $slurm_user was refused"
 (cd "$slurm_dir" && exec srun -N2 --giantvm=verbose sh -c 'echo "started on $GVM_NODES nodes"; exec sleep 600' \
 	>"$slurm_dir/b.out" 2>"$slurm_dir/b.err") &
 b_srun=$!
@@ -48,6 +52,7 @@ until grep -q '^started on 2 nodes$' "$slurm_dir/b.out"; do
 		cat "$slurm_dir/b.out"
 		tail -n 20 "$slurm_dir/b.err"
 		cat "$h/a-$a.out" "$h/a-$a.err"
+		gv_debug
 		fail "srun -N2 --giantvm: its command did not start within 600 s"
 	fi
 	sleep 1
@@ -75,6 +80,7 @@ echo "ok: srun -N2 --giantvm: the command ran in the guest; scancel ended both i
 # A: wait for it; its output, exit status, output file.
 slurm_wait_job "$a" 600
 rc=$?
+[ $rc = 124 ] && gv_debug
 echo "--- job A's output"
 cat "$h/a-$a.out"
 echo "--- job A's error file"
@@ -85,6 +91,7 @@ for want in JobState=FAILED ExitCode=3:0; do
 	echo "$info" | grep -q " $want " || fail "scontrol show job $a: no $want in: $info"
 done
 grep -qx 'nproc: 2' "$h/a-$a.out" || fail "job A: nproc in the guest is not 2"
+grep -qx 'data: copied in' "$h/a-$a.out" || fail "job A: data.txt (GIANTVM_COPY) did not reach the guest"
 grep -qx 'available: 2 nodes (0-1)' "$h/a-$a.out" || fail "job A: numactl -H does not show 2 nodes"
 grep -qE '^node 1 cpus: 1 *$' "$h/a-$a.out" || fail "job A: node 1 does not have vCPU 1"
 grep -qx 'to stderr' "$h/a-$a.err" || fail "job A: its standard error is not in its error file"

@@ -6,6 +6,7 @@
 #   gv_instances                    gvm instances running in the cluster
 #   gv_records                      the plugin's bookkeeping (one file each)
 #   gv_check_clean WHAT             none of either, every node idle, or fail
+#   gv_debug                        where each instance's threads wait (a stall)
 #
 # Globals: gv_so (the plugin), gv_runtime (its bookkeeping directory),
 # gv_home (a directory the test user owns, for its jobs' files).
@@ -64,4 +65,14 @@ gv_check_clean() {
 	echo "instances: $(gv_instances)"
 	echo "records: $(gv_records)"
 	fail "$what left something behind, or a node not idle"
+}
+
+# gv_debug: each instance's threads, their state and where they wait in the
+# kernel (a vCPU in handle_userfault waits for the DSM), for a failure.
+gv_debug() {
+	local pid
+	for pid in $(gv_instances | cut -d' ' -f1); do
+		echo "instance $pid: $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-160)"
+		ps -L -o tid=,comm=,stat=,time=,wchan:32= -p "$pid" 2>/dev/null | sed 's/^/    /'
+	done
 }
