@@ -10,8 +10,8 @@
 #   - a missing image fails the job with gvm's message in its error file,
 #     and the nodes stay idle (a user's error never drains one); the same
 #     from an srun inside salloc --giantvm;
-#   - scancel while the guest boots ends both instances, and the plugin's
-#     records go with them.
+#   - scancel of a batch job while its guest boots ends both instances and
+#     the srun of its batch step; the plugin's records go with them.
 # timeout: 240
 . "$GVM_TOP/tests/slurm/lib.sh"
 . "$GVM_TOP/tests/slurm/giantvm.sh"
@@ -118,24 +118,24 @@ rc=$?
 gv_check_clean "salloc --giantvm"
 echo "ok: salloc --giantvm: the srun in it ran gvm node (it reported the missing image)"
 
-# 7. scancel while the guest boots.
-(cd "$h" && exec setpriv --reuid="$slurm_user" --regid="$slurm_user" --init-groups \
-	srun -N2 --giantvm sh -c 'echo never') >"$slurm_dir/c.out" 2>&1 &
-c_srun=$!
-slurm_track $c_srun
+# 7. scancel while the guest boots, of a batch job (the srun its batch step
+#    runs goes too; giantvm-jobs cancels an srun step once its command runs).
+id=$(cd "$h" && slurm_as_user sbatch -N2 --giantvm --parsable -o "$h/c-%j.out" ./plain.sh) ||
+	fail "sbatch -N2 --giantvm was refused"
 deadline=$((SECONDS + 30))
 until [ "$(gv_records | wc -l)" = 2 ]; do
-	[ $SECONDS -ge $deadline ] && { cat "$slurm_dir/c.out"; gv_records; fail "no 2 instances after 30 s"; }
+	[ $SECONDS -ge $deadline ] && { cat "$h/c-$id.out"; gv_records; fail "job $id: no 2 instances after 30 s"; }
 	sleep 0.2
 done
 sleep 2
-id=$(squeue -h -u "$slurm_user" -o %i)
 [ "$(gv_instances | wc -l)" = 2 ] || { gv_instances; fail "job $id: not 2 instances running"; }
+slurm_procs | grep -q ' /usr/bin/srun --quiet --nodes=2 ' ||
+	{ slurm_procs; fail "job $id: no srun of the instances in its batch step"; }
 scancel "$id"
 slurm_wait_job "$id" 30
-wait $c_srun
-echo "srun exited with $?: $(tr '\n' ' ' <"$slurm_dir/c.out")"
-grep -q never "$slurm_dir/c.out" && fail "job $id: the command ran despite scancel"
+cat "$h/c-$id.out"
+grep -q 'plain on' "$h/c-$id.out" && fail "job $id: the script ran despite scancel"
 gv_check_clean "scancel while booting"
-echo "ok: scancel while the guest boots: both instances and their records gone, nodes idle"
+[ -z "$(slurm_procs | grep ' /usr/bin/srun --quiet ')" ] || fail "job $id: its srun is still there"
+echo "ok: scancel of a batch job while its guest boots: instances, records and its srun gone, nodes idle"
 echo "ok: $((SECONDS - t0)) s"
