@@ -38,6 +38,22 @@ static void opts_init(struct gvm_opts *o)
 	o->overwrite = o->verbose = -1;
 }
 
+/*
+ * A path for gvm: check_word's rules, and no comma, since a batch step hands
+ * the settings on as one --giantvm=key=value,... (GIANTVM_* could carry one).
+ */
+static int check_path(const char *what, const char *val, char *err)
+{
+	char b[SHOWN_MAX];
+
+	if (check_word(what, val, err))
+		return -1;
+	if (strchr(val, ','))
+		return errf(err, "%s'%s' has a comma, which --giantvm cannot carry", what,
+			    shown(val, b, sizeof(b)));
+	return 0;
+}
+
 /* One key's value into o; what names the value's source in messages ("mem=", "GIANTVM_MEM="). */
 static int set_key(struct gvm_opts *o, enum key k, const char *val, const char *what, char *err)
 {
@@ -46,19 +62,19 @@ static int set_key(struct gvm_opts *o, enum key k, const char *val, const char *
 
 	switch (k) {
 	case K_IMAGE:
-		if (check_word(what, val, err))
+		if (check_path(what, val, err))
 			return -1;
 		strcpy(o->image, val);
 		return 0;
 	case K_OUTPUT:
-		if (check_word(what, val, err))
+		if (check_path(what, val, err))
 			return -1;
 		strcpy(o->output, val);
 		return 0;
 	case K_COPY: {
 		size_t used = 0, n = strlen(val) + 1;
 
-		if (check_word(what, val, err))
+		if (check_path(what, val, err))
 			return -1;
 		for (unsigned i = 0; i < o->ncopies; i++)
 			used += strlen(o->copies + used) + 1;

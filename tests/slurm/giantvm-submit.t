@@ -60,6 +60,7 @@ refused 255 "image= is empty" sbatch --giantvm=mem=1G,image= --wrap true
 refused 255 "mem is given twice" sbatch --giantvm=mem=1G,mem=2G --wrap true
 refused 255 "copy= '-x' starts with '-'" sbatch --giantvm=copy=a,copy=-x --wrap true
 refused 1 "GIANTVM_COPY= 'b c' has a space" env GIANTVM_COPY='a,b c' sbatch --giantvm --wrap true
+refused 1 "GIANTVM_OUTPUT='a,b' has a comma" env GIANTVM_OUTPUT='a,b' sbatch --giantvm --wrap true
 refused 1 "GIANTVM_MEM= 'lots' is not a size" env GIANTVM_MEM=lots sbatch --giantvm --wrap true
 refused 255 "vcpus= 0 is out of range [1, 255]" srun -N2 --giantvm=vcpus=0 true
 refused 255 "overwrite=maybe: say yes or no" salloc --giantvm=overwrite=maybe true
