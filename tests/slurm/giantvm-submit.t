@@ -10,9 +10,11 @@
 #   - a missing image fails the job with gvm's message in its error file,
 #     and the nodes stay idle (a user's error never drains one); the same
 #     from an srun inside salloc --giantvm;
-#   - scancel of a batch job while its guest boots ends both instances and
-#     the srun of its batch step; the plugin's records go with them.
-# timeout: 240
+#   - scancel --signal=TERM of a batch job while its guest boots ends both
+#     instances (ExitCode 143) and the srun of its batch step; the plugin's
+#     records go with them;
+#   - a job past its time limit (TIMEOUT) leaves nothing either.
+# timeout: 300
 . "$GVM_TOP/tests/slurm/lib.sh"
 . "$GVM_TOP/tests/slurm/giantvm.sh"
 
@@ -31,6 +33,17 @@ echo "ok: the plugin exports the SPANK symbols only"
 
 slurm_start
 
+# 8, in the background from now on: a job killed by its time limit (1 min)
+# whatever it was doing then (booting, or spinning in the guest).
+cat >"$h/spin.sh" <<'EOF'
+#!/bin/sh
+echo spinning
+while :; do :; done
+EOF
+chmod 755 "$h/spin.sh"
+tl=$(cd "$h" && slurm_as_user sbatch -N2 -t 1 --giantvm --parsable -o "$h/tl-%j.out" ./spin.sh) ||
+	fail "sbatch -t 1 --giantvm was refused"
+
 # 2. --help.
 for c in sbatch srun salloc; do
 	out=$($c --help)
@@ -42,7 +55,7 @@ echo "ok: sbatch, srun and salloc --help list --giantvm"
 
 # 3. Refused at submission, as the user, each naming what is wrong.
 jobs() { squeue -h -t all -o %i | sort; }
-before=$(jobs)
+before=$(jobs)	# (the time-limited job is one of them)
 refused() { # WANT-STATUS WANT-TEXT COMMAND...
 	local want_rc=$1 text=$2 out rc
 	shift 2
@@ -83,7 +96,7 @@ cat "$h/plain-$id.out"
 [ $rc = 4 ] || fail "job $id without --giantvm: exit status $rc, not 4"
 [ "$(cat "$h/plain-$id.out")" = "$(printf 'plain on gv1 as %s\n0: step on gv1\n1: step on gv2' \
 	"$slurm_user")" ] || fail "job $id without --giantvm: unexpected output"
-gv_check_clean "a job without --giantvm"
+gv_check_clean "a job without --giantvm" "$id"
 echo "ok: a job without --giantvm ran on the host, its steps too, exit status 4"
 
 # 5. A wrong plugstack line: --giantvm refused, saying so; other jobs run.
@@ -107,16 +120,17 @@ grep -q '^gvm rank 0: .*/nonexistent/img' "$h/img-$id.err" ||
 [ ! -s "$h/img-$id.out" ] || fail "job $id: the script ran: $(cat "$h/img-$id.out")"
 # the plugin's srun adds nothing but errors (task/none here: no --cpu-bind note)
 grep -q 'cpu binding' "$h/img-$id.err" && fail "job $id: srun's note on CPU binding in the error file"
-gv_check_clean "a job with a missing image"
+gv_check_clean "a job with a missing image" "$id"
 echo "ok: a missing image fails the job (status 1) with gvm's message; nodes idle, nothing left"
 
 # 6b. salloc --giantvm: its sruns run in a guest (here: fail on the same
 #     missing image, which only gvm node reports).
 out=$(cd "$h" && slurm_as_user salloc -N2 --giantvm=image=/nonexistent/img srun true 2>&1)
 rc=$?
+sal=$(grep -o 'Granted job allocation [0-9]*' <<<"$out" | grep -o '[0-9]*$')
 [ $rc = 1 ] && grep -q '^gvm rank 0: .*/nonexistent/img' <<<"$out" ||
 	fail "salloc --giantvm; srun: exit status $rc, and: $out"
-gv_check_clean "salloc --giantvm"
+gv_check_clean "salloc --giantvm" "$sal"
 echo "ok: salloc --giantvm: the srun in it ran gvm node (it reported the missing image)"
 
 # 7. scancel while the guest boots, of a batch job (the srun its batch step
@@ -124,19 +138,32 @@ echo "ok: salloc --giantvm: the srun in it ran gvm node (it reported the missing
 id=$(cd "$h" && slurm_as_user sbatch -N2 --giantvm --parsable -o "$h/c-%j.out" ./plain.sh) ||
 	fail "sbatch -N2 --giantvm was refused"
 deadline=$((SECONDS + 30))
-until [ "$(gv_records | wc -l)" = 2 ]; do
+until [ "$(gv_job_records "$id" | wc -l)" = 2 ]; do
 	[ $SECONDS -ge $deadline ] && { cat "$h/c-$id.out"; gv_records; fail "job $id: no 2 instances after 30 s"; }
 	sleep 0.2
 done
 sleep 2
-[ "$(gv_instances | wc -l)" = 2 ] || { gv_instances; fail "job $id: not 2 instances running"; }
-slurm_procs | grep -q ' /usr/bin/srun --quiet --nodes=2 ' ||
+[ "$(gv_job_instances "$id" | wc -l)" = 2 ] || { gv_instances; fail "job $id: not 2 instances running"; }
+slurm_procs | grep -q " /usr/bin/srun --quiet --nodes=2 .*job0*$id/slurm_script" ||
 	{ slurm_procs; fail "job $id: no srun of the instances in its batch step"; }
-scancel "$id"
+# SIGTERM to the steps only (not the batch step): the instances stop, the
+# srun of the batch step returns their status, which is the job's.
+scancel --signal=TERM "$id"
 slurm_wait_job "$id" 30
+rc=$?
 cat "$h/c-$id.out"
+[ $rc = 143 ] || fail "job $id: exit status $rc after scancel --signal=TERM, not 143"
 grep -q 'plain on' "$h/c-$id.out" && fail "job $id: the script ran despite scancel"
-gv_check_clean "scancel while booting"
-[ -z "$(slurm_procs | grep ' /usr/bin/srun --quiet ')" ] || fail "job $id: its srun is still there"
-echo "ok: scancel of a batch job while its guest boots: instances, records and its srun gone, nodes idle"
+gv_check_clean "scancel --signal=TERM" "$id"
+[ -z "$(slurm_procs | grep " /usr/bin/srun --quiet .*job0*$id/")" ] ||
+	fail "job $id: its srun is still there"
+echo "ok: scancel --signal=TERM of a batch job while its guest boots: ExitCode 143, instances, records and its srun gone"
+
+# 8. The time limit.
+slurm_wait_job "$tl" 150
+cat "$h/tl-$tl.out"
+scontrol -o show job "$tl" | grep -q ' JobState=TIMEOUT ' ||
+	fail "job $tl: not TIMEOUT: $(scontrol -o show job "$tl")"
+gv_check_clean "a time limit"
+echo "ok: a --giantvm job past its time limit: TIMEOUT, no instance or record left, nodes idle"
 echo "ok: $((SECONDS - t0)) s"

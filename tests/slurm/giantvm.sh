@@ -5,7 +5,8 @@
 #   slurm_start
 #   gv_instances                    gvm instances running in the cluster
 #   gv_records                      the plugin's bookkeeping (one file each)
-#   gv_check_clean WHAT             none of either, every node idle, or fail
+#   gv_job_instances JOB, gv_job_records JOB   the same, of one job
+#   gv_check_clean WHAT [JOB]       none of either (JOB's), nodes idle, or fail
 #   gv_debug                        where each instance's threads wait (a stall)
 #
 # Globals: gv_so (the plugin), gv_runtime (its bookkeeping directory),
@@ -42,29 +43,48 @@ gv_instances() {
 	slurm_procs | grep -E '^[0-9]+ [^ ]*/gvm node ' || true
 }
 
+# gv_job_instances JOB: the instances of JOB's steps (vm-id: JOB << 32 | STEP).
+gv_job_instances() {
+	local line v
+	gv_instances | while read -r line; do
+		v=$(grep -o -- '--vm-id=[0-9]*' <<<"$line" | cut -d= -f2)
+		[ -n "$v" ] && [ $((v >> 32)) = "$1" ] && echo "$line"
+	done
+}
+
+# gv_job_records JOB: the plugin's records of JOB's steps.
+gv_job_records() {
+	gv_records | grep "^[^/]*/$1\." || true
+}
+
 gv_records() {
 	[ -d "$gv_runtime" ] || return 0
 	find "$gv_runtime" -type f -printf '%P: ' -exec cat {} \;
 }
 
-# gv_check_clean WHAT: after a job (WHAT names it): no instance left, no
-# record left, every node idle (not drained) within 20 s.
+# gv_check_clean WHAT [JOB]: after a job (WHAT names it): within 20 s, no
+# instance and no record left (of JOB only, if given), and every node idle
+# (with JOB: none drained or down, as other jobs may be running).
 gv_check_clean() {
-	local what=$1 deadline=$((SECONDS + 20)) out
+	local what=$1 job=${2:-} deadline=$((SECONDS + 20)) out inst rec bad
 	while :; do
 		out=$(sinfo -h -N -o '%N %T' | sort -u)
-		if [ -z "$(gv_instances)" ] && [ -z "$(gv_records)" ] &&
-			[ "$(echo "$out" | grep -vc ' idle$')" = 0 ]; then
-			return 0
+		if [ -n "$job" ]; then
+			inst=$(gv_job_instances "$job") rec=$(gv_job_records "$job")
+			bad=$(grep -Ev ' (idle|mixed|allocated|completing)$' <<<"$out")
+		else
+			inst=$(gv_instances) rec=$(gv_records)
+			bad=$(grep -v ' idle$' <<<"$out")
 		fi
+		[ -z "$inst" ] && [ -z "$rec" ] && [ -z "$bad" ] && return 0
 		[ $SECONDS -ge $deadline ] && break
 		sleep 0.5
 	done
 	echo "after $what:"
 	echo "nodes: $out"
-	echo "instances: $(gv_instances)"
-	echo "records: $(gv_records)"
-	fail "$what left something behind, or a node not idle"
+	echo "instances: $inst"
+	echo "records: $rec"
+	fail "$what left something behind, or a node not ${job:+usable}${job:-idle}"
 }
 
 # gv_debug: each instance's threads, their state and where they wait in the
