@@ -9,7 +9,8 @@
 #   - a wrong plugstack line refuses --giantvm only, saying why;
 #   - a missing image fails the job with gvm's message in its error file,
 #     and the nodes stay idle (a user's error never drains one); the same
-#     from an srun inside salloc --giantvm;
+#     from an srun inside salloc --giantvm, and with several tasks per node
+#     (one instance per node, the other tasks exit 0);
 #   - scancel --signal=TERM of a batch job while its guest boots ends both
 #     instances (ExitCode 143) and the srun of its batch step; the plugin's
 #     records go with them;
@@ -132,6 +133,16 @@ sal=$(grep -o 'Granted job allocation [0-9]*' <<<"$out" | grep -o '[0-9]*$')
 	fail "salloc --giantvm; srun: exit status $rc, and: $out"
 gv_check_clean "salloc --giantvm" "$sal"
 echo "ok: salloc --giantvm: the srun in it ran gvm node (it reported the missing image)"
+
+# 6c. Several tasks per node: each node's first task is its instance, the
+#     others exit 0 at once (only tasks 0 and 2, the instances, report the
+#     missing image's failure).
+out=$(cd "$h" && slurm_as_user srun -N2 -n4 --giantvm=image=/nonexistent/img true 2>&1)
+rc=$?
+tasks=$(grep -o 'task [0-9]*: Exited with exit code [0-9]*' <<<"$out" | sort | tr '\n' ';')
+[ $rc = 1 ] && [ "$tasks" = "task 0: Exited with exit code 1;task 2: Exited with exit code 1;" ] ||
+	fail "srun -N2 -n4 --giantvm: exit status $rc, and: $out"
+echo "ok: srun -N2 -n4 --giantvm: one instance per node (tasks 0 and 2), the other tasks exit 0"
 
 # 7. scancel while the guest boots, of a batch job (the srun its batch step
 #    runs goes too; giantvm-jobs cancels an srun step once its command runs).
