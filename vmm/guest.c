@@ -64,6 +64,20 @@ void guest_default_ram(struct vm_options *o, const struct host *host, unsigned n
 		format_size(o->topo.ram_size, sz, sizeof(sz)));
 }
 
+void guest_warn_shadow_paging(const struct vm_options *o, const struct host *host,
+			      unsigned instances, const char *cmd)
+{
+	const char *why;
+
+	if (!o->job_argv || instances < 2 || !host_kernel_emulated(host, &why))
+		return;
+	pr_warn("%s: this host's KVM has no hardware virtualization: it keeps shadow page "
+		"tables, which the instances' shared memory does not keep coherent, so a "
+		"guest process whose page tables change on one instance while another runs "
+		"it may see stale memory there (docs/cluster.md, \"Limits\"); on hosts with "
+		"hardware virtualization this does not arise", cmd);
+}
+
 int guest_prepare(struct vm_options *o, const struct host *host, uint64_t ram_size,
 		  struct image *img, const char *cmd)
 {
