@@ -387,11 +387,16 @@ static void handle_exit(struct vcpu *v)
 			break;
 		}
 		dump_state(v, LOG_ERR);
-		vm_stop(v->vm, VM_STATUS_FAILED,
-			"vCPU %u: KVM internal error, suberror %u%s", v->index,
-			run->internal.suberror,
-			run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION ?
-				" (an instruction KVM cannot emulate)" : "");
+		if (run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION) {
+			char what[200];
+
+			emulate_describe(v->vm->ram, v->fd, what, sizeof(what));
+			vm_stop(v->vm, VM_STATUS_FAILED, "vCPU %u: KVM internal error, suberror %u: "
+				"KVM cannot emulate %s", v->index, run->internal.suberror, what);
+		} else {
+			vm_stop(v->vm, VM_STATUS_FAILED, "vCPU %u: KVM internal error, suberror %u",
+				v->index, run->internal.suberror);
+		}
 		break;
 	case KVM_EXIT_SYSTEM_EVENT:
 		vm_stop(v->vm, run->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN ? 0 :

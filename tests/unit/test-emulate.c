@@ -1,4 +1,7 @@
-/* The instructions gvm completes for a KVM that cannot, and the page walks that find them. */
+/*
+ * The instructions gvm completes for a KVM that cannot, the names it gives
+ * the others, and the page walks that find them.
+ */
 #include <stdbool.h>
 #include <string.h>
 
@@ -337,6 +340,76 @@ static void test_mxcsr_faults(void)
 			      &ev), 0);
 }
 
+/* --- names ------------------------------------------------------------------ */
+
+static void name_is(const uint8_t *insn, size_t n, bool lm, const char *want, unsigned want_len)
+{
+	const char *hint;
+	unsigned len;
+	const char *name = emulate_insn_name(insn, n, lm, &len, &hint);
+
+	if (want)
+		CHECK_STR(name, want);
+	else
+		CHECK(!name);
+	CHECK_EQ(len, want_len);
+}
+
+static void test_names(void)
+{
+	const char *hint;
+	unsigned len;
+
+	name_is((const uint8_t[]){ 0x0F, 0xAE, 0x27, 0x90 }, 4, true, "XSAVE", 3);
+	CHECK_STR(emulate_insn_name((const uint8_t[]){ 0x0F, 0xAE, 0x27 }, 3, true, &len, &hint),
+		  "XSAVE");
+	CHECK(hint && strstr(hint, "noxsave"));
+	name_is((const uint8_t[]){ 0x48, 0x0F, 0xC7, 0x2F }, 4, true, "XSAVES", 4);
+	name_is((const uint8_t[]){ 0x0F, 0x01, 0xD0 }, 3, true, "XGETBV", 3);
+	name_is((const uint8_t[]){ 0x0F, 0x01, 0xCB }, 3, true, "STAC", 3);
+	name_is((const uint8_t[]){ 0xF3, 0x48, 0x0F, 0xAE, 0xC8 }, 5, true, "RDGSBASE", 5);
+	CHECK_STR(emulate_insn_name((const uint8_t[]){ 0xF3, 0x0F, 0xAE, 0xD8 }, 4, true, &len,
+				    &hint), "WRGSBASE");
+	CHECK(hint && strstr(hint, "nofsgsbase"));
+	name_is((const uint8_t[]){ 0x0F, 0xAE, 0xF0 }, 3, true, "MFENCE", 3);
+	/* ldmxcsr 0x100(%r8,%rcx,4): SIB and disp32 counted */
+	name_is((const uint8_t[]){ 0x41, 0x0F, 0xAE, 0x94, 0x88, 0x00, 0x01, 0x00, 0x00, 0x90 },
+		10, true, "LDMXCSR", 9);
+	/* crc32l 0x1000(%rip), %eax */
+	name_is((const uint8_t[]){ 0xF2, 0x0F, 0x38, 0xF1, 0x05, 0x00, 0x10, 0x00, 0x00 }, 9, true,
+		"CRC32", 9);
+	name_is((const uint8_t[]){ 0x0F, 0x38, 0xF0, 0x07 }, 4, true, "MOVBE", 4);
+	name_is((const uint8_t[]){ 0xF3, 0x0F, 0xB8, 0x07 }, 4, true, "POPCNT", 4);
+	name_is((const uint8_t[]){ 0xCD, 0x80 }, 2, true, "INT n", 2);
+	name_is((const uint8_t[]){ 0x0F, 0xFF, 0xC0 }, 3, true, "UD0", 3);
+	/* groups: pxor, pshufd (an immediate), vpxor, an EVEX move, fldz */
+	name_is((const uint8_t[]){ 0x66, 0x0F, 0xEF, 0xC0 }, 4, true, "an SSE instruction", 4);
+	name_is((const uint8_t[]){ 0x66, 0x0F, 0x70, 0xC1, 0x1B }, 5, true, "an SSE instruction",
+		5);
+	name_is((const uint8_t[]){ 0x0F, 0x58, 0xC1 }, 3, true, "an SSE or MMX instruction", 3);
+	name_is((const uint8_t[]){ 0xC5, 0xF9, 0xEF, 0xC0, 0x90 }, 5, true,
+		"a VEX-encoded (AVX) instruction", 4);
+	name_is((const uint8_t[]){ 0xC4, 0xE3, 0x79, 0x0F, 0xC1, 0x08 }, 6, true,
+		"a VEX-encoded (AVX) instruction", 6);
+	name_is((const uint8_t[]){ 0x62, 0xF1, 0x7C, 0x48, 0x10, 0x41, 0x01 }, 7, true,
+		"an EVEX-encoded (AVX-512) instruction", 7);
+	name_is((const uint8_t[]){ 0xD9, 0xEE }, 2, true, "an x87 FPU instruction", 2);
+	/* 32-bit mode: 40 is INC, not REX; C4 with a memory ModRM is LES */
+	name_is((const uint8_t[]){ 0x40, 0x0F, 0xA2 }, 3, false, NULL, 0);
+	name_is((const uint8_t[]){ 0x40, 0x0F, 0xA2 }, 3, true, "CPUID", 3);
+	name_is((const uint8_t[]){ 0xC4, 0x06 }, 2, false, NULL, 0);
+	/* a 32-bit absolute disp32 is not RIP-relative, and 67 means 16-bit addressing */
+	name_is((const uint8_t[]){ 0x0F, 0xAE, 0x15, 1, 2, 3, 4 }, 7, false, "LDMXCSR", 7);
+	name_is((const uint8_t[]){ 0x67, 0x0F, 0xAE, 0x16, 1, 2 }, 6, false, "LDMXCSR", 6);
+	/* unknown, truncated, nothing */
+	name_is((const uint8_t[]){ 0x90 }, 1, true, NULL, 0);
+	name_is((const uint8_t[]){ 0x48, 0x89, 0xC8 }, 3, true, NULL, 0);
+	name_is((const uint8_t[]){ 0x0F, 0xAE }, 2, true, NULL, 0);
+	name_is((const uint8_t[]){ 0xF2, 0x0F, 0x38, 0xF1, 0x05, 0x00 }, 6, true, "CRC32", 0);
+	name_is((const uint8_t[]){ 0x66, 0x66, 0x66 }, 3, true, NULL, 0);
+	name_is((const uint8_t[]){ 0 }, 0, true, NULL, 0);
+}
+
 static void test_translate(void)
 {
 	struct guest_ram *ram = guest_ram_anon(16 << 20);
@@ -465,6 +538,7 @@ int main(void)
 	RUN(test_popcnt);
 	RUN(test_mxcsr_forms);
 	RUN(test_mxcsr_faults);
+	RUN(test_names);
 	RUN(test_translate);
 	RUN(test_walk);
 	return check_summary();

@@ -2,9 +2,11 @@
 
 #include <linux/kvm.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 
+#include "vmm/x86/cpu.h"
 
 #define RFLAGS_CF (1ull << 0)
 #define RFLAGS_PF (1ull << 2)
@@ -190,6 +192,196 @@ static int decode_modrm(struct insn *d)
 	else if (d->mod == 2)
 		disp = 4;
 	return take(d, disp, &d->disp) ? -2 : 0;
+}
+
+/* --- names ------------------------------------------------------------------ */
+
+enum { P_NONE, P_66, P_F3, P_F2, P_ANY };
+enum { M_ANY, M_MEM, M_REG };
+#define NO_MODRM (-2)
+#define ANY (-1)
+
+/* One instruction a guest kernel may use and an emulator may lack. */
+struct insn_kind {
+	uint8_t map, op;
+	int8_t ext;        /* ModRM /digit, ANY, or NO_MODRM */
+	uint8_t mod;       /* M_ANY, M_MEM, M_REG */
+	int8_t rm;         /* with M_REG: the rm bits, or ANY */
+	uint8_t prefix;    /* the mandatory prefix */
+	uint8_t imm;       /* immediate bytes */
+	const char *name, *hint;
+};
+
+#define H_XSAVE "a Linux guest avoids it with noxsave"
+#define H_FSGS "a Linux guest avoids it with nofsgsbase"
+
+static const struct insn_kind kinds[] = {
+	{ 0, 0xCC, NO_MODRM, M_ANY, ANY, P_ANY, 0, "INT3", NULL },
+	{ 0, 0xCD, NO_MODRM, M_ANY, ANY, P_ANY, 1, "INT n", NULL },
+	{ 0, 0xCF, NO_MODRM, M_ANY, ANY, P_ANY, 0, "IRET", NULL },
+	{ 0, 0xF4, NO_MODRM, M_ANY, ANY, P_ANY, 0, "HLT", NULL },
+	{ 0, 0x9B, NO_MODRM, M_ANY, ANY, P_ANY, 0, "FWAIT", NULL },
+	{ 1, 0x00, 0, M_ANY, ANY, P_ANY, 0, "SLDT", NULL },
+	{ 1, 0x00, 1, M_ANY, ANY, P_ANY, 0, "STR", NULL },
+	{ 1, 0x00, 2, M_ANY, ANY, P_ANY, 0, "LLDT", NULL },
+	{ 1, 0x00, 3, M_ANY, ANY, P_ANY, 0, "LTR", NULL },
+	{ 1, 0x01, 0, M_MEM, ANY, P_ANY, 0, "SGDT", NULL },
+	{ 1, 0x01, 1, M_MEM, ANY, P_ANY, 0, "SIDT", NULL },
+	{ 1, 0x01, 2, M_MEM, ANY, P_ANY, 0, "LGDT", NULL },
+	{ 1, 0x01, 3, M_MEM, ANY, P_ANY, 0, "LIDT", NULL },
+	{ 1, 0x01, 7, M_MEM, ANY, P_ANY, 0, "INVLPG", NULL },
+	{ 1, 0x01, 1, M_REG, 0, P_NONE, 0, "MONITOR", NULL },
+	{ 1, 0x01, 1, M_REG, 1, P_NONE, 0, "MWAIT", NULL },
+	{ 1, 0x01, 1, M_REG, 2, P_NONE, 0, "CLAC", NULL },
+	{ 1, 0x01, 1, M_REG, 3, P_NONE, 0, "STAC", NULL },
+	{ 1, 0x01, 2, M_REG, 0, P_NONE, 0, "XGETBV", H_XSAVE },
+	{ 1, 0x01, 2, M_REG, 1, P_NONE, 0, "XSETBV", H_XSAVE },
+	{ 1, 0x01, 5, M_REG, 6, P_NONE, 0, "RDPKRU", NULL },
+	{ 1, 0x01, 5, M_REG, 7, P_NONE, 0, "WRPKRU", NULL },
+	{ 1, 0x01, 7, M_REG, 0, P_NONE, 0, "SWAPGS", NULL },
+	{ 1, 0x01, 7, M_REG, 1, P_NONE, 0, "RDTSCP", NULL },
+	{ 1, 0x01, 7, M_REG, 4, P_NONE, 0, "CLZERO", NULL },
+	{ 1, 0x05, NO_MODRM, M_ANY, ANY, P_ANY, 0, "SYSCALL", NULL },
+	{ 1, 0x06, NO_MODRM, M_ANY, ANY, P_ANY, 0, "CLTS", NULL },
+	{ 1, 0x07, NO_MODRM, M_ANY, ANY, P_ANY, 0, "SYSRET", NULL },
+	{ 1, 0x08, NO_MODRM, M_ANY, ANY, P_ANY, 0, "INVD", NULL },
+	{ 1, 0x09, NO_MODRM, M_ANY, ANY, P_ANY, 0, "WBINVD", NULL },
+	{ 1, 0x0B, NO_MODRM, M_ANY, ANY, P_ANY, 0, "UD2", NULL },
+	{ 1, 0xB9, ANY, M_ANY, ANY, P_ANY, 0, "UD1", NULL },
+	{ 1, 0xFF, ANY, M_ANY, ANY, P_ANY, 0, "UD0", NULL },
+	{ 1, 0x0D, ANY, M_MEM, ANY, P_ANY, 0, "PREFETCHW", NULL },
+	{ 1, 0x18, ANY, M_MEM, ANY, P_ANY, 0, "PREFETCH", NULL },
+	{ 1, 0x30, NO_MODRM, M_ANY, ANY, P_ANY, 0, "WRMSR", NULL },
+	{ 1, 0x31, NO_MODRM, M_ANY, ANY, P_ANY, 0, "RDTSC", NULL },
+	{ 1, 0x32, NO_MODRM, M_ANY, ANY, P_ANY, 0, "RDMSR", NULL },
+	{ 1, 0x33, NO_MODRM, M_ANY, ANY, P_ANY, 0, "RDPMC", NULL },
+	{ 1, 0x34, NO_MODRM, M_ANY, ANY, P_ANY, 0, "SYSENTER", NULL },
+	{ 1, 0x35, NO_MODRM, M_ANY, ANY, P_ANY, 0, "SYSEXIT", NULL },
+	{ 1, 0x77, NO_MODRM, M_ANY, ANY, P_NONE, 0, "EMMS", NULL },
+	{ 1, 0xA2, NO_MODRM, M_ANY, ANY, P_ANY, 0, "CPUID", NULL },
+	{ 1, 0xAE, 0, M_MEM, ANY, P_NONE, 0, "FXSAVE", NULL },
+	{ 1, 0xAE, 1, M_MEM, ANY, P_NONE, 0, "FXRSTOR", NULL },
+	{ 1, 0xAE, 2, M_MEM, ANY, P_NONE, 0, "LDMXCSR", NULL },
+	{ 1, 0xAE, 3, M_MEM, ANY, P_NONE, 0, "STMXCSR", NULL },
+	{ 1, 0xAE, 4, M_MEM, ANY, P_NONE, 0, "XSAVE", H_XSAVE },
+	{ 1, 0xAE, 5, M_MEM, ANY, P_NONE, 0, "XRSTOR", H_XSAVE },
+	{ 1, 0xAE, 6, M_MEM, ANY, P_NONE, 0, "XSAVEOPT", H_XSAVE },
+	{ 1, 0xAE, 7, M_MEM, ANY, P_NONE, 0, "CLFLUSH", NULL },
+	{ 1, 0xAE, 6, M_MEM, ANY, P_66, 0, "CLWB", NULL },
+	{ 1, 0xAE, 7, M_MEM, ANY, P_66, 0, "CLFLUSHOPT", NULL },
+	{ 1, 0xAE, 5, M_REG, ANY, P_NONE, 0, "LFENCE", NULL },
+	{ 1, 0xAE, 6, M_REG, ANY, P_NONE, 0, "MFENCE", NULL },
+	{ 1, 0xAE, 7, M_REG, ANY, P_NONE, 0, "SFENCE", NULL },
+	{ 1, 0xAE, 0, M_REG, ANY, P_F3, 0, "RDFSBASE", H_FSGS },
+	{ 1, 0xAE, 1, M_REG, ANY, P_F3, 0, "RDGSBASE", H_FSGS },
+	{ 1, 0xAE, 2, M_REG, ANY, P_F3, 0, "WRFSBASE", H_FSGS },
+	{ 1, 0xAE, 3, M_REG, ANY, P_F3, 0, "WRGSBASE", H_FSGS },
+	{ 1, 0xB8, ANY, M_ANY, ANY, P_F3, 0, "POPCNT", NULL },
+	{ 1, 0xBC, ANY, M_ANY, ANY, P_F3, 0, "TZCNT", NULL },
+	{ 1, 0xBD, ANY, M_ANY, ANY, P_F3, 0, "LZCNT", NULL },
+	{ 1, 0xC7, 1, M_MEM, ANY, P_ANY, 0, "CMPXCHG8B/16B", NULL },
+	{ 1, 0xC7, 3, M_MEM, ANY, P_NONE, 0, "XRSTORS", H_XSAVE },
+	{ 1, 0xC7, 4, M_MEM, ANY, P_NONE, 0, "XSAVEC", H_XSAVE },
+	{ 1, 0xC7, 5, M_MEM, ANY, P_NONE, 0, "XSAVES", H_XSAVE },
+	{ 1, 0xC7, 6, M_REG, ANY, P_NONE, 0, "RDRAND", NULL },
+	{ 1, 0xC7, 7, M_REG, ANY, P_NONE, 0, "RDSEED", NULL },
+	{ 1, 0xC7, 7, M_REG, ANY, P_F3, 0, "RDPID", NULL },
+	{ 2, 0xF0, ANY, M_ANY, ANY, P_F2, 0, "CRC32", NULL },
+	{ 2, 0xF1, ANY, M_ANY, ANY, P_F2, 0, "CRC32", NULL },
+	{ 2, 0xF0, ANY, M_MEM, ANY, P_NONE, 0, "MOVBE", NULL },
+	{ 2, 0xF1, ANY, M_MEM, ANY, P_NONE, 0, "MOVBE", NULL },
+	{ 2, 0xF0, ANY, M_MEM, ANY, P_66, 0, "MOVBE", NULL },
+	{ 2, 0xF1, ANY, M_MEM, ANY, P_66, 0, "MOVBE", NULL },
+	{ 2, 0x82, ANY, M_MEM, ANY, P_66, 0, "INVPCID", NULL },
+};
+
+static bool kind_matches(const struct insn_kind *k, const struct insn *d, unsigned prefix)
+{
+	if (k->map != d->map || k->op != d->op)
+		return false;
+	if (k->prefix != P_ANY && k->prefix != prefix)
+		return false;
+	if (k->ext == NO_MODRM)
+		return true;
+	if (k->ext != ANY && k->ext != d->ext)
+		return false;
+	if (k->mod == M_MEM && d->mod == 3)
+		return false;
+	if (k->mod == M_REG && (d->mod != 3 || (k->rm != ANY && k->rm != (d->rm & 7))))
+		return false;
+	return true;
+}
+
+/* Opcodes on MMX/XMM registers: 0F 10-17, 28-2F, 50-7F, C2-C6, D0-FF; all of 0F 38 and 0F 3A. */
+static bool is_vector_op(const struct insn *d)
+{
+	uint8_t op = d->op;
+
+	if (d->map >= 2)
+		return true;
+	if (d->map != 1)
+		return false;
+	return (op >= 0x10 && op <= 0x17) || (op >= 0x28 && op <= 0x2F) ||
+	       (op >= 0x50 && op <= 0x7F) || (op >= 0xC2 && op <= 0xC6 && op != 0xC3) || op >= 0xD0;
+}
+
+static unsigned vector_imm(const struct insn *d)
+{
+	if (d->map == 3)
+		return 1;
+	return d->map == 1 && ((d->op >= 0x70 && d->op <= 0x73) || d->op == 0xC2 ||
+			       (d->op >= 0xC4 && d->op <= 0xC6));
+}
+
+const char *emulate_insn_name(const uint8_t *insn, size_t n, bool long_mode, unsigned *len,
+			      const char **hint)
+{
+	struct insn d;
+	unsigned prefix;
+	int64_t imm;
+
+	*len = 0;
+	*hint = NULL;
+	if (decode_opcode(&d, insn, n, long_mode))
+		return NULL;
+	if (d.vex || d.evex) {
+		/* all take ModRM but VZEROUPPER/VZEROALL; maps 1-3 as in is_vector_op */
+		if ((d.map == 1 && d.op == 0x77) ||
+		    (!decode_modrm(&d) && !take(&d, vector_imm(&d), &imm)))
+			*len = d.pos;
+		return d.vex ? "a VEX-encoded (AVX) instruction"
+			     : "an EVEX-encoded (AVX-512) instruction";
+	}
+	/* the last of 66, F3, F2 decides; F3 and F2 override 66 */
+	prefix = d.pf3 ? P_F3 : d.pf2 ? P_F2 : d.p66 ? P_66 : P_NONE;
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		const struct insn_kind *k = &kinds[i];
+		struct insn m = d;
+		int rc = 0;
+
+		if (k->map != d.map || k->op != d.op)
+			continue;
+		if (k->ext != NO_MODRM && (rc = decode_modrm(&m)) == -1)
+			return NULL;
+		if (!kind_matches(k, &m, prefix))
+			continue;
+		if (!rc && !take(&m, k->imm, &imm))
+			*len = m.pos;
+		*hint = k->hint;
+		return k->name;
+	}
+	if (d.map == 0 && d.op >= 0xD8 && d.op <= 0xDF) {
+		if (!decode_modrm(&d))
+			*len = d.pos;
+		return "an x87 FPU instruction";
+	}
+	if (is_vector_op(&d)) {
+		if (!decode_modrm(&d) && !take(&d, vector_imm(&d), &imm))
+			*len = d.pos;
+		return d.p66 || d.pf2 || d.pf3 || d.map >= 2 ? "an SSE instruction"
+							     : "an SSE or MMX instruction";
+	}
+	return NULL;
 }
 
 /* --- the instructions ------------------------------------------------------- */
@@ -617,4 +809,41 @@ int emulate_fixup(const struct guest_ram *ram, int fd)
 	if (ioctl(fd, KVM_SET_REGS, &k))
 		return -1;
 	return ev.vector >= 0 ? inject(fd, &s, &ev) : 0;
+}
+
+void emulate_describe(const struct guest_ram *ram, int fd, char *buf, size_t size)
+{
+	uint8_t insn[EMULATE_INSN_MAX];
+	char bytes[3 * EMULATE_INSN_MAX + 1] = "", mode[CPU_MODE_MAX];
+	struct kvm_regs k;
+	struct kvm_sregs s;
+	struct emulate_paging p;
+	const char *name, *hint;
+	bool lm64;
+	uint64_t la;
+	size_t n;
+	unsigned len;
+
+	if (ioctl(fd, KVM_GET_REGS, &k) || ioctl(fd, KVM_GET_SREGS, &s)) {
+		snprintf(buf, size, "the instruction (KVM would not give the registers)");
+		return;
+	}
+	lm64 = (s.efer & EFER_LMA) && s.cs.l;
+	p = (struct emulate_paging){ .cr0 = s.cr0, .cr3 = s.cr3, .cr4 = s.cr4, .efer = s.efer };
+	/* outside 64-bit mode, CS's base counts and addresses wrap at 4 GiB */
+	la = lm64 ? k.rip : (s.cs.base + k.rip) & 0xFFFFFFFFull;
+	n = fetch(ram, &p, la, insn);
+	name = emulate_insn_name(insn, n, lm64, &len, &hint);
+	if (!len)
+		len = n;
+	for (unsigned i = 0, off = 0; i < len; i++)
+		off += snprintf(bytes + off, sizeof(bytes) - off, "%s%02x", i ? " " : "", insn[i]);
+	cpu_mode_name(&s, k.rflags, mode);
+	if (!n)
+		snprintf(buf, size, "the instruction at rip 0x%llx in %s (not readable in RAM)",
+			 (unsigned long long)k.rip, mode);
+	else
+		snprintf(buf, size, "%s (%s) at rip 0x%llx in %s%s%s",
+			 name ? name : "the instruction", bytes, (unsigned long long)k.rip, mode,
+			 hint ? "; " : "", hint ? hint : "");
 }

@@ -15,7 +15,10 @@
  *
  * Only in 64-bit kernel mode, where the emulator runs.  Where hardware runs
  * guest kernel code, these exits never happen.
-
+ *
+ * For the others, emulate_describe names the instruction at the vCPU's RIP
+ * (its bytes read through the guest's segments and page tables) so that the
+ * error says what the guest tried.
  */
 #ifndef GVM_VMM_X86_EMULATE_H
 #define GVM_VMM_X86_EMULATE_H
@@ -82,6 +85,14 @@ struct emulate_env {
 unsigned emulate_insn(const uint8_t *insn, size_t n, struct emulate_regs *r,
 		      const struct emulate_env *env, struct emulate_event *ev);
 
+/*
+ * The name of the instruction insn starts with, if gvm knows it (long_mode:
+ * decoded as in 64-bit mode, else as in 32-bit mode), else NULL.  *len: its
+ * length, 0 if unknown; *hint: NULL, or what a guest does to avoid it.
+ */
+const char *emulate_insn_name(const uint8_t *insn, size_t n, bool long_mode, unsigned *len,
+			      const char **hint);
+
 /* The paging state a walk needs. */
 struct emulate_paging {
 	uint64_t cr0, cr3, cr4, efer;
@@ -104,5 +115,12 @@ int emulate_translate(const struct guest_ram *ram, uint64_t cr3, uint64_t va, ui
 
 /* Try to complete the instruction that vCPU fd failed on; 0 if done. */
 int emulate_fixup(const struct guest_ram *ram, int vcpu_fd);
+
+/*
+ * For an error message: the instruction at the vCPU's RIP, e.g.
+ * "XSAVE (0f ae 27) at rip 0xffffffff81034a5b in 64-bit kernel mode; a Linux
+ * guest avoids it with noxsave".  Never fails: says what it could not read.
+ */
+void emulate_describe(const struct guest_ram *ram, int vcpu_fd, char *buf, size_t size);
 
 #endif
