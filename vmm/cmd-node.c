@@ -283,6 +283,7 @@ static int node_create_vm(struct node *n, const struct cpuid_features *features)
 		vc.console_in_fd = STDIN_FILENO;
 	}
 	vc.stats = n->o.stats;
+	vc.report_silence_s = n->o.report_silence;
 	vc.host = n->host;
 	vc.cpu_features = *features;
 	vc.kvm_fd = n->o.kvm_fd;
