@@ -340,6 +340,104 @@ static void test_mxcsr_faults(void)
 			      &ev), 0);
 }
 
+/* --- LSL ---------------------------------------------------------------------- */
+
+#define GDT (MEM_BASE + 0x800)
+#define LDT (MEM_BASE + 0x900)
+
+static void put64(uint64_t va, uint64_t v)
+{
+	memcpy(fake.mem + (va - MEM_BASE), &v, 8);
+}
+
+/* A descriptor: limit (20 bits), type, S, DPL, G. */
+static uint64_t desc(uint32_t limit, unsigned type, bool s, unsigned dpl, bool g)
+{
+	return (limit & 0xFFFF) | (uint64_t)(limit & 0xF0000) << 32 | (uint64_t)type << 40 |
+	       (uint64_t)s << 44 | (uint64_t)dpl << 45 | 1ull << 47 | (uint64_t)g << 55;
+}
+
+/* lsl %eax, %ecx with selector sel: ZF and ecx afterwards */
+static void lsl_is(struct emulate_regs *r, uint16_t sel, bool want_zf, uint64_t want_rcx)
+{
+	struct emulate_event ev;
+
+	r->gpr[RAX] = 0xABCD0000 | sel;
+	r->gpr[RCX] = 0x5555555555555555ull;
+	r->rflags = 0x2 | (want_zf ? 0 : ZF);
+	CHECK_EQ(emulate_insn((const uint8_t[]){ 0x0F, 0x03, 0xC8 }, 3, r, &fake_env, &ev), 3);
+	CHECK_EQ(ev.vector, -1);
+	CHECK_EQ(r->rflags, 0x2 | (want_zf ? ZF : 0));
+	CHECK_EQ(r->gpr[RCX], want_zf ? want_rcx : 0x5555555555555555ull);
+}
+
+static void test_lsl(void)
+{
+	struct emulate_regs r;
+	struct emulate_event ev;
+
+	fake_reset(&r);
+	r.gdt_base = GDT;
+	r.gdt_limit = 16 * 8 - 1;
+	r.ldt_base = LDT;
+	r.ldt_limit = 2 * 8 - 1;
+	r.ldt_usable = true;
+	put64(GDT + 2 * 8, desc(0xFFFFF, 0xB, true, 0, true));   /* kernel code */
+	put64(GDT + 3 * 8, desc(0x12345, 0x3, true, 3, false));  /* user data, byte limit */
+	put64(GDT + 4 * 8, desc(0x00ABC, 0x3, true, 3, true));   /* 4 KiB granular */
+	put64(GDT + 5 * 8, desc(0x67, 0xB, false, 0, false));    /* busy 64-bit TSS */
+	put64(GDT + 7 * 8, desc(0x1000, 0xC, false, 3, false));  /* a call gate */
+	put64(GDT + 8 * 8, desc(0x2000, 0x1F, true, 0, false));  /* conforming code, DPL 0 */
+	put64(GDT + 15 * 8, desc(0x1001, 0x5, true, 3, false));  /* Linux's CPU/node entry */
+	put64(LDT + 1 * 8, desc(0x777, 0x3, true, 3, false));
+	lsl_is(&r, 3 * 8 | 3, true, 0x12345);
+	lsl_is(&r, 4 * 8, true, 0xABCFFF);
+	lsl_is(&r, 2 * 8, true, 0xFFFFFFFF);
+	lsl_is(&r, 5 * 8, true, 0x67);
+	lsl_is(&r, 15 * 8 | 3, true, 0x1001);
+	lsl_is(&r, 1 * 8 | 4 | 3, true, 0x777);          /* in the LDT */
+	lsl_is(&r, 8 * 8 | 3, true, 0x2000);             /* conforming: no privilege check */
+	/* refused: DPL below RPL or CPL, a gate, null, beyond the table, no LDT */
+	lsl_is(&r, 2 * 8 | 3, false, 0);
+	r.cpl = 3;
+	lsl_is(&r, 5 * 8, false, 0);
+	r.cpl = 0;
+	lsl_is(&r, 7 * 8 | 3, false, 0);
+	lsl_is(&r, 0, false, 0);
+	lsl_is(&r, 3, false, 0);
+	lsl_is(&r, 16 * 8, false, 0);
+	lsl_is(&r, 2 * 8 | 4, false, 0);
+	r.ldt_usable = false;
+	lsl_is(&r, 1 * 8 | 4 | 3, false, 0);
+	/* Linux's form: lsl %rax, %rax (REX.W) */
+	r.gpr[RAX] = 15 * 8 | 3;
+	CHECK_EQ(emulate_insn((const uint8_t[]){ 0x48, 0x0F, 0x03, 0xC0 }, 4, &r, &fake_env,
+			      &ev), 4);
+	CHECK_EQ(r.gpr[RAX], 0x1001);
+	/* 16-bit: only the low half of the destination */
+	r.gpr[RAX] = 4 * 8;
+	r.gpr[RDX] = 0x1111111111111111ull;
+	CHECK_EQ(emulate_insn((const uint8_t[]){ 0x66, 0x0F, 0x03, 0xD0 }, 4, &r, &fake_env,
+			      &ev), 4);
+	CHECK_EQ(r.gpr[RDX], 0x111111111111CFFFull);
+	/* a selector in memory: lsl (%rbx), %r9d */
+	r.gpr[RBX] = MEM_BASE + 0x40;
+	put32(MEM_BASE + 0x40, 3 * 8 | 3);
+	CHECK_EQ(emulate_insn((const uint8_t[]){ 0x44, 0x0F, 0x03, 0x0B }, 4, &r, &fake_env,
+			      &ev), 4);
+	CHECK_EQ(r.gpr[R9], 0x12345);
+	/* a descriptor table gvm cannot read: a #PF, as the CPU would */
+	r.gdt_base = 0x100000;
+	r.gpr[RAX] = 3 * 8;
+	CHECK_EQ(emulate_insn((const uint8_t[]){ 0x0F, 0x03, 0xC8 }, 3, &r, &fake_env, &ev), 3);
+	CHECK_EQ(ev.vector, 14);
+	/* LOCK: #UD; no env: not completed */
+	CHECK_EQ(emulate_insn((const uint8_t[]){ 0xF0, 0x0F, 0x03, 0xC8 }, 4, &r, &fake_env,
+			      &ev), 4);
+	CHECK_EQ(ev.vector, 6);
+	CHECK_EQ(emulate_insn((const uint8_t[]){ 0x0F, 0x03, 0xC8 }, 3, &r, NULL, &ev), 0);
+}
+
 /* --- names ------------------------------------------------------------------ */
 
 static void name_is(const uint8_t *insn, size_t n, bool lm, const char *want, unsigned want_len)
@@ -382,6 +480,7 @@ static void test_names(void)
 	name_is((const uint8_t[]){ 0xF3, 0x0F, 0xB8, 0x07 }, 4, true, "POPCNT", 4);
 	name_is((const uint8_t[]){ 0xCD, 0x80 }, 2, true, "INT n", 2);
 	name_is((const uint8_t[]){ 0x0F, 0xFF, 0xC0 }, 3, true, "UD0", 3);
+	name_is((const uint8_t[]){ 0x66, 0x0F, 0x02, 0xD8 }, 4, true, "LAR", 4);
 	/* groups: pxor, pshufd (an immediate), vpxor, an EVEX move, fldz */
 	name_is((const uint8_t[]){ 0x66, 0x0F, 0xEF, 0xC0 }, 4, true, "an SSE instruction", 4);
 	name_is((const uint8_t[]){ 0x66, 0x0F, 0x70, 0xC1, 0x1B }, 5, true, "an SSE instruction",
@@ -538,6 +637,7 @@ int main(void)
 	RUN(test_popcnt);
 	RUN(test_mxcsr_forms);
 	RUN(test_mxcsr_faults);
+	RUN(test_lsl);
 	RUN(test_names);
 	RUN(test_translate);
 	RUN(test_walk);

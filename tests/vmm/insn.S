@@ -14,6 +14,10 @@
  *     for reserved MXCSR bits, #PF with CR2 and the error code for a
  *     missing page and a read-only one (an alias of this image at 4 GiB,
  *     readable through it), #UD without CR4.OSFXSR, #NM with CR0.TS.
+ *   - LSL (Linux reads its CPU number so): limits of data segments (byte
+ *     and 4 KiB granular), a TSS, a conforming code segment, in 16-, 32-
+ *     and 64-bit forms and from memory, and ZF clear for a descriptor of
+ *     too high a privilege, a gate, the null selector, one past the GDT.
  * Each check prints "insn: NAME ok"; the exit status is the number of
  * failed checks.  A fault nobody expected prints a line and exits with 99.
  */
@@ -284,11 +288,80 @@ mx_faults:
 	xor	%r15d, %r15d
 	lea	msg_mx_faults(%rip), %rsi
 	call	ok
-	jmp	done
+	jmp	lsl_tests
 mxf_fail:
 	xor	%r15d, %r15d
 	inc	%r12d
 	lea	msg_mxf_fail(%rip), %rsi
+	call	puts
+
+lsl_tests:
+	lgdt	gdtr(%rip)				/* the boot GDT's entries, and ours */
+	/* 32-bit: byte-granular and 4 KiB-granular data segments of DPL 3 */
+	mov	$6 * 8 | 3, %eax
+	mov	$-1, %rcx
+	lsl	%eax, %ecx
+	jnz	lsl_fail
+	cmp	$0x12345, %rcx
+	jne	lsl_fail
+	mov	$7 * 8 | 3, %eax
+	lsl	%eax, %ecx
+	jnz	lsl_fail
+	cmp	$0xABCFFF, %rcx
+	jne	lsl_fail
+	/* Linux's form, 64-bit in place */
+	mov	$6 * 8 | 3, %eax
+	lsl	%rax, %rax
+	jnz	lsl_fail
+	cmp	$0x12345, %rax
+	jne	lsl_fail
+	/* 16-bit: the low half only */
+	mov	$0x1111111111111111, %rdx
+	mov	$7 * 8, %eax
+	lsl	%ax, %dx
+	jnz	lsl_fail
+	mov	$0x111111111111CFFF, %rax
+	cmp	%rax, %rdx
+	jne	lsl_fail
+	/* the busy TSS, a conforming code segment of DPL 0 with RPL 3 */
+	mov	$4 * 8, %eax
+	lsl	%eax, %ecx
+	jnz	lsl_fail
+	cmp	$0x67, %ecx
+	jne	lsl_fail
+	mov	$11 * 8 | 3, %eax
+	lsl	%eax, %ecx
+	jnz	lsl_fail
+	cmp	$0x2000, %ecx
+	jne	lsl_fail
+	/* from memory */
+	movw	$6 * 8 | 3, lsl_sel(%rip)
+	lsl	lsl_sel(%rip), %r9d
+	jnz	lsl_fail
+	cmp	$0x12345, %r9d
+	jne	lsl_fail
+	/* refused, destination untouched: DPL 0 under RPL 3, a gate, null, past the limit */
+	mov	$0x77, %ecx
+	mov	$8 * 8 | 3, %eax
+	lsl	%eax, %ecx
+	jz	lsl_fail
+	mov	$9 * 8 | 3, %eax
+	lsl	%eax, %ecx
+	jz	lsl_fail
+	xor	%eax, %eax
+	lsl	%eax, %ecx
+	jz	lsl_fail
+	mov	$12 * 8, %eax
+	lsl	%eax, %ecx
+	jz	lsl_fail
+	cmp	$0x77, %ecx
+	jne	lsl_fail
+	lea	msg_lsl(%rip), %rsi
+	call	ok
+	jmp	done
+lsl_fail:
+	inc	%r12d
+	lea	msg_lsl_fail(%rip), %rsi
 	call	puts
 done:
 	mov	%r12d, %eax
@@ -390,6 +463,8 @@ msg_mxcsr:	.asciz	"mxcsr"
 msg_mx_faults:	.asciz	"mxcsr-faults"
 msg_mx_fail:	.asciz	"insn: LDMXCSR/STMXCSR gave a wrong value\n"
 msg_mxf_fail:	.asciz	"insn: LDMXCSR/STMXCSR faulted wrongly\n"
+msg_lsl:	.asciz	"lsl"
+msg_lsl_fail:	.asciz	"insn: LSL gave a wrong result\n"
 msg_unexpected:	.asciz	"insn: unexpected fault\n"
 
 	.section .data
@@ -404,6 +479,20 @@ fault_cr2:	.quad	0
 fault_count:	.long	0
 mx_a:		.long	0
 mx_b:		.long	0
+lsl_sel:	.word	0
+	.p2align 3
+gdt:	.quad	0, 0
+	.quad	0x00AF9B000000FFFF			/* 0x10: the boot code segment */
+	.quad	0x00CF93000000FFFF			/* 0x18: the boot data segment */
+	.quad	0x00008B0000000067, 0			/* 0x20: the busy 64-bit TSS */
+	.quad	0x0041F30000002345			/* 6: data, DPL 3, limit 0x12345 */
+	.quad	0x00C0F30000000ABC			/* 7: data, DPL 3, 4 KiB pages, 0xABC */
+	.quad	0x0040930000001000			/* 8: data, DPL 0 */
+	.quad	0x0000EC0000001000, 0			/* 9: a call gate, DPL 3 */
+	.quad	0x00409E0000002000			/* 11: conforming code, DPL 0 */
+gdt_end:
+gdtr:	.word	gdt_end - gdt - 1
+	.quad	gdt
 
 	.section .bss
 	.p2align 12

@@ -1,8 +1,8 @@
 #!/bin/bash
 # Kernel-mode INT3, FWAIT, CLAC/STAC, POPCNT, LDMXCSR and STMXCSR (with
-# their faults) work in a guest (tests/vmm/insn.S) whether the host runs
-# them in hardware or gvm has to complete them for a KVM that cannot emulate
-# them (vmm/x86/emulate.c).  An instruction KVM cannot emulate and gvm does
+# their faults) and LSL work in a guest (tests/vmm/insn.S) whether the host
+# runs them in hardware or gvm has to complete them for a KVM that cannot
+# emulate them (vmm/x86/emulate.c).  An instruction KVM cannot emulate and gvm does
 # not complete (tests/vmm/noemul.S) stops the VM with status 125 and a
 # message naming it, with its bytes, address and CPU mode.
 # timeout: 60
@@ -16,7 +16,7 @@ rc=$?
 echo "$out"
 fail=0
 [ $rc = 0 ] || { echo "FAIL: status $rc (failed checks)"; cat "$GVM_TEST_TMP/err"; fail=1; }
-for name in int3 fwait mxcsr mxcsr-faults; do
+for name in int3 fwait mxcsr mxcsr-faults lsl; do
 	grep -qx "insn: $name ok" <<<"$out" || { echo "FAIL: $name"; fail=1; }
 done
 # CLAC/STAC and POPCNT run only where CPUID offers them.

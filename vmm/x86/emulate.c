@@ -241,6 +241,8 @@ static const struct insn_kind kinds[] = {
 	{ 1, 0x01, 7, M_REG, 0, P_NONE, 0, "SWAPGS", NULL },
 	{ 1, 0x01, 7, M_REG, 1, P_NONE, 0, "RDTSCP", NULL },
 	{ 1, 0x01, 7, M_REG, 4, P_NONE, 0, "CLZERO", NULL },
+	{ 1, 0x02, ANY, M_ANY, ANY, P_ANY, 0, "LAR", NULL },
+	{ 1, 0x03, ANY, M_ANY, ANY, P_ANY, 0, "LSL", NULL },
 	{ 1, 0x05, NO_MODRM, M_ANY, ANY, P_ANY, 0, "SYSCALL", NULL },
 	{ 1, 0x06, NO_MODRM, M_ANY, ANY, P_ANY, 0, "CLTS", NULL },
 	{ 1, 0x07, NO_MODRM, M_ANY, ANY, P_ANY, 0, "SYSRET", NULL },
@@ -486,6 +488,78 @@ static unsigned mxcsr_insn(struct insn *d, struct emulate_regs *r, const struct 
 	return rc == 0 || rc == EMULATE_FAULT ? d->pos : 0;
 }
 
+/*
+ * The limit LSL gives for selector sel: 1 and *limit; 0 where the CPU
+ * refuses (ZF clear); EMULATE_FAULT or EMULATE_UNREACHABLE reading the
+ * descriptor.  64-bit mode: code and data segments, and among system
+ * descriptors the LDT and 64-bit TSSs only.
+ */
+static int lsl_limit(const struct emulate_regs *r, const struct emulate_env *env, uint16_t sel,
+		     uint64_t *limit, struct emulate_event *ev)
+{
+	bool ldt = sel & 4;
+	uint64_t base = ldt ? r->ldt_base : r->gdt_base, desc;
+	uint32_t table_limit = ldt ? r->ldt_limit : r->gdt_limit;
+	unsigned rpl = sel & 3, type, dpl;
+	int rc;
+
+	if ((!ldt && !(sel & ~3u)) || (ldt && !r->ldt_usable) || (sel & ~7u) + 7u > table_limit)
+		return 0;
+	rc = env->read(env->opaque, base + (sel & ~7u), &desc, 8, ev);
+	if (rc)
+		return rc;
+	type = (desc >> 40) & 0xF;
+	dpl = (desc >> 45) & 3;
+	if (!(desc & (1ull << 44)) && type != 2 && type != 9 && type != 0xB)
+		return 0;
+	/* conforming code segments are exempt from the privilege check */
+	if (!((desc & (1ull << 44)) && (type & 0xC) == 0xC) && (dpl < r->cpl || dpl < rpl))
+		return 0;
+	*limit = (desc & 0xFFFF) | ((desc >> 32) & 0xF0000);
+	if (desc & (1ull << 55))
+		*limit = *limit << 12 | 0xFFF;
+	return 1;
+}
+
+/* LSL r, r/m16 (0F 03 /r): only ZF and the destination change, and that only on success. */
+static unsigned lsl(struct insn *d, struct emulate_regs *r, const struct emulate_env *env,
+		    struct emulate_event *ev)
+{
+	unsigned size = d->rex & 8 ? 8 : d->p66 ? 2 : 4;
+	uint64_t limit = 0, la;
+	uint16_t sel;
+	int rc;
+
+	if (!env || decode_modrm(d) || d->pf2 || d->pf3)
+		return 0;
+	if (d->lock) {
+		set_exception(ev, VEC_UD, false, 0);
+		return d->pos;
+	}
+	if (d->mod == 3) {
+		sel = (uint16_t)r->gpr[d->rm];
+	} else {
+		if (operand_address(d, r, &la, ev))
+			return d->pos;
+		rc = env->read(env->opaque, la, &sel, 2, ev);
+		if (rc)
+			return rc == EMULATE_FAULT ? d->pos : 0;
+	}
+	rc = lsl_limit(r, env, sel, &limit, ev);
+	if (rc < 0)
+		return rc == EMULATE_FAULT ? d->pos : 0;
+	if (!rc) {
+		r->rflags &= ~RFLAGS_ZF;
+		return d->pos;
+	}
+	r->rflags |= RFLAGS_ZF;
+	if (size == 2)
+		r->gpr[d->reg] = (r->gpr[d->reg] & ~0xFFFFull) | (limit & 0xFFFF);
+	else
+		r->gpr[d->reg] = limit; /* 32 bits of limit, zero-extended either way */
+	return d->pos;
+}
+
 unsigned emulate_insn(const uint8_t *insn, size_t n, struct emulate_regs *r,
 		      const struct emulate_env *env, struct emulate_event *ev)
 {
@@ -511,6 +585,8 @@ unsigned emulate_insn(const uint8_t *insn, size_t n, struct emulate_regs *r,
 		return popcnt(&d, r);
 	if (d.op == 0xAE)
 		return mxcsr_insn(&d, r, env, ev);
+	if (d.op == 0x03)
+		return lsl(&d, r, env, ev);
 	return 0;
 }
 
@@ -607,6 +683,12 @@ static void regs_in(const struct kvm_regs *k, const struct kvm_sregs *s, struct 
 	r->gs_base = s->gs.base;
 	r->cr0 = s->cr0;
 	r->cr4 = s->cr4;
+	r->cpl = s->cs.selector & 3;
+	r->gdt_base = s->gdt.base;
+	r->gdt_limit = s->gdt.limit;
+	r->ldt_base = s->ldt.base;
+	r->ldt_limit = s->ldt.limit;
+	r->ldt_usable = !s->ldt.unusable && s->ldt.present;
 }
 
 static void regs_out(const struct emulate_regs *r, struct kvm_regs *k)

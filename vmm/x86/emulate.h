@@ -12,6 +12,9 @@
  *   LDMXCSR m32 (0F AE /2)     every 64-bit addressing form, FS/GS bases;
  *   STMXCSR m32 (0F AE /3)     the faults the CPU raises (#UD, #NM, #GP,
  *                              #SS, #PF) raised in the guest instead
+ *   LSL r, r/m16 (0F 03 /r)    a descriptor's limit from the GDT or LDT, ZF
+ *                              clear where the CPU refuses it (Linux reads
+ *                              its CPU number so, e.g. entering an NMI)
  *
  * Only in 64-bit kernel mode, where the emulator runs.  Where hardware runs
  * guest kernel code, these exits never happen.
@@ -38,6 +41,10 @@ struct emulate_regs {
 	uint64_t rip;     /* of the instruction */
 	uint64_t fs_base, gs_base;
 	uint64_t cr0, cr4;
+	unsigned cpl;
+	uint64_t gdt_base, ldt_base; /* linear */
+	uint32_t gdt_limit, ldt_limit;
+	bool ldt_usable;
 };
 
 /* Page-fault error code bits. */
