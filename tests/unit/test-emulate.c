@@ -438,6 +438,69 @@ static void test_lsl(void)
 	CHECK_EQ(emulate_insn((const uint8_t[]){ 0x0F, 0x03, 0xC8 }, 3, &r, NULL, &ev), 0);
 }
 
+/* verr/verw %ax (0F 00 E0/E8) with selector sel: ZF afterwards, whatever it was before */
+static bool ver(struct emulate_regs *r, bool write, uint16_t sel)
+{
+	struct emulate_event ev;
+	bool zf[2];
+
+	for (int before = 0; before < 2; before++) {
+		r->gpr[RAX] = sel;
+		r->rflags = 0x2 | (before ? ZF : 0);
+		CHECK_EQ(emulate_insn((const uint8_t[]){ 0x0F, 0x00, write ? 0xE8 : 0xE0 }, 3, r,
+				      &fake_env, &ev), 3);
+		CHECK_EQ(ev.vector, -1);
+		CHECK_EQ(r->gpr[RAX], sel);
+		CHECK_EQ(r->rflags & ~ZF, 0x2);
+		zf[before] = r->rflags & ZF;
+	}
+	CHECK_EQ(zf[0], zf[1]);
+	return zf[0];
+}
+
+static void test_verr_verw(void)
+{
+	struct emulate_regs r;
+	struct emulate_event ev;
+
+	fake_reset(&r);
+	r.gdt_base = GDT;
+	r.gdt_limit = 16 * 8 - 1;
+	put64(GDT + 2 * 8, desc(0xFFFFF, 0xB, true, 0, true));   /* code, readable */
+	put64(GDT + 3 * 8, desc(0xFFFFF, 0x3, true, 0, true));   /* data, writable */
+	put64(GDT + 4 * 8, desc(0xFFFFF, 0x1, true, 3, true));   /* data, read-only */
+	put64(GDT + 5 * 8, desc(0x67, 0xB, false, 0, false));    /* busy 64-bit TSS */
+	put64(GDT + 6 * 8, desc(0xFFFFF, 0x9, true, 0, true));   /* code, execute-only */
+	put64(GDT + 8 * 8, desc(0x2000, 0x1E, true, 0, false));  /* conforming code, readable */
+	put64(GDT + 9 * 8, desc(0xFFFFF, 0x3, true, 3, true));   /* data, writable, DPL 3 */
+	CHECK(ver(&r, true, 3 * 8));
+	CHECK(ver(&r, false, 3 * 8));
+	CHECK(!ver(&r, true, 3 * 8 | 3));        /* DPL 0 under RPL 3 */
+	CHECK(ver(&r, true, 9 * 8 | 3));
+	CHECK(!ver(&r, true, 4 * 8 | 3));        /* read-only */
+	CHECK(ver(&r, false, 4 * 8 | 3));
+	CHECK(!ver(&r, true, 2 * 8));            /* code is never writable */
+	CHECK(ver(&r, false, 2 * 8));
+	CHECK(!ver(&r, false, 6 * 8));           /* execute-only */
+	CHECK(ver(&r, false, 8 * 8 | 3));        /* conforming: no privilege check */
+	CHECK(!ver(&r, false, 5 * 8));           /* system descriptors never */
+	CHECK(!ver(&r, false, 0));
+	CHECK(!ver(&r, true, 16 * 8));
+	r.cpl = 3;
+	CHECK(!ver(&r, true, 3 * 8));
+	r.cpl = 0;
+	/* Linux's form: verw disp32(%rip), the kernel data selector in memory */
+	r.rip = MEM_BASE + 0x100;
+	put32(MEM_BASE + 0x100 + 7 + 0x20, 3 * 8);
+	r.rflags = 0x2;
+	CHECK_EQ(emulate_insn((const uint8_t[]){ 0x0F, 0x00, 0x2D, 0x20, 0x00, 0x00, 0x00 }, 7, &r,
+			      &fake_env, &ev), 7);
+	CHECK_EQ(r.rflags, 0x2 | ZF);
+	/* other 0F 00 forms (SLDT, LTR...) are not completed */
+	CHECK_EQ(emulate_insn((const uint8_t[]){ 0x0F, 0x00, 0xD8 }, 3, &r, &fake_env, &ev), 0);
+	CHECK_EQ(emulate_insn((const uint8_t[]){ 0x0F, 0x00, 0xC0 }, 3, &r, &fake_env, &ev), 0);
+}
+
 /* --- names ------------------------------------------------------------------ */
 
 static void name_is(const uint8_t *insn, size_t n, bool lm, const char *want, unsigned want_len)
@@ -481,6 +544,7 @@ static void test_names(void)
 	name_is((const uint8_t[]){ 0xCD, 0x80 }, 2, true, "INT n", 2);
 	name_is((const uint8_t[]){ 0x0F, 0xFF, 0xC0 }, 3, true, "UD0", 3);
 	name_is((const uint8_t[]){ 0x66, 0x0F, 0x02, 0xD8 }, 4, true, "LAR", 4);
+	name_is((const uint8_t[]){ 0x0F, 0x00, 0x2D, 1, 2, 3, 4 }, 7, true, "VERW", 7);
 	/* groups: pxor, pshufd (an immediate), vpxor, an EVEX move, fldz */
 	name_is((const uint8_t[]){ 0x66, 0x0F, 0xEF, 0xC0 }, 4, true, "an SSE instruction", 4);
 	name_is((const uint8_t[]){ 0x66, 0x0F, 0x70, 0xC1, 0x1B }, 5, true, "an SSE instruction",
@@ -638,6 +702,7 @@ int main(void)
 	RUN(test_mxcsr_forms);
 	RUN(test_mxcsr_faults);
 	RUN(test_lsl);
+	RUN(test_verr_verw);
 	RUN(test_names);
 	RUN(test_translate);
 	RUN(test_walk);

@@ -18,6 +18,10 @@
  *     and 4 KiB granular), a TSS, a conforming code segment, in 16-, 32-
  *     and 64-bit forms and from memory, and ZF clear for a descriptor of
  *     too high a privilege, a gate, the null selector, one past the GDT.
+ *   - VERR and VERW on the same GDT: ZF set for the kernel's data segment
+ *     (from memory, as Linux's MDS mitigation does it) and readable code,
+ *     clear for writing code or a read-only segment, a descriptor of too
+ *     high a privilege, a TSS, the null selector.
  * Each check prints "insn: NAME ok"; the exit status is the number of
  * failed checks.  A fault nobody expected prints a line and exits with 99.
  */
@@ -358,10 +362,54 @@ lsl_tests:
 	jne	lsl_fail
 	lea	msg_lsl(%rip), %rsi
 	call	ok
-	jmp	done
+	jmp	ver_tests
 lsl_fail:
 	inc	%r12d
 	lea	msg_lsl_fail(%rip), %rsi
+	call	puts
+
+ver_tests:
+	/* each case starts with ZF the other way: test %rsp clears it, cmp sets it */
+	/* Linux's form: verw of the kernel data selector in memory */
+	movw	$0x18, lsl_sel(%rip)
+	test	%rsp, %rsp
+	verw	lsl_sel(%rip)
+	jnz	ver_fail
+	mov	$6 * 8 | 3, %eax			/* data, DPL 3 */
+	test	%rsp, %rsp
+	verw	%ax
+	jnz	ver_fail
+	mov	$0x10, %eax				/* code: readable, never writable */
+	test	%rsp, %rsp
+	verr	%ax
+	jnz	ver_fail
+	cmp	%eax, %eax
+	verw	%ax
+	jz	ver_fail
+	mov	$8 * 8 | 3, %eax			/* data of DPL 0 under RPL 3 */
+	cmp	%eax, %eax
+	verw	%ax
+	jz	ver_fail
+	cmp	%eax, %eax
+	verr	%ax
+	jz	ver_fail
+	mov	$11 * 8 | 3, %eax			/* conforming code: no privilege check */
+	test	%rsp, %rsp
+	verr	%ax
+	jnz	ver_fail
+	mov	$4 * 8, %eax				/* the TSS */
+	cmp	%eax, %eax
+	verr	%ax
+	jz	ver_fail
+	xor	%eax, %eax				/* null (xor sets ZF) */
+	verw	%ax
+	jz	ver_fail
+	lea	msg_ver(%rip), %rsi
+	call	ok
+	jmp	done
+ver_fail:
+	inc	%r12d
+	lea	msg_ver_fail(%rip), %rsi
 	call	puts
 done:
 	mov	%r12d, %eax
@@ -465,6 +513,8 @@ msg_mx_fail:	.asciz	"insn: LDMXCSR/STMXCSR gave a wrong value\n"
 msg_mxf_fail:	.asciz	"insn: LDMXCSR/STMXCSR faulted wrongly\n"
 msg_lsl:	.asciz	"lsl"
 msg_lsl_fail:	.asciz	"insn: LSL gave a wrong result\n"
+msg_ver:	.asciz	"verr-verw"
+msg_ver_fail:	.asciz	"insn: VERR/VERW gave a wrong result\n"
 msg_unexpected:	.asciz	"insn: unexpected fault\n"
 
 	.section .data

@@ -1,10 +1,11 @@
 #!/bin/bash
 # Kernel-mode INT3, FWAIT, CLAC/STAC, POPCNT, LDMXCSR and STMXCSR (with
-# their faults) and LSL work in a guest (tests/vmm/insn.S) whether the host
-# runs them in hardware or gvm has to complete them for a KVM that cannot
-# emulate them (vmm/x86/emulate.c).  An instruction KVM cannot emulate and gvm does
-# not complete (tests/vmm/noemul.S) stops the VM with status 125 and a
-# message naming it, with its bytes, address and CPU mode.
+# their faults), LSL, VERR and VERW work in a guest (tests/vmm/insn.S)
+# whether the host runs them in hardware or gvm has to complete them for a
+# KVM that cannot emulate them (vmm/x86/emulate.c).  An instruction KVM
+# cannot emulate and gvm does not complete (tests/vmm/noemul.S) stops the
+# VM with status 125 and a message naming it, with its bytes, address and
+# CPU mode.
 # timeout: 60
 set -u
 [ -r /dev/kvm ] && [ -w /dev/kvm ] || { echo "SKIP: /dev/kvm is missing or not usable by this user"; exit 77; }
@@ -16,7 +17,7 @@ rc=$?
 echo "$out"
 fail=0
 [ $rc = 0 ] || { echo "FAIL: status $rc (failed checks)"; cat "$GVM_TEST_TMP/err"; fail=1; }
-for name in int3 fwait mxcsr mxcsr-faults lsl; do
+for name in int3 fwait mxcsr mxcsr-faults lsl verr-verw; do
 	grep -qx "insn: $name ok" <<<"$out" || { echo "FAIL: $name"; fail=1; }
 done
 # CLAC/STAC and POPCNT run only where CPUID offers them.

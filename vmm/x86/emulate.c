@@ -225,6 +225,8 @@ static const struct insn_kind kinds[] = {
 	{ 1, 0x00, 1, M_ANY, ANY, P_ANY, 0, "STR", NULL },
 	{ 1, 0x00, 2, M_ANY, ANY, P_ANY, 0, "LLDT", NULL },
 	{ 1, 0x00, 3, M_ANY, ANY, P_ANY, 0, "LTR", NULL },
+	{ 1, 0x00, 4, M_ANY, ANY, P_ANY, 0, "VERR", NULL },
+	{ 1, 0x00, 5, M_ANY, ANY, P_ANY, 0, "VERW", NULL },
 	{ 1, 0x01, 0, M_MEM, ANY, P_ANY, 0, "SGDT", NULL },
 	{ 1, 0x01, 1, M_MEM, ANY, P_ANY, 0, "SIDT", NULL },
 	{ 1, 0x01, 2, M_MEM, ANY, P_ANY, 0, "LGDT", NULL },
@@ -488,32 +490,53 @@ static unsigned mxcsr_insn(struct insn *d, struct emulate_regs *r, const struct 
 	return rc == 0 || rc == EMULATE_FAULT ? d->pos : 0;
 }
 
+#define DESC_S (1ull << 44)
+#define DESC_TYPE(d) (((d) >> 40) & 0xF)
+#define DESC_DPL(d) ((unsigned)((d) >> 45) & 3)
+#define TYPE_CODE 0x8
+#define TYPE_CONFORMING 0x4 /* code; for data, expand-down */
+#define TYPE_RW 0x2         /* readable code, writable data */
+
 /*
- * The limit LSL gives for selector sel: 1 and *limit; 0 where the CPU
- * refuses (ZF clear); EMULATE_FAULT or EMULATE_UNREACHABLE reading the
- * descriptor.  64-bit mode: code and data segments, and among system
- * descriptors the LDT and 64-bit TSSs only.
+ * The descriptor selector sel names, for LSL, VERR and VERW: 1 and *desc;
+ * 0 if there is none (null, past the table, no LDT); EMULATE_FAULT or
+ * EMULATE_UNREACHABLE reading it.
  */
-static int lsl_limit(const struct emulate_regs *r, const struct emulate_env *env, uint16_t sel,
-		     uint64_t *limit, struct emulate_event *ev)
+static int read_descriptor(const struct emulate_regs *r, const struct emulate_env *env,
+			   uint16_t sel, uint64_t *desc, struct emulate_event *ev)
 {
 	bool ldt = sel & 4;
-	uint64_t base = ldt ? r->ldt_base : r->gdt_base, desc;
+	uint64_t base = ldt ? r->ldt_base : r->gdt_base;
 	uint32_t table_limit = ldt ? r->ldt_limit : r->gdt_limit;
-	unsigned rpl = sel & 3, type, dpl;
 	int rc;
 
 	if ((!ldt && !(sel & ~3u)) || (ldt && !r->ldt_usable) || (sel & ~7u) + 7u > table_limit)
 		return 0;
-	rc = env->read(env->opaque, base + (sel & ~7u), &desc, 8, ev);
-	if (rc)
-		return rc;
-	type = (desc >> 40) & 0xF;
-	dpl = (desc >> 45) & 3;
-	if (!(desc & (1ull << 44)) && type != 2 && type != 9 && type != 0xB)
+	rc = env->read(env->opaque, base + (sel & ~7u), desc, 8, ev);
+	return rc ? rc : 1;
+}
+
+/* Conforming code segments are exempt from the privilege check. */
+static bool privileged_enough(const struct emulate_regs *r, uint64_t desc, uint16_t sel)
+{
+	if ((desc & DESC_S) && (DESC_TYPE(desc) & (TYPE_CODE | TYPE_CONFORMING)) ==
+				       (TYPE_CODE | TYPE_CONFORMING))
+		return true;
+	return DESC_DPL(desc) >= r->cpl && DESC_DPL(desc) >= (sel & 3u);
+}
+
+/*
+ * The limit LSL gives for descriptor desc: 1 and *limit, or 0 where the
+ * CPU refuses (ZF clear).  64-bit mode: code and data segments, and among
+ * system descriptors the LDT and 64-bit TSSs only.
+ */
+static int lsl_limit(const struct emulate_regs *r, uint64_t desc, uint16_t sel, uint64_t *limit)
+{
+	unsigned type = DESC_TYPE(desc);
+
+	if (!(desc & DESC_S) && type != 2 && type != 9 && type != 0xB)
 		return 0;
-	/* conforming code segments are exempt from the privilege check */
-	if (!((desc & (1ull << 44)) && (type & 0xC) == 0xC) && (dpl < r->cpl || dpl < rpl))
+	if (!privileged_enough(r, desc, sel))
 		return 0;
 	*limit = (desc & 0xFFFF) | ((desc >> 32) & 0xF0000);
 	if (desc & (1ull << 55))
@@ -521,12 +544,77 @@ static int lsl_limit(const struct emulate_regs *r, const struct emulate_env *env
 	return 1;
 }
 
+/* VERR/VERW: may CPL read (write) the segment sel names? */
+static bool verify(const struct emulate_regs *r, uint64_t desc, uint16_t sel, bool write)
+{
+	unsigned type = DESC_TYPE(desc);
+
+	if (!(desc & DESC_S))
+		return false;
+	/* writable: data with W; readable: data, or code with R */
+	if (write && ((type & TYPE_CODE) || !(type & TYPE_RW)))
+		return false;
+	if (!write && (type & TYPE_CODE) && !(type & TYPE_RW))
+		return false;
+	return privileged_enough(r, desc, sel);
+}
+
+/* The r/m16 selector operand of LSL, VERR and VERW: 0, or what to return. */
+static int selector_operand(struct insn *d, const struct emulate_regs *r,
+			    const struct emulate_env *env, uint16_t *sel, struct emulate_event *ev)
+{
+	uint64_t la;
+	int rc;
+
+	if (d->mod == 3) {
+		*sel = (uint16_t)r->gpr[d->rm];
+		return 0;
+	}
+	if (operand_address(d, r, &la, ev))
+		return (int)d->pos;
+	rc = env->read(env->opaque, la, sel, 2, ev);
+	if (rc)
+		return rc == EMULATE_FAULT ? (int)d->pos : -1;
+	return 0;
+}
+
+/*
+ * VERR, VERW r/m16 (0F 00 /4, /5): only ZF changes.  The CPU buffers
+ * Linux's VERW clears against MDS are the host's to clear on its own
+ * transitions.
+ */
+static unsigned verr_verw(struct insn *d, struct emulate_regs *r, const struct emulate_env *env,
+			  struct emulate_event *ev)
+{
+	uint64_t desc = 0;
+	uint16_t sel;
+	int rc;
+
+	if (!env || decode_modrm(d) || (d->ext != 4 && d->ext != 5) || d->pf2 || d->pf3)
+		return 0;
+	if (d->lock) {
+		set_exception(ev, VEC_UD, false, 0);
+		return d->pos;
+	}
+	rc = selector_operand(d, r, env, &sel, ev);
+	if (rc)
+		return rc < 0 ? 0 : (unsigned)rc;
+	rc = read_descriptor(r, env, sel, &desc, ev);
+	if (rc < 0)
+		return rc == EMULATE_FAULT ? d->pos : 0;
+	if (rc && verify(r, desc, sel, d->ext == 5))
+		r->rflags |= RFLAGS_ZF;
+	else
+		r->rflags &= ~RFLAGS_ZF;
+	return d->pos;
+}
+
 /* LSL r, r/m16 (0F 03 /r): only ZF and the destination change, and that only on success. */
 static unsigned lsl(struct insn *d, struct emulate_regs *r, const struct emulate_env *env,
 		    struct emulate_event *ev)
 {
 	unsigned size = d->rex & 8 ? 8 : d->p66 ? 2 : 4;
-	uint64_t limit = 0, la;
+	uint64_t limit = 0, desc = 0;
 	uint16_t sel;
 	int rc;
 
@@ -536,19 +624,13 @@ static unsigned lsl(struct insn *d, struct emulate_regs *r, const struct emulate
 		set_exception(ev, VEC_UD, false, 0);
 		return d->pos;
 	}
-	if (d->mod == 3) {
-		sel = (uint16_t)r->gpr[d->rm];
-	} else {
-		if (operand_address(d, r, &la, ev))
-			return d->pos;
-		rc = env->read(env->opaque, la, &sel, 2, ev);
-		if (rc)
-			return rc == EMULATE_FAULT ? d->pos : 0;
-	}
-	rc = lsl_limit(r, env, sel, &limit, ev);
+	rc = selector_operand(d, r, env, &sel, ev);
+	if (rc)
+		return rc < 0 ? 0 : (unsigned)rc;
+	rc = read_descriptor(r, env, sel, &desc, ev);
 	if (rc < 0)
 		return rc == EMULATE_FAULT ? d->pos : 0;
-	if (!rc) {
+	if (!rc || !lsl_limit(r, desc, sel, &limit)) {
 		r->rflags &= ~RFLAGS_ZF;
 		return d->pos;
 	}
@@ -587,6 +669,8 @@ unsigned emulate_insn(const uint8_t *insn, size_t n, struct emulate_regs *r,
 		return mxcsr_insn(&d, r, env, ev);
 	if (d.op == 0x03)
 		return lsl(&d, r, env, ev);
+	if (d.op == 0x00)
+		return verr_verw(&d, r, env, ev);
 	return 0;
 }
 

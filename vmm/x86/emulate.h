@@ -15,6 +15,9 @@
  *   LSL r, r/m16 (0F 03 /r)    a descriptor's limit from the GDT or LDT, ZF
  *                              clear where the CPU refuses it (Linux reads
  *                              its CPU number so, e.g. entering an NMI)
+ *   VERR, VERW r/m16 (0F 00 /4, /5)  ZF: may the segment be read, written
+ *                              (Linux runs VERW on its way back to user
+ *                              mode to clear CPU buffers against MDS)
  *
  * Only in 64-bit kernel mode, where the emulator runs.  Where hardware runs
  * guest kernel code, these exits never happen.
