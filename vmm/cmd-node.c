@@ -286,6 +286,7 @@ static int node_create_vm(struct node *n, const struct cpuid_features *features)
 		vc.console_in_fd = n->job ? -1 : STDIN_FILENO;
 	}
 	vc.stats = n->o.stats;
+	vc.report_silence_s = n->o.report_silence;
 	vc.host = n->host;
 	vc.cpu_features = *features;
 	vc.kvm_fd = n->o.kvm_fd;
