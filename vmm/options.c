@@ -77,7 +77,7 @@ static const struct opt_def opts[OPT_NR] = {
 			       "when the guest's console has been silent for SECONDS, and again "
 			       "every SECONDS while it stays so, print on standard error what each "
 			       "vCPU does: running or halted, its mode, RIP and exits per second "
-			       "(default 30; 0: never)" },
+			       "(default 30, for a job 0; 0: never)" },
 	[OPT_XML] = { "xml", "FILE", OPTG_TOPO, false,
 		    "also write the topology as hwloc XML to FILE (for lstopo --input FILE)" },
 	[OPT_NODES] = { "nodes", "N", OPTG_LAUNCH, false,
@@ -415,6 +415,13 @@ int options_parse(int argc, char **argv, unsigned groups, struct vm_options *o)
 		if (set_option(o, id, val, cmd))
 			return -1;
 	}
+	/*
+	 * A job computes as long as it likes without a word on the console
+	 * (its output takes another path, and the image's kernel is quiet):
+	 * its silence is no sign of trouble unless the user asks.
+	 */
+	if (o->job_argv && !seen[OPT_REPORT_SILENCE])
+		o->report_silence = 0;
 	if (o->kernel && o->image) {
 		pr_err("%s: --kernel and --image both name the guest: give one", cmd);
 		return -1;

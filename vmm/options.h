@@ -57,7 +57,7 @@ struct vm_options {
 	bool overwrite;           /* --overwrite */
 	uint64_t output_max;      /* --output-max */
 	const char *job_id;       /* --job-id */
-	unsigned report_silence;  /* --report-silence, seconds (default 30, 0: never) */
+	unsigned report_silence;  /* --report-silence, seconds (default 30, 0: never; jobs: 0) */
 
 	unsigned nodes;           /* --nodes N (gvm run); 0: not given */
 
