@@ -35,6 +35,7 @@ enum cl_msg {
 	CL_IO_REQ,     /* k -> 0, I/O channel: vCPU's access (CL_IO_* in a0), a1 addr, a2 data */
 	CL_IO_REPLY,   /* 0 -> k, I/O channel: a0 vCPU, a1 claimed (0 or 1), a2 data read */
 	CL_HEARTBEAT,  /* -> all, every CL_HEARTBEAT_MS: still here */
+	CL_SILENT,     /* 0 -> all: the console has been silent for a0 s, report your vCPUs */
 	CL_MSG_END,
 };
 

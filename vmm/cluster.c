@@ -404,6 +404,15 @@ static void hook_eoi(void *arg, uint8_t vector)
 	cl_send(c, 0, CLUSTER_CH_CTRL, CL_EOI, vector, 0, 0, NULL, 0);
 }
 
+/* Only rank 0 has the console; the others' vCPUs are theirs to report. */
+static void hook_silent(void *arg, unsigned silent_s)
+{
+	struct cluster *c = arg;
+
+	for (unsigned p = 1; p < c->nr; p++)
+		cl_send(c, p, CLUSTER_CH_CTRL, CL_SILENT, silent_s, 0, 0, NULL, 0);
+}
+
 void cluster_vm_hooks(struct cluster *c, struct vm_hooks *h)
 {
 	*h = (struct vm_hooks){
@@ -411,6 +420,7 @@ void cluster_vm_hooks(struct cluster *c, struct vm_hooks *h)
 		.dest_changed = hook_dest_changed,
 		.eoi = c->rank ? hook_eoi : NULL,
 		.stopped = hook_stopped,
+		.silent = c->rank ? NULL : hook_silent,
 	};
 }
 
@@ -595,6 +605,13 @@ static int cl_dispatch_ctrl(struct cluster *c, unsigned peer, const struct wire_
 	case CL_HEARTBEAT:
 		if (h->len || h->arg[0] || h->arg[1] || h->arg[2])
 			return BAD("malformed heartbeat");
+		return 0;
+	case CL_SILENT:
+		if (peer != 0 || h->len || h->arg[0] > UINT32_MAX || h->arg[1] || h->arg[2])
+			return BAD("malformed console silence report (%llu s)",
+				   (unsigned long long)h->arg[0]);
+		if (c->vm)
+			vm_ask_report(c->vm, (unsigned)h->arg[0]);
 		return 0;
 	default:
 		return BAD("unexpected message type 0x%x on the control channel", h->type);

@@ -286,6 +286,7 @@ static int node_create_vm(struct node *n, const struct cpuid_features *features)
 		vc.console_in_fd = n->job ? -1 : STDIN_FILENO;
 	}
 	vc.stats = n->o.stats;
+	vc.report_silence_s = n->o.report_silence;
 	vc.host = n->host;
 	vc.cpu_features = *features;
 	vc.kvm_fd = n->o.kvm_fd;
@@ -312,6 +313,9 @@ static int node_prepare_guest(struct node *n)
 
 	if (guest_prepare(&n->o, n->host, n->t->ram_size, &n->img, "node"))
 		return -1;
+	/* a launcher (it passes --status-fd) has said it already */
+	if (n->o.status_fd < 0)
+		guest_warn_shadow_paging(&n->o, n->host, n->o.nr_peers, "node");
 	if (!n->o.job_argv)
 		return 0;
 	n->job = job_create(&n->o, &env, err);

@@ -120,6 +120,7 @@ static int run_main(int argc, char **argv)
 		cfg.console_in_fd = -1;
 	}
 	cfg.stats = o.stats;
+	cfg.report_silence_s = o.report_silence;
 	cfg.host = host;
 	cfg.cpu_features = o.features;
 	cpuid_features_resolve(&cfg.cpu_features, host_kernel_emulated(host, &why));

@@ -64,6 +64,20 @@ void guest_default_ram(struct vm_options *o, const struct host *host, unsigned n
 		format_size(o->topo.ram_size, sz, sizeof(sz)));
 }
 
+void guest_warn_shadow_paging(const struct vm_options *o, const struct host *host,
+			      unsigned instances, const char *cmd)
+{
+	const char *why;
+
+	if (!o->job_argv || instances < 2 || !host_kernel_emulated(host, &why))
+		return;
+	pr_warn("%s: this host's KVM has no hardware virtualization: it keeps shadow page "
+		"tables, which the instances' shared memory does not keep coherent, so a "
+		"guest process whose page tables change on one instance while another runs "
+		"it may see stale memory there (docs/cluster.md, \"Limits\"); on hosts with "
+		"hardware virtualization this does not arise", cmd);
+}
+
 int guest_prepare(struct vm_options *o, const struct host *host, uint64_t ram_size,
 		  struct image *img, const char *cmd)
 {
@@ -111,18 +125,20 @@ static int load_acpi(struct vm *vm, const struct vm_options *o, uint64_t *rsdp, 
 /*
  * The command line with "tsc_early_khz=auto" made the guest's TSC rate:
  * where each PIT read is a VM exit, Linux cannot calibrate its TSC and
- * keeps time with jiffies, which run slow there.  NULL if it does not fit.
+ * keeps time with jiffies, which run slow there.  *out is in or buf; -1
+ * if the result does not fit.
  */
-static const char *guest_cmdline(struct vm *vm, const char *in, char *buf, size_t size)
+static int guest_cmdline(struct vm *vm, const char *in, char *buf, size_t size, const char **out)
 {
 	static const char word[] = "tsc_early_khz=auto";
 	const char *at = in ? strstr(in, word) : NULL, *rest;
 	char value[32] = "";
 	int khz;
 
+	*out = in;
 	if (!at || (at > in && at[-1] != ' ') || (at[sizeof(word) - 1] &&
 						   at[sizeof(word) - 1] != ' '))
-		return in;
+		return 0;
 	rest = at + sizeof(word) - 1;
 	khz = ioctl(vm->vcpus[0]->fd, KVM_GET_TSC_KHZ, 0);
 	if (khz > 0)
@@ -130,8 +146,9 @@ static const char *guest_cmdline(struct vm *vm, const char *in, char *buf, size_
 	else /* the word goes: Linux calibrates as it can */
 		pr_warn("cannot read the guest's TSC rate: %s", strerror(errno));
 	if ((size_t)snprintf(buf, size, "%.*s%s%s", (int)(at - in), in, value, rest) >= size)
-		return NULL;
-	return buf;
+		return -1;
+	*out = buf;
+	return 0;
 }
 
 int guest_load(struct vm *vm, const struct vm_options *o, const char *cmd)
@@ -148,8 +165,7 @@ int guest_load(struct vm *vm, const struct vm_options *o, const char *cmd)
 	}
 	if (load_acpi(vm, o, &rsdp, cmd))
 		return -1;
-	cmdline = guest_cmdline(vm, o->append, line, sizeof(line));
-	if (!cmdline) {
+	if (guest_cmdline(vm, o->append, line, sizeof(line), &cmdline)) {
 		pr_err("%s: the kernel command line is longer than %u bytes", cmd,
 		       BOOT_CMDLINE_MAX - 1);
 		return -1;

@@ -38,6 +38,14 @@ void guest_default_ram(struct vm_options *o, const struct host *host, unsigned n
 		       const char *cmd);
 
 /*
+ * Say, for a job over several instances on a host whose KVM emulates guest
+ * kernel code, that such a host keeps shadow page tables the instances'
+ * shared memory does not keep coherent (docs/cluster.md, "Limits").
+ */
+void guest_warn_shadow_paging(const struct vm_options *o, const struct host *host,
+			      unsigned instances, const char *cmd);
+
+/*
  * Everything the boot needs that can be checked before anything starts:
  * --image (the linux image by default for a job) resolved into o's kernel,
  * initrds and command line (img must outlive o; the host decides whether

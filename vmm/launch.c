@@ -85,6 +85,7 @@ static int launch_check(struct vm_options *o, struct host *host, struct vm_topol
 	/* rank 0 resolves the image and writes the job's payload on its own host */
 	if (guest_prepare(o, host, t->ram_size, img, "run"))
 		return 1;
+	guest_warn_shadow_paging(o, host, o->nodes, "run");
 	return 0;
 }
 

@@ -10,7 +10,7 @@
 enum opt_id {
 	OPT_VCPUS, OPT_MEM, OPT_NUMA, OPT_CPU_FEATURES,
 	OPT_KERNEL, OPT_IMAGE, OPT_INITRD, OPT_APPEND,
-	OPT_DUMP_ACPI, OPT_STATS, OPT_VERBOSE,
+	OPT_DUMP_ACPI, OPT_STATS, OPT_VERBOSE, OPT_REPORT_SILENCE,
 	OPT_COPY, OPT_OUTPUT, OPT_OVERWRITE, OPT_OUTPUT_MAX, OPT_JOB_ID,
 	OPT_XML,
 	OPT_NODES,
@@ -73,6 +73,11 @@ static const struct opt_def opts[OPT_NR] = {
 	[OPT_STATS] = { "stats", NULL, OPTG_RUN, false,
 		      "at the end, print the VM exits by reason and per second (over several "
 		      "instances, each prints its own, with its DSM faults and peak RSS)" },
+	[OPT_REPORT_SILENCE] = { "report-silence", "SECONDS", OPTG_RUN, false,
+			       "when the guest's console has been silent for SECONDS, and again "
+			       "every SECONDS while it stays so, print on standard error what each "
+			       "vCPU does: running or halted, its mode, RIP and exits per second "
+			       "(default 30, for a job 0; 0: never)" },
 	[OPT_XML] = { "xml", "FILE", OPTG_TOPO, false,
 		    "also write the topology as hwloc XML to FILE (for lstopo --input FILE)" },
 	[OPT_NODES] = { "nodes", "N", OPTG_LAUNCH, false,
@@ -260,6 +265,10 @@ static int set_option(struct vm_options *o, enum opt_id id, const char *val, con
 	case OPT_STATS:
 		o->stats = true;
 		break;
+	case OPT_REPORT_SILENCE:
+		if (parse_uint(val, 0, 86400, &o->report_silence, err))
+			goto bad;
+		break;
 	case OPT_XML:
 		o->xml = val;
 		break;
@@ -345,6 +354,7 @@ int options_parse(int argc, char **argv, unsigned groups, struct vm_options *o)
 	o->connect_timeout = 30;
 	o->peer_timeout = 30;
 	o->output_max = OPT_OUTPUT_MAX_DEFAULT;
+	o->report_silence = 30;
 	cpuid_features_parse(NULL, &o->features, cerr);
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *val = NULL, *eq;
@@ -405,6 +415,13 @@ int options_parse(int argc, char **argv, unsigned groups, struct vm_options *o)
 		if (set_option(o, id, val, cmd))
 			return -1;
 	}
+	/*
+	 * A job computes as long as it likes without a word on the console
+	 * (its output takes another path, and the image's kernel is quiet):
+	 * its silence is no sign of trouble unless the user asks.
+	 */
+	if (o->job_argv && !seen[OPT_REPORT_SILENCE])
+		o->report_silence = 0;
 	if (o->kernel && o->image) {
 		pr_err("%s: --kernel and --image both name the guest: give one", cmd);
 		return -1;

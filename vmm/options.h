@@ -17,7 +17,7 @@
 enum opt_group {
 	OPTG_MACHINE = 1u << 0, /* --vcpus --mem --numa --cpu-features */
 	OPTG_BOOT = 1u << 1,    /* --kernel --initrd --append */
-	OPTG_RUN = 1u << 2,     /* --dump-acpi --stats */
+	OPTG_RUN = 1u << 2,     /* --dump-acpi --stats --report-silence */
 	OPTG_TOPO = 1u << 3,    /* --xml */
 	OPTG_LAUNCH = 1u << 4,  /* --nodes (gvm run) */
 	OPTG_NODE = 1u << 5,    /* --rank --peers --vm-id ... (gvm node) */
@@ -57,6 +57,7 @@ struct vm_options {
 	bool overwrite;           /* --overwrite */
 	uint64_t output_max;      /* --output-max */
 	const char *job_id;       /* --job-id */
+	unsigned report_silence;  /* --report-silence, seconds (default 30, 0: never; jobs: 0) */
 
 	unsigned nodes;           /* --nodes N (gvm run); 0: not given */
 

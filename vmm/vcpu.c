@@ -250,6 +250,42 @@ static bool extint_pending(struct vcpu *v)
 	return v->bsp && v->vm->pic && pic_output(v->vm->pic) && lapic_accepts_extint(v->lapic);
 }
 
+/* --- reports to other threads ---------------------------------------------- */
+
+uint32_t vcpu_ask_report(struct vcpu *v)
+{
+	uint32_t asked = atomic_fetch_add(&v->report_asked, 1) + 1;
+
+	vcpu_kick(v);
+	return asked;
+}
+
+bool vcpu_get_report(struct vcpu *v, uint32_t asked, struct vcpu_report *r)
+{
+	if (atomic_load_explicit(&v->report_done, memory_order_acquire) != asked)
+		return false;
+	*r = v->report;
+	return true;
+}
+
+static void answer_report(struct vcpu *v)
+{
+	uint32_t asked = atomic_load_explicit(&v->report_asked, memory_order_relaxed);
+	struct kvm_regs k;
+	struct kvm_sregs s;
+
+	if (asked == atomic_load_explicit(&v->report_done, memory_order_relaxed))
+		return;
+	v->report = (struct vcpu_report){ .state = v->state };
+	if (!ioctl(v->fd, KVM_GET_REGS, &k) && !ioctl(v->fd, KVM_GET_SREGS, &s)) {
+		v->report.have_regs = true;
+		v->report.rip = k.rip;
+		v->report.rflags = k.rflags;
+		cpu_mode_name(&s, k.rflags, v->report.mode);
+	}
+	atomic_store_explicit(&v->report_done, asked, memory_order_release);
+}
+
 /* Timer, INIT, SIPI, NMI: everything that changes the vCPU's state. */
 static void process_events(struct vcpu *v)
 {
@@ -292,6 +328,7 @@ static void process_events(struct vcpu *v)
 	if (v->state == VCPU_HALTED && v->run->if_flag &&
 	    (lapic_pending_interrupt(v->lapic) >= 0 || extint_pending(v)))
 		v->state = VCPU_RUNNING;
+	answer_report(v);
 }
 
 /*
@@ -349,6 +386,8 @@ static void handle_exit(struct vcpu *v)
 {
 	struct kvm_run *run = v->run;
 
+	atomic_fetch_add_explicit(&v->nr_exits, 1, memory_order_relaxed);
+
 	switch (run->exit_reason) {
 	case KVM_EXIT_IO:
 		handle_io(v);
@@ -385,11 +424,17 @@ static void handle_exit(struct vcpu *v)
 			break;
 		}
 		dump_state(v, LOG_ERR);
-		vm_stop(v->vm, VM_STATUS_FAILED,
-			"vCPU %u: KVM internal error, suberror %u%s", v->index,
-			run->internal.suberror,
-			run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION ?
-				" (an instruction KVM cannot emulate)" : "");
+		if (run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION) {
+			char what[200];
+
+			emulate_describe(v->vm->ram, v->fd, what, sizeof(what));
+			vm_stop(v->vm, VM_STATUS_FAILED,
+				"vCPU %u: KVM internal error, suberror %u: KVM cannot emulate %s",
+				v->index, run->internal.suberror, what);
+		} else {
+			vm_stop(v->vm, VM_STATUS_FAILED, "vCPU %u: KVM internal error, suberror %u",
+				v->index, run->internal.suberror);
+		}
 		break;
 	case KVM_EXIT_SYSTEM_EVENT:
 		vm_stop(v->vm, run->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN ? 0 :

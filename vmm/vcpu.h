@@ -15,6 +15,10 @@
  * LAPIC timer of the vCPU is a POSIX timer sending the same signal to the
  * same thread.  A halted vCPU (HLT) or an AP waiting for SIPI sleeps in
  * sigtimedwait, not in a loop.
+ *
+ * What another thread wants to know of the vCPU's state it asks for
+ * (vcpu_ask_report) and the vCPU's thread answers at its next turn of the
+ * loop, which the kick makes soon.
  */
 #ifndef GVM_VMM_VCPU_H
 #define GVM_VMM_VCPU_H
@@ -29,6 +33,7 @@
 #include <time.h>
 
 #include "vmm/x86/apic.h"
+#include "vmm/x86/cpu.h"
 
 #define VCPU_KICK_SIGNAL SIGUSR1
 
@@ -58,6 +63,14 @@ enum vcpu_stat {
 	VS_NR,
 };
 
+/* Where the vCPU is, as its thread saw it when asked. */
+struct vcpu_report {
+	enum vcpu_state state;
+	bool have_regs;           /* KVM gave them: the fields below are valid */
+	uint64_t rip, rflags;
+	char mode[CPU_MODE_MAX];  /* cpu_mode_name */
+};
+
 struct vcpu {
 	struct vm *vm;
 	unsigned index;
@@ -85,6 +98,16 @@ struct vcpu {
 	enum vcpu_state state;
 	struct kvm_sregs reset_sregs; /* as KVM created it: what INIT returns to */
 	uint64_t stats[VS_NR];
+
+	_Atomic uint64_t nr_exits; /* KVM exits handled (not kicks), readable by any thread */
+	/*
+	 * A report is asked for by bumping report_asked; the vCPU's thread
+	 * writes report and then sets report_done to the number it answered,
+	 * and writes report again only for a later question: one asker reads
+	 * it safely once report_done matches its question.
+	 */
+	_Atomic uint32_t report_asked, report_done;
+	struct vcpu_report report;
 };
 
 /* Create vCPU index of vm: KVM vCPU, CPUID, MSRs, LAPIC.  NULL on failure. */
@@ -99,6 +122,14 @@ int vcpu_timedjoin(struct vcpu *v, const struct timespec *deadline);
 
 /* Make the vCPU look at its LAPIC (and at the VM stopping) soon. */
 void vcpu_kick(struct vcpu *v);
+
+/*
+ * Ask the vCPU's thread where it is (and kick it); one asker at a time.
+ * Returns the question's number for vcpu_get_report.
+ */
+uint32_t vcpu_ask_report(struct vcpu *v);
+/* The answer to question `asked`, if the vCPU gave it yet: true and *r. */
+bool vcpu_get_report(struct vcpu *v, uint32_t asked, struct vcpu_report *r);
 
 /* Install the (empty) kick handler; once per process, before any vCPU starts. */
 void vcpu_signal_setup(void);

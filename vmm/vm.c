@@ -24,6 +24,7 @@
 #include "vmm/hw/uart.h"
 #include "vmm/host.h"
 #include "vmm/vcpu.h"
+#include "vmm/watch.h"
 #include "vmm/x86/ioapic.h"
 #include "vmm/x86/lapic.h"
 
@@ -154,10 +155,18 @@ struct vm *vm_create(const struct vm_topology *t, struct guest_ram *ram,
 		pr_err("eventfd: %s", strerror(errno));
 		goto fail;
 	}
+	vm->watch = watch_create(vm, cfg->report_silence_s);
+	if (!vm->watch)
+		goto fail;
 	return vm;
 fail:
 	vm_destroy(vm);
 	return NULL;
+}
+
+void vm_ask_report(struct vm *vm, unsigned silent_s)
+{
+	watch_ask(vm->watch, silent_s);
 }
 
 /* --- interrupts ------------------------------------------------------------ */
@@ -323,14 +332,19 @@ void vm_wait_stop(struct vm *vm)
 	if (sfd < 0)
 		pr_warn("signalfd: %s; Ctrl-C will not stop the VM cleanly", strerror(errno));
 	while (!vm_stopping(vm)) {
-		struct pollfd p[2] = {
+		struct pollfd p[3] = {
 			{ .fd = vm->stop_fd, .events = POLLIN },
+			{ .fd = watch_fd(vm->watch), .events = POLLIN },
 			{ .fd = sfd, .events = POLLIN },
 		};
+		struct timespec now;
+		int timeout;
 
-		if (poll(p, sfd < 0 ? 1 : 2, -1) < 0 && errno != EINTR)
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		timeout = watch_tick(vm->watch, (uint64_t)now.tv_sec * 1000000000 + now.tv_nsec);
+		if (poll(p, sfd < 0 ? 2 : 3, timeout) < 0 && errno != EINTR)
 			break;
-		if (sfd >= 0 && (p[1].revents & POLLIN)) {
+		if (sfd >= 0 && (p[2].revents & POLLIN)) {
 			struct signalfd_siginfo si;
 
 			if (read(sfd, &si, sizeof(si)) == sizeof(si))
@@ -414,6 +428,7 @@ void vm_destroy(struct vm *vm)
 	pm_destroy(vm->pm);
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
 		vcpu_destroy(vm->vcpus[i]);
+	watch_destroy(vm->watch);
 	io_bus_destroy(&vm->pio);
 	io_bus_destroy(&vm->mmio);
 	free(vm->supported_cpuid);

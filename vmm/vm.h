@@ -46,6 +46,7 @@ struct pit;
 struct rtc;
 struct uart;
 struct pm;
+struct watch;
 struct kvm_cpuid2;
 struct host;
 
@@ -72,12 +73,18 @@ struct vm_hooks {
 	void (*eoi)(void *arg, uint8_t vector);
 	/* The VM stopped here: called once, by the thread whose vm_stop won. */
 	void (*stopped)(void *arg, int status, const char *reason);
+	/*
+	 * The console has been silent for silent_s and this instance reports
+	 * its vCPUs (vmm/watch.h): the others should report theirs.
+	 */
+	void (*silent)(void *arg, unsigned silent_s);
 };
 
 struct vm_config {
 	int console_fd;      /* UART output (normally 1) */
 	int console_in_fd;   /* UART input, or -1 */
 	bool stats;          /* count exits */
+	unsigned report_silence_s; /* report the vCPUs after so much console silence; 0: never */
 	const struct host *host;  /* where vCPU threads are pinned; NULL: not pinned */
 	struct cpuid_features cpu_features; /* resolved: host or conservative */
 	/* /dev/kvm opened by someone else (the VM owns it from vm_create on), or -1 */
@@ -114,6 +121,7 @@ struct vm {
 	struct rtc *rtc;
 	struct uart *uart;
 	struct pm *pm;
+	struct watch *watch;          /* of the console's silence (vmm/watch.h) */
 
 	/* The end: the first vm_stop wins and sets status and reason. */
 	atomic_bool stopping;
@@ -142,7 +150,8 @@ int vm_start(struct vm *vm);
 /*
  * Wait until the VM stops (guest exit, failure, or SIGINT/SIGTERM, which
  * the caller must have blocked) and join the vCPU threads.  Returns the exit
- * status.
+ * status.  While it waits, it reports the vCPUs when the console is silent
+ * (vm_config.report_silence_s, vmm/watch.h).
  */
 int vm_wait(struct vm *vm);
 
@@ -167,6 +176,12 @@ static inline bool vm_stopping(struct vm *vm)
 {
 	return atomic_load_explicit(&vm->stopping, memory_order_relaxed);
 }
+
+/*
+ * Report the local vCPUs on standard error soon: another instance's console
+ * has been silent for silent_s.  Any thread.
+ */
+void vm_ask_report(struct vm *vm, unsigned silent_s);
 
 /* ISA interrupt line irq (0-15) to level: to the PIC and the IOAPIC. */
 void vm_set_irq(struct vm *vm, unsigned irq, bool level);

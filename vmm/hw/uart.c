@@ -3,9 +3,11 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -50,6 +52,8 @@ struct uart {
 	pthread_t reader;
 	bool reader_started;
 	int stop_pipe[2];
+
+	_Atomic uint64_t last_output; /* CLOCK_MONOTONIC ns of the last byte sent, 0: none */
 };
 
 static uint8_t iir_locked(const struct uart *u)
@@ -144,10 +148,20 @@ static uint8_t read_locked(struct uart *u, unsigned reg)
 
 static void transmit(struct uart *u, uint8_t c)
 {
+	struct timespec ts;
+
 	if (u->out_fd < 0)
 		return;
 	while (write(u->out_fd, &c, 1) < 0 && errno == EINTR)
 		;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	atomic_store_explicit(&u->last_output, (uint64_t)ts.tv_sec * 1000000000 + ts.tv_nsec,
+			      memory_order_relaxed);
+}
+
+uint64_t uart_last_output(struct uart *u)
+{
+	return atomic_load_explicit(&u->last_output, memory_order_relaxed);
 }
 
 static void write_locked(struct uart *u, unsigned reg, uint8_t v)

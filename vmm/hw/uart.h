@@ -17,6 +17,9 @@ struct uart *uart_create(struct io_bus *pio, uint16_t base, const struct irq_lin
 			 int out_fd, int in_fd);
 void uart_destroy(struct uart *u);
 
+/* When the last byte went out (CLOCK_MONOTONIC ns), 0 if none yet.  Any thread. */
+uint64_t uart_last_output(struct uart *u);
+
 /* For tests: a register access as the guest would make it. */
 uint8_t uart_inb(struct uart *u, unsigned reg);
 void uart_outb(struct uart *u, unsigned reg, uint8_t val);

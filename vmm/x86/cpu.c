@@ -1,6 +1,7 @@
 #include "vmm/x86/cpu.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -73,4 +74,23 @@ int cpu_start_real_mode(int fd, const struct kvm_sregs *reset, uint8_t vector)
 		return -1;
 	}
 	return 0;
+}
+
+const char *cpu_mode_name(const struct kvm_sregs *s, uint64_t rflags, char *buf)
+{
+	unsigned cpl = s->cs.selector & 3;
+
+	if (!(s->cr0 & 1))
+		snprintf(buf, CPU_MODE_MAX, "real mode");
+	else if (rflags & (1u << 17))
+		snprintf(buf, CPU_MODE_MAX, "virtual-8086 mode");
+	else if ((s->efer & (1u << 10)) && s->cs.l)
+		snprintf(buf, CPU_MODE_MAX, "64-bit %s mode", cpl ? "user" : "kernel");
+	else if (s->efer & (1u << 10))
+		snprintf(buf, CPU_MODE_MAX, "%u-bit compatibility mode, CPL %u", s->cs.db ? 32 : 16,
+			 cpl);
+	else
+		snprintf(buf, CPU_MODE_MAX, "%u-bit protected mode, CPL %u", s->cs.db ? 32 : 16,
+			 cpl);
+	return buf;
 }

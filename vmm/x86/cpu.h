@@ -26,4 +26,12 @@ int cpu_reset(int vcpu_fd, const struct kvm_sregs *reset);
 /* Real mode at vector << 12, as a start-up IPI leaves an AP. */
 int cpu_start_real_mode(int vcpu_fd, const struct kvm_sregs *reset, uint8_t vector);
 
+/*
+ * The mode the vCPU runs in, for messages: "64-bit kernel mode", "64-bit
+ * user mode", "32-bit compatibility mode, CPL 3", "32-bit protected mode,
+ * CPL 0", "real mode"...  Writes into buf (CPU_MODE_MAX bytes), returns it.
+ */
+#define CPU_MODE_MAX 48
+const char *cpu_mode_name(const struct kvm_sregs *s, uint64_t rflags, char *buf);
+
 #endif
