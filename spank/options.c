@@ -7,6 +7,7 @@
 
 #include "common/parse.h"
 
+/* gvm gives each node its guest RAM in whole 2 MiB pages */
 #define MEM_UNIT (2u << 20)
 /* copy= may be given this many times (gvm takes more; a directory is better) */
 #define OPTS_COPY_COUNT_MAX 64
