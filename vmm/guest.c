@@ -74,8 +74,9 @@ void guest_warn_shadow_paging(const struct vm_options *o, const struct host *hos
 	pr_warn("%s: this host's KVM has no hardware virtualization: it keeps shadow page "
 		"tables, which the instances' shared memory does not keep coherent, so a "
 		"guest process whose page tables change on one instance while another runs "
-		"it may see stale memory there (docs/cluster.md, \"Limits\"); on hosts with "
-		"hardware virtualization this does not arise", cmd);
+		"it may see stale memory there; the Linux image keeps its processes on the "
+		"first instance's vCPUs unless a job pins them elsewhere (docs/cluster.md, "
+		"\"Limits\"); on hosts with hardware virtualization this does not arise", cmd);
 }
 
 int guest_prepare(struct vm_options *o, const struct host *host, uint64_t ram_size,
@@ -123,30 +124,69 @@ static int load_acpi(struct vm *vm, const struct vm_options *o, uint64_t *rsdp, 
 }
 
 /*
- * The command line with "tsc_early_khz=auto" made the guest's TSC rate:
- * where each PIT read is a VM exit, Linux cannot calibrate its TSC and
- * keeps time with jiffies, which run slow there.  *out is in or buf; -1
- * if the result does not fit.
+ * The value gvm gives a "NAME=auto" word of the command line: into value
+ * (empty: the word goes).  Other words are left as they are (0 returned).
+ *   tsc_early_khz=auto  the guest's TSC rate: where each PIT read is a VM
+ *       exit, Linux cannot calibrate its TSC and keeps time with jiffies,
+ *       which run slow there;
+ *   isolcpus=auto  over several instances, "domain," and the vCPUs of every
+ *       instance but rank 0's, so that the guest's processes stay on rank
+ *       0's vCPUs unless pinned elsewhere: where KVM keeps shadow page
+ *       tables, the DSM does not keep a process's page tables coherent
+ *       across instances (docs/cluster.md, "Limits"); nothing on one
+ *       instance.
  */
+static int guest_auto_word(struct vm *vm, const char *word, size_t len, char *value, size_t size)
+{
+	if (len == strlen("tsc_early_khz=auto") && !strncmp(word, "tsc_early_khz=auto", len)) {
+		int khz = ioctl(vm->vcpus[0]->fd, KVM_GET_TSC_KHZ, 0);
+
+		value[0] = '\0';
+		if (khz > 0)
+			snprintf(value, size, "tsc_early_khz=%d", khz);
+		else /* Linux calibrates as it can */
+			pr_warn("cannot read the guest's TSC rate: %s", strerror(errno));
+		return 1;
+	}
+	if (len == strlen("isolcpus=auto") && !strncmp(word, "isolcpus=auto", len)) {
+		unsigned first = vm->first_local + vm->nr_local;
+
+		value[0] = '\0';
+		/* rank 0 runs the first node's vCPUs; the others run the rest */
+		if (vm->first_local == 0 && first < vm->nr_vcpus)
+			snprintf(value, size, "isolcpus=domain,%u-%u", first, vm->nr_vcpus - 1);
+		return 1;
+	}
+	return 0;
+}
+
+/* The command line, its "auto" words given their values; -1 if it does not fit. */
 static int guest_cmdline(struct vm *vm, const char *in, char *buf, size_t size, const char **out)
 {
-	static const char word[] = "tsc_early_khz=auto";
-	const char *at = in ? strstr(in, word) : NULL, *rest;
-	char value[32] = "";
-	int khz;
+	size_t used = 0;
 
 	*out = in;
-	if (!at || (at > in && at[-1] != ' ') || (at[sizeof(word) - 1] &&
-						   at[sizeof(word) - 1] != ' '))
+	if (!in || !strstr(in, "=auto"))
 		return 0;
-	rest = at + sizeof(word) - 1;
-	khz = ioctl(vm->vcpus[0]->fd, KVM_GET_TSC_KHZ, 0);
-	if (khz > 0)
-		snprintf(value, sizeof(value), "tsc_early_khz=%d", khz);
-	else /* the word goes: Linux calibrates as it can */
-		pr_warn("cannot read the guest's TSC rate: %s", strerror(errno));
-	if ((size_t)snprintf(buf, size, "%.*s%s%s", (int)(at - in), in, value, rest) >= size)
-		return -1;
+	buf[0] = '\0';
+	while (*in) {
+		size_t len = strcspn(in, " ");
+		char value[64];
+		int n;
+
+		if (!len) {
+			in++;
+			continue;
+		}
+		if (guest_auto_word(vm, in, len, value, sizeof(value)))
+			n = *value ? snprintf(buf + used, size - used, "%s%s", used ? " " : "", value) : 0;
+		else
+			n = snprintf(buf + used, size - used, "%s%.*s", used ? " " : "", (int)len, in);
+		if (n < 0 || (size_t)n >= size - used)
+			return -1;
+		used += n;
+		in += len;
+	}
 	*out = buf;
 	return 0;
 }
