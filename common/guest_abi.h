@@ -51,6 +51,8 @@
 #define GVM_JOB_DIR "/gvm"
 #define GVM_JOB_ARGV "/gvm/argv"
 #define GVM_JOB_ENV "/gvm/env"
+/* the most bytes GVM_JOB_ARGV or GVM_JOB_ENV may hold (the agent's buffers) */
+#define GVM_JOB_LIST_MAX ((1 << 20) - 1)
 #define GVM_JOB_COMMAND "/gvm/command"
 #define GVM_JOB_TOPOLOGY "/gvm/topology.xml"
 #define GVM_JOB_WORKDIR "/job"

@@ -428,6 +428,33 @@ static unsigned vcpus_per_node(spank_t sp, unsigned nodes)
 	return 0;
 }
 
+/*
+ * The variables of the job's environment that the guest's job sees too:
+ * those that say which job it is (an array task's index above all), true
+ * inside the guest as outside.  Not those that describe the host's tasks
+ * and CPUs (SLURM_NTASKS, SLURM_CPUS_ON_NODE...), which the guest's one
+ * machine would belie, nor the user's own (PATH and the like name this
+ * host's files): --copy a file of settings for those.
+ */
+static const char *const job_identity[] = {
+	"SLURM_JOB_ID", "SLURM_JOB_NAME", "SLURM_JOB_USER", "SLURM_JOB_ACCOUNT",
+	"SLURM_JOB_PARTITION", "SLURM_JOB_QOS", "SLURM_JOB_NUM_NODES", "SLURM_JOB_NODELIST",
+	"SLURM_CLUSTER_NAME", "SLURM_SUBMIT_DIR", "SLURM_SUBMIT_HOST", "SLURM_RESTART_COUNT",
+	"SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT",
+	"SLURM_ARRAY_TASK_MIN", "SLURM_ARRAY_TASK_MAX", "SLURM_ARRAY_TASK_STEP",
+};
+
+static int add_job_identity(spank_t sp, struct args *a)
+{
+	char v[4096];
+	int bad = 0;
+
+	for (size_t i = 0; i < sizeof(job_identity) / sizeof(job_identity[0]); i++)
+		if (spank_getenv(sp, job_identity[i], v, sizeof(v)) == ESPANK_SUCCESS)
+			bad |= add(a, "--env=%s=%s", job_identity[i], v);
+	return bad;
+}
+
 static int exec_gvm(spank_t sp)
 {
 	const struct gvm_config *c = &st.cfg;
@@ -485,6 +512,7 @@ static int exec_gvm(spank_t sp)
 			bad |= add(&a, "--overwrite");
 		if (st.o.verbose > 0)
 			bad |= add(&a, "--verbose");
+		bad |= add_job_identity(sp, &a);
 		bad |= add(&a, "--job-id=%" PRIu32, st.job) | add(&a, "--");
 		for (int i = 0; i < argc; i++)
 			bad |= add(&a, "%s", argv[i]);

@@ -245,13 +245,18 @@ static int strlist_addf(struct strlist *l, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 static int strlist_addf(struct strlist *l, const char *fmt, ...)
 {
-	char s[256];
+	char *s;
 	va_list ap;
+	int r;
 
 	va_start(ap, fmt);
-	vsnprintf(s, sizeof(s), fmt, ap);
+	r = vasprintf(&s, fmt, ap);
 	va_end(ap);
-	return strlist_add(l, s);
+	if (r < 0)
+		return -1;
+	r = strlist_add(l, s);
+	free(s);
+	return r;
 }
 
 /* The whole payload: /gvm (argv, env, the command), /job (the copies). */
@@ -277,6 +282,19 @@ static int payload_walk(struct payload *p, const struct vm_options *o, const str
 	    strlist_addf(&env, "GVM_OUTPUT_DIR=%s", GVM_JOB_OUTDIR) ||
 	    (o->job_id && strlist_addf(&env, "GVM_JOB_ID=%s", o->job_id)))
 		goto oom;
+	/* after gvm's own, which --env may not name (vmm/options.c) */
+	for (unsigned i = 0; i < o->nr_envs; i++) {
+		const char *v = o->envs[i], *here = strchr(v, '=') ? NULL : getenv(v);
+
+		if (strchr(v, '=') ? strlist_add(&env, v) : strlist_addf(&env, "%s=%s", v, here ? here : ""))
+			goto oom;
+	}
+	if (env.len > GVM_JOB_LIST_MAX || argv.len > GVM_JOB_LIST_MAX) {
+		SETERR("job: the %s take %zu bytes; the guest takes at most %d (copy a file "
+		       "instead)", env.len > GVM_JOB_LIST_MAX ? "--env variables" : "arguments",
+		       env.len > GVM_JOB_LIST_MAX ? env.len : argv.len, GVM_JOB_LIST_MAX);
+		goto out;
+	}
 	if (payload_entry(p, GVM_JOB_DIR + 1, S_IFDIR | 0755, NULL, 0) ||
 	    payload_entry(p, GVM_JOB_ARGV + 1, S_IFREG | 0644, argv.buf, argv.len) ||
 	    payload_entry(p, GVM_JOB_ENV + 1, S_IFREG | 0644, env.buf, env.len) ||

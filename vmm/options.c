@@ -11,7 +11,7 @@ enum opt_id {
 	OPT_VCPUS, OPT_MEM, OPT_NUMA, OPT_CPU_FEATURES,
 	OPT_KERNEL, OPT_IMAGE, OPT_INITRD, OPT_APPEND,
 	OPT_DUMP_ACPI, OPT_STATS, OPT_VERBOSE, OPT_REPORT_SILENCE,
-	OPT_COPY, OPT_OUTPUT, OPT_OVERWRITE, OPT_OUTPUT_MAX, OPT_JOB_ID,
+	OPT_COPY, OPT_ENV, OPT_OUTPUT, OPT_OVERWRITE, OPT_OUTPUT_MAX, OPT_JOB_ID,
 	OPT_XML,
 	OPT_NODES,
 	OPT_RANK, OPT_PEERS, OPT_VM_ID, OPT_MUNGE_SOCKET, OPT_LISTEN_FD, OPT_KVM_FD, OPT_UFFD_FD,
@@ -61,6 +61,9 @@ static const struct opt_def opts[OPT_NR] = {
 	[OPT_COPY] = { "copy", "PATH", OPTG_JOB, true,
 		     "a file or directory for the job, in its working directory under its "
 		     "own name; give it several times for several" },
+	[OPT_ENV] = { "env", "NAME=VALUE|NAME", OPTG_JOB, true,
+		    "a variable of the job's environment (NAME alone: its value here); give it "
+		    "several times for several; GVM_* names are gvm's own" },
 	[OPT_OUTPUT] = { "output", "DIR", OPTG_JOB, false,
 		       "where the files the job leaves in $GVM_OUTPUT_DIR come back (default: "
 		       "the current directory)" },
@@ -223,6 +226,33 @@ static int set_option(struct vm_options *o, enum opt_id id, const char *val, con
 		}
 		o->copies[o->nr_copies++] = val;
 		break;
+	case OPT_ENV: {
+		size_t n = strcspn(val, "=");
+
+		if (o->nr_envs == OPT_MAX_ENVS) {
+			snprintf(err, sizeof(err), "at most %d (copy a file of settings instead)",
+				 OPT_MAX_ENVS);
+			goto bad;
+		}
+		/* a name the guest's shell can use: its environment is data, not syntax */
+		if (!n || n > 255 || (val[0] >= '0' && val[0] <= '9') ||
+		    strspn(val, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") != n) {
+			snprintf(err, sizeof(err), "'%.*s' is not a variable name (letters, digits "
+				 "and _, not first a digit)", (int)(n > 255 ? 255 : n), val);
+			goto bad;
+		}
+		if (!strncmp(val, "GVM_", 4)) {
+			snprintf(err, sizeof(err), "%.*s: GVM_* variables are gvm's own, set for the "
+				 "job by gvm", (int)n, val);
+			goto bad;
+		}
+		if (!val[n] && !getenv(val)) {
+			snprintf(err, sizeof(err), "%s is not set here: give %s=VALUE", val, val);
+			goto bad;
+		}
+		o->envs[o->nr_envs++] = val;
+		break;
+	}
 	case OPT_OUTPUT:
 		if (!*val) {
 			snprintf(err, sizeof(err), "the directory is empty");
@@ -426,9 +456,9 @@ int options_parse(int argc, char **argv, unsigned groups, struct vm_options *o)
 		pr_err("%s: --kernel and --image both name the guest: give one", cmd);
 		return -1;
 	}
-	if (!o->job_argv && (seen[OPT_COPY] || seen[OPT_OUTPUT] || seen[OPT_OVERWRITE] ||
-			     seen[OPT_OUTPUT_MAX] || seen[OPT_JOB_ID])) {
-		pr_err("%s: --copy, --output, --overwrite, --output-max and --job-id are for a "
+	if (!o->job_argv && (seen[OPT_COPY] || seen[OPT_ENV] || seen[OPT_OUTPUT] ||
+			     seen[OPT_OVERWRITE] || seen[OPT_OUTPUT_MAX] || seen[OPT_JOB_ID])) {
+		pr_err("%s: --copy, --env, --output, --overwrite, --output-max and --job-id are for a "
 		       "job: gvm %s [OPTIONS] -- COMMAND [ARGS]", cmd, cmd);
 		return -1;
 	}

@@ -27,6 +27,7 @@ enum opt_group {
 #define OPT_MAX_INITRDS 32
 #define OPT_MAX_COPIES 256
 #define OPT_JOB_ID_MAX 64
+#define OPT_MAX_ENVS 256
 #define OPT_OUTPUT_MAX_DEFAULT (1ull << 30)
 
 struct vm_options {
@@ -57,6 +58,8 @@ struct vm_options {
 	bool overwrite;           /* --overwrite */
 	uint64_t output_max;      /* --output-max */
 	const char *job_id;       /* --job-id */
+	const char *envs[OPT_MAX_ENVS]; /* --env: NAME=VALUE, or NAME (this environment's value) */
+	unsigned nr_envs;
 	unsigned report_silence;  /* --report-silence, seconds (default 30, 0: never; jobs: 0) */
 
 	unsigned nodes;           /* --nodes N (gvm run); 0: not given */

@@ -31,7 +31,7 @@
 #include "common/cpio.h"
 #include "common/guest_abi.h"
 
-#define LIST_MAX (1 << 20)     /* bytes of argv or env */
+#define LIST_MAX (GVM_JOB_LIST_MAX + 1) /* one more: a longer file is seen */
 #define RELAY_CHUNK 65536
 #define DEPTH_MAX 64
 

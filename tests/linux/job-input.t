@@ -68,11 +68,35 @@ for nodes in "" "--nodes 2 --vcpus 2"; do
 	check 1 "no image 'nosuch' \(neither nosuch/ nor nosuch\.elf in .*images.*\): build it" "$@" --image nosuch --mem 64M -- ./job.sh
 	check 1 "is not a kernel giantvm can boot" "$@" --image ./notes.txt --mem 64M -- ./job.sh
 	check 2 "--kernel and --image both name the guest" "$@" $K --image probe --mem 64M -- ./job.sh
-	check 2 "--copy, --output, --overwrite, --output-max and --job-id are for a job" \
+	check 2 "--copy, --env, --output, --overwrite, --output-max and --job-id are for a job" \
 		"$@" $K --mem 64M --copy data.mtx
+	check 2 "--copy, --env, --output, --overwrite, --output-max and --job-id are for a job" \
+		"$@" $K --mem 64M --env A=1
+	check 2 "--env: '1A' is not a variable name" "$@" $K --mem 64M --env 1A=x -- ./job.sh
+	check 2 "--env: 'A B' is not a variable name" "$@" $K --mem 64M --env "A B=x" -- ./job.sh
+	check 2 "--env: '' is not a variable name" "$@" $K --mem 64M --env =x -- ./job.sh
+	check 2 "--env: GVM_NODES: GVM_\\* variables are gvm's own" "$@" $K --mem 64M --env GVM_NODES=9 -- ./job.sh
+	check 2 "--env: GVM_UNSET_HERE is not set here: give GVM_UNSET_HERE=VALUE|GVM_\\*" \
+		"$@" $K --mem 64M --env GVM_UNSET_HERE -- ./job.sh
+	check 2 "--env: NOT_SET_HERE_X is not set here: give NOT_SET_HERE_X=VALUE" \
+		"$@" $K --mem 64M --env NOT_SET_HERE_X -- ./job.sh
 	check 2 "--job-id: 'a b' is not a job id" "$@" $K --mem 64M --job-id "a b" -- ./job.sh
 	check 2 "--output-max: 'lots' is not a size|--output-max: .*lots" \
 		"$@" $K --mem 64M --output-max lots -- ./job.sh
 done
+# More environment than the guest's agent reads (one argument is at most
+# 128 KiB: several), said before anything starts.
+big=$(printf '%*s' 100000 '' | tr ' ' x)
+envs=()
+for i in $(seq 11); do envs+=(--env "BIG$i=$big"); done
+out=$(cd "$T/work" && "$gvm" run $K --mem 256M "${envs[@]}" -- ./job.sh 2>"$T/err" </dev/null)
+rc=$?
+if [ $rc = 1 ] && [ -z "$out" ] && [ -z "$(ls -A "$TMPDIR")" ] &&
+	grep -Eq "job: the --env variables take 1100[0-9]{3} bytes; the guest takes at most 1048575" "$T/err"; then
+	echo "ok: 11 --env of 100 kB: $(cat "$T/err")"
+else
+	echo "FAIL: 11 --env of 100 kB: status $rc (want 1), stdout '$out', stderr: $(cut -c1-300 "$T/err")"
+	bad=1
+fi
 [ -n "$(ls -A "$TMPDIR")" ] && { echo "FAIL: left in TMPDIR: $(ls -A "$TMPDIR")"; bad=1; }
 exit $bad

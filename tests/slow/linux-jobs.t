@@ -6,7 +6,8 @@
 #     them), brought both vCPUs up, and logged no ACPI error, oops or panic;
 #   - the job: its arguments exactly as given (spaces, quotes, $, ;), its
 #     working directory holding the --copy files under their own names (a
-#     space and a comma in one, a directory), its GVM_* environment, its
+#     space and a comma in one, a directory), its GVM_* environment and the
+#     variables --env gave (a value as given, and one taken from here), its
 #     standard output and error apart, its exit status 3 as gvm's;
 #   - its output files: written into --output, a subdirectory too; a
 #     symbolic link, a FIFO and a file that would replace one of the user's
@@ -52,6 +53,7 @@ for f in *; do echo "file: [$f]"; done
 sed 's/^/content: /' "in put,1.txt"
 echo "deep: $(cat indir/sub/x)"
 env | grep '^GVM_' | sort | sed 's/^/env: /'
+echo "user env: [$GREETING] [$FROM_HERE]"
 [ -r "$GVM_TOPOLOGY_XML" ] && echo "topology xml: yes"
 numactl -H | sed -n 's/^\(node [0-9]* cpus:.*\)/numa: \1/p' | sed 's/ *$//'
 o=$GVM_OUTPUT_DIR
@@ -65,8 +67,9 @@ EOF
 chmod +x job.sh
 
 start=$(date +%s)
-"$gvm" run --vcpus 2 --numa 2 --mem 512M --verbose --append loglevel=7 \
+FROM_HERE="this host's value" "$gvm" run --vcpus 2 --numa 2 --mem 512M --verbose --append loglevel=7 \
 	--copy "in put,1.txt" --copy indir --output "$T/out" --job-id 4242 \
+	--env 'GREETING=hello, $USER; `x`' --env FROM_HERE \
 	-- ./job.sh "two words" '$(not run)' "semi;colon" "" >"$T/stdout" 2>"$T/stderr"
 rc=$?
 secs=$(($(date +%s) - start))
@@ -128,6 +131,7 @@ env: GVM_NODES=1
 env: GVM_NUMA_NODES=2
 env: GVM_OUTPUT_DIR=/job/out
 env: GVM_TOPOLOGY_XML=/gvm/topology.xml
+user env: [hello, $USER; `x`] [this host's value]
 EOF
 grep -v '^env: GVM_VM_ID=\|^env: GVM_VCPUS=\|^env: GVM_WORKDIR=\|^topology xml\|^numa:' \
 	"$out" >"$T/got"
