@@ -76,6 +76,21 @@ static int resolve(struct node *nd, const node_info_msg_t *m, char *err)
 	return 0;
 }
 
+/* Every node's address, from slurmctld's node table. */
+static int nodes_resolve(struct node *nodes, int count, char *err)
+{
+	node_info_msg_t *m = NULL;
+	int rc = 0;
+
+	if (slurm_load_node(0, &m, SHOW_ALL) != SLURM_SUCCESS)
+		return errf(err, "cannot read the node table from slurmctld: %s",
+			    slurm_strerror(slurm_get_errno()));
+	for (int i = 0; i < count && !rc; i++)
+		rc = resolve(&nodes[i], m, err);
+	slurm_free_node_info_msg(m);
+	return rc;
+}
+
 static void set_port(struct sockaddr_storage *sa, unsigned port)
 {
 	if (sa->ss_family == AF_INET6)
@@ -154,7 +169,6 @@ int peers_get(spank_t sp, const struct gvm_config *c, uint32_t job, uint32_t ste
 	char nodelist[4096], b[SHOWN_MAX];
 	const char *me = getenv("SLURMD_NODENAME");
 	struct node nodes[PEERS_MAX] = { { 0 } };
-	node_info_msg_t *m = NULL;
 	uint32_t nnodes = 0, nodeid = 0;
 	hostlist_t hl;
 	int count, rank, rc = -1;
@@ -197,14 +211,8 @@ int peers_get(spank_t sp, const struct gvm_config *c, uint32_t job, uint32_t ste
 			errf(err, "out of memory");
 			goto out;
 		}
-	if (slurm_load_node(0, &m, SHOW_ALL) != SLURM_SUCCESS) {
-		errf(err, "cannot read the node table from slurmctld: %s",
-		     slurm_strerror(slurm_get_errno()));
+	if (nodes_resolve(nodes, count, err))
 		goto out;
-	}
-	for (int i = 0; i < count; i++)
-		if (resolve(&nodes[i], m, err))
-			goto out;
 	if (assign_ports(sp, c, job, step, nodes, count, err) || build_list(p, nodes, count, err))
 		goto out;
 	p->n = count;
@@ -216,13 +224,48 @@ int peers_get(spank_t sp, const struct gvm_config *c, uint32_t job, uint32_t ste
 		 p->self.ss_family == AF_INET6 ? "]" : "", nodes[rank].port);
 	rc = 0;
 out:
-	if (m)
-		slurm_free_node_info_msg(m);
 	for (int i = 0; i < PEERS_MAX; i++)
 		free(nodes[i].name);
 	slurm_hostlist_destroy(hl);
 	if (rc)
 		peers_free(p);
+	return rc;
+}
+
+int peers_crowding(const char *nodelist, unsigned *most, char *err)
+{
+	struct node nodes[PEERS_MAX] = { { 0 } };
+	hostlist_t hl = slurm_hostlist_create(nodelist);
+	int count, rc = -1;
+
+	*most = 0;
+	if (!hl)
+		return errf(err, "'%s' is not a host list", nodelist);
+	count = slurm_hostlist_count(hl);
+	if (count < 1 || count > PEERS_MAX) {
+		errf(err, "%d nodes; giantvm runs 1 to %d", count, PEERS_MAX);
+		goto out;
+	}
+	for (int i = 0; i < count; i++)
+		if (!(nodes[i].name = slurm_hostlist_shift(hl))) {
+			errf(err, "out of memory");
+			goto out;
+		}
+	if (nodes_resolve(nodes, count, err))
+		goto out;
+	for (int i = 0; i < count; i++) {
+		unsigned k = 1;
+
+		for (int j = 0; j < i; j++)
+			k += !strcmp(nodes[j].addr, nodes[i].addr);
+		if (k > *most)
+			*most = k;
+	}
+	rc = 0;
+out:
+	for (int i = 0; i < PEERS_MAX; i++)
+		free(nodes[i].name);
+	slurm_hostlist_destroy(hl);
 	return rc;
 }
 

@@ -39,6 +39,13 @@ struct peers {
 int peers_get(spank_t sp, const struct gvm_config *c, uint32_t job, uint32_t step,
 	      struct peers *p, char *err);
 
+/*
+ * The most nodes of nodelist that share one address (several slurmd on
+ * one host), for an srun that must reserve a port for each.  As root, as
+ * peers_get.  0, or -1 with err.
+ */
+int peers_crowding(const char *nodelist, unsigned *most, char *err);
+
 /* A listening TCP socket at p->self, not closed on exec.  The fd, or -1 with err. */
 int peers_listen(const struct peers *p, char *err);
 

@@ -69,6 +69,8 @@ static struct {
 	/* in the first task only, from task_init_privileged to task_init */
 	int kvm_fd, uffd_fd, listen_fd;
 	struct peers peers;
+	/* the batch step's: ports its srun reserves per node, if more than Slurm's */
+	unsigned resv_ports;
 } st = { .kvm_fd = -1, .uffd_fd = -1, .listen_fd = -1 };
 
 int stepd_init(spank_t sp, int ac, char **av)
@@ -190,14 +192,32 @@ static int task_id(spank_t sp)
 	return spank_get_item(sp, S_TASK_ID, &id) == ESPANK_SUCCESS ? id : -1;
 }
 
+/*
+ * Nodes at one address (several slurmd on one host) listen on one port
+ * each, from the step's reservation; Slurm reserves tasks per node + 1
+ * (2 here) unless told.  Asked here, as root, since the node table may be
+ * hidden from the user; a failure is left to the instances to report.
+ */
+static void batch_count_ports(spank_t sp)
+{
+	char nodelist[4096], err[GVM_ERR_MAX];
+	unsigned most;
+
+	if (spank_getenv(sp, "SLURM_JOB_NODELIST", nodelist, sizeof(nodelist)) == ESPANK_SUCCESS &&
+	    !peers_crowding(nodelist, &most, err) && most > 1)
+		st.resv_ports = most;
+}
+
 int slurm_spank_task_init_privileged(spank_t sp, int ac, char **av)
 {
 	(void)ac;
 	(void)av;
-	if (spank_context() != S_CTX_REMOTE || st.kind != STEP_INSTANCES || st.err[0] ||
-	    task_id(sp) != 0)
+	if (spank_context() != S_CTX_REMOTE || st.err[0] || task_id(sp) != 0)
 		return 0;
-	instance_open(sp);
+	if (st.kind == STEP_BATCH)
+		batch_count_ports(sp);
+	else if (st.kind == STEP_INSTANCES)
+		instance_open(sp);
 	return 0;
 }
 
@@ -395,6 +415,7 @@ static int exec_srun(spank_t sp)
 	    add(&a, "--quiet") ||
 	    add(&a, "--nodes=%u", nodes) || add(&a, "--ntasks=%u", nodes) ||
 	    add(&a, "--ntasks-per-node=1") ||
+	    (st.resv_ports && add(&a, "--resv-ports=%u", st.resv_ports)) ||
 	    (binds_tasks() && add(&a, "--cpu-bind=none")) ||
 	    add(&a, value[0] ? "--giantvm=%s" : "--giantvm%s", value) || add(&a, "--")) {
 		slurm_error("giantvm: out of memory");
