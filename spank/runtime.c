@@ -120,30 +120,70 @@ int runtime_record(const char *dir, const char *node, uint32_t job, uint32_t ste
 	return rc;
 }
 
-/* One record: end its instance if it still runs, remove it.  1 if it ran, 0, -1. */
-static int end_one(int dfd, const char *name)
+/* The instance a record names, if it still runs: its PID, else 0 (-1: no such record). */
+static int record_running(int dfd, const char *name)
 {
 	unsigned long long t, now;
 	char line[64];
-	int fd, pid, ran = 0;
+	int fd, pid;
 	ssize_t n;
 
 	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
-		return errno == ENOENT ? 0 : -1;
+		return errno == ENOENT ? -1 : 0;
 	n = read(fd, line, sizeof(line) - 1);
 	close(fd);
-	if (n > 0) {
-		line[n] = '\0';
-		if (sscanf(line, "%d %llu", &pid, &t) == 2 && pid > 1 &&
-		    !start_time(pid, &now) && now == t) {
-			kill(pid, SIGKILL);
-			ran = 1;
-		}
-	}
+	if (n <= 0)
+		return 0;
+	line[n] = '\0';
+	if (sscanf(line, "%d %llu", &pid, &t) == 2 && pid > 1 && !start_time(pid, &now) && now == t)
+		return pid;
+	return 0;
+}
+
+/* One record: end its instance if it still runs, remove it.  1 if it ran, 0, -1. */
+static int end_one(int dfd, const char *name)
+{
+	int pid = record_running(dfd, name);
+
+	if (pid < 0)
+		return 0;
+	if (pid)
+		kill(pid, SIGKILL);
 	if (unlinkat(dfd, name, 0) && errno != ENOENT)
 		return -1;
-	return ran;
+	return pid > 0;
+}
+
+int runtime_sweep(const char *dir, const char *node, char *err)
+{
+	int dfd, gone = 0;
+	DIR *d;
+	struct dirent *e;
+
+	dfd = open_node_dir(dir, node, false, err);
+	if (dfd == ABSENT)
+		return 0;
+	if (dfd < 0)
+		return -1;
+	d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return errf(err, "cannot read %s/%s: %s", dir, node, strerror(errno));
+	}
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.' || record_running(dirfd(d), e->d_name))
+			continue;
+		if (unlinkat(dirfd(d), e->d_name, 0) && errno != ENOENT) {
+			errf(err, "cannot remove %s/%s/%s: %s", dir, node, e->d_name,
+			     strerror(errno));
+			gone = -1;
+			break;
+		}
+		gone++;
+	}
+	closedir(d);
+	return gone;
 }
 
 int runtime_end(const char *dir, const char *node, uint32_t job, uint64_t step, char *err)

@@ -30,4 +30,11 @@ int runtime_record(const char *dir, const char *node, uint32_t job, uint32_t ste
  */
 int runtime_end(const char *dir, const char *node, uint32_t job, uint64_t step, char *err);
 
+/*
+ * Remove the records on node whose instance no longer runs (left by a
+ * slurmstepd or a slurmd that died, a node that failed): the epilog of any
+ * later job there calls it.  Returns how many went, or -1 with err.
+ */
+int runtime_sweep(const char *dir, const char *node, char *err);
+
 #endif
