@@ -12,7 +12,10 @@
  *   - bandwidth: a sequential read of a range node j wrote, never read
  *     from node i before (read-ahead allowed: this is a stream).
  * Every region is fresh for its pair.  Medians, not means: on a shared
- * host, one descheduled thread must not move a pair's number.
+ * host, one descheduled thread must not move a pair's number.  The threads
+ * that do not measure nap in their kernels (SYS_NAP) until the pair is
+ * done, rather than spin: on a host with fewer cores than vCPUs, spinning
+ * threads would take the CPU the measured ones need.
  *
  * One "pair:" line per pair (docs/probe.md, "Output"), read by gvm check.
  */
@@ -20,6 +23,7 @@
 
 #define PAGE 4096ull
 #define NO_THREAD (~0u)
+#define NAP_TICKS 10000000 /* 10 ms at gvm's LAPIC timer rate: how late a napper notices the end */
 
 struct check_pair {
 	unsigned from, to;           /* node indices */
@@ -36,6 +40,10 @@ static struct {
 	uint64_t bw_cycles, sum;
 	int ipi_failed;
 } res __attribute__((aligned(4096)));
+/* The pair is measured; its own page, which the nappers read while it stays 0. */
+static struct {
+	volatile uint64_t done;
+} pair_done __attribute__((aligned(4096)));
 
 static void sort_u64(uint64_t *a, uint64_t n)
 {
@@ -116,12 +124,16 @@ static void pair_job(unsigned tid, void *arg)
 		for (uint64_t k = 0; k < opts.check_pages || k < opts.check_rounds; k++)
 			p->samples[k] = 0; /* its own pages, before anything is timed */
 	team_barrier(tid);
-	if (tid != p->reader)
+	if (tid != p->reader) {
+		while (!__atomic_load_n(&pair_done.done, __ATOMIC_ACQUIRE))
+			sys_call(SYS_NAP, NAP_TICKS, 0, 0, 0);
 		return;
+	}
 	if (p->target != NO_THREAD)
 		measure_ipi(p);
 	measure_faults(p);
 	measure_bandwidth(p);
+	__atomic_store_n(&pair_done.done, 1, __ATOMIC_RELEASE);
 }
 
 /* The first thread of node d after `after` (NO_THREAD: the first one). */
@@ -165,6 +177,7 @@ static void check_pair(unsigned from, unsigned to)
 	}
 	res.ipi_rounds = res.ipi_median = res.ipi_min = 0;
 	res.ipi_failed = 0;
+	pair_done.done = 0;
 	team_run(pair_job, &p);
 	if (res.ipi_failed)
 		ufail("check: no IPI reply from cpu %u (node %u) to cpu %u (node %u) after %lu "
