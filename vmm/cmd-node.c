@@ -614,6 +614,8 @@ out_opts:
 		close(n->o.uffd_fd);
 	options_free(&n->o);
 	free(n->t);
+	/* the log's prefix was n->prefix: the program's own again, before n goes */
+	log_init("gvm");
 	free(n);
 	return status;
 }

@@ -11,8 +11,9 @@
 /*
  * Run instance o->rank of the VM o describes (gvm node's options, parsed);
  * releases o.  Rank 0's guest console is console_fd, or standard output
- * when it is -1 (a job's output takes its own path either way).  Returns
- * the exit status gvm node documents (gvm help node).
+ * when it is -1 (a job's output takes its own path either way).  Messages
+ * start with "gvm rank R" while it runs, and with "gvm" again after.
+ * Returns the exit status gvm node documents (gvm help node).
  */
 int node_run(struct vm_options *o, int console_fd);
 
