@@ -54,9 +54,10 @@ static void check_help(FILE *f)
 		   "and one NUMA node each, and measure every ordered pair of nodes (i, j)\n"
 		   "from a vCPU of node i: the IPI round trip to a vCPU of node j, the\n"
 		   "latency of a first read of memory homed on node j (a DSM read fault),\n"
-		   "and the bandwidth of a sequential read of such memory (medians of %s).\n"
-		   "Pairs i -> i are the local baselines.  Rank 0 prints a table of every\n"
-		   "pair, with the host of each node.\n"
+		   "and the bandwidth of a sequential read of such memory: medians of 20\n"
+		   "round trips and of 64 pages, a read of 2 MiB.  Pairs i -> i are the\n"
+		   "local baselines.  Rank 0 prints a table of every pair, with the host\n"
+		   "of each node; the default --vcpus and --mem are given below.\n"
 		   "\n"
 		   "A pair of two nodes is FLAGGED when its IPI round trip or its read\n"
 		   "fault takes more than %g times the median of the other pairs of two\n"
@@ -80,8 +81,7 @@ static void check_help(FILE *f)
 		   "but a pair is flagged.  Ranks other than 0 print no table and exit 0\n"
 		   "when the guest ran through.\n"
 		   "\n"
-		   "Options:\n", "20 round trips and 64 pages; 2 MiB read",
-		CHECK_FACTOR_DEFAULT, CHECK_FACTOR_DEFAULT, CHECK_VCPUS_PER_NODE,
+		   "Options:\n", CHECK_FACTOR_DEFAULT, CHECK_FACTOR_DEFAULT, CHECK_VCPUS_PER_NODE,
 		CHECK_MEM_PER_NODE >> 20, CHECK_STATUS_FAILED, CHECK_STATUS_FLAGGED);
 	options_help(f, CHECK_GROUPS);
 }
