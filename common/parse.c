@@ -142,3 +142,40 @@ const char *format_size(uint64_t bytes, char *buf, size_t len)
 	snprintf(buf, len, "%" PRIu64 " %s", bytes, units[u]);
 	return buf;
 }
+
+int parse_uint_list(const char *s, unsigned max_value, unsigned *out, unsigned max, unsigned *n,
+		    char *err)
+{
+	char buf[4096], *save = NULL, *tok;
+
+	if (strlen(s) >= sizeof(buf) || !*s) {
+		snprintf(err, PARSE_ERR_MAX, "'%s' is not a list of numbers", s);
+		return -1;
+	}
+	strcpy(buf, s);
+	*n = 0;
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *dash = strchr(tok, '-');
+		unsigned lo, hi;
+
+		if (dash)
+			*dash = '\0';
+		if (parse_uint(tok, 0, max_value, &lo, err) ||
+		    (dash && parse_uint(dash + 1, lo, max_value, &hi, err)))
+			return -1;
+		if (!dash)
+			hi = lo;
+		for (unsigned v = lo; v <= hi; v++) {
+			if (*n == max) {
+				snprintf(err, PARSE_ERR_MAX, "more than %u numbers listed", max);
+				return -1;
+			}
+			out[(*n)++] = v;
+		}
+	}
+	if (!*n) {
+		snprintf(err, PARSE_ERR_MAX, "'%s' lists no number", s);
+		return -1;
+	}
+	return 0;
+}

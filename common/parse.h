@@ -23,6 +23,13 @@ int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out, char *e
 /* A size with an optional binary suffix: 4096, 64K, 512M, 2G, 1T (also KiB, MiB...). */
 int parse_size(const char *s, uint64_t *out, char *err);
 
+/*
+ * A list of numbers and ranges, 0,2,4-7 (CPUs, ports): at most max of them,
+ * each at most max_value, into out[0..*n), in the order given.
+ */
+int parse_uint_list(const char *s, unsigned max_value, unsigned *out, unsigned max, unsigned *n,
+		    char *err);
+
 /* host:port, [v6addr]:port */
 int parse_hostport(const char *s, struct hostport *out, char *err);
 

@@ -22,6 +22,7 @@
 #include "vmm/guest.h"
 #include "vmm/host.h"
 #include "vmm/job.h"
+#include "vmm/node.h"
 #include "vmm/options.h"
 #include "vmm/ram.h"
 #include "vmm/vcpu.h"
@@ -84,6 +85,7 @@ struct node {
 	 * together; before, one of them may have none to stop.
 	 */
 	bool all_ready;
+	int console_fd;  /* rank 0: the guest's console, when no job has it */
 	int fail_status; /* a set-up failure's status, when known */
 	int sig_fd;      /* SIGINT and SIGTERM while setting up (signalfd), or -1 */
 	int signo;       /* the one that ended the set-up, 0 */
@@ -282,7 +284,7 @@ static int node_create_vm(struct node *n, const struct cpuid_features *features)
 	ram->release = dsm_ram_release;
 
 	if (n->o.rank == 0) {
-		vc.console_fd = n->job ? job_console_fd(n->job) : STDOUT_FILENO;
+		vc.console_fd = n->job ? job_console_fd(n->job) : n->console_fd;
 		vc.console_in_fd = n->job ? -1 : STDIN_FILENO;
 	}
 	vc.stats = n->o.stats;
@@ -469,7 +471,7 @@ static noreturn void node_leave(struct node *n, int status)
 	_exit(status);
 }
 
-static int node_main(int argc, char **argv)
+int node_run(struct vm_options *o, int console_fd)
 {
 	struct node *n = calloc(1, sizeof(*n));
 	char err[MESH_ERR_MAX];
@@ -480,16 +482,8 @@ static int node_main(int argc, char **argv)
 	if (!n || !(n->t = malloc(sizeof(*n->t))))
 		die("out of memory");
 	n->sig_fd = -1;
-	r = options_parse(argc, argv, NODE_GROUPS, &n->o);
-	if (r > 0) {
-		node_help(stdout);
-		status = 0;
-		goto out_opts;
-	}
-	if (r < 0) {
-		status = 2;
-		goto out_opts;
-	}
+	n->o = *o; /* ours now, to release */
+	n->console_fd = console_fd >= 0 ? console_fd : STDOUT_FILENO;
 	if ((r = node_check_options(n))) {
 		status = r;
 		goto out_opts;
@@ -620,8 +614,26 @@ out_opts:
 		close(n->o.uffd_fd);
 	options_free(&n->o);
 	free(n->t);
+	/* the log's prefix was n->prefix: the program's own again, before n goes */
+	log_init("gvm");
 	free(n);
 	return status;
+}
+
+static int node_main(int argc, char **argv)
+{
+	struct vm_options o;
+	int r = options_parse(argc, argv, NODE_GROUPS, &o);
+
+	if (r) {
+		options_free(&o);
+		if (r > 0) {
+			node_help(stdout);
+			return 0;
+		}
+		return 2;
+	}
+	return node_run(&o, -1);
 }
 
 const struct gvm_cmd cmd_node = {

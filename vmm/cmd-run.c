@@ -91,7 +91,7 @@ static int run_main(int argc, char **argv)
 		return 2;
 	}
 	if (o.nodes)
-		return launch_main(&o, argc, argv);
+		return launch_main(&o, argc, argv, -1);
 	t = malloc(sizeof(*t));
 	img = calloc(1, sizeof(*img));
 	if (!t || !img)

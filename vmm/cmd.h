@@ -22,5 +22,6 @@ struct gvm_cmd {
 extern const struct gvm_cmd cmd_run;
 extern const struct gvm_cmd cmd_node;
 extern const struct gvm_cmd cmd_topo;
+extern const struct gvm_cmd cmd_check;
 
 #endif

@@ -12,6 +12,7 @@ static const struct gvm_cmd *const commands[] = {
 	&cmd_run,
 	&cmd_node,
 	&cmd_topo,
+	&cmd_check,
 };
 
 #define NR_COMMANDS (sizeof(commands) / sizeof(commands[0]))

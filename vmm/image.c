@@ -103,6 +103,21 @@ static bool valid_name(const char *s)
 	return true;
 }
 
+/*
+ * A directory that holds a kernel: in a build tree, images/probe is the
+ * probe's object directory beside images/probe.elf, and must not hide it.
+ */
+static bool is_image_dir(const char *dir)
+{
+	char f[PATH_MAX + 32];
+
+	snprintf(f, sizeof(f), "%s/vmlinux", dir);
+	if (is_file(f))
+		return true;
+	snprintf(f, sizeof(f), "%s/bzImage", dir);
+	return is_file(f);
+}
+
 /* An image directory: its kernel, initramfs and words. */
 static int from_dir(struct image *img, bool emulated, char *err)
 {
@@ -156,7 +171,7 @@ int image_resolve(const char *spec, bool emulated, const char *append, struct im
 
 			snprintf(dir, sizeof(dir), "%s/%s", cand[i], spec);
 			snprintf(elf, sizeof(elf), "%s/%s.elf", cand[i], spec);
-			if ((is_dir(dir) && realpath(dir, img->path)) ||
+			if ((is_image_dir(dir) && realpath(dir, img->path)) ||
 			    (is_file(elf) && realpath(elf, img->path)))
 				break;
 			t += snprintf(tried + t, t < sizeof(tried) ? sizeof(tried) - t : 0, "%s%s",

@@ -8,11 +8,11 @@
  * know them); or a single kernel file.  In both files, lines starting with
  * '#' are comments.
  *
- * A NAME (linux, probe) is the directory NAME or the file NAME.elf in the
- * first of: $GVM_IMAGES; images/ beside the gvm program (a build tree:
- * build/images); share/giantvm/images of the installation the program is
- * in; GVM_PREFIX/share/giantvm/images.  A PATH names a directory or a
- * kernel file.
+ * A NAME (linux, probe) is the directory NAME holding a kernel, or the file
+ * NAME.elf, in the first of: $GVM_IMAGES; images/ beside the gvm program (a
+ * build tree: build/images); share/giantvm/images of the installation the
+ * program is in; GVM_PREFIX/share/giantvm/images.  A PATH names a directory
+ * or a kernel file.
  */
 #ifndef GVM_VMM_IMAGE_H
 #define GVM_VMM_IMAGE_H

@@ -39,6 +39,7 @@ struct instance {
 };
 
 struct launch {
+	const char *cmd; /* for messages: the subcommand (argv[0]) */
 	unsigned n;
 	struct instance *inst;
 	struct timespec start;
@@ -48,6 +49,7 @@ struct launch {
 	unsigned nr_cpus;  /* the guest's shape, resolved once for every instance */
 	uint64_t ram_size;
 	int status_rd, status_wr;
+	int console_fd; /* rank 0's standard output, or -1: the launcher's */
 	unsigned connected;
 	bool reported_connected, reported_running;
 	int signo;  /* SIGINT/SIGTERM the launcher received, 0 */
@@ -63,43 +65,43 @@ static double launch_elapsed(const struct launch *l)
 
 /* What can be checked before anything starts. */
 static int launch_check(struct vm_options *o, struct host *host, struct vm_topology *t,
-			struct image *img)
+			struct image *img, const char *cmd)
 {
 	struct topo_params p = o->topo;
 	char err[TOPO_ERR_MAX];
 
 	if (p.nr_nodes && p.nr_nodes != o->nodes) {
-		pr_err("run: --numa %u with --nodes %u: each instance is one NUMA node, so --numa "
-		       "must be %u (or left out)", p.nr_nodes, o->nodes, o->nodes);
+		pr_err("%s: --numa %u with --nodes %u: each instance is one NUMA node, so --numa "
+		       "must be %u (or left out)", cmd, p.nr_nodes, o->nodes, o->nodes);
 		return 2;
 	}
 	p.nr_nodes = o->nodes;
-	guest_default_ram(o, host, o->nodes, "run");
+	guest_default_ram(o, host, o->nodes, cmd);
 	p.ram_size = o->topo.ram_size;
 	p.host = host;
 	p.host_nodes = 0; /* every instance's share lives on this machine */
 	if (topo_build(&p, t, err)) {
-		pr_err("run: %s", err);
+		pr_err("%s: %s", cmd, err);
 		return 1;
 	}
 	/* rank 0 resolves the image and writes the job's payload on its own host */
-	if (guest_prepare(o, host, t->ram_size, img, "run"))
+	if (guest_prepare(o, host, t->ram_size, img, cmd))
 		return 1;
-	guest_warn_shadow_paging(o, host, o->nodes, "run");
+	guest_warn_shadow_paging(o, host, o->nodes, cmd);
 	return 0;
 }
 
 /* munged must answer before N instances start and each finds out alone. */
-static int launch_check_munge(const char *sock)
+static int launch_check_munge(const char *sock, const char *cmd)
 {
 	struct auth_claim claim = { .vm_id = 1 };
 	char err[AUTH_ERR_MAX], *cred;
 
 	if (auth_encode(sock, &claim, &cred, err)) {
-		pr_err("run: %s", err);
-		pr_err("run: the instances authenticate each other with munge: start munged (as "
+		pr_err("%s: %s", cmd, err);
+		pr_err("%s: the instances authenticate each other with munge: start munged (as "
 		       "root: systemctl start munge, or munged), or point GVM_MUNGE_SOCKET at a "
-		       "munged's socket");
+		       "munged's socket", cmd);
 		return -1;
 	}
 	free(cred);
@@ -114,14 +116,6 @@ uint64_t launch_vm_id(void)
 		if (getrandom(&id, sizeof(id), 0) != sizeof(id))
 			die_perror("getrandom");
 	return id;
-}
-
-/* Is arg the long option name, as "--name" or "--name=value"? */
-static bool launch_is_opt(const char *arg, const char *name)
-{
-	size_t n = strlen(name);
-
-	return !strncmp(arg, name, n) && (arg[n] == '=' || !arg[n]);
 }
 
 /* Rank r's command line: gvm node, the launcher's options but --nodes, and its own. */
@@ -174,8 +168,8 @@ static char **launch_argv(struct launch *l, unsigned r, int argc, char **argv)
 			break;
 		}
 
-		if (launch_is_opt(argv[i], "--nodes") || launch_is_opt(argv[i], "--vcpus") ||
-		    launch_is_opt(argv[i], "--mem")) {
+		if (options_is(argv[i], "nodes") || options_is(argv[i], "vcpus") ||
+		    options_is(argv[i], "mem")) {
 			i += v > 0 && !strchr(argv[i], '=');
 			continue;
 		}
@@ -197,6 +191,8 @@ static void launch_child(struct launch *l, unsigned r, char **a, pid_t parent)
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	if (fcntl(l->inst[r].listen_fd, F_SETFD, 0) || fcntl(l->status_wr, F_SETFD, 0))
+		_exit(125);
+	if (r == 0 && l->console_fd >= 0 && dup2(l->console_fd, STDOUT_FILENO) < 0)
 		_exit(125);
 	if (r != 0) {
 		/* only rank 0 has a console */
@@ -365,9 +361,10 @@ static int launch_status(struct launch *l)
 	return status;
 }
 
-int launch_main(struct vm_options *o, int argc, char **argv)
+int launch_main(struct vm_options *o, int argc, char **argv, int console_fd)
 {
-	struct launch l = { .n = o->nodes, .status_rd = -1, .status_wr = -1 };
+	struct launch l = { .cmd = argv[0], .n = o->nodes, .status_rd = -1, .status_wr = -1,
+			    .console_fd = console_fd };
 	struct vm_topology *t = malloc(sizeof(*t));
 	struct image *img = malloc(sizeof(*img));
 	unsigned pus[TOPO_MAX_CPUS];
@@ -387,27 +384,27 @@ int launch_main(struct vm_options *o, int argc, char **argv)
 		l.inst[r].listen_fd = -1;
 	host = host_open(err);
 	if (!host) {
-		pr_err("run: cannot read this host's topology: %s", err);
+		pr_err("%s: cannot read this host's topology: %s", l.cmd, err);
 		goto out;
 	}
-	if ((status = launch_check(o, host, t, img))) {
+	if ((status = launch_check(o, host, t, img, l.cmd))) {
 		host_close(host);
 		goto out;
 	}
 	status = 1;
 	if (host_choose_pus(host, t->nr_cpus, pus, err)) {
-		pr_err("run: cannot choose host CPUs for the vCPUs: %s", err);
+		pr_err("%s: cannot choose host CPUs for the vCPUs: %s", l.cmd, err);
 		host_close(host);
 		goto out;
 	}
-	if (launch_check_munge(getenv("GVM_MUNGE_SOCKET"))) {
+	if (launch_check_munge(getenv("GVM_MUNGE_SOCKET"), l.cmd)) {
 		host_close(host);
 		goto out;
 	}
 	host_close(host);
 	len = readlink("/proc/self/exe", l.self, sizeof(l.self) - 1);
 	if (len <= 0 || (size_t)len >= sizeof(l.self) - 1) {
-		pr_err("run: cannot find the gvm program itself: %s", strerror(errno));
+		pr_err("%s: cannot find the gvm program itself: %s", l.cmd, strerror(errno));
 		goto out;
 	}
 	l.self[len] = '\0';
@@ -423,7 +420,7 @@ int launch_main(struct vm_options *o, int argc, char **argv)
 
 		l.inst[r].listen_fd = mesh_listen(&hp, err);
 		if (l.inst[r].listen_fd < 0) {
-			pr_err("run: %s", err);
+			pr_err("%s: %s", l.cmd, err);
 			goto out;
 		}
 		port = mesh_local_port(l.inst[r].listen_fd);
@@ -434,7 +431,7 @@ int launch_main(struct vm_options *o, int argc, char **argv)
 					 "%s%u", k ? "," : "", pus[r * per + k]);
 	}
 	if (pipe2(pfd, O_CLOEXEC)) {
-		pr_err("run: pipe: %s", strerror(errno));
+		pr_err("%s: pipe: %s", l.cmd, strerror(errno));
 		goto out;
 	}
 	l.status_rd = pfd[0];
@@ -447,7 +444,7 @@ int launch_main(struct vm_options *o, int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, &old);
 	sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
 	if (sfd < 0) {
-		pr_err("run: signalfd: %s", strerror(errno));
+		pr_err("%s: signalfd: %s", l.cmd, strerror(errno));
 		goto out_sigs;
 	}
 
@@ -461,7 +458,7 @@ int launch_main(struct vm_options *o, int argc, char **argv)
 		pid_t pid = fork();
 
 		if (pid < 0) {
-			pr_err("run: fork: %s", strerror(errno));
+			pr_err("%s: fork: %s", l.cmd, strerror(errno));
 			free(a);
 			launch_kill_all(&l, SIGKILL);
 			break;

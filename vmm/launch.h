@@ -21,7 +21,12 @@
 /* A random VM id, never 0. */
 uint64_t launch_vm_id(void);
 
-/* o parsed from argv (gvm run's options, o->nodes set); releases o.  The exit status. */
-int launch_main(struct vm_options *o, int argc, char **argv);
+/*
+ * o parsed from argv (gvm run's options, o->nodes set; argv[0], the
+ * subcommand, starts the messages); releases o.  Rank 0's standard output
+ * (the guest's console) is console_fd, or the launcher's own when it is -1.
+ * The exit status.
+ */
+int launch_main(struct vm_options *o, int argc, char **argv, int console_fd);
 
 #endif

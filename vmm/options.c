@@ -16,6 +16,7 @@ enum opt_id {
 	OPT_NODES,
 	OPT_RANK, OPT_PEERS, OPT_VM_ID, OPT_MUNGE_SOCKET, OPT_LISTEN_FD, OPT_KVM_FD, OPT_UFFD_FD,
 	OPT_STATUS_FD, OPT_HOST_CPUS, OPT_CONNECT_TIMEOUT, OPT_PEER_TIMEOUT,
+	OPT_PORT, OPT_FLAG_FACTOR,
 	OPT_NR,
 };
 
@@ -118,6 +119,14 @@ static const struct opt_def opts[OPT_NR] = {
 			     "an instance that says nothing for SECONDS while the guest runs "
 			     "(stopped, hung, cut off) is lost, and the VM stops (default 30: "
 			     "long enough for a busy host or a network fail-over)" },
+	[OPT_PORT] = { "port", "PORT", OPTG_CHECK, false,
+		     "in a Slurm step without SLURM_STEP_RESV_PORTS, the TCP port every "
+		     "instance listens on (the next ones for nodes that share an address; "
+		     "default 47000)" },
+	[OPT_FLAG_FACTOR] = { "flag-factor", "X", OPTG_CHECK, false,
+			    "flag a pair of nodes whose IPI round trip or read fault takes more "
+			    "than X times, or whose read bandwidth is below 1/X of, the median of "
+			    "the other pairs (default 3; at least 1)" },
 };
 
 /* An inherited descriptor: a number, and open in this process. */
@@ -132,44 +141,6 @@ static int parse_fd(const char *val, int *out, char *err)
 		return -1;
 	}
 	*out = (int)fd;
-	return 0;
-}
-
-/* 0,2,4-7: at most TOPO_MAX_CPUS numbers. */
-static int parse_cpu_list(const char *val, unsigned *out, unsigned *n, char *err)
-{
-	char buf[4096], *save = NULL, *tok;
-
-	if (strlen(val) >= sizeof(buf) || !*val) {
-		snprintf(err, PARSE_ERR_MAX, "'%s' is not a list of CPU numbers", val);
-		return -1;
-	}
-	strcpy(buf, val);
-	*n = 0;
-	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		char *dash = strchr(tok, '-');
-		unsigned lo, hi;
-
-		if (dash)
-			*dash = '\0';
-		if (parse_uint(tok, 0, 65535, &lo, err) ||
-		    (dash && parse_uint(dash + 1, lo, 65535, &hi, err)))
-			return -1;
-		if (!dash)
-			hi = lo;
-		for (unsigned c = lo; c <= hi; c++) {
-			if (*n == TOPO_MAX_CPUS) {
-				snprintf(err, PARSE_ERR_MAX, "more than %u CPUs listed",
-					 TOPO_MAX_CPUS);
-				return -1;
-			}
-			out[(*n)++] = c;
-		}
-	}
-	if (!*n) {
-		snprintf(err, PARSE_ERR_MAX, "'%s' lists no CPU", val);
-		return -1;
-	}
 	return 0;
 }
 
@@ -353,7 +324,7 @@ static int set_option(struct vm_options *o, enum opt_id id, const char *val, con
 			goto bad;
 		break;
 	case OPT_HOST_CPUS:
-		if (parse_cpu_list(val, o->host_cpus, &o->nr_host_cpus, err))
+		if (parse_uint_list(val, 65535, o->host_cpus, TOPO_MAX_CPUS, &o->nr_host_cpus, err))
 			goto bad;
 		break;
 	case OPT_CONNECT_TIMEOUT:
@@ -364,6 +335,20 @@ static int set_option(struct vm_options *o, enum opt_id id, const char *val, con
 		if (parse_uint(val, 1, 3600, &o->peer_timeout, err))
 			goto bad;
 		break;
+	case OPT_PORT:
+		if (parse_uint(val, 1, 65535, &o->port, err))
+			goto bad;
+		break;
+	case OPT_FLAG_FACTOR: {
+		char *end;
+
+		o->flag_factor = strtod(val, &end);
+		if (!*val || *end || !(o->flag_factor >= 1 && o->flag_factor <= 1e6)) {
+			snprintf(err, sizeof(err), "'%s' is not a number from 1 to 1000000", val);
+			goto bad;
+		}
+		break;
+	}
 	default:
 		break;
 	}
@@ -479,6 +464,14 @@ void options_free(struct vm_options *o)
 	free(o->peers);
 	o->peers = NULL;
 	o->nr_peers = 0;
+}
+
+bool options_is(const char *arg, const char *name)
+{
+	size_t n = strlen(name);
+
+	return !strncmp(arg, "--", 2) && !strncmp(arg + 2, name, n) &&
+	       (arg[n + 2] == '=' || !arg[n + 2]);
 }
 
 int options_takes_value(const char *arg, unsigned groups)

@@ -22,6 +22,7 @@ enum opt_group {
 	OPTG_LAUNCH = 1u << 4,  /* --nodes (gvm run) */
 	OPTG_NODE = 1u << 5,    /* --rank --peers --vm-id ... (gvm node) */
 	OPTG_JOB = 1u << 6,     /* --copy --output ... and -- COMMAND [ARGS] */
+	OPTG_CHECK = 1u << 7,   /* --port --flag-factor (gvm check) */
 };
 
 #define OPT_MAX_INITRDS 32
@@ -77,6 +78,10 @@ struct vm_options {
 	unsigned nr_host_cpus;
 	unsigned connect_timeout; /* --connect-timeout, seconds (default 30) */
 	unsigned peer_timeout;    /* --peer-timeout, seconds (default 30) */
+
+	/* gvm check */
+	unsigned port;            /* --port; 0: not given */
+	double flag_factor;       /* --flag-factor; 0: not given */
 };
 
 /*
@@ -96,6 +101,9 @@ void options_free(struct vm_options *o);
  * a launcher that passes options on: 1 it does, 0 it does not, -1 unknown.
  */
 int options_takes_value(const char *arg, unsigned groups);
+
+/* Is arg the long option `name`, as "--name" or "--name=value"? */
+bool options_is(const char *arg, const char *name);
 
 /* The option list of `groups`, as shown by `gvm help CMD`. */
 void options_help(FILE *f, unsigned groups);

@@ -40,6 +40,7 @@
 #define SYS_KVMCLOCK 4 /* (phys addr or 0): this CPU's kvmclock area on, or off */
 #define SYS_IRQ 5      /* (cpu, rounds, struct probe_ping *): UART interrupts to a CPU */
 #define SYS_POWEROFF 6 /* (): ACPI soft-off (S5) as the FADT and DSDT say; returns if it fails */
+#define SYS_NAP 7      /* (ticks): halt until an interrupt, or at most ticks of the LAPIC timer */
 
 /* Interrupt vectors. */
 #define VEC_PING 0xf0

@@ -128,6 +128,13 @@ static void syscall(struct trap_frame *f)
 	case SYS_POWEROFF:
 		f->rax = (uint64_t)sys_poweroff();
 		break;
+	case SYS_NAP:
+		/* a waiting thread leaves its host CPU to the others, and still serves IPIs */
+		lapic_timer(VEC_TIMER, (uint32_t)f->rdi);
+		sti_hlt_cli();
+		lapic_timer(VEC_TIMER, 0);
+		f->rax = 0;
+		break;
 	case SYS_PARK:
 		for (;;)
 			sti_hlt_cli();

@@ -12,6 +12,7 @@ struct probe_opts opts = {
 	.memcpy_size = 8 << 20, .memcpy_reps = 10, .memcpy_method = COPY_REP,
 	.counter_iters = 200000, .counter_pages = 16,
 	.ipi_rounds = 20,
+	.check_pages = 64, .check_size = 2 << 20, .check_rounds = 20,
 };
 uint64_t tsc_khz;
 
@@ -42,6 +43,7 @@ static int parse_workloads(char *v)
 	if (n < 0)
 		return -1;
 	opts.ipi = opts.irq = opts.clock = opts.counter = opts.memcpy = opts.spmv = 0;
+	opts.check = 0;
 	for (int i = 0; i < n; i++) {
 		if (ustreq(w[i], "ipi"))
 			opts.ipi = 1;
@@ -55,6 +57,8 @@ static int parse_workloads(char *v)
 			opts.memcpy = 1;
 		else if (ustreq(w[i], "spmv"))
 			opts.spmv = 1;
+		else if (ustreq(w[i], "check"))
+			opts.check = 1;
 		else if (!ustreq(w[i], "none"))
 			return -1;
 	}
@@ -95,6 +99,12 @@ static int parse_option(const char *key, char *v)
 	}
 	if (ustreq(key, "memcpy_method"))
 		return copy_method_parse(v, &opts.memcpy_method);
+	if (ustreq(key, "check_size")) {
+		if (uparse_size(v, &x) || !x || x % 4096 || x > (1ull << 30))
+			return -1;
+		opts.check_size = x;
+		return 0;
+	}
 	if (ustreq(key, "memcpy_size")) {
 		if (uparse_size(v, &x) || !x || x % 64)
 			return -1;
@@ -112,6 +122,8 @@ static int parse_option(const char *key, char *v)
 		{ "counter_iters", &opts.counter_iters, 1, 1000000000 },
 		{ "counter_pages", &opts.counter_pages, 1, 4096 },
 		{ "ipi_rounds", &opts.ipi_rounds, 1, 100000 },
+		{ "check_pages", &opts.check_pages, 1, 1024 },
+		{ "check_rounds", &opts.check_rounds, 1, 1024 },
 		{ "tsc_khz", &opts.tsc_khz, 1000, 100000000 },
 	};
 
@@ -285,6 +297,8 @@ void user_main(struct probe_bootinfo *bi, uint64_t cpu)
 		if (opts.spmv)
 			for (unsigned i = 0; i < opts.nmatrices; i++)
 				run_spmv(opts.matrix[i]);
+		if (opts.check)
+			run_check();
 	}
 	finish();
 }

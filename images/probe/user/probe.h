@@ -9,7 +9,7 @@
 #define PROBE_MAX_MATRICES 16
 
 struct probe_opts {
-	int ipi, irq, clock, counter, memcpy, spmv; /* workloads to run */
+	int ipi, irq, clock, counter, memcpy, spmv, check; /* workloads to run */
 	const char *matrix[PROBE_MAX_MATRICES];
 	unsigned nmatrices;
 	uint64_t iters;                  /* SpMV iterations */
@@ -18,6 +18,7 @@ struct probe_opts {
 	enum copy_method memcpy_method;
 	uint64_t counter_iters, counter_pages;
 	uint64_t ipi_rounds;
+	uint64_t check_pages, check_size, check_rounds; /* per node pair (w_check.c) */
 	uint64_t tsc_khz;
 	int poweroff;                    /* end by ACPI soft-off instead of the exit device */
 };
@@ -37,6 +38,7 @@ void run_irq(void);
 void run_counter(void);
 void run_memcpy(void);
 void run_spmv(const char *matrix);
+void run_check(void);
 
 /* Placement of a thread's data: its node, or node 0 for the naive placement. */
 static inline unsigned data_node(unsigned tid)
