@@ -106,6 +106,49 @@ static const char *mesh_addr_str(const struct sockaddr_storage *ss, char *buf, s
 	return buf;
 }
 
+/*
+ * Every address of this host: IPv6's wildcard, which takes IPv4 too, else
+ * (a host without IPv6) IPv4's.
+ */
+static int mesh_listen_any(uint16_t port, char *err)
+{
+	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6, .sin6_port = htons(port),
+				   .sin6_addr = IN6ADDR_ANY_INIT };
+	struct sockaddr_in a4 = { .sin_family = AF_INET, .sin_port = htons(port),
+				  .sin_addr.s_addr = htonl(INADDR_ANY) };
+	int one = 1, zero = 0, fd, e;
+
+	fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero))) {
+		close(fd);
+		fd = -1;
+	}
+	if (fd >= 0) {
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(fd, (struct sockaddr *)&a6, sizeof(a6)) == 0 && listen(fd, 64) == 0)
+			return fd;
+		e = errno;
+		close(fd);
+		/* IPv6 there but the port taken: IPv4 would not do better */
+		if (e != EAFNOSUPPORT && e != EADDRNOTAVAIL)
+			goto fail;
+	}
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		e = errno;
+		goto fail;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&a4, sizeof(a4)) == 0 && listen(fd, 64) == 0)
+		return fd;
+	e = errno;
+	close(fd);
+fail:
+	snprintf(err, MESH_ERR_MAX, "cannot listen on port %u (every address of this host): %s",
+		 port, strerror(e));
+	return -1;
+}
+
 int mesh_listen(const struct hostport *addr, char *err)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE };
@@ -113,6 +156,8 @@ int mesh_listen(const struct hostport *addr, char *err)
 	char port[8];
 	int fd = -1, rc, one = 1, saved = 0;
 
+	if (!addr->host[0])
+		return mesh_listen_any(addr->port, err);
 	snprintf(port, sizeof(port), "%u", addr->port);
 	rc = getaddrinfo(addr->host, port, &hints, &res);
 	if (rc) {

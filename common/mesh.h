@@ -52,7 +52,10 @@ const char *mesh_peer_name(const struct mesh *m, unsigned peer, char *buf, size_
 void mesh_shutdown(struct mesh *m);
 void mesh_close(struct mesh *m);
 
-/* A listening TCP socket on addr (port 0: any free port). */
+/*
+ * A listening TCP socket on addr (port 0: any free port; host "": every
+ * address of this host).
+ */
 int mesh_listen(const struct hostport *addr, char *err);
 /* The port a socket is bound to. */
 int mesh_local_port(int fd);

@@ -138,6 +138,10 @@ static int node_check_options(struct node *n)
 				       o->peers[i].port, i, j);
 				return 2;
 			}
+	if (o->listen && o->listen_fd >= 0) {
+		pr_err("node: --listen and --listen-fd both say where to listen: give one");
+		return 2;
+	}
 	if (o->listen_fd >= 0 && mesh_local_port(o->listen_fd) < 0) {
 		pr_err("node: --listen-fd %d is not a socket", o->listen_fd);
 		return 2;
@@ -503,6 +507,22 @@ int node_run(struct vm_options *o, int console_fd)
 	if (n->o.rank == 0 && node_prepare_guest(n))
 		goto out_host;
 
+	/*
+	 * Not at our own entry of --peers: the name others reach us by may
+	 * resolve to loopback here (Debian's /etc/hosts maps the host's name
+	 * to 127.0.1.1), or to one of several addresses.
+	 */
+	if (n->o.listen_fd < 0) {
+		struct hostport at = { .port = n->o.peers[n->o.rank].port };
+
+		if (n->o.listen)
+			snprintf(at.host, sizeof(at.host), "%s", n->o.listen);
+		n->o.listen_fd = mesh_listen(&at, err);
+		if (n->o.listen_fd < 0) {
+			pr_err("node: %s", err);
+			goto out_host;
+		}
+	}
 	mc = (struct mesh_config){
 		.rank = n->o.rank, .nr_nodes = n->o.nr_peers, .nr_channels = CLUSTER_NR_CHANNELS,
 		.peers = n->o.peers, .listen_fd = n->o.listen_fd, .vm_id = n->o.vm_id,

@@ -14,7 +14,7 @@ enum opt_id {
 	OPT_COPY, OPT_ENV, OPT_OUTPUT, OPT_OVERWRITE, OPT_OUTPUT_MAX, OPT_JOB_ID,
 	OPT_XML,
 	OPT_NODES,
-	OPT_RANK, OPT_PEERS, OPT_VM_ID, OPT_MUNGE_SOCKET, OPT_LISTEN_FD, OPT_KVM_FD, OPT_UFFD_FD,
+	OPT_RANK, OPT_PEERS, OPT_VM_ID, OPT_MUNGE_SOCKET, OPT_LISTEN, OPT_LISTEN_FD, OPT_KVM_FD, OPT_UFFD_FD,
 	OPT_STATUS_FD, OPT_HOST_CPUS, OPT_CONNECT_TIMEOUT, OPT_PEER_TIMEOUT,
 	OPT_PORT, OPT_FLAG_FACTOR,
 	OPT_NR,
@@ -98,6 +98,10 @@ static const struct opt_def opts[OPT_NR] = {
 		      "peers of another VM are refused (required)" },
 	[OPT_MUNGE_SOCKET] = { "munge-socket", "PATH", OPTG_NODE, false,
 			     "munged's socket (default: $GVM_MUNGE_SOCKET, else munge's own)" },
+	[OPT_LISTEN] = { "listen", "ADDR", OPTG_NODE, false,
+		       "the address to accept the other instances on, at this rank's port "
+		       "in --peers (default: every address of this host, since its own "
+		       "name may resolve to loopback here)" },
 	[OPT_LISTEN_FD] = { "listen-fd", "FD", OPTG_NODE, false,
 			  "an inherited listening TCP socket to accept peers on, instead of "
 			  "opening this rank's address" },
@@ -306,6 +310,13 @@ static int set_option(struct vm_options *o, enum opt_id id, const char *val, con
 			goto bad;
 		}
 		o->munge_socket = val;
+		break;
+	case OPT_LISTEN:
+		if (!*val || strlen(val) >= HOSTPORT_HOST_MAX || strchr(val, ' ')) {
+			snprintf(err, sizeof(err), "'%s' is not an address", val);
+			goto bad;
+		}
+		o->listen = val;
 		break;
 	case OPT_LISTEN_FD:
 		if (parse_fd(val, &o->listen_fd, err))

@@ -73,6 +73,7 @@ struct vm_options {
 	bool have_vm_id;
 	uint64_t vm_id;           /* --vm-id */
 	const char *munge_socket; /* --munge-socket, else GVM_MUNGE_SOCKET, else NULL */
+	const char *listen;       /* --listen ADDR; NULL: every address */
 	int listen_fd, kvm_fd, uffd_fd, status_fd; /* inherited descriptors, -1: none */
 	unsigned host_cpus[TOPO_MAX_CPUS];         /* --host-cpus */
 	unsigned nr_host_cpus;
