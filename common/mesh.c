@@ -26,7 +26,11 @@ enum {
 };
 
 #define MESH_CRED_MAX 4096
-/* A connecting peer must finish its handshake within this time. */
+/*
+ * A connecting peer must finish its handshake within this time, in all (a
+ * byte now and then does not extend it); a handshake of ours that failed
+ * for want of an answer is tried again until the mesh's deadline.
+ */
 #define MESH_HANDSHAKE_MS 5000
 /*
  * Handshakes of accepted connections run in parallel, each in its own
@@ -50,6 +54,14 @@ struct mesh {
 static unsigned mesh_slot(const struct mesh *m, unsigned peer, unsigned ch)
 {
 	return peer * m->cfg.nr_channels + ch;
+}
+
+static uint64_t mesh_now_ms(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (uint64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
 }
 
 static long mesh_ms_left(const struct mesh *m)
@@ -208,7 +220,7 @@ static int mesh_send_hello(struct mesh *m, int fd, uint16_t type, unsigned to, u
 	int rc;
 
 	if (auth_encode(m->cfg.munge_socket, &claim, &cred, err))
-		return -1;
+		return -2; /* our own munged: asking again will not help */
 	h = wire_hdr_make(type, m->cfg.rank, strlen(cred) + 1);
 	rc = wire_send(fd, &h, cred);
 	free(cred);
@@ -222,7 +234,8 @@ static int mesh_send_hello(struct mesh *m, int fd, uint16_t type, unsigned to, u
 /*
  * Receive a handshake message of `type` and check every field of its claim.
  * want_from < 0 accepts any higher rank (the acceptor does not know yet who
- * is calling).  Returns the peer's claim in *claim.
+ * is calling).  Returns the peer's claim in *claim; -1 when no answer came
+ * (worth asking again), -2 when the answer was wrong.
  */
 static int mesh_recv_hello(struct mesh *m, int fd, uint16_t type, int want_from, int want_ch,
 			   struct auth_claim *claim, char *err)
@@ -239,15 +252,16 @@ static int mesh_recv_hello(struct mesh *m, int fd, uint16_t type, int want_from,
 		snprintf(err, MESH_ERR_MAX, "handshake: unexpected message type 0x%x", h.type);
 		return -1;
 	}
+	/* From here on the peer answered: what it says will not change if asked again. */
 	cred[h.len] = '\0';
 	if (auth_decode(m->cfg.munge_socket, cred, m->uid, claim, aerr)) {
 		snprintf(err, MESH_ERR_MAX, "%s", aerr);
-		return -1;
+		return -2;
 	}
 	if (claim->vm_id != m->cfg.vm_id) {
 		snprintf(err, MESH_ERR_MAX, "peer belongs to VM %llu, this is VM %llu",
 			 (unsigned long long)claim->vm_id, (unsigned long long)m->cfg.vm_id);
-		return -1;
+		return -2;
 	}
 	if (claim->nr_nodes != m->cfg.nr_nodes || claim->to != m->cfg.rank ||
 	    claim->from >= m->cfg.nr_nodes || claim->channel >= m->cfg.nr_channels ||
@@ -255,14 +269,14 @@ static int mesh_recv_hello(struct mesh *m, int fd, uint16_t type, int want_from,
 		snprintf(err, MESH_ERR_MAX,
 			 "claim does not fit this VM (from %u to %u channel %u of %u nodes)",
 			 claim->from, claim->to, claim->channel, claim->nr_nodes);
-		return -1;
+		return -2;
 	}
 	if ((want_from < 0 && claim->from <= m->cfg.rank) ||
 	    (want_from >= 0 && claim->from != (unsigned)want_from) ||
 	    (want_ch >= 0 && claim->channel != (unsigned)want_ch)) {
 		snprintf(err, MESH_ERR_MAX, "unexpected peer: rank %u channel %u", claim->from,
 			 claim->channel);
-		return -1;
+		return -2;
 	}
 	return 0;
 }
@@ -275,6 +289,8 @@ struct mesh_hs {
 	bool busy;              /* a thread was started and is not joined yet */
 	bool adopted;           /* the mesh took the socket */
 	atomic_bool finished;
+	bool cut;               /* past its deadline: its socket was shut down */
+	uint64_t start_ms;
 	char addr[80];
 };
 
@@ -341,6 +357,19 @@ static void mesh_reap(struct mesh_hs *hs, bool all)
 	}
 }
 
+/* Cut short the handshakes past their deadline: their threads then finish. */
+static void mesh_expire(struct mesh_hs *hs)
+{
+	uint64_t now = mesh_now_ms();
+
+	for (unsigned i = 0; i < MESH_MAX_HANDSHAKES; i++)
+		if (hs[i].busy && !hs[i].cut && !atomic_load(&hs[i].finished) &&
+		    now - hs[i].start_ms > MESH_HANDSHAKE_MS) {
+			shutdown(hs[i].fd, SHUT_RDWR);
+			hs[i].cut = true;
+		}
+}
+
 static struct mesh_hs *mesh_hs_free(struct mesh_hs *hs)
 {
 	for (unsigned i = 0; i < MESH_MAX_HANDSHAKES; i++)
@@ -368,6 +397,7 @@ static void *mesh_acceptor(void *arg)
 
 		if (mesh_ms_left(m) <= 0)
 			break;
+		mesh_expire(hs);
 		mesh_reap(hs, false);
 		if (!(h = mesh_hs_free(hs))) {
 			usleep(10 * 1000);
@@ -378,7 +408,7 @@ static void *mesh_acceptor(void *arg)
 		fd = accept4(m->listen_fd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC);
 		if (fd < 0)
 			continue;
-		*h = (struct mesh_hs){ .m = m, .fd = fd };
+		*h = (struct mesh_hs){ .m = m, .fd = fd, .start_ms = mesh_now_ms() };
 		mesh_addr_str(&ss, h->addr, sizeof(h->addr));
 		rc = pthread_create(&h->thread, NULL, mesh_handshake, h);
 		if (rc) {
@@ -431,23 +461,44 @@ static int mesh_connect_peer(struct mesh *m, unsigned peer, unsigned ch, char *e
 	const char *why = strerror(ETIMEDOUT);
 	int fd;
 
+	bool answered = false; /* a handshake was tried: its failure is the news */
+
 	for (;;) {
 		if (atomic_load(&m->stop))
 			return -1;
 		if (mesh_connect_once(hp, &fd, &why) == 0) {
+			int rc;
+
 			mesh_set_timeouts(fd, MESH_HANDSHAKE_MS);
-			if (mesh_send_hello(m, fd, MESH_HELLO, peer, ch, herr) == 0 &&
-			    mesh_recv_hello(m, fd, MESH_HELLO_ACK, peer, ch, &claim, herr) == 0)
+			rc = mesh_send_hello(m, fd, MESH_HELLO, peer, ch, herr);
+			if (rc == 0)
+				rc = mesh_recv_hello(m, fd, MESH_HELLO_ACK, peer, ch, &claim, herr);
+			if (rc == 0)
 				break;
 			close(fd);
-			snprintf(err, MESH_ERR_MAX, "rank %u at %s:%u failed the handshake: %s", peer,
-				 hp->host, hp->port, herr);
-			return -1;
+			/*
+			 * No answer: its acceptor may be busy (with strangers
+			 * holding its handshake slots) or it may be restarting:
+			 * ask again.  A wrong answer will not change.
+			 */
+			if (rc == -2) {
+				snprintf(err, MESH_ERR_MAX, "rank %u at %s:%u failed the handshake: %s",
+					 peer, hp->host, hp->port, herr);
+				return -1;
+			}
+			answered = true;
+			pr_debug("rank %u: handshake with rank %u channel %u: %s; trying again",
+				 m->cfg.rank, peer, ch, herr);
 		}
 		if (mesh_ms_left(m) <= 0) {
-			snprintf(err, MESH_ERR_MAX, "cannot reach rank %u at %s:%u: %s (gave up after %u s)",
-				 peer, hp->host, hp->port, why,
-				 m->cfg.timeout_ms / 1000);
+			if (answered)
+				snprintf(err, MESH_ERR_MAX, "rank %u at %s:%u failed the handshake: %s "
+					 "(gave up after %u s)", peer, hp->host, hp->port, herr,
+					 m->cfg.timeout_ms / 1000);
+			else
+				snprintf(err, MESH_ERR_MAX, "cannot reach rank %u at %s:%u: %s (gave up "
+					 "after %u s)", peer, hp->host, hp->port, why,
+					 m->cfg.timeout_ms / 1000);
 			return -1;
 		}
 		usleep(50 * 1000);
