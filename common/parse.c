@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,6 +129,19 @@ int parse_hostport_list(const char *s, struct hostport **out, char *err)
 	}
 	*out = list;
 	return n;
+}
+
+size_t appendf(char *buf, size_t size, size_t used, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (used >= size)
+		return used;
+	va_start(ap, fmt);
+	n = vsnprintf(buf + used, size - used, fmt, ap);
+	va_end(ap);
+	return n < 0 ? size : used + (size_t)n;
 }
 
 const char *format_size(uint64_t bytes, char *buf, size_t len)

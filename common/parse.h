@@ -39,6 +39,14 @@ int parse_hostport(const char *s, struct hostport *out, char *err);
  */
 int parse_hostport_list(const char *s, struct hostport **out, char *err);
 
+/*
+ * Append to buf (size bytes, used of them taken) what fmt makes, cut short
+ * if it does not fit; returns the new length, which is size or more once
+ * something was cut (so "did it fit" is: result < size).
+ */
+size_t appendf(char *buf, size_t size, size_t used, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
 /* Human-readable size for messages: "512 MiB". */
 const char *format_size(uint64_t bytes, char *buf, size_t len);
 

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "common/deadline.h"
 #include "common/log.h"
 #include "common/mesh.h"
 #include "dsm/internal.h"
@@ -233,9 +234,9 @@ int dsm_create(const struct dsm_config *cfg, struct dsm **out, char *err)
 	d->uffd = cfg->uffd;
 	d->stop_fd = -1;
 	pthread_mutex_init(&d->lock, NULL);
-	pthread_cond_init(&d->cond, NULL);
+	deadline_cond_init(&d->cond);
 	pthread_mutex_init(&d->hold_lock, NULL);
-	pthread_cond_init(&d->hold_cond, NULL);
+	deadline_cond_init(&d->hold_cond);
 
 	d->home_start = calloc(n + 1, sizeof(*d->home_start));
 	d->bye = calloc(n * DSM_NR_CHANNELS, 1);
@@ -318,8 +319,7 @@ int dsm_stop(struct dsm *d)
 		for (unsigned ch = 0; ch < DSM_NR_CHANNELS && p != d->rank; ch++)
 			dsm_send(d, p, ch, DSM_MSG_BYE, 0, 0, 0, NULL, 0);
 
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += d->cfg.stop_timeout_s;
+	deadline_in_ms(&deadline, d->cfg.stop_timeout_s * 1000ul);
 	pthread_mutex_lock(&d->lock);
 	while (d->bye_count < want && !atomic_load(&d->failed) && rc != ETIMEDOUT)
 		rc = pthread_cond_timedwait(&d->cond, &d->lock, &deadline);

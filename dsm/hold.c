@@ -219,7 +219,7 @@ static void *hold_thread(void *arg)
 			 * A pin may end before its deadline: wake at least every
 			 * millisecond while anything waits (unpin also signals).
 			 */
-			clock_gettime(CLOCK_REALTIME, &ts);
+			clock_gettime(CLOCK_MONOTONIC, &ts);
 			ts.tv_nsec += (long)wait * 1000;
 			if (ts.tv_nsec >= 1000000000L) {
 				ts.tv_sec++;

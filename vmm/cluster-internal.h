@@ -147,6 +147,7 @@ struct cluster {
 	struct mesh *mesh;
 	unsigned rank, nr;
 	struct vm *vm;
+	pthread_mutex_t dsm_lock; /* dsm may go (NULL) while a receive thread reports a loss */
 	struct dsm *dsm;
 	int status_fd;
 	unsigned silent_ms;       /* silence that makes an instance lost */

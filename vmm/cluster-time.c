@@ -20,6 +20,7 @@
 #include <sys/ioctl.h>
 #include <x86intrin.h>
 
+#include "common/deadline.h"
 #include "common/log.h"
 #include "vmm/cluster-internal.h"
 #include "vmm/vcpu.h"
@@ -140,8 +141,7 @@ int cluster_sync_clocks(struct cluster *c, const struct cluster_machine *m, char
 			snprintf(err, CLUSTER_ERR_MAX, "cannot reach rank 0 to read its clocks");
 			return -1;
 		}
-		clock_gettime(CLOCK_REALTIME, &deadline);
-		deadline.tv_sec += 10;
+		deadline_in_ms(&deadline, 10000);
 		pthread_mutex_lock(&c->lock);
 		while (!c->pong_valid && !atomic_load(&c->failed) && !vm_stopping(vm) &&
 		       rc != ETIMEDOUT)

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <x86intrin.h>
 
+#include "common/deadline.h"
 #include "common/log.h"
 #include "common/mesh.h"
 #include "vmm/cluster-internal.h"
@@ -68,7 +69,8 @@ struct cluster *cluster_create(struct mesh *mesh, int status_fd, unsigned silent
 	c->status_fd = status_fd;
 	c->silent_ms = silent_ms;
 	pthread_mutex_init(&c->lock, NULL);
-	pthread_cond_init(&c->cond, NULL);
+	deadline_cond_init(&c->cond);
+	pthread_mutex_init(&c->dsm_lock, NULL);
 	c->conns = calloc((size_t)c->nr * CL_NR_OWN, sizeof(*c->conns));
 	if (!c->conns)
 		die("out of memory");
@@ -156,8 +158,10 @@ void cluster_fail(struct cluster *c, unsigned culprit, const char *fmt, ...)
 	if (atomic_exchange(&c->failed, true))
 		return;
 	/* the DSM names the instance it lost, and noticed first */
+	pthread_mutex_lock(&c->dsm_lock);
 	if (!c->dsm || !dsm_error(c->dsm))
 		pr_err("%s", msg);
+	pthread_mutex_unlock(&c->dsm_lock);
 	if (c->vm) {
 		vm_stop(c->vm, VM_STATUS_FAILED, "%s", msg);
 		return;
@@ -180,7 +184,9 @@ bool cluster_failed(struct cluster *c)
 
 void cluster_set_dsm(struct cluster *c, struct dsm *d)
 {
+	pthread_mutex_lock(&c->dsm_lock);
 	c->dsm = d;
+	pthread_mutex_unlock(&c->dsm_lock);
 }
 
 bool cluster_stopped_by_peer(struct cluster *c)
@@ -769,12 +775,7 @@ int cluster_wait_ready(struct cluster *c, unsigned timeout_s, int sig_fd, char *
 	       !(signalled = cl_signalled(sig_fd))) {
 		struct timespec ts;
 
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 200 * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		deadline_in_ms(&ts, 200);
 		pthread_cond_timedwait(&c->cond, &c->lock, &ts);
 	}
 	if (signalled) {
@@ -843,13 +844,14 @@ void cluster_stop(struct cluster *c)
 		pthread_join(c->beat_thread, NULL);
 		c->beat_started = false;
 	}
-	cl_io_stop(c);
 	mesh_shutdown(c->mesh);
 	for (unsigned i = 0; i < c->nr * CL_NR_OWN; i++)
 		if (c->conns[i].started) {
 			pthread_join(c->conns[i].thread, NULL);
 			c->conns[i].started = false;
 		}
+	/* after the receive threads, which post I/O requests to the proxies */
+	cl_io_stop(c);
 }
 
 void cluster_destroy(struct cluster *c)
@@ -862,5 +864,6 @@ void cluster_destroy(struct cluster *c)
 	free(c->conns);
 	pthread_cond_destroy(&c->cond);
 	pthread_mutex_destroy(&c->lock);
+	pthread_mutex_destroy(&c->dsm_lock);
 	free(c);
 }

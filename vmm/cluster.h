@@ -179,7 +179,10 @@ void cluster_stop(struct cluster *c);
 /* The DSM's on_fatal, with the cluster as arg. */
 void cluster_dsm_fatal(void *arg, const char *msg);
 
-/* The DSM over the same mesh: a loss it already reported is not reported twice. */
+/*
+ * The DSM over the same mesh: a loss it already reported is not reported
+ * twice.  Set it to NULL before destroying the DSM.
+ */
 void cluster_set_dsm(struct cluster *c, struct dsm *d);
 
 #endif

@@ -613,6 +613,7 @@ out_shutdown:
 	if (lost)
 		usleep(NODE_LOST_GRACE_MS * 1000);
 	/* the DSM's threads end before the mesh goes down under them */
+	cluster_set_dsm(n->cl, NULL);
 	dsm_destroy(n->dsm);
 	n->dsm = NULL;
 	cluster_stop(n->cl);

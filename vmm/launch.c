@@ -34,7 +34,7 @@ struct instance {
 	int listen_fd;
 	bool running, connected;
 	int wstatus;
-	char cpus[1024];
+	char cpus[TOPO_MAX_CPUS * 11]; /* --host-cpus: up to "NNNNNNNNNN," per vCPU */
 	char arg[6][24]; /* its --rank, --vm-id, --listen-fd, --status-fd, --vcpus, --mem */
 };
 
@@ -415,7 +415,8 @@ int launch_main(struct vm_options *o, int argc, char **argv, int console_fd)
 	/* Sockets bound here, once, and handed down: no port race between instances. */
 	for (unsigned r = 0; r < l.n; r++) {
 		struct hostport hp = { .host = "127.0.0.1", .port = 0 };
-		unsigned per = t->nr_cpus / l.n, used = 0;
+		unsigned per = t->nr_cpus / l.n;
+		size_t used = 0;
 		int port;
 
 		l.inst[r].listen_fd = mesh_listen(&hp, err);
@@ -424,11 +425,15 @@ int launch_main(struct vm_options *o, int argc, char **argv, int console_fd)
 			goto out;
 		}
 		port = mesh_local_port(l.inst[r].listen_fd);
-		off += snprintf(l.peers + off, sizeof(l.peers) - off, "%s127.0.0.1:%d",
-				r ? "," : "", port);
+		off = appendf(l.peers, sizeof(l.peers), off, "%s127.0.0.1:%d", r ? "," : "", port);
 		for (unsigned k = 0; k < per; k++)
-			used += snprintf(l.inst[r].cpus + used, sizeof(l.inst[r].cpus) - used,
-					 "%s%u", k ? "," : "", pus[r * per + k]);
+			used = appendf(l.inst[r].cpus, sizeof(l.inst[r].cpus), used, "%s%u",
+				       k ? "," : "", pus[r * per + k]);
+		if (off >= sizeof(l.peers) || used >= sizeof(l.inst[r].cpus)) {
+			pr_err("%s: %u instances of %u vCPUs make lists longer than gvm holds",
+			       l.cmd, l.n, per);
+			goto out;
+		}
 	}
 	if (pipe2(pfd, O_CLOEXEC)) {
 		pr_err("%s: pipe: %s", l.cmd, strerror(errno));

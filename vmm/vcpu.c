@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "common/deadline.h"
 #include "common/log.h"
 #include "common/parse.h"
 #include "vmm/vm.h"
@@ -574,7 +575,7 @@ int vcpu_timedjoin(struct vcpu *v, const struct timespec *deadline)
 {
 	if (!v || !v->thread_created)
 		return 0;
-	if (pthread_timedjoin_np(v->thread, NULL, deadline))
+	if (deadline_join(v->thread, deadline))
 		return -1;
 	vcpu_joined(v);
 	return 0;

@@ -117,7 +117,7 @@ void vcpu_destroy(struct vcpu *v);
 /* Start the thread. */
 int vcpu_start(struct vcpu *v);
 void vcpu_join(struct vcpu *v);
-/* Join, giving up at deadline (CLOCK_REALTIME): 0 joined, -1 still running. */
+/* Join, giving up at deadline (CLOCK_MONOTONIC): 0 joined, -1 still running. */
 int vcpu_timedjoin(struct vcpu *v, const struct timespec *deadline);
 
 /* Make the vCPU look at its LAPIC (and at the VM stopping) soon. */

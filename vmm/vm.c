@@ -13,6 +13,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "common/deadline.h"
 #include "common/guest_abi.h"
 #include "common/log.h"
 #include "vmm/hw/exit.h"
@@ -361,15 +362,7 @@ int vm_join(struct vm *vm, int timeout_ms)
 	struct timespec deadline;
 	int ret = 0;
 
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	if (timeout_ms >= 0) {
-		deadline.tv_sec += timeout_ms / 1000;
-		deadline.tv_nsec += (timeout_ms % 1000) * 1000000L;
-		if (deadline.tv_nsec >= 1000000000L) {
-			deadline.tv_sec++;
-			deadline.tv_nsec -= 1000000000L;
-		}
-	}
+	deadline_in_ms(&deadline, timeout_ms >= 0 ? (unsigned long)timeout_ms : 0);
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
 		if (!vm->vcpus[i])
 			continue;
