@@ -49,14 +49,21 @@ had_runtime=0
 [ -e $runtime ] && had_runtime=1
 
 t0=$SECONDS
-purged=0
+# purge: remove the packages dpkg has (in any state) with their conffiles,
+# and the plugin's runtime directory if this test made it.  Safe to call
+# twice, and before anything was installed.
 purge() {
-	[ $purged = 1 ] && return 0
-	purged=1
-	# apt-get waits for a dpkg lock another process holds.
-	apt-get purge -y -q -o DPkg::Lock::Timeout=120 $pkgs >"$GVM_TEST_TMP/purge.log" 2>&1 ||
-		{ cat "$GVM_TEST_TMP/purge.log"; echo "purge: apt-get purge failed"; return 1; }
+	local p todo=
 	[ $had_runtime = 1 ] || rm -rf $runtime
+	for p in $pkgs; do
+		case $(installed "$p") in '' | not-installed) ;; *) todo="$todo $p" ;; esac
+	done
+	[ -n "$todo" ] || return 0
+	# apt-get waits for a dpkg lock another process holds; dpkg, if apt
+	# will not (a broken dependency), removes them all the same.
+	apt-get purge -y -q -o DPkg::Lock::Timeout=120 $todo >"$GVM_TEST_TMP/purge.log" 2>&1 ||
+		dpkg --purge $todo >>"$GVM_TEST_TMP/purge.log" 2>&1 ||
+		{ cat "$GVM_TEST_TMP/purge.log"; echo "purge: could not purge$todo"; return 1; }
 }
 cleanup() {
 	slurm_stop
