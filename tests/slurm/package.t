@@ -1,9 +1,9 @@
 #!/bin/bash
 # The Debian packages (debian/), built, installed and used on this machine:
 #   - dpkg-buildpackage -us -uc -b in a copy of the source tree under
-#     GVM_TEST_TMP builds giantvm and slurm-spank-giantvm (the Linux image
-#     reused from GVM_IMAGES when it is built there: GVM_PREBUILT_IMAGES;
-#     else the probe only, with the pkg.giantvm.nolinux profile);
+#     GVM_TEST_TMP builds giantvm and slurm-spank-giantvm (the Linux
+#     image's kernel reused from GVM_IMAGES when it is built there:
+#     GVM_PREBUILT_IMAGES; else the probe only, pkg.giantvm.nolinux);
 #   - installed with apt-get, they hold what they should where they should
 #     (dpkg -L), the plugstack line is a conffile naming the installed
 #     plugin and gvm, and the plugin's package is pinned to this Slurm;
@@ -88,13 +88,13 @@ else
 fi
 [ -f "$src/debian/control" ] || fail "no debian/control in the copy of $GVM_TOP"
 linux=1
-for f in vmlinux initramfs.cpio cmdline cmdline-emulated; do
+for f in vmlinux bzImage gen_init_cpio config; do
 	[ -s "${GVM_IMAGES:-}/linux/$f" ] || linux=0
 done
 build_env=(DEB_BUILD_OPTIONS="noddebs parallel=$(nproc)")
 if [ $linux = 1 ]; then
 	build_env+=(GVM_PREBUILT_IMAGES="$GVM_IMAGES")
-	echo "building the packages with the Linux image of $GVM_IMAGES (GVM_PREBUILT_IMAGES)"
+	echo "building the packages with the Linux kernel of $GVM_IMAGES (GVM_PREBUILT_IMAGES)"
 else
 	build_env+=(DEB_BUILD_PROFILES=pkg.giantvm.nolinux)
 	echo "NOTE: no Linux image in ${GVM_IMAGES:-GVM_IMAGES} (make linux-image): building the" \
@@ -131,8 +131,13 @@ has giantvm /usr/bin/gvm /usr/share/giantvm/images/probe.elf /usr/share/man/man1
 if [ $linux = 1 ]; then
 	for f in vmlinux initramfs.cpio cmdline cmdline-emulated; do
 		has giantvm /usr/share/giantvm/images/linux/$f
-		cmp -s "$GVM_IMAGES/linux/$f" /usr/share/giantvm/images/linux/$f ||
-			fail "the installed linux/$f is not $GVM_IMAGES/linux/$f"
+	done
+	# The kernel is GVM_IMAGES's; the rest is made by the package build.
+	cmp -s "$GVM_IMAGES/linux/vmlinux" /usr/share/giantvm/images/linux/vmlinux ||
+		fail "the installed vmlinux is not $GVM_IMAGES/linux/vmlinux"
+	for f in cmdline cmdline-emulated; do
+		cmp -s "$GVM_TOP/images/linux/$f" /usr/share/giantvm/images/linux/$f ||
+			fail "the installed linux/$f is not images/linux/$f"
 	done
 fi
 so=/usr/lib/$multiarch/slurm/spank_giantvm.so
