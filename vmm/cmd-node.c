@@ -266,7 +266,12 @@ static int node_create_vm(struct node *n, const struct cpuid_features *features)
 	dc.uffd = n->o.uffd_fd;
 	n->o.uffd_fd = -1; /* the DSM's now, whatever happens */
 	dc.numa_node = host_pu_node(n->host, n->pus[0]);
-	dc.stop_timeout_s = 10;
+	/*
+	 * The others wait this long at the collective stop for an instance
+	 * still joining its vCPUs (up to NODE_JOIN_MS): not less, or a slow
+	 * join would be taken for a lost instance.
+	 */
+	dc.stop_timeout_s = NODE_JOIN_MS / 1000 + 10;
 	dc.on_fatal = cluster_dsm_fatal;
 	dc.arg = n->cl;
 	if (dsm_create(&dc, &n->dsm, err)) {
