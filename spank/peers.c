@@ -76,12 +76,15 @@ static int resolve(struct node *nd, const node_info_msg_t *m, char *err)
 	return 0;
 }
 
-/* Every node's address, from slurmctld's node table. */
-static int nodes_resolve(struct node *nodes, int count, char *err)
+/* The first count nodes of hl, and their addresses from slurmctld's node table. */
+static int nodes_load(hostlist_t hl, struct node *nodes, int count, char *err)
 {
 	node_info_msg_t *m = NULL;
 	int rc = 0;
 
+	for (int i = 0; i < count; i++)
+		if (!(nodes[i].name = slurm_hostlist_shift(hl)))
+			return errf(err, "out of memory");
 	if (slurm_load_node(0, &m, SHOW_ALL) != SLURM_SUCCESS)
 		return errf(err, "cannot read the node table from slurmctld: %s",
 			    slurm_strerror(slurm_get_errno()));
@@ -206,12 +209,7 @@ int peers_get(spank_t sp, const struct gvm_config *c, uint32_t job, uint32_t ste
 		     count, shown(nodelist, b, sizeof(b)), nodeid, nnodes);
 		goto out;
 	}
-	for (int i = 0; i < count; i++)
-		if (!(nodes[i].name = slurm_hostlist_shift(hl))) {
-			errf(err, "out of memory");
-			goto out;
-		}
-	if (nodes_resolve(nodes, count, err))
+	if (nodes_load(hl, nodes, count, err))
 		goto out;
 	if (assign_ports(sp, c, job, step, nodes, count, err) || build_list(p, nodes, count, err))
 		goto out;
@@ -246,12 +244,7 @@ int peers_crowding(const char *nodelist, unsigned *most, char *err)
 		errf(err, "%d nodes; giantvm runs 1 to %d", count, PEERS_MAX);
 		goto out;
 	}
-	for (int i = 0; i < count; i++)
-		if (!(nodes[i].name = slurm_hostlist_shift(hl))) {
-			errf(err, "out of memory");
-			goto out;
-		}
-	if (nodes_resolve(nodes, count, err))
+	if (nodes_load(hl, nodes, count, err))
 		goto out;
 	for (int i = 0; i < count; i++) {
 		unsigned k = 1;

@@ -155,42 +155,16 @@ static int end_one(int dfd, const char *name)
 	return pid > 0;
 }
 
-int runtime_sweep(const char *dir, const char *node, char *err)
+/*
+ * The records on node whose name starts with prefix: each ended (gone_only:
+ * only those whose instance no longer runs, removed).  How many instances
+ * ran (gone_only: how many records went), or -1 with err.
+ */
+static int end_all(const char *dir, const char *node, const char *prefix, bool gone_only,
+		   char *err)
 {
-	int dfd, gone = 0;
-	DIR *d;
-	struct dirent *e;
-
-	dfd = open_node_dir(dir, node, false, err);
-	if (dfd == ABSENT)
-		return 0;
-	if (dfd < 0)
-		return -1;
-	d = fdopendir(dfd);
-	if (!d) {
-		close(dfd);
-		return errf(err, "cannot read %s/%s: %s", dir, node, strerror(errno));
-	}
-	while ((e = readdir(d))) {
-		if (e->d_name[0] == '.' || record_running(dirfd(d), e->d_name))
-			continue;
-		if (unlinkat(dirfd(d), e->d_name, 0) && errno != ENOENT) {
-			errf(err, "cannot remove %s/%s/%s: %s", dir, node, e->d_name,
-			     strerror(errno));
-			gone = -1;
-			break;
-		}
-		gone++;
-	}
-	closedir(d);
-	return gone;
-}
-
-int runtime_end(const char *dir, const char *node, uint32_t job, uint64_t step, char *err)
-{
-	char name[64], prefix[32];
-	int dfd, ran = 0, r;
-	size_t plen;
+	size_t plen = strlen(prefix);
+	int dfd, n = 0, r;
 	DIR *d;
 	struct dirent *e;
 
@@ -200,33 +174,51 @@ int runtime_end(const char *dir, const char *node, uint32_t job, uint64_t step, 
 		return 0;
 	if (dfd < 0)
 		return -1;
-	if (step != RUNTIME_ALL_STEPS) {
-		snprintf(name, sizeof(name), "%" PRIu32 ".%" PRIu64, job, step);
-		r = end_one(dfd, name);
-		close(dfd);
-		if (r < 0)
-			return errf(err, "cannot remove %s/%s/%s: %s", dir, node, name,
-				    strerror(errno));
-		return r;
-	}
-	plen = snprintf(prefix, sizeof(prefix), "%" PRIu32 ".", job);
 	d = fdopendir(dfd);
 	if (!d) {
 		close(dfd);
 		return errf(err, "cannot read %s/%s: %s", dir, node, strerror(errno));
 	}
 	while ((e = readdir(d))) {
-		if (strncmp(e->d_name, prefix, plen))
+		if (e->d_name[0] == '.' || strncmp(e->d_name, prefix, plen) ||
+		    (gone_only && record_running(dirfd(d), e->d_name)))
 			continue;
 		r = end_one(dirfd(d), e->d_name);
 		if (r < 0) {
 			errf(err, "cannot remove %s/%s/%s: %s", dir, node, e->d_name,
 			     strerror(errno));
-			ran = -1;
+			n = -1;
 			break;
 		}
-		ran += r;
+		n += gone_only ? 1 : r;
 	}
 	closedir(d);
-	return ran;
+	return n;
+}
+
+int runtime_sweep(const char *dir, const char *node, char *err)
+{
+	return end_all(dir, node, "", true, err);
+}
+
+int runtime_end(const char *dir, const char *node, uint32_t job, uint64_t step, char *err)
+{
+	char name[64];
+	int dfd, r;
+
+	if (step == RUNTIME_ALL_STEPS) {
+		snprintf(name, sizeof(name), "%" PRIu32 ".", job);
+		return end_all(dir, node, name, false, err);
+	}
+	dfd = open_node_dir(dir, node, false, err);
+	if (dfd == ABSENT)
+		return 0;
+	if (dfd < 0)
+		return -1;
+	snprintf(name, sizeof(name), "%" PRIu32 ".%" PRIu64, job, step);
+	r = end_one(dfd, name);
+	close(dfd);
+	if (r < 0)
+		return errf(err, "cannot remove %s/%s/%s: %s", dir, node, name, strerror(errno));
+	return r;
 }

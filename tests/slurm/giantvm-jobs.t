@@ -15,10 +15,7 @@
 . "$GVM_TOP/tests/slurm/lib.sh"
 . "$GVM_TOP/tests/slurm/giantvm.sh"
 
-img=$GVM_IMAGES/linux
-for f in vmlinux initramfs.cpio cmdline; do
-	[ -r "$img/$f" ] || skip "$img/$f is missing: run make linux-image"
-done
+gv_need_linux_image
 gv_setup 2 mem=256M vcpus=1
 slurm_start
 t0=$SECONDS

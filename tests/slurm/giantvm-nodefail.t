@@ -15,10 +15,7 @@
 . "$GVM_TOP/tests/slurm/lib.sh"
 . "$GVM_TOP/tests/slurm/giantvm.sh"
 
-img=$GVM_IMAGES/linux
-for f in vmlinux initramfs.cpio cmdline; do
-	[ -r "$img/$f" ] || skip "$img/$f is missing: run make linux-image"
-done
+gv_need_linux_image
 command -v nsenter >/dev/null || fail "no nsenter (util-linux)"
 gv_setup 2 mem=256M vcpus=1
 # A node that does not answer is DOWN after 10 s, not 5 minutes.

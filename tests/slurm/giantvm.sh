@@ -1,6 +1,7 @@
 # Helpers for the --giantvm tests (sourced after lib.sh): a private cluster
 # with the built plugin on its plugstack line.
 #
+#   gv_need_linux_image             skip unless the build has the Linux image
 #   gv_setup K [PLUGSTACK-ARG...]   slurm_init K, reserved ports, the plugin
 #   slurm_start
 #   gv_instances                    gvm instances running in the cluster
@@ -11,6 +12,13 @@
 #
 # Globals: gv_so (the plugin), gv_runtime (its bookkeeping directory),
 # gv_home (a directory the test user owns, for its jobs' files).
+
+gv_need_linux_image() {
+	local f
+	for f in vmlinux initramfs.cpio cmdline; do
+		[ -r "$GVM_IMAGES/linux/$f" ] || skip "$GVM_IMAGES/linux/$f is missing: run make linux-image"
+	done
+}
 
 gv_setup() {
 	local k=$1
