@@ -6,6 +6,7 @@
 #   make check           both builds, then the default test tier on both
 #   make check-slow      the slow tier (Linux guest boot)
 #   make bench-dsm       DSM benchmark (prints ratios to this machine's floor)
+#   make bench-linux     a job in the Linux guest: boot phases, SpMV vs probe and host
 #   make images          guest images (the probe guest)
 #   make install         PREFIX from ./configure, DESTDIR honoured
 

@@ -40,6 +40,13 @@ $(O)/tests/unit/test-bench-acpi: $(O)/images/probe/acpi.o
 bench-probe: progs images $(bench_TOOLS)
 	bench/probe-bench.sh $(O)
 
+# A job in the Linux guest: boot phases, and SpMV against the probe and the host
+# (bench/linux-bench.sh; ROUNDS=N).
+.PHONY: bench-linux
+bench-linux: progs images $(bench_TOOLS)
+	$(MAKE) SAN=0 linux-image
+	bench/linux-bench.sh $(O)
+
 # One guest over several instances against one instance (bench/cluster-bench.sh; ROUNDS=N).
 .PHONY: bench-cluster
 bench-cluster: progs images

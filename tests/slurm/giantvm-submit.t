@@ -7,10 +7,11 @@
 #     refused at submission with a message naming it: nothing is queued;
 #   - a job without --giantvm runs on the host as if the plugin were absent;
 #   - a wrong plugstack line refuses --giantvm only, saying why;
-#   - a missing image fails the job with gvm's message in its error file,
-#     and the nodes stay idle (a user's error never drains one); the same
-#     from an srun inside salloc --giantvm, and with several tasks per node
-#     (one instance per node, the other tasks exit 0);
+#   - a missing image, and a guest that cannot boot, fail the job with
+#     gvm's message in its error file, and the nodes stay idle (a user's
+#     error never drains one); a missing image the same from an srun inside
+#     salloc --giantvm, and with several tasks per node (one instance per
+#     node, the other tasks exit 0);
 #   - scancel --signal=TERM of a batch job while its guest boots ends both
 #     instances (ExitCode 143) and the srun of its batch step; the plugin's
 #     records go with them;
@@ -123,6 +124,22 @@ grep -q '^gvm rank 0: .*/nonexistent/img' "$h/img-$id.err" ||
 grep -q 'cpu binding' "$h/img-$id.err" && fail "job $id: srun's note on CPU binding in the error file"
 gv_check_clean "a job with a missing image" "$id"
 echo "ok: a missing image fails the job (status 1) with gvm's message; nodes idle, nothing left"
+
+# 6a. A guest that fails to boot (a kernel that triple-faults at once):
+#     the job fails, gvm says how, the nodes stay idle.
+bad=$GVM_BUILD/tests/vmm/triple.elf
+[ -r "$bad" ] || fail "$bad is not built (make tests)"
+id=$(cd "$h" && slurm_as_user sbatch -N2 --giantvm="image=$bad" --parsable \
+	-o "$h/boot-%j.out" -e "$h/boot-%j.err" ./plain.sh) || fail "sbatch --giantvm=image=$bad refused"
+slurm_wait_job "$id" 120
+rc=$?
+cat "$h/boot-$id.err"
+[ $rc = 125 ] || fail "job $id, whose guest cannot boot: exit status $rc, not 125"
+grep -q '^gvm rank 0: .*the guest shut down (triple fault' "$h/boot-$id.err" &&
+	grep -q '^gvm rank 0: .*the guest ended (status 125) before the job started' "$h/boot-$id.err" ||
+	fail "job $id: its error file does not say that the guest failed before the job started"
+gv_check_clean "a job whose guest cannot boot" "$id"
+echo "ok: a guest that cannot boot fails the job (status 125) with gvm's message; nodes idle, nothing left"
 
 # 6b. salloc --giantvm: its sruns run in a guest (here: fail on the same
 #     missing image, which only gvm node reports).
