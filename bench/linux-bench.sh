@@ -78,7 +78,7 @@ for r in $(seq "$rounds"); do
 	echo "$r $(cat "$tmp/one.times") $(cat "$tmp/two.times") $host $pg $l1 $l2" >>"$tmp/rows"
 	# gvm's phases, from the last round
 	for k in one two; do
-		grep -E '^gvm: .*\([0-9.]+ s\)' "$tmp/$k.err" | sed 's/^gvm: //' >"$tmp/$k.phases"
+		grep -E '^gvm( rank 0)?: .*\([0-9.]+ s\)' "$tmp/$k.err" | sed -E 's/^gvm( rank 0)?: //' >"$tmp/$k.phases"
 	done
 done
 
