@@ -579,6 +579,35 @@ static int selector_operand(struct insn *d, const struct emulate_regs *r,
 }
 
 /*
+ * The selector operand of LSL, VERR and VERW and its descriptor: whether the
+ * descriptor was found (in *desc), or -1 with *done what the caller returns
+ * (0: not emulated, d->pos: an exception raised).
+ */
+static int selector_descriptor(struct insn *d, struct emulate_regs *r,
+			       const struct emulate_env *env, uint16_t *sel, uint64_t *desc,
+			       struct emulate_event *ev, unsigned *done)
+{
+	int rc;
+
+	if (d->lock) {
+		set_exception(ev, VEC_UD, false, 0);
+		*done = d->pos;
+		return -1;
+	}
+	rc = selector_operand(d, r, env, sel, ev);
+	if (rc) {
+		*done = rc < 0 ? 0 : (unsigned)rc;
+		return -1;
+	}
+	rc = read_descriptor(r, env, *sel, desc, ev);
+	if (rc < 0) {
+		*done = rc == EMULATE_FAULT ? d->pos : 0;
+		return -1;
+	}
+	return rc != 0;
+}
+
+/*
  * VERR, VERW r/m16 (0F 00 /4, /5): only ZF changes.  The CPU buffers
  * Linux's VERW clears against MDS are the host's to clear on its own
  * transitions.
@@ -588,21 +617,15 @@ static unsigned verr_verw(struct insn *d, struct emulate_regs *r, const struct e
 {
 	uint64_t desc = 0;
 	uint16_t sel;
-	int rc;
+	unsigned done;
+	int found;
 
 	if (!env || decode_modrm(d) || (d->ext != 4 && d->ext != 5) || d->pf2 || d->pf3)
 		return 0;
-	if (d->lock) {
-		set_exception(ev, VEC_UD, false, 0);
-		return d->pos;
-	}
-	rc = selector_operand(d, r, env, &sel, ev);
-	if (rc)
-		return rc < 0 ? 0 : (unsigned)rc;
-	rc = read_descriptor(r, env, sel, &desc, ev);
-	if (rc < 0)
-		return rc == EMULATE_FAULT ? d->pos : 0;
-	if (rc && verify(r, desc, sel, d->ext == 5))
+	found = selector_descriptor(d, r, env, &sel, &desc, ev, &done);
+	if (found < 0)
+		return done;
+	if (found && verify(r, desc, sel, d->ext == 5))
 		r->rflags |= RFLAGS_ZF;
 	else
 		r->rflags &= ~RFLAGS_ZF;
@@ -616,21 +639,15 @@ static unsigned lsl(struct insn *d, struct emulate_regs *r, const struct emulate
 	unsigned size = d->rex & 8 ? 8 : d->p66 ? 2 : 4;
 	uint64_t limit = 0, desc = 0;
 	uint16_t sel;
-	int rc;
+	unsigned done;
+	int found;
 
 	if (!env || decode_modrm(d) || d->pf2 || d->pf3)
 		return 0;
-	if (d->lock) {
-		set_exception(ev, VEC_UD, false, 0);
-		return d->pos;
-	}
-	rc = selector_operand(d, r, env, &sel, ev);
-	if (rc)
-		return rc < 0 ? 0 : (unsigned)rc;
-	rc = read_descriptor(r, env, sel, &desc, ev);
-	if (rc < 0)
-		return rc == EMULATE_FAULT ? d->pos : 0;
-	if (!rc || !lsl_limit(r, desc, sel, &limit)) {
+	found = selector_descriptor(d, r, env, &sel, &desc, ev, &done);
+	if (found < 0)
+		return done;
+	if (!found || !lsl_limit(r, desc, sel, &limit)) {
 		r->rflags &= ~RFLAGS_ZF;
 		return d->pos;
 	}
