@@ -1,9 +1,11 @@
 #include "common/auth.h"
 
+#include <errno.h>
 #include <munge.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 static munge_ctx_t auth_ctx(const char *munge_socket, char *err)
 {
@@ -66,4 +68,16 @@ int auth_decode(const char *munge_socket, const char *cred, uid_t uid,
 	free(buf);
 	munge_ctx_destroy(ctx);
 	return ret;
+}
+
+int auth_nonce(uint8_t nonce[AUTH_NONCE_LEN], char *err)
+{
+	ssize_t n = getrandom(nonce, AUTH_NONCE_LEN, 0);
+
+	if (n != AUTH_NONCE_LEN) {
+		snprintf(err, AUTH_ERR_MAX, "no random bytes for a challenge: %s",
+			 n < 0 ? strerror(errno) : "short read");
+		return -1;
+	}
+	return 0;
 }

@@ -3,8 +3,10 @@
  * or a random id for `gvm run`), who sends it and to whom; munged signs it
  * together with the sender's uid.  A receiver accepts a credential only if
  * munged verifies it, its uid is the receiver's own, and the claim is for
- * this VM and this receiver.  munged refuses a credential decoded twice, so a
- * captured one cannot be replayed to the same node.
+ * this VM and this receiver.  munged refuses a credential decoded twice; and
+ * a claim answers a fresh challenge of its receiver's, sent on the same
+ * connection, so a credential read off the network is worth nothing on any
+ * other connection, even presented before the real one arrives.
  */
 #ifndef GVM_COMMON_AUTH_H
 #define GVM_COMMON_AUTH_H
@@ -14,6 +16,7 @@
 #include <sys/types.h>
 
 #define AUTH_ERR_MAX 256
+#define AUTH_NONCE_LEN 16
 
 struct auth_claim {
 	uint64_t vm_id;
@@ -21,7 +24,12 @@ struct auth_claim {
 	uint32_t to;       /* receiver's rank */
 	uint32_t channel;
 	uint32_t nr_nodes;
+	uint8_t challenge[AUTH_NONCE_LEN]; /* the receiver's, which this claim answers */
+	uint8_t nonce[AUTH_NONCE_LEN];     /* ours, for the receiver's answer to carry */
 };
+
+/* A fresh random challenge.  Returns 0, or -1 with the reason in err. */
+int auth_nonce(uint8_t nonce[AUTH_NONCE_LEN], char *err);
 
 /*
  * Encode a credential for claim.  munge_socket NULL means munge's default

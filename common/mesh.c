@@ -20,11 +20,6 @@
 #include "common/log.h"
 #include "common/wire.h"
 
-enum {
-	MESH_HELLO = WIRE_TYPE_MESH_FIRST,
-	MESH_HELLO_ACK,
-};
-
 #define MESH_CRED_MAX 4096
 /*
  * A connecting peer must finish its handshake within this time, in all (a
@@ -210,8 +205,12 @@ int mesh_local_port(int fd)
 	return -1;
 }
 
+/*
+ * Our claim on fd, answering the peer's challenge; with nonce, a fresh
+ * challenge of ours goes with it (kept in nonce) for the peer's answer.
+ */
 static int mesh_send_hello(struct mesh *m, int fd, uint16_t type, unsigned to, unsigned ch,
-			   char *err)
+			   const uint8_t *challenge, uint8_t *nonce, char *err)
 {
 	struct auth_claim claim = { .vm_id = m->cfg.vm_id, .from = m->cfg.rank, .to = to,
 				    .channel = ch, .nr_nodes = m->cfg.nr_nodes };
@@ -219,6 +218,12 @@ static int mesh_send_hello(struct mesh *m, int fd, uint16_t type, unsigned to, u
 	char *cred;
 	int rc;
 
+	memcpy(claim.challenge, challenge, AUTH_NONCE_LEN);
+	if (nonce) {
+		if (auth_nonce(nonce, err))
+			return -2;
+		memcpy(claim.nonce, nonce, AUTH_NONCE_LEN);
+	}
 	if (auth_encode(m->cfg.munge_socket, &claim, &cred, err))
 		return -2; /* our own munged: asking again will not help */
 	h = wire_hdr_make(type, m->cfg.rank, strlen(cred) + 1);
@@ -231,14 +236,47 @@ static int mesh_send_hello(struct mesh *m, int fd, uint16_t type, unsigned to, u
 	return 0;
 }
 
+/* The acceptor speaks first: a fresh challenge, which the caller keeps. */
+static int mesh_send_challenge(const struct mesh *m, int fd, uint8_t *challenge, char *err)
+{
+	struct wire_hdr h = wire_hdr_make(MESH_CHALLENGE, m->cfg.rank, AUTH_NONCE_LEN);
+	int rc;
+
+	if (auth_nonce(challenge, err))
+		return -1;
+	rc = wire_send(fd, &h, challenge);
+	if (rc)
+		snprintf(err, MESH_ERR_MAX, "sending the challenge: %s", strerror(-rc));
+	return rc ? -1 : 0;
+}
+
+/* -1 when no challenge came (worth asking again), -2 when something else did. */
+static int mesh_recv_challenge(int fd, uint8_t *challenge, char *err)
+{
+	char why[128];
+	struct wire_hdr h;
+
+	if (wire_recv(fd, -1, &h, challenge, AUTH_NONCE_LEN, why)) {
+		snprintf(err, MESH_ERR_MAX, "handshake: %s", why);
+		return -1;
+	}
+	if (h.type != MESH_CHALLENGE || h.len != AUTH_NONCE_LEN) {
+		snprintf(err, MESH_ERR_MAX, "handshake: a message of type 0x%x and %u bytes where a "
+			 "challenge was due (another version of gvm?)", h.type, h.len);
+		return -2;
+	}
+	return 0;
+}
+
 /*
  * Receive a handshake message of `type` and check every field of its claim.
  * want_from < 0 accepts any higher rank (the acceptor does not know yet who
- * is calling).  Returns the peer's claim in *claim; -1 when no answer came
- * (worth asking again), -2 when the answer was wrong.
+ * is calling).  The claim must answer `challenge`, ours on this connection.
+ * Returns the peer's claim in *claim; -1 when no answer came (worth asking
+ * again), -2 when the answer was wrong.
  */
 static int mesh_recv_hello(struct mesh *m, int fd, uint16_t type, int want_from, int want_ch,
-			   struct auth_claim *claim, char *err)
+			   const uint8_t *challenge, struct auth_claim *claim, char *err)
 {
 	char cred[MESH_CRED_MAX], why[128];
 	struct wire_hdr h;
@@ -278,6 +316,11 @@ static int mesh_recv_hello(struct mesh *m, int fd, uint16_t type, int want_from,
 			 claim->channel);
 		return -2;
 	}
+	if (memcmp(claim->challenge, challenge, AUTH_NONCE_LEN)) {
+		snprintf(err, MESH_ERR_MAX, "the credential answers another connection's challenge "
+			 "(a replayed handshake?)");
+		return -2;
+	}
 	return 0;
 }
 
@@ -297,13 +340,15 @@ struct mesh_hs {
 /* Returns 0 when the connection became one of the mesh's. */
 static int mesh_accept_one(struct mesh *m, int fd, const char *addr)
 {
+	uint8_t challenge[AUTH_NONCE_LEN];
 	struct auth_claim claim;
 	char err[MESH_ERR_MAX];
 	unsigned slot;
 	int free_slot = -1;
 
 	mesh_set_timeouts(fd, MESH_HANDSHAKE_MS);
-	if (mesh_recv_hello(m, fd, MESH_HELLO, -1, -1, &claim, err))
+	if (mesh_send_challenge(m, fd, challenge, err) ||
+	    mesh_recv_hello(m, fd, MESH_HELLO, -1, -1, challenge, &claim, err))
 		goto refuse;
 	slot = mesh_slot(m, claim.from, claim.channel);
 	/* Other handshakes run at the same time: take the slot atomically. */
@@ -313,7 +358,8 @@ static int mesh_accept_one(struct mesh *m, int fd, const char *addr)
 			 claim.channel);
 		goto refuse;
 	}
-	if (mesh_send_hello(m, fd, MESH_HELLO_ACK, claim.from, claim.channel, err)) {
+	if (mesh_send_hello(m, fd, MESH_HELLO_ACK, claim.from, claim.channel, claim.nonce, NULL,
+			    err)) {
 		__atomic_store_n(&m->fds[slot], -1, __ATOMIC_SEQ_CST);
 		goto refuse;
 	}
@@ -467,12 +513,16 @@ static int mesh_connect_peer(struct mesh *m, unsigned peer, unsigned ch, char *e
 		if (atomic_load(&m->stop))
 			return -1;
 		if (mesh_connect_once(hp, &fd, &why) == 0) {
+			uint8_t challenge[AUTH_NONCE_LEN], nonce[AUTH_NONCE_LEN];
 			int rc;
 
 			mesh_set_timeouts(fd, MESH_HANDSHAKE_MS);
-			rc = mesh_send_hello(m, fd, MESH_HELLO, peer, ch, herr);
+			rc = mesh_recv_challenge(fd, challenge, herr);
 			if (rc == 0)
-				rc = mesh_recv_hello(m, fd, MESH_HELLO_ACK, peer, ch, &claim, herr);
+				rc = mesh_send_hello(m, fd, MESH_HELLO, peer, ch, challenge, nonce, herr);
+			if (rc == 0)
+				rc = mesh_recv_hello(m, fd, MESH_HELLO_ACK, peer, ch, nonce, &claim,
+						     herr);
 			if (rc == 0)
 				break;
 			close(fd);

@@ -5,7 +5,9 @@
  *
  * mesh_open() listens on this rank's address, connects to every lower rank
  * (retrying until the timeout) and accepts every higher one; each connection
- * is authenticated both ways with munge (common/auth.h) before it counts.
+ * is authenticated both ways with munge (common/auth.h) before it counts:
+ * the acceptor sends a challenge, the connecting side a credential answering
+ * it with a challenge of its own, and the acceptor a credential answering that.
  * When it returns, the fds are blocking, TCP_NODELAY, with keepalive and a
  * user timeout so that a vanished host is noticed within seconds.  The
  * listening socket is closed: nothing can connect afterwards.
@@ -17,10 +19,18 @@
 #include <stdint.h>
 
 #include "common/parse.h"
+#include "common/wire.h"
 
 #define MESH_ERR_MAX 512
 #define MESH_MAX_NODES 256
 #define MESH_MAX_CHANNELS 8
+
+/* The handshake's messages, in the order they are sent. */
+enum {
+	MESH_CHALLENGE = WIRE_TYPE_MESH_FIRST + 2, /* AUTH_NONCE_LEN random bytes */
+	MESH_HELLO = WIRE_TYPE_MESH_FIRST,         /* a credential (common/auth.h) */
+	MESH_HELLO_ACK,                            /* the acceptor's credential */
+};
 
 struct mesh_config {
 	unsigned rank;

@@ -236,6 +236,7 @@ int dsm_create(const struct dsm_config *cfg, struct dsm **out, char *err)
 	pthread_mutex_init(&d->lock, NULL);
 	deadline_cond_init(&d->cond);
 	pthread_mutex_init(&d->hold_lock, NULL);
+	pthread_mutex_init(&d->acks_lock, NULL);
 	deadline_cond_init(&d->hold_cond);
 
 	d->home_start = calloc(n + 1, sizeof(*d->home_start));
@@ -344,6 +345,7 @@ void dsm_destroy(struct dsm *d)
 		d->tr->ops->destroy(d->tr);
 	region_destroy(d);
 	home_free(d);
+	node_free(d);
 	dsm_zfree(d->dir, (d->home_end - d->home_first) * sizeof(*d->dir));
 	dsm_zfree(d->pages, d->npages * sizeof(*d->pages));
 	free(d->handlers);
@@ -355,6 +357,7 @@ void dsm_destroy(struct dsm *d)
 	pthread_mutex_destroy(&d->lock);
 	pthread_cond_destroy(&d->hold_cond);
 	pthread_mutex_destroy(&d->hold_lock);
+	pthread_mutex_destroy(&d->acks_lock);
 	free(d);
 }
 

@@ -37,7 +37,8 @@ struct held {
 	uint32_t until;
 	bool home;          /* at the home: restart the queue; else: a FWD to redo */
 	uint16_t to;
-	uint8_t kind, nacks;
+	uint8_t kind;
+	uint64_t acks;
 };
 
 static int32_t us_diff(uint32_t a, uint32_t b)
@@ -86,14 +87,14 @@ static void hold_add(struct dsm *d, struct held *h)
 	pthread_mutex_unlock(&d->hold_lock);
 }
 
-int hold_fwd(struct dsm *d, uint64_t pg, unsigned to, enum dsm_kind kind, unsigned nacks,
+int hold_fwd(struct dsm *d, uint64_t pg, unsigned to, enum dsm_kind kind, uint64_t acks,
 	     uint32_t until)
 {
 	struct held *h = malloc(sizeof(*h));
 
 	if (!h)
 		return -ENOMEM;
-	*h = (struct held){ .pg = pg, .until = until, .to = to, .kind = kind, .nacks = nacks };
+	*h = (struct held){ .pg = pg, .until = until, .to = to, .kind = kind, .acks = acks };
 	hold_add(d, h);
 	return 0;
 }
@@ -150,7 +151,7 @@ static void hold_redo(struct dsm *d, struct held *h)
 
 	if (h->home) {
 		home_complete(d, h->pg);
-	} else if (node_fwd(d, h->pg, h->to, h->kind, h->nacks, why)) {
+	} else if (node_fwd(d, h->pg, h->to, h->kind, h->acks, why)) {
 		dsm_fail(d, d->rank, "internal error: %s", why);
 	}
 	free(h);

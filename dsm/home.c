@@ -22,7 +22,6 @@ struct plan {
 	unsigned to;            /* the requester */
 	uint16_t reply;         /* DSM_MSG_PAGE, _ZERO, _GRANT, or 0: the owner replies */
 	uint32_t rflags;        /* DSM_REPLY_* */
-	unsigned nacks;
 	uint64_t inv;           /* holders to invalidate, acking to the requester */
 	int fwd;                /* the owner that sends the page, or -1 */
 	enum dsm_kind fwd_kind;
@@ -47,7 +46,6 @@ static int home_start(struct dsm *d, uint64_t pg, unsigned from, enum dsm_kind k
 	p->to = from;
 	p->reply = 0;
 	p->rflags = 0;
-	p->nacks = 0;
 	p->inv = 0;
 	p->fwd = -1;
 	p->complete_after = false;
@@ -123,17 +121,17 @@ static int home_start(struct dsm *d, uint64_t pg, unsigned from, enum dsm_kind k
 			STAT_ADD(d, st_inval, 1);
 		}
 		p->inv = others;
-		p->nacks = __builtin_popcountll(others);
 		e->owner = from;
 		e->holders = rbit;
 		e->excl = 1;
 	}
 out:
+	e->src = p->fwd >= 0 ? (unsigned)p->fwd : self;
 	if (from == self) {
 		/* Our own fault: it ends when node_reply or node_ack installs the page. */
 		e->busy = DIR_WAIT_DONE;
 		p->rflags |= DSM_REPLY_DONE;
-	} else if (p->fwd >= 0 || p->nacks) {
+	} else if (p->fwd >= 0 || p->inv) {
 		/* The page or the acks reach the requester from elsewhere: it says when. */
 		e->busy = DIR_WAIT_DONE;
 		p->rflags |= DSM_REPLY_DONE;
@@ -184,14 +182,14 @@ static bool home_run(struct dsm *d, struct plan *p)
 	for (uint64_t m = p->inv; m; m &= m - 1)
 		dsm_send(d, __builtin_ctzll(m), DSM_CH_DEMAND, DSM_MSG_INV, p->pg, p->to, 0, NULL, 0);
 	if (p->fwd >= 0)
-		dsm_send(d, p->fwd, DSM_CH_DEMAND, DSM_MSG_FWD, p->pg, p->to,
-			 p->fwd_kind | (uint64_t)p->nacks << 8, NULL, 0);
+		dsm_send(d, p->fwd, DSM_CH_DEMAND, DSM_MSG_FWD, p->pg,
+			 p->to | (uint64_t)p->fwd_kind << 16, p->inv, NULL, 0);
 	if (p->reply && p->to == d->rank) {
-		if (node_reply(d, p->pg, d->rank, p->reply, p->rflags, p->nacks,
+		if (node_reply(d, p->pg, d->rank, p->reply, p->rflags, p->inv,
 			       p->reply == DSM_MSG_PAGE ? p->data : NULL, why))
 			dsm_fail(d, d->rank, "internal error: %s", why);
 	} else if (p->reply) {
-		dsm_send(d, p->to, DSM_CH_DEMAND, p->reply, p->pg, p->rflags, p->nacks,
+		dsm_send(d, p->to, DSM_CH_DEMAND, p->reply, p->pg, p->rflags, p->inv,
 			 p->reply == DSM_MSG_PAGE ? p->data : NULL,
 			 p->reply == DSM_MSG_PAGE ? DSM_PAGE_SIZE : 0);
 	}
@@ -295,18 +293,25 @@ dup:
 	return -1;
 }
 
-int home_done(struct dsm *d, uint64_t pg, unsigned from, char *why)
+int home_done(struct dsm *d, uint64_t pg, unsigned from, unsigned src, char *why)
 {
 	struct dsm_dir *e = dsm_dir(d, pg);
 	struct dsm_page *lp = &d->pages[pg];
+	unsigned want_src;
 	bool ok;
 
 	pg_lock(lp);
 	ok = e->busy == DIR_WAIT_DONE && e->cur == from;
+	want_src = e->src;
 	pg_unlock(lp);
 	if (!ok) {
 		snprintf(why, 128, "DONE for page %llu, which has no transaction of rank %u in progress",
 			 (unsigned long long)pg, from);
+		return -1;
+	}
+	if (src != want_src) {
+		snprintf(why, 128, "page %llu came to rank %u from rank %u, not from rank %u",
+			 (unsigned long long)pg, from, src, want_src);
 		return -1;
 	}
 	home_complete(d, pg);

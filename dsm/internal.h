@@ -26,13 +26,13 @@
 enum dsm_msg {
 	DSM_MSG_READ = 0x0100,  /* requester -> home: read access to page a0 */
 	DSM_MSG_WRITE,          /* requester -> home: write access to page a0 */
-	DSM_MSG_FWD,            /* home -> owner: send page a0 to a1; a2 = kind | nacks << 8 */
+	DSM_MSG_FWD,            /* home -> owner: send page a0 to a1 & 0xffff (kind a1 >> 16), a2 acks */
 	DSM_MSG_INV,            /* home -> holder: drop page a0, then ack to a1 */
 	DSM_MSG_INV_ACK,        /* holder -> requester: page a0 dropped */
-	DSM_MSG_PAGE,           /* home/owner -> requester: page a0 (4 KiB), a1 = flags, a2 = nacks */
+	DSM_MSG_PAGE,           /* home/owner -> requester: page a0 (4 KiB), a1 = flags, a2 = acks */
 	DSM_MSG_ZERO,           /* home -> requester: page a0 was never touched: zeros, write access */
-	DSM_MSG_GRANT,          /* home -> requester: keep your copy of page a0, a1 flags, a2 nacks */
-	DSM_MSG_DONE,           /* requester -> home: transaction on page a0 finished */
+	DSM_MSG_GRANT,          /* home -> requester: keep your copy of page a0, a1 flags, a2 acks */
+	DSM_MSG_DONE,           /* requester -> home: transaction on page a0 finished; a1: its source */
 	DSM_MSG_PREFETCH,       /* requester -> home (bulk): pages [a0, a0 + a1) if cheap */
 	DSM_MSG_BULK,           /* home -> requester (bulk): of [a0, a0 + a1), the first a2 pages */
 	DSM_MSG_BULK_DONE,      /* requester -> home (bulk): pages [a0, a0 + a1) installed */
@@ -40,6 +40,14 @@ enum dsm_msg {
 	DSM_MSG_ABORT,          /* this node stops because of rank a0; payload: the reason */
 	DSM_MSG_LAST = DSM_MSG_ABORT,
 };
+
+/*
+ * "acks" (a2 of the replies and of FWD) is the set of nodes that will send
+ * the requester an INV_ACK (bit i: rank i), so that it takes an ack from
+ * those nodes only, once each.  DONE names the node the page came from (the
+ * home itself for ZERO and GRANT), which the home checks against the one it
+ * asked: a page from anyone else stops the DSM.
+ */
 
 /* Reply flags (a1 of PAGE and GRANT). */
 #define DSM_REPLY_WRITE 1u  /* write access granted */
@@ -97,6 +105,7 @@ struct dsm_dir {
 	uint64_t holders;       /* nodes with a valid copy, the owner included; 0: never touched */
 	uint16_t owner;         /* the node that supplies the data (if holders) */
 	uint16_t cur;           /* requester of the transaction in progress */
+	uint16_t src;           /* the node that sends it the page */
 	uint8_t busy;
 	uint8_t excl;           /* the owner has write access */
 	struct dsm_req *queue;  /* requests waiting for the transaction to finish */
@@ -138,6 +147,14 @@ struct dsm {
 
 	struct dsm_stream streams[DSM_STREAMS];
 	_Atomic uint32_t *awaiting; /* [peer]: our requests to that home not answered yet */
+	/*
+	 * Invalidation acks by sender, for our pending writes that have seen
+	 * an ack or a reply announcing acks but not the last ack yet (node.c);
+	 * taken under a page lock, never the other way round.
+	 */
+	pthread_mutex_t acks_lock;
+	struct dsm_ackset *acksets;
+	unsigned nr_acksets, cap_acksets;
 	/* Pages that came before their invalidation acks wait here (node.c). */
 #define DSM_PARK_SLOTS 64
 	unsigned char *park;        /* DSM_PARK_SLOTS pages */
@@ -248,7 +265,7 @@ void fault_stop(struct dsm *d);
 
 /* home.c: the directory */
 int home_request(struct dsm *d, uint64_t pg, unsigned from, enum dsm_kind kind, char *why);
-int home_done(struct dsm *d, uint64_t pg, unsigned from, char *why);
+int home_done(struct dsm *d, uint64_t pg, unsigned from, unsigned src, char *why);
 void home_complete(struct dsm *d, uint64_t pg);
 void home_free(struct dsm *d);
 
@@ -256,15 +273,16 @@ void home_free(struct dsm *d);
 void node_fault(struct dsm *d, uint64_t pg, bool write, uint32_t ptid);
 void node_request(struct dsm *d, uint64_t pg, bool write);
 int node_reply(struct dsm *d, uint64_t pg, unsigned from, uint16_t type, uint32_t flags,
-	       unsigned nacks, const void *data, char *why);
+	       uint64_t acks, const void *data, char *why);
 int node_ack(struct dsm *d, uint64_t pg, unsigned from, char *why);
-int node_fwd(struct dsm *d, uint64_t pg, unsigned to, enum dsm_kind kind, unsigned nacks,
+int node_fwd(struct dsm *d, uint64_t pg, unsigned to, enum dsm_kind kind, uint64_t acks,
 	     char *why);
+void node_free(struct dsm *d);
 int node_inv(struct dsm *d, uint64_t pg, unsigned ack_to, char *why);
 
 /* hold.c: split-lock pins and the anti ping-pong hold */
 bool hold_check(struct dsm *d, struct dsm_page *lp, uint32_t *until);
-int hold_fwd(struct dsm *d, uint64_t pg, unsigned to, enum dsm_kind kind, unsigned nacks,
+int hold_fwd(struct dsm *d, uint64_t pg, unsigned to, enum dsm_kind kind, uint64_t acks,
 	     uint32_t until);
 int hold_home(struct dsm *d, uint64_t pg, uint32_t until);
 bool hold_pin_lower(struct dsm *d, uint64_t pg, uint16_t tid);

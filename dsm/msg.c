@@ -57,6 +57,12 @@ static void msg_abort(struct dsm *d, unsigned peer, uint64_t culprit, const char
 		dsm_fail(d, culprit, "%s (reported by rank %u)", msg, peer);
 }
 
+/* Every rank of the region, as a set. */
+static uint64_t msg_ranks(const struct dsm *d)
+{
+	return d->nr_nodes >= 64 ? ~0ull : (1ull << d->nr_nodes) - 1;
+}
+
 static int msg_check(struct dsm *d, unsigned peer, unsigned channel, const struct wire_hdr *h,
 		     const void *payload, char *why)
 {
@@ -82,15 +88,22 @@ static int msg_check(struct dsm *d, unsigned peer, unsigned channel, const struc
 	switch (h->type) {
 	case DSM_MSG_READ:
 	case DSM_MSG_WRITE:
-	case DSM_MSG_DONE:
 		to_home = true;
 		if (a1 || a2)
 			goto bad_args;
 		break;
+	case DSM_MSG_DONE:
+		to_home = true;
+		if (a1 >= d->nr_nodes || a2)
+			goto bad_args;
+		break;
 	case DSM_MSG_FWD:
+		/* to, kind, and the acks the requester waits for (none of them the owner's or its own) */
 		from_home = true;
-		if (a1 >= d->nr_nodes || a1 == d->rank || (a2 & 0xff) > DSM_KIND_WRITE ||
-		    (a2 >> 8) >= d->nr_nodes || ((a2 & 0xff) == DSM_KIND_READ && (a2 >> 8)))
+		if ((a1 & 0xffff) >= d->nr_nodes || (a1 & 0xffff) == d->rank ||
+		    (a1 >> 16) > DSM_KIND_WRITE || (a2 & ~msg_ranks(d)) ||
+		    (a2 & (1ull << d->rank | 1ull << (a1 & 0xffff) | 1ull << peer)) ||
+		    ((a1 >> 16) == DSM_KIND_READ && a2))
 			goto bad_args;
 		break;
 	case DSM_MSG_INV:
@@ -109,7 +122,8 @@ static int msg_check(struct dsm *d, unsigned peer, unsigned channel, const struc
 	case DSM_MSG_GRANT:
 		if (h->type != DSM_MSG_PAGE)
 			from_home = true;
-		if (a1 & ~(uint64_t)(DSM_REPLY_WRITE | DSM_REPLY_DONE) || a2 >= d->nr_nodes)
+		if (a1 & ~(uint64_t)(DSM_REPLY_WRITE | DSM_REPLY_DONE) || (a2 & ~msg_ranks(d)) ||
+		    (a2 & (1ull << d->rank | 1ull << peer)))
 			goto bad_args;
 		break;
 	case DSM_MSG_PREFETCH:
@@ -174,9 +188,9 @@ static int msg_check(struct dsm *d, unsigned peer, unsigned channel, const struc
 	case DSM_MSG_WRITE:
 		return home_request(d, pg, peer, DSM_KIND_WRITE, why);
 	case DSM_MSG_DONE:
-		return home_done(d, pg, peer, why);
+		return home_done(d, pg, peer, a1, why);
 	case DSM_MSG_FWD:
-		return node_fwd(d, pg, a1, a2 & 0xff, a2 >> 8, why);
+		return node_fwd(d, pg, a1 & 0xffff, a1 >> 16, a2, why);
 	case DSM_MSG_INV:
 		return node_inv(d, pg, a1, why);
 	case DSM_MSG_INV_ACK:

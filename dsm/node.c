@@ -9,12 +9,58 @@
  */
 #include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/log.h"
 #include "dsm/internal.h"
 
 static const unsigned char zero_page[DSM_PAGE_SIZE] __attribute__((aligned(4096)));
+
+/* Who owes and who paid the invalidation acks of one pending write. */
+struct dsm_ackset {
+	uint64_t pg;
+	uint64_t want;   /* from the reply: the nodes the home told to ack (0: not replied) */
+	uint64_t got;    /* the nodes whose ack came */
+	unsigned src;    /* the node the page came from, for DONE */
+};
+
+/* The entry of pg (acks_lock held); with create, a new one if none.  NULL: none, or no memory. */
+static struct dsm_ackset *node_ackset(struct dsm *d, uint64_t pg, bool create)
+{
+	struct dsm_ackset *a;
+
+	for (unsigned i = 0; i < d->nr_acksets; i++)
+		if (d->acksets[i].pg == pg)
+			return &d->acksets[i];
+	if (!create)
+		return NULL;
+	if (d->nr_acksets == d->cap_acksets) {
+		unsigned cap = d->cap_acksets ? 2 * d->cap_acksets : 16;
+
+		a = realloc(d->acksets, cap * sizeof(*a));
+		if (!a)
+			return NULL;
+		d->acksets = a;
+		d->cap_acksets = cap;
+	}
+	a = &d->acksets[d->nr_acksets++];
+	*a = (struct dsm_ackset){ .pg = pg };
+	return a;
+}
+
+/* The write it belonged to is complete (acks_lock held). */
+static void node_ackset_drop(struct dsm *d, struct dsm_ackset *a)
+{
+	*a = d->acksets[--d->nr_acksets];
+}
+
+void node_free(struct dsm *d)
+{
+	free(d->acksets);
+	d->acksets = NULL;
+	d->nr_acksets = d->cap_acksets = 0;
+}
 
 void node_fault(struct dsm *d, uint64_t pg, bool write, uint32_t ptid)
 {
@@ -111,7 +157,7 @@ static bool node_unpins(struct dsm_page *lp)
 	return pins;
 }
 
-static void node_send_done(struct dsm *d, uint64_t pg)
+static void node_send_done(struct dsm *d, uint64_t pg, unsigned src)
 {
 	unsigned home = dsm_home(d, pg);
 	char why[128];
@@ -123,20 +169,20 @@ static void node_send_done(struct dsm *d, uint64_t pg)
 		 * transaction on this page.
 		 */
 		sched_yield();
-		dsm_send(d, home, DSM_CH_DEMAND, DSM_MSG_DONE, pg, 0, 0, NULL, 0);
+		dsm_send(d, home, DSM_CH_DEMAND, DSM_MSG_DONE, pg, src, 0, NULL, 0);
 		return;
 	}
-	if (home_done(d, pg, d->rank, why))
+	if (home_done(d, pg, d->rank, src, why))
 		dsm_fail(d, d->rank, "internal error: %s", why);
 }
 
 static enum dsm_fault_kind node_kind(struct dsm *d, unsigned from, uint16_t type, bool write,
-				     unsigned nacks)
+				     uint64_t acks)
 {
 	if (type == DSM_MSG_ZERO)
 		return DSM_FAULT_ZERO;
 	if (type == DSM_MSG_GRANT)
-		return from == d->rank && !nacks ? DSM_FAULT_LOCAL : DSM_FAULT_UPGRADE;
+		return from == d->rank && !acks ? DSM_FAULT_LOCAL : DSM_FAULT_UPGRADE;
 	return write ? DSM_FAULT_WRITE : DSM_FAULT_READ;
 }
 
@@ -167,13 +213,19 @@ static void node_unpark(struct dsm *d, struct dsm_page *lp)
 }
 
 int node_reply(struct dsm *d, uint64_t pg, unsigned from, uint16_t type, uint32_t flags,
-	       unsigned nacks, const void *data, char *why)
+	       uint64_t acks, const void *data, char *why)
 {
 	struct dsm_page *lp = &d->pages[pg];
 	bool write = flags & DSM_REPLY_WRITE, complete, done = false, wanted_write, unpin = false;
+	unsigned nacks = __builtin_popcountll(acks);
+	struct dsm_ackset *a = NULL;
 	const char *bad = NULL;
 
 	pg_lock(lp);
+	if (lp->acks) {
+		pthread_mutex_lock(&d->acks_lock);
+		a = node_ackset(d, pg, false);
+	}
 	if (!(lp->flags & PF_PENDING))
 		bad = "no request of ours is in progress";
 	else if (lp->flags & PF_REPLIED)
@@ -182,26 +234,50 @@ int node_reply(struct dsm *d, uint64_t pg, unsigned from, uint16_t type, uint32_
 		bad = "a grant needs a read copy here and must give write access";
 	else if (type != DSM_MSG_GRANT && lp->state != PG_INVALID)
 		bad = "a copy is already mapped here";
-	else if ((type == DSM_MSG_ZERO || !write) && nacks)
+	else if ((type == DSM_MSG_ZERO || !write) && acks)
 		bad = "only a write grant waits for invalidations";
 	else if (type == DSM_MSG_ZERO && !write)
 		bad = "a never-touched page is always given with write access";
-	else if (lp->acks > nacks)
-		bad = "more invalidation acks came than it announces";
+	else if (from != dsm_home(d, pg) && !(flags & DSM_REPLY_DONE))
+		bad = "a page from another node than its home must be reported DONE";
+	else if (a && (a->got & ~acks))
+		bad = "an invalidation ack came from a node it does not name";
+	else if (lp->acks && !a)
+		bad = "acks came but were not recorded";
 	if (bad) {
+		if (lp->acks)
+			pthread_mutex_unlock(&d->acks_lock);
 		pg_unlock(lp);
 		snprintf(why, 128, "reply 0x%x for page %llu from rank %u: %s", type,
 			 (unsigned long long)pg, from, bad);
 		return -1;
 	}
+	complete = lp->acks == nacks;
+	if (!complete && !a) {
+		pthread_mutex_lock(&d->acks_lock);
+		a = node_ackset(d, pg, true);
+		if (!a) {
+			pthread_mutex_unlock(&d->acks_lock);
+			pg_unlock(lp);
+			snprintf(why, 128, "out of memory");
+			return -1;
+		}
+	}
+	if (a) {
+		/* Acks still to come are checked against this; the last one sends DONE. */
+		a->want = acks;
+		a->src = from;
+		if (complete)
+			node_ackset_drop(d, a);
+		pthread_mutex_unlock(&d->acks_lock);
+	}
 	wanted_write = lp->flags & PF_PEND_WRITE;
 	lp->flags |= PF_REPLIED | (flags & DSM_REPLY_DONE ? PF_DONE : 0) |
 		     (type == DSM_MSG_GRANT ? PF_GRANT : 0);
 	lp->nacks = nacks;
-	complete = lp->acks == nacks;
 	/* Accounted before the install wakes the faulting thread, which may read the stats. */
 	if (complete) {
-		done = node_finish(d, lp, node_kind(d, from, type, write, nacks));
+		done = node_finish(d, lp, node_kind(d, from, type, write, acks));
 		unpin = write && node_unpins(lp);
 	}
 
@@ -238,25 +314,49 @@ int node_reply(struct dsm *d, uint64_t pg, unsigned from, uint16_t type, uint32_
 	if (unpin)
 		hold_unpin_lower(d, pg);
 	if (done)
-		node_send_done(d, pg);
+		node_send_done(d, pg, from);
 	return 0;
 }
 
 int node_ack(struct dsm *d, uint64_t pg, unsigned from, char *why)
 {
 	struct dsm_page *lp = &d->pages[pg];
-	bool done = false, unpin = false;
+	bool done = false, unpin = false, last;
+	struct dsm_ackset *a;
+	const char *bad = NULL;
+	unsigned src = 0;
 
 	pg_lock(lp);
-	if (!(lp->flags & PF_PEND_WRITE) || lp->acks + 1u >= d->nr_nodes ||
-	    ((lp->flags & PF_REPLIED) && lp->acks >= lp->nacks)) {
+	if (!(lp->flags & PF_PEND_WRITE) || ((lp->flags & PF_REPLIED) && lp->acks >= lp->nacks)) {
 		pg_unlock(lp);
 		snprintf(why, 128, "unexpected invalidation ack for page %llu from rank %u",
 			 (unsigned long long)pg, from);
 		return -1;
 	}
+	pthread_mutex_lock(&d->acks_lock);
+	a = node_ackset(d, pg, true);
+	if (!a)
+		bad = "out of memory";
+	else if (from == d->rank || (a->got & 1ull << from))
+		bad = "a second one from that node";
+	else if ((lp->flags & PF_REPLIED) && !(a->want & 1ull << from))
+		bad = "the home did not ask that node to drop the page";
+	if (bad) {
+		pthread_mutex_unlock(&d->acks_lock);
+		pg_unlock(lp);
+		snprintf(why, 128, "invalidation ack for page %llu from rank %u: %s",
+			 (unsigned long long)pg, from, bad);
+		return -1;
+	}
+	a->got |= 1ull << from;
 	lp->acks++;
-	if ((lp->flags & PF_REPLIED) && lp->acks == lp->nacks) {
+	last = (lp->flags & PF_REPLIED) && lp->acks == lp->nacks;
+	if (last) {
+		src = a->src;
+		node_ackset_drop(d, a);
+	}
+	pthread_mutex_unlock(&d->acks_lock);
+	if (last) {
 		/* The last copy elsewhere is gone: ours becomes writable. */
 		done = node_finish(d, lp, lp->flags & PF_GRANT ? DSM_FAULT_UPGRADE : DSM_FAULT_WRITE);
 		unpin = node_unpins(lp);
@@ -270,11 +370,11 @@ int node_ack(struct dsm *d, uint64_t pg, unsigned from, char *why)
 	if (unpin)
 		hold_unpin_lower(d, pg);
 	if (done)
-		node_send_done(d, pg);
+		node_send_done(d, pg, src);
 	return 0;
 }
 
-int node_fwd(struct dsm *d, uint64_t pg, unsigned to, enum dsm_kind kind, unsigned nacks,
+int node_fwd(struct dsm *d, uint64_t pg, unsigned to, enum dsm_kind kind, uint64_t acks,
 	     char *why)
 {
 	struct dsm_page *lp = &d->pages[pg];
@@ -292,7 +392,7 @@ int node_fwd(struct dsm *d, uint64_t pg, unsigned to, enum dsm_kind kind, unsign
 	}
 	if (hold_check(d, lp, &until)) {
 		pg_unlock(lp);
-		if (hold_fwd(d, pg, to, kind, nacks, until)) {
+		if (hold_fwd(d, pg, to, kind, acks, until)) {
 			snprintf(why, 128, "out of memory");
 			return -1;
 		}
@@ -323,7 +423,7 @@ int node_fwd(struct dsm *d, uint64_t pg, unsigned to, enum dsm_kind kind, unsign
 		STAT_ADD(d, st_inval, 1);
 	}
 	pg_unlock(lp);
-	dsm_send(d, to, DSM_CH_DEMAND, DSM_MSG_PAGE, pg, flags, nacks, buf, DSM_PAGE_SIZE);
+	dsm_send(d, to, DSM_CH_DEMAND, DSM_MSG_PAGE, pg, flags, acks, buf, DSM_PAGE_SIZE);
 	return 0;
 broken:
 	pg_unlock(lp);

@@ -5,16 +5,18 @@
  *
  *   forge-peer --to HOST:PORT --vm-id ID --rank R --nodes N [--target T]
  *              [--channels C] [--uid USER] [--hold SECONDS] [--send CH:TYPE:A0:A1:A2]...
- *              [--gap MS]
+ *              [--gap MS] [--replay]
  *              --expect refused|accepted
  *
  * The claim says: VM ID, from rank R, to rank T (default 0), N nodes, one
  * connection per channel 0..C-1 (default 1).  --uid: become USER (by name
  * or number) before encoding, so munged signs for that uid (needs root).
- * Each connection sends the mesh's hello (common/mesh.c's handshake: a
- * wire frame of type WIRE_TYPE_MESH_FIRST carrying the credential) and
- * waits for the instance's answer: its own hello back (accepted) or the
- * connection closed (refused).  With --hold, accepted connections stay open
+ * Each connection speaks the mesh's handshake (common/mesh.h): it reads the
+ * instance's challenge, sends a hello whose credential answers it, and waits
+ * for the instance's answer: its own hello back (accepted) or the connection
+ * closed (refused).  --replay: the credential answers the challenge of
+ * another connection, opened just before and left waiting, as a credential
+ * read off the network and presented elsewhere would.  With --hold, accepted connections stay open
  * that long, holding their slots, then close.  --send: once every channel
  * is accepted, send a header-only frame of that type and arguments (numbers
  * in C notation) on channel CH, in the order given, as a peer that passed
@@ -37,6 +39,7 @@
 #include <unistd.h>
 
 #include "common/auth.h"
+#include "common/mesh.h"
 #include "common/parse.h"
 #include "common/wire.h"
 
@@ -61,11 +64,33 @@ static int connect_to(const struct hostport *hp)
 	return fd;
 }
 
+/* A connection to hp and the challenge it opens with; -1 (said) if none. */
+static int connect_challenged(const struct hostport *hp, uint8_t *challenge)
+{
+	struct wire_hdr h;
+	char why[128];
+	int fd = connect_to(hp);
+
+	if (fd < 0) {
+		fprintf(stderr, "forge-peer: cannot connect to %s:%u: %s\n", hp->host, hp->port,
+			strerror(errno));
+		return -1;
+	}
+	if (wire_recv(fd, -1, &h, challenge, AUTH_NONCE_LEN, why) || h.type != MESH_CHALLENGE ||
+	    h.len != AUTH_NONCE_LEN) {
+		fprintf(stderr, "forge-peer: %s:%u sent no challenge\n", hp->host, hp->port);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: forge-peer --to HOST:PORT --vm-id ID --rank R --nodes N "
 			"[--target T] [--channels C] [--uid USER] [--hold SECONDS] "
-			"[--send CH:TYPE:A0:A1:A2]... [--gap MS] --expect refused|accepted\n");
+			"[--send CH:TYPE:A0:A1:A2]... [--gap MS] [--replay] "
+			"--expect refused|accepted\n");
 	exit(2);
 }
 
@@ -104,7 +129,7 @@ int main(int argc, char **argv)
 		{ "to", 1, NULL, 't' }, { "vm-id", 1, NULL, 'v' }, { "rank", 1, NULL, 'r' },
 		{ "nodes", 1, NULL, 'n' }, { "target", 1, NULL, 'T' }, { "channels", 1, NULL, 'c' },
 		{ "uid", 1, NULL, 'u' }, { "hold", 1, NULL, 'h' }, { "expect", 1, NULL, 'e' },
-		{ "send", 1, NULL, 's' }, { "gap", 1, NULL, 'g' },
+		{ "send", 1, NULL, 's' }, { "gap", 1, NULL, 'g' }, { "replay", 0, NULL, 'R' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct hostport to;
@@ -113,7 +138,8 @@ int main(int argc, char **argv)
 	unsigned channels = 1, hold = 0, have = 0, nr_sends = 0, gap_ms = 0;
 	struct frame sends[MAX_SENDS];
 	char err[PARSE_ERR_MAX > AUTH_ERR_MAX ? PARSE_ERR_MAX : AUTH_ERR_MAX];
-	int fds[8], c, wrong = 0;
+	int fds[8], c, wrong = 0, decoy = -1;
+	bool replay = false;
 	uint64_t v;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -170,6 +196,9 @@ int main(int argc, char **argv)
 			if (parse_uint(optarg, 0, 60000, &gap_ms, err))
 				usage();
 			break;
+		case 'R':
+			replay = true;
+			break;
 		default:
 			usage();
 		}
@@ -196,24 +225,30 @@ int main(int argc, char **argv)
 		}
 	}
 	for (unsigned ch = 0; ch < channels; ch++) {
+		uint8_t challenge[AUTH_NONCE_LEN];
 		struct wire_hdr h;
 		char *cred, why[128], buf[4096];
 		struct pollfd p;
 		bool accepted;
 
+		if (replay) {
+			if (decoy >= 0)
+				close(decoy);
+			decoy = connect_challenged(&to, claim.challenge);
+			if (decoy < 0)
+				return 3;
+		}
+		fds[ch] = connect_challenged(&to, challenge);
+		if (fds[ch] < 0)
+			return 3;
+		if (!replay)
+			memcpy(claim.challenge, challenge, AUTH_NONCE_LEN);
 		claim.channel = ch;
 		if (auth_encode(sock, &claim, &cred, err)) {
 			fprintf(stderr, "forge-peer: %s\n", err);
 			return 3;
 		}
-		fds[ch] = connect_to(&to);
-		if (fds[ch] < 0) {
-			fprintf(stderr, "forge-peer: cannot connect to %s:%u: %s\n", to.host,
-				to.port, strerror(errno));
-			free(cred);
-			return 3;
-		}
-		h = wire_hdr_make(WIRE_TYPE_MESH_FIRST, (uint16_t)claim.from, strlen(cred) + 1);
+		h = wire_hdr_make(MESH_HELLO, (uint16_t)claim.from, strlen(cred) + 1);
 		if (wire_send(fds[ch], &h, cred)) {
 			fprintf(stderr, "forge-peer: cannot send the handshake\n");
 			free(cred);
@@ -226,7 +261,7 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		accepted = !wire_recv(fds[ch], -1, &h, buf, sizeof(buf), why) &&
-			   h.type == WIRE_TYPE_MESH_FIRST + 1;
+			   h.type == MESH_HELLO_ACK;
 		printf("forge-peer: channel %u: %s\n", ch, accepted ? "accepted" : "refused");
 		wrong |= accepted != !strcmp(expect, "accepted");
 	}
@@ -247,5 +282,7 @@ int main(int argc, char **argv)
 		sleep(hold);
 	for (unsigned ch = 0; ch < channels; ch++)
 		close(fds[ch]);
+	if (decoy >= 0)
+		close(decoy);
 	return wrong ? 1 : 0;
 }

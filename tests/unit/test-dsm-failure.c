@@ -10,6 +10,7 @@
  * - bad configurations: a clear error from dsm_create.
  */
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -255,6 +256,154 @@ static void test_bad_messages(void)
 	}
 }
 
+/*
+ * ---- acks and pages from the wrong node ----
+ *
+ * Three ranks; rank 0 runs a DSM, ranks 1 and 2 are scripted on the bare
+ * mesh.  Pages 0-1 are homed at rank 0, 2-3 at rank 1, 4-5 at rank 2.
+ */
+
+enum { WRONG_ACK, WRONG_SOURCE };
+
+struct wrong_case {
+	int kind;
+	const char *expect;
+};
+
+static void *wrong_writer(void *arg)
+{
+	volatile uint8_t *p = arg;
+
+	*p = 1; /* faults; answered (wrongly) by the script, or never */
+	return NULL;
+}
+
+/* Rank 0: for WRONG_ACK, write to page 2 (homed at rank 1) and wait for the DSM to stop. */
+static int wrong_victim(struct dsm *d, unsigned rank, void *arg)
+{
+	struct cluster *c = arg;
+	const struct wrong_case *w = c->arg;
+	uint8_t *base = dsm_addr(d);
+	const char *e = NULL;
+	pthread_t t;
+
+	(void)rank;
+	if (w->kind == WRONG_SOURCE)
+		memset(base, 0x5a, DSM_PAGE_SIZE); /* page 0 is ours, with data */
+	cluster_barrier(c);
+	if (w->kind == WRONG_SOURCE)
+		cluster_barrier(c); /* rank 2 owns page 0 now */
+	if (w->kind == WRONG_ACK && pthread_create(&t, NULL, wrong_writer, base + 2 * DSM_PAGE_SIZE))
+		return 1;
+	for (int i = 0; i < 10000 && !(e = dsm_error(d)); i++)
+		usleep(1000);
+	if (!e || !strstr(e, w->expect)) {
+		fprintf(stderr, "unexpected error: %s (wanted \"%s\")\n", e ? e : "none", w->expect);
+		return 1;
+	}
+	/* The writer stays blocked in its fault: the process ends with it. */
+	return CLUSTER_FAILED_OK;
+}
+
+static int wrong_recv(int fd, int from, uint16_t type, struct wire_hdr *h)
+{
+	static unsigned char buf[DSM_PAGE_SIZE];
+	char why[128];
+
+	if (wire_recv(fd, from, h, buf, sizeof(buf), why) || h->type != type) {
+		fprintf(stderr, "script: waited for 0x%x: %s\n", type, why);
+		return -1;
+	}
+	return 0;
+}
+
+static int wrong_send(int fd, unsigned from, uint16_t type, uint64_t a0, uint64_t a1, uint64_t a2,
+		      const void *page)
+{
+	struct wire_hdr h = wire_hdr_make(type, from, page ? DSM_PAGE_SIZE : 0);
+
+	h.arg[0] = a0;
+	h.arg[1] = a1;
+	h.arg[2] = a2;
+	return wire_send(fd, &h, page);
+}
+
+/* Until rank 0 closes the connection. */
+static int wrong_drain(int fd)
+{
+	char buf[256];
+	ssize_t r;
+
+	for (;;) {
+		r = read(fd, buf, sizeof(buf));
+		if (r == 0 || (r < 0 && errno != EINTR))
+			return 0;
+	}
+}
+
+static int wrong_script(struct cluster *c, struct mesh *m, unsigned rank, void *arg)
+{
+	const struct wrong_case *w = c->arg;
+	static unsigned char page[DSM_PAGE_SIZE];
+	int fd = mesh_fd(m, 0, 0);
+	struct wire_hdr h;
+
+	(void)arg;
+	cluster_barrier(c);
+	if (w->kind == WRONG_ACK && rank == 1) {
+		/* The home's answer says rank 2 will ack; then rank 1 acks instead. */
+		if (wrong_recv(fd, 0, 0x101, &h) || h.arg[0] != 2)
+			return 10;
+		if (wrong_send(fd, 1, 0x105, 2, 3, 1u << 2, page) ||
+		    wrong_send(fd, 1, 0x104, 2, 0, 0, NULL))
+			return 11;
+	}
+	if (w->kind == WRONG_SOURCE) {
+		if (rank == 2) {
+			/* Take page 0 with write access: rank 2 is its owner now. */
+			if (wrong_send(fd, 2, 0x101, 0, 0, 0, NULL) || wrong_recv(fd, 0, 0x105, &h))
+				return 20;
+			cluster_barrier(c);
+			/* Forwarded to rank 1: say nothing, as if its page were lost. */
+			if (wrong_recv(fd, 0, 0x102, &h))
+				return 21;
+		} else {
+			cluster_barrier(c);
+			/* Rank 1 asks, and reports its page as come from the home. */
+			if (wrong_send(fd, 1, 0x101, 0, 0, 0, NULL) ||
+			    wrong_send(fd, 1, 0x108, 0, 0, 0, NULL))
+				return 22;
+		}
+	}
+	return wrong_drain(fd);
+}
+
+static void test_wrong_sender(void)
+{
+	static const struct wrong_case cases[] = {
+		{ WRONG_ACK, "the home did not ask that node to drop the page" },
+		{ WRONG_SOURCE, "page 0 came to rank 1 from rank 0, not from rank 2" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct cluster c;
+
+		cluster_init(&c, 3, 6 * DSM_PAGE_SIZE);
+		c.tmpl.on_fatal = survive;
+		c.raw_mask = 1u << 1 | 1u << 2;
+		c.raw = wrong_script;
+		c.arg = (void *)&cases[i];
+		c.timeout_s = 20;
+		cluster_run(&c, wrong_victim, &c);
+		for (unsigned r = 0; r < 3; r++)
+			CHECK_EQ(c.status[r], 0);
+		if (c.status[0] || c.status[1] || c.status[2]) {
+			fprintf(stderr, "case: %s\n", cases[i].expect);
+			cluster_report(&c);
+		}
+	}
+}
+
 /* ---- garbage on the port while the mesh forms ---- */
 
 static int garbage_fd = -1;
@@ -379,6 +528,7 @@ int main(void)
 	RUN(test_kill_one);
 	RUN(test_kill_after_bye);
 	RUN(test_bad_messages);
+	RUN(test_wrong_sender);
 	RUN(test_garbage_on_port);
 	RUN(test_bad_config);
 	return check_summary();
