@@ -4,8 +4,17 @@
  * thread per (peer, channel) reads whole frames into its own buffer and
  * dispatches them in order; a mutex per connection keeps frames of
  * concurrent senders whole.
+ *
+ * No sender ever blocks on a full socket.  Receive threads send replies,
+ * and two nodes that each block writing to the other, neither reading, would
+ * wait for ever once more is in flight than the socket buffers hold (64-page
+ * prefetch runs both ways).  A send writes what the socket takes at once and
+ * queues the rest on its connection; later frames queue behind it, in order,
+ * and one flusher thread per transport writes the queues as the sockets
+ * drain.  A peer that leaves more than TCP_QUEUE_MAX unread is dropped.
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -13,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,12 +32,25 @@
 
 /* Room for one largest frame plus what usually follows it in the same read. */
 #define TCP_RXBUF (sizeof(struct wire_hdr) + DSM_TRANSPORT_MAX_PAYLOAD + 65536)
+/* Unsent bytes one connection may hold before its peer counts as gone. */
+#define TCP_QUEUE_MAX (64u << 20)
+/* An orderly stop waits this long for the queues to reach their sockets. */
+#define TCP_DRAIN_MS 5000
+
+/* The unsent tail of one frame. */
+struct tcp_out {
+	struct tcp_out *next;
+	size_t len, off;
+	unsigned char data[];
+};
 
 struct tcp_conn {
 	struct tcp *tcp;
 	unsigned peer, channel;
 	int fd;
-	pthread_mutex_t send_lock;
+	pthread_mutex_t send_lock; /* the socket's writes and the queue */
+	struct tcp_out *q_head, *q_tail;
+	size_t q_bytes;
 	pthread_t thread;
 	bool started;
 	atomic_bool down; /* shut down: the peer has been told by EOF */
@@ -40,6 +63,10 @@ struct tcp {
 	unsigned nr_nodes, rank;
 	struct tcp_conn *conns; /* [peer * nr_channels + channel]; fd -1 for our own rank */
 	atomic_bool stopping;
+	int wake_fd;             /* eventfd: a queue became non-empty, or stop */
+	pthread_t flusher;
+	bool flusher_started;
+	atomic_bool flusher_stop;
 };
 
 static struct tcp *tcp_of(struct dsm_transport *t)
@@ -184,9 +211,196 @@ static void *tcp_rx_thread(void *arg)
 	return NULL;
 }
 
+/* Queue the part of a frame the socket did not take (send_lock held). */
+static int tcp_enqueue(struct tcp_conn *c, const struct wire_hdr *h, const void *payload,
+		       size_t sent)
+{
+	size_t total = sizeof(*h) + h->len;
+	struct tcp_out *o;
+
+	if (c->q_bytes + total - sent > TCP_QUEUE_MAX)
+		return -ENOBUFS;
+	o = malloc(sizeof(*o) + total - sent);
+	if (!o)
+		return -ENOMEM;
+	o->next = NULL;
+	o->len = total - sent;
+	o->off = 0;
+	if (sent < sizeof(*h)) {
+		memcpy(o->data, (const char *)h + sent, sizeof(*h) - sent);
+		if (h->len)
+			memcpy(o->data + sizeof(*h) - sent, payload, h->len);
+	} else {
+		memcpy(o->data, (const char *)payload + (sent - sizeof(*h)), total - sent);
+	}
+	if (c->q_tail)
+		c->q_tail->next = o;
+	else
+		c->q_head = o;
+	c->q_tail = o;
+	c->q_bytes += o->len;
+	return 0;
+}
+
+/* Write what the socket takes now from the queue (send_lock held); -errno on failure. */
+static int tcp_flush_locked(struct tcp_conn *c)
+{
+	while (c->q_head) {
+		struct tcp_out *o = c->q_head;
+		ssize_t r = send(c->fd, o->data + o->off, o->len - o->off,
+				 MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == EAGAIN ? 0 : -errno;
+		}
+		o->off += r;
+		c->q_bytes -= r;
+		if (o->off < o->len)
+			return 0;
+		c->q_head = o->next;
+		if (!c->q_head)
+			c->q_tail = NULL;
+		free(o);
+	}
+	return 0;
+}
+
+static void tcp_queue_free(struct tcp_conn *c)
+{
+	while (c->q_head) {
+		struct tcp_out *o = c->q_head;
+
+		c->q_head = o->next;
+		free(o);
+	}
+	c->q_tail = NULL;
+	c->q_bytes = 0;
+}
+
+static void tcp_wake_flusher(struct tcp *tcp)
+{
+	uint64_t one = 1;
+
+	if (write(tcp->wake_fd, &one, sizeof(one)) < 0) {
+		/* only when the counter is saturated: the flusher is awake anyway */
+	}
+}
+
+static int tcp_send(struct tcp *tcp, unsigned peer, unsigned channel, const struct wire_hdr *h,
+		    const void *payload)
+{
+	struct tcp_conn *c = tcp_conn(tcp, peer, channel);
+	struct iovec iov[2] = {
+		{ .iov_base = (void *)h, .iov_len = sizeof(*h) },
+		{ .iov_base = (void *)payload, .iov_len = payload ? h->len : 0 },
+	};
+	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = payload && h->len ? 2 : 1 };
+	bool queued = false;
+	ssize_t r = 0;
+	int rc = 0;
+
+	if (!c)
+		return -EINVAL;
+	if (h->len && !payload)
+		return -EINVAL;
+	if (atomic_load(&c->down))
+		return -ECONNRESET;
+	pthread_mutex_lock(&c->send_lock);
+	if (!c->q_head) {
+		/* Nothing queued ahead of it: straight to the socket, as much as it takes. */
+		do
+			r = sendmsg(c->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+		while (r < 0 && errno == EINTR);
+		if (r < 0 && errno != EAGAIN)
+			rc = -errno;
+		else if (r < 0)
+			r = 0;
+	}
+	if (!rc && (size_t)r < sizeof(*h) + h->len) {
+		rc = tcp_enqueue(c, h, payload, r);
+		queued = !rc;
+	}
+	pthread_mutex_unlock(&c->send_lock);
+	if (queued)
+		tcp_wake_flusher(tcp);
+	if (rc == -ENOBUFS)
+		tcp_conn_down(c, false, "it has not read what was sent to it for too long "
+			      "(64 MiB waiting)");
+	return rc;
+}
+
+/*
+ * Write the queues as their sockets drain.  A failed write is not reported
+ * here: the receive thread of that connection sees the failure too.
+ */
+static void *tcp_flusher(void *arg)
+{
+	struct tcp *tcp = arg;
+	unsigned n = tcp->nr_nodes * tcp->cfg.nr_channels;
+	struct pollfd *pfd = calloc(n + 1, sizeof(*pfd));
+	unsigned *idx = calloc(n, sizeof(*idx));
+
+	if (!pfd || !idx) {
+		/* Without its memory the flusher cannot run: fail every connection. */
+		for (unsigned i = 0; i < n; i++)
+			if (tcp->conns[i].fd >= 0)
+				tcp_conn_down(&tcp->conns[i], false, "out of memory");
+		free(pfd);
+		free(idx);
+		return NULL;
+	}
+	while (!atomic_load(&tcp->flusher_stop)) {
+		unsigned np = 1;
+		uint64_t v;
+
+		pfd[0] = (struct pollfd){ .fd = tcp->wake_fd, .events = POLLIN };
+		for (unsigned i = 0; i < n; i++) {
+			struct tcp_conn *c = &tcp->conns[i];
+			bool busy;
+
+			if (c->fd < 0)
+				continue;
+			pthread_mutex_lock(&c->send_lock);
+			busy = c->q_head && !atomic_load(&c->down);
+			pthread_mutex_unlock(&c->send_lock);
+			if (busy) {
+				idx[np - 1] = i;
+				pfd[np++] = (struct pollfd){ .fd = c->fd, .events = POLLOUT };
+			}
+		}
+		if (poll(pfd, np, -1) < 0 && errno != EINTR)
+			break;
+		if (pfd[0].revents & POLLIN && read(tcp->wake_fd, &v, sizeof(v)) < 0) {
+			/* nothing to do: the next poll says if it is still readable */
+		}
+		for (unsigned k = 1; k < np; k++) {
+			struct tcp_conn *c = &tcp->conns[idx[k - 1]];
+
+			if (!pfd[k].revents)
+				continue;
+			pthread_mutex_lock(&c->send_lock);
+			if (tcp_flush_locked(c))
+				tcp_queue_free(c);
+			pthread_mutex_unlock(&c->send_lock);
+		}
+	}
+	free(pfd);
+	free(idx);
+	return NULL;
+}
+
 static int tcp_start(struct dsm_transport *t, char *err)
 {
 	struct tcp *tcp = tcp_of(t);
+	int frc = pthread_create(&tcp->flusher, NULL, tcp_flusher, tcp);
+
+	if (frc) {
+		snprintf(err, 256, "cannot start the send thread: %s", strerror(frc));
+		return -1;
+	}
+	tcp->flusher_started = true;
 
 	for (unsigned i = 0; i < tcp->nr_nodes * tcp->cfg.nr_channels; i++) {
 		struct tcp_conn *c = &tcp->conns[i];
@@ -202,22 +416,6 @@ static int tcp_start(struct dsm_transport *t, char *err)
 		c->started = true;
 	}
 	return 0;
-}
-
-static int tcp_send(struct tcp *tcp, unsigned peer, unsigned channel, const struct wire_hdr *h,
-		    const void *payload)
-{
-	struct tcp_conn *c = tcp_conn(tcp, peer, channel);
-	int rc;
-
-	if (!c)
-		return -EINVAL;
-	if (atomic_load(&c->down))
-		return -ECONNRESET;
-	pthread_mutex_lock(&c->send_lock);
-	rc = wire_send(c->fd, h, payload);
-	pthread_mutex_unlock(&c->send_lock);
-	return rc;
 }
 
 static int tcp_send_msg(struct dsm_transport *t, unsigned peer, unsigned channel,
@@ -241,23 +439,59 @@ static void tcp_shutdown(struct dsm_transport *t)
 	struct tcp *tcp = tcp_of(t);
 
 	atomic_store(&tcp->stopping, true);
-	for (unsigned i = 0; i < tcp->nr_nodes * tcp->cfg.nr_channels; i++)
-		if (tcp->conns[i].fd >= 0) {
-			atomic_store(&tcp->conns[i].down, true);
-			shutdown(tcp->conns[i].fd, SHUT_RDWR);
+	for (unsigned i = 0; i < tcp->nr_nodes * tcp->cfg.nr_channels; i++) {
+		struct tcp_conn *c = &tcp->conns[i];
+
+		if (c->fd < 0)
+			continue;
+		/* What the socket takes now still goes (an ABORT just sent, say); no waiting. */
+		pthread_mutex_lock(&c->send_lock);
+		tcp_flush_locked(c);
+		pthread_mutex_unlock(&c->send_lock);
+		atomic_store(&c->down, true);
+		shutdown(c->fd, SHUT_RDWR);
+	}
+	atomic_store(&tcp->flusher_stop, true);
+	tcp_wake_flusher(tcp);
+}
+
+/* Wait, a bounded time, for the flusher to write every queue (an orderly stop: BYEs). */
+static void tcp_drain(struct tcp *tcp)
+{
+	uint64_t end = tcp_now_ns() + TCP_DRAIN_MS * 1000000ull;
+
+	for (;;) {
+		bool empty = true;
+
+		for (unsigned i = 0; i < tcp->nr_nodes * tcp->cfg.nr_channels && empty; i++) {
+			struct tcp_conn *c = &tcp->conns[i];
+
+			pthread_mutex_lock(&c->send_lock);
+			empty = !c->q_head || atomic_load(&c->down);
+			pthread_mutex_unlock(&c->send_lock);
 		}
+		if (empty || tcp_now_ns() >= end || !tcp->flusher_started)
+			return;
+		usleep(1000);
+	}
 }
 
 static void tcp_stop(struct dsm_transport *t)
 {
 	struct tcp *tcp = tcp_of(t);
 
+	if (!atomic_load(&tcp->stopping))
+		tcp_drain(tcp);
 	tcp_shutdown(t);
 	for (unsigned i = 0; i < tcp->nr_nodes * tcp->cfg.nr_channels; i++)
 		if (tcp->conns[i].started) {
 			pthread_join(tcp->conns[i].thread, NULL);
 			tcp->conns[i].started = false;
 		}
+	if (tcp->flusher_started) {
+		pthread_join(tcp->flusher, NULL);
+		tcp->flusher_started = false;
+	}
 }
 
 static void tcp_destroy(struct dsm_transport *t)
@@ -268,9 +502,12 @@ static void tcp_destroy(struct dsm_transport *t)
 		return;
 	tcp_stop(t);
 	for (unsigned i = 0; i < tcp->nr_nodes * tcp->cfg.nr_channels; i++) {
+		tcp_queue_free(&tcp->conns[i]);
 		pthread_mutex_destroy(&tcp->conns[i].send_lock);
 		free(tcp->conns[i].buf);
 	}
+	if (tcp->wake_fd >= 0)
+		close(tcp->wake_fd);
 	free(tcp->conns);
 	free(tcp);
 }
@@ -299,6 +536,13 @@ struct dsm_transport *dsm_tcp_create(const struct dsm_tcp_config *cfg, char *err
 	tcp->cfg = *cfg;
 	tcp->nr_nodes = n;
 	tcp->rank = mesh_rank(cfg->mesh);
+	tcp->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (tcp->wake_fd < 0) {
+		snprintf(err, 256, "eventfd: %s", strerror(errno));
+		free(tcp->conns);
+		free(tcp);
+		return NULL;
+	}
 	/* All set up to "no connection" first: an error below destroys every one of them. */
 	for (unsigned i = 0; i < n * cfg->nr_channels; i++) {
 		tcp->conns[i].fd = -1;

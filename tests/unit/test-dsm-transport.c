@@ -1,0 +1,155 @@
+/*
+ * The TCP transport's send path: a receive thread that answers what it
+ * reads must never block writing, or two nodes that stream to each other
+ * stop for good once more is in flight than their socket buffers hold.
+ *
+ * Two real processes over a real mesh, with socket buffers of 64 KiB
+ * (tiny ones would make TCP itself crawl): each sends the other 32 small requests at once, and each
+ * request is answered, from the receive thread, with a 64-page frame (a
+ * prefetch run).  Every answer must arrive, in order, whole.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "common/deadline.h"
+#include "dsm/transport.h"
+#include "tests/dsm/cluster.h"
+#include "tests/lib/check.h"
+
+#define T_REQ 0x1f0
+#define T_ANSWER 0x1f1
+#define NR_REQS 32u
+
+struct stream {
+	struct dsm_transport *tr;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned answers, bad, lost;
+	unsigned char page[DSM_TRANSPORT_MAX_PAYLOAD];
+};
+
+static uint8_t pattern(uint64_t seq, size_t i)
+{
+	return (uint8_t)(seq * 131 + i * 7 + 1);
+}
+
+static int on_frame(void *arg, unsigned peer, unsigned channel, const struct wire_hdr *h,
+		    const void *payload, char *why)
+{
+	struct stream *s = arg;
+	const uint8_t *p = payload;
+
+	(void)channel;
+	if (h->type == T_REQ) {
+		struct wire_hdr a = wire_hdr_make(T_ANSWER, h->from == peer ? 1 - peer : 0,
+						  DSM_TRANSPORT_MAX_PAYLOAD);
+
+		/* The answer to request n carries n's pattern. */
+		a.arg[0] = h->arg[0];
+		for (size_t i = 0; i < DSM_TRANSPORT_MAX_PAYLOAD; i++)
+			s->page[i] = pattern(h->arg[0], i);
+		if (s->tr->ops->send_pages(s->tr, peer, 0, &a, s->page)) {
+			snprintf(why, 128, "cannot answer");
+			return -1;
+		}
+		return 0;
+	}
+	pthread_mutex_lock(&s->lock);
+	if (h->type != T_ANSWER || h->len != DSM_TRANSPORT_MAX_PAYLOAD || h->arg[0] != s->answers)
+		s->bad++;
+	for (size_t i = 0; i < h->len && !s->bad; i += 4093)
+		if (p[i] != pattern(h->arg[0], i))
+			s->bad++;
+	s->answers++;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+static void on_lost(void *arg, unsigned peer, unsigned channel, bool malformed, const char *why)
+{
+	struct stream *s = arg;
+
+	fprintf(stderr, "lost rank %u channel %u%s: %s\n", peer, channel,
+		malformed ? " (malformed)" : "", why);
+	pthread_mutex_lock(&s->lock);
+	s->lost++;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static int streamer(struct cluster *c, struct mesh *m, unsigned rank, void *arg)
+{
+	static struct stream s = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct dsm_tcp_config cfg = {
+		.mesh = m, .first_channel = 0, .nr_channels = 1,
+		.dispatch = on_frame, .lost = on_lost, .arg = &s,
+	};
+	unsigned peer = 1 - rank;
+	int fd = mesh_fd(m, peer, 0), small = 64 << 10, rc = 0;
+	struct timespec deadline;
+	char err[256];
+
+	(void)arg;
+	/* Far less than the 8 MiB of answers each way. */
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	deadline_cond_init(&s.cond);
+	s.tr = dsm_tcp_create(&cfg, err);
+	if (!s.tr || s.tr->ops->start(s.tr, err)) {
+		fprintf(stderr, "rank %u: %s\n", rank, err);
+		return 20;
+	}
+	cluster_barrier(c);
+	for (uint64_t n = 0; n < NR_REQS; n++) {
+		struct wire_hdr h = wire_hdr_make(T_REQ, rank, 0);
+
+		h.arg[0] = n;
+		if (s.tr->ops->send_msg(s.tr, peer, 0, &h)) {
+			fprintf(stderr, "rank %u: cannot send request %llu\n", rank,
+				(unsigned long long)n);
+			rc = 21;
+			break;
+		}
+	}
+	deadline_in_ms(&deadline, 20000);
+	pthread_mutex_lock(&s.lock);
+	while (!rc && s.answers < NR_REQS && !s.lost &&
+	       pthread_cond_timedwait(&s.cond, &s.lock, &deadline) == 0)
+		;
+	if (!rc && (s.answers != NR_REQS || s.bad || s.lost)) {
+		fprintf(stderr, "rank %u: %u of %u answers, %u bad, %u lost%s\n", rank, s.answers,
+			NR_REQS, s.bad, s.lost,
+			s.answers < NR_REQS && !s.lost ? " (stuck: a send blocked?)" : "");
+		rc = 22;
+	}
+	pthread_mutex_unlock(&s.lock);
+	/* Both done before either closes: a close would be a loss to the other. */
+	cluster_barrier(c);
+	s.tr->ops->destroy(s.tr);
+	return rc;
+}
+
+static void test_both_ways_small_buffers(void)
+{
+	struct cluster c;
+
+	cluster_init(&c, 2, DSM_PAGE_SIZE);
+	c.raw_mask = 3;
+	c.raw = streamer;
+	c.timeout_s = 40;
+	cluster_run(&c, NULL, &c);
+	CHECK_EQ(c.status[0], 0);
+	CHECK_EQ(c.status[1], 0);
+	if (c.status[0] || c.status[1])
+		cluster_report(&c);
+}
+
+int main(void)
+{
+	RUN(test_both_ways_small_buffers);
+	return check_summary();
+}
