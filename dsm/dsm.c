@@ -53,7 +53,10 @@ void dsm_fail(struct dsm *d, unsigned culprit, const char *fmt, ...)
 	/*
 	 * Tell every peer why before closing, on every channel (each has its
 	 * own receive thread, which must see why before it sees the close),
-	 * so that each names the culprit, not us.
+	 * so that each names the culprit, not us.  The culprit too: when only
+	 * a link failed, it is alive, and must learn that the others lost it
+	 * rather than blame us for closing (sends never block, so a dead one
+	 * costs nothing).
 	 */
 	if (d->tr) {
 		for (unsigned p = 0; p < d->nr_nodes; p++)
@@ -61,7 +64,7 @@ void dsm_fail(struct dsm *d, unsigned culprit, const char *fmt, ...)
 				uint32_t len = strnlen(msg, DSM_ABORT_MAX);
 				struct wire_hdr h = wire_hdr_make(DSM_MSG_ABORT, d->rank, len);
 
-				if (p == d->rank || p == culprit)
+				if (p == d->rank)
 					continue;
 				h.arg[0] = culprit < d->nr_nodes ? culprit : d->rank;
 				d->tr->ops->send_pages(d->tr, p, ch, &h, msg);

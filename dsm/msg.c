@@ -53,6 +53,8 @@ static void msg_abort(struct dsm *d, unsigned peer, uint64_t culprit, const char
 	msg[i] = '\0';
 	if (culprit == peer)
 		dsm_fail(d, peer, "%s stopped: %s", dsm_peer_name(d, peer, name, sizeof(name)), msg);
+	else if (culprit == d->rank)
+		dsm_fail(d, d->rank, "the others lost this node: %s (reported by rank %u)", msg, peer);
 	else
 		dsm_fail(d, culprit, "%s (reported by rank %u)", msg, peer);
 }

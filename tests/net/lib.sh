@@ -298,13 +298,6 @@ net_fault_run() {
 	echo "after '$fault': instances ${NET_WAIT_RANKS:-$(seq 0 $((n - 1)) | tr '\n' ' ')}ended within $net_ms ms"
 }
 
-# net_known_bug WHAT: a fault of gvm this test found and that is not fixed
-# yet: said (XFAIL) and tolerated, unless NET_STRICT=1 (then it fails).
-net_known_bug() {
-	[ "${NET_STRICT:-0}" = 1 ] && { net_logs; fail "$*"; }
-	echo "XFAIL (known, NET_STRICT=1 fails on it): $*"
-}
-
 # net_probe NODES VCPUS MEM: the probe guest over NODES hosts joined with
 # 50 us delay, up to 1 ms jitter and 0.1% loss (seed $NET_SEED, else from
 # the clock); every workload, judged by probe-check; every instance must
