@@ -62,6 +62,7 @@ include vmm/module.mk
 include bench/module.mk
 include images/module.mk
 include tests/module.mk
+include tests/fuzz/module.mk
 -include spank/module.mk
 
 progs: $(PROGS)

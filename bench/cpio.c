@@ -65,8 +65,9 @@ static int name_matches(const struct cpio_file *f, const char *name)
 		n += 2, l -= 2;
 	while (l && n[0] == '/')
 		n++, l--;
+	/* An archive's name may hold a NUL before its end: stop at name's. */
 	for (; i < l; i++)
-		if (name[i] != n[i])
+		if (name[i] != n[i] || !name[i])
 			return 0;
 	return name[i] == '\0';
 }

@@ -29,12 +29,14 @@ static bool is_file(const char *p)
 static int add_words(char *buf, size_t size, const char *file, char *err)
 {
 	FILE *f = fopen(file, "re");
-	char line[1024];
-	size_t used = strlen(buf);
+	/* Whole lines, however long: a fixed buffer would cut a word in two. */
+	char *line = NULL;
+	size_t cap = 0, used = strlen(buf);
+	int rc = 0;
 
 	if (!f)
 		return errno == ENOENT ? 0 : ERR("image: cannot read %s: %s", file, strerror(errno));
-	while (fgets(line, sizeof(line), f)) {
+	while (!rc && getline(&line, &cap, f) >= 0) {
 		char *save = NULL, *w;
 
 		if (line[0] == '#')
@@ -43,15 +45,16 @@ static int add_words(char *buf, size_t size, const char *file, char *err)
 			int n = snprintf(buf + used, size - used, "%s%s", used ? " " : "", w);
 
 			if (n < 0 || (size_t)n >= size - used) {
-				fclose(f);
-				return ERR("image: the command line from %s is longer than %zu bytes",
-					   file, size - 1);
+				rc = ERR("image: the command line from %s is longer than %zu bytes",
+					 file, size - 1);
+				break;
 			}
 			used += n;
 		}
 	}
+	free(line);
 	fclose(f);
-	return 0;
+	return rc;
 }
 
 /* Add dir to the places to look, unless it is there already or does not exist. */

@@ -109,18 +109,19 @@ static int check_bzimage(const char *path, const uint8_t *b, size_t len, char *e
 static int check_elf(const char *path, const uint8_t *b, size_t len, uint64_t file_size,
 		     char *err)
 {
-	const Elf64_Ehdr *eh = (const Elf64_Ehdr *)b;
+	Elf64_Ehdr eh;
 
-	if (len < sizeof(*eh) || b[EI_CLASS] != ELFCLASS64 || b[EI_DATA] != ELFDATA2LSB)
+	if (len < sizeof(eh) || b[EI_CLASS] != ELFCLASS64 || b[EI_DATA] != ELFDATA2LSB)
 		return ERR("kernel '%s' is an ELF file but not a 64-bit little-endian one", path);
-	if (eh->e_machine != EM_X86_64)
+	memcpy(&eh, b, sizeof(eh));
+	if (eh.e_machine != EM_X86_64)
 		return ERR("kernel '%s' is an ELF file for another machine (e_machine %u), "
-			   "not x86-64", path, eh->e_machine);
-	if (eh->e_type != ET_EXEC)
+			   "not x86-64", path, eh.e_machine);
+	if (eh.e_type != ET_EXEC)
 		return ERR("kernel '%s' is not an ELF executable (e_type %u): link it with a "
-			   "fixed load address", path, eh->e_type);
-	if (eh->e_phentsize != sizeof(Elf64_Phdr) || !eh->e_phnum ||
-	    eh->e_phoff > file_size || eh->e_phnum * sizeof(Elf64_Phdr) > file_size - eh->e_phoff)
+			   "fixed load address", path, eh.e_type);
+	if (eh.e_phentsize != sizeof(Elf64_Phdr) || !eh.e_phnum ||
+	    eh.e_phoff > file_size || eh.e_phnum * sizeof(Elf64_Phdr) > file_size - eh.e_phoff)
 		return ERR("kernel '%s' has a damaged ELF program header table", path);
 	return 0;
 }
@@ -247,16 +248,21 @@ static int load_bzimage(struct guest_ram *ram, const char *path, const uint8_t *
 static int load_elf(struct guest_ram *ram, const char *path, const uint8_t *b, size_t len,
 		    uint8_t *zp, struct boot_entry *e, char *err)
 {
-	const Elf64_Ehdr *eh = (const Elf64_Ehdr *)b;
+	Elf64_Ehdr ehdr;
+	const Elf64_Ehdr *eh = &ehdr;
 	uint64_t lo = UINT64_MAX, hi = 0;
 	bool entry_ok = false;
 
 	if (check_elf(path, b, len, len, err))
 		return -1;
+	/* Copies: the file places its headers at any offset, aligned or not. */
+	memcpy(&ehdr, b, sizeof(ehdr));
 	for (unsigned i = 0; i < eh->e_phnum; i++) {
-		const Elf64_Phdr *ph = (const Elf64_Phdr *)(b + eh->e_phoff) + i;
+		Elf64_Phdr phdr;
+		const Elf64_Phdr *ph = &phdr;
 		uint8_t *dst;
 
+		memcpy(&phdr, b + eh->e_phoff + i * sizeof(phdr), sizeof(phdr));
 		if (ph->p_type != PT_LOAD || !ph->p_memsz)
 			continue;
 		if (ph->p_filesz > ph->p_memsz || ph->p_offset > len ||

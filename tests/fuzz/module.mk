@@ -1,0 +1,48 @@
+# Fuzz targets (libFuzzer): tests/fuzz/NAME.c, listed in fuzz_NAMES, is a
+# program build/fuzz/NAME, built with clang, ASan and UBSan from the sources
+# it tests (fuzz_NAME_SRCS), compiled here: the libraries of $(O) are gcc's,
+# without the fuzzer's coverage instrumentation.  `make fuzz` builds them;
+# tests/fuzz/fuzz.t runs each briefly on its seed corpus
+# (tests/fuzz/corpus/NAME/), docs/reliability.md says how to run them long.
+FUZZ_CC ?= clang
+FUZZ := build/fuzz
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+# The project's warnings but one that clang lacks.
+FUZZ_CFLAGS := -std=gnu11 $(filter-out -Wno-format-truncation,$(WARN)) -g -O1 \
+	-fno-omit-frame-pointer -pthread -D_GNU_SOURCE -I. -MMD -MP \
+	$(FUZZ_SAN) -fsanitize=fuzzer-no-link
+FUZZ_LDFLAGS := -pthread $(FUZZ_SAN) -fsanitize=fuzzer
+
+fuzz_NAMES := cpio job-output boot image mtx mtx-value initramfs wire parse emulate
+fuzz_LOG := tests/fuzz/lib/log-quiet.c
+fuzz_cpio_SRCS := common/cpio.c
+fuzz_job-output_SRCS := vmm/job-output.c common/cpio.c common/fdio.c common/parse.c $(fuzz_LOG)
+fuzz_boot_SRCS := vmm/x86/boot.c common/parse.c $(fuzz_LOG)
+fuzz_image_SRCS := vmm/image.c
+fuzz_mtx_SRCS := bench/mtx.c bench/spmv.c bench/err.c bench/fmt.c
+fuzz_mtx-value_SRCS := bench/mtx.c bench/err.c bench/fmt.c
+fuzz_initramfs_SRCS := bench/cpio.c bench/err.c bench/fmt.c
+fuzz_wire_SRCS := common/wire.c
+fuzz_parse_SRCS := common/parse.c
+fuzz_emulate_SRCS := vmm/x86/emulate.c tests/fuzz/lib/cpu-stub.c
+
+FUZZ_PROGS := $(fuzz_NAMES:%=$(FUZZ)/%)
+.PHONY: fuzz
+fuzz: $(FUZZ_PROGS)
+
+define fuzz_prog
+$(FUZZ)/$(1): $(FUZZ)/obj/tests/fuzz/$(1).o $$(fuzz_$(1)_SRCS:%.c=$(FUZZ)/obj/%.o)
+	$$(FUZZ_CC) $$(FUZZ_LDFLAGS) $$^ -o $$@
+endef
+$(foreach t,$(fuzz_NAMES),$(eval $(call fuzz_prog,$(t))))
+
+$(FUZZ)/obj/%.o: %.c config.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+# The bench code rounds as its other builds do (bench/module.mk).
+$(FUZZ)/obj/bench/%.o: FUZZ_CFLAGS += $(BENCH_FPFLAGS)
+
+# The top Makefile reads the dependency files under $(O) only.
+ifeq ($(filter $(O)/%,$(FUZZ)/),)
+-include $(shell find $(FUZZ) -name '*.d' 2>/dev/null)
+endif
