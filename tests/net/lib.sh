@@ -19,9 +19,11 @@ NET_VMID=$((RANDOM * 32768 + RANDOM + 1))
 T=$GVM_TEST_TMP
 
 # Workloads that keep the DSM busy (counters, copies and SpMV over pages of
-# every node), IPIs, device interrupts and clocks across hosts; kept short.
+# every node), IPIs, device interrupts and clocks across hosts; kept short
+# (tests/net/soak.sh makes them long).
 NET_WORKLOADS=ipi,irq,clock,counter,memcpy,spmv
-NET_APPEND="probe.iters=2 probe.memcpy_size=1M probe.memcpy_reps=2 probe.counter_iters=20000 probe.ipi_rounds=5"
+NET_APPEND=${NET_APPEND:-"probe.iters=2 probe.memcpy_size=1M probe.memcpy_reps=2 probe.counter_iters=20000 probe.ipi_rounds=5"}
+NET_PROBE_WAIT_MS=${NET_PROBE_WAIT_MS:-200000}
 # A long run to disturb: atomic counters shared across every node.
 NET_LONG_APPEND="probe.workloads=counter probe.counter_iters=1000000000"
 
@@ -317,7 +319,8 @@ net_probe() {
 	t0=$(now_ms)
 	net_start "$vcpus" "$mem" \
 		"probe.workloads=$NET_WORKLOADS probe.matrix=$matrices $NET_APPEND"
-	net_wait_ended 200000 $(seq 0 $((n - 1))) || { net_logs; fail "instances still run after 200 s"; }
+	net_wait_ended $NET_PROBE_WAIT_MS $(seq 0 $((n - 1))) ||
+		{ net_logs; fail "instances still run after $((NET_PROBE_WAIT_MS / 1000)) s"; }
 	echo "all $n instances ended after $(($(now_ms) - t0)) ms"
 	for r in $(seq 0 $((n - 1))); do
 		[ "${net_rc[$r]}" = 0 ] || { net_logs; fail "rank $r exited ${net_rc[$r]}, not 0"; }
