@@ -44,14 +44,9 @@ static void put(const char *name, const uint8_t *data, size_t len)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	const char *tmp = getenv("GVM_FUZZ_TMP");
-
 	(void)argc;
 	(void)argv;
-	if (!tmp)
-		tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv("TMPDIR");
-	snprintf(dir, sizeof(dir), "%s/gvm-fuzz-image.XXXXXX", tmp ? tmp : "/tmp");
-	FUZZ_CHECK(mkdtemp(dir));
+	fuzz_scratch_dir("image", dir, sizeof(dir));
 	atexit(cleanup);
 	put("vmlinux", (const uint8_t *)"", 0);
 	return 0;

@@ -75,14 +75,9 @@ static int fresh_fd(void)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	const char *tmp = getenv("GVM_FUZZ_TMP");
-
 	(void)argc;
 	(void)argv;
-	if (!tmp)
-		tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv("TMPDIR");
-	snprintf(base, sizeof(base), "%s/gvm-fuzz-job-output.XXXXXX", tmp ? tmp : "/tmp");
-	FUZZ_CHECK(mkdtemp(base));
+	fuzz_scratch_dir("job-output", base, sizeof(base));
 	atexit(cleanup);
 	snprintf(out, sizeof(out), "%s/out", base);
 	snprintf(victim, sizeof(victim), "%s/victim", base);

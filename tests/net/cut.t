@@ -13,8 +13,7 @@
 # Nothing may be left behind.
 . "$GVM_TOP/tests/net/lib.sh"
 net_need
-seed=${NET_SEED:-$(( $(date +%s) % 100000 ))}
-echo "seed $seed (NET_SEED=$seed to repeat)"
+net_seed
 relay_opts="--delay 50 --jitter 1000 --seed $seed"
 
 # judge VICTIM SURVIVOR_NAMES_ANY...: every instance non-zero; each other

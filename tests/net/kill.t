@@ -14,9 +14,8 @@
 # or an instance exited); nothing may be left behind after each run.
 . "$GVM_TOP/tests/net/lib.sh"
 net_need
-seed=${NET_SEED:-$(( $(date +%s) % 100000 ))}
+net_seed
 iters=${NET_KILL_ITERS:-6}
-echo "seed $seed (NET_SEED=$seed to repeat)"
 RANDOM=$seed
 n=3
 append="probe.workloads=ipi,counter probe.counter_iters=5000 probe.ipi_rounds=3"

@@ -300,6 +300,13 @@ net_fault_run() {
 	echo "after '$fault': instances ${NET_WAIT_RANKS:-$(seq 0 $((n - 1)) | tr '\n' ' ')}ended within $net_ms ms"
 }
 
+# net_seed: the run's random seed, $NET_SEED or from the clock, said so that
+# a run can be repeated; sets seed.
+net_seed() {
+	seed=${NET_SEED:-$(( $(date +%s) % 100000 ))}
+	echo "seed $seed (NET_SEED=$seed to repeat)"
+}
+
 # net_probe NODES VCPUS MEM: the probe guest over NODES hosts joined with
 # 50 us delay, up to 1 ms jitter and 0.1% loss (seed $NET_SEED, else from
 # the clock); every workload, judged by probe-check; every instance must
@@ -307,8 +314,7 @@ net_fault_run() {
 # packets, nothing may be left behind.
 net_probe() {
 	local n=$1 vcpus=$2 mem=$3 r t0 lost fwd seed matrices
-	seed=${NET_SEED:-$(( $(date +%s) % 100000 ))}
-	echo "seed $seed (NET_SEED=$seed to repeat)"
+	net_seed
 	probe_need
 	probe_inputs
 	NET_INITRDS="--initrd $T/part1.cpio --initrd $T/part2.cpio"

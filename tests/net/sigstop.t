@@ -13,8 +13,7 @@
 # Nothing may be left behind.
 . "$GVM_TOP/tests/net/lib.sh"
 net_need
-seed=${NET_SEED:-$(( $(date +%s) % 100000 ))}
-echo "seed $seed (NET_SEED=$seed to repeat)"
+net_seed
 relay_opts="--delay 50 --jitter 1000 --loss 0.1 --seed $seed"
 
 # stopped VICTIM THEN: SIGSTOP VICTIM mid-run; THEN (cont or kill) after the others ended.

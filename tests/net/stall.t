@@ -15,8 +15,7 @@
 # other way works).
 . "$GVM_TOP/tests/net/lib.sh"
 net_need
-seed=${NET_SEED:-$(( $(date +%s) % 100000 ))}
-echo "seed $seed (NET_SEED=$seed to repeat)"
+net_seed
 relay_opts="--delay 50 --jitter 1000 --seed $seed"
 
 # judge WHAT: every instance non-zero, naming some lost rank

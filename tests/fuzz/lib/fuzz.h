@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -22,5 +23,20 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 			abort(); \
 		} \
 	} while (0)
+
+/*
+ * A scratch directory for a target that writes files, made at buf
+ * ("DIR/gvm-fuzz-NAME.XXXXXX"): on tmpfs when possible, as the decoders
+ * fsync what they write.  $GVM_FUZZ_TMP, else /dev/shm, else $TMPDIR, else /tmp.
+ */
+static inline void fuzz_scratch_dir(const char *name, char *buf, size_t len)
+{
+	const char *tmp = getenv("GVM_FUZZ_TMP");
+
+	if (!tmp)
+		tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv("TMPDIR");
+	snprintf(buf, len, "%s/gvm-fuzz-%s.XXXXXX", tmp ? tmp : "/tmp", name);
+	FUZZ_CHECK(mkdtemp(buf));
+}
 
 #endif
