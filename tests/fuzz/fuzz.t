@@ -1,6 +1,6 @@
 #!/bin/bash
 # The fuzz targets (tests/fuzz/NAME.c, libFuzzer with ASan and UBSan), each
-# for a few seconds (GVM_FUZZ_SECONDS, default 8) from a copy of its seed
+# for a few seconds (GVM_FUZZ_SECONDS, default 4) from a copy of its seed
 # corpus (tests/fuzz/corpus/NAME/, which holds the inputs of the bugs the
 # fuzzers found): any crash, sanitizer report or broken invariant fails.
 # The targets are built here (make fuzz) with clang, once per run of the
@@ -13,7 +13,7 @@ case $GVM_BUILD in
 	exit 77 ;;
 esac
 T=$GVM_TEST_TMP
-secs=${GVM_FUZZ_SECONDS:-8}
+secs=${GVM_FUZZ_SECONDS:-4}
 
 # libFuzzer's runtime is in libclang-rt-14-dev, which apt-get leaves out
 # with --no-install-recommends: say so rather than fail to build.
