@@ -519,19 +519,27 @@ static int sb_node(struct dsm *d, unsigned rank, void *arg)
 	return 0;
 }
 
-static void test_litmus_sb(void)
+/*
+ * Two variables of LITMUS_ROUNDS pages each, then the results of every
+ * rank and round (8 bytes each: a few pages), over `nodes` nodes.
+ */
+static void run_litmus(unsigned nodes, cluster_fn fn, unsigned timeout_s)
 {
 	struct cluster c;
 
-	/* x, y, then a page of results per rank and round (2 x 300 x 8 bytes). */
-	cluster_init(&c, 2, (2 * LITMUS_ROUNDS + 2) * DSM_PAGE_SIZE);
-	c.timeout_s = 120;
-	if (cluster_run(&c, sb_node, &c))
+	cluster_init(&c, nodes, (2 * LITMUS_ROUNDS + nodes) * DSM_PAGE_SIZE);
+	c.timeout_s = timeout_s;
+	if (cluster_run(&c, fn, &c))
 		cluster_report(&c);
 	else
 		printf("%s", c.err[0]); /* rank 0's count of the outcomes */
 	for (unsigned i = 0; i < c.n; i++)
 		CHECK_EQ(c.status[i], 0);
+}
+
+static void test_litmus_sb(void)
+{
+	run_litmus(2, sb_node, 120);
 }
 
 /*
@@ -591,17 +599,7 @@ static int iriw_node(struct dsm *d, unsigned rank, void *arg)
 
 static void test_litmus_iriw(void)
 {
-	struct cluster c;
-
-	/* x, y, then results (4 x 300 x 8 bytes): 4 nodes split 2 x 300 + 3 pages. */
-	cluster_init(&c, 4, (2 * LITMUS_ROUNDS + 4) * DSM_PAGE_SIZE);
-	c.timeout_s = 180;
-	if (cluster_run(&c, iriw_node, &c))
-		cluster_report(&c);
-	else
-		printf("%s", c.err[0]); /* rank 0's count of the outcomes */
-	for (unsigned i = 0; i < c.n; i++)
-		CHECK_EQ(c.status[i], 0);
+	run_litmus(4, iriw_node, 180);
 }
 
 int main(void)
