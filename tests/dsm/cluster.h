@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,6 +103,45 @@ static inline void cluster_barrier(struct cluster *c)
 			_exit(4);
 		usleep(200);
 	}
+}
+
+/*
+ * Wait until cond (an expression) holds, re-checking it every 200 us, for at
+ * most ms of CLOCK_MONOTONIC; true if it did.  False is a failure for the
+ * caller to report, never a reason to go on as if cond held.  A rank that
+ * gave up (cluster_fail), or the parent's deadline, makes it exit 4, as in
+ * cluster_barrier.
+ */
+#define CLUSTER_WAIT(c, cond, ms) \
+	({ \
+		struct timespec cw_t0_; \
+		bool cw_ok_; \
+		clock_gettime(CLOCK_MONOTONIC, &cw_t0_); \
+		while (!(cw_ok_ = (cond)) && cluster_ms_since(&cw_t0_) < (ms)) { \
+			if (atomic_load(&(c)->sh->abort)) \
+				_exit(4); \
+			usleep(200); \
+		} \
+		cw_ok_; \
+	})
+
+/*
+ * A rank gives up in the middle of a race: say why, make the ranks waiting
+ * in cluster_barrier or CLUSTER_WAIT give up too, and exit 1 at once (a
+ * collective dsm_stop would wait for ranks that wait for this one).
+ */
+static inline __attribute__((__noreturn__, format(printf, 3, 4))) void
+cluster_fail(struct cluster *c, unsigned rank, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "rank %u: ", rank);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	atomic_store(&c->sh->abort, 1);
+	_exit(1);
 }
 
 static void cluster_fatal(void *arg, const char *msg)
