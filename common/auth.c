@@ -41,6 +41,22 @@ int auth_encode(const char *munge_socket, const struct auth_claim *claim, char *
 	return rc == EMUNGE_SUCCESS ? 0 : -1;
 }
 
+int auth_claim_parse(const void *buf, int len, uid_t cred_uid, uid_t uid,
+		     struct auth_claim *claim, char *err)
+{
+	if (cred_uid != uid) {
+		snprintf(err, AUTH_ERR_MAX, "credential of uid %u, expected uid %u",
+			 (unsigned)cred_uid, (unsigned)uid);
+		return -1;
+	}
+	if (len != (int)sizeof(*claim)) {
+		snprintf(err, AUTH_ERR_MAX, "credential carries %d bytes, not a giantvm claim", len);
+		return -1;
+	}
+	memcpy(claim, buf, sizeof(*claim));
+	return 0;
+}
+
 int auth_decode(const char *munge_socket, const char *cred, uid_t uid,
 		struct auth_claim *claim, char *err)
 {
@@ -56,15 +72,8 @@ int auth_decode(const char *munge_socket, const char *cred, uid_t uid,
 	rc = munge_decode(cred, ctx, &buf, &len, &cred_uid, &cred_gid);
 	if (rc != EMUNGE_SUCCESS)
 		snprintf(err, AUTH_ERR_MAX, "munge credential refused: %s", munge_ctx_strerror(ctx));
-	else if (cred_uid != uid)
-		snprintf(err, AUTH_ERR_MAX, "credential of uid %u, expected uid %u",
-			 (unsigned)cred_uid, (unsigned)uid);
-	else if (len != (int)sizeof(*claim))
-		snprintf(err, AUTH_ERR_MAX, "credential carries %d bytes, not a giantvm claim", len);
-	else {
-		memcpy(claim, buf, sizeof(*claim));
-		ret = 0;
-	}
+	else
+		ret = auth_claim_parse(buf, len, cred_uid, uid, claim, err);
 	free(buf);
 	munge_ctx_destroy(ctx);
 	return ret;

@@ -260,10 +260,46 @@ static int mesh_recv_challenge(int fd, uint8_t *challenge, char *err)
 		snprintf(err, MESH_ERR_MAX, "handshake: %s", why);
 		return -1;
 	}
-	if (h.type != MESH_CHALLENGE || h.len != AUTH_NONCE_LEN) {
+	return mesh_challenge_check(&h, err) ? -2 : 0;
+}
+
+int mesh_challenge_check(const struct wire_hdr *h, char *err)
+{
+	if (h->type != MESH_CHALLENGE || h->len != AUTH_NONCE_LEN) {
 		snprintf(err, MESH_ERR_MAX, "handshake: a message of type 0x%x and %u bytes where a "
-			 "challenge was due (another version of gvm?)", h.type, h.len);
-		return -2;
+			 "challenge was due (another version of gvm?)", h->type, h->len);
+		return -1;
+	}
+	return 0;
+}
+
+int mesh_claim_check(const struct mesh_config *cfg, unsigned sender, int want_from, int want_ch,
+		     const uint8_t *challenge, const struct auth_claim *claim, char *err)
+{
+	if (claim->vm_id != cfg->vm_id) {
+		snprintf(err, MESH_ERR_MAX, "peer belongs to VM %llu, this is VM %llu",
+			 (unsigned long long)claim->vm_id, (unsigned long long)cfg->vm_id);
+		return -1;
+	}
+	if (claim->nr_nodes != cfg->nr_nodes || claim->to != cfg->rank ||
+	    claim->from >= cfg->nr_nodes || claim->channel >= cfg->nr_channels ||
+	    claim->from != sender) {
+		snprintf(err, MESH_ERR_MAX,
+			 "claim does not fit this VM (from %u to %u channel %u of %u nodes)",
+			 claim->from, claim->to, claim->channel, claim->nr_nodes);
+		return -1;
+	}
+	if ((want_from < 0 && claim->from <= cfg->rank) ||
+	    (want_from >= 0 && claim->from != (unsigned)want_from) ||
+	    (want_ch >= 0 && claim->channel != (unsigned)want_ch)) {
+		snprintf(err, MESH_ERR_MAX, "unexpected peer: rank %u channel %u", claim->from,
+			 claim->channel);
+		return -1;
+	}
+	if (memcmp(claim->challenge, challenge, AUTH_NONCE_LEN)) {
+		snprintf(err, MESH_ERR_MAX, "the credential answers another connection's challenge "
+			 "(a replayed handshake?)");
+		return -1;
 	}
 	return 0;
 }
@@ -296,32 +332,8 @@ static int mesh_recv_hello(struct mesh *m, int fd, uint16_t type, int want_from,
 		snprintf(err, MESH_ERR_MAX, "%s", aerr);
 		return -2;
 	}
-	if (claim->vm_id != m->cfg.vm_id) {
-		snprintf(err, MESH_ERR_MAX, "peer belongs to VM %llu, this is VM %llu",
-			 (unsigned long long)claim->vm_id, (unsigned long long)m->cfg.vm_id);
-		return -2;
-	}
-	if (claim->nr_nodes != m->cfg.nr_nodes || claim->to != m->cfg.rank ||
-	    claim->from >= m->cfg.nr_nodes || claim->channel >= m->cfg.nr_channels ||
-	    claim->from != h.from) {
-		snprintf(err, MESH_ERR_MAX,
-			 "claim does not fit this VM (from %u to %u channel %u of %u nodes)",
-			 claim->from, claim->to, claim->channel, claim->nr_nodes);
-		return -2;
-	}
-	if ((want_from < 0 && claim->from <= m->cfg.rank) ||
-	    (want_from >= 0 && claim->from != (unsigned)want_from) ||
-	    (want_ch >= 0 && claim->channel != (unsigned)want_ch)) {
-		snprintf(err, MESH_ERR_MAX, "unexpected peer: rank %u channel %u", claim->from,
-			 claim->channel);
-		return -2;
-	}
-	if (memcmp(claim->challenge, challenge, AUTH_NONCE_LEN)) {
-		snprintf(err, MESH_ERR_MAX, "the credential answers another connection's challenge "
-			 "(a replayed handshake?)");
-		return -2;
-	}
-	return 0;
+	return mesh_claim_check(&m->cfg, h.from, want_from, want_ch, challenge, claim, err) ? -2
+												  : 0;
 }
 
 /* One accepted connection's handshake; the socket stays the caller's. */

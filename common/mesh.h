@@ -63,6 +63,21 @@ void mesh_shutdown(struct mesh *m);
 void mesh_close(struct mesh *m);
 
 /*
+ * The handshake's checks, apart from the sockets and munge so that
+ * tests/fuzz/mesh-hello.c runs them.  mesh_challenge_check: the header of
+ * the acceptor's first message.  mesh_claim_check: the claim of a HELLO or
+ * HELLO_ACK whose header names `sender`, as munged verified it (see
+ * auth_claim_parse), for this end of the mesh (cfg); want_from < 0 accepts
+ * any higher rank (an acceptor does not know who calls), want_ch < 0 any
+ * channel; it must answer `challenge` (AUTH_NONCE_LEN bytes).  Each returns
+ * 0, or -1 with the reason in err (MESH_ERR_MAX bytes).
+ */
+struct auth_claim;
+int mesh_challenge_check(const struct wire_hdr *h, char *err);
+int mesh_claim_check(const struct mesh_config *cfg, unsigned sender, int want_from, int want_ch,
+		     const uint8_t *challenge, const struct auth_claim *claim, char *err);
+
+/*
  * A listening TCP socket on addr (port 0: any free port; host "": every
  * address of this host).
  */

@@ -299,6 +299,13 @@ int prefetch_bulk(struct dsm *d, unsigned from, uint64_t first, unsigned count, 
 int prefetch_done(struct dsm *d, unsigned from, uint64_t first, unsigned n, char *why);
 
 /* msg.c: validation and dispatch of incoming messages */
+/*
+ * Check every field of a message from peer on channel against the region's
+ * shape (rank, nr_nodes, npages, home_start), not against page state: 0,
+ * or -1 with the reason in why (128 bytes).  Reads nothing else of d.
+ */
+int msg_check(const struct dsm *d, unsigned peer, unsigned channel, const struct wire_hdr *h,
+	      char *why);
 bool msg_expecting(void *arg, unsigned peer, unsigned channel);
 int msg_dispatch(void *arg, unsigned peer, unsigned channel, const struct wire_hdr *h,
 		 const void *payload, char *why);

@@ -5,6 +5,8 @@
  * for requests, node.c for replies and orders, prefetch.c for bulk.  The
  * handlers check the rest against the state machine.  A message that fails
  * any check makes the transport close its connection and the DSM stop.
+ * msg_check reads only the region's shape, so tests/fuzz/dsm-msg.c runs it
+ * as it is, without a DSM.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -65,8 +67,8 @@ static uint64_t msg_ranks(const struct dsm *d)
 	return d->nr_nodes >= 64 ? ~0ull : (1ull << d->nr_nodes) - 1;
 }
 
-static int msg_check(struct dsm *d, unsigned peer, unsigned channel, const struct wire_hdr *h,
-		     const void *payload, char *why)
+int msg_check(const struct dsm *d, unsigned peer, unsigned channel, const struct wire_hdr *h,
+	      char *why)
 {
 	uint64_t pg = h->arg[0], a1 = h->arg[1], a2 = h->arg[2];
 	unsigned want_ch = DSM_CH_DEMAND;
@@ -74,8 +76,6 @@ static int msg_check(struct dsm *d, unsigned peer, unsigned channel, const struc
 	bool need_page = true, from_home = false, to_home = false;
 	const char *name;
 
-	STAT_ADD(d, st_msgs_recv, 1);
-	STAT_ADD(d, st_bytes_recv, sizeof(*h) + h->len);
 	if (h->type < DSM_MSG_READ || h->type > DSM_MSG_LAST) {
 		snprintf(why, 128, "unknown message type 0x%x", h->type);
 		return -1;
@@ -183,6 +183,18 @@ static int msg_check(struct dsm *d, unsigned peer, unsigned channel, const struc
 			 (unsigned long long)pg, dsm_home(d, pg));
 		return -1;
 	}
+	return 0;
+bad_args:
+	snprintf(why, 128, "%s with invalid arguments (0x%llx, 0x%llx, 0x%llx)", name,
+		 (unsigned long long)pg, (unsigned long long)a1, (unsigned long long)a2);
+	return -1;
+}
+
+/* A message msg_check accepted goes to its role, which checks it against the page's state. */
+static int msg_handle(struct dsm *d, unsigned peer, unsigned channel, const struct wire_hdr *h,
+		      const void *payload, char *why)
+{
+	uint64_t pg = h->arg[0], a1 = h->arg[1], a2 = h->arg[2];
 
 	switch (h->type) {
 	case DSM_MSG_READ:
@@ -215,10 +227,6 @@ static int msg_check(struct dsm *d, unsigned peer, unsigned channel, const struc
 		return 0;
 	}
 	return 0;
-bad_args:
-	snprintf(why, 128, "%s with invalid arguments (0x%llx, 0x%llx, 0x%llx)", name,
-		 (unsigned long long)pg, (unsigned long long)a1, (unsigned long long)a2);
-	return -1;
 }
 
 int msg_dispatch(void *arg, unsigned peer, unsigned channel, const struct wire_hdr *h,
@@ -227,7 +235,10 @@ int msg_dispatch(void *arg, unsigned peer, unsigned channel, const struct wire_h
 	struct dsm *d = arg;
 	char name[96];
 
-	if (msg_check(d, peer, channel, h, payload, why) == 0)
+	STAT_ADD(d, st_msgs_recv, 1);
+	STAT_ADD(d, st_bytes_recv, sizeof(*h) + h->len);
+	if (msg_check(d, peer, channel, h, why) == 0 &&
+	    msg_handle(d, peer, channel, h, payload, why) == 0)
 		return 0;
 	dsm_fail(d, peer, "protocol error from %s: %s", dsm_peer_name(d, peer, name, sizeof(name)),
 		 why);

@@ -202,6 +202,7 @@ int cl_send(struct cluster *c, unsigned peer, unsigned ch, uint16_t type, uint64
 const char *cl_peer_name(const struct cluster *c, unsigned peer, char *buf, size_t len);
 
 /* cluster-io.c */
+int cl_io_check(const struct cluster *c, unsigned peer, const struct wire_hdr *h, char *why);
 bool cl_io_forward(void *dev, struct io_access *a);
 int cl_io_request(struct cluster *c, unsigned peer, const struct wire_hdr *h, char *why);
 int cl_io_reply(struct cluster *c, const struct wire_hdr *h, char *why);
@@ -213,3 +214,19 @@ void cl_io_stop(struct cluster *c);
 int cl_time_pong(struct cluster *c, const struct wire_hdr *h, char *why);
 
 #endif
+/*
+ * Check every field of a message from peer on channel (control or I/O)
+ * against the machine alone (rank, nr, nr_cpus, owner): 0, or -1 with the
+ * reason in why (128 bytes).  What depends on traffic in progress (a
+ * second READY, a reply nobody awaits) and the clock's messages are checked
+ * by their handlers.  tests/fuzz/cluster-msg.c runs it.
+ */
+int cl_msg_check(const struct cluster *c, unsigned peer, unsigned channel,
+		 const struct wire_hdr *h, char *why);
+/*
+ * rank k: rank 0's CONFIG (header h, payload) as the machine, every field
+ * checked, for nr instances; sender names rank 0 in err.  0, or -1 with err
+ * (CLUSTER_ERR_MAX bytes).
+ */
+int cl_config_decode(unsigned nr, const char *sender, const struct wire_hdr *h,
+		     const void *payload, struct cluster_machine *m, char *err);

@@ -61,13 +61,9 @@ none:
 int cl_io_reply(struct cluster *c, const struct wire_hdr *h, char *why)
 {
 	uint64_t cpu = h->arg[0];
-	struct cl_io_slot *s;
+	struct cl_io_slot *s = &c->io_slots[cpu];
 	uint32_t waiting = IO_WAITING;
 
-	if (cpu >= c->nr_cpus || c->owner[cpu] != c->rank || h->arg[1] > 1)
-		return snprintf(why, 128, "I/O reply for vCPU %llu (claimed %llu)",
-				(unsigned long long)cpu, (unsigned long long)h->arg[1]), -1;
-	s = &c->io_slots[cpu];
 	if (atomic_load(&s->state) != IO_WAITING) {
 		/* the VM's end aborted the wait: the reply crossed the STOP */
 		if (vm_stopping(c->vm))
@@ -94,18 +90,17 @@ void cl_io_abort(struct cluster *c)
 
 /* --- rank 0's side ----------------------------------------------------------- */
 
-int cl_io_request(struct cluster *c, unsigned peer, const struct wire_hdr *h, char *why)
+static int cl_io_request_check(const struct cluster *c, unsigned peer, const struct wire_hdr *h,
+			       char *why)
 {
 	uint64_t a0 = h->arg[0], addr = h->arg[1], data = h->arg[2];
 	unsigned cpu = CL_IO_CPU(a0), len = CL_IO_LEN(a0);
 	bool mmio = a0 & CL_IO_MMIO;
-	const struct io_range *r;
-	struct cl_proxy *px;
 
 	if (a0 & ~CL_IO_KNOWN)
 		return snprintf(why, 128, "I/O request with unknown bits 0x%llx",
 				(unsigned long long)a0), -1;
-	if (cpu >= c->nr_cpus || c->owner[cpu] != peer || !(px = c->proxies[cpu]))
+	if (cpu >= c->nr_cpus || c->owner[cpu] != peer)
 		return snprintf(why, 128, "I/O request of vCPU %u, which the sender does not run",
 				cpu), -1;
 	if (!(len == 1 || len == 2 || len == 4 || (len == 8 && mmio)) ||
@@ -117,6 +112,38 @@ int cl_io_request(struct cluster *c, unsigned peer, const struct wire_hdr *h, ch
 				(unsigned long long)data), -1;
 	if (!(a0 & CL_IO_WRITE) && data)
 		return snprintf(why, 128, "I/O read request carrying data"), -1;
+	return 0;
+}
+
+int cl_io_check(const struct cluster *c, unsigned peer, const struct wire_hdr *h, char *why)
+{
+	if (h->flags || h->seq || h->len)
+		return snprintf(why, 128, "I/O message 0x%x with flags 0x%x sequence %u length %u",
+				h->type, h->flags, h->seq, h->len), -1;
+	if (h->type == CL_IO_REQ && c->rank == 0)
+		return cl_io_request_check(c, peer, h, why);
+	if (h->type == CL_IO_REPLY && peer == 0) {
+		if (h->arg[0] >= c->nr_cpus || c->owner[h->arg[0]] != c->rank || h->arg[1] > 1)
+			return snprintf(why, 128, "I/O reply for vCPU %llu (claimed %llu)",
+					(unsigned long long)h->arg[0],
+					(unsigned long long)h->arg[1]), -1;
+		return 0;
+	}
+	return snprintf(why, 128, "unexpected message type 0x%x on the I/O channel", h->type), -1;
+}
+
+/* A request cl_io_check accepted: its proxy performs it. */
+int cl_io_request(struct cluster *c, unsigned peer, const struct wire_hdr *h, char *why)
+{
+	uint64_t a0 = h->arg[0], addr = h->arg[1], data = h->arg[2];
+	unsigned cpu = CL_IO_CPU(a0);
+	bool mmio = a0 & CL_IO_MMIO;
+	const struct io_range *r;
+	struct cl_proxy *px = c->proxies[cpu];
+
+	if (!px)
+		return snprintf(why, 128, "I/O request of vCPU %u from rank %u before its proxy "
+				"started", cpu, peer), -1;
 	/*
 	 * An IO_LOCAL range (the LAPIC) belongs to the vCPU's own instance, which
 	 * never forwards it; here its handler would look for a vCPU rank 0 does

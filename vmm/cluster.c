@@ -290,7 +290,7 @@ int cluster_send_config(struct cluster *c, const struct cluster_machine *m, char
 
 #define CFGERR(...) (snprintf(err, CLUSTER_ERR_MAX, __VA_ARGS__), -1)
 
-static int cl_check_config(struct cluster *c, const struct cl_config *cfg, char *err)
+static int cl_check_config(unsigned nr, const struct cl_config *cfg, char *err)
 {
 	char ferr[CPUID_ERR_MAX];
 	struct cpuid_features f;
@@ -299,15 +299,14 @@ static int cl_check_config(struct cluster *c, const struct cl_config *cfg, char 
 		return CFGERR("rank 0 speaks another version of gvm (machine description "
 			      "0x%08x version %u, this is version %u): run the same gvm everywhere",
 			      cfg->magic, cfg->version, CL_CONFIG_VERSION);
-	if (cfg->nr_nodes != c->nr)
+	if (cfg->nr_nodes != nr)
 		return CFGERR("rank 0 describes %u NUMA nodes for %u instances", cfg->nr_nodes,
-			      c->nr);
-	if (!cfg->nr_cpus || cfg->nr_cpus > TOPO_MAX_CPUS || cfg->nr_cpus % c->nr)
-		return CFGERR("rank 0 describes %u vCPUs for %u instances", cfg->nr_cpus, c->nr);
-	if (!cfg->ram_size || cfg->ram_size % c->nr ||
-	    (cfg->ram_size / c->nr) % TOPO_NODE_ALIGN)
+			      nr);
+	if (!cfg->nr_cpus || cfg->nr_cpus > TOPO_MAX_CPUS || cfg->nr_cpus % nr)
+		return CFGERR("rank 0 describes %u vCPUs for %u instances", cfg->nr_cpus, nr);
+	if (!cfg->ram_size || cfg->ram_size % nr || (cfg->ram_size / nr) % TOPO_NODE_ALIGN)
 		return CFGERR("rank 0 describes %llu bytes of RAM for %u instances",
-			      (unsigned long long)cfg->ram_size, c->nr);
+			      (unsigned long long)cfg->ram_size, nr);
 	if (cfg->features_base != CPUID_BASE_HOST &&
 	    cfg->features_base != CPUID_BASE_CONSERVATIVE)
 		return CFGERR("rank 0 describes an unknown CPU feature set %u", cfg->features_base);
@@ -326,43 +325,23 @@ static int cl_check_config(struct cluster *c, const struct cl_config *cfg, char 
 	return 0;
 }
 
-/* Has the caller's signal descriptor become readable (a signal is pending)? */
-static bool cl_signalled(int sig_fd)
+int cl_config_decode(unsigned nr, const char *sender, const struct wire_hdr *h,
+		     const void *payload, struct cluster_machine *m, char *err)
 {
-	struct pollfd p = { .fd = sig_fd, .events = POLLIN };
-
-	return sig_fd >= 0 && poll(&p, 1, 0) > 0 && (p.revents & POLLIN);
-}
-
-int cluster_recv_config(struct cluster *c, struct cluster_machine *m, unsigned timeout_s,
-			int sig_fd, char *err)
-{
-	struct cl_conn *cn = cl_conn(c, 0, CLUSTER_CH_CTRL);
 	struct cl_config cfg;
-	struct pollfd p[2] = { { .fd = cn->fd, .events = POLLIN },
-			       { .fd = sig_fd, .events = POLLIN } };
-	struct wire_hdr h;
-	char why[128], name[96];
 
-	cl_peer_name(c, 0, name, sizeof(name));
-	if (poll(p, sig_fd >= 0 ? 2 : 1, (int)timeout_s * 1000) <= 0)
-		return CFGERR("%s sent no machine description within %u s", name, timeout_s);
-	if (cl_signalled(sig_fd))
-		return CFGERR("interrupted by a signal");
-	if (wire_recv(cn->fd, 0, &h, cn->buf, sizeof(cn->buf), why))
-		return CFGERR("%s lost before it described the machine: %s", name, why);
-	if (h.type == CL_STOP && h.len <= CL_REASON_MAX) {
+	if (h->type == CL_STOP && h->len <= CL_REASON_MAX) {
 		char reason[CL_REASON_MAX + 1];
 
-		cl_text(reason, sizeof(reason), cn->buf, h.len);
+		cl_text(reason, sizeof(reason), payload, h->len);
 		return CFGERR("rank 0 stopped: %s", reason[0] ? reason : "no reason given");
 	}
-	if (h.type != CL_CONFIG || h.len != sizeof(cfg) || h.flags || h.seq || h.arg[0] ||
-	    h.arg[1] || h.arg[2])
+	if (h->type != CL_CONFIG || h->len != sizeof(cfg) || h->flags || h->seq || h->arg[0] ||
+	    h->arg[1] || h->arg[2])
 		return CFGERR("%s sent a malformed machine description (type 0x%x, %u bytes)",
-			      name, h.type, h.len);
-	memcpy(&cfg, cn->buf, sizeof(cfg));
-	if (cl_check_config(c, &cfg, err))
+			      sender, h->type, h->len);
+	memcpy(&cfg, payload, sizeof(cfg));
+	if (cl_check_config(nr, &cfg, err))
 		return -1;
 	*m = (struct cluster_machine){
 		.nr_cpus = cfg.nr_cpus, .ram_size = cfg.ram_size,
@@ -381,6 +360,33 @@ int cluster_recv_config(struct cluster *c, struct cluster_machine *m, unsigned t
 			.ways = cfg.caches[i].ways,
 		};
 	return 0;
+}
+
+/* Has the caller's signal descriptor become readable (a signal is pending)? */
+static bool cl_signalled(int sig_fd)
+{
+	struct pollfd p = { .fd = sig_fd, .events = POLLIN };
+
+	return sig_fd >= 0 && poll(&p, 1, 0) > 0 && (p.revents & POLLIN);
+}
+
+int cluster_recv_config(struct cluster *c, struct cluster_machine *m, unsigned timeout_s,
+			int sig_fd, char *err)
+{
+	struct cl_conn *cn = cl_conn(c, 0, CLUSTER_CH_CTRL);
+	struct pollfd p[2] = { { .fd = cn->fd, .events = POLLIN },
+			       { .fd = sig_fd, .events = POLLIN } };
+	struct wire_hdr h;
+	char why[128], name[96];
+
+	cl_peer_name(c, 0, name, sizeof(name));
+	if (poll(p, sig_fd >= 0 ? 2 : 1, (int)timeout_s * 1000) <= 0)
+		return CFGERR("%s sent no machine description within %u s", name, timeout_s);
+	if (cl_signalled(sig_fd))
+		return CFGERR("interrupted by a signal");
+	if (wire_recv(cn->fd, 0, &h, cn->buf, sizeof(cn->buf), why))
+		return CFGERR("%s lost before it described the machine: %s", name, why);
+	return cl_config_decode(c->nr, name, &h, cn->buf, m, err);
 }
 
 /* --- the VM's hooks: destinations and EOIs ------------------------------ */
@@ -471,11 +477,15 @@ int cluster_attach(struct cluster *c, struct vm *vm)
 
 #define BAD(...) (snprintf(why, 128, __VA_ARGS__), -1)
 
-static int cl_ipi(struct cluster *c, unsigned peer, const struct wire_hdr *h, char *why)
+/*
+ * The checks of the control channel's messages that need no state but the
+ * machine: cl_msg_check.  What depends on what is in progress (a second
+ * READY, one DEST_ACK too many) is checked where the message is applied.
+ */
+static int cl_ipi_check(const struct cluster *c, unsigned peer, const struct wire_hdr *h,
+			char *why)
 {
 	uint64_t cpu = h->arg[0], msg = h->arg[1], src = h->arg[2];
-	struct apic_msg m;
-	struct apic_port *port;
 	unsigned mode = CL_IPI_MODE(msg);
 
 	if (h->len)
@@ -489,19 +499,11 @@ static int cl_ipi(struct cluster *c, unsigned peer, const struct wire_hdr *h, ch
 		return BAD("IPI with delivery mode %u", mode);
 	if (src == UINT32_MAX ? peer != 0 : src >= c->nr_cpus || c->owner[src] != peer)
 		return BAD("IPI claiming to come from vCPU %llu", (unsigned long long)src);
-	m = (struct apic_msg){
-		.vector = CL_IPI_VECTOR(msg), .mode = mode, .shorthand = APIC_SH_NONE,
-		.logical = msg & CL_IPI_LOGICAL, .level = msg & CL_IPI_LEVEL,
-		.assert = msg & CL_IPI_ASSERT,
-		.src_cpu = src == UINT32_MAX ? APIC_SRC_NONE : (unsigned)src,
-	};
-	port = c->vm->apic.port[cpu];
-	if (port)
-		port->deliver(port, &m);
 	return 0;
 }
 
-static int cl_dest(struct cluster *c, unsigned peer, const struct wire_hdr *h, char *why)
+static int cl_dest_check(const struct cluster *c, unsigned peer, const struct wire_hdr *h,
+			 char *why)
 {
 	uint64_t cpu = h->arg[0], idldr = h->arg[1], dfr = h->arg[2];
 	uint32_t id = (uint32_t)idldr, ldr = idldr >> 32;
@@ -513,18 +515,98 @@ static int cl_dest(struct cluster *c, unsigned peer, const struct wire_hdr *h, c
 	    (dfr & 0x0FFFFFFFu) != 0x0FFFFFFFu)
 		return BAD("destination change with APIC ID 0x%x LDR 0x%x DFR 0x%llx", id, ldr,
 			   (unsigned long long)dfr);
-	apic_bus_set_dest(&c->vm->apic, (unsigned)cpu, (uint8_t)id, ldr, (uint32_t)dfr);
-	cl_send(c, peer, CLUSTER_CH_CTRL, CL_DEST_ACK, cpu, 0, 0, NULL, 0);
 	return 0;
+}
+
+static int cl_ctrl_check(const struct cluster *c, unsigned peer, const struct wire_hdr *h,
+			 char *why)
+{
+	if (h->flags || h->seq)
+		return BAD("message 0x%x with flags 0x%x sequence %u", h->type, h->flags, h->seq);
+	switch (h->type) {
+	case CL_IPI:
+		return cl_ipi_check(c, peer, h, why);
+	case CL_DEST:
+		return cl_dest_check(c, peer, h, why);
+	case CL_DEST_ACK:
+		if (h->len || h->arg[1] || h->arg[2] || h->arg[0] >= c->nr_cpus ||
+		    c->owner[h->arg[0]] != c->rank)
+			return BAD("acknowledgement for vCPU %llu, which does not run here",
+				   (unsigned long long)h->arg[0]);
+		return 0;
+	case CL_EOI:
+		if (c->rank != 0 || h->len || h->arg[0] < 16 || h->arg[0] > 255 || h->arg[1] ||
+		    h->arg[2])
+			return BAD("malformed EOI (vector %llu)", (unsigned long long)h->arg[0]);
+		return 0;
+	case CL_STOP:
+		if (h->arg[0] > 255 || h->arg[1] || h->arg[2] || h->len > CL_REASON_MAX)
+			return BAD("malformed stop (status %llu)", (unsigned long long)h->arg[0]);
+		return 0;
+	case CL_READY:
+		if (c->rank != 0 || h->arg[0] > 1 || h->arg[1] || h->arg[2] ||
+		    h->len > CL_REASON_MAX || (!h->arg[0] && h->len) || peer >= TOPO_MAX_NODES)
+			return BAD("malformed ready message");
+		return 0;
+	case CL_HEARTBEAT:
+		if (h->len || h->arg[0] || h->arg[1] || h->arg[2])
+			return BAD("malformed heartbeat");
+		return 0;
+	case CL_SILENT:
+		if (peer != 0 || h->len || h->arg[0] > UINT32_MAX || h->arg[1] || h->arg[2])
+			return BAD("malformed console silence report (%llu s)",
+				   (unsigned long long)h->arg[0]);
+		return 0;
+	case CL_CONFIG: /* read by cluster_recv_config, before the receive threads */
+	case CL_IO_REQ:
+	case CL_IO_REPLY:
+		break;
+	default:
+		/* The clock's messages: cluster-time.c checks them as it takes them. */
+		if (h->type > CL_CONFIG && h->type < CL_MSG_END)
+			return 0;
+		break;
+	}
+	return BAD("unexpected message type 0x%x on the control channel", h->type);
+}
+
+int cl_msg_check(const struct cluster *c, unsigned peer, unsigned channel,
+		 const struct wire_hdr *h, char *why)
+{
+	return channel == CLUSTER_CH_CTRL ? cl_ctrl_check(c, peer, h, why)
+					  : cl_io_check(c, peer, h, why);
+}
+
+static void cl_ipi(struct cluster *c, const struct wire_hdr *h)
+{
+	uint64_t cpu = h->arg[0], msg = h->arg[1], src = h->arg[2];
+	struct apic_msg m;
+	struct apic_port *port;
+
+	m = (struct apic_msg){
+		.vector = CL_IPI_VECTOR(msg), .mode = CL_IPI_MODE(msg), .shorthand = APIC_SH_NONE,
+		.logical = msg & CL_IPI_LOGICAL, .level = msg & CL_IPI_LEVEL,
+		.assert = msg & CL_IPI_ASSERT,
+		.src_cpu = src == UINT32_MAX ? APIC_SRC_NONE : (unsigned)src,
+	};
+	port = c->vm->apic.port[cpu];
+	if (port)
+		port->deliver(port, &m);
+}
+
+static void cl_dest(struct cluster *c, unsigned peer, const struct wire_hdr *h)
+{
+	uint64_t cpu = h->arg[0], idldr = h->arg[1];
+
+	apic_bus_set_dest(&c->vm->apic, (unsigned)cpu, (uint8_t)idldr, idldr >> 32,
+			  (uint32_t)h->arg[2]);
+	cl_send(c, peer, CLUSTER_CH_CTRL, CL_DEST_ACK, cpu, 0, 0, NULL, 0);
 }
 
 static int cl_dest_ack(struct cluster *c, const struct wire_hdr *h, char *why)
 {
 	uint64_t cpu = h->arg[0];
 
-	if (h->len || h->arg[1] || h->arg[2] || cpu >= c->nr_cpus || c->owner[cpu] != c->rank)
-		return BAD("acknowledgement for vCPU %llu, which does not run here",
-			   (unsigned long long)cpu);
 	if (atomic_fetch_add(&c->dest_acks[cpu], 1) >= c->nr - 1)
 		return BAD("more acknowledgements for vCPU %llu than instances",
 			   (unsigned long long)cpu);
@@ -537,12 +619,9 @@ static int cl_ready_msg(struct cluster *c, unsigned peer, const struct wire_hdr 
 {
 	static const char none[] = "no reason given";
 
-	if (c->rank != 0 || h->arg[0] > 1 || h->arg[1] || h->arg[2] || h->len > CL_REASON_MAX ||
-	    (!h->arg[0] && h->len))
-		return BAD("malformed ready message");
 	pthread_mutex_lock(&c->lock);
 	/* counted per rank: a second answer must not stand in for a missing one */
-	if (peer >= TOPO_MAX_NODES || c->answered[peer]) {
+	if (c->answered[peer]) {
 		pthread_mutex_unlock(&c->lock);
 		return BAD("said ready twice");
 	}
@@ -562,30 +641,26 @@ static int cl_ready_msg(struct cluster *c, unsigned peer, const struct wire_hdr 
 	return 0;
 }
 
+/* A message cl_msg_check accepted. */
 static int cl_dispatch_ctrl(struct cluster *c, unsigned peer, const struct wire_hdr *h,
 			    const void *payload, char *why)
 {
-	if (h->flags || h->seq)
-		return BAD("message 0x%x with flags 0x%x sequence %u", h->type, h->flags, h->seq);
 	switch (h->type) {
 	case CL_IPI:
-		return cl_ipi(c, peer, h, why);
+		cl_ipi(c, h);
+		return 0;
 	case CL_DEST:
-		return cl_dest(c, peer, h, why);
+		cl_dest(c, peer, h);
+		return 0;
 	case CL_DEST_ACK:
 		return cl_dest_ack(c, h, why);
 	case CL_EOI:
-		if (c->rank != 0 || h->len || h->arg[0] < 16 || h->arg[0] > 255 || h->arg[1] ||
-		    h->arg[2])
-			return BAD("malformed EOI (vector %llu)", (unsigned long long)h->arg[0]);
 		if (c->vm->ioapic)
 			ioapic_eoi(c->vm->ioapic, (uint8_t)h->arg[0]);
 		return 0;
 	case CL_STOP: {
 		char reason[CL_REASON_MAX + 1];
 
-		if (h->arg[0] > 255 || h->arg[1] || h->arg[2] || h->len > CL_REASON_MAX)
-			return BAD("malformed stop (status %llu)", (unsigned long long)h->arg[0]);
 		cl_text(reason, sizeof(reason), payload, h->len);
 		cl_remote_stop(c, peer, (int)h->arg[0], reason);
 		return 0;
@@ -608,20 +683,12 @@ static int cl_dispatch_ctrl(struct cluster *c, unsigned peer, const struct wire_
 		return cl_time_pong(c, h, why);
 	case CL_READY:
 		return cl_ready_msg(c, peer, h, payload, why);
-	case CL_HEARTBEAT:
-		if (h->len || h->arg[0] || h->arg[1] || h->arg[2])
-			return BAD("malformed heartbeat");
-		return 0;
 	case CL_SILENT:
-		if (peer != 0 || h->len || h->arg[0] > UINT32_MAX || h->arg[1] || h->arg[2])
-			return BAD("malformed console silence report (%llu s)",
-				   (unsigned long long)h->arg[0]);
 		if (c->vm)
 			vm_ask_report(c->vm, (unsigned)h->arg[0]);
 		return 0;
-	default:
-		return BAD("unexpected message type 0x%x on the control channel", h->type);
 	}
+	return 0;
 }
 
 static uint64_t cl_now_ms(void)
@@ -634,14 +701,7 @@ static uint64_t cl_now_ms(void)
 
 static int cl_dispatch_io(struct cluster *c, unsigned peer, const struct wire_hdr *h, char *why)
 {
-	if (h->flags || h->seq || h->len)
-		return BAD("I/O message 0x%x with flags 0x%x sequence %u length %u", h->type,
-			   h->flags, h->seq, h->len);
-	if (h->type == CL_IO_REQ && c->rank == 0)
-		return cl_io_request(c, peer, h, why);
-	if (h->type == CL_IO_REPLY && peer == 0)
-		return cl_io_reply(c, h, why);
-	return BAD("unexpected message type 0x%x on the I/O channel", h->type);
+	return h->type == CL_IO_REQ ? cl_io_request(c, peer, h, why) : cl_io_reply(c, h, why);
 }
 
 static void *cl_rx_thread(void *arg)
@@ -668,8 +728,9 @@ static void *cl_rx_thread(void *arg)
 		atomic_store_explicit(&cn->last_rx_ms, cl_now_ms(), memory_order_relaxed);
 		if (atomic_load(&c->stopping))
 			continue;
-		if (cn->channel == CLUSTER_CH_CTRL ? cl_dispatch_ctrl(c, cn->peer, &h, cn->buf, why)
-						   : cl_dispatch_io(c, cn->peer, &h, why)) {
+		if (cl_msg_check(c, cn->peer, cn->channel, &h, why) ||
+		    (cn->channel == CLUSTER_CH_CTRL ? cl_dispatch_ctrl(c, cn->peer, &h, cn->buf, why)
+						    : cl_dispatch_io(c, cn->peer, &h, why))) {
 			cluster_fail(c, cn->peer, "%s sent a malformed message: %s",
 				     cl_peer_name(c, cn->peer, name, sizeof(name)), why);
 			shutdown(cn->fd, SHUT_RDWR);
