@@ -200,20 +200,6 @@ struct cl_conn *cl_conn(struct cluster *c, unsigned peer, unsigned ch);
 int cl_send(struct cluster *c, unsigned peer, unsigned ch, uint16_t type, uint64_t a0,
 	    uint64_t a1, uint64_t a2, const void *payload, uint32_t len);
 const char *cl_peer_name(const struct cluster *c, unsigned peer, char *buf, size_t len);
-
-/* cluster-io.c */
-int cl_io_check(const struct cluster *c, unsigned peer, const struct wire_hdr *h, char *why);
-bool cl_io_forward(void *dev, struct io_access *a);
-int cl_io_request(struct cluster *c, unsigned peer, const struct wire_hdr *h, char *why);
-int cl_io_reply(struct cluster *c, const struct wire_hdr *h, char *why);
-int cl_io_start(struct cluster *c);
-void cl_io_abort(struct cluster *c);
-void cl_io_stop(struct cluster *c);
-
-/* cluster-time.c */
-int cl_time_pong(struct cluster *c, const struct wire_hdr *h, char *why);
-
-#endif
 /*
  * Check every field of a message from peer on channel (control or I/O)
  * against the machine alone (rank, nr, nr_cpus, owner): 0, or -1 with the
@@ -230,3 +216,17 @@ int cl_msg_check(const struct cluster *c, unsigned peer, unsigned channel,
  */
 int cl_config_decode(unsigned nr, const char *sender, const struct wire_hdr *h,
 		     const void *payload, struct cluster_machine *m, char *err);
+
+/* cluster-io.c */
+int cl_io_check(const struct cluster *c, unsigned peer, const struct wire_hdr *h, char *why);
+bool cl_io_forward(void *dev, struct io_access *a);
+int cl_io_request(struct cluster *c, unsigned peer, const struct wire_hdr *h, char *why);
+int cl_io_reply(struct cluster *c, const struct wire_hdr *h, char *why);
+int cl_io_start(struct cluster *c);
+void cl_io_abort(struct cluster *c);
+void cl_io_stop(struct cluster *c);
+
+/* cluster-time.c */
+int cl_time_pong(struct cluster *c, const struct wire_hdr *h, char *why);
+
+#endif

@@ -699,6 +699,7 @@ static uint64_t cl_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* A message cl_msg_check accepted: a request at rank 0, a reply elsewhere. */
 static int cl_dispatch_io(struct cluster *c, unsigned peer, const struct wire_hdr *h, char *why)
 {
 	return h->type == CL_IO_REQ ? cl_io_request(c, peer, h, why) : cl_io_reply(c, h, why);
