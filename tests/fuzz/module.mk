@@ -1,7 +1,9 @@
 # Fuzz targets (libFuzzer): tests/fuzz/NAME.c, listed in fuzz_NAMES, is a
 # program build/fuzz/NAME, built with clang, ASan and UBSan from the sources
-# it tests (fuzz_NAME_SRCS), compiled here: the libraries of $(O) are gcc's,
-# without the fuzzer's coverage instrumentation.  `make fuzz` builds them;
+# it tests (fuzz_NAME_SRCS, and the libraries fuzz_NAME_LIBS), compiled
+# here: the libraries of $(O) are gcc's, without the fuzzer's coverage
+# instrumentation.  The targets of binary messages write their own seeds
+# (GVM_FUZZ_WRITE_SEEDS, tests/fuzz/lib/fuzz.h).  `make fuzz` builds them;
 # tests/fuzz/fuzz.t runs each briefly on its seed corpus
 # (tests/fuzz/corpus/NAME/), docs/reliability.md says how to run them long.
 FUZZ_CC ?= clang
@@ -13,7 +15,8 @@ FUZZ_CFLAGS := -std=gnu11 $(filter-out -Wno-format-truncation,$(WARN)) -g -O1 \
 	$(FUZZ_SAN) -fsanitize=fuzzer-no-link
 FUZZ_LDFLAGS := -pthread $(FUZZ_SAN) -fsanitize=fuzzer
 
-fuzz_NAMES := cpio job-output boot image mtx mtx-value initramfs wire parse emulate
+fuzz_NAMES := cpio job-output boot image mtx mtx-value initramfs wire parse emulate \
+	dsm-msg cluster-msg mesh-hello
 fuzz_LOG := tests/fuzz/lib/log-quiet.c
 fuzz_cpio_SRCS := common/cpio.c
 fuzz_job-output_SRCS := vmm/job-output.c common/cpio.c common/fdio.c common/parse.c $(fuzz_LOG)
@@ -25,6 +28,11 @@ fuzz_initramfs_SRCS := bench/cpio.c bench/err.c bench/fmt.c
 fuzz_wire_SRCS := common/wire.c
 fuzz_parse_SRCS := common/parse.c
 fuzz_emulate_SRCS := vmm/x86/emulate.c tests/fuzz/lib/cpu-stub.c
+fuzz_dsm-msg_SRCS := dsm/msg.c tests/fuzz/lib/dsm-stub.c
+fuzz_cluster-msg_SRCS := vmm/cluster.c vmm/cluster-io.c vmm/iobus.c vmm/x86/cpuid.c \
+	common/wire.c common/deadline.c tests/fuzz/lib/cluster-stub.c $(fuzz_LOG)
+fuzz_mesh-hello_SRCS := common/mesh.c common/auth.c common/wire.c $(fuzz_LOG)
+fuzz_mesh-hello_LIBS := $(MUNGE_LIBS)
 
 FUZZ_PROGS := $(fuzz_NAMES:%=$(FUZZ)/%)
 .PHONY: fuzz
@@ -32,7 +40,7 @@ fuzz: $(FUZZ_PROGS)
 
 define fuzz_prog
 $(FUZZ)/$(1): $(FUZZ)/obj/tests/fuzz/$(1).o $$(fuzz_$(1)_SRCS:%.c=$(FUZZ)/obj/%.o)
-	$$(FUZZ_CC) $$(FUZZ_LDFLAGS) $$^ -o $$@
+	$$(FUZZ_CC) $$(FUZZ_LDFLAGS) $$^ $$(fuzz_$(1)_LIBS) -o $$@
 endef
 $(foreach t,$(fuzz_NAMES),$(eval $(call fuzz_prog,$(t))))
 

@@ -39,4 +39,41 @@ static inline void fuzz_scratch_dir(const char *name, char *buf, size_t len)
 	FUZZ_CHECK(mkdtemp(buf));
 }
 
+/*
+ * The seeds of the targets that decode binary messages are written by the
+ * targets themselves: with $GVM_FUZZ_WRITE_SEEDS set to a directory,
+ * LLVMFuzzerInitialize's fuzz_write_seeds has `seeds` write each one with
+ * fuzz_seed there, then exits, e.g.
+ *   GVM_FUZZ_WRITE_SEEDS=tests/fuzz/corpus/dsm-msg build/fuzz/dsm-msg
+ */
+static inline void fuzz_seed(const char *dir, const char *name, const void *buf, size_t len)
+{
+	char path[4096];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "wb");
+	FUZZ_CHECK(f && fwrite(buf, 1, len, f) == len && fclose(f) == 0);
+}
+
+static inline void fuzz_write_seeds(void (*seeds)(const char *dir))
+{
+	const char *dir = getenv("GVM_FUZZ_WRITE_SEEDS");
+
+	if (dir) {
+		seeds(dir);
+		exit(0);
+	}
+}
+
+/* The LLVMFuzzerInitialize of a target with nothing else to set up. */
+#define FUZZ_INIT_SEEDS(seeds) \
+	int LLVMFuzzerInitialize(int *argc, char ***argv) \
+	{ \
+		(void)argc; \
+		(void)argv; \
+		fuzz_write_seeds(seeds); \
+		return 0; \
+	}
+
 #endif
