@@ -1,5 +1,13 @@
 #include "common/deadline.h"
 
+uint64_t deadline_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 void deadline_in_ms(struct timespec *ts, unsigned long ms)
 {
 	clock_gettime(CLOCK_MONOTONIC, ts);

@@ -10,6 +10,10 @@
 #include <pthread.h>
 #include <time.h>
 
+#include <stdint.h>
+
+/* Now on CLOCK_MONOTONIC, in ms. */
+uint64_t deadline_now_ms(void);
 /* *ts = now (CLOCK_MONOTONIC) + ms */
 void deadline_in_ms(struct timespec *ts, unsigned long ms);
 /* A condition variable whose timed waits take CLOCK_MONOTONIC deadlines. */

@@ -25,8 +25,9 @@
 enum cl_msg {
 	CL_CONFIG = WIRE_TYPE_VMM_FIRST, /* 0 -> k: the machine (payload struct cl_config) */
 	CL_READY,      /* k -> 0: a0 0 built and running, 1 refused (payload: why) */
-	CL_TIME_PING,  /* k -> 0: a0 sample number */
-	CL_TIME_PONG,  /* 0 -> k: a0 sample, a1 host TSC, a2 CLOCK_BOOTTIME ns, read on arrival */
+	CL_TIME_PING,  /* k -> 0: a0 sample number (counts up from 1) */
+	CL_TIME_PONG,  /* 0 -> k: a0 sample, a1 host TSC, a2 CLOCK_BOOTTIME ns, read on arrival;
+			  payload: rank 0's TSC step then (int64_t, vm->tsc_step) */
 	CL_IPI,        /* -> the owner of vCPU a0: a1 the message (CL_IPI_*), a2 source vCPU */
 	CL_DEST,       /* owner of vCPU a0 -> all: a1 APIC ID | LDR << 32, a2 DFR */
 	CL_DEST_ACK,   /* -> the owner of vCPU a0: its CL_DEST is applied here */
@@ -36,6 +37,7 @@ enum cl_msg {
 	CL_IO_REPLY,   /* 0 -> k, I/O channel: a0 vCPU, a1 claimed (0 or 1), a2 data read */
 	CL_HEARTBEAT,  /* -> all, every CL_HEARTBEAT_MS: still here */
 	CL_SILENT,     /* 0 -> all: the console has been silent for a0 s, report your vCPUs */
+	CL_TIME_LEAD,  /* k -> 0: my guest TSC leads yours by a0 cycles when your step was a1 */
 	CL_MSG_END,
 };
 
@@ -86,6 +88,12 @@ struct cl_config {
 #define CL_REASON_MAX 256
 #define CL_RXBUF 1024
 #define CL_TIME_SAMPLES 16
+/* Rank k's guest TSC against rank 0's: samples, how often (adapted), the drift aimed at. */
+#define CL_TIME_RESYNC_SAMPLES 4
+#define CL_TIME_RESYNC_MIN_MS 10
+#define CL_TIME_RESYNC_MAX_MS 1000
+#define CL_TIME_TARGET_US 10
+#define CL_TIME_DRIFT_MS 10      /* GVM_TEST_TSC_PPM's steps */
 
 /* A futex word: wait while it holds val (or until woken), wake everyone. */
 static inline void cl_futex_wait(_Atomic uint32_t *w, uint32_t val, long timeout_ms)
@@ -169,8 +177,15 @@ struct cluster {
 	/* time: rank k's samples, filled by the receive thread */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
+	uint64_t ping_seq;        /* of the last sample asked for; its answer alone is taken */
 	bool pong_valid;
-	uint64_t pong_seq, pong_tsc, pong_boot;
+	uint64_t pong_tsc, pong_boot;
+	int64_t pong_step;
+	/* rank k: rank 0's host TSC - ours when the vCPUs' offsets were set */
+	int64_t tsc_base;
+	uint32_t tsc_khz;         /* rank 0's */
+	pthread_t clock_thread;   /* rank k, or a simulated drift: cl_clock_thread */
+	bool clock_started;
 
 	/* rank 0: instances ready (answered: one bit per rank, each answers once) */
 	unsigned ready, refused;
@@ -227,6 +242,11 @@ void cl_io_abort(struct cluster *c);
 void cl_io_stop(struct cluster *c);
 
 /* cluster-time.c */
-int cl_time_pong(struct cluster *c, const struct wire_hdr *h, char *why);
+int cl_time_ping(struct cluster *c, unsigned peer, const struct wire_hdr *h, char *why);
+int cl_time_pong(struct cluster *c, const struct wire_hdr *h, const void *payload, char *why);
+int cl_time_lead(struct cluster *c, unsigned peer, const struct wire_hdr *h, char *why);
+/* Keep the instances' guest TSCs together from now on (cluster_watch); stop with beat_quit. */
+void cl_clock_start(struct cluster *c);
+void cl_clock_stop(struct cluster *c);
 
 #endif

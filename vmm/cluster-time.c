@@ -10,6 +10,13 @@
  * channel, the sample of least round-trip time taken: its error is at most
  * half that round trip) and sets its offsets so that, at the same instant,
  * its guest reads what rank 0's guest reads.
+ *
+ * Hosts' TSCs run apart by tens of ppm, below what KVM would scale (it
+ * leaves rates within 250 ppm alone), so every CL_TIME_RESYNC_MS each
+ * rank k measures again and steps its guest TSC forward when it is behind,
+ * or asks rank 0 to step forward when it is ahead: never back, so no vCPU
+ * sees its own TSC go backwards, and the guest's time follows the fastest
+ * host's.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -22,6 +29,7 @@
 
 #include "common/deadline.h"
 #include "common/log.h"
+#include "common/parse.h"
 #include "vmm/cluster-internal.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
@@ -34,13 +42,26 @@ static uint64_t boot_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static int tsc_offset_attr(int fd, int op, int64_t *off)
+/*
+ * The host TSC as this instance's clocks see it.  GVM_TEST_TSC_PPM=P0,P1,...
+ * makes rank R's host TSC run PR ppm fast (tests/cluster/clock-drift.t): the
+ * guest's TSC gains it, and every measurement here reads it, as on a host
+ * whose crystal runs fast.
+ */
+static uint64_t host_tsc(const struct cluster *c)
 {
-	struct kvm_device_attr a = {
-		.group = KVM_VCPU_TSC_CTRL, .attr = KVM_VCPU_TSC_OFFSET, .addr = (uintptr_t)off,
-	};
+	return __rdtsc() + (c->vm ? (uint64_t)atomic_load(&c->vm->tsc_drift) : 0);
+}
 
-	return ioctl(fd, op, &a);
+static unsigned test_drift_ppm(const struct cluster *c)
+{
+	const char *env = getenv("GVM_TEST_TSC_PPM");
+	unsigned ppm[TOPO_MAX_NODES], n = 0;
+	char err[PARSE_ERR_MAX];
+
+	if (!env || parse_uint_list(env, 10000, ppm, TOPO_MAX_NODES, &n, err) || c->rank >= n)
+		return 0;
+	return ppm[c->rank];
 }
 
 /* kvmclock - CLOCK_BOOTTIME, from the tightest of a few bracketed reads. */
@@ -77,7 +98,7 @@ int cluster_clock_reference(struct vm *vm, struct cluster_machine *m, char *err)
 	}
 	khz = ioctl(v0->fd, KVM_GET_TSC_KHZ, 0);
 	m->tsc_khz = khz > 0 ? (uint32_t)khz : 1;
-	m->has_tsc_offset = tsc_offset_attr(v0->fd, KVM_GET_DEVICE_ATTR, &off) == 0;
+	m->has_tsc_offset = vcpu_get_tsc_offset(v0, &off) == 0;
 	m->tsc_offset = m->has_tsc_offset ? off : 0;
 	/*
 	 * Rank 0's other vCPUs are left as KVM made them: it matched them to
@@ -88,83 +109,168 @@ int cluster_clock_reference(struct vm *vm, struct cluster_machine *m, char *err)
 	return kvmclock_offset(vm, &m->kvmclock_offset, err);
 }
 
-int cl_time_pong(struct cluster *c, const struct wire_hdr *h, char *why)
+/* The local vCPUs take vm->tsc_step and tsc_drift before they next run. */
+static void kick_vcpus(struct vm *vm)
 {
+	for (unsigned i = vm->first_local; i < vm->first_local + vm->nr_local; i++)
+		if (vm->vcpus[i])
+			vcpu_kick(vm->vcpus[i]);
+}
+
+int cl_time_ping(struct cluster *c, unsigned peer, const struct wire_hdr *h, char *why)
+{
+	struct timespec ts;
+	int64_t step;
+	uint64_t tsc;
+
+	if (c->rank != 0 || h->len || h->arg[1] || h->arg[2]) {
+		snprintf(why, 128, "malformed clock sample request");
+		return -1;
+	}
+	tsc = host_tsc(c);
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	step = c->vm ? atomic_load(&c->vm->tsc_step) : 0;
+	cl_send(c, peer, CLUSTER_CH_CTRL, CL_TIME_PONG, h->arg[0], tsc,
+		(uint64_t)ts.tv_sec * 1000000000 + ts.tv_nsec, &step, sizeof(step));
+	return 0;
+}
+
+int cl_time_pong(struct cluster *c, const struct wire_hdr *h, const void *payload, char *why)
+{
+	int64_t step;
+
+	if (h->len != sizeof(step)) {
+		snprintf(why, 128, "a clock sample of %u bytes", h->len);
+		return -1;
+	}
+	memcpy(&step, payload, sizeof(step));
 	pthread_mutex_lock(&c->lock);
-	if (c->pong_valid || h->arg[0] >= CL_TIME_SAMPLES) {
+	if (!h->arg[0] || h->arg[0] > c->ping_seq || step < 0) {
 		pthread_mutex_unlock(&c->lock);
-		snprintf(why, 128, "an unrequested clock sample (%llu)",
+		snprintf(why, 128, "an unrequested or malformed clock sample (%llu)",
 			 (unsigned long long)h->arg[0]);
 		return -1;
 	}
-	c->pong_valid = true;
-	c->pong_seq = h->arg[0];
-	c->pong_tsc = h->arg[1];
-	c->pong_boot = h->arg[2];
-	pthread_cond_broadcast(&c->cond);
+	/* else the answer to a sample given up on (late, not wrong): dropped */
+	if (h->arg[0] == c->ping_seq && !c->pong_valid) {
+		c->pong_valid = true;
+		c->pong_tsc = h->arg[1];
+		c->pong_boot = h->arg[2];
+		c->pong_step = step;
+		pthread_cond_broadcast(&c->cond);
+	}
 	pthread_mutex_unlock(&c->lock);
 	return 0;
 }
 
-/* Rank 0's reading minus the midpoint of ours; 0 when within the uncertainty. */
-static int64_t clock_delta(uint64_t theirs, uint64_t t0, uint64_t t1, uint64_t *unc)
-{
-	uint64_t mid = t0 + (t1 - t0) / 2;
-	int64_t d = (int64_t)(theirs - mid);
+/*
+ * A lead of more than this is not a crystal's drift but a broken clock
+ * (seconds at any TSC rate): following it would throw the guest's time
+ * ahead.
+ */
+#define CL_TIME_MAX_LEAD (1ll << 32)
 
-	*unc = (t1 - t0) / 2 + 1;
-	/*
-	 * Anything within the uncertainty fits the samples equally well; 0 is
-	 * exact when the clocks are one (instances on one host).
-	 */
-	return (uint64_t)(d < 0 ? -d : d) <= *unc ? 0 : d;
+int cl_time_lead(struct cluster *c, unsigned peer, const struct wire_hdr *h, char *why)
+{
+	int64_t lead = (int64_t)h->arg[0], seen = (int64_t)h->arg[1], step;
+
+	if (c->rank != 0 || peer == 0 || h->len || h->arg[2] || lead <= 0 ||
+	    lead > CL_TIME_MAX_LEAD || seen < 0 || !c->vm) {
+		snprintf(why, 128, "malformed clock lead (%lld cycles)", (long long)lead);
+		return -1;
+	}
+	step = atomic_load(&c->vm->tsc_step);
+	if (seen > step) {
+		snprintf(why, 128, "a clock lead over a step not taken (%lld)", (long long)seen);
+		return -1;
+	}
+	/* Several ranks may report one lead: step to the furthest, once. */
+	while (seen + lead > step)
+		if (atomic_compare_exchange_weak(&c->vm->tsc_step, &step, seen + lead)) {
+			kick_vcpus(c->vm);
+			break;
+		}
+	return 0;
 }
 
-int cluster_sync_clocks(struct cluster *c, const struct cluster_machine *m, char *err)
-{
-	uint64_t best_rtt = UINT64_MAX, unc_boot = 0, unc_tsc = 0;
-	int64_t d_boot = 0, d_tsc = 0;
-	struct vm *vm = c->vm;
-	int khz = -1;
+/* Rank 0's clocks minus ours, from the tightest of n round trips. */
+struct clock_est {
+	int64_t d_tsc, d_boot;   /* rank 0's host TSC + its step, CLOCK_BOOTTIME; minus ours */
+	uint64_t unc_tsc, unc_boot; /* half the round trip */
+	uint64_t rtt_ns;
+	int64_t step0;           /* rank 0's step in that sample */
+};
 
-	for (unsigned i = 0; i < CL_TIME_SAMPLES; i++) {
+/* Rank 0's reading minus the midpoint of ours, and its uncertainty. */
+static int64_t clock_delta(uint64_t theirs, uint64_t t0, uint64_t t1, uint64_t *unc)
+{
+	*unc = (t1 - t0) / 2 + 1;
+	return (int64_t)(theirs - (t0 + (t1 - t0) / 2));
+}
+
+/* Anything within the uncertainty fits the samples equally well: 0 then. */
+static int64_t clock_round(int64_t d, uint64_t unc)
+{
+	return (uint64_t)(d < 0 ? -d : d) <= unc ? 0 : d;
+}
+
+static int clock_sample(struct cluster *c, unsigned n, struct clock_est *e, char *err)
+{
+	e->rtt_ns = UINT64_MAX;
+	for (unsigned i = 0; i < n; i++) {
 		struct timespec deadline;
-		uint64_t b0, b1, t0, t1, ub, ut;
+		uint64_t b0, b1, t0, t1, seq;
 		int rc = 0;
 
 		pthread_mutex_lock(&c->lock);
 		c->pong_valid = false;
+		seq = ++c->ping_seq;
 		pthread_mutex_unlock(&c->lock);
-		t0 = __rdtsc();
+		t0 = host_tsc(c);
 		b0 = boot_ns();
-		if (cl_send(c, 0, CLUSTER_CH_CTRL, CL_TIME_PING, i, 0, 0, NULL, 0)) {
+		if (cl_send(c, 0, CLUSTER_CH_CTRL, CL_TIME_PING, seq, 0, 0, NULL, 0)) {
 			snprintf(err, CLUSTER_ERR_MAX, "cannot reach rank 0 to read its clocks");
 			return -1;
 		}
 		deadline_in_ms(&deadline, 10000);
 		pthread_mutex_lock(&c->lock);
-		while (!c->pong_valid && !atomic_load(&c->failed) && !vm_stopping(vm) &&
-		       rc != ETIMEDOUT)
+		while (!c->pong_valid && !atomic_load(&c->failed) && !atomic_load(&c->beat_quit) &&
+		       !(c->vm && vm_stopping(c->vm)) && rc != ETIMEDOUT)
 			rc = pthread_cond_timedwait(&c->cond, &c->lock, &deadline);
 		b1 = boot_ns();
-		t1 = __rdtsc();
-		if (!c->pong_valid || c->pong_seq != i) {
+		t1 = host_tsc(c);
+		if (!c->pong_valid) {
 			pthread_mutex_unlock(&c->lock);
 			snprintf(err, CLUSTER_ERR_MAX, "rank 0 did not answer clock sample %u", i);
 			return -1;
 		}
-		if (b1 - b0 < best_rtt) {
-			best_rtt = b1 - b0;
-			d_boot = clock_delta(c->pong_boot, b0, b1, &ub);
-			d_tsc = clock_delta(c->pong_tsc, t0, t1, &ut);
-			unc_boot = ub;
-			unc_tsc = ut;
+		if (b1 - b0 < e->rtt_ns) {
+			e->rtt_ns = b1 - b0;
+			e->d_boot = clock_delta(c->pong_boot, b0, b1, &e->unc_boot);
+			e->d_tsc = clock_delta(c->pong_tsc + (uint64_t)c->pong_step, t0, t1,
+					       &e->unc_tsc);
+			e->step0 = c->pong_step;
 		}
 		pthread_mutex_unlock(&c->lock);
 	}
+	return 0;
+}
+
+int cluster_sync_clocks(struct cluster *c, const struct cluster_machine *m, char *err)
+{
+	struct vm *vm = c->vm;
+	struct clock_est e = { 0 };
+	int64_t d_tsc;
+	int khz = -1;
+
+	if (clock_sample(c, CL_TIME_SAMPLES, &e, err))
+		return -1;
+	d_tsc = clock_round(e.d_tsc, e.unc_tsc);
 	pr_debug("clocks: rank 0 - here: CLOCK_BOOTTIME %+" PRId64 " ns (+-%" PRIu64
 		 "), TSC %+" PRId64 " cycles (+-%" PRIu64 "); best round trip %" PRIu64 " ns",
-		 d_boot, unc_boot, d_tsc, unc_tsc, best_rtt);
+		 e.d_boot, e.unc_boot, e.d_tsc, e.unc_tsc, e.rtt_ns);
+	c->tsc_base = d_tsc;
+	c->tsc_khz = m->tsc_khz;
 
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
 		int64_t off = m->tsc_offset + d_tsc;
@@ -175,9 +281,10 @@ int cluster_sync_clocks(struct cluster *c, const struct cluster_machine *m, char
 			khz = ioctl(vm->vcpus[i]->fd, KVM_GET_TSC_KHZ, 0);
 		if (!m->has_tsc_offset)
 			continue;
-		if (tsc_offset_attr(vm->vcpus[i]->fd, KVM_SET_DEVICE_ATTR, &off)) {
+		if (vcpu_set_tsc_offset(vm->vcpus[i], off)) {
 			pr_warn("cannot set the guest TSC of vCPU %u (%s): it may differ from rank "
-				"0's", i, strerror(errno));
+				"0's", i, errno == EOPNOTSUPP ? "this KVM does not apply TSC offsets"
+							  : strerror(errno));
 			break;
 		}
 	}
@@ -186,14 +293,119 @@ int cluster_sync_clocks(struct cluster *c, const struct cluster_machine *m, char
 			"between instances");
 	if (khz > 0 && (uint32_t)abs(khz - (int)m->tsc_khz) > m->tsc_khz / 1000)
 		pr_warn("this host's TSC runs at %d kHz, rank 0's at %u kHz: the guest's TSC "
-			"will drift between nodes", khz, m->tsc_khz);
+			"will drift from rank 0's, and be stepped back to it", khz, m->tsc_khz);
 
 	struct kvm_clock_data d = { 0 };
 
-	d.clock = boot_ns() + d_boot + m->kvmclock_offset;
+	d.clock = boot_ns() + clock_round(e.d_boot, e.unc_boot) + m->kvmclock_offset;
 	if (ioctl(vm->vm_fd, KVM_SET_CLOCK, &d)) {
 		snprintf(err, CLUSTER_ERR_MAX, "KVM_SET_CLOCK: %s", strerror(errno));
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * One resynchronisation of rank k: our guest TSC against rank 0's, both
+ * read through the same samples.  Only a difference beyond the sample's
+ * uncertainty is acted on, so noise never steps the clock.  Returns when to
+ * look again: soon enough that the drift found stays near CL_TIME_TARGET_US
+ * between looks, within [CL_TIME_RESYNC_MIN_MS, CL_TIME_RESYNC_MAX_MS].
+ */
+static unsigned clock_resync(struct cluster *c, unsigned period_ms)
+{
+	uint64_t target = (uint64_t)c->tsc_khz * CL_TIME_TARGET_US / 1000, gap;
+	struct vm *vm = c->vm;
+	struct clock_est e = { 0 };
+	char err[CLUSTER_ERR_MAX];
+	int64_t behind;
+
+	if (clock_sample(c, CL_TIME_RESYNC_SAMPLES, &e, err))
+		return CL_TIME_RESYNC_MAX_MS; /* rank 0 is gone or going: the heartbeats say so */
+	/* (rank 0's host TSC + its step) - (ours + base + our step) */
+	behind = e.d_tsc - c->tsc_base - atomic_load(&vm->tsc_step);
+	gap = (uint64_t)(behind < 0 ? -behind : behind);
+	if (gap <= e.unc_tsc)
+		return period_ms * 2 < CL_TIME_RESYNC_MAX_MS ? period_ms * 2 : CL_TIME_RESYNC_MAX_MS;
+	pr_debug("clocks: the guest TSC here is %+" PRId64 " cycles (%+" PRId64 " us) from rank "
+		 "0's (+-%" PRIu64 ") after %u ms", -behind, -behind * 1000 / (c->tsc_khz ? c->tsc_khz : 1),
+		 e.unc_tsc, period_ms);
+	if (behind > 0) {
+		atomic_fetch_add(&vm->tsc_step, behind);
+		kick_vcpus(vm);
+	} else if (-behind <= CL_TIME_MAX_LEAD) {
+		cl_send(c, 0, CLUSTER_CH_CTRL, CL_TIME_LEAD, (uint64_t)-behind,
+			(uint64_t)e.step0, 0, NULL, 0);
+	} else {
+		pr_warn("the guest TSC here leads rank 0's by %" PRId64 " cycles: a host clock "
+			"is broken, left alone", -behind);
+		return CL_TIME_RESYNC_MAX_MS;
+	}
+	period_ms = (unsigned)(period_ms * target / gap);
+	return period_ms < CL_TIME_RESYNC_MIN_MS ? CL_TIME_RESYNC_MIN_MS : period_ms;
+}
+
+/* Sleep ms, or less if told to quit.  False once told. */
+static bool clock_nap(struct cluster *c, unsigned ms)
+{
+	struct timespec deadline;
+
+	deadline_in_ms(&deadline, ms);
+	pthread_mutex_lock(&c->lock);
+	while (!atomic_load(&c->beat_quit) &&
+	       pthread_cond_timedwait(&c->cond, &c->lock, &deadline) != ETIMEDOUT)
+		;
+	pthread_mutex_unlock(&c->lock);
+	return !atomic_load(&c->beat_quit);
+}
+
+static void *cl_clock_thread(void *arg)
+{
+	struct cluster *c = arg;
+	unsigned ppm = test_drift_ppm(c), period = CL_TIME_RESYNC_MAX_MS / 4;
+	uint64_t t0 = __rdtsc(), next = deadline_now_ms() + period;
+
+	pthread_setname_np(pthread_self(), "clock");
+	for (;;) {
+		uint64_t now = deadline_now_ms();
+		unsigned nap = next > now ? (unsigned)(next - now) : 0;
+
+		if (!clock_nap(c, ppm && nap > CL_TIME_DRIFT_MS ? CL_TIME_DRIFT_MS : nap))
+			break;
+		if (ppm) {
+			atomic_store(&c->vm->tsc_drift, (int64_t)((__rdtsc() - t0) / 1000000 * ppm));
+			kick_vcpus(c->vm);
+		}
+		if (c->rank && deadline_now_ms() >= next) {
+			period = clock_resync(c, period);
+			next = deadline_now_ms() + period;
+		} else if (!c->rank) {
+			next = deadline_now_ms() + CL_TIME_DRIFT_MS;
+		}
+	}
+	return NULL;
+}
+
+void cl_clock_start(struct cluster *c)
+{
+	int rc;
+
+	if (!c->vm || (c->rank == 0 && !test_drift_ppm(c)) || c->clock_started)
+		return;
+	rc = pthread_create(&c->clock_thread, NULL, cl_clock_thread, c);
+	if (rc)
+		pr_warn("cannot start the clock thread (%s): guest TSCs will drift apart",
+			strerror(rc));
+	c->clock_started = !rc;
+}
+
+void cl_clock_stop(struct cluster *c)
+{
+	if (!c->clock_started)
+		return;
+	pthread_mutex_lock(&c->lock);
+	pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+	pthread_join(c->clock_thread, NULL);
+	c->clock_started = false;
 }

@@ -665,22 +665,14 @@ static int cl_dispatch_ctrl(struct cluster *c, unsigned peer, const struct wire_
 		cl_remote_stop(c, peer, (int)h->arg[0], reason);
 		return 0;
 	}
-	case CL_TIME_PING: {
-		struct timespec ts;
-		uint64_t tsc;
-
-		if (c->rank != 0 || h->len || h->arg[1] || h->arg[2])
-			return BAD("malformed clock sample request");
-		tsc = __rdtsc();
-		clock_gettime(CLOCK_BOOTTIME, &ts);
-		cl_send(c, peer, CLUSTER_CH_CTRL, CL_TIME_PONG, h->arg[0], tsc,
-			(uint64_t)ts.tv_sec * 1000000000 + ts.tv_nsec, NULL, 0);
-		return 0;
-	}
+	case CL_TIME_PING:
+		return cl_time_ping(c, peer, h, why);
 	case CL_TIME_PONG:
-		if (peer != 0 || h->len)
+		if (peer != 0)
 			return BAD("clock sample from rank %u", peer);
-		return cl_time_pong(c, h, why);
+		return cl_time_pong(c, h, payload, why);
+	case CL_TIME_LEAD:
+		return cl_time_lead(c, peer, h, why);
 	case CL_READY:
 		return cl_ready_msg(c, peer, h, payload, why);
 	case CL_SILENT:
@@ -689,14 +681,6 @@ static int cl_dispatch_ctrl(struct cluster *c, unsigned peer, const struct wire_
 		return 0;
 	}
 	return 0;
-}
-
-static uint64_t cl_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* A message cl_msg_check accepted: a request at rank 0, a reply elsewhere. */
@@ -726,7 +710,7 @@ static void *cl_rx_thread(void *arg)
 					 cl_peer_name(c, cn->peer, name, sizeof(name)), why);
 			break;
 		}
-		atomic_store_explicit(&cn->last_rx_ms, cl_now_ms(), memory_order_relaxed);
+		atomic_store_explicit(&cn->last_rx_ms, deadline_now_ms(), memory_order_relaxed);
 		if (atomic_load(&c->stopping))
 			continue;
 		if (cl_msg_check(c, cn->peer, cn->channel, &h, why) ||
@@ -754,7 +738,7 @@ static void *cl_beat_thread(void *arg)
 
 	pthread_setname_np(pthread_self(), "heartbeat");
 	while (!atomic_load(&c->beat_quit) && !atomic_load(&c->stopping)) {
-		uint64_t now = cl_now_ms();
+		uint64_t now = deadline_now_ms();
 
 		for (unsigned p = 0; p < c->nr; p++) {
 			struct cl_conn *cn = cl_conn(c, p, CLUSTER_CH_CTRL);
@@ -777,7 +761,7 @@ static void *cl_beat_thread(void *arg)
 
 void cluster_watch(struct cluster *c)
 {
-	uint64_t now = cl_now_ms();
+	uint64_t now = deadline_now_ms();
 
 	/* the silence counts from now, not from the last message of the set-up */
 	for (unsigned p = 0; p < c->nr; p++) {
@@ -787,6 +771,7 @@ void cluster_watch(struct cluster *c)
 			atomic_store(&cn->last_rx_ms, now);
 	}
 	atomic_store(&c->watching, true);
+	cl_clock_start(c);
 }
 
 int cluster_start(struct cluster *c)
@@ -826,14 +811,14 @@ int cluster_ready(struct cluster *c, const char *why)
 
 int cluster_wait_ready(struct cluster *c, unsigned timeout_s, int sig_fd, char *err)
 {
-	uint64_t deadline = cl_now_ms() + timeout_s * 1000ull;
+	uint64_t deadline = deadline_now_ms() + timeout_s * 1000ull;
 	bool signalled = false;
 	int ret = 0;
 
 	pthread_mutex_lock(&c->lock);
 	/* in slices: a signal shows on sig_fd, which no condition variable wakes for */
 	while (c->ready + c->refused < c->nr - 1 && !c->refused && !atomic_load(&c->failed) &&
-	       !c->setup_stopped && !(c->vm && vm_stopping(c->vm)) && cl_now_ms() < deadline &&
+	       !c->setup_stopped && !(c->vm && vm_stopping(c->vm)) && deadline_now_ms() < deadline &&
 	       !(signalled = cl_signalled(sig_fd))) {
 		struct timespec ts;
 
@@ -902,6 +887,7 @@ void cluster_stop(struct cluster *c)
 {
 	atomic_store(&c->stopping, true);
 	atomic_store(&c->beat_quit, true);
+	cl_clock_stop(c);
 	if (c->beat_started) {
 		pthread_join(c->beat_thread, NULL);
 		c->beat_started = false;

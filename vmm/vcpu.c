@@ -188,6 +188,49 @@ void vcpu_kick(struct vcpu *v)
 	pthread_kill(v->self, VCPU_KICK_SIGNAL);
 }
 
+static int tsc_offset_attr(struct vcpu *v, unsigned long op, int64_t *off)
+{
+	struct kvm_device_attr a = {
+		.group = KVM_VCPU_TSC_CTRL, .attr = KVM_VCPU_TSC_OFFSET, .addr = (uintptr_t)off,
+	};
+
+	return ioctl(v->fd, op, &a);
+}
+
+int vcpu_get_tsc_offset(struct vcpu *v, int64_t *off)
+{
+	return tsc_offset_attr(v, KVM_GET_DEVICE_ATTR, off);
+}
+
+int vcpu_set_tsc_offset(struct vcpu *v, int64_t off)
+{
+	int64_t now;
+
+	if (tsc_offset_attr(v, KVM_SET_DEVICE_ATTR, &off) || vcpu_get_tsc_offset(v, &now))
+		return -1;
+	/* Some KVMs (where guest kernel code is emulated) take it and go on with the host's. */
+	if (now != off) {
+		errno = EOPNOTSUPP;
+		return -1;
+	}
+	return 0;
+}
+
+/* The VM's TSC corrections (vm.h) that this vCPU's offset does not have yet. */
+static void apply_tsc(struct vcpu *v)
+{
+	int64_t want = atomic_load(&v->vm->tsc_step) + atomic_load(&v->vm->tsc_drift), off;
+
+	if (want == v->tsc_applied || v->tsc_stuck)
+		return;
+	if (vcpu_get_tsc_offset(v, &off) || vcpu_set_tsc_offset(v, off + want - v->tsc_applied)) {
+		pr_warn("vCPU %u: cannot correct its TSC: %s", v->index,
+			errno == EOPNOTSUPP ? "this KVM does not apply TSC offsets" : strerror(errno));
+		v->tsc_stuck = true; /* every later correction would fail alike */
+	}
+	v->tsc_applied = want;
+}
+
 /* The registers, as errors when the VM failed, as debug output at a normal end. */
 static void dump_state(struct vcpu *v, enum log_level level)
 {
@@ -505,6 +548,7 @@ static void *vcpu_thread(void *arg)
 			wait_for_event(v, &kick);
 			continue;
 		}
+		apply_tsc(v);
 		inject(v);
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {

@@ -66,6 +66,8 @@ enum vcpu_stat {
 /* Where the vCPU is, as its thread saw it when asked. */
 struct vcpu_report {
 	enum vcpu_state state;
+	int64_t tsc_applied;       /* of vm->tsc_step + tsc_drift, in its TSC offset */
+	bool tsc_stuck;            /* KVM refused a correction: no more tries */
 	bool have_regs;           /* KVM gave them: the fields below are valid */
 	uint64_t rip, rflags;
 	char mode[CPU_MODE_MAX];  /* cpu_mode_name */
@@ -96,6 +98,8 @@ struct vcpu {
 	uint64_t timer_deadline;   /* as last armed; read by the own thread only */
 
 	enum vcpu_state state;
+	int64_t tsc_applied;       /* of vm->tsc_step + tsc_drift, in its TSC offset */
+	bool tsc_stuck;            /* KVM refused a correction: no more tries */
 	struct kvm_sregs reset_sregs; /* as KVM created it: what INIT returns to */
 	uint64_t stats[VS_NR];
 
@@ -122,6 +126,14 @@ int vcpu_timedjoin(struct vcpu *v, const struct timespec *deadline);
 
 /* Make the vCPU look at its LAPIC (and at the VM stopping) soon. */
 void vcpu_kick(struct vcpu *v);
+
+/*
+ * KVM_VCPU_TSC_OFFSET (guest TSC = host TSC + offset): by the vCPU's own
+ * thread, or before it runs.  0, or -1 with errno; setting reads it back,
+ * EOPNOTSUPP when KVM took it but did not apply it.
+ */
+int vcpu_get_tsc_offset(struct vcpu *v, int64_t *off);
+int vcpu_set_tsc_offset(struct vcpu *v, int64_t off);
 
 /*
  * Ask the vCPU's thread where it is (and kick it); one asker at a time.

@@ -123,6 +123,14 @@ struct vm {
 	struct pm *pm;
 	struct watch *watch;          /* of the console's silence (vmm/watch.h) */
 
+	/*
+	 * Cycles added to every local vCPU's TSC offset, each by its own thread
+	 * before it next enters the guest (KVM sets a vCPU's attributes only
+	 * between runs): forward steps that keep the instances' TSCs together
+	 * (vmm/cluster-time.c), and a host TSC drift that tests simulate.
+	 */
+	_Atomic int64_t tsc_step, tsc_drift;
+
 	/* The end: the first vm_stop wins and sets status and reason. */
 	atomic_bool stopping;
 	pthread_mutex_t stop_lock;

@@ -12,6 +12,7 @@ struct probe_opts opts = {
 	.memcpy_size = 8 << 20, .memcpy_reps = 10, .memcpy_method = COPY_REP,
 	.counter_iters = 200000, .counter_pages = 16,
 	.ipi_rounds = 20,
+	.clock_rounds = 16,
 	.check_pages = 64, .check_size = 2 << 20, .check_rounds = 20,
 };
 uint64_t tsc_khz;
@@ -122,6 +123,8 @@ static int parse_option(const char *key, char *v)
 		{ "counter_iters", &opts.counter_iters, 1, 1000000000 },
 		{ "counter_pages", &opts.counter_pages, 1, 4096 },
 		{ "ipi_rounds", &opts.ipi_rounds, 1, 100000 },
+		{ "clock_rounds", &opts.clock_rounds, 1, 1000000 },
+		{ "clock_gap_us", &opts.clock_gap_us, 0, 10000000 },
 		{ "check_pages", &opts.check_pages, 1, 1024 },
 		{ "check_rounds", &opts.check_rounds, 1, 1024 },
 		{ "tsc_khz", &opts.tsc_khz, 1000, 100000000 },

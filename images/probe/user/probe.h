@@ -18,6 +18,7 @@ struct probe_opts {
 	enum copy_method memcpy_method;
 	uint64_t counter_iters, counter_pages;
 	uint64_t ipi_rounds;
+	uint64_t clock_rounds, clock_gap_us; /* w_clock.c: per CPU, and the pause between */
 	uint64_t check_pages, check_size, check_rounds; /* per node pair (w_check.c) */
 	uint64_t tsc_khz;
 	int poweroff;                    /* end by ACPI soft-off instead of the exit device */

@@ -12,8 +12,6 @@
  */
 #include "images/probe/user/probe.h"
 
-#define CLOCK_ROUNDS 16
-
 struct pvclock {
 	volatile uint32_t version, pad0;
 	volatile uint64_t tsc_timestamp, system_time;
@@ -105,7 +103,7 @@ static void clock_job(unsigned tid, void *arg)
 	(void)arg;
 	if (tid == 0)
 		return;
-	for (uint64_t r = 1; r <= CLOCK_ROUNDS; r++) {
+	for (uint64_t r = 1; r <= opts.clock_rounds; r++) {
 		struct token *rq = run.req[tid], *rp = run.rep[tid];
 
 		while (__atomic_load_n(&rq->seq, __ATOMIC_ACQUIRE) != r)
@@ -127,14 +125,23 @@ static int64_t mid_offset(uint64_t a, uint64_t b, uint64_t c)
 	return (int64_t)(b - (a + (c - a) / 2));
 }
 
+/* How far b is outside [a, c]: by how much the clocks are out of order (0: in order). */
+static uint64_t abs_skew(uint64_t a, uint64_t b, uint64_t c)
+{
+	if ((int64_t)(b - a) < 0)
+		return a - b;
+	return (int64_t)(c - b) < 0 ? b - c : 0;
+}
+
 /* Thread 0's side of the rounds with thread t; runs while t runs clock_job. */
 static void measure(unsigned t)
 {
 	struct token *rq = run.req[t], *rp = run.rep[t];
-	uint64_t best_rtt = ~0ull, bad_tsc = 0, bad_ns = 0;
+	uint64_t best_rtt = ~0ull, bad_tsc = 0, bad_ns = 0, worst = 0;
+	uint64_t gap = opts.clock_gap_us * tsc_khz / 1000;
 	int64_t skew_tsc = 0, skew_ns = 0;
 
-	for (uint64_t r = 1; r <= CLOCK_ROUNDS; r++) {
+	for (uint64_t r = 1; r <= opts.clock_rounds; r++) {
 		uint64_t a_tsc, a_ns, c_tsc, c_ns;
 
 		now(0, &a_tsc, &a_ns);
@@ -142,6 +149,8 @@ static void measure(unsigned t)
 		while (__atomic_load_n(&rp->seq, __ATOMIC_ACQUIRE) != r)
 			cpu_relax();
 		now(0, &c_tsc, &c_ns);
+		if (abs_skew(a_tsc, rp->tsc, c_tsc) > worst)
+			worst = abs_skew(a_tsc, rp->tsc, c_tsc);
 		if ((int64_t)(rp->tsc - a_tsc) < 0 || (int64_t)(c_tsc - rp->tsc) < 0)
 			bad_tsc++;
 		if (run.kvmclock && ((int64_t)(rp->ns - a_ns) < 0 || (int64_t)(c_ns - rp->ns) < 0))
@@ -151,20 +160,22 @@ static void measure(unsigned t)
 			skew_tsc = mid_offset(a_tsc, rp->tsc, c_tsc);
 			skew_ns = run.kvmclock ? mid_offset(a_ns, rp->ns, c_ns) : 0;
 		}
+		for (uint64_t t0 = rdtsc_ordered(); gap && rdtsc_ordered() - t0 < gap;)
+			cpu_relax();
 	}
 	/* kvmclock=stable: KVM's TSC-stable mode (one TSC time base for every vCPU) */
-	uprintf("clock: from=%u to=%u node=%u rounds=%u rtt_us=%lu tsc_skew_cycles=%ld "
-		"kvmclock=%s kvmclock_skew_ns=%ld out_of_order=%lu result=%s\n", team.cpu[0],
-		team.cpu[t], probe_bootinfo.acpi.domains[team.node[t]], CLOCK_ROUNDS,
-		cycles_to_us(best_rtt), skew_tsc,
+	uprintf("clock: from=%u to=%u node=%u rounds=%lu rtt_us=%lu tsc_skew_cycles=%ld "
+		"kvmclock=%s kvmclock_skew_ns=%ld out_of_order=%lu out_of_order_cycles=%lu result=%s\n",
+		team.cpu[0], team.cpu[t], probe_bootinfo.acpi.domains[team.node[t]],
+		opts.clock_rounds, cycles_to_us(best_rtt), skew_tsc,
 		!run.kvmclock ? "none" : run.pv[t]->flags & 1 ? "stable" : "yes", skew_ns,
-		bad_tsc + bad_ns, bad_tsc + bad_ns ? "FAIL" : "ok");
+		bad_tsc + bad_ns, worst, bad_tsc + bad_ns ? "FAIL" : "ok");
 	if (bad_tsc)
-		ufail("clock: cpu %u's TSC is out of order with cpu %u's in %lu of %u rounds",
-		      team.cpu[t], team.cpu[0], bad_tsc, CLOCK_ROUNDS);
+		ufail("clock: cpu %u's TSC is out of order with cpu %u's in %lu of %lu rounds",
+		      team.cpu[t], team.cpu[0], bad_tsc, opts.clock_rounds);
 	if (bad_ns)
-		ufail("clock: cpu %u's kvmclock is out of order with cpu %u's in %lu of %u rounds",
-		      team.cpu[t], team.cpu[0], bad_ns, CLOCK_ROUNDS);
+		ufail("clock: cpu %u's kvmclock is out of order with cpu %u's in %lu of %lu rounds",
+		      team.cpu[t], team.cpu[0], bad_ns, opts.clock_rounds);
 }
 
 struct pair_arg {
