@@ -1,42 +1,172 @@
 /*
  * Targeted tests of libgvdsm races and corner cases, with real processes and
  * sockets.  They reach into dsm/internal.h (this is a white-box test of the
- * component) only to put a page into a state that would otherwise take
- * too long to reach, or to take a lock at the worst moment:
+ * component) to put a page into a state that would otherwise take too long
+ * to reach, to take a lock at the worst moment, and to see that the racy
+ * state was reached: each test waits, with a deadline, for a state it can
+ * observe (a statistic, a page's lock word or flags, the home's directory
+ * entry, a socket's TCP state, a rank's step in the shared word) instead
+ * of sleeping and assuming; a deadline is a failure that says what did not
+ * happen.  Each names the change to dsm/ (a line or two) that makes it fail:
  * - a page held (split-lock pin, or hold_us) whose clock stamp is more than
  *   2^31 µs (35.8 minutes) old must be given away at once, not after up to
- *   another 35.8 minutes (the µs clock is 32 bits);
+ *   another 35.8 minutes (the µs clock is 32 bits); fails when hold_check
+ *   takes the age as signed (holds counted);
  * - an internal error raised under a page lock while the hold thread
  *   re-checks a held request for that page must still reach on_fatal;
+ *   fails when the hold thread re-checks under hold_lock (the watchdog
+ *   ends the deadlock);
  * - a node that stops because of another (ABORT) and closes its
  *   connections: a peer whose sends to it fail before it has read the
- *   ABORT must still name the culprit, not the messenger;
+ *   ABORT must still name the culprit, not the messenger; fails when
+ *   dsm_send reports a failed send;
  * - an ioctl refused while the home prefetches a run of pages: every page
  *   lock of the run is released (a lock left taken hangs dsm_destroy);
+ *   fails when prefetch_request unlocks only the pages it sends;
  * - dsm_destroy while a thread waits for a page that will never come: the
  *   thread must never go on with a page the DSM did not give it (zeros);
+ *   fails when region_destroy closes the userfaultfd before unmapping (in
+ *   about half the tries, when the woken thread retries before the unmap:
+ *   10 tries);
  * - dsm_stop on one node while the others still work on its pages: it
- *   keeps serving them until every node has stopped;
+ *   keeps serving them until every node has stopped; fails when dsm_stop
+ *   does not wait for the peers' BYEs;
  * - a prefetched run whose install is delayed while another node writes
  *   those pages: the writes wait for it, and the reader sees them after;
+ *   fails when prefetch_request leaves the pages it sends idle (not
+ *   bulk-busy);
  * - the home writing its own page while a remote read of it waits on a
- *   delayed owner.
+ *   delayed owner; fails when home_request starts the home's own request
+ *   on a busy page instead of queueing it.
  */
 #include <linux/userfaultfd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 
 #include "dsm/internal.h"
 #include "tests/dsm/cluster.h"
 #include "tests/lib/check.h"
 
-static double now_ms(void)
-{
-	struct timespec ts;
+#define WORDS (DSM_PAGE_SIZE / 8) /* uint64_t per page */
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+static struct dsm_stats stats(struct dsm *d)
+{
+	struct dsm_stats st;
+
+	dsm_get_stats(d, &st);
+	return st;
+}
+
+/* Another thread (a receive thread, the hold thread) waits for this page's lock. */
+static bool has_waiters(struct dsm *d, uint64_t pg)
+{
+	return atomic_load(&d->pages[pg].lock) == 2;
+}
+
+static uint8_t page_state(struct dsm *d, uint64_t pg)
+{
+	uint8_t state;
+
+	pg_lock(&d->pages[pg]);
+	state = d->pages[pg].state;
+	pg_unlock(&d->pages[pg]);
+	return state;
+}
+
+/* At the home: pg's transaction in progress is `busy` (DIR_*), for rank cur. */
+static bool dir_busy(struct dsm *d, uint64_t pg, uint8_t busy, unsigned cur)
+{
+	bool is;
+
+	pg_lock(&d->pages[pg]);
+	is = dsm_dir(d, pg)->busy == busy && dsm_dir(d, pg)->cur == cur;
+	pg_unlock(&d->pages[pg]);
+	return is;
+}
+
+/*
+ * At the home: rank from's request for pg waits first in the queue behind
+ * the transaction `busy` of rank cur (1), is not there yet (0), or has
+ * started (-1).
+ */
+static int queued_behind(struct dsm *d, uint64_t pg, unsigned from, uint8_t busy, unsigned cur)
+{
+	struct dsm_dir *e = dsm_dir(d, pg);
+	int queued;
+
+	pg_lock(&d->pages[pg]);
+	if (e->busy && e->cur == from)
+		queued = -1;
+	else
+		queued = e->busy == busy && e->cur == cur && e->queue && e->queue->from == from;
+	pg_unlock(&d->pages[pg]);
+	return queued;
+}
+
+/* on_fatal ends this process: wait for it, at most ms, then say what did not happen. */
+static __attribute__((__noreturn__)) void wait_exit(struct cluster *c, unsigned rank, unsigned ms,
+							 const char *what)
+{
+	CLUSTER_WAIT(c, false, ms);
+	cluster_fail(c, rank, "%s within %u ms", what, ms);
+}
+
+/*
+ * The deadline of a step that may block for ever (the deadlock a test looks
+ * for): after s seconds, msg on stderr and exit 1.
+ */
+static const char *volatile watchdog_msg;
+
+static void watchdog_fire(int sig)
+{
+	(void)sig;
+	if (write(2, watchdog_msg, strlen(watchdog_msg)) < 0) {
+		/* nothing more to say */
+	}
+	_exit(1);
+}
+
+static void watchdog(unsigned s, const char *msg)
+{
+	watchdog_msg = msg;
+	signal(SIGALRM, watchdog_fire);
+	alarm(s);
+}
+
+/* Some thread's stream detector (prefetch.c) expects its next fault on pg. */
+static bool stream_next(struct dsm *d, uint64_t pg)
+{
+	for (unsigned i = 0; i < DSM_STREAMS; i++)
+		if (atomic_load(&d->streams[i].next) == pg)
+			return true;
+	return false;
+}
+
+/*
+ * Read pages first and first + 1 from this thread, a stream, so that the
+ * fault on first + 1 asks for the first read-ahead window, 4 pages:
+ * [first + 2, first + 6).
+ * A handler that sees the second fault before the first sees no stream:
+ * the second read waits until the first fault was seen.  Returns once the
+ * window has been asked for.
+ */
+static void read_stream(struct cluster *c, struct dsm *d, unsigned rank, uint64_t first)
+{
+	volatile uint8_t *base = dsm_addr(d);
+
+	(void)base[first * DSM_PAGE_SIZE];
+	if (!CLUSTER_WAIT(c, stream_next(d, first + 1), 10000))
+		cluster_fail(c, rank, "no handler saw the fault on page %llu",
+			     (unsigned long long)first);
+	(void)base[(first + 1) * DSM_PAGE_SIZE];
+	if (!CLUSTER_WAIT(c, stream_next(d, first + 6), 10000))
+		cluster_fail(c, rank, "no read-ahead of pages %llu-%llu",
+			     (unsigned long long)first + 2, (unsigned long long)first + 5);
 }
 
 /* ---- a held page with an old clock stamp ---- */
@@ -46,58 +176,94 @@ static double now_ms(void)
 
 struct old_stamp {
 	struct cluster c;
-	unsigned hold_us;
 	bool flags; /* pin flags: pages 0 and 2 were pinned, 1 and 3 pinned then released */
 };
+
+/*
+ * A page pinned for a split lock, or a pending write that pinned the page
+ * before it: the write's reply has yet to release that pin, stamping the
+ * page anew.
+ */
+static int pinned_page(struct dsm *d, unsigned npages)
+{
+	for (unsigned pg = 0; pg < npages; pg++) {
+		uint8_t x;
+
+		pg_lock(&d->pages[pg]);
+		x = d->pages[pg].xflags;
+		pg_unlock(&d->pages[pg]);
+		if (x & (PX_PIN | PX_PINS_LOWER))
+			return pg;
+	}
+	return -1;
+}
 
 static int old_stamp_node(struct dsm *d, unsigned rank, void *arg)
 {
 	struct old_stamp *o = arg;
+	struct cluster *c = &o->c;
 	volatile uint8_t *base = dsm_addr(d);
-	int bad = 0;
 
 	if (rank == 0) {
 		for (unsigned pg = 0; pg < OLD_PAGES; pg++)
 			base[pg * DSM_PAGE_SIZE] = 1 + pg;
+		/*
+		 * Each write pinned the page before it; the pin is released
+		 * (stamped now) after the write was woken: wait for the last.
+		 */
+		if (!CLUSTER_WAIT(c, pinned_page(d, OLD_PAGES) < 0, 10000))
+			cluster_fail(c, rank, "page %d stays pinned", pinned_page(d, OLD_PAGES));
 		/* As if the pages had last changed hands 2^31 µs + 1 ms ago. */
 		for (unsigned pg = 0; pg < OLD_PAGES; pg++) {
 			struct dsm_page *lp = &d->pages[pg];
+			bool writable;
 
 			pg_lock(lp);
-			if (lp->state != PG_MODIFIED)
-				bad = 1;
+			writable = lp->state == PG_MODIFIED;
 			if (o->flags)
 				lp->xflags |= pg & 1 ? PX_AFTER_PIN : PX_PIN;
 			lp->t_us = dsm_now_us() - 0x80000000u - 1000;
 			pg_unlock(lp);
+			if (!writable)
+				cluster_fail(c, rank, "page %u is not writable here", pg);
 		}
-		if (bad)
-			fprintf(stderr, "rank 0: a page is not writable here\n");
 	}
-	cluster_barrier(&o->c);
-	if (rank == 1)
+	cluster_barrier(c);
+	if (rank == 1) {
 		for (unsigned pg = 0; pg < OLD_PAGES; pg++) {
-			double t0 = now_ms(), ms;
 			unsigned v = base[pg * DSM_PAGE_SIZE];
 
-			ms = now_ms() - t0;
-			if (v != 1 + pg || ms > 2000) {
-				fprintf(stderr, "rank 1: page %u (homed on rank %u): %u after %.0f ms\n",
-					pg, dsm_home_of(d, pg * DSM_PAGE_SIZE), v, ms);
-				bad = 1;
-			}
+			if (v != 1 + pg)
+				cluster_fail(c, rank, "page %u (homed on rank %u): %u", pg,
+					     dsm_home_of(d, pg * DSM_PAGE_SIZE), v);
 		}
-	cluster_barrier(&o->c);
-	return bad;
+		atomic_store(&c->sh->ready, 1);
+	} else {
+		/*
+		 * Every read is decided here, by hold_check on the old stamp
+		 * (at the home for pages 0-1, on the FWD for 2-3): a request
+		 * it holds is counted, and would wait up to 35.8 minutes.
+		 */
+		if (!CLUSTER_WAIT(c, stats(d).holds || atomic_load(&c->sh->ready), 10000))
+			cluster_fail(c, rank, "rank 1's reads were not served within 10 s");
+		if (stats(d).holds)
+			cluster_fail(c, rank, "a request for a page stamped 35.8 minutes ago was held");
+		/* And the copies went from here: each page was decided on its old stamp. */
+		for (unsigned pg = 0; pg < OLD_PAGES; pg++)
+			if (page_state(d, pg) != PG_SHARED)
+				cluster_fail(c, rank, "page %u was not given from here (state %u)", pg,
+					     page_state(d, pg));
+	}
+	cluster_barrier(c);
+	return 0;
 }
 
 static void run_old_stamp(unsigned hold_us, bool flags)
 {
-	struct old_stamp o = { .hold_us = hold_us, .flags = flags };
+	struct old_stamp o = { .flags = flags };
 
 	cluster_init(&o.c, 2, OLD_PAGES * DSM_PAGE_SIZE);
 	o.c.tmpl.hold_us = hold_us;
-	/* Without the fix, the reads wait up to 35.8 minutes. */
 	o.c.timeout_s = 20;
 	if (cluster_run(&o.c, old_stamp_node, &o))
 		cluster_report(&o.c);
@@ -132,39 +298,37 @@ static int fatal_node(struct dsm *d, unsigned rank, void *arg)
 {
 	struct cluster *c = arg;
 	volatile uint8_t *base = dsm_addr(d);
-	struct dsm_stats st;
+	struct dsm_page *lp = &d->pages[0];
 
 	if (rank == 0)
 		base[0] = 1; /* writable here, held for hold_us from now */
 	cluster_barrier(c);
 	if (rank == 1) {
 		(void)base[0]; /* held at rank 0, which fails meanwhile: on_fatal exits */
-		fprintf(stderr, "rank 1: the read was served, the DSM did not fail\n");
-		return 1;
+		cluster_fail(c, rank, "the read was served, the DSM did not fail");
 	}
-	/* Rank 0: wait until rank 1's request is set aside for the hold thread. */
-	for (int i = 0; i < 2000; i++) {
-		dsm_get_stats(d, &st);
-		if (st.holds)
-			break;
-		usleep(1000);
-	}
-	if (!st.holds) {
-		fprintf(stderr, "rank 0: the request was not held\n");
-		return 1;
-	}
+	/* Rank 0: rank 1's request is set aside for the hold thread. */
+	if (!CLUSTER_WAIT(c, stats(d).holds, 10000))
+		cluster_fail(c, rank, "rank 1's request was not held");
 	/*
-	 * Hold the page's lock long enough for the hold thread to wake (every
-	 * millisecond) and re-check the held request, then fail, as an ioctl
-	 * refused under that lock would.
+	 * Take the page's lock and let the hold thread, which re-checks the
+	 * held request every millisecond, wait for it.  Still within the hold
+	 * then, it waits in the re-check, not in redoing the request (which
+	 * takes the lock too, once the hold has ended).
 	 */
-	pg_lock(&d->pages[0]);
-	usleep(20000);
+	pg_lock(lp);
+	if (!CLUSTER_WAIT(c, has_waiters(d, 0), 10000))
+		cluster_fail(c, rank, "the hold thread did not re-check the held request");
+	if (dsm_now_us() - lp->t_us >= d->cfg.hold_us)
+		cluster_fail(c, rank, "the hold ended before the hold thread re-checked it");
+	/* Fail as an ioctl refused under that lock would. */
+	watchdog(10, "rank 0: dsm_fail under a page lock the hold thread waits for did not "
+		     "return within 10 s\n");
 	dsm_fail(d, d->rank, FATAL_TEXT);
-	pg_unlock(&d->pages[0]);
-	sleep(10);
-	fprintf(stderr, "rank 0: on_fatal was not called\n");
-	return 1;
+	pg_unlock(lp);
+	watchdog(10, "rank 0: on_fatal was not called within 10 s\n");
+	for (;;)
+		pause();
 }
 
 static void test_fatal_under_page_lock(void)
@@ -172,9 +336,9 @@ static void test_fatal_under_page_lock(void)
 	struct cluster c;
 
 	cluster_init(&c, 2, 2 * DSM_PAGE_SIZE);
-	c.tmpl.hold_us = 5000000;
+	c.tmpl.hold_us = 10000000; /* the most: the test never waits for it */
 	c.tmpl.on_fatal = fatal_expected;
-	c.timeout_s = 20;
+	c.timeout_s = 30;
 	if (cluster_run(&c, fatal_node, &c))
 		cluster_report(&c);
 	CHECK_EQ(c.status[0], 0);
@@ -187,38 +351,35 @@ static void test_fatal_under_page_lock(void)
  * 3 nodes, 8 pages, 0-1 homed on rank 0, 2-5 on rank 1, 6-7 on rank 2.
  * Rank 2 is a bare mesh that sends nothing.  Rank 1 stops, naming rank 2
  * (as if rank 2 had sent it garbage), while rank 0's receive threads from
- * rank 1 are stuck on page locks; rank 0 then faults on pages homed on
- * rank 1, and its sends fail.  Rank 0 must name rank 2 once it reads
- * rank 1's ABORT, not report rank 1 as lost.
+ * rank 1 are stuck on page locks; rank 0 then asks rank 1 for its pages
+ * until a send fails.  Rank 0 must name rank 2 once it reads rank 1's
+ * ABORT, not report rank 1 as lost.
  */
 #define CULPRIT_TEXT "test: rank 2 misbehaved"
-
-static struct cluster *culprit_cluster;
 
 static void culprit_fatal(void *arg, const char *msg)
 {
 	(void)arg;
 	fprintf(stderr, "on_fatal: %s\n", msg);
-	atomic_fetch_add(&culprit_cluster->sh->ready, 1);
 	_exit(strstr(msg, CULPRIT_TEXT) ? 0 : 3);
 }
 
-static void *culprit_reader(void *arg)
+/* The TCP state of our demand connection to peer (TCP_ESTABLISHED...), or -1. */
+static int demand_tcp_state(struct dsm *d, unsigned peer)
 {
-	(void)*(volatile uint8_t *)arg;
-	return NULL;
-}
+	int fd = mesh_fd(d->mesh, peer, d->cfg.first_channel + DSM_CH_DEMAND);
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
 
-static bool has_waiters(struct dsm *d, uint64_t pg)
-{
-	return atomic_load(&d->pages[pg].lock) == 2;
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len))
+		return -1;
+	return ti.tcpi_state;
 }
 
 static int culprit_node(struct dsm *d, unsigned rank, void *arg)
 {
 	struct cluster *c = arg;
-	uint8_t *base = dsm_addr(d);
-	pthread_t th;
+	bool failed = false;
 
 	if (rank == 1) {
 		cluster_barrier(c);
@@ -227,34 +388,38 @@ static int culprit_node(struct dsm *d, unsigned rank, void *arg)
 		dsm_send(d, 0, DSM_CH_BULK, DSM_MSG_PREFETCH, 1, 1, 0, NULL, 0);
 		cluster_barrier(c);
 		dsm_fail(d, 2, CULPRIT_TEXT);
-		sleep(10); /* on_fatal exits */
-		return 1;
+		wait_exit(c, rank, 10000, "on_fatal was not called");
 	}
 	/* Rank 0. */
 	pg_lock(&d->pages[0]);
 	pg_lock(&d->pages[1]);
 	cluster_barrier(c);
-	for (int i = 0; i < 5000 && !(has_waiters(d, 0) && has_waiters(d, 1)); i++)
-		usleep(1000);
-	if (!has_waiters(d, 0) || !has_waiters(d, 1)) {
-		fprintf(stderr, "rank 0: the receive threads did not wait for the page locks\n");
-		return 1;
-	}
+	if (!CLUSTER_WAIT(c, has_waiters(d, 0) && has_waiters(d, 1), 10000))
+		cluster_fail(c, rank, "the receive threads did not wait for the page locks");
 	cluster_barrier(c);
-	/* Rank 1 has stopped; fault on its pages, a little apart: sends fail. */
-	for (int i = 0; i < 5000 && !atomic_load(&c->sh->ready); i++)
-		usleep(1000);
-	usleep(50000);
-	for (unsigned pg = 2; pg < 6; pg++) {
-		pthread_create(&th, NULL, culprit_reader, base + pg * DSM_PAGE_SIZE);
-		pthread_detach(th);
-		usleep(50000);
+	/* Rank 1 stops: its ABORT waits, unread, behind what our receive threads hold. */
+	if (!CLUSTER_WAIT(c, demand_tcp_state(d, 1) != TCP_ESTABLISHED, 10000))
+		cluster_fail(c, rank, "rank 1 did not close its connections");
+	/*
+	 * Ask rank 1 for its pages, as a fault handler does: a send to its
+	 * closed socket makes it answer with a reset, and the next one fails.
+	 */
+	for (uint64_t pg = 2; pg < 6 && !failed; pg++) {
+		uint64_t sent = stats(d).msgs_sent;
+
+		node_fault(d, pg, false, gettid());
+		failed = stats(d).msgs_sent == sent;
+		if (!failed && !CLUSTER_WAIT(c, demand_tcp_state(d, 1) == TCP_CLOSE, 10000))
+			cluster_fail(c, rank, "rank 1 did not reset the connection");
 	}
+	if (!failed)
+		cluster_fail(c, rank, "no send to rank 1 failed");
+	if (dsm_error(d) || !has_waiters(d, 0) || !has_waiters(d, 1))
+		cluster_fail(c, rank, "the DSM stopped before rank 1's ABORT was read: %s",
+			     dsm_error(d) ? dsm_error(d) : "(no error)");
 	pg_unlock(&d->pages[1]);
 	pg_unlock(&d->pages[0]);
-	sleep(10); /* on_fatal exits */
-	fprintf(stderr, "rank 0: the DSM did not stop\n");
-	return 1;
+	wait_exit(c, rank, 10000, "the DSM did not stop");
 }
 
 /* Rank 2: a bare mesh, silent; done when rank 0 closes. */
@@ -286,7 +451,6 @@ static void test_culprit_named(void)
 	c.raw_mask = 1u << 2;
 	c.raw = culprit_raw;
 	c.timeout_s = 30;
-	culprit_cluster = &c;
 	cluster_run(&c, culprit_node, &c);
 	CHECK_EQ(c.status[0], 0);
 	CHECK_EQ(c.status[1], 0);
@@ -308,70 +472,52 @@ static void fatal_noted(void *arg, const char *msg)
 		_exit(0);
 }
 
-static int wait_error(struct dsm *d, unsigned rank)
+/* A page lock still taken, or -1. */
+static int locked_page(struct dsm *d, unsigned npages)
 {
-	for (int i = 0; i < 5000 && !dsm_error(d); i++)
-		usleep(1000);
-	if (!dsm_error(d)) {
-		fprintf(stderr, "rank %u: the DSM did not stop\n", rank);
-		return 1;
-	}
-	return 0;
+	for (unsigned pg = 0; pg < npages; pg++)
+		if (atomic_load(&d->pages[pg].lock))
+			return pg;
+	return -1;
 }
 
 /*
  * 64 pages, 0-31 homed on rank 0, which writes them all and unregisters
- * pages 5, 13, 21 and 29 from the userfaultfd: protecting them fails.
- * Rank 1 reads pages 1-4, 9-12, 17-20, 25-28 in order: a stream, whose
- * read-ahead window (4 pages after two faults in a row) takes in one of
- * them, unless the thread that saw the first fault of a group was too slow
- * to notice the stream (then the next group tries again).
+ * page 5 from the userfaultfd: protecting it fails.  Rank 1 reads pages 1
+ * and 2, a stream: it asks for the read-ahead window 3-6, whose one
+ * write-protect at rank 0 fails.
  */
 static int prefetch_fail_node(struct dsm *d, unsigned rank, void *arg)
 {
 	struct cluster *c = arg;
 	volatile uint8_t *base = dsm_addr(d);
-	int bad = 0;
+	struct uffdio_range r = { .start = (uintptr_t)base + 5 * DSM_PAGE_SIZE,
+				  .len = DSM_PAGE_SIZE };
+	const char *e;
 
 	if (rank == 0) {
 		for (unsigned pg = 0; pg < 32; pg++)
 			base[pg * DSM_PAGE_SIZE] = pg;
-		for (unsigned pg = 5; pg < 32; pg += 8) {
-			struct uffdio_range r = { .start = (uintptr_t)base + pg * DSM_PAGE_SIZE,
-						  .len = DSM_PAGE_SIZE };
-
-			if (ioctl(d->uffd, UFFDIO_UNREGISTER, &r)) {
-				perror("UFFDIO_UNREGISTER");
-				return 1;
-			}
-		}
+		if (ioctl(d->uffd, UFFDIO_UNREGISTER, &r))
+			cluster_fail(c, rank, "UFFDIO_UNREGISTER: %s", strerror(errno));
 	}
 	cluster_barrier(c);
 	if (rank == 1) {
+		read_stream(c, d, rank, 1);
+		if (base[DSM_PAGE_SIZE] != 1 || base[2 * DSM_PAGE_SIZE] != 2)
+			cluster_fail(c, rank, "wrong data");
 		/* on_fatal exits once rank 0 has stopped. */
-		for (unsigned g = 0; g < 32; g += 8) {
-			for (unsigned pg = g + 1; pg < g + 5; pg++)
-				if (base[pg * DSM_PAGE_SIZE] != pg)
-					bad = 1;
-			usleep(100000);
-		}
-		fprintf(stderr, "rank 1: %s, the DSM did not stop\n",
-			bad ? "wrong data" : "no read-ahead");
-		return 1;
+		wait_exit(c, rank, 10000, "the DSM did not stop");
 	}
-	if (wait_error(d, rank))
-		return 1;
-	usleep(100000);
-	for (unsigned pg = 0; pg < 32; pg++)
-		if (atomic_load(&d->pages[pg].lock)) {
-			fprintf(stderr, "rank 0: page %u is still locked\n", pg);
-			bad = 1;
-		}
-	if (!strstr(dsm_error(d), "UFFDIO_WRITEPROTECT of page")) {
-		fprintf(stderr, "rank 0: unexpected error: %s\n", dsm_error(d));
-		bad = 1;
-	}
-	return bad ? 1 : CLUSTER_FAILED_OK;
+	if (!CLUSTER_WAIT(c, (e = dsm_error(d)), 10000))
+		cluster_fail(c, rank, "the DSM did not stop");
+	/* The write-protect of the run failed, not another. */
+	if (!strstr(e, "UFFDIO_WRITEPROTECT of page 3 failed"))
+		cluster_fail(c, rank, "unexpected error: %s", e);
+	/* prefetch_request unlocks the run as it returns. */
+	if (!CLUSTER_WAIT(c, locked_page(d, 32) < 0, 5000))
+		cluster_fail(c, rank, "page %d is still locked", locked_page(d, 32));
+	return CLUSTER_FAILED_OK;
 }
 
 static void test_prefetch_protect_fails(void)
@@ -403,6 +549,7 @@ struct destroy_reader {
 	volatile uint64_t *p;
 	uint64_t v;
 	int read, faulted;
+	atomic_bool done;
 };
 
 static void *destroy_reader(void *arg)
@@ -414,34 +561,51 @@ static void *destroy_reader(void *arg)
 		r->read = 1;
 	}
 	r->faulted = destroy_faulted;
+	atomic_store(&r->done, true);
 	return NULL;
 }
 
 /* Rank 1: waits for page 0, homed on rank 0, which never answers; then destroys. */
 static int destroy_node(struct dsm *d, unsigned rank, void *arg)
 {
+	struct cluster *c = arg;
 	struct destroy_reader r = { .p = dsm_addr(d) };
 	struct sigaction sa = { .sa_handler = destroy_segv };
-	struct dsm_stats st;
+	cpu_set_t one;
 	pthread_t th;
 
-	(void)rank;
-	(void)arg;
 	sigaction(SIGSEGV, &sa, NULL);
 	sigaction(SIGBUS, &sa, NULL);
+	/* The reader shares this thread's one CPU (see below). */
+	CPU_ZERO(&one);
+	CPU_SET(sched_getcpu(), &one);
+	if (sched_setaffinity(0, sizeof(one), &one))
+		cluster_fail(c, rank, "sched_setaffinity: %s", strerror(errno));
 	pthread_create(&th, NULL, destroy_reader, &r);
-	do {
-		usleep(1000);
-		dsm_get_stats(d, &st);
-	} while (!st.msgs_sent);
-	usleep(20000);
+	/*
+	 * A handler read the reader's fault from the userfaultfd (it sent the
+	 * READ, our only message): the reader waits in the kernel until the
+	 * page comes, or the DSM goes.
+	 */
+	if (!CLUSTER_WAIT(c, stats(d).msgs_sent > 0, 10000))
+		cluster_fail(c, rank, "the reader did not fault");
+	if (atomic_load(&r.done))
+		cluster_fail(c, rank, "the reader went on before the DSM went");
+	/*
+	 * Once dsm_destroy wakes the reader, the reader runs before this
+	 * thread goes on (on one CPU, a waking thread preempts a SCHED_IDLE
+	 * one): its retry comes as early as it can, before the rest of
+	 * dsm_destroy, and must find no page there.
+	 */
+	if (sched_setscheduler(0, SCHED_IDLE, &(struct sched_param){ 0 }))
+		cluster_fail(c, rank, "SCHED_IDLE: %s", strerror(errno));
 	dsm_destroy(d);
+	if (!CLUSTER_WAIT(c, atomic_load(&r.done), 10000))
+		cluster_fail(c, rank, "the reader was not woken by dsm_destroy");
 	pthread_join(th, NULL);
-	if (r.read) {
-		fprintf(stderr, "rank 1: read %llu from a page the DSM never gave\n",
-			(unsigned long long)r.v);
-		_exit(1);
-	}
+	if (r.read)
+		cluster_fail(c, rank, "read %llu from a page the DSM never gave",
+			     (unsigned long long)r.v);
 	_exit(r.faulted ? 0 : 2);
 }
 
@@ -484,6 +648,18 @@ static void test_destroy_while_waiting(void)
 #define EARLY_PAGES 24 /* 8 per node */
 #define EARLY_ROUNDS 200
 
+/* Peer's BYE came on every channel: it is in dsm_stop. */
+static bool bye_from(struct dsm *d, unsigned peer)
+{
+	bool all = true;
+
+	pthread_mutex_lock(&d->lock);
+	for (unsigned ch = 0; ch < DSM_NR_CHANNELS; ch++)
+		all = all && d->bye[peer * DSM_NR_CHANNELS + ch];
+	pthread_mutex_unlock(&d->lock);
+	return all;
+}
+
 static int early_stop_node(struct dsm *d, unsigned rank, void *arg)
 {
 	struct cluster *c = arg;
@@ -492,15 +668,18 @@ static int early_stop_node(struct dsm *d, unsigned rank, void *arg)
 	if (rank == 0) {
 		/* Owns every page writable, then stops at once. */
 		for (unsigned pg = 0; pg < EARLY_PAGES; pg++)
-			base[pg * (DSM_PAGE_SIZE / 8)] = 1000;
+			base[pg * WORDS] = 1000;
 		cluster_barrier(c);
 		return 0;
 	}
 	cluster_barrier(c);
-	/* Ranks 1 and 2: increments and reads on every page, rank 0's included. */
+	/* Ranks 1 and 2: every access from here on is served by a stopping rank 0. */
+	if (!CLUSTER_WAIT(c, bye_from(d, 0), 10000))
+		cluster_fail(c, rank, "rank 0 did not stop");
+	/* Increments and reads on every page, rank 0's included. */
 	for (unsigned r = 0; r < EARLY_ROUNDS; r++)
 		for (unsigned pg = 0; pg < EARLY_PAGES; pg++) {
-			uint64_t *p = &base[pg * (DSM_PAGE_SIZE / 8)];
+			uint64_t *p = &base[pg * WORDS];
 
 			if ((r + pg + rank) % 3)
 				__atomic_fetch_add(p, 1, __ATOMIC_SEQ_CST);
@@ -509,20 +688,17 @@ static int early_stop_node(struct dsm *d, unsigned rank, void *arg)
 		}
 	/* Both done (rank 0 takes no part): check the sums. */
 	atomic_fetch_add(&c->sh->ready, 1);
-	while (atomic_load(&c->sh->ready) < 2)
-		usleep(200);
+	if (!CLUSTER_WAIT(c, atomic_load(&c->sh->ready) == 2, 40000))
+		cluster_fail(c, rank, "the other rank did not finish");
 	for (unsigned pg = 0; pg < EARLY_PAGES; pg++) {
 		uint64_t want = 1000;
 
 		for (unsigned rk = 1; rk <= 2; rk++)
 			for (unsigned r = 0; r < EARLY_ROUNDS; r++)
 				want += (r + pg + rk) % 3 != 0;
-		if (base[pg * (DSM_PAGE_SIZE / 8)] != want) {
-			fprintf(stderr, "rank %u: page %u counts %llu, not %llu\n", rank, pg,
-				(unsigned long long)base[pg * (DSM_PAGE_SIZE / 8)],
-				(unsigned long long)want);
-			return 1;
-		}
+		if (base[pg * WORDS] != want)
+			cluster_fail(c, rank, "page %u counts %llu, not %llu", pg,
+				     (unsigned long long)base[pg * WORDS], (unsigned long long)want);
 	}
 	return 0;
 }
@@ -545,89 +721,84 @@ static void test_stop_while_others_work(void)
 /*
  * 3 nodes, 48 pages, 0-15 homed on rank 0, which writes them and holds the
  * lock of its page 5 meanwhile: a read-ahead run that takes in page 5
- * cannot be sent yet.  Rank 1 reads two pages in a row (0-1, or 2-3 if the
- * handlers noticed the stream too late), so it asks for the next four on
- * the bulk channel; once it has marked them expected, it takes the first
- * one's lock and lets rank 0 go on: the run comes and cannot be installed.
- * Rank 2 then writes the four pages: the home must keep them until rank 1
- * has installed the run (an invalidation overtaking the data would leave
- * rank 1 a stale copy, or a protocol error).  Rank 1 lets go after 200 ms
- * and must then read rank 2's values.
+ * cannot be sent yet.  Rank 1 reads pages 0 and 1, a stream, so it asks
+ * for pages 2-5 on the bulk channel; it takes page 2's lock and lets rank 0
+ * go on: the run comes and cannot be installed.  Rank 2 then writes the
+ * four pages: the home must keep them until rank 1 has installed the run
+ * (an invalidation overtaking the data would leave rank 1 a stale copy, or
+ * a protocol error), so rank 2's write of page 2 waits in the queue.  Rank
+ * 1 lets go and must then read rank 2's values.
  *
- * sh->ready: 1 rank 1 holds its lock; 100 + first: the run is here, rank 2
- * may write; 1000: rank 2 has written.
+ * sh->ready: the step reached, LATE_*.
  */
+enum { LATE_ASKED = 1, LATE_HERE, LATE_QUEUED, LATE_WRITTEN };
+
+#define LATE_FIRST 2 /* the run: pages 2-5 */
+
+static bool late_step(struct cluster *c, unsigned step)
+{
+	return atomic_load(&c->sh->ready) >= step;
+}
+
 static int bulk_late_node(struct dsm *d, unsigned rank, void *arg)
 {
 	struct cluster *c = arg;
 	volatile uint64_t *base = dsm_addr(d);
-	const unsigned words = DSM_PAGE_SIZE / 8;
-	unsigned first = 0;
+	struct dsm_page *lp = &d->pages[LATE_FIRST];
+	int queued;
 
 	if (rank == 0) {
 		for (unsigned pg = 0; pg < 16; pg++)
-			base[pg * words] = 100 + pg;
+			base[pg * WORDS] = 100 + pg;
 		pg_lock(&d->pages[5]);
 	}
 	cluster_barrier(c);
 	if (rank == 0) {
-		for (int i = 0; i < 10000 && !atomic_load(&c->sh->ready); i++)
-			usleep(1000);
+		if (!CLUSTER_WAIT(c, late_step(c, LATE_ASKED), 10000))
+			cluster_fail(c, rank, "rank 1 did not ask for the read-ahead");
+		/* The run's pages before 5 are taken: prefetch_request waits for 5. */
+		if (!CLUSTER_WAIT(c, has_waiters(d, 5), 10000))
+			cluster_fail(c, rank, "the read-ahead request did not wait for page 5");
 		pg_unlock(&d->pages[5]);
+		if (!CLUSTER_WAIT(c, late_step(c, LATE_HERE), 10000))
+			cluster_fail(c, rank, "the read-ahead did not reach rank 1");
+		if (!CLUSTER_WAIT(c, (queued = queued_behind(d, LATE_FIRST, 2, DIR_BULK, 1)), 10000))
+			cluster_fail(c, rank, "rank 2's write of page %u did not come", LATE_FIRST);
+		if (queued < 0)
+			cluster_fail(c, rank, "rank 2's write of page %u started before rank 1 "
+				     "installed it", LATE_FIRST);
+		atomic_store(&c->sh->ready, LATE_QUEUED);
 	}
 	if (rank == 1) {
-		for (unsigned g = 0; g <= 2 && !first; g += 2) {
-			struct dsm_page *lp = &d->pages[g + 2];
-
-			if (base[g * words] != 100 + g || base[(g + 1) * words] != 101 + g) {
-				fprintf(stderr, "rank 1: pages %u-%u: %llu %llu\n", g, g + 1,
-					(unsigned long long)base[g * words],
-					(unsigned long long)base[(g + 1) * words]);
-				return 1;
-			}
-			for (int i = 0; i < 1000 && !(lp->flags & PF_PREFETCH); i++)
-				usleep(1000);
-			pg_lock(lp);
-			if (lp->flags & PF_PREFETCH)
-				first = g + 2;
-			else
-				pg_unlock(lp);
-		}
-		atomic_store(&c->sh->ready, 1);
-		if (!first) {
-			fprintf(stderr, "rank 1: no read-ahead\n");
-			return 1;
-		}
+		read_stream(c, d, rank, 0);
+		if (base[0] != 100 || base[WORDS] != 101)
+			cluster_fail(c, rank, "pages 0-1: %llu %llu", (unsigned long long)base[0],
+				     (unsigned long long)base[WORDS]);
+		pg_lock(lp);
+		if (!(lp->flags & PF_PREFETCH) || lp->state != PG_INVALID)
+			cluster_fail(c, rank, "page %u is not expected on the bulk channel",
+				     LATE_FIRST);
+		atomic_store(&c->sh->ready, LATE_ASKED);
 		/* The run has come: its receive thread waits for our lock. */
-		for (int i = 0; i < 5000 && atomic_load(&d->pages[first].lock) != 2; i++)
-			usleep(1000);
-		if (atomic_load(&d->pages[first].lock) != 2) {
-			fprintf(stderr, "rank 1: the read-ahead did not come\n");
-			return 1;
-		}
-		atomic_store(&c->sh->ready, 100 + first);
-		usleep(200000);
-		if (atomic_load(&c->sh->ready) == 1000) {
-			fprintf(stderr, "rank 1: rank 2 wrote pages whose read-ahead is not here yet\n");
-			return 1;
-		}
-		pg_unlock(&d->pages[first]);
-		while (atomic_load(&c->sh->ready) != 1000)
-			usleep(200);
-		for (unsigned pg = first; pg < first + 4; pg++)
-			if (base[pg * words] != 200 + pg) {
-				fprintf(stderr, "rank 1: page %u is %llu, not %u\n", pg,
-					(unsigned long long)base[pg * words], 200 + pg);
-				return 1;
-			}
+		if (!CLUSTER_WAIT(c, has_waiters(d, LATE_FIRST), 10000))
+			cluster_fail(c, rank, "the read-ahead did not come");
+		atomic_store(&c->sh->ready, LATE_HERE);
+		if (!CLUSTER_WAIT(c, late_step(c, LATE_QUEUED), 20000))
+			cluster_fail(c, rank, "rank 0 did not see rank 2's write");
+		pg_unlock(lp);
+		if (!CLUSTER_WAIT(c, late_step(c, LATE_WRITTEN), 10000))
+			cluster_fail(c, rank, "rank 2 did not write");
+		for (unsigned pg = LATE_FIRST; pg < LATE_FIRST + 4; pg++)
+			if (base[pg * WORDS] != 200 + pg)
+				cluster_fail(c, rank, "page %u is %llu, not %u", pg,
+					     (unsigned long long)base[pg * WORDS], 200 + pg);
 	}
 	if (rank == 2) {
-		while (atomic_load(&c->sh->ready) < 100)
-			usleep(200);
-		first = atomic_load(&c->sh->ready) - 100;
-		for (unsigned pg = first; pg < first + 4; pg++)
-			base[pg * words] = 200 + pg;
-		atomic_store(&c->sh->ready, 1000);
+		if (!CLUSTER_WAIT(c, late_step(c, LATE_HERE), 20000))
+			cluster_fail(c, rank, "the read-ahead did not reach rank 1");
+		for (unsigned pg = LATE_FIRST; pg < LATE_FIRST + 4; pg++)
+			base[pg * WORDS] = 200 + pg;
+		atomic_store(&c->sh->ready, LATE_WRITTEN);
 	}
 	cluster_barrier(c);
 	return 0;
@@ -666,6 +837,7 @@ static int home_fault_node(struct dsm *d, unsigned rank, void *arg)
 	struct cluster *c = arg;
 	volatile uint64_t *x = dsm_addr(d);
 	pthread_t th;
+	int queued;
 
 	if (rank == 2)
 		x[0] = 5;
@@ -681,37 +853,31 @@ static int home_fault_node(struct dsm *d, unsigned rank, void *arg)
 		 */
 		uint64_t v = x[0];
 
-		if (v != 5 && v != 7) {
-			fprintf(stderr, "rank 1: read %llu\n", (unsigned long long)v);
-			return 1;
-		}
+		if (v != 5 && v != 7)
+			cluster_fail(c, rank, "read %llu", (unsigned long long)v);
 	}
 	if (rank == 0) {
-		/* Once rank 1's request is in (the home forwarded it), write. */
-		bool busy;
-
-		do {
-			usleep(1000);
-			pg_lock(&d->pages[0]);
-			busy = dsm_dir(d, 0)->busy == DIR_WAIT_DONE && dsm_dir(d, 0)->cur == 1;
-			pg_unlock(&d->pages[0]);
-		} while (!busy);
+		/* Rank 1's request is in (the home forwarded it to rank 2): write. */
+		if (!CLUSTER_WAIT(c, dir_busy(d, 0, DIR_WAIT_DONE, 1), 10000))
+			cluster_fail(c, rank, "rank 1's read did not come");
 		pthread_create(&th, NULL, home_writer, (void *)x);
-		usleep(50000);
+		if (!CLUSTER_WAIT(c, (queued = queued_behind(d, 0, 0, DIR_WAIT_DONE, 1)), 10000))
+			cluster_fail(c, rank, "the home's write did not come");
+		if (queued < 0)
+			cluster_fail(c, rank, "the home's write started while rank 1's read was "
+				     "in progress");
 		atomic_store(&c->sh->ready, 1);
 		pthread_join(th, NULL);
 	}
 	if (rank == 2) {
-		while (!atomic_load(&c->sh->ready))
-			usleep(200);
+		/* The FWD of rank 1's read waits for our lock. */
+		if (!CLUSTER_WAIT(c, atomic_load(&c->sh->ready) && has_waiters(d, 0), 10000))
+			cluster_fail(c, rank, "rank 1's read or rank 0's write did not come");
 		pg_unlock(&d->pages[0]);
 	}
 	cluster_barrier(c);
-	if (x[0] != 7) {
-		fprintf(stderr, "rank %u: read %llu after the home's write\n", rank,
-			(unsigned long long)x[0]);
-		return 1;
-	}
+	if (x[0] != 7)
+		cluster_fail(c, rank, "read %llu after the home's write", (unsigned long long)x[0]);
 	cluster_barrier(c);
 	return 0;
 }
