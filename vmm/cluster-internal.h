@@ -94,6 +94,11 @@ struct cl_config {
 #define CL_TIME_RESYNC_MAX_MS 1000
 #define CL_TIME_TARGET_US 10
 #define CL_TIME_DRIFT_MS 10      /* GVM_TEST_TSC_PPM's steps */
+/*
+ * A lead of more than this is not a crystal's drift but a broken clock
+ * (seconds at any TSC rate): following it would throw the guest's time ahead.
+ */
+#define CL_TIME_MAX_LEAD (1ll << 32)
 
 /* A futex word: wait while it holds val (or until woken), wake everyone. */
 static inline void cl_futex_wait(_Atomic uint32_t *w, uint32_t val, long timeout_ms)

@@ -557,14 +557,22 @@ static int cl_ctrl_check(const struct cluster *c, unsigned peer, const struct wi
 			return BAD("malformed console silence report (%llu s)",
 				   (unsigned long long)h->arg[0]);
 		return 0;
-	case CL_CONFIG: /* read by cluster_recv_config, before the receive threads */
-	case CL_IO_REQ:
-	case CL_IO_REPLY:
-		break;
-	default:
-		/* The clock's messages: cluster-time.c checks them as it takes them. */
-		if (h->type > CL_CONFIG && h->type < CL_MSG_END)
-			return 0;
+	/* The clock's: cluster-time.c checks what depends on the samples in progress. */
+	case CL_TIME_PING:
+		if (c->rank != 0 || h->len || h->arg[1] || h->arg[2])
+			return BAD("malformed clock sample request");
+		return 0;
+	case CL_TIME_PONG:
+		if (peer != 0 || h->len != sizeof(int64_t) || !h->arg[0])
+			return BAD("malformed clock sample from rank %u", peer);
+		return 0;
+	case CL_TIME_LEAD:
+		if (c->rank != 0 || h->len || h->arg[2] || !h->arg[0] ||
+		    h->arg[0] > CL_TIME_MAX_LEAD || h->arg[1] > INT64_MAX)
+			return BAD("malformed clock lead (%llu cycles)",
+				   (unsigned long long)h->arg[0]);
+		return 0;
+	default: /* CONFIG is read by cluster_recv_config, before the receive threads */
 		break;
 	}
 	return BAD("unexpected message type 0x%x on the control channel", h->type);
@@ -668,8 +676,6 @@ static int cl_dispatch_ctrl(struct cluster *c, unsigned peer, const struct wire_
 	case CL_TIME_PING:
 		return cl_time_ping(c, peer, h, why);
 	case CL_TIME_PONG:
-		if (peer != 0)
-			return BAD("clock sample from rank %u", peer);
 		return cl_time_pong(c, h, payload, why);
 	case CL_TIME_LEAD:
 		return cl_time_lead(c, peer, h, why);

@@ -12,8 +12,11 @@
  * wrap, a port below 0x10000, with data that fits.  An accepted machine
  * has vCPUs and RAM that divide among the instances, at most
  * TOPO_MAX_CACHES caches, a valid feature set, and the fields sent.  A
- * refusal says why.  The clock's messages are checked by
- * vmm/cluster-time.c, which this target leaves out.
+ * refusal says why.  Of the clock's messages, what depends on the samples
+ * in progress (vmm/cluster-time.c) is left out: a sample request goes to
+ * rank 0, a sample comes from rank 0 with its 8-byte step, and a lead
+ * goes to rank 0, positive, at most CL_TIME_MAX_LEAD, measured against a
+ * step that is not negative.
  *
  * Input: nr - 1, rank, peer (never ourselves), then a byte whose bit 0 is
  * the channel and bit 1 picks cl_config_decode, vCPUs per instance - 1
@@ -73,6 +76,18 @@ static void check_ctrl(unsigned peer, const struct wire_hdr *h)
 	case CL_SILENT:
 		FUZZ_CHECK(peer == 0 && !h->len && a0 <= UINT32_MAX && !a1 && !a2);
 		break;
+	case CL_TIME_PING:
+		FUZZ_CHECK(c->rank == 0 && !h->len && !a1 && !a2);
+		break;
+	case CL_TIME_PONG:
+		FUZZ_CHECK(peer == 0 && h->len == 8 && a0);
+		break;
+	case CL_TIME_LEAD:
+		FUZZ_CHECK(c->rank == 0 && !h->len && a0 && a0 <= 1ull << 32 && (int64_t)a1 >= 0 &&
+			   !a2);
+		break;
+	default:
+		FUZZ_CHECK(!"a message type the docs do not list");
 	}
 }
 
@@ -150,6 +165,7 @@ static void seeds(const char *dir)
 		.caches = { { .level = 1, .type = 1, .line_size = 64, .ways = 8, .size = 32768 } },
 	};
 	uint64_t io = 2 | 1ull << 16 | CL_IO_WRITE; /* vCPU 2 writes a byte */
+	int64_t step = 5000;
 
 	seed(dir, "ipi", 1, 0, 0, CL_IPI, 3, 0x30, 0, NULL, 0);
 	seed(dir, "ipi-device", 1, 0, 0, CL_IPI, 2, 0x31, UINT32_MAX, NULL, 0);
@@ -163,6 +179,8 @@ static void seeds(const char *dir)
 	seed(dir, "heartbeat", 1, 2, 0, CL_HEARTBEAT, 0, 0, 0, NULL, 0);
 	seed(dir, "silent", 3, 0, 0, CL_SILENT, 60, 0, 0, NULL, 0);
 	seed(dir, "time-ping", 0, 1, 0, CL_TIME_PING, 7, 0, 0, NULL, 0);
+	seed(dir, "time-pong", 1, 0, 0, CL_TIME_PONG, 7, 123456789, 987654321, &step, sizeof(step));
+	seed(dir, "time-lead", 0, 2, 0, CL_TIME_LEAD, 40000, 1000, 0, NULL, 0);
 	seed(dir, "io-req", 0, 1, 1, CL_IO_REQ, io, 0x3f8, 0x41, NULL, 0);
 	seed(dir, "io-req-mmio", 0, 3, 1, CL_IO_REQ, 7 | 8ull << 16 | CL_IO_MMIO, 0xfec00000, 0,
 	     NULL, 0);
