@@ -1,9 +1,12 @@
-/* common/: the parsers and the wire framing. */
+/* common/: the parsers, the wire framing and whole writes. */
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
+#include "common/fdio.h"
 #include "common/parse.h"
 #include "common/wire.h"
 #include "tests/lib/check.h"
@@ -116,6 +119,81 @@ static void test_wire_rejects_malformed(void)
 	close(sv[1]);
 }
 
+/*
+ * Partial frames: a header sent in two pieces is one frame; a peer that
+ * closes after the header, before the payload it announced, is a closed
+ * connection, not a frame; a header without its payload is refused by the
+ * sender itself.
+ */
+static void test_wire_partial_frames(void)
+{
+	char buf[64], why[128] = "";
+	struct wire_hdr h = wire_hdr_make(0x107, 1, 8), r;
+	int sv[2];
+
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	CHECK(wire_write_full(sv[0], &h, 13) == 0);
+	CHECK(wire_write_full(sv[0], (char *)&h + 13, sizeof(h) - 13) == 0);
+	CHECK(wire_write_full(sv[0], "12345678", 8) == 0);
+	CHECK(wire_recv(sv[1], 1, &r, buf, sizeof(buf), why) == 0);
+	CHECK(r.type == 0x107 && r.len == 8 && !memcmp(buf, "12345678", 8));
+
+	CHECK(wire_send(sv[0], &h, NULL) == -EINVAL);
+	CHECK(wire_write_full(sv[0], &h, sizeof(h)) == 0);
+	CHECK(wire_write_full(sv[0], "1234", 4) == 0);
+	close(sv[0]);
+	CHECK(wire_recv(sv[1], 1, &r, buf, sizeof(buf), why) == -1);
+	CHECK_STR(why, "payload: connection closed by peer");
+	close(sv[1]);
+
+	/* A write to a connection its peer closed fails with the reason. */
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	close(sv[1]);
+	CHECK(wire_write_full(sv[0], &h, sizeof(h)) == -EPIPE);
+	close(sv[0]);
+}
+
+/*
+ * Time limits: a receive timeout that runs out says so (the mesh's
+ * handshake relies on it); a send that times out on a full socket, part of
+ * the frame taken, reports the failure rather than a frame sent.
+ */
+static void test_wire_timeouts(void)
+{
+	struct timeval tv = { .tv_usec = 50 * 1000 };
+	static char big[1 << 20];
+	char why[128] = "";
+	struct wire_hdr h = wire_hdr_make(0x105, 0, sizeof(big)), r;
+	int sv[2], sndbuf = 4096;
+
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	CHECK(setsockopt(sv[1], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0);
+	CHECK(wire_recv(sv[1], -1, &r, NULL, 0, why) == -1);
+	CHECK_STR(why, "no answer within the time allowed");
+
+	CHECK(setsockopt(sv[0], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) == 0);
+	CHECK(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)) == 0);
+	CHECK(wire_send(sv[0], &h, big) == -EAGAIN);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+/* fd_write_all: every byte, or -1 with the reason in errno. */
+static void test_fd_write_all(void)
+{
+	char buf[8] = "";
+	int p[2];
+
+	CHECK(pipe(p) == 0);
+	CHECK(fd_write_all(p[1], "abcdefg", 8) == 0);
+	CHECK(read(p[0], buf, sizeof(buf)) == 8 && !strcmp(buf, "abcdefg"));
+	close(p[0]);
+	signal(SIGPIPE, SIG_IGN);
+	errno = 0;
+	CHECK(fd_write_all(p[1], "x", 1) == -1 && errno == EPIPE);
+	close(p[1]);
+}
+
 int main(void)
 {
 	RUN(test_parse_size);
@@ -123,5 +201,8 @@ int main(void)
 	RUN(test_parse_hostport);
 	RUN(test_wire_roundtrip);
 	RUN(test_wire_rejects_malformed);
+	RUN(test_wire_partial_frames);
+	RUN(test_wire_timeouts);
+	RUN(test_fd_write_all);
 	return check_summary();
 }

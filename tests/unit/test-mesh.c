@@ -1,17 +1,23 @@
 /*
  * common/mesh.c with real processes over loopback and a real munged:
  * a full mesh forms and carries messages; peers of another VM, garbage on
- * the port and unreachable peers are refused with a reason.
+ * the port, handshakes that say the wrong thing (each way) and unreachable
+ * peers are refused with a reason.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <munge.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/auth.h"
 #include "common/log.h"
 #include "common/mesh.h"
 #include "common/wire.h"
@@ -189,6 +195,235 @@ static void test_silent_strangers(void)
 		close(fds[i]);
 }
 
+
+/* ---- handshakes that say the wrong thing ---- */
+
+/* A child's stderr goes to a file, for the test to find the reason logged. */
+static FILE *stderr_to_file(void)
+{
+	FILE *f = tmpfile();
+
+	CHECK(f != NULL);
+	fflush(stderr);
+	return f;
+}
+
+static pid_t fork_logged(FILE *log, struct setup *s, unsigned rank, uint64_t vm_id,
+			 unsigned timeout_ms)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		dup2(fileno(log), 2);
+		_exit(child_exchange(s, rank, vm_id, timeout_ms));
+	}
+	return pid;
+}
+
+static bool logged(FILE *log, const char *what)
+{
+	char line[1024];
+	bool found = false;
+
+	rewind(log);
+	while (!found && fgets(line, sizeof(line), log))
+		found = strstr(line, what) != NULL;
+	if (!found)
+		fprintf(stderr, "not logged: \"%s\"\n", what);
+	return found;
+}
+
+static int tcp_to(unsigned port)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port),
+				   .sin_addr.s_addr = htonl(0x7f000001) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	CHECK(connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0);
+	return fd;
+}
+
+/* A connection to rank 0 and the challenge it opens with. */
+static int stranger(unsigned port, uint8_t *challenge)
+{
+	char why[128];
+	struct wire_hdr h;
+	int fd = tcp_to(port);
+
+	CHECK(wire_recv(fd, 0, &h, challenge, AUTH_NONCE_LEN, why) == 0 &&
+	      h.type == MESH_CHALLENGE);
+	return fd;
+}
+
+/* Send a hello of `type` carrying the text cred; true if rank 0 answers with its own. */
+static bool hello_answered(int fd, uint16_t type, const char *cred)
+{
+	struct wire_hdr h = wire_hdr_make(type, 1, strlen(cred) + 1);
+	char buf[4096], why[128];
+	bool ok;
+
+	CHECK(wire_send(fd, &h, cred) == 0);
+	ok = !wire_recv(fd, 0, &h, buf, sizeof(buf), why) && h.type == MESH_HELLO_ACK;
+	return ok;
+}
+
+/* A valid claim of rank 1 on channel ch of VM vm_id, answering challenge. */
+static bool claim_answered(int fd, uint64_t vm_id, unsigned ch, const uint8_t *challenge)
+{
+	struct auth_claim claim = { .vm_id = vm_id, .from = 1, .to = 0, .channel = ch,
+				    .nr_nodes = 2 };
+	char *cred, err[AUTH_ERR_MAX];
+	bool ok;
+
+	memcpy(claim.challenge, challenge, AUTH_NONCE_LEN);
+	CHECK(auth_encode(getenv("GVM_MUNGE_SOCKET"), &claim, &cred, err) == 0);
+	ok = hello_answered(fd, MESH_HELLO, cred);
+	free(cred);
+	return ok;
+}
+
+/* child_exchange's part for rank 1, on an accepted connection. */
+static void exchange_as_rank1(int fd, unsigned ch)
+{
+	struct wire_hdr h = wire_hdr_make(0x300, 1, 0), r;
+	char why[128];
+
+	h.arg[0] = 100 + ch;
+	CHECK(wire_send(fd, &h, NULL) == 0);
+	CHECK(wire_recv(fd, 0, &r, NULL, 0, why) == 0 && r.arg[0] == ch);
+}
+
+/*
+ * Rank 0 refuses, each for its reason, hellos that munged does not verify,
+ * that carry something else than a claim, that are not hellos, and a second
+ * connection for a channel already connected; the test then completes the
+ * mesh as rank 1 (a valid credential of this uid and VM is all rank 1 is).
+ */
+static void test_refused_hellos(void)
+{
+	uint8_t ch[AUTH_NONCE_LEN];
+	FILE *log = stderr_to_file();
+	char *cred, err[AUTH_ERR_MAX];
+	struct setup s;
+	munge_ctx_t ctx;
+	int a, b, c, fd;
+	pid_t p0;
+
+	setup_listen(&s, 2, 2);
+	p0 = fork_logged(log, &s, 0, 9, 15000);
+	close(s.listen_fds[1]);
+
+	fd = stranger(s.peers[0].port, ch);
+	CHECK(!hello_answered(fd, MESH_HELLO, "MUNGE:not-a-credential:"));
+	close(fd);
+
+	/* munged signs it, but it is 5 bytes, not a claim */
+	ctx = munge_ctx_create();
+	CHECK(ctx && (!getenv("GVM_MUNGE_SOCKET") ||
+		      munge_ctx_set(ctx, MUNGE_OPT_SOCKET, getenv("GVM_MUNGE_SOCKET")) == 0));
+	CHECK(munge_encode(&cred, ctx, "hello", 5) == EMUNGE_SUCCESS);
+	munge_ctx_destroy(ctx);
+	fd = stranger(s.peers[0].port, ch);
+	CHECK(!hello_answered(fd, MESH_HELLO, cred));
+	close(fd);
+	free(cred);
+
+	fd = stranger(s.peers[0].port, ch);
+	CHECK(!hello_answered(fd, MESH_HELLO_ACK, "a hello was due"));
+	close(fd);
+
+	a = stranger(s.peers[0].port, ch);
+	CHECK(claim_answered(a, 9, 0, ch));
+	b = stranger(s.peers[0].port, ch);
+	CHECK(!claim_answered(b, 9, 0, ch));
+	close(b);
+	c = stranger(s.peers[0].port, ch);
+	CHECK(claim_answered(c, 9, 1, ch));
+	exchange_as_rank1(a, 0);
+	exchange_as_rank1(c, 1);
+	CHECK_EQ(wait_status(p0), 0);
+	close(a);
+	close(c);
+	CHECK(logged(log, "munge credential refused"));
+	CHECK(logged(log, "credential carries 5 bytes, not a giantvm claim"));
+	CHECK(logged(log, "handshake: unexpected message type 0x2"));
+	CHECK(logged(log, "rank 1 channel 0 is already connected"));
+	fclose(log);
+	(void)err;
+}
+
+/*
+ * Rank 1's side: rank 0's port answers with something that is not a
+ * challenge (fails at once, naming rank 0), or closes every connection at
+ * once (asked again until the deadline), or rank 1's own munged cannot be
+ * reached (fails at once: asking again would not help).
+ */
+enum answer { ANSWER_JUNK, ANSWER_CLOSE, ANSWER_CHALLENGE };
+
+static void rank0_answers(enum answer how, const char *munge_socket, unsigned timeout_ms,
+			  const char *expect)
+{
+	struct hostport peers[2] = { { "127.0.0.1", 0 }, { "127.0.0.1", 0 } };
+	struct mesh_config cfg = { .rank = 1, .nr_nodes = 2, .nr_channels = 1, .peers = peers,
+				   .vm_id = 3, .munge_socket = munge_socket,
+				   .timeout_ms = timeout_ms };
+	char err[MESH_ERR_MAX] = "", junk[16] = "not a challenge";
+	int lfd = mesh_listen(&peers[0], err), st, fd;
+	struct mesh *m = NULL;
+	pid_t pid;
+
+	CHECK(lfd >= 0);
+	peers[0].port = mesh_local_port(lfd);
+	cfg.listen_fd = mesh_listen(&peers[1], err);
+	pid = fork();
+	if (pid == 0) {
+		close(lfd);
+		if (mesh_open(&cfg, &m, err) == 0)
+			_exit(1);
+		_exit(strstr(err, expect) ? 0 : (fprintf(stderr, "error: %s\n", err), 2));
+	}
+	close(cfg.listen_fd);
+	/* Answer every connection until rank 1 gives up. */
+	while (waitpid(pid, &st, WNOHANG) == 0) {
+		struct pollfd p = { .fd = lfd, .events = POLLIN };
+		struct wire_hdr h;
+		uint8_t challenge[AUTH_NONCE_LEN] = { 0 };
+
+		if (poll(&p, 1, 50) <= 0 || (fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) < 0)
+			continue;
+		if (how == ANSWER_JUNK) {
+			h = wire_hdr_make(0x300, 0, sizeof(junk));
+			CHECK(wire_send(fd, &h, junk) == 0);
+		} else if (how == ANSWER_CHALLENGE) {
+			h = wire_hdr_make(MESH_CHALLENGE, 0, AUTH_NONCE_LEN);
+			CHECK(wire_send(fd, &h, challenge) == 0);
+		}
+		if (how != ANSWER_CLOSE) {
+			char buf[64];
+
+			/* until rank 1 closes it */
+			while (read(fd, buf, sizeof(buf)) > 0)
+				;
+		}
+		close(fd);
+	}
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	close(lfd);
+}
+
+static void test_handshake_answers(void)
+{
+	/* 1999 ms: the deadline's nanoseconds carry into its seconds */
+	rank0_answers(ANSWER_JUNK, getenv("GVM_MUNGE_SOCKET"), 1999,
+		      "failed the handshake: handshake: a message of type 0x300 and 16 bytes where "
+		      "a challenge was due");
+	rank0_answers(ANSWER_CLOSE, getenv("GVM_MUNGE_SOCKET"), 600,
+		      "failed the handshake: handshake: connection closed by peer (gave up");
+	rank0_answers(ANSWER_CHALLENGE, "/nonexistent/munge.socket", 10000,
+		      "failed the handshake: munge: cannot encode a credential on "
+		      "/nonexistent/munge.socket");
+}
+
 static void test_unreachable_peer(void)
 {
 	struct hostport peers[2] = { { "127.0.0.1", 1 }, { "127.0.0.1", 0 } };
@@ -230,6 +465,67 @@ static void test_bad_config(void)
 	CHECK(fcntl(cfg.listen_fd, F_GETFD) == -1 && errno == EBADF);
 }
 
+/* Listening sockets that cannot be had say why; the ones that can, where. */
+static void test_listen(void)
+{
+	struct hostport any = { "", 0 }, hp = { "nosuchhost.invalid", 7000 };
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct mesh_config cfg = { .rank = 0, .nr_nodes = 1, .nr_channels = 1, .peers = &hp,
+				   .listen_fd = -1 };
+	char err[MESH_ERR_MAX] = "";
+	struct mesh *m;
+	int fd, fd2, port;
+
+	CHECK(mesh_listen(&hp, err) == -1 && strstr(err, "cannot resolve nosuchhost.invalid"));
+	/* a documentation address (RFC 5737): not one of this host's */
+	hp = (struct hostport){ "192.0.2.1", 7000 };
+	CHECK(mesh_listen(&hp, err) == -1 && strstr(err, "cannot listen on 192.0.2.1:7000"));
+	/* mesh_open makes its own, and says so when it cannot */
+	CHECK(mesh_open(&cfg, &m, err) == -1 && strstr(err, "cannot listen on 192.0.2.1:7000"));
+
+	/* every address of this host, then the same port again */
+	fd = mesh_listen(&any, err);
+	CHECK(fd >= 0);
+	port = mesh_local_port(fd);
+	CHECK(port > 0);
+	any.port = port;
+	fd2 = mesh_listen(&any, err);
+	CHECK(fd2 == -1 && strstr(err, "every address of this host") && strstr(err, "in use"));
+	close(fd);
+
+	/* a socket that is not the network's has no port */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(bind(fd, (struct sockaddr *)&sun, sizeof(sa_family_t)) == 0);
+	CHECK_EQ(mesh_local_port(fd), -1);
+	close(fd);
+}
+
+/* A mesh of one: nothing to connect; its accessors refuse what is not in it. */
+static void progress(void *arg, unsigned done, unsigned total)
+{
+	*(unsigned *)arg = done + 1 + total;
+}
+
+static void test_accessors(void)
+{
+	struct hostport self = { "127.0.0.1", 0 };
+	unsigned called = 0;
+	struct mesh_config cfg = { .rank = 0, .nr_nodes = 1, .nr_channels = 2, .peers = &self,
+				   .listen_fd = -1, .progress = progress, .progress_arg = &called };
+	char err[MESH_ERR_MAX], name[64];
+	struct mesh *m;
+
+	CHECK(mesh_open(&cfg, &m, err) == 0);
+	CHECK_EQ(called, 1); /* 0 of 0 connections, reported once */
+	CHECK_EQ(mesh_fd(m, 1, 0), -1);
+	CHECK_EQ(mesh_fd(m, 0, 2), -1);
+	CHECK(mesh_peer(m, 1) == NULL);
+	CHECK_STR(mesh_peer_name(m, 3, name, sizeof(name)), "rank 3");
+	CHECK_STR(mesh_peer_name(m, 0, name, sizeof(name)), "rank 0 (127.0.0.1:0)");
+	mesh_close(m);
+	mesh_close(NULL);
+}
+
 int main(void)
 {
 	log_init("test-mesh");
@@ -237,7 +533,11 @@ int main(void)
 	RUN(test_other_vm_refused);
 	RUN(test_garbage_then_real_peer);
 	RUN(test_silent_strangers);
+	RUN(test_refused_hellos);
+	RUN(test_handshake_answers);
 	RUN(test_unreachable_peer);
 	RUN(test_bad_config);
+	RUN(test_listen);
+	RUN(test_accessors);
 	return check_summary();
 }
