@@ -19,6 +19,20 @@
 #include "tests/dsm/cluster.h"
 #include "tests/lib/check.h"
 
+/*
+ * The nodes end with _exit (tests/dsm/cluster.h), which skips the handler
+ * that writes a --coverage build's counts: a victim writes them before it
+ * ends, for its checks to count.  __gcov_exit is only there in such a build.
+ */
+extern void __gcov_exit(void) __attribute__((weak));
+
+static int counted(int rc)
+{
+	if (__gcov_exit)
+		__gcov_exit();
+	return rc;
+}
+
 /* ---- kill one instance mid-run ---- */
 
 struct kill_state {
@@ -130,6 +144,13 @@ struct bad_msg {
 	const char *expect;     /* in rank 0's error */
 };
 
+/* A bad message after a good one: a request answered with PAGE. */
+struct bad_after {
+	struct bad_msg m;
+	struct wire_hdr first;  /* if its type is set: sent before m.h */
+	unsigned gone;          /* pages of rank 0 that first took away */
+};
+
 static uint8_t bad_pattern(uint64_t pg, size_t i)
 {
 	return (uint8_t)(pg * 37 + i * 11 + 5);
@@ -146,7 +167,8 @@ static void survive(void *arg, const char *msg)
 static int bad_victim(struct dsm *d, unsigned rank, void *arg)
 {
 	struct cluster *c = arg;
-	const struct bad_msg *m = c->arg;
+	const struct bad_after *a = c->arg;
+	const struct bad_msg *m = &a->m;
 	uint8_t *base = dsm_addr(d);
 	const char *e = NULL;
 
@@ -157,6 +179,7 @@ static int bad_victim(struct dsm *d, unsigned rank, void *arg)
 	cluster_barrier(c);
 	for (int i = 0; i < 5000 && !(e = dsm_error(d)); i++)
 		usleep(1000);
+	counted(0);
 	if (!e) {
 		fprintf(stderr, "%s: the DSM did not stop\n", m->what);
 		return 1;
@@ -166,7 +189,7 @@ static int bad_victim(struct dsm *d, unsigned rank, void *arg)
 		return 1;
 	}
 	for (uint64_t pg = 0; pg < BAD_PAGES / 2; pg++)
-		for (size_t i = 0; i < DSM_PAGE_SIZE; i++)
+		for (size_t i = 0; i < DSM_PAGE_SIZE && !(a->gone & 1u << pg); i++)
 			if (base[pg * DSM_PAGE_SIZE + i] != bad_pattern(pg, i)) {
 				fprintf(stderr, "%s: page %llu was changed\n", m->what,
 					(unsigned long long)pg);
@@ -178,7 +201,8 @@ static int bad_victim(struct dsm *d, unsigned rank, void *arg)
 /* Rank 1: no DSM, just the authenticated mesh; sends one bad message. */
 static int bad_sender(struct cluster *c, struct mesh *m, unsigned rank, void *arg)
 {
-	const struct bad_msg *b = c->arg;
+	const struct bad_after *a = c->arg;
+	const struct bad_msg *b = &a->m;
 	unsigned char page[DSM_PAGE_SIZE + 64] = { 0 };
 	int fd = mesh_fd(m, 0, b->channel);
 	char buf[64];
@@ -188,6 +212,14 @@ static int bad_sender(struct cluster *c, struct mesh *m, unsigned rank, void *ar
 	(void)arg;
 	memset(page, 0xee, sizeof(page));
 	cluster_barrier(c);
+	if (a->first.type) {
+		struct wire_hdr h;
+		char why[128];
+
+		if (wire_send(fd, &a->first, NULL) ||
+		    wire_recv(fd, 0, &h, page, sizeof(page), why) || h.type != 0x105)
+			return 22;
+	}
 	if (b->raw) {
 		if (write(fd, b->raw, strlen(b->raw)) < 0)
 			return 20;
@@ -214,6 +246,25 @@ static struct wire_hdr hdr(uint16_t type, uint64_t a0, uint64_t a1, uint64_t a2,
 	h.arg[1] = a1;
 	h.arg[2] = a2;
 	return h;
+}
+
+static void bad_run(const struct bad_after *a)
+{
+	struct cluster c;
+
+	cluster_init(&c, 2, BAD_PAGES * DSM_PAGE_SIZE);
+	c.tmpl.on_fatal = survive;
+	c.raw_mask = 1u << 1;
+	c.raw = bad_sender;
+	c.arg = (void *)a;
+	c.timeout_s = 20;
+	cluster_run(&c, bad_victim, &c);
+	CHECK_EQ(c.status[0], 0);
+	CHECK_EQ(c.status[1], 0);
+	if (c.status[0] || c.status[1]) {
+		fprintf(stderr, "case: %s\n", a->m.what);
+		cluster_report(&c);
+	}
 }
 
 static void test_bad_messages(void)
@@ -265,40 +316,65 @@ static void test_bad_messages(void)
 		{ "BYE with arguments", hdr(0x10c, 1, 0, 0, 0), NULL, 0, "invalid arguments" },
 		{ "ABORT naming a rank beyond the VM", hdr(0x10d, 7, 0, 0, 0), NULL, 0,
 		  "invalid arguments" },
+		{ "FWD of a page not here", hdr(0x102, 5, 1, 0, 0), NULL, 0,
+		  "asked to send page 5, which is not here" },
+		{ "INV of a page not here", hdr(0x103, 5, 1, 0, 0), NULL, 0,
+		  "asked to drop page 5, of which no read copy is here" },
 	};
 
-	for (size_t i = 0; i < sizeof(msgs) / sizeof(msgs[0]); i++) {
-		struct cluster c;
+	/* Requests for what the sender already has. */
+	struct bad_after after[] = {
+		{ { "READ of a page held", hdr(0x100, 1, 0, 0, 0), NULL, 0,
+		    "read request for page 1, of which rank 1 holds a copy" },
+		  hdr(0x100, 1, 0, 0, 0), 0 },
+		{ { "WRITE of a page writable", hdr(0x101, 3, 0, 0, 0), NULL, 0,
+		    "write request for page 3, which rank 1 can already write" },
+		  hdr(0x101, 3, 0, 0, 0), 1u << 3 },
+	};
 
-		cluster_init(&c, 2, BAD_PAGES * DSM_PAGE_SIZE);
-		c.tmpl.on_fatal = survive;
-		c.raw_mask = 1u << 1;
-		c.raw = bad_sender;
-		c.arg = &msgs[i];
-		c.timeout_s = 20;
-		cluster_run(&c, bad_victim, &c);
-		CHECK_EQ(c.status[0], 0);
-		CHECK_EQ(c.status[1], 0);
-		if (c.status[0] || c.status[1]) {
-			fprintf(stderr, "case: %s\n", msgs[i].what);
-			cluster_report(&c);
-		}
-	}
+	for (size_t i = 0; i < sizeof(msgs) / sizeof(msgs[0]); i++)
+		bad_run(&(struct bad_after){ .m = msgs[i] });
+	for (size_t i = 0; i < sizeof(after) / sizeof(after[0]); i++)
+		bad_run(&after[i]);
 }
 
 /*
- * ---- acks and pages from the wrong node ----
+ * ---- replies, acks and requests against the state of the page ----
  *
  * Three ranks; rank 0 runs a DSM, ranks 1 and 2 are scripted on the bare
  * mesh.  Pages 0-1 are homed at rank 0, 2-3 at rank 1, 4-5 at rank 2.
+ * Either rank 0 faults on page 2 and its home (rank 1) or rank 2 answers it
+ * wrongly, or rank 0 is the home of page 0 and ranks 1 and 2 ask for it
+ * out of turn.
  */
 
-enum { WRONG_ACK, WRONG_SOURCE };
+enum {
+	/* rank 0 writes page 2; rank 1 answers the WRITE: */
+	WRONG_ACK,      /* PAGE naming rank 2's ack, then an ack from rank 1 */
+	REPLY_TWICE,    /* PAGE waiting for rank 2's ack, twice */
+	GRANT_NO_COPY,  /* GRANT, though rank 0 holds no copy */
+	ZERO_READ_ONLY, /* ZERO without write access */
+	READ_WITH_ACKS, /* a read-only PAGE that names acks */
+	COPY_MAPPED,    /* (rank 0 read it first) PAGE, though its copy is mapped */
+	/* rank 1 takes the WRITE and says nothing; rank 2 sends rank 0: */
+	NOT_DONE,       /* PAGE without the DONE flag */
+	ACK_UNNAMED,    /* an ack, then PAGE (DONE) naming no ack */
+	ACK_TWICE,      /* two acks */
+	/* rank 0 homes page 0, which rank 2 took for writing: */
+	WRONG_SOURCE,   /* rank 1 reports it came from rank 0 */
+	QUEUE_DUP,      /* rank 1 asks three times while rank 2 keeps it */
+	QUEUED_INVALID, /* rank 1 asks again while it gets it, then reports DONE */
+};
 
 struct wrong_case {
 	int kind;
 	const char *expect;
 };
+
+static bool wrong_at_home(int kind)
+{
+	return kind >= WRONG_SOURCE;
+}
 
 static void *wrong_writer(void *arg)
 {
@@ -308,7 +384,7 @@ static void *wrong_writer(void *arg)
 	return NULL;
 }
 
-/* Rank 0: for WRONG_ACK, write to page 2 (homed at rank 1) and wait for the DSM to stop. */
+/* Rank 0: fault on page 2 (homed at rank 1), or hold page 0 for rank 2, and wait for the DSM to stop. */
 static int wrong_victim(struct dsm *d, unsigned rank, void *arg)
 {
 	struct cluster *c = arg;
@@ -318,12 +394,15 @@ static int wrong_victim(struct dsm *d, unsigned rank, void *arg)
 	pthread_t t;
 
 	(void)rank;
-	if (w->kind == WRONG_SOURCE)
+	if (wrong_at_home(w->kind))
 		memset(base, 0x5a, DSM_PAGE_SIZE); /* page 0 is ours, with data */
 	cluster_barrier(c);
-	if (w->kind == WRONG_SOURCE)
+	if (wrong_at_home(w->kind))
 		cluster_barrier(c); /* rank 2 owns page 0 now */
-	if (w->kind == WRONG_ACK && pthread_create(&t, NULL, wrong_writer, base + 2 * DSM_PAGE_SIZE))
+	if (w->kind == COPY_MAPPED && ((volatile uint8_t *)base)[2 * DSM_PAGE_SIZE])
+		return 1; /* a read copy of page 2, of zeros */
+	if (!wrong_at_home(w->kind) &&
+	    pthread_create(&t, NULL, wrong_writer, base + 2 * DSM_PAGE_SIZE))
 		return 1;
 	for (int i = 0; i < 10000 && !(e = dsm_error(d)); i++)
 		usleep(1000);
@@ -336,9 +415,9 @@ static int wrong_victim(struct dsm *d, unsigned rank, void *arg)
 	 * it would unmap the page it retries (SIGSEGV).  gvm stops its vCPUs
 	 * first; here the process ends with the thread.
 	 */
-	if (w->kind == WRONG_ACK)
-		_exit(0);
-	return CLUSTER_FAILED_OK;
+	if (!wrong_at_home(w->kind))
+		_exit(counted(0));
+	return counted(CLUSTER_FAILED_OK);
 }
 
 static int wrong_recv(int fd, int from, uint16_t type, struct wire_hdr *h)
@@ -377,48 +456,133 @@ static int wrong_drain(int fd)
 	}
 }
 
+#define PAGE_W 1u /* DSM_REPLY_WRITE */
+#define PAGE_D 2u /* DSM_REPLY_DONE */
+
+/* Rank 1, the home of page 2: take rank 0's WRITE and answer it as w->kind says. */
+static int wrong_home(struct cluster *c, int fd, int kind)
+{
+	static unsigned char page[DSM_PAGE_SIZE];
+	struct wire_hdr h;
+
+	if (kind == COPY_MAPPED &&
+	    (wrong_recv(fd, 0, 0x100, &h) || wrong_send(fd, 1, 0x105, 2, 0, 0, page)))
+		return 10;
+	if (wrong_recv(fd, 0, 0x101, &h) || h.arg[0] != 2)
+		return 11;
+	switch (kind) {
+	case WRONG_ACK:
+		/* The answer says rank 2 will ack; then rank 1 acks instead. */
+		return wrong_send(fd, 1, 0x105, 2, PAGE_W | PAGE_D, 1u << 2, page) ||
+		       wrong_send(fd, 1, 0x104, 2, 0, 0, NULL);
+	case REPLY_TWICE:
+		return wrong_send(fd, 1, 0x105, 2, PAGE_W, 1u << 2, page) ||
+		       wrong_send(fd, 1, 0x105, 2, PAGE_W, 1u << 2, page);
+	case GRANT_NO_COPY:
+		return wrong_send(fd, 1, 0x107, 2, PAGE_W, 0, NULL);
+	case ZERO_READ_ONLY:
+		return wrong_send(fd, 1, 0x106, 2, 0, 0, NULL);
+	case READ_WITH_ACKS:
+		return wrong_send(fd, 1, 0x105, 2, 0, 1u << 2, page);
+	case COPY_MAPPED:
+		return wrong_send(fd, 1, 0x105, 2, PAGE_W, 0, page);
+	}
+	atomic_store(&c->sh->ready, 1); /* rank 2's turn */
+	return 0;
+}
+
+/* Rank 2, once rank 0's WRITE for page 2 is at rank 1: speak to rank 0 about it. */
+static int wrong_other(struct cluster *c, int fd, int kind)
+{
+	static unsigned char page[DSM_PAGE_SIZE];
+
+	if (kind < NOT_DONE) /* rank 1 answers those alone */
+		return 0;
+	if (!CLUSTER_WAIT(c, atomic_load(&c->sh->ready), 10000))
+		return 20;
+	switch (kind) {
+	case NOT_DONE:
+		return wrong_send(fd, 2, 0x105, 2, PAGE_W, 0, page);
+	case ACK_UNNAMED:
+		return wrong_send(fd, 2, 0x104, 2, 0, 0, NULL) ||
+		       wrong_send(fd, 2, 0x105, 2, PAGE_W | PAGE_D, 0, page);
+	case ACK_TWICE:
+		return wrong_send(fd, 2, 0x104, 2, 0, 0, NULL) ||
+		       wrong_send(fd, 2, 0x104, 2, 0, 0, NULL);
+	}
+	return 0;
+}
+
+/* Ranks 1 and 2 around page 0, homed at rank 0, once rank 2 owns it. */
+static int wrong_requests(struct mesh *m, unsigned rank, int kind)
+{
+	static unsigned char page[DSM_PAGE_SIZE];
+	int fd = mesh_fd(m, 0, 0), peer = mesh_fd(m, rank ^ 3, 0);
+	struct wire_hdr h;
+
+	if (rank == 2) {
+		/* Forwarded to rank 2: say nothing, as if its page were lost; or pass it on. */
+		if (wrong_recv(fd, 0, 0x102, &h))
+			return 30;
+		if (kind == QUEUED_INVALID && wrong_send(peer, 2, 0x105, 0, PAGE_W | PAGE_D, 0, page))
+			return 31;
+		return 0;
+	}
+	switch (kind) {
+	case WRONG_SOURCE:
+		/* Rank 1 asks, and reports its page as come from the home. */
+		return wrong_send(fd, 1, 0x101, 0, 0, 0, NULL) ||
+		       wrong_send(fd, 1, 0x108, 0, 0, 0, NULL);
+	case QUEUE_DUP:
+		/* The second waits behind the first (it may overtake its DONE); a third may not. */
+		return wrong_send(fd, 1, 0x101, 0, 0, 0, NULL) ||
+		       wrong_send(fd, 1, 0x101, 0, 0, 0, NULL) ||
+		       wrong_send(fd, 1, 0x101, 0, 0, 0, NULL);
+	case QUEUED_INVALID:
+		/* Asked again once writable: refused when the queue reaches it. */
+		return wrong_send(fd, 1, 0x101, 0, 0, 0, NULL) || wrong_recv(peer, 2, 0x105, &h) ||
+		       wrong_send(fd, 1, 0x101, 0, 0, 0, NULL) ||
+		       wrong_send(fd, 1, 0x108, 0, 2, 0, NULL);
+	}
+	return 0;
+}
+
 static int wrong_script(struct cluster *c, struct mesh *m, unsigned rank, void *arg)
 {
 	const struct wrong_case *w = c->arg;
-	static unsigned char page[DSM_PAGE_SIZE];
-	int fd = mesh_fd(m, 0, 0);
+	int fd = mesh_fd(m, 0, 0), rc;
 	struct wire_hdr h;
 
 	(void)arg;
 	cluster_barrier(c);
-	if (w->kind == WRONG_ACK && rank == 1) {
-		/* The home's answer says rank 2 will ack; then rank 1 acks instead. */
-		if (wrong_recv(fd, 0, 0x101, &h) || h.arg[0] != 2)
-			return 10;
-		if (wrong_send(fd, 1, 0x105, 2, 3, 1u << 2, page) ||
-		    wrong_send(fd, 1, 0x104, 2, 0, 0, NULL))
-			return 11;
+	if (wrong_at_home(w->kind)) {
+		/* Rank 2 takes page 0 with write access: it is its owner now. */
+		if (rank == 2 &&
+		    (wrong_send(fd, 2, 0x101, 0, 0, 0, NULL) || wrong_recv(fd, 0, 0x105, &h)))
+			return 40;
+		cluster_barrier(c);
+		rc = wrong_requests(m, rank, w->kind);
+	} else {
+		rc = rank == 1 ? wrong_home(c, fd, w->kind) : wrong_other(c, fd, w->kind);
 	}
-	if (w->kind == WRONG_SOURCE) {
-		if (rank == 2) {
-			/* Take page 0 with write access: rank 2 is its owner now. */
-			if (wrong_send(fd, 2, 0x101, 0, 0, 0, NULL) || wrong_recv(fd, 0, 0x105, &h))
-				return 20;
-			cluster_barrier(c);
-			/* Forwarded to rank 1: say nothing, as if its page were lost. */
-			if (wrong_recv(fd, 0, 0x102, &h))
-				return 21;
-		} else {
-			cluster_barrier(c);
-			/* Rank 1 asks, and reports its page as come from the home. */
-			if (wrong_send(fd, 1, 0x101, 0, 0, 0, NULL) ||
-			    wrong_send(fd, 1, 0x108, 0, 0, 0, NULL))
-				return 22;
-		}
-	}
-	return wrong_drain(fd);
+	return rc ? rc : wrong_drain(fd);
 }
 
 static void test_wrong_sender(void)
 {
 	static const struct wrong_case cases[] = {
 		{ WRONG_ACK, "the home did not ask that node to drop the page" },
+		{ REPLY_TWICE, "reply 0x105 for page 2 from rank 1: it was already answered" },
+		{ GRANT_NO_COPY, "a grant needs a read copy here and must give write access" },
+		{ ZERO_READ_ONLY, "a never-touched page is always given with write access" },
+		{ READ_WITH_ACKS, "only a write grant waits for invalidations" },
+		{ COPY_MAPPED, "reply 0x105 for page 2 from rank 1: a copy is already mapped here" },
+		{ NOT_DONE, "from rank 2: a page from another node than its home must be reported DONE" },
+		{ ACK_UNNAMED, "an invalidation ack came from a node it does not name" },
+		{ ACK_TWICE, "invalidation ack for page 2 from rank 2: a second one from that node" },
 		{ WRONG_SOURCE, "page 0 came to rank 1 from rank 0, not from rank 2" },
+		{ QUEUE_DUP, "second request for page 0 while the first is in progress" },
+		{ QUEUED_INVALID, "write request for page 0, which rank 1 can already write" },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
