@@ -4,7 +4,7 @@
  * refuses what it must refuse.
  *
  *   forge-peer --to HOST:PORT --vm-id ID --rank R --nodes N [--target T]
- *              [--channels C] [--uid USER] [--hold SECONDS] [--send CH:TYPE:A0:A1:A2]...
+ *              [--channels C] [--uid USER] [--hold SECONDS] [--send CH:TYPE:A0:A1:A2[:TEXT]]...
  *              [--gap MS] [--replay]
  *              --expect refused|accepted
  *
@@ -18,16 +18,20 @@
  * another connection, opened just before and left waiting, as a credential
  * read off the network and presented elsewhere would.  With --hold, accepted connections stay open
  * that long, holding their slots, then close.  --send: once every channel
- * is accepted, send a header-only frame of that type and arguments (numbers
- * in C notation) on channel CH, in the order given, as a peer that passed
- * authentication but speaks wrongly would; --gap waits MS milliseconds
- * before each frame but the first (for the instance to reach a later phase).
+ * is accepted, send a frame of that type and arguments (numbers in C
+ * notation), with TEXT as its payload if given, on channel CH, in the order
+ * given, as a peer that passed authentication but speaks wrongly would;
+ * --gap waits MS milliseconds before each frame but the first (for the
+ * instance to reach a later phase).  With --send, the hold ends early when
+ * the instance closes the channel of the last frame (what it does with a
+ * peer whose message it refuses).
  *
  * Exit status: 0 every connection went as --expect says, 1 otherwise,
  * 2 usage, 3 set-up (munge, connect).
  */
 #include <errno.h>
 #include <getopt.h>
+#include <time.h>
 #include <netdb.h>
 #include <poll.h>
 #include <pwd.h>
@@ -85,11 +89,29 @@ static int connect_challenged(const struct hostport *hp, uint8_t *challenge)
 	return fd;
 }
 
+/* Read and drop what fd brings until the instance closes it, or seconds pass. */
+static void hold_until_closed(int fd, unsigned seconds)
+{
+	struct timespec t0, now;
+	char buf[4096];
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+
+		if (poll(&p, 1, 100) > 0 && read(fd, buf, sizeof(buf)) <= 0) {
+			printf("forge-peer: the instance closed the connection\n");
+			return;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+	} while (now.tv_sec - t0.tv_sec < (time_t)seconds);
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: forge-peer --to HOST:PORT --vm-id ID --rank R --nodes N "
 			"[--target T] [--channels C] [--uid USER] [--hold SECONDS] "
-			"[--send CH:TYPE:A0:A1:A2]... [--gap MS] [--replay] "
+			"[--send CH:TYPE:A0:A1:A2[:TEXT]]... [--gap MS] [--replay] "
 			"--expect refused|accepted\n");
 	exit(2);
 }
@@ -99,25 +121,29 @@ static void usage(void)
 struct frame {
 	unsigned ch;
 	struct wire_hdr h;
+	const char *text; /* the payload, or NULL */
 };
 
-/* CH:TYPE:A0:A1:A2, every field required. */
+/* CH:TYPE:A0:A1:A2[:TEXT], every number required. */
 static int parse_frame(const char *s, struct frame *f)
 {
 	uint64_t v[5];
 	char *end;
 
+	f->text = NULL;
 	for (int i = 0; i < 5; i++) {
 		errno = 0;
 		v[i] = strtoull(s, &end, 0);
-		if (errno || end == s || *end != (i < 4 ? ':' : '\0'))
+		if (errno || end == s || (*end != (i < 4 ? ':' : '\0') && !(i == 4 && *end == ':')))
 			return -1;
+		if (i == 4 && *end == ':')
+			f->text = end + 1;
 		s = end + 1;
 	}
 	if (v[0] >= 8 || v[1] > 0xffff)
 		return -1;
 	f->ch = (unsigned)v[0];
-	f->h = wire_hdr_make((uint16_t)v[1], 0, 0);
+	f->h = wire_hdr_make((uint16_t)v[1], 0, f->text ? strlen(f->text) : 0);
 	for (int i = 0; i < 3; i++)
 		f->h.arg[i] = v[2 + i];
 	return 0;
@@ -271,14 +297,16 @@ int main(int argc, char **argv)
 		if (i)
 			usleep(gap_ms * 1000);
 		f->h.from = (uint16_t)claim.from;
-		if (wire_send(fds[f->ch], &f->h, NULL)) {
+		if (wire_send(fds[f->ch], &f->h, f->text)) {
 			fprintf(stderr, "forge-peer: cannot send frame %u\n", i);
 			return 3;
 		}
 		printf("forge-peer: sent type 0x%x on channel %u\n", f->h.type, f->ch);
 	}
 	fflush(stdout);
-	if (hold)
+	if (hold && nr_sends && !wrong)
+		hold_until_closed(fds[sends[nr_sends - 1].ch], hold);
+	else if (hold)
 		sleep(hold);
 	for (unsigned ch = 0; ch < channels; ch++)
 		close(fds[ch]);
