@@ -4,9 +4,11 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/fdio.h"
+#include "common/log.h"
 #include "common/parse.h"
 #include "common/wire.h"
 #include "tests/lib/check.h"
@@ -194,6 +196,60 @@ static void test_fd_write_all(void)
 	close(p[1]);
 }
 
+/* What a child writes on stderr (up to len bytes) and its exit status. */
+static int child_says(void (*fn)(void), char *buf, size_t len)
+{
+	int p[2], st;
+	ssize_t n;
+	pid_t pid;
+
+	CHECK(pipe(p) == 0);
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		dup2(p[1], 2);
+		fn();
+		_exit(99);
+	}
+	close(p[1]);
+	n = read(p[0], buf, len - 1);
+	buf[n > 0 ? n : 0] = '\0';
+	close(p[0]);
+	CHECK(waitpid(pid, &st, 0) == pid);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void dies(void)
+{
+	log_init("/usr/bin/gvm-test");
+	die("cannot go on: %d", 7);
+}
+
+static void dies_of_errno(void)
+{
+	errno = ENOENT;
+	die_perror("opening %s", "x");
+}
+
+/* GVM_LOG picks the level; die and die_perror say why (with errno's text) and exit 1. */
+static void test_log(void)
+{
+	char buf[256];
+
+	setenv("GVM_LOG", "debug", 1);
+	log_init(NULL);
+	CHECK(log_enabled(LOG_DEBUG));
+	setenv("GVM_LOG", "warn", 1);
+	log_init(NULL);
+	CHECK(!log_enabled(LOG_INFO) && log_enabled(LOG_WARN));
+	unsetenv("GVM_LOG");
+	log_set_level(LOG_INFO);
+	CHECK_EQ(child_says(dies, buf, sizeof(buf)), 1);
+	CHECK_STR(buf, "gvm-test: error: cannot go on: 7\n");
+	CHECK_EQ(child_says(dies_of_errno, buf, sizeof(buf)), 1);
+	CHECK(strstr(buf, "error: opening x: No such file or directory\n") != NULL);
+}
+
 int main(void)
 {
 	RUN(test_parse_size);
@@ -204,5 +260,6 @@ int main(void)
 	RUN(test_wire_partial_frames);
 	RUN(test_wire_timeouts);
 	RUN(test_fd_write_all);
+	RUN(test_log);
 	return check_summary();
 }
