@@ -65,6 +65,17 @@ net_need() {
 	fi
 }
 
+# net_need_linux: what net_need asks, and the Linux guest image (its
+# kernel, initramfs and command line, as gvm --image linux boots it).
+NET_LINUX=$GVM_IMAGES/linux
+net_need_linux() {
+	local f
+	net_need
+	for f in vmlinux initramfs.cpio cmdline; do
+		[ -r "$NET_LINUX/$f" ] || skip "no $NET_LINUX/$f: run 'make SAN=0 linux-image'"
+	done
+}
+
 # net_setup N [RELAY OPTIONS]: N hosts gvnet0..gvnetN-1 joined by the relay.
 net_setup() {
 	local n=$1 i j ready
@@ -143,8 +154,9 @@ net_ctl() {
 
 # net_node RANK VCPUS MEM [OPTIONS]: start instance RANK on host RANK in the
 # background (log $T/rRANK.log, status lines in $T/stRANK), its vCPUs pinned
-# round-robin over this machine's CPUs.  Rank 0 gets the options that load
-# the guest from the caller.
+# round-robin over this machine's CPUs, in the caller's working directory
+# (where a job's files are).  Rank 0 gets the options that load the guest
+# from the caller.
 net_node() {
 	local r=$1 vcpus=$2 mem=$3 per cpus= k ncpu
 	shift 3
@@ -152,7 +164,7 @@ net_node() {
 	per=$((vcpus / net_n))
 	for k in $(seq 0 $((per - 1))); do cpus+=$(((r * per + k) % ncpu)),; done
 	: >"$T/st$r"
-	TMPDIR=$T/tmp.$r nsenter -t "${net_holder[$r]}" -n -u -m -- \
+	TMPDIR=$T/tmp.$r nsenter -t "${net_holder[$r]}" -n -u -m --wd="$PWD" -- \
 		"$GVM" node --rank "$r" --peers "$NET_PEERS" --vm-id "$NET_VMID" --vcpus "$vcpus" \
 		--mem "$mem" --host-cpus "${cpus%,}" --status-fd 3 "$@" \
 		</dev/null >"$T/r$r.log" 2>&1 3>"$T/st$r" &
@@ -160,21 +172,31 @@ net_node() {
 	net_rc[$r]=
 }
 
-# net_start VCPUS MEM RANK0_APPEND [OPTIONS]: every instance, rank 0 with the
-# probe and that command line, all with OPTIONS.
-net_start() {
-	local vcpus=$1 mem=$2 append=$3 r
-	shift 3
+# net_launch VCPUS MEM [OPTIONS]: every instance with OPTIONS, rank 0 also
+# with the words of the array NET_RANK0 after them (what loads the guest:
+# the probe and its command line, or a job's -- COMMAND [ARGS]).
+NET_RANK0=()
+net_launch() {
+	local vcpus=$1 mem=$2 r
+	shift 2
 	NET_VMID=$((RANDOM * 32768 + RANDOM + 1))
-	echo "+ gvm node x $net_n --vcpus $vcpus --mem $mem $* (peers $NET_PEERS)"
+	echo "+ gvm node x $net_n --vcpus $vcpus --mem $mem $* (peers $NET_PEERS; rank 0: ${NET_RANK0[*]})"
 	for r in $(seq 0 $((net_n - 1))); do
 		if [ "$r" = 0 ]; then
-			net_node 0 "$vcpus" "$mem" "$@" --kernel "$PROBE" --append "$append" \
-				$NET_INITRDS
+			net_node 0 "$vcpus" "$mem" "$@" "${NET_RANK0[@]}"
 		else
 			net_node "$r" "$vcpus" "$mem" "$@"
 		fi
 	done
+}
+
+# net_start VCPUS MEM RANK0_APPEND [OPTIONS]: every instance, rank 0 with the
+# probe and that command line, all with OPTIONS.
+net_start() {
+	local vcpus=$1 mem=$2 append=$3
+	shift 3
+	NET_RANK0=(--kernel "$PROBE" --append "$append" $NET_INITRDS)
+	net_launch "$vcpus" "$mem" "$@"
 }
 
 # net_wait_line FILE REGEX SECONDS: 0 once FILE has a matching line.
@@ -223,7 +245,7 @@ net_diagnose() {
 				"wchan=$(cat $t/wchan 2>/dev/null)"
 		done
 		command -v gdb >/dev/null &&
-			timeout 30 gdb -p "$p" -batch -ex 'thread apply all bt' 2>/dev/null |
+			timeout -k 5 30 gdb -p "$p" -batch -ex 'thread apply all bt' 2>/dev/null |
 			grep -E '^(Thread|#)' | sed 's/^/  /'
 	done
 }
@@ -337,15 +359,25 @@ net_probe() {
 		{ net_logs; fail "the probe's output over $n hosts does not match what was asked for"; }
 	grep -q "^result: PASS" "$T/r0.log" || fail "no 'result: PASS'"
 	net_check_clean
+	net_relay_carried
+	echo "ok: the probe passed over $n hosts, $fwd packets forwarded, $lost lost"
+	net_teardown_hosts || exit 1
+}
+
+# net_relay_carried: the relay's totals (asked for, printed); it must have
+# forwarded more than 1000 packets and, past 10000 at 0.1% loss, lost some.
+# Sets fwd and lost.
+net_relay_carried() {
+	local total
 	net_ctl stats
-	grep '^netrelay: total' "$T/relay.out" | tail -1
-	fwd=$(grep '^netrelay: total' "$T/relay.out" | tail -1 | sed 's/.*forwarded \([0-9]*\) packets.*/\1/')
-	lost=$(grep '^netrelay: total' "$T/relay.out" | tail -1 | sed 's/.*, lost \([0-9]*\) .*/\1/')
+	total=$(grep '^netrelay: total' "$T/relay.out" | tail -1)
+	echo "$total"
+	fwd=$(echo "$total" | sed 's/.*forwarded \([0-9]*\) packets.*/\1/')
+	lost=$(echo "$total" | sed 's/.*, lost \([0-9]*\) .*/\1/')
+	[[ $fwd =~ ^[0-9]+$ && $lost =~ ^[0-9]+$ ]] || fail "no totals from the relay: '$total'"
 	[ "$fwd" -gt 1000 ] || fail "the relay forwarded only $fwd packets: did the instances use it?"
 	# 0.1% of thousands of packets: P(none lost) is below 1e-4 past 10000
 	[ "$fwd" -lt 10000 ] || [ "$lost" -gt 0 ] || fail "no packet lost of $fwd at 0.1%"
-	echo "ok: the probe passed over $n hosts, $fwd packets forwarded, $lost lost"
-	net_teardown_hosts || exit 1
 }
 
 # net_teardown_hosts: end the instances still running, the relay (its
