@@ -77,6 +77,14 @@ static void kill_hook(struct cluster *c, void *arg)
 	k->killed = 1;
 }
 
+/* cluster_fatal, counted: the survivors' reports of the loss are what this tests. */
+static void counted_fatal(void *arg, const char *msg)
+{
+	(void)arg;
+	fprintf(stderr, "fatal DSM error: %s\n", msg);
+	_exit(counted(3));
+}
+
 /* Run the nodes, kill the victim, and check every survivor stopped in time naming it. */
 static void kill_run(struct kill_state *k, int (*node)(struct dsm *, unsigned, void *))
 {
@@ -84,6 +92,7 @@ static void kill_run(struct kill_state *k, int (*node)(struct dsm *, unsigned, v
 	char name[64];
 
 	cluster_init(&c, 4, 16 * DSM_PAGE_SIZE);
+	c.tmpl.on_fatal = counted_fatal;
 	c.parent_hook = kill_hook;
 	c.arg = k;
 	c.timeout_s = 30;
