@@ -325,6 +325,9 @@ static void test_bad_messages(void)
 		{ "BYE with arguments", hdr(0x10c, 1, 0, 0, 0), NULL, 0, "invalid arguments" },
 		{ "ABORT naming a rank beyond the VM", hdr(0x10d, 7, 0, 0, 0), NULL, 0,
 		  "invalid arguments" },
+		{ "a sender lying about its rank", { .magic = WIRE_MAGIC, .version = WIRE_VERSION,
+						      .type = 0x100, .from = 0 }, NULL, 0,
+		  "frame claims to come from rank 0" },
 		{ "FWD of a page not here", hdr(0x102, 5, 1, 0, 0), NULL, 0,
 		  "asked to send page 5, which is not here" },
 		{ "INV of a page not here", hdr(0x103, 5, 1, 0, 0), NULL, 0,
@@ -696,6 +699,19 @@ static void test_bad_config(void)
 	expect_create_error(m, 4 * 4096, bad_homes, 0, "home map: must start at page 0");
 	expect_create_error(m, 8 * 4096, good_homes, 0, "end at page 8");
 	expect_create_error(NULL, 4096, NULL, 0, "no mesh");
+
+	/* Policies beyond what the DSM supports. */
+	dsm_config_init(&cfg);
+	cfg.mesh = m;
+	cfg.size = 4 * 4096;
+	cfg.nr_handlers = 1000;
+	CHECK(dsm_create(&cfg, &d, err) == -1 && strstr(err, "1000 fault handler threads"));
+	cfg.nr_handlers = 0;
+	cfg.hold_us = ~0u;
+	CHECK(dsm_create(&cfg, &d, err) == -1 && strstr(err, "hold of 4294967295 us"));
+	cfg.hold_us = 0;
+	cfg.prefetch_pages = 65;
+	CHECK(dsm_create(&cfg, &d, err) == -1 && strstr(err, "prefetch window of 65 pages"));
 
 	/* A descriptor that is no userfaultfd; a NUMA node that does not exist. */
 	dsm_config_init(&cfg);
