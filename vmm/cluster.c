@@ -782,6 +782,9 @@ void cluster_watch(struct cluster *c)
 
 int cluster_start(struct cluster *c)
 {
+	/* The proxies first: the receive threads hand them I/O from the start. */
+	if (cl_io_start(c))
+		return -1;
 	for (unsigned p = 0; p < c->nr; p++)
 		for (unsigned ch = 0; ch < CL_NR_OWN; ch++) {
 			struct cl_conn *cn = cl_conn(c, p, ch);
@@ -806,7 +809,7 @@ int cluster_start(struct cluster *c)
 		}
 		c->beat_started = true;
 	}
-	return cl_io_start(c);
+	return 0;
 }
 
 int cluster_ready(struct cluster *c, const char *why)
