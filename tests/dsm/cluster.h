@@ -31,6 +31,7 @@
 #include "common/log.h"
 #include "common/mesh.h"
 #include "dsm/dsm.h"
+#include "tests/lib/check.h"
 
 #define CLUSTER_MAX 8
 #define CLUSTER_ERR_MAX 8192
@@ -100,7 +101,7 @@ static inline void cluster_barrier(struct cluster *c)
 	}
 	while (atomic_load(&sh->generation) == gen) {
 		if (atomic_load(&sh->abort))
-			_exit(4);
+			check_exit(4);
 		usleep(200);
 	}
 }
@@ -119,7 +120,7 @@ static inline void cluster_barrier(struct cluster *c)
 		clock_gettime(CLOCK_MONOTONIC, &cw_t0_); \
 		while (!(cw_ok_ = (cond)) && cluster_ms_since(&cw_t0_) < (ms)) { \
 			if (atomic_load(&(c)->sh->abort)) \
-				_exit(4); \
+				check_exit(4); \
 			usleep(200); \
 		} \
 		cw_ok_; \
@@ -141,14 +142,14 @@ cluster_fail(struct cluster *c, unsigned rank, const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	atomic_store(&c->sh->abort, 1);
-	_exit(1);
+	check_exit(1);
 }
 
 static void cluster_fatal(void *arg, const char *msg)
 {
 	(void)arg;
 	fprintf(stderr, "fatal DSM error: %s\n", msg);
-	_exit(3);
+	check_exit(3);
 }
 
 static inline int cluster_child(struct cluster *c, unsigned rank, cluster_fn fn, void *arg)
@@ -271,7 +272,7 @@ static inline int cluster_run(struct cluster *c, cluster_fn fn, void *arg)
 		c->pids[i] = fork();
 		if (c->pids[i] == 0) {
 			dup2(p[1], 2);
-			_exit(cluster_child(c, i, fn, arg));
+			check_exit(cluster_child(c, i, fn, arg));
 		}
 		close(p[1]);
 		fds[i] = p[0];

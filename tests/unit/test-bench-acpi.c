@@ -38,7 +38,7 @@ static const void *img_map(void *ctx, uint64_t phys, uint64_t len)
 	return im->buf + (phys - ACPI_BASE_GPA);
 }
 
-static const struct acpi_access access = { img_map, &img };
+static const struct acpi_access img_access = { img_map, &img };
 
 static void build(unsigned nodes, unsigned cpus, uint64_t ram, struct vm_topology *t)
 {
@@ -79,10 +79,10 @@ static void check_shape(unsigned nodes, unsigned cpus, uint64_t ram)
 	char sums[512];
 
 	build(nodes, cpus, ram, t);
-	CHECK_EQ(acpi_parse(&access, img.rsdp, &at), 0);
+	CHECK_EQ(acpi_parse(&img_access, img.rsdp, &at), 0);
 	if (at.nr_errors)
 		fprintf(stderr, "%s", at.errors);
-	CHECK_EQ(acpi_verify_checksums(&access, img.rsdp, sums, sizeof(sums)), 0);
+	CHECK_EQ(acpi_verify_checksums(&img_access, img.rsdp, sums, sizeof(sums)), 0);
 	CHECK(at.madt && at.srat && at.slit);
 	CHECK_EQ(at.lapic_addr, 0xfee00000);
 	CHECK_EQ(at.nr_ioapics, 1);
@@ -129,7 +129,7 @@ static void test_shapes(void)
 /* Each case: a fresh (2 nodes, 4 vCPUs) set, one change, the message expected. */
 static void expect_problem(const char *what, const char *needle)
 {
-	unsigned n = acpi_parse(&access, img.rsdp, &at);
+	unsigned n = acpi_parse(&img_access, img.rsdp, &at);
 
 	if (!n || !strstr(at.errors, needle)) {
 		check_state.failures++;
@@ -147,7 +147,7 @@ static void test_wrong_tables(void)
 
 	/* An SRAT processor entry with an APIC ID the MADT does not have. */
 	build(2, 4, 512 * MiB, t);
-	acpi_parse(&access, img.rsdp, &at);
+	acpi_parse(&img_access, img.rsdp, &at);
 	p = tab(at.srat) + 48;
 	CHECK(p[0] == 0);
 	p[3] = 9;
@@ -157,7 +157,7 @@ static void test_wrong_tables(void)
 
 	/* Two MADT processors with one APIC ID. */
 	build(2, 4, 512 * MiB, t);
-	acpi_parse(&access, img.rsdp, &at);
+	acpi_parse(&img_access, img.rsdp, &at);
 	for (p = tab(at.madt) + 44; p[0] != 0; p += p[1])
 		;
 	p[p[1] + 3] = p[3];
@@ -166,16 +166,16 @@ static void test_wrong_tables(void)
 
 	/* A processor put in the wrong node: consistent, so only the topology shows it. */
 	build(2, 4, 512 * MiB, t);
-	acpi_parse(&access, img.rsdp, &at);
+	acpi_parse(&img_access, img.rsdp, &at);
 	p = tab(at.srat) + 48;
 	p[2] = 1;
 	fix_checksum(at.srat);
-	CHECK_EQ(acpi_parse(&access, img.rsdp, &at), 0);
+	CHECK_EQ(acpi_parse(&img_access, img.rsdp, &at), 0);
 	CHECK_EQ(at.cpus[0].domain, 1);
 
 	/* SLIT: a diagonal that is not 10, an asymmetric pair, too few localities. */
 	build(2, 4, 512 * MiB, t);
-	acpi_parse(&access, img.rsdp, &at);
+	acpi_parse(&img_access, img.rsdp, &at);
 	tab(at.slit)[44] = 11;
 	fix_checksum(at.slit);
 	expect_problem("SLIT diagonal", "distance(0, 0) = 11, must be 10");
@@ -195,7 +195,7 @@ static void test_wrong_tables(void)
 
 	/* SRAT memory ranges that overlap. */
 	build(2, 4, 512 * MiB, t);
-	acpi_parse(&access, img.rsdp, &at);
+	acpi_parse(&img_access, img.rsdp, &at);
 	for (p = tab(at.srat) + 48; !(p[0] == 1 && p[2] == 1); p += p[1])
 		;
 	memset(p + 8, 0, 4);
@@ -204,12 +204,12 @@ static void test_wrong_tables(void)
 
 	/* A bad checksum: the reader still reads, the checksum pass says which table. */
 	build(2, 4, 512 * MiB, t);
-	acpi_parse(&access, img.rsdp, &at);
+	acpi_parse(&img_access, img.rsdp, &at);
 	tab(at.madt)[40] ^= 1;
-	CHECK_EQ(acpi_verify_checksums(&access, img.rsdp, sums, sizeof(sums)), 1);
+	CHECK_EQ(acpi_verify_checksums(&img_access, img.rsdp, sums, sizeof(sums)), 1);
 	CHECK(strstr(sums, "APIC at 0x") && strstr(sums, "bad checksum"));
 	img.buf[8] ^= 1;
-	CHECK_EQ(acpi_verify_checksums(&access, img.rsdp, sums, sizeof(sums)), 2);
+	CHECK_EQ(acpi_verify_checksums(&img_access, img.rsdp, sums, sizeof(sums)), 2);
 	CHECK(strstr(sums, "RSDP at 0xe0000: bad checksum"));
 
 	/* No RSDP; no processors; a MADT entry whose length runs past the table. */
@@ -217,7 +217,7 @@ static void test_wrong_tables(void)
 	img.buf[0] = 'X';
 	expect_problem("RSDP", "no RSDP at 0xe0000");
 	build(2, 4, 512 * MiB, t);
-	acpi_parse(&access, img.rsdp, &at);
+	acpi_parse(&img_access, img.rsdp, &at);
 	for (p = tab(at.madt) + 44; p < tab(at.madt) + (tab(at.madt)[4] | tab(at.madt)[5] << 8);
 	     p += p[1])
 		if (p[0] == 0)
@@ -226,13 +226,13 @@ static void test_wrong_tables(void)
 	expect_problem("no CPUs", "MADT: no enabled processor");
 	CHECK_EQ(at.nr_disabled, 4);
 	build(2, 4, 512 * MiB, t);
-	acpi_parse(&access, img.rsdp, &at);
+	acpi_parse(&img_access, img.rsdp, &at);
 	tab(at.madt)[45] = 200;
 	fix_checksum(at.madt);
 	expect_problem("MADT entry length", "MADT: malformed entry at offset 44");
 	/* The XSDT pointing outside memory. */
 	build(2, 4, 512 * MiB, t);
-	acpi_parse(&access, img.rsdp, &at);
+	acpi_parse(&img_access, img.rsdp, &at);
 	{
 		uint8_t *x = tab(img.buf[24] | img.buf[25] << 8 | img.buf[26] << 16);
 

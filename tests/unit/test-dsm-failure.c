@@ -19,19 +19,6 @@
 #include "tests/dsm/cluster.h"
 #include "tests/lib/check.h"
 
-/*
- * The nodes end with _exit (tests/dsm/cluster.h), which skips the handler
- * that writes a --coverage build's counts: a victim writes them before it
- * ends, for its checks to count.  __gcov_exit is only there in such a build.
- */
-extern void __gcov_exit(void) __attribute__((weak));
-
-static int counted(int rc)
-{
-	if (__gcov_exit)
-		__gcov_exit();
-	return rc;
-}
 
 /* ---- kill one instance mid-run ---- */
 
@@ -77,14 +64,6 @@ static void kill_hook(struct cluster *c, void *arg)
 	k->killed = 1;
 }
 
-/* cluster_fatal, counted: the survivors' reports of the loss are what this tests. */
-static void counted_fatal(void *arg, const char *msg)
-{
-	(void)arg;
-	fprintf(stderr, "fatal DSM error: %s\n", msg);
-	_exit(counted(3));
-}
-
 /* Run the nodes, kill the victim, and check every survivor stopped in time naming it. */
 static void kill_run(struct kill_state *k, int (*node)(struct dsm *, unsigned, void *))
 {
@@ -92,7 +71,6 @@ static void kill_run(struct kill_state *k, int (*node)(struct dsm *, unsigned, v
 	char name[64];
 
 	cluster_init(&c, 4, 16 * DSM_PAGE_SIZE);
-	c.tmpl.on_fatal = counted_fatal;
 	c.parent_hook = kill_hook;
 	c.arg = k;
 	c.timeout_s = 30;
@@ -188,7 +166,8 @@ static int bad_victim(struct dsm *d, unsigned rank, void *arg)
 	cluster_barrier(c);
 	for (int i = 0; i < 5000 && !(e = dsm_error(d)); i++)
 		usleep(1000);
-	counted(0);
+	if (__gcov_exit) /* it may be killed before it ends */
+		__gcov_exit();
 	if (!e) {
 		fprintf(stderr, "%s: the DSM did not stop\n", m->what);
 		return 1;
@@ -428,8 +407,8 @@ static int wrong_victim(struct dsm *d, unsigned rank, void *arg)
 	 * first; here the process ends with the thread.
 	 */
 	if (!wrong_at_home(w->kind))
-		_exit(counted(0));
-	return counted(CLUSTER_FAILED_OK);
+		check_exit(0);
+	return CLUSTER_FAILED_OK;
 }
 
 static int wrong_recv(int fd, int from, uint16_t type, struct wire_hdr *h)

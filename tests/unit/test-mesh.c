@@ -53,19 +53,6 @@ static void setup_close(struct setup *s)
 			close(s->listen_fds[i]);
 }
 
-/*
- * The children end with _exit, which skips the handler that writes a
- * --coverage build's counts: they write them first.  __gcov_exit is only
- * there in such a build.
- */
-extern void __gcov_exit(void) __attribute__((weak));
-
-static int counted(int rc)
-{
-	if (__gcov_exit)
-		__gcov_exit();
-	return rc;
-}
 
 /* Child: open the mesh, then exchange one message on every connection. */
 static int child_exchange(struct setup *s, unsigned rank, uint64_t vm_id, unsigned timeout_ms)
@@ -122,7 +109,7 @@ static void test_full_mesh(void)
 	for (unsigned r = 0; r < s.n; r++) {
 		pids[r] = fork();
 		if (pids[r] == 0)
-			_exit(counted(child_exchange(&s, r, 77, 10000)));
+			check_exit(child_exchange(&s, r, 77, 10000));
 	}
 	setup_close(&s);
 	for (unsigned r = 0; r < s.n; r++)
@@ -137,10 +124,10 @@ static void test_other_vm_refused(void)
 	setup_listen(&s, 2, 1);
 	p0 = fork();
 	if (p0 == 0)
-		_exit(counted(child_exchange(&s, 0, 1, 1500)));
+		check_exit(child_exchange(&s, 0, 1, 1500));
 	p1 = fork();
 	if (p1 == 0)
-		_exit(counted(child_exchange(&s, 1, 2, 1500)));
+		check_exit(child_exchange(&s, 1, 2, 1500));
 	setup_close(&s);
 	CHECK_EQ(wait_status(p0), 10);
 	CHECK_EQ(wait_status(p1), 10);
@@ -156,7 +143,7 @@ static void test_garbage_then_real_peer(void)
 	setup_listen(&s, 2, 1);
 	p0 = fork();
 	if (p0 == 0)
-		_exit(counted(child_exchange(&s, 0, 5, 10000)));
+		check_exit(child_exchange(&s, 0, 5, 10000));
 	/* A stranger sends junk first; rank 0 must drop it and still accept rank 1. */
 	fd = socket(AF_INET, SOCK_STREAM, 0);
 	{
@@ -168,7 +155,7 @@ static void test_garbage_then_real_peer(void)
 	}
 	p1 = fork();
 	if (p1 == 0)
-		_exit(counted(child_exchange(&s, 1, 5, 10000)));
+		check_exit(child_exchange(&s, 1, 5, 10000));
 	setup_close(&s);
 	CHECK_EQ(wait_status(p0), 0);
 	CHECK_EQ(wait_status(p1), 0);
@@ -192,7 +179,7 @@ static void test_silent_strangers(void)
 	setup_listen(&s, 2, 2);
 	p0 = fork();
 	if (p0 == 0)
-		_exit(counted(child_exchange(&s, 0, 6, 15000)));
+		check_exit(child_exchange(&s, 0, 6, 15000));
 	sin.sin_port = htons(s.peers[0].port);
 	for (unsigned i = 0; i < 3; i++) {
 		fds[i] = socket(AF_INET, SOCK_STREAM, 0);
@@ -201,7 +188,7 @@ static void test_silent_strangers(void)
 	usleep(200 * 1000); /* accepted by now: the real peer comes after them */
 	p1 = fork();
 	if (p1 == 0)
-		_exit(counted(child_exchange(&s, 1, 6, 15000)));
+		check_exit(child_exchange(&s, 1, 6, 15000));
 	setup_close(&s);
 	CHECK_EQ(wait_status(p0), 0);
 	CHECK_EQ(wait_status(p1), 0);
@@ -229,7 +216,7 @@ static pid_t fork_logged(FILE *log, struct setup *s, unsigned rank, uint64_t vm_
 
 	if (pid == 0) {
 		dup2(fileno(log), 2);
-		_exit(counted(child_exchange(s, rank, vm_id, timeout_ms)));
+		check_exit(child_exchange(s, rank, vm_id, timeout_ms));
 	}
 	return pid;
 }
@@ -394,7 +381,7 @@ static void rank0_answers(enum answer how, const char *munge_socket, unsigned ti
 		close(lfd);
 		if (mesh_open(&cfg, &m, err) == 0)
 			_exit(1);
-		_exit(counted(strstr(err, expect) ? 0 : (fprintf(stderr, "error: %s\n", err), 2)));
+		check_exit(strstr(err, expect) ? 0 : (fprintf(stderr, "error: %s\n", err), 2));
 	}
 	close(cfg.listen_fd);
 	/* Answer every connection until rank 1 gives up. */
