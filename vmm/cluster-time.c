@@ -12,8 +12,8 @@
  * its guest reads what rank 0's guest reads.
  *
  * Hosts' TSCs run apart by tens of ppm, below what KVM would scale (it
- * leaves rates within 250 ppm alone), so every CL_TIME_RESYNC_MS each
- * rank k measures again and steps its guest TSC forward when it is behind,
+ * leaves rates within 250 ppm alone), so from time to time (clock_resync)
+ * each rank k measures again and steps its guest TSC forward when behind,
  * or asks rank 0 to step forward when it is ahead: never back, so no vCPU
  * sees its own TSC go backwards, and the guest's time follows the fastest
  * host's.
@@ -328,7 +328,9 @@ static unsigned clock_resync(struct cluster *c, unsigned period_ms)
 		return CL_TIME_RESYNC_MAX_MS;
 	}
 	period_ms = (unsigned)(period_ms * target / gap);
-	return period_ms < CL_TIME_RESYNC_MIN_MS ? CL_TIME_RESYNC_MIN_MS : period_ms;
+	if (period_ms < CL_TIME_RESYNC_MIN_MS)
+		return CL_TIME_RESYNC_MIN_MS;
+	return period_ms > CL_TIME_RESYNC_MAX_MS ? CL_TIME_RESYNC_MAX_MS : period_ms;
 }
 
 /* Sleep ms, or less if told to quit.  False once told. */
