@@ -26,6 +26,7 @@ void dsm_config_init(struct dsm_config *cfg)
 		.numa_node = -1,
 		.nr_handlers = 2,
 		.prefetch_pages = DSM_MAX_RUN,
+		.hold_progress_us = 20000,
 	};
 }
 
@@ -179,6 +180,11 @@ static int dsm_check_config(const struct dsm_config *cfg, char *err)
 	if (cfg->hold_us > DSM_MAX_HOLD_US) {
 		snprintf(err, DSM_ERR_MAX, "hold of %u us: at most %u", cfg->hold_us,
 			 DSM_MAX_HOLD_US);
+		return -1;
+	}
+	if (cfg->hold_progress_us > DSM_MAX_HOLD_US) {
+		snprintf(err, DSM_ERR_MAX, "progress hold of %u us: at most %u",
+			 cfg->hold_progress_us, DSM_MAX_HOLD_US);
 		return -1;
 	}
 	if (cfg->prefetch_pages > DSM_MAX_RUN) {

@@ -97,10 +97,16 @@ struct dsm_config {
 	 *   0 disables prefetch.
 	 * hold_us: a page granted write access is kept at least this long
 	 *   before it is given away (anti ping-pong), at most 10 s.  0: give at once.
+	 * hold_progress_us: a page granted write access is kept until the
+	 *   thread that faulted for it has run (its CPU time moved), at most
+	 *   this long: on a host whose cores are busy, a writer woken but not
+	 *   yet scheduled would otherwise lose the page before it could write,
+	 *   again and again.  At most 10 s; 0: off; default 20 ms.
 	 */
 	bool excl_read;
 	unsigned prefetch_pages;
 	unsigned hold_us;
+	unsigned hold_progress_us;
 	/* Seconds dsm_stop waits for every peer to stop; 0: 30. */
 	unsigned stop_timeout_s;
 	void (*on_fatal)(void *arg, const char *msg);

@@ -14,6 +14,17 @@
  * at least that long, so that its writer gets some work done before the
  * next transfer.
  *
+ * Progress (cfg.hold_progress_us): a page that became writable here is
+ * kept until the thread that faulted for it has run, at most that long.
+ * Installing the page only makes that thread runnable; on a host whose
+ * cores are busy it may wait milliseconds for one, and a reader elsewhere
+ * can take the page back first, again and again: the writer never writes
+ * (a Linux guest over two hosts under load made no progress in 600 s).
+ * "Has run" is read from the thread's CPU-time clock, a baseline taken as
+ * the page came; a fault of that thread since then (on any page) means it
+ * ran too.  Any CPU time counts: a thread once scheduled retries its
+ * access within microseconds, and a preemption that soon is rare.
+ *
  * A request for a held page is not refused: it is set aside here and done
  * when the hold ends.  At the home, the page's directory entry stays busy
  * meanwhile, so later requests queue behind it as usual.
@@ -30,6 +41,7 @@
 
 #define PIN_AFTER_US 200
 #define PIN_MAX_US 10000
+#define PROGRESS_CPU_NS 1000
 
 struct held {
 	struct held *next;
@@ -46,11 +58,65 @@ static int32_t us_diff(uint32_t a, uint32_t b)
 	return (int32_t)(a - b);
 }
 
+/* A thread's CPU time: the clock id the kernel gives a thread id (as pthread_getcpuclockid does). */
+static bool hold_cpu_ns(uint32_t tid, uint64_t *ns)
+{
+	clockid_t clk = (clockid_t)(~tid << 3 | 6);
+	struct timespec ts;
+
+	if (clock_gettime(clk, &ts))
+		return false; /* gone */
+	*ns = ts.tv_sec * 1000000000ull + ts.tv_nsec;
+	return true;
+}
+
+static struct dsm_writer *hold_writer(struct dsm *d, uint16_t tid)
+{
+	struct dsm_writer *w = &d->writers[tid % DSM_WRITERS];
+
+	/* 0: no id (and a free slot), or one we do not track. */
+	return tid && (uint16_t)atomic_load_explicit(&w->tid, memory_order_relaxed) == tid ? w : NULL;
+}
+
+void hold_on_fault(struct dsm *d, uint32_t tid)
+{
+	struct dsm_writer *w = &d->writers[(uint16_t)tid % DSM_WRITERS];
+
+	if (!d->cfg.hold_progress_us || !(uint16_t)tid)
+		return;
+	/* A thread sharing the slot takes it: the other's pages are then held by time only. */
+	atomic_store_explicit(&w->tid, tid, memory_order_relaxed);
+	atomic_store_explicit(&w->fault_us, dsm_now_us(), memory_order_relaxed);
+}
+
+void hold_on_write_access(struct dsm *d, struct dsm_page *lp)
+{
+	struct dsm_writer *w = d->cfg.hold_progress_us ? hold_writer(d, lp->tid) : NULL;
+	uint64_t ns;
+
+	if (w && hold_cpu_ns(atomic_load_explicit(&w->tid, memory_order_relaxed), &ns))
+		atomic_store_explicit(&w->cpu_ns, ns, memory_order_relaxed);
+}
+
+/* The thread that faulted for lp (writable since lp->t_us) has not run since. */
+static bool hold_writer_waits(struct dsm *d, struct dsm_page *lp)
+{
+	struct dsm_writer *w = hold_writer(d, lp->tid);
+	uint64_t ns;
+
+	if (!w || us_diff(atomic_load_explicit(&w->fault_us, memory_order_relaxed), lp->t_us) > 0)
+		return false;
+	if (!hold_cpu_ns(atomic_load_explicit(&w->tid, memory_order_relaxed), &ns))
+		return false;
+	return ns - atomic_load_explicit(&w->cpu_ns, memory_order_relaxed) < PROGRESS_CPU_NS;
+}
+
 bool hold_check(struct dsm *d, struct dsm_page *lp, uint32_t *until)
 {
 	uint32_t now, age, hold = d->cfg.hold_us;
 
-	if (lp->state != PG_MODIFIED || (!hold && !(lp->xflags & (PX_PIN | PX_AFTER_PIN))))
+	if (lp->state != PG_MODIFIED ||
+	    (!hold && !d->cfg.hold_progress_us && !(lp->xflags & (PX_PIN | PX_AFTER_PIN))))
 		return false;
 	/*
 	 * The stamp is always in the past, so the age is unsigned: a signed
@@ -72,6 +138,11 @@ bool hold_check(struct dsm *d, struct dsm_page *lp, uint32_t *until)
 		hold = PIN_AFTER_US;
 	if (age < hold) {
 		*until = lp->t_us + hold;
+		return true;
+	}
+	if (age < d->cfg.hold_progress_us && hold_writer_waits(d, lp)) {
+		/* The hold thread looks again every millisecond. */
+		*until = lp->t_us + d->cfg.hold_progress_us;
 		return true;
 	}
 	return false;

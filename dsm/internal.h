@@ -79,7 +79,7 @@ struct dsm_page {
 	uint8_t acks;          /* invalidation acks received for our pending write */
 	uint8_t nacks;         /* acks to expect (once PF_REPLIED) */
 	uint32_t t_us;         /* pending: fault start; else: when write access came (or pin) */
-	uint16_t tid;          /* low bits of the thread id that asked for write access */
+	uint16_t tid;          /* low bits of the id of the thread whose fault started the last request */
 	uint8_t xflags;        /* PX_* (hold.c) */
 	uint8_t parked;        /* 1 + the slot of d->park holding its data until the last ack */
 };
@@ -159,6 +159,18 @@ struct dsm {
 #define DSM_PARK_SLOTS 64
 	unsigned char *park;        /* DSM_PARK_SLOTS pages */
 	_Atomic uint64_t park_free; /* bit i: slot i is free */
+
+	/*
+	 * Threads that faulted for write access, by the low bits of their id
+	 * (hold.c): enough to tell whether a writer has run since its page
+	 * came.  Relaxed atomics: a torn entry only ends a hold early or late.
+	 */
+#define DSM_WRITERS 64
+	struct dsm_writer {
+		_Atomic uint32_t tid;       /* 0: free */
+		_Atomic uint32_t fault_us;  /* its last fault */
+		_Atomic uint64_t cpu_ns;    /* its CPU time when write access came */
+	} writers[DSM_WRITERS];
 
 	/* Requests for held pages, redone by the hold thread (hold.c). */
 	pthread_mutex_t hold_lock;
@@ -282,6 +294,8 @@ int node_inv(struct dsm *d, uint64_t pg, unsigned ack_to, char *why);
 
 /* hold.c: split-lock pins and the anti ping-pong hold */
 bool hold_check(struct dsm *d, struct dsm_page *lp, uint32_t *until);
+void hold_on_fault(struct dsm *d, uint32_t tid);
+void hold_on_write_access(struct dsm *d, struct dsm_page *lp);
 int hold_fwd(struct dsm *d, uint64_t pg, unsigned to, enum dsm_kind kind, uint64_t acks,
 	     uint32_t until);
 int hold_home(struct dsm *d, uint64_t pg, uint32_t until);

@@ -70,6 +70,7 @@ void node_fault(struct dsm *d, uint64_t pg, bool write, uint32_t ptid)
 	bool pinned = write && hold_pin_lower(d, pg, tid);
 	char why[128];
 
+	hold_on_fault(d, ptid);
 	pg_lock(lp);
 	if (pinned) {
 		if (lp->state == PG_MODIFIED) {
@@ -107,8 +108,8 @@ void node_fault(struct dsm *d, uint64_t pg, bool write, uint32_t ptid)
 	lp->acks = 0;
 	lp->nacks = 0;
 	lp->t_us = dsm_now_us();
-	if (write)
-		lp->tid = tid;
+	/* A read may bring write access too (a never-touched page, excl_read). */
+	lp->tid = tid;
 	pg_unlock(lp);
 
 	if (home == d->rank) {
@@ -131,10 +132,11 @@ void node_request(struct dsm *d, uint64_t pg, bool write)
 }
 
 /*
- * The pending fault on lp is resolved (page lock held): account for it and
- * say whether the home wants a DONE.
+ * The pending fault on lp is resolved (page lock held), with write access
+ * or not: account for it and say whether the home wants a DONE.
  */
-static bool node_finish(struct dsm *d, struct dsm_page *lp, enum dsm_fault_kind kind)
+static bool node_finish(struct dsm *d, struct dsm_page *lp, enum dsm_fault_kind kind,
+			bool writable)
 {
 	bool done = lp->flags & PF_DONE;
 	unsigned home = dsm_home(d, lp - d->pages);
@@ -145,6 +147,8 @@ static bool node_finish(struct dsm *d, struct dsm_page *lp, enum dsm_fault_kind 
 	lp->flags &= ~(PF_PENDING | PF_REPLIED | PF_DONE | PF_GRANT);
 	lp->xflags &= ~PX_AFTER_PIN;
 	lp->t_us = dsm_now_us();
+	if (writable)
+		hold_on_write_access(d, lp);
 	return done;
 }
 
@@ -277,7 +281,7 @@ int node_reply(struct dsm *d, uint64_t pg, unsigned from, uint16_t type, uint32_
 	lp->nacks = nacks;
 	/* Accounted before the install wakes the faulting thread, which may read the stats. */
 	if (complete) {
-		done = node_finish(d, lp, node_kind(d, from, type, write, acks));
+		done = node_finish(d, lp, node_kind(d, from, type, write, acks), write);
 		unpin = write && node_unpins(lp);
 	}
 
@@ -358,7 +362,8 @@ int node_ack(struct dsm *d, uint64_t pg, unsigned from, char *why)
 	pthread_mutex_unlock(&d->acks_lock);
 	if (last) {
 		/* The last copy elsewhere is gone: ours becomes writable. */
-		done = node_finish(d, lp, lp->flags & PF_GRANT ? DSM_FAULT_UPGRADE : DSM_FAULT_WRITE);
+		done = node_finish(d, lp, lp->flags & PF_GRANT ? DSM_FAULT_UPGRADE : DSM_FAULT_WRITE,
+				   true);
 		unpin = node_unpins(lp);
 		if (lp->parked)
 			node_unpark(d, lp);

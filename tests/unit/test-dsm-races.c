@@ -37,7 +37,11 @@
  *   bulk-busy);
  * - the home writing its own page while a remote read of it waits on a
  *   delayed owner; fails when home_request starts the home's own request
- *   on a busy page instead of queueing it.
+ *   on a busy page instead of queueing it;
+ * - a writer that has not run since its page came (stopped by ptrace, as a
+ *   thread on a busy host waits for a core) keeps the page until it has
+ *   written: another node's read waits and sees the write; fails when
+ *   hold_check ignores hold_progress_us (the read is served at once).
  */
 #include <linux/userfaultfd.h>
 #include <netinet/in.h>
@@ -46,6 +50,8 @@
 #include <sched.h>
 #include <setjmp.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/socket.h>
 
 #include "dsm/internal.h"
@@ -894,6 +900,148 @@ static void test_home_writes_during_forward(void)
 		CHECK_EQ(c.status[i], 0);
 }
 
+/* ---- a writer not yet run keeps its page (hold_progress_us) ---- */
+
+/*
+ * 2 nodes, 2 pages; page 1 is homed on rank 1, which takes its lock.  A
+ * thread of rank 0 writes page 1 and waits for it; a child of rank 0 stops
+ * that thread with ptrace (PTRACE_INTERRUPT takes it out of the fault: it
+ * will not run again until let go).  Rank 1 lets the lock go: the page
+ * comes to rank 0, writable, and nobody runs to write it.  Rank 1 then
+ * reads it: the FWD must wait at rank 0 (a hold) until the writer, let go,
+ * has written; rank 1 reads the write, and rank 0's writer never faults
+ * again.  The hold's limit is 10 s here so that a slow host cannot end it.
+ *
+ * sh->ready: the step reached, PROG_*.
+ */
+enum { PROG_STOPPED = 1, PROG_WRITABLE, PROG_HELD, PROG_GO, PROG_NO_PTRACE };
+
+struct prog {
+	struct cluster c;
+	_Atomic pid_t writer_tid;
+};
+
+struct prog_writer_arg {
+	struct prog *p;
+	volatile uint64_t *x;
+};
+
+static void *prog_write(void *arg)
+{
+	struct prog_writer_arg *a = arg;
+
+	atomic_store(&a->p->writer_tid, gettid());
+	*a->x = 7;
+	return NULL;
+}
+
+/* The child of rank 0 that stops the writer until step PROG_GO. */
+static void prog_tracer(struct prog *p, pid_t tid)
+{
+	struct cluster *c = &p->c;
+	int st;
+
+	if (ptrace(PTRACE_SEIZE, tid, NULL, NULL) || ptrace(PTRACE_INTERRUPT, tid, NULL, NULL)) {
+		atomic_store(&c->sh->ready, PROG_NO_PTRACE);
+		_exit(0);
+	}
+	if (waitpid(tid, &st, __WALL) != tid) {
+		atomic_store(&c->sh->abort, 1);
+		_exit(1);
+	}
+	atomic_store(&c->sh->ready, PROG_STOPPED);
+	/* Until rank 0 says go, or the harness gives up (its parent then ends). */
+	while (atomic_load(&c->sh->ready) != PROG_GO && !atomic_load(&c->sh->abort) &&
+	       getppid() != 1)
+		usleep(1000);
+	ptrace(PTRACE_DETACH, tid, NULL, NULL);
+	_exit(0);
+}
+
+static int prog_node(struct dsm *d, unsigned rank, void *arg)
+{
+	struct prog *p = arg;
+	struct cluster *c = &p->c;
+	volatile uint64_t *x = (volatile uint64_t *)((char *)dsm_addr(d) + DSM_PAGE_SIZE);
+	struct dsm_page *lp = &d->pages[1];
+	struct prog_writer_arg wa = { .p = p, .x = x };
+	pthread_t th;
+	pid_t tracer;
+	int st;
+
+	if (rank == 1)
+		pg_lock(lp);
+	cluster_barrier(c);
+	if (rank == 0) {
+		prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY);
+		pthread_create(&th, NULL, prog_write, &wa);
+		/* Its request is out, and stuck behind rank 1's lock. */
+		if (!CLUSTER_WAIT(c, atomic_load(&p->writer_tid) &&
+				     (pg_lock(lp), st = lp->flags & PF_PEND_WRITE, pg_unlock(lp), st),
+				  10000))
+			cluster_fail(c, rank, "the writer's fault did not come");
+		tracer = fork();
+		if (tracer == 0)
+			prog_tracer(p, atomic_load(&p->writer_tid));
+		if (!CLUSTER_WAIT(c, atomic_load(&c->sh->ready), 10000))
+			cluster_fail(c, rank, "the tracer did not stop the writer");
+		if (atomic_load(&c->sh->ready) == PROG_NO_PTRACE) {
+			/* Finish without the check, saying so. */
+			printf("skip test_writer_not_run: ptrace of a thread not permitted here\n");
+			fflush(stdout);
+			pthread_join(th, NULL);
+			waitpid(tracer, &st, 0);
+			cluster_barrier(c);
+			return 0;
+		}
+		if (!CLUSTER_WAIT(c, page_state(d, 1) == PG_MODIFIED, 10000))
+			cluster_fail(c, rank, "page 1 did not come");
+		atomic_store(&c->sh->ready, PROG_WRITABLE);
+		/* Rank 1's read, forwarded here, must be held while the writer is stopped. */
+		if (!CLUSTER_WAIT(c, stats(d).holds, 10000))
+			cluster_fail(c, rank, "rank 1's read was not held for the stopped writer");
+		if (page_state(d, 1) != PG_MODIFIED)
+			cluster_fail(c, rank, "page 1 went before its writer ran");
+		atomic_store(&c->sh->ready, PROG_GO);
+		pthread_join(th, NULL);
+		/* Written: the read goes through now, not when the 10 s run out. */
+		if (!CLUSTER_WAIT(c, page_state(d, 1) == PG_SHARED, 5000))
+			cluster_fail(c, rank, "page 1 stayed held after its writer ran");
+		if (waitpid(tracer, &st, 0) != tracer || !WIFEXITED(st) || WEXITSTATUS(st))
+			cluster_fail(c, rank, "the tracer failed");
+		if (stats(d).faults[DSM_FAULT_UPGRADE] || stats(d).faults[DSM_FAULT_WRITE])
+			cluster_fail(c, rank, "the writer faulted again: its page was taken first");
+	}
+	if (rank == 1) {
+		if (!CLUSTER_WAIT(c, atomic_load(&c->sh->ready) == PROG_STOPPED ||
+				     atomic_load(&c->sh->ready) == PROG_NO_PTRACE, 20000))
+			cluster_fail(c, rank, "rank 0's writer was not stopped");
+		pg_unlock(lp);
+		if (atomic_load(&c->sh->ready) != PROG_NO_PTRACE) {
+			if (!CLUSTER_WAIT(c, atomic_load(&c->sh->ready) == PROG_WRITABLE, 20000))
+				cluster_fail(c, rank, "page 1 did not reach rank 0");
+			if (x[0] != 7)
+				cluster_fail(c, rank, "read %llu, before the writer wrote",
+					     (unsigned long long)x[0]);
+		}
+	}
+	cluster_barrier(c);
+	return 0;
+}
+
+static void test_writer_not_run(void)
+{
+	struct prog p = { 0 };
+
+	cluster_init(&p.c, 2, 2 * DSM_PAGE_SIZE);
+	p.c.tmpl.hold_progress_us = 10000000;
+	p.c.timeout_s = 60;
+	if (cluster_run(&p.c, prog_node, &p))
+		cluster_report(&p.c);
+	for (unsigned i = 0; i < p.c.n; i++)
+		CHECK_EQ(p.c.status[i], 0);
+}
+
 static const struct {
 	const char *name;
 	void (*fn)(void);
@@ -907,6 +1055,7 @@ static const struct {
 	{ "test_stop_while_others_work", test_stop_while_others_work },
 	{ "test_bulk_installed_late", test_bulk_installed_late },
 	{ "test_home_writes_during_forward", test_home_writes_during_forward },
+	{ "test_writer_not_run", test_writer_not_run },
 };
 
 int main(void)
