@@ -10,3 +10,9 @@ $(O)/tests/unit/%: $(O)/tests/unit/%.o $(LIBS_ALL)
 	$(CC) $(HOST_LDFLAGS) $< $(LIBS_ALL) $(HOST_LIBS) -o $@
 $(O)/tests/tools/%: $(O)/tests/tools/%.o $(LIBS_ALL)
 	$(CC) $(HOST_LDFLAGS) $< $(LIBS_ALL) $(HOST_LIBS) -o $@
+
+# test-inject: fault injection into the libraries' own calls (tests/unit/test-inject.c).
+INJECT_WRAP := calloc malloc aligned_alloc mmap pthread_create eventfd socket getrandom \
+	munge_ctx_create ioctl syscall
+$(O)/tests/unit/test-inject: $(O)/tests/unit/test-inject.o $(LIBS_ALL)
+	$(CC) $(HOST_LDFLAGS) $(INJECT_WRAP:%=-Wl,--wrap=%) $< $(LIBS_ALL) $(HOST_LIBS) -o $@

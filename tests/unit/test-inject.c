@@ -1,0 +1,562 @@
+/*
+ * Resource and system-call failures, injected into the real library code:
+ * this program is linked with -Wl,--wrap for the calls below
+ * (tests/module.mk), so every call the libraries make to them comes here
+ * first, and inject() makes the Nth call from now fail the way the system
+ * would.  Each case checks what the failing branch promises: the error
+ * names the cause, nothing is half-made (no descriptor left open, and no
+ * memory: the sanitizer build's leak check), what was started is stopped.
+ *
+ * Calls are counted in the test's own thread only, and in the threads it
+ * starts while an injection says so (inherit), so that the count of a
+ * sweep ("fail the 1st, the 2nd, ... calloc of dsm_create") does not
+ * depend on what other threads happen to do meanwhile.
+ */
+#include <errno.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <munge.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/auth.h"
+#include "common/log.h"
+#include "common/mesh.h"
+#include "dsm/dsm.h"
+#include "tests/lib/check.h"
+
+/* ---- the injection ---- */
+
+enum inj_fn {
+	INJ_NONE, INJ_CALLOC, INJ_MALLOC, INJ_ALIGNED_ALLOC, INJ_MMAP, INJ_PTHREAD_CREATE,
+	INJ_EVENTFD, INJ_SOCKET, INJ_GETRANDOM, INJ_MUNGE_CTX, INJ_IOCTL,
+};
+
+static struct {
+	_Atomic int fn;            /* what fails (INJ_NONE: nothing) */
+	atomic_int countdown;      /* the call that takes it to 0 fails */
+	atomic_int fired;          /* failures injected since inject() */
+	unsigned long what;        /* INJ_IOCTL: the request; INJ_SYSCALL: the number */
+	int err;                   /* errno (pthread_create: its return value) */
+	bool every;                /* fail every call from the Nth on, not just the Nth */
+	bool inherit;              /* count in threads started meanwhile too */
+} inj;
+
+static __thread bool counted; /* calls of this thread count */
+static long fail_syscall;     /* this system call fails (EPERM), besides the injection */
+
+static void inject(enum inj_fn fn, int nth, int err, unsigned long what)
+{
+	inj.what = what;
+	inj.err = err;
+	inj.every = false;
+	inj.inherit = false;
+	atomic_store(&inj.fired, 0);
+	atomic_store(&inj.countdown, nth);
+	atomic_store(&inj.fn, fn);
+}
+
+/* Stop injecting; how many calls failed. */
+static int inject_end(void)
+{
+	atomic_store(&inj.fn, INJ_NONE);
+	return atomic_load(&inj.fired);
+}
+
+static bool inj_fail(enum inj_fn fn)
+{
+	int left;
+
+	if (!counted || atomic_load(&inj.fn) != (int)fn)
+		return false;
+	left = atomic_fetch_sub(&inj.countdown, 1) - 1; /* calls to go before the Nth */
+	if (left > 0 || (left < 0 && !inj.every))
+		return false;
+	atomic_fetch_add(&inj.fired, 1);
+	return true;
+}
+
+void *__real_calloc(size_t n, size_t size);
+void *__real_malloc(size_t size);
+void *__real_aligned_alloc(size_t align, size_t size);
+void *__real_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+int __real_pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *),
+			  void *arg);
+int __real_eventfd(unsigned init, int flags);
+int __real_socket(int domain, int type, int proto);
+ssize_t __real_getrandom(void *buf, size_t len, unsigned flags);
+munge_ctx_t __real_munge_ctx_create(void);
+int __real_ioctl(int fd, unsigned long req, ...);
+long __real_syscall(long nr, ...);
+
+void *__wrap_calloc(size_t n, size_t size);
+void *__wrap_malloc(size_t size);
+void *__wrap_aligned_alloc(size_t align, size_t size);
+void *__wrap_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+int __wrap_pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *),
+			  void *arg);
+int __wrap_eventfd(unsigned init, int flags);
+int __wrap_socket(int domain, int type, int proto);
+ssize_t __wrap_getrandom(void *buf, size_t len, unsigned flags);
+munge_ctx_t __wrap_munge_ctx_create(void);
+int __wrap_ioctl(int fd, unsigned long req, ...);
+long __wrap_syscall(long nr, ...);
+
+void *__wrap_calloc(size_t n, size_t size)
+{
+	if (inj_fail(INJ_CALLOC))
+		return errno = ENOMEM, NULL;
+	return __real_calloc(n, size);
+}
+
+void *__wrap_malloc(size_t size)
+{
+	if (inj_fail(INJ_MALLOC))
+		return errno = ENOMEM, NULL;
+	return __real_malloc(size);
+}
+
+void *__wrap_aligned_alloc(size_t align, size_t size)
+{
+	if (inj_fail(INJ_ALIGNED_ALLOC))
+		return errno = ENOMEM, NULL;
+	return __real_aligned_alloc(align, size);
+}
+
+void *__wrap_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	if (inj_fail(INJ_MMAP))
+		return errno = ENOMEM, MAP_FAILED;
+	return __real_mmap(addr, len, prot, flags, fd, off);
+}
+
+struct start {
+	void *(*fn)(void *);
+	void *arg;
+	bool counted;
+};
+
+static void *start_thread(void *p)
+{
+	struct start s = *(struct start *)p;
+
+	free(p);
+	counted = s.counted;
+	return s.fn(s.arg);
+}
+
+int __wrap_pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *),
+			  void *arg)
+{
+	struct start *s;
+	int rc;
+
+	if (inj_fail(INJ_PTHREAD_CREATE))
+		return inj.err;
+	s = __real_malloc(sizeof(*s));
+	if (!s)
+		return EAGAIN;
+	*s = (struct start){ fn, arg, counted && inj.inherit && atomic_load(&inj.fn) };
+	rc = __real_pthread_create(t, attr, start_thread, s);
+	if (rc)
+		free(s);
+	return rc;
+}
+
+int __wrap_eventfd(unsigned init, int flags)
+{
+	if (inj_fail(INJ_EVENTFD))
+		return errno = inj.err, -1;
+	return __real_eventfd(init, flags);
+}
+
+int __wrap_socket(int domain, int type, int proto)
+{
+	if (inj_fail(INJ_SOCKET))
+		return errno = inj.err, -1;
+	return __real_socket(domain, type, proto);
+}
+
+ssize_t __wrap_getrandom(void *buf, size_t len, unsigned flags)
+{
+	if (inj_fail(INJ_GETRANDOM))
+		return inj.err ? (errno = inj.err, -1) : (ssize_t)len / 2;
+	return __real_getrandom(buf, len, flags);
+}
+
+munge_ctx_t __wrap_munge_ctx_create(void)
+{
+	if (inj_fail(INJ_MUNGE_CTX))
+		return NULL;
+	return __real_munge_ctx_create();
+}
+
+/* Only the request inj.what counts; inj.err EAGAIN with a UFFDIO_COPY copies a page first. */
+int __wrap_ioctl(int fd, unsigned long req, ...)
+{
+	va_list ap;
+	void *arg;
+
+	va_start(ap, req);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	if (req == inj.what && inj_fail(INJ_IOCTL)) {
+		if (req == UFFDIO_REGISTER && !inj.err) {
+			/* registered, but the kernel offers no write-protection for it */
+			int rc = __real_ioctl(fd, req, arg);
+
+			((struct uffdio_register *)arg)->ioctls &= ~(1ull << _UFFDIO_WRITEPROTECT);
+			return rc;
+		}
+		if (req == UFFDIO_COPY && inj.err == EAGAIN) {
+			/* the kernel's partial copy: one page done, the caller goes on from there */
+			struct uffdio_copy *c = arg, one = *c;
+
+			one.len = 4096;
+			if (c->len > 4096 && __real_ioctl(fd, req, &one) == 0)
+				c->copy = 4096;
+		}
+		errno = inj.err;
+		return -1;
+	}
+	return __real_ioctl(fd, req, arg);
+}
+
+long __wrap_syscall(long nr, ...)
+{
+	long a[6];
+	va_list ap;
+
+	va_start(ap, nr);
+	for (int i = 0; i < 6; i++)
+		a[i] = va_arg(ap, long);
+	va_end(ap);
+	if (counted && fail_syscall && nr == fail_syscall)
+		return errno = EPERM, -1;
+	return __real_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
+
+/* ---- helpers ---- */
+
+static unsigned open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	unsigned n = 0;
+
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n - 1; /* the directory's own */
+}
+
+/* A mesh of `n` (1 or 2) nodes in this process: m[0] rank 0, m[1] rank 1. */
+struct pair {
+	struct hostport peers[2];
+	struct mesh_config cfg[2];
+	struct mesh *m[2];
+	char err[2][MESH_ERR_MAX];
+	int rc[2];
+};
+
+static void *pair_open_one(void *arg)
+{
+	struct pair *p = arg;
+
+	p->rc[1] = mesh_open(&p->cfg[1], &p->m[1], p->err[1]);
+	return NULL;
+}
+
+static int pair_open(struct pair *p, unsigned n, unsigned channels)
+{
+	pthread_t t;
+
+	memset(p, 0, sizeof(*p));
+	for (unsigned i = 0; i < n; i++) {
+		int fd;
+
+		p->peers[i] = (struct hostport){ .host = "127.0.0.1" };
+		fd = mesh_listen(&p->peers[i], p->err[i]);
+		p->peers[i].port = mesh_local_port(fd);
+		p->cfg[i] = (struct mesh_config){
+			.rank = i, .nr_nodes = n, .nr_channels = channels, .peers = p->peers,
+			.listen_fd = fd, .vm_id = 4711, .munge_socket = getenv("GVM_MUNGE_SOCKET"),
+			.timeout_ms = 30000,
+		};
+	}
+	if (n == 2)
+		pthread_create(&t, NULL, pair_open_one, p);
+	p->rc[0] = mesh_open(&p->cfg[0], &p->m[0], p->err[0]);
+	if (n == 2)
+		pthread_join(t, NULL);
+	for (unsigned i = 0; i < n; i++)
+		if (p->rc[i])
+			fprintf(stderr, "mesh rank %u: %s\n", i, p->err[i]);
+	return p->rc[0] || (n == 2 && p->rc[1]) ? -1 : 0;
+}
+
+static void pair_close(struct pair *p)
+{
+	mesh_close(p->m[0]);
+	mesh_close(p->m[1]);
+}
+
+static void dsm_cfg(struct dsm_config *cfg, struct mesh *m, unsigned pages)
+{
+	dsm_config_init(cfg);
+	cfg->mesh = m;
+	cfg->size = (uint64_t)pages * DSM_PAGE_SIZE;
+}
+
+#define NOMEM(err) (strstr(err, "out of memory") || strstr(err, strerror(ENOMEM)))
+
+/* ---- the DSM ---- */
+
+/*
+ * Every allocation of dsm_create, on rank 0 of a two-node mesh (the
+ * transport's per-connection buffers too), fails in turn: an error that
+ * says so, no DSM, the descriptors it opened closed.
+ */
+static void test_dsm_create_oom(void)
+{
+	static const enum inj_fn fns[] = { INJ_CALLOC, INJ_MALLOC, INJ_ALIGNED_ALLOC, INJ_MMAP };
+	static const char *names[] = { "calloc", "malloc", "aligned_alloc", "mmap" };
+	struct pair p;
+
+	CHECK(pair_open(&p, 2, DSM_NR_CHANNELS) == 0);
+	for (unsigned f = 0; f < sizeof(fns) / sizeof(fns[0]); f++) {
+		unsigned failed = 0;
+
+		for (int nth = 1; nth < 64; nth++) {
+			struct dsm_config cfg;
+			char err[DSM_ERR_MAX] = "";
+			struct dsm *d = (struct dsm *)1;
+			unsigned fds = open_fds();
+			int rc;
+
+			dsm_cfg(&cfg, p.m[0], 8);
+			inject(fns[f], nth, ENOMEM, 0);
+			rc = dsm_create(&cfg, &d, err);
+			if (!inject_end()) {
+				CHECK(rc == 0);
+				dsm_destroy(d);
+				break;
+			}
+			failed++;
+			CHECK(rc == -1 && d == NULL);
+			CHECK(NOMEM(err));
+			CHECK_EQ(open_fds(), fds);
+			if (rc != -1 || !NOMEM(err))
+				fprintf(stderr, "%s #%d failed: dsm_create %d, \"%s\"\n", names[f], nth,
+					rc, err);
+		}
+		printf("  dsm_create: %u %s calls failed in turn\n", failed, names[f]);
+		/* d, 4 tables and the transport's 2 (and its 4 buffers); the park; 3 mappings */
+		CHECK(failed >= (fns[f] == INJ_CALLOC ? 7u : fns[f] == INJ_MMAP ? 3u : 1u));
+	}
+	pair_close(&p);
+}
+
+/* Each thread dsm_start starts fails in turn: an error naming it, then a clean destroy. */
+static void test_dsm_start_threads(void)
+{
+	unsigned failed = 0;
+
+	for (int nth = 1; nth < 32; nth++) {
+		struct dsm_config cfg[2];
+		struct dsm *d[2] = { NULL, NULL };
+		char err[DSM_ERR_MAX] = "";
+		struct pair p;
+		unsigned fds;
+		int rc;
+
+		CHECK(pair_open(&p, 2, DSM_NR_CHANNELS) == 0);
+		fds = open_fds();
+		for (unsigned i = 0; i < 2; i++) {
+			dsm_cfg(&cfg[i], p.m[i], 8);
+			CHECK(dsm_create(&cfg[i], &d[i], err) == 0);
+		}
+		inject(INJ_PTHREAD_CREATE, nth, EAGAIN, 0);
+		rc = dsm_start(d[0], err);
+		if (!inject_end()) {
+			CHECK(rc == 0);
+			CHECK(dsm_start(d[1], err) == 0);
+			/* a page homed on rank 1 comes to rank 0: both run */
+			((volatile char *)dsm_addr(d[0]))[7 * DSM_PAGE_SIZE] = 1;
+			CHECK(((volatile char *)dsm_addr(d[1]))[7 * DSM_PAGE_SIZE] == 1);
+			dsm_destroy(d[0]);
+			dsm_destroy(d[1]);
+			pair_close(&p);
+			break;
+		}
+		failed++;
+		CHECK(rc == -1);
+		CHECK(strstr(err, "cannot start") && strstr(err, strerror(EAGAIN)));
+		if (!strstr(err, "cannot start"))
+			fprintf(stderr, "thread #%d: \"%s\"\n", nth, err);
+		/* whatever started is joined: destroy returns, and its descriptors are gone */
+		dsm_destroy(d[0]);
+		dsm_destroy(d[1]);
+		CHECK_EQ(open_fds(), fds);
+		pair_close(&p);
+	}
+	printf("  dsm_start: %u thread starts failed in turn\n", failed);
+	/* hold, send, 3 receive (one per DSM channel), 2 fault handlers */
+	CHECK(failed >= 2 + DSM_NR_CHANNELS + 2);
+}
+
+/* The send thread's own memory: without it every connection fails, and the DSM with them. */
+static void test_dsm_flusher_oom(void)
+{
+	struct dsm_config cfg[2];
+	struct dsm *d[2];
+	char err[DSM_ERR_MAX];
+	struct timespec t0, now;
+	const char *e = NULL;
+	struct pair p;
+
+	CHECK(pair_open(&p, 2, DSM_NR_CHANNELS) == 0);
+	for (unsigned i = 0; i < 2; i++) {
+		dsm_cfg(&cfg[i], p.m[i], 8);
+		CHECK(dsm_create(&cfg[i], &d[i], err) == 0);
+	}
+	inject(INJ_CALLOC, 1, ENOMEM, 0);
+	inj.inherit = true;
+	CHECK(dsm_start(d[0], err) == 0);
+	/* the rank-0 DSM fails once the send thread has run: wait for that, 60 s at most */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		e = dsm_error(d[0]);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (!e)
+			usleep(1000);
+	} while (!e && now.tv_sec - t0.tv_sec < 60);
+	CHECK(inject_end() == 1);
+	CHECK(e && strstr(e, "out of memory"));
+	if (e)
+		printf("  %s\n", e);
+	dsm_destroy(d[0]);
+	dsm_destroy(d[1]);
+	pair_close(&p);
+}
+
+/* eventfd: the transport's (dsm_create) and the fault handlers' (dsm_start). */
+static void test_dsm_eventfd(void)
+{
+	struct dsm_config cfg;
+	char err[DSM_ERR_MAX] = "";
+	struct dsm *d;
+	struct pair p;
+	unsigned fds;
+
+	CHECK(pair_open(&p, 1, DSM_NR_CHANNELS) == 0);
+	fds = open_fds();
+	dsm_cfg(&cfg, p.m[0], 4);
+	inject(INJ_EVENTFD, 1, EMFILE, 0);
+	CHECK(dsm_create(&cfg, &d, err) == -1);
+	CHECK(inject_end() == 1);
+	CHECK(strstr(err, "eventfd") && strstr(err, strerror(EMFILE)));
+	CHECK_EQ(open_fds(), fds);
+
+	CHECK(dsm_create(&cfg, &d, err) == 0);
+	inject(INJ_EVENTFD, 1, EMFILE, 0);
+	CHECK(dsm_start(d, err) == -1);
+	CHECK(inject_end() == 1);
+	CHECK(strstr(err, "eventfd") && strstr(err, strerror(EMFILE)));
+	dsm_destroy(d);
+	CHECK_EQ(open_fds(), fds);
+	pair_close(&p);
+}
+
+/* dsm_create on m with ioctl `req` failing (from its nth call on, with errno e); its result. */
+static int create_with_ioctl(struct mesh *m, int uffd, unsigned long req, int nth, bool every,
+			     int e, char *err)
+{
+	struct dsm_config cfg;
+	struct dsm *d = NULL;
+	int rc;
+
+	dsm_cfg(&cfg, m, 4);
+	cfg.uffd = uffd;
+	inject(INJ_IOCTL, nth, e, req);
+	inj.every = every;
+	rc = dsm_create(&cfg, &d, err);
+	dsm_destroy(d);
+	return rc;
+}
+
+/*
+ * userfaultfd refusing what region_create asks: the error names the
+ * operation and the kernel's reason; a refused /dev/userfaultfd falls back
+ * to the system call, and a refused feature to the descriptor without it.
+ */
+static void test_region_create(void)
+{
+	char err[DSM_ERR_MAX] = "";
+	struct pair p;
+	unsigned fds;
+	int dev;
+
+	CHECK(pair_open(&p, 1, DSM_NR_CHANNELS) == 0);
+	fds = open_fds();
+
+	CHECK(create_with_ioctl(p.m[0], -1, UFFDIO_REGISTER, 1, false, EIO, err) == -1);
+	CHECK(inject_end() == 1);
+	CHECK(strstr(err, "cannot register the region with userfaultfd") &&
+	      strstr(err, strerror(EIO)));
+	/* registered, but without write-protection: the DSM cannot work */
+	CHECK(create_with_ioctl(p.m[0], -1, UFFDIO_REGISTER, 1, false, 0, err) == -1);
+	CHECK(inject_end() == 1);
+	CHECK(strstr(err, "cannot write-protect anonymous memory") != NULL);
+	CHECK(create_with_ioctl(p.m[0], -1, UFFDIO_API, 1, true, EINVAL, err) == -1);
+	CHECK(inject_end() == 2);
+	CHECK(strstr(err, "refuses write-protect mode") && strstr(err, strerror(EINVAL)));
+	/* the first UFFDIO_API (with WP_UNPOPULATED) refused: the second does without */
+	CHECK(create_with_ioctl(p.m[0], -1, UFFDIO_API, 1, false, EINVAL, err) == 0);
+	CHECK(inject_end() == 1);
+	/* /dev/userfaultfd refused: a userfaultfd of the system call's */
+	CHECK(create_with_ioctl(p.m[0], -1, USERFAULTFD_IOC_NEW, 1, false, EPERM, err) == 0);
+	CHECK(inject_end() == 1);
+	/* and that refused too: no userfaultfd, said with what to do */
+	fail_syscall = SYS_userfaultfd;
+	CHECK(create_with_ioctl(p.m[0], -1, USERFAULTFD_IOC_NEW, 1, false, EPERM, err) == -1);
+	fail_syscall = 0;
+	CHECK(inject_end() == 1);
+	CHECK(strstr(err, "cannot create a userfaultfd") && strstr(err, strerror(EPERM)) &&
+	      strstr(err, "/dev/userfaultfd"));
+	/* a /dev/userfaultfd handed over that refuses: named, and closed */
+	dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+	CHECK(dev >= 0);
+	CHECK(create_with_ioctl(p.m[0], dev, USERFAULTFD_IOC_NEW, 1, false, EPERM, err) == -1);
+	CHECK(inject_end() == 1);
+	CHECK(strstr(err, "/dev/userfaultfd (descriptor") && strstr(err, "refuses a userfaultfd") &&
+	      strstr(err, strerror(EPERM)));
+	CHECK(fcntl(dev, F_GETFD) == -1);
+	CHECK_EQ(open_fds(), fds);
+	pair_close(&p);
+}
+
+int main(void)
+{
+	log_init("test-inject");
+	counted = true;
+	RUN(test_dsm_create_oom);
+	RUN(test_dsm_start_threads);
+	RUN(test_dsm_flusher_oom);
+	RUN(test_dsm_eventfd);
+	RUN(test_region_create);
+	return check_summary();
+}
