@@ -36,6 +36,7 @@
 #include "common/log.h"
 #include "common/mesh.h"
 #include "dsm/dsm.h"
+#include "vmm/cluster.h"
 #include "tests/lib/check.h"
 
 /* ---- the injection ---- */
@@ -297,8 +298,13 @@ static int pair_open(struct pair *p, unsigned n, unsigned channels)
 			.timeout_ms = 30000,
 		};
 	}
-	if (n == 2)
+	if (n == 2) {
+		bool was = counted; /* rank 1 is not under test: neither this call nor its thread */
+
+		counted = false;
 		pthread_create(&t, NULL, pair_open_one, p);
+		counted = was;
+	}
 	p->rc[0] = mesh_open(&p->cfg[0], &p->m[0], p->err[0]);
 	if (n == 2)
 		pthread_join(t, NULL);
@@ -549,6 +555,209 @@ static void test_region_create(void)
 	pair_close(&p);
 }
 
+/* dsm_create's checks of a mesh of two nodes: a home map out of order, channels missing. */
+static void test_dsm_two_node_checks(void)
+{
+	uint64_t homes[] = { 0, 6, 4 };
+	struct dsm_config cfg;
+	char err[DSM_ERR_MAX] = "";
+	struct dsm *d = (struct dsm *)1;
+	struct pair p;
+
+	CHECK(pair_open(&p, 2, DSM_NR_CHANNELS) == 0);
+	dsm_cfg(&cfg, p.m[0], 4);
+	cfg.home_start = homes;
+	CHECK(dsm_create(&cfg, &d, err) == -1 && d == NULL);
+	CHECK(strstr(err, "home map: node 1's range ends (page 4) before it starts (page 6)"));
+	dsm_cfg(&cfg, p.m[0], 4);
+	cfg.first_channel = 1;
+	CHECK(dsm_create(&cfg, &d, err) == -1 && d == NULL);
+	CHECK(strstr(err, "the mesh has no channel") && strstr(err, "from channel 1"));
+	pair_close(&p);
+}
+
+/* ---- the mesh and munge ---- */
+
+/* What the code under test writes to stderr meanwhile goes to a file: read it into buf. */
+static int stderr_to_file(void)
+{
+	char path[] = "/tmp/test-inject.XXXXXX";
+	int fd = mkstemp(path), saved = dup(2);
+
+	unlink(path);
+	fflush(stderr);
+	dup2(fd, 2);
+	close(fd);
+	return saved;
+}
+
+static void stderr_back(int saved, char *buf, size_t size)
+{
+	ssize_t n;
+
+	fflush(stderr);
+	n = pread(2, buf, size - 1, 0);
+	buf[n > 0 ? n : 0] = '\0';
+	dup2(saved, 2);
+	close(saved);
+}
+
+static void test_mesh_resources(void)
+{
+	struct hostport any = { .host = "" }, self = { .host = "127.0.0.1" };
+	struct mesh_config mc = { .rank = 0, .nr_nodes = 1, .nr_channels = 1, .peers = &self,
+				  .listen_fd = -1, .vm_id = 1 };
+	char err[MESH_ERR_MAX] = "";
+	unsigned fds = open_fds(), failed = 0;
+	struct mesh *m;
+	int fd;
+
+	/* each allocation of mesh_open in turn */
+	for (int nth = 1; nth < 16; nth++) {
+		int rc;
+
+		inject(nth < 3 ? INJ_CALLOC : INJ_MALLOC, nth < 3 ? nth : nth - 2, ENOMEM, 0);
+		rc = mesh_open(&mc, &m, err);
+		if (!inject_end()) {
+			CHECK(rc == 0);
+			mesh_close(m);
+			break;
+		}
+		failed++;
+		CHECK(rc == -1 && strstr(err, "out of memory"));
+	}
+	CHECK_EQ(failed, 3);
+	/* no acceptor thread: said, and the listening socket closed */
+	inject(INJ_PTHREAD_CREATE, 1, EAGAIN, 0);
+	CHECK(mesh_open(&mc, &m, err) == -1);
+	CHECK(inject_end() == 1);
+	CHECK(strstr(err, "cannot start the acceptor thread") && strstr(err, strerror(EAGAIN)));
+	CHECK_EQ(open_fds(), fds);
+
+	/* no socket: a named address says so; every address falls back to IPv4, then says so */
+	inject(INJ_SOCKET, 1, EMFILE, 0);
+	CHECK(mesh_listen(&self, err) == -1);
+	CHECK(inject_end() == 1);
+	CHECK(strstr(err, "cannot listen on 127.0.0.1:0") && strstr(err, strerror(EMFILE)));
+	inject(INJ_SOCKET, 1, EAFNOSUPPORT, 0);
+	fd = mesh_listen(&any, err);
+	CHECK(inject_end() == 1);
+	CHECK(fd >= 0 && mesh_local_port(fd) > 0);
+	if (fd >= 0)
+		close(fd);
+	inject(INJ_SOCKET, 1, EAFNOSUPPORT, 0);
+	inj.every = true;
+	CHECK(mesh_listen(&any, err) == -1);
+	CHECK(inject_end() == 2);
+	CHECK(strstr(err, "(every address of this host)") && strstr(err, strerror(EAFNOSUPPORT)));
+	CHECK_EQ(open_fds(), fds);
+
+	/* an accepted connection without a thread for its handshake: refused, the peer retries */
+	{
+		char log[4096];
+		struct pair p;
+		int saved = stderr_to_file();
+
+		inject(INJ_PTHREAD_CREATE, 2, EAGAIN, 0); /* the 1st is the acceptor */
+		inj.inherit = true;
+		CHECK(pair_open(&p, 2, 1) == 0);
+		CHECK(inject_end() == 1);
+		stderr_back(saved, log, sizeof(log));
+		CHECK(strstr(log, "refused connection from 127.0.0.1:") &&
+		      strstr(log, "no thread for it"));
+		/* the mesh formed all the same */
+		CHECK(mesh_fd(p.m[0], 1, 0) >= 0 && mesh_fd(p.m[1], 0, 0) >= 0);
+		pair_close(&p);
+	}
+}
+
+static void test_auth_resources(void)
+{
+	struct auth_claim claim = { .vm_id = 1 };
+	uint8_t nonce[AUTH_NONCE_LEN];
+	char err[AUTH_ERR_MAX] = "", *cred = NULL;
+	const char *sock = getenv("GVM_MUNGE_SOCKET");
+
+	inject(INJ_MUNGE_CTX, 1, 0, 0);
+	CHECK(auth_encode(sock, &claim, &cred, err) == -1);
+	CHECK(inject_end() == 1);
+	CHECK(strstr(err, "munge: cannot create a context (out of memory)") != NULL);
+	CHECK(auth_encode(sock, &claim, &cred, err) == 0);
+	inject(INJ_MUNGE_CTX, 1, 0, 0);
+	CHECK(auth_decode(sock, cred, getuid(), &claim, err) == -1);
+	CHECK(inject_end() == 1);
+	CHECK(strstr(err, "munge: cannot create a context") != NULL);
+	free(cred);
+
+	inject(INJ_GETRANDOM, 1, ENOSYS, 0);
+	CHECK(auth_nonce(nonce, err) == -1);
+	CHECK(inject_end() == 1);
+	CHECK(strstr(err, "no random bytes for a challenge") && strstr(err, strerror(ENOSYS)));
+	inject(INJ_GETRANDOM, 1, 0, 0); /* half of what was asked */
+	CHECK(auth_nonce(nonce, err) == -1);
+	CHECK(inject_end() == 1);
+	CHECK(strstr(err, "no random bytes for a challenge: short read") != NULL);
+}
+
+/* ---- the cluster ---- */
+
+/* cluster_create without memory ends the program, saying why. */
+static void test_cluster_create_oom(void)
+{
+	struct pair p;
+
+	CHECK(pair_open(&p, 1, CLUSTER_NR_CHANNELS) == 0);
+	for (int nth = 1; nth <= 2; nth++) {
+		char log[4096];
+		int saved, status;
+		pid_t pid;
+
+		fflush(stdout); /* the child's exit flushes what it inherited */
+		saved = stderr_to_file();
+		pid = fork();
+
+		if (pid == 0) {
+			inject(INJ_CALLOC, nth, ENOMEM, 0);
+			cluster_create(p.m[0], -1, 1000);
+			check_exit(0);
+		}
+		waitpid(pid, &status, 0);
+		stderr_back(saved, log, sizeof(log));
+		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+		CHECK(strstr(log, "out of memory") != NULL);
+	}
+	pair_close(&p);
+}
+
+/* cluster_start without its threads: it says which, and the instance still stops cleanly. */
+static void test_cluster_start_threads(void)
+{
+	static const char *expect[] = { "cannot start a receive thread",
+					"cannot start a receive thread",
+					"cannot start the heartbeat thread" };
+
+	for (int nth = 1; nth <= 3; nth++) {
+		char log[4096];
+		struct cluster *c;
+		struct pair p;
+		int saved, rc;
+
+		CHECK(pair_open(&p, 2, CLUSTER_NR_CHANNELS) == 0);
+		c = cluster_create(p.m[1], -1, 30000);
+		saved = stderr_to_file();
+		inject(INJ_PTHREAD_CREATE, nth, EAGAIN, 0);
+		rc = cluster_start(c);
+		CHECK(inject_end() == 1);
+		stderr_back(saved, log, sizeof(log));
+		CHECK(rc == -1);
+		CHECK(strstr(log, expect[nth - 1]) && strstr(log, strerror(EAGAIN)));
+		if (!strstr(log, expect[nth - 1]))
+			fprintf(stderr, "thread %d: \"%s\"\n", nth, log);
+		cluster_destroy(c);
+		pair_close(&p);
+	}
+}
+
 int main(void)
 {
 	log_init("test-inject");
@@ -558,5 +767,10 @@ int main(void)
 	RUN(test_dsm_flusher_oom);
 	RUN(test_dsm_eventfd);
 	RUN(test_region_create);
+	RUN(test_dsm_two_node_checks);
+	RUN(test_mesh_resources);
+	RUN(test_auth_resources);
+	RUN(test_cluster_create_oom);
+	RUN(test_cluster_start_threads);
 	return check_summary();
 }
