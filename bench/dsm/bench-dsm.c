@@ -1,20 +1,32 @@
 /*
- * bench-dsm: libgvdsm's yardsticks, measured in one run on this machine and
- * each reported as a ratio to a floor measured in the same run:
+ * bench-dsm: libgvdsm's yardsticks against this machine's floor, sampled
+ * in pairs.
  *
  *   floor: a local userfaultfd fault resolved by a handler thread with
  *   UFFDIO_COPY, the handler first doing one TCP loopback round trip of a
  *   16-byte request and a 4 KiB reply with another process;
  *
  *   remote read fault, remote write fault, write faults with 1 and 3 other
- *   copies to invalidate, sequential read of 64 MiB homed on another node.
+ *   copies to invalidate (and, with --extras, the policies' variants):
+ *   each sample is one floor fault and one DSM fault, back to back, taken
+ *   by the same thread, the order alternating; the figure is the median of
+ *   the per-pair ratios with its interquartile range, beside both absolute
+ *   medians.  This machine's wake-ups change speed from one moment to the
+ *   next (3 us or 60 us); a pair sees the same moment on both sides.
  *
- * Every DSM process is a real process with its own mesh (munge, TCP).  Run
- * it through `make bench-dsm`, which also starts munged when none runs.
+ *   sequential read of 64 MiB homed on another node, paired in each round
+ *   with a TCP stream of the same size between the same processes.
+ *
+ * Every DSM process is a real process with its own mesh (munge, TCP); the
+ * floor's server is a thread of the DSM's rank 0, its client rank 1's
+ * timing thread.  Run it through `make bench-dsm`, which also starts munged
+ * when none runs.
  */
 #include <getopt.h>
 #include <linux/userfaultfd.h>
 #include <math.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sys/ioctl.h>
@@ -30,8 +42,9 @@
 
 struct results {
 	unsigned n;
-	double us[MAX_SAMPLES];
-	double value; /* for throughput runs */
+	double us[MAX_SAMPLES];       /* DSM */
+	double floor_us[MAX_SAMPLES]; /* the floor fault paired with us[i] */
+	double value, floor_value;    /* throughput runs: DSM and TCP stream, MB/s */
 	struct dsm_stats stats;
 };
 
@@ -60,22 +73,6 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static double median(struct results *r)
-{
-	if (!r->n)
-		return NAN;
-	qsort(r->us, r->n, sizeof(r->us[0]), cmp_double);
-	return r->us[r->n / 2];
-}
-
-static double pct(struct results *r, double p)
-{
-	if (!r->n)
-		return NAN;
-	qsort(r->us, r->n, sizeof(r->us[0]), cmp_double);
-	return r->us[(unsigned)(p * (r->n - 1))];
-}
-
 static void *shared_alloc(size_t size)
 {
 	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -99,16 +96,7 @@ static void shuffle(uint64_t *v, unsigned n, uint64_t first, unsigned seed)
 	}
 }
 
-/* ---- the floor ---- */
-
-struct floor_client {
-	int uffd, fd;
-	unsigned poll_us;
-	bool network;
-	atomic_bool stop;
-	unsigned char page[DSM_PAGE_SIZE] __attribute__((aligned(4096)));
-};
-
+/* Busy-wait up to poll_us for fd to be readable (--poll); false if it did not become so. */
 static bool spin_ready(int fd, unsigned poll_us, bool is_socket)
 {
 	double end = now_us() + poll_us;
@@ -129,12 +117,81 @@ static bool spin_ready(int fd, unsigned poll_us, bool is_socket)
 	return false;
 }
 
-/* The floor's handler: one event, one round trip (optional), one UFFDIO_COPY. */
+/* ---- the floor ---- */
+
+/*
+ * The floor's server, a thread of rank 0: each 16-byte request names how
+ * many bytes to answer (a page, or the whole stream), until the client
+ * closes.
+ */
+struct floor_server {
+	int fd;
+	unsigned poll_us;
+	pthread_t th;
+};
+
+static void *floor_serve(void *arg)
+{
+	struct floor_server *s = arg;
+	size_t chunk = 1 << 16;
+	unsigned char *buf = calloc(1, chunk);
+
+	if (!buf)
+		die("floor server: out of memory");
+	memset(buf, 0x5a, chunk);
+	for (;;) {
+		uint64_t req[REQ_BYTES / 8], left;
+
+		if (s->poll_us)
+			spin_ready(s->fd, s->poll_us, true);
+		if (wire_read_full(s->fd, req, sizeof(req)))
+			break; /* the client is done */
+		for (left = req[0]; left;) {
+			size_t n = left < chunk ? left : chunk;
+
+			if (wire_write_full(s->fd, buf, n))
+				die("floor server: send failed");
+			left -= n;
+		}
+	}
+	free(buf);
+	return NULL;
+}
+
+/* Rank 1's side: a userfaultfd region whose handler does the round trip. */
+struct floor_client {
+	int uffd, fd;
+	unsigned poll_us;
+	atomic_bool network, stop;
+	uint8_t *region;
+	size_t size;
+	pthread_t th;
+	unsigned char page[DSM_PAGE_SIZE] __attribute__((aligned(4096)));
+};
+
+/* Ask the server for bytes and read them into buf (len bytes, reused). */
+static void floor_fetch(int fd, unsigned poll_us, uint64_t bytes, void *buf, size_t len)
+{
+	uint64_t req[REQ_BYTES / 8] = { bytes };
+
+	if (wire_write_full(fd, req, sizeof(req)))
+		die("floor: send failed");
+	if (poll_us)
+		spin_ready(fd, poll_us, true);
+	while (bytes) {
+		size_t n = bytes < len ? bytes : len;
+
+		if (wire_read_full(fd, buf, n))
+			die("floor: receive failed");
+		bytes -= n;
+	}
+}
+
+/* The floor's handler: one event, one round trip (unless measuring parts), one UFFDIO_COPY. */
 static void *floor_handler(void *arg)
 {
 	struct floor_client *f = arg;
 	struct pollfd p = { .fd = f->uffd, .events = POLLIN };
-	char req[REQ_BYTES] = "give me a page";
 
 	while (!atomic_load(&f->stop)) {
 		struct uffd_msg m;
@@ -145,14 +202,8 @@ static void *floor_handler(void *arg)
 				poll(&p, 1, 100);
 			continue;
 		}
-		if (f->network) {
-			if (wire_write_full(f->fd, req, sizeof(req)))
-				die("floor: send failed");
-			if (f->poll_us)
-				spin_ready(f->fd, f->poll_us, true);
-			if (wire_read_full(f->fd, f->page, DSM_PAGE_SIZE))
-				die("floor: receive failed");
-		}
+		if (atomic_load(&f->network))
+			floor_fetch(f->fd, f->poll_us, DSM_PAGE_SIZE, f->page, DSM_PAGE_SIZE);
 		c = (struct uffdio_copy){ .dst = m.arg.pagefault.address & ~(uint64_t)4095,
 					  .src = (uintptr_t)f->page, .len = DSM_PAGE_SIZE };
 		if (ioctl(f->uffd, UFFDIO_COPY, &c))
@@ -161,121 +212,44 @@ static void *floor_handler(void *arg)
 	return NULL;
 }
 
-/* Time n first touches of a uffd-registered region served by floor_handler. */
-static void floor_faults(struct floor_client *f, unsigned n, struct results *r)
+static void floor_open(struct floor_client *f, int fd, unsigned poll_us, unsigned pages)
 {
-	size_t size = (size_t)n * DSM_PAGE_SIZE;
-	uint8_t *region = mmap(NULL, size, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	struct uffdio_api api = { .api = UFFD_API };
-	struct uffdio_register reg = { .range = { (uintptr_t)region, size },
-				       .mode = UFFDIO_REGISTER_MODE_MISSING };
-	uint64_t *order = malloc(n * sizeof(*order));
-	pthread_t th;
+	struct uffdio_register reg;
 
+	f->fd = fd;
+	f->poll_us = poll_us;
+	f->size = (size_t)pages * DSM_PAGE_SIZE;
+	f->region = mmap(NULL, f->size, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	reg = (struct uffdio_register){ .range = { (uintptr_t)f->region, f->size },
+					.mode = UFFDIO_REGISTER_MODE_MISSING };
 	f->uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-	if (region == MAP_FAILED || !order || f->uffd < 0 || ioctl(f->uffd, UFFDIO_API, &api) ||
+	if (f->region == MAP_FAILED || f->uffd < 0 || ioctl(f->uffd, UFFDIO_API, &api) ||
 	    ioctl(f->uffd, UFFDIO_REGISTER, &reg))
 		die_perror("floor: userfaultfd set-up");
-	madvise(region, size, MADV_NOHUGEPAGE);
+	madvise(f->region, f->size, MADV_NOHUGEPAGE);
+	atomic_store(&f->network, true);
 	atomic_store(&f->stop, false);
-	pthread_create(&th, NULL, floor_handler, f);
-	shuffle(order, n, 0, 7);
-	r->n = 0;
-	for (unsigned i = 0; i < n && r->n < MAX_SAMPLES; i++) {
-		double t0 = now_us();
-		(void)*(volatile uint8_t *)(region + order[i] * DSM_PAGE_SIZE);
-		r->us[r->n++] = now_us() - t0;
-	}
+	if (pthread_create(&f->th, NULL, floor_handler, f))
+		die("floor: cannot start its handler");
+}
+
+/* One floor fault: the first touch of page pg of the region, in µs. */
+static double floor_touch(struct floor_client *f, uint64_t pg)
+{
+	double t0 = now_us();
+
+	(void)*(volatile uint8_t *)(f->region + pg * DSM_PAGE_SIZE);
+	return now_us() - t0;
+}
+
+static void floor_close(struct floor_client *f)
+{
 	atomic_store(&f->stop, true);
-	pthread_join(th, NULL);
+	pthread_join(f->th, NULL);
 	close(f->uffd);
-	munmap(region, size);
-	free(order);
-}
-
-struct floor_ctx {
-	struct opts *o;
-	struct results *fault_only, *rtt_only, *floor;
-};
-
-static int floor_raw(struct cluster *c, struct mesh *m, unsigned rank, void *arg)
-{
-	struct floor_ctx *x = c->arg;
-	unsigned poll_us = x->o->poll_us;
-	int fd = mesh_fd(m, !rank, 0);
-	static struct floor_client f;
-
-	(void)arg;
-	if (rank == 0) {
-		/* The server: 16 bytes in, 4 KiB out, until the client closes. */
-		static unsigned char page[DSM_PAGE_SIZE];
-		char req[REQ_BYTES];
-
-		memset(page, 0x5a, sizeof(page));
-		for (;;) {
-			if (poll_us)
-				spin_ready(fd, poll_us, true);
-			if (wire_read_full(fd, req, sizeof(req)))
-				return 0;
-			if (wire_write_full(fd, page, sizeof(page)))
-				return 1;
-		}
-	}
-	f.fd = fd;
-	f.poll_us = poll_us;
-	/* The parts: a uffd fault alone, a round trip alone, then both (the floor). */
-	f.network = false;
-	floor_faults(&f, x->o->pages, x->fault_only);
-	x->rtt_only->n = 0;
-	for (unsigned i = 0; i < x->o->pages && i < MAX_SAMPLES; i++) {
-		char req[REQ_BYTES] = "ping";
-		double t0 = now_us();
-
-		if (wire_write_full(fd, req, sizeof(req)))
-			return 1;
-		if (poll_us)
-			spin_ready(fd, poll_us, true);
-		if (wire_read_full(fd, f.page, DSM_PAGE_SIZE))
-			return 1;
-		x->rtt_only->us[x->rtt_only->n++] = now_us() - t0;
-	}
-	f.network = true;
-	floor_faults(&f, x->o->pages, x->floor);
-	return 0;
-}
-
-static int no_dsm(struct dsm *d, unsigned rank, void *arg)
-{
-	(void)d;
-	(void)rank;
-	(void)arg;
-	return 0;
-}
-
-static double measure_floor(struct opts *o, bool verbose)
-{
-	struct results *r = shared_alloc(3 * sizeof(*r));
-	struct floor_ctx x = { o, &r[0], &r[1], &r[2] };
-	struct cluster c;
-	double floor;
-
-	cluster_init(&c, 2, DSM_PAGE_SIZE);
-	c.raw_mask = 3;
-	c.raw = floor_raw;
-	c.arg = &x;
-	if (cluster_run(&c, no_dsm, NULL)) {
-		cluster_report(&c);
-		die("the floor measurement failed");
-	}
-	floor = median(x.floor);
-	if (verbose) {
-		printf("  (last round) floor parts: userfaultfd fault %.1f us, TCP round trip 16 B/4 KiB %.1f us "
-		       "(medians); floor p10 %.1f p90 %.1f us\n", median(x.fault_only),
-		       median(x.rtt_only), pct(x.floor, 0.1), pct(x.floor, 0.9));
-	}
-	munmap(r, 3 * sizeof(*r));
-	return floor;
+	munmap(f->region, f->size);
 }
 
 /* ---- DSM yardsticks ---- */
@@ -288,13 +262,87 @@ struct dsm_ctx {
 	struct cluster *c;
 	int what;
 	unsigned pages;
-	struct results *res; /* written by rank 1 */
+	int floor_fd[2];     /* a connected TCP pair: rank 0's end, rank 1's */
+	struct results *res; /* written by rank 1; res[1].value by rank 0 */
+	struct results *parts; /* NULL, or [2]: userfaultfd fault alone, round trip alone */
 };
+
+/* The floor's TCP connection over loopback, made before the ranks fork. */
+static void floor_connect(struct cluster *c, void *arg)
+{
+	struct dsm_ctx *x = arg;
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+
+	(void)c;
+	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) || listen(l, 1) ||
+	    getsockname(l, (struct sockaddr *)&a, &len))
+		die_perror("floor: listen");
+	x->floor_fd[1] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (x->floor_fd[1] < 0 || connect(x->floor_fd[1], (struct sockaddr *)&a, sizeof(a)))
+		die_perror("floor: connect");
+	x->floor_fd[0] = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+	if (x->floor_fd[0] < 0)
+		die_perror("floor: accept");
+	close(l);
+	for (int i = 0; i < 2; i++)
+		setsockopt(x->floor_fd[i], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+/* Rank 0 serves the floor during fn's timed part; rank 1 keeps its end. */
+static void floor_begin(struct dsm_ctx *x, unsigned rank, struct floor_server *s)
+{
+	close(x->floor_fd[rank == 0]);
+	if (rank == 0) {
+		*s = (struct floor_server){ .fd = x->floor_fd[0], .poll_us = x->o->poll_us };
+		if (pthread_create(&s->th, NULL, floor_serve, s))
+			die("floor: cannot start its server");
+	} else if (rank > 1) {
+		close(x->floor_fd[1]);
+	}
+}
+
+/*
+ * Rank 1 ends the connection (the server then ends; a shutdown, as the
+ * parent keeps a copy of each end until every rank is done); rank 0 waits
+ * for that.
+ */
+static void floor_end(struct dsm_ctx *x, unsigned rank, struct floor_server *s)
+{
+	if (rank == 1) {
+		shutdown(x->floor_fd[1], SHUT_RDWR);
+		close(x->floor_fd[1]);
+	}
+	if (rank == 0) {
+		pthread_join(s->th, NULL);
+		close(s->fd);
+	}
+}
+
+/* The floor's parts, unpaired, for its description: a fault alone, a round trip alone. */
+static void floor_parts(struct dsm_ctx *x, struct floor_client *f, unsigned pages)
+{
+	struct results *fault = &x->parts[0], *rtt = &x->parts[1];
+
+	atomic_store(&f->network, false);
+	fault->n = rtt->n = 0;
+	for (unsigned i = 0; i < pages && fault->n < MAX_SAMPLES; i++)
+		fault->us[fault->n++] = floor_touch(f, pages + i);
+	atomic_store(&f->network, true);
+	for (unsigned i = 0; i < pages && rtt->n < MAX_SAMPLES; i++) {
+		double t0 = now_us();
+
+		floor_fetch(f->fd, f->poll_us, DSM_PAGE_SIZE, f->page, DSM_PAGE_SIZE);
+		rtt->us[rtt->n++] = now_us() - t0;
+	}
+}
 
 /*
  * Pages [0, pages) are homed on rank 0, which writes them first (owner,
  * writable); `sharers` other ranks (2, 3...) then read them; rank 1 times
- * one access per page, in a random order (nothing for prefetch to see).
+ * one access per page, in a random order (nothing for prefetch to see),
+ * each paired with a floor fault.
  */
 static int dsm_lat_node(struct dsm *d, unsigned rank, void *arg)
 {
@@ -303,10 +351,20 @@ static int dsm_lat_node(struct dsm *d, unsigned rank, void *arg)
 	unsigned sharers = x->what == W_WRITE_1 || x->what == W_READ_SHARED ? 1 :
 			   x->what == W_WRITE_3 || x->what == W_UPGRADE_3 ? 3 : 0;
 	uint64_t *order = malloc(x->pages * sizeof(*order));
+	struct floor_server server;
+	struct floor_client *f = NULL;
 
+	floor_begin(x, rank, &server);
 	if (rank == 0)
 		for (unsigned i = 0; i < x->pages; i++)
 			base[(uint64_t)i * DSM_PAGE_SIZE] = (uint8_t)i;
+	if (rank == 1) {
+		/* Twice the pages: the second half for the parts. */
+		f = aligned_alloc(4096, sizeof(*f));
+		if (!f)
+			die("out of memory");
+		floor_open(f, x->floor_fd[1], x->o->poll_us, 2 * x->pages);
+	}
 	cluster_barrier(x->c);
 	if (rank >= 2 && rank < 2 + sharers)
 		for (unsigned i = 0; i < x->pages; i++)
@@ -322,18 +380,30 @@ static int dsm_lat_node(struct dsm *d, unsigned rank, void *arg)
 		r->n = 0;
 		for (unsigned i = 0; i < x->pages && r->n < MAX_SAMPLES; i++) {
 			volatile uint8_t *p = base + order[i] * DSM_PAGE_SIZE;
-			double t0 = now_us();
+			double t0, t;
 
+			/* The floor first in even pairs, second in odd ones. */
+			if (!(i & 1))
+				r->floor_us[r->n] = floor_touch(f, order[i]);
+			t0 = now_us();
 			if (x->what == W_READ || x->what == W_READ_SHARED || x->what == W_READBACK)
 				(void)*p;
 			else if (x->what == W_RMW)
 				*p = *p + 1;
 			else
 				*p = 1;
-			r->us[r->n++] = now_us() - t0;
+			t = now_us() - t0;
+			if (i & 1)
+				r->floor_us[r->n] = floor_touch(f, order[i]);
+			r->us[r->n++] = t;
 		}
 		dsm_get_stats(d, &r->stats);
+		if (x->parts)
+			floor_parts(x, f, x->pages);
+		floor_close(f);
+		free(f);
 	}
+	floor_end(x, rank, &server);
 	cluster_barrier(x->c);
 	if (rank == 0 && (x->what == W_RMW || x->what == W_READBACK)) {
 		/* The price of exclusive-on-read: the home reads its pages back. */
@@ -359,9 +429,12 @@ static int dsm_fs_node(struct dsm *d, unsigned rank, void *arg)
 {
 	struct dsm_ctx *x = arg;
 	volatile uint64_t *ctr = (uint64_t *)dsm_addr(d);
+	struct floor_server server;
 	uint64_t n = 0;
 	double end;
 
+	floor_begin(x, rank, &server);
+	floor_end(x, rank, &server);
 	cluster_barrier(x->c);
 	end = now_us() + FS_MS * 1000.0;
 	while (now_us() < end) {
@@ -382,22 +455,48 @@ static int dsm_fs_node(struct dsm *d, unsigned rank, void *arg)
 	return 0;
 }
 
-/* Rank 0 writes seq_bytes it homes; rank 1 reads them in order. */
+/* A TCP stream of bytes from rank 0 to rank 1 over the floor's connection, MB/s. */
+static double tcp_stream(struct dsm_ctx *x, uint64_t bytes)
+{
+	size_t len = 1 << 16;
+	void *buf = malloc(len);
+	double t0 = now_us(), mbps;
+
+	if (!buf)
+		die("out of memory");
+	floor_fetch(x->floor_fd[1], x->o->poll_us, bytes, buf, len);
+	mbps = bytes / (now_us() - t0);
+	free(buf);
+	return mbps;
+}
+
+/*
+ * Rank 0 writes seq_bytes it homes; rank 1 reads them in order, and
+ * streams as many bytes over TCP between the same processes just before
+ * or just after (by round).
+ */
 static int dsm_seq_node(struct dsm *d, unsigned rank, void *arg)
 {
 	struct dsm_ctx *x = arg;
 	uint64_t *base = dsm_addr(d), n = x->o->seq_bytes / 8, sum = 0;
+	struct floor_server server;
 
+	floor_begin(x, rank, &server);
 	if (rank == 0)
 		for (uint64_t i = 0; i < n; i += DSM_PAGE_SIZE / 8)
 			base[i] = i;
 	cluster_barrier(x->c);
 	if (rank == 1) {
-		double t0 = now_us();
+		double t0;
 
+		if (!x->res->floor_value)
+			x->res->floor_value = tcp_stream(x, x->o->seq_bytes);
+		t0 = now_us();
 		for (uint64_t i = 0; i < n; i++)
 			sum += ((volatile uint64_t *)base)[i];
 		x->res->value = x->o->seq_bytes / (now_us() - t0); /* bytes/us = MB/s */
+		if (x->res->floor_value < 0)
+			x->res->floor_value = tcp_stream(x, x->o->seq_bytes);
 		dsm_get_stats(d, &x->res->stats);
 		if (sum != (n / 512) * (n / 512 - 1) / 2 * 512) {
 			fprintf(stderr, "sequential read: wrong data (sum %llu)\n",
@@ -405,14 +504,16 @@ static int dsm_seq_node(struct dsm *d, unsigned rank, void *arg)
 			return 1;
 		}
 	}
+	floor_end(x, rank, &server);
 	cluster_barrier(x->c);
 	return 0;
 }
 
+/* seq_first_tcp: for W_SEQ, stream over TCP before the DSM read (else after). */
 static void run_dsm(struct opts *o, int what, unsigned nodes, bool excl, unsigned prefetch,
-		    unsigned hold_us, struct results *res)
+		    unsigned hold_us, bool seq_first_tcp, struct results *res, struct results *parts)
 {
-	struct dsm_ctx x = { .o = o, .what = what, .res = res };
+	struct dsm_ctx x = { .o = o, .what = what, .res = res, .parts = parts };
 	uint64_t size;
 	struct cluster c;
 	uint64_t *homes = calloc(nodes + 1, sizeof(*homes));
@@ -434,18 +535,23 @@ static void run_dsm(struct opts *o, int what, unsigned nodes, bool excl, unsigne
 	c.tmpl.prefetch_pages = prefetch;
 	c.tmpl.hold_us = hold_us;
 	c.timeout_s = 300;
+	c.before_fork = floor_connect;
+	c.arg = &x;
+	res->floor_value = seq_first_tcp ? 0 : -1;
 	x.c = &c;
 	if (cluster_run(&c, what == W_SEQ ? dsm_seq_node :
 			    what == W_FALSE_SHARING ? dsm_fs_node : dsm_lat_node, &x)) {
 		cluster_report(&c);
 		die("a DSM measurement failed");
 	}
+	close(x.floor_fd[0]);
+	close(x.floor_fd[1]);
 	free(homes);
 }
 
 struct yardstick {
 	const char *name;
-	int what;          /* W_*, or -1 for the floor */
+	int what;          /* W_* */
 	unsigned nodes;
 	bool excl, mbps, extra;
 	unsigned prefetch; /* non-zero: --prefetch's window */
@@ -453,15 +559,13 @@ struct yardstick {
 	const char *unit;  /* NULL: us (or MB/s when mbps) */
 };
 
-/* The floor first: everything is a ratio to it. */
 #define Y(...) { __VA_ARGS__ }
 static const struct yardstick yardsticks[] = {
-	Y(.name = "floor", .what = -1, .nodes = 2),
 	Y(.name = "remote read fault", .what = W_READ, .nodes = 2),
 	Y(.name = "remote write fault", .what = W_WRITE, .nodes = 2),
 	Y(.name = "write fault, 1 sharer to invalidate", .what = W_WRITE_1, .nodes = 3),
 	Y(.name = "write fault, 3 sharers to invalidate", .what = W_WRITE_3, .nodes = 5),
-	Y(.name = "sequential read of 64 MiB homed on another node", .what = W_SEQ, .nodes = 2,
+	Y(.name = "sequential read of pages homed on another node", .what = W_SEQ, .nodes = 2,
 	  .mbps = true, .prefetch = 1),
 	Y(.name = "  sequential read, prefetch off", .what = W_SEQ, .nodes = 2, .mbps = true,
 	  .extra = true),
@@ -485,10 +589,59 @@ static const struct yardstick yardsticks[] = {
 };
 #define NR_YARDSTICKS (sizeof(yardsticks) / sizeof(yardsticks[0]))
 
-static void line(const char *name, double v, const char *unit, double ratio)
+/* Samples of one yardstick, pooled over the rounds. */
+struct pool {
+	unsigned n;
+	double *dsm, *floor, *ratio;
+	double readback[20];  /* per round: the home reads its pages back (us per page) */
+	uint64_t moves;       /* false sharing, last round: transfers of the page */
+};
+
+static void pool_add(struct pool *p, double dsm, double floor)
 {
-	printf("%s: %.1f %s (ratio %.2f to floor)\n", name, v, unit, ratio);
-	fflush(stdout);
+	p->dsm[p->n] = dsm;
+	p->floor[p->n] = floor;
+	p->ratio[p->n] = floor > 0 ? dsm / floor : NAN;
+	p->n++;
+}
+
+/* The q-quantile of v[0..n) (sorts v). */
+static double quantile(double *v, unsigned n, double q)
+{
+	if (!n)
+		return NAN;
+	qsort(v, n, sizeof(v[0]), cmp_double);
+	return v[(unsigned)(q * (n - 1) + 0.5)];
+}
+
+/* Spread that makes a ratio untrustworthy: its IQR wider than half its median. */
+#define NOISY_IQR 0.5
+
+static bool report_ratio(const char *what, double *ratio, unsigned n)
+{
+	double med = quantile(ratio, n, 0.5), lo = quantile(ratio, n, 0.25),
+	       hi = quantile(ratio, n, 0.75);
+	bool noisy = hi - lo > NOISY_IQR * med;
+
+	printf("ratio %.2f %s (IQR %.2f-%.2f, %u pairs)%s\n", med, what, lo, hi, n,
+	       noisy ? "  NOISY: do not trust" : "");
+	return noisy;
+}
+
+static void machine_state(const char *when)
+{
+	double load[3] = { NAN, NAN, NAN };
+	char model[128] = "?", line[256];
+	FILE *f = fopen("/proc/cpuinfo", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "model name : %127[^\n]", model) == 1)
+			break;
+	if (f)
+		fclose(f);
+	getloadavg(load, 3);
+	printf("machine %s: %ld CPUs (%s), load average %.2f %.2f %.2f\n", when,
+	       sysconf(_SC_NPROCESSORS_ONLN), model, load[0], load[1], load[2]);
 }
 
 static void usage(FILE *f)
@@ -496,16 +649,20 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: bench-dsm [--pages N] [--seq SIZE] [--poll US] [--handlers N] [--prefetch N]\n"
 		"                 [--rounds N] [--extras] [--verbose]\n"
-		"  --pages N     faults timed per latency yardstick (default 2000, at most %u)\n"
+		"  --pages N     pairs per latency yardstick and round (default 2000, at most %u)\n"
 		"  --seq SIZE    bytes read sequentially (default 64M)\n"
 		"  --poll US     busy-poll budget of fault handlers and receive threads (default 0)\n"
 		"  --handlers N  fault handler threads per node (default 2)\n"
 		"  --prefetch N  read-ahead window for the sequential read, pages (default 64)\n"
-		"  --rounds N    measure everything N times, interleaved; report the best median\n"
-		"                of each (default 3): the machine is shared and noisy\n"
-		"  --extras      also measure policies: exclusive-on-read, prefetch off\n"
+		"  --rounds N    measure everything N times, interleaved, and pool the pairs\n"
+		"                (default 3, at most 20)\n"
+		"  --extras      also measure policies: exclusive-on-read, prefetch off, holds\n"
 		"  --verbose     print every round's numbers on stderr\n"
-		"Prints one line per yardstick: name: value unit (ratio R to floor).\n"
+		"Each latency sample is a pair: a floor fault (a userfaultfd fault whose handler\n"
+		"does a TCP round trip of 16 B / 4 KiB) and a DSM fault, back to back, by the\n"
+		"same thread.  Prints, per yardstick, both medians and the median of the\n"
+		"per-pair ratios with its interquartile range, NOISY when that range is wider\n"
+		"than half the median.  The sequential read is paired with a TCP stream.\n"
 		"Needs munged (make bench-dsm starts one) and userfaultfd (root).\n", MAX_SAMPLES);
 }
 
@@ -519,10 +676,10 @@ int main(int argc, char **argv)
 	};
 	struct opts o = { .pages = 2000, .seq_bytes = 64ull << 20, .handlers = 2, .prefetch = 64,
 			  .rounds = 3 };
-	double best[NR_YARDSTICKS], best_readback[NR_YARDSTICKS] = { 0 }, floor;
-	uint64_t moves[NR_YARDSTICKS] = { 0 };
-	struct results *r;
+	struct pool pools[NR_YARDSTICKS] = { 0 };
+	struct results *r, *parts;
 	char err[PARSE_ERR_MAX];
+	unsigned noisy = 0;
 	int ch;
 
 	log_init(argv[0]);
@@ -572,59 +729,89 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	r = shared_alloc(2 * sizeof(*r));
-	printf("bench-dsm: %u faults per yardstick, busy-poll %u us, %u handler threads; "
-	       "best of %u rounds' medians\n", o.pages, o.poll_us, o.handlers, o.rounds);
+	parts = shared_alloc(2 * sizeof(*parts));
+	for (unsigned i = 0; i < NR_YARDSTICKS; i++) {
+		size_t n = (size_t)o.rounds * (yardsticks[i].mbps || yardsticks[i].unit ? 1 : o.pages);
+
+		pools[i].dsm = calloc(n, sizeof(double));
+		pools[i].floor = calloc(n, sizeof(double));
+		pools[i].ratio = calloc(n, sizeof(double));
+		if (!pools[i].dsm || !pools[i].floor || !pools[i].ratio)
+			die("out of memory");
+	}
+	printf("bench-dsm: %u pairs per latency yardstick and round, %u rounds pooled, busy-poll "
+	       "%u us, %u handler threads, sequential reads of %llu MiB\n", o.pages, o.rounds,
+	       o.poll_us, o.handlers, (unsigned long long)(o.seq_bytes >> 20));
+	machine_state("before");
 	for (unsigned round = 0; round < o.rounds; round++) {
-		/* Interleaved, so that a noisy moment hits the floor as much as the rest. */
 		for (unsigned i = 0; i < NR_YARDSTICKS; i++) {
 			const struct yardstick *y = &yardsticks[i];
-			double v;
+			struct pool *p = &pools[i];
 
 			if (y->extra && !o.extras)
 				continue;
-			if (y->what < 0) {
-				v = measure_floor(&o, round == o.rounds - 1);
+			run_dsm(&o, y->what, y->nodes, y->excl, y->prefetch ? o.prefetch : 0,
+				y->hold_us, round & 1, r, y->what == W_READ ? parts : NULL);
+			if (y->mbps) {
+				pool_add(p, r->value, r->floor_value);
+			} else if (y->unit) {
+				pool_add(p, r->value, NAN);
+				p->moves = r->stats.pages_received;
 			} else {
-				run_dsm(&o, y->what, y->nodes, y->excl, y->prefetch ? o.prefetch : 0,
-					y->hold_us, r);
-				v = y->what == W_SEQ || y->what == W_FALSE_SHARING ? r->value : median(r);
-				moves[i] = r->stats.pages_received;
+				for (unsigned k = 0; k < r->n; k++)
+					pool_add(p, r->us[k], r->floor_us[k]);
 				if (y->what == W_RMW || y->what == W_READBACK)
-					best_readback[i] = round ? fmin(best_readback[i], r[1].value)
-								 : r[1].value;
+					p->readback[round] = r[1].value;
 			}
-			if (!round)
-				best[i] = v;
-			else
-				best[i] = y->mbps ? fmax(best[i], v) : fmin(best[i], v);
+			if (y->mbps || y->unit)
+				r->n = 1;
 			if (o.verbose)
-				fprintf(stderr, "round %u: %s: %.1f (rank 1: %llu read faults, "
+				fprintf(stderr, "round %u: %s: %u samples (rank 1: %llu read faults, "
 					"%llu joined, %llu pages prefetched, %llu messages)\n", round,
-					y->name, v, (unsigned long long)r->stats.faults[DSM_FAULT_READ],
+					y->name, r->n, (unsigned long long)r->stats.faults[DSM_FAULT_READ],
 					(unsigned long long)r->stats.faults_joined,
 					(unsigned long long)r->stats.prefetched,
 					(unsigned long long)r->stats.msgs_sent);
 		}
 	}
-	floor = best[0];
+	printf("floor: a userfaultfd fault whose handler does a TCP round trip of 16 B / 4 KiB; "
+	       "its parts (last round, medians): fault %.1f us, round trip %.1f us\n",
+	       quantile(parts[0].us, parts[0].n, 0.5), quantile(parts[1].us, parts[1].n, 0.5));
 	for (unsigned i = 0; i < NR_YARDSTICKS; i++) {
 		const struct yardstick *y = &yardsticks[i];
+		struct pool *p = &pools[i];
 
 		if (y->extra && !o.extras)
 			continue;
-		if (y->mbps)
-			line(y->name, best[i], "MB/s", best[i] / (DSM_PAGE_SIZE / floor));
-		else if (y->unit)
-			line(y->name, best[i], y->unit, best[i] / 1000 / floor);
-		else
-			line(y->name, best[i], "us", best[i] / floor);
-		if (y->what == W_RMW || y->what == W_READBACK)
-			line("    then the home reads the page back", best_readback[i], "us",
-			     best_readback[i] / floor);
-		if (y->what == W_FALSE_SHARING)
-			printf("    (last round: the page came to rank 1 %llu times in %u ms)\n",
-			       (unsigned long long)moves[i], FS_MS);
+		printf("%s: ", y->name);
+		if (y->mbps) {
+			printf("%.0f MB/s, TCP stream %.0f MB/s; ", quantile(p->dsm, p->n, 0.5),
+			       quantile(p->floor, p->n, 0.5));
+			noisy += report_ratio("to the TCP stream", p->ratio, p->n);
+		} else if (y->unit) {
+			printf("%.1f %s (median of %u rounds; last round: the page came to rank 1 "
+			       "%llu times in %u ms)\n", quantile(p->dsm, p->n, 0.5), y->unit, p->n,
+			       (unsigned long long)p->moves, FS_MS);
+		} else {
+			printf("%.1f us, floor %.1f us; ", quantile(p->dsm, p->n, 0.5),
+			       quantile(p->floor, p->n, 0.5));
+			noisy += report_ratio("to the floor", p->ratio, p->n);
+			if (y->what == W_RMW || y->what == W_READBACK)
+				printf("    then the home reads the page back: %.1f us (median of "
+				       "%u rounds)\n", quantile(p->readback, o.rounds, 0.5), o.rounds);
+		}
+		fflush(stdout);
+	}
+	machine_state("after");
+	if (noisy)
+		printf("%u yardstick%s too noisy to trust: run again on a quieter machine\n", noisy,
+		       noisy == 1 ? "" : "s");
+	for (unsigned i = 0; i < NR_YARDSTICKS; i++) {
+		free(pools[i].dsm);
+		free(pools[i].floor);
+		free(pools[i].ratio);
 	}
 	munmap(r, 2 * sizeof(*r));
+	munmap(parts, 2 * sizeof(*parts));
 	return 0;
 }
