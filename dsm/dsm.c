@@ -80,6 +80,20 @@ void dsm_fail(struct dsm *d, unsigned culprit, const char *fmt, ...)
 		d->cfg.on_fatal(d->cfg.arg, msg);
 }
 
+void dsm_trace_add(struct dsm_trace *t, enum dsm_trace_point point, unsigned rank, unsigned peer,
+		   uint16_t type, uint64_t pg)
+{
+	uint32_t i = atomic_fetch_add_explicit(&t->n, 1, memory_order_relaxed);
+	struct timespec ts;
+
+	if (i >= t->cap)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	t->ev[i] = (struct dsm_trace_event){ .ns = ts.tv_sec * 1000000000ull + ts.tv_nsec, .pg = pg,
+					     .type = type, .point = point, .rank = rank,
+					     .peer = peer };
+}
+
 int dsm_send(struct dsm *d, unsigned to, unsigned ch, uint16_t type, uint64_t a0, uint64_t a1,
 	     uint64_t a2, const void *payload, uint32_t len)
 {
@@ -89,10 +103,12 @@ int dsm_send(struct dsm *d, unsigned to, unsigned ch, uint16_t type, uint64_t a0
 	h.arg[0] = a0;
 	h.arg[1] = a1;
 	h.arg[2] = a2;
+	DSM_TRACE(d, DSM_TP_SEND, to, type, a0);
 	if (len)
 		rc = d->tr->ops->send_pages(d->tr, to, ch, &h, payload);
 	else
 		rc = d->tr->ops->send_msg(d->tr, to, ch, &h);
+	DSM_TRACE(d, DSM_TP_SENT, to, type, a0);
 	if (rc) {
 		/*
 		 * Not reported here: the receive thread of this connection

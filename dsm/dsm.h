@@ -107,6 +107,8 @@ struct dsm_config {
 	unsigned prefetch_pages;
 	unsigned hold_us;
 	unsigned hold_progress_us;
+	/* NULL, or where to record the fault path (below): a measuring aid. */
+	struct dsm_trace *trace;
 	/* Seconds dsm_stop waits for every peer to stop; 0: 30. */
 	unsigned stop_timeout_s;
 	void (*on_fatal)(void *arg, const char *msg);
@@ -134,10 +136,45 @@ struct dsm_stats {
 	uint64_t prefetched;          /* pages received ahead of a fault */
 	uint64_t msgs_sent, msgs_received;
 	uint64_t bytes_sent, bytes_received;
-	uint64_t holds;               /* requests delayed by hold_us */
+	uint64_t holds;               /* requests delayed by a hold (hold.c) */
 	uint64_t lat_hist[DSM_LAT_BUCKETS]; /* faults resolved by a message, by latency */
 	uint64_t fault_us;            /* their latencies added up: time threads waited */
 };
+
+/*
+ * A trace of the fault path, for a latency breakdown (bench-dsm
+ * --breakdown): with cfg.trace set, each fault read by a handler, message
+ * sent (before and after the send) and received, and page mapped is
+ * appended, stamped with CLOCK_MONOTONIC (comparable between the processes
+ * of one host), until cap events.  Several nodes may share one buffer in
+ * shared memory.  Costs two clock reads per message when on.
+ */
+enum dsm_trace_point {
+	DSM_TP_FAULT,   /* type: 1 for a write fault, 0 for a read; peer: the home */
+	DSM_TP_SEND,    /* type: the wire message type (dsm/internal.h); peer: to */
+	DSM_TP_SENT,
+	DSM_TP_RECV,    /* peer: from */
+	DSM_TP_MAPPED,  /* the page is mapped for the faulting access; type: the reply's */
+	DSM_TP_USER,    /* the caller's own events */
+};
+
+struct dsm_trace_event {
+	uint64_t ns;
+	uint64_t pg;
+	uint16_t type;
+	uint8_t point, rank, peer;
+};
+
+struct dsm_trace {
+	_Atomic uint32_t n;   /* events appended, may pass cap: only cap are kept */
+	uint32_t cap;
+	struct dsm_trace_event ev[];
+};
+
+/* A message type's name (DSM_TP_SEND, _SENT, _RECV), "?" if none. */
+const char *dsm_msg_name(uint16_t type);
+void dsm_trace_add(struct dsm_trace *t, enum dsm_trace_point point, unsigned rank, unsigned peer,
+		   uint16_t type, uint64_t pg);
 
 struct dsm;
 

@@ -188,6 +188,13 @@ struct dsm {
 	_Atomic uint64_t st_lat[DSM_LAT_BUCKETS];
 };
 
+/* An event of the fault path, when the caller asked for a trace (dsm.h). */
+#define DSM_TRACE(d, point, peer, type, pg)                                                 \
+	do {                                                                                \
+		if (__builtin_expect((d)->cfg.trace != NULL, 0))                            \
+			dsm_trace_add((d)->cfg.trace, (point), (d)->rank, (peer), (type), (pg)); \
+	} while (0)
+
 #define STAT_ADD(d, field, n) atomic_fetch_add_explicit(&(d)->field, (n), memory_order_relaxed)
 
 /* Per-page lock: a futex word, a short spin before sleeping. */

@@ -61,6 +61,11 @@ static void msg_abort(struct dsm *d, unsigned peer, uint64_t culprit, const char
 		dsm_fail(d, culprit, "%s (reported by rank %u)", msg, peer);
 }
 
+const char *dsm_msg_name(uint16_t type)
+{
+	return type >= DSM_MSG_READ && type <= DSM_MSG_LAST ? msg_names[type - DSM_MSG_READ] : "?";
+}
+
 /* Every rank of the region, as a set. */
 static uint64_t msg_ranks(const struct dsm *d)
 {
@@ -237,6 +242,7 @@ int msg_dispatch(void *arg, unsigned peer, unsigned channel, const struct wire_h
 
 	STAT_ADD(d, st_msgs_recv, 1);
 	STAT_ADD(d, st_bytes_recv, sizeof(*h) + h->len);
+	DSM_TRACE(d, DSM_TP_RECV, peer, h->type, h->arg[0]);
 	if (msg_check(d, peer, channel, h, why) == 0 &&
 	    msg_handle(d, peer, channel, h, payload, why) == 0)
 		return 0;

@@ -71,6 +71,7 @@ void node_fault(struct dsm *d, uint64_t pg, bool write, uint32_t ptid)
 	char why[128];
 
 	hold_on_fault(d, ptid);
+	DSM_TRACE(d, DSM_TP_FAULT, home, write, pg);
 	pg_lock(lp);
 	if (pinned) {
 		if (lp->state == PG_MODIFIED) {
@@ -314,6 +315,8 @@ int node_reply(struct dsm *d, uint64_t pg, unsigned from, uint16_t type, uint32_
 		}
 		break;
 	}
+	if (complete)
+		DSM_TRACE(d, DSM_TP_MAPPED, from, type, pg);
 	pg_unlock(lp);
 	if (unpin)
 		hold_unpin_lower(d, pg);
@@ -370,6 +373,7 @@ int node_ack(struct dsm *d, uint64_t pg, unsigned from, char *why)
 		else
 			region_protect(d, pg, 1, false, true);
 		lp->state = PG_MODIFIED;
+		DSM_TRACE(d, DSM_TP_MAPPED, from, DSM_MSG_INV_ACK, pg);
 	}
 	pg_unlock(lp);
 	if (unpin)

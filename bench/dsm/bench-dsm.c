@@ -55,7 +55,7 @@ struct opts {
 	unsigned handlers;
 	unsigned prefetch;
 	unsigned rounds;
-	bool extras, verbose;
+	bool extras, verbose, breakdown;
 };
 
 static double now_us(void)
@@ -265,6 +265,7 @@ struct dsm_ctx {
 	int floor_fd[2];     /* a connected TCP pair: rank 0's end, rank 1's */
 	struct results *res; /* written by rank 1; res[1].value by rank 0 */
 	struct results *parts; /* NULL, or [2]: userfaultfd fault alone, round trip alone */
+	struct dsm_trace *trace; /* NULL, or the breakdown's, shared by every rank */
 };
 
 /* The floor's TCP connection over loopback, made before the ranks fork. */
@@ -385,6 +386,8 @@ static int dsm_lat_node(struct dsm *d, unsigned rank, void *arg)
 			/* The floor first in even pairs, second in odd ones. */
 			if (!(i & 1))
 				r->floor_us[r->n] = floor_touch(f, order[i]);
+			if (x->trace)
+				dsm_trace_add(x->trace, DSM_TP_USER, rank, 0, 0, order[i]);
 			t0 = now_us();
 			if (x->what == W_READ || x->what == W_READ_SHARED || x->what == W_READBACK)
 				(void)*p;
@@ -393,6 +396,8 @@ static int dsm_lat_node(struct dsm *d, unsigned rank, void *arg)
 			else
 				*p = 1;
 			t = now_us() - t0;
+			if (x->trace)
+				dsm_trace_add(x->trace, DSM_TP_USER, rank, 0, 1, order[i]);
 			if (i & 1)
 				r->floor_us[r->n] = floor_touch(f, order[i]);
 			r->us[r->n++] = t;
@@ -511,9 +516,10 @@ static int dsm_seq_node(struct dsm *d, unsigned rank, void *arg)
 
 /* seq_first_tcp: for W_SEQ, stream over TCP before the DSM read (else after). */
 static void run_dsm(struct opts *o, int what, unsigned nodes, bool excl, unsigned prefetch,
-		    unsigned hold_us, bool seq_first_tcp, struct results *res, struct results *parts)
+		    unsigned hold_us, bool seq_first_tcp, struct results *res, struct results *parts,
+		    struct dsm_trace *trace)
 {
-	struct dsm_ctx x = { .o = o, .what = what, .res = res, .parts = parts };
+	struct dsm_ctx x = { .o = o, .what = what, .res = res, .parts = parts, .trace = trace };
 	uint64_t size;
 	struct cluster c;
 	uint64_t *homes = calloc(nodes + 1, sizeof(*homes));
@@ -534,6 +540,7 @@ static void run_dsm(struct opts *o, int what, unsigned nodes, bool excl, unsigne
 	c.tmpl.excl_read = excl;
 	c.tmpl.prefetch_pages = prefetch;
 	c.tmpl.hold_us = hold_us;
+	c.tmpl.trace = trace;
 	c.timeout_s = 300;
 	c.before_fork = floor_connect;
 	c.arg = &x;
@@ -644,11 +651,152 @@ static void machine_state(const char *when)
 	       sysconf(_SC_NPROCESSORS_ONLN), model, load[0], load[1], load[2]);
 }
 
+/* ---- the latency breakdown (--breakdown) ---- */
+
+/* An event of the path: what happened where; its offsets from the access, one per sample. */
+struct bd_key {
+	uint8_t point, rank, peer;
+	uint16_t type;
+	unsigned n;
+	double *us;
+};
+
+static int bd_cmp_ev(const void *a, const void *b)
+{
+	const struct dsm_trace_event *x = a, *y = b;
+
+	if (x->pg != y->pg)
+		return x->pg < y->pg ? -1 : 1;
+	return x->ns < y->ns ? -1 : x->ns > y->ns;
+}
+
+static void bd_label(const struct bd_key *k, char *buf, size_t len)
+{
+	switch (k->point) {
+	case DSM_TP_FAULT:
+		snprintf(buf, len, "rank %u: a handler reads the %s fault", k->rank,
+			 k->type ? "write" : "read");
+		break;
+	case DSM_TP_SEND:
+		snprintf(buf, len, "rank %u: sends %s to rank %u", k->rank, dsm_msg_name(k->type),
+			 k->peer);
+		break;
+	case DSM_TP_SENT:
+		snprintf(buf, len, "rank %u: ... its send of %s returns", k->rank,
+			 dsm_msg_name(k->type));
+		break;
+	case DSM_TP_RECV:
+		snprintf(buf, len, "rank %u: has received %s from rank %u", k->rank,
+			 dsm_msg_name(k->type), k->peer);
+		break;
+	case DSM_TP_MAPPED:
+		snprintf(buf, len, "rank %u: the page is mapped (after %s)", k->rank,
+			 dsm_msg_name(k->type));
+		break;
+	default:
+		snprintf(buf, len, "rank %u: the access %s", k->rank, k->type ? "returns" : "starts");
+	}
+}
+
+static int bd_cmp_key(const void *a, const void *b)
+{
+	const struct bd_key *x = a, *y = b;
+	double mx = quantile(x->us, x->n, 0.5), my = quantile(y->us, y->n, 0.5);
+
+	return mx < my ? -1 : mx > my;
+}
+
+/*
+ * For each access of rank 1 (between its USER events), the first time each
+ * kind of event happened on that page, from the access's start; printed in
+ * the order of their medians.
+ */
+static void breakdown_print(const char *name, struct dsm_trace *t, unsigned pages)
+{
+	unsigned n = atomic_load(&t->n) < t->cap ? atomic_load(&t->n) : t->cap, nkeys = 0, samples = 0;
+	struct bd_key keys[64];
+	struct dsm_trace_event *ev = t->ev;
+
+	qsort(ev, n, sizeof(*ev), bd_cmp_ev);
+	for (unsigned i = 0; i < n;) {
+		unsigned j = i, b = n, e = n;
+		uint64_t seen = 0;
+
+		while (j < n && ev[j].pg == ev[i].pg)
+			j++;
+		for (unsigned k = i; k < j; k++) {
+			if (ev[k].point == DSM_TP_USER && ev[k].rank == 1 && !ev[k].type && b == n)
+				b = k;
+			if (ev[k].point == DSM_TP_USER && ev[k].rank == 1 && ev[k].type && b < n)
+				e = k;
+		}
+		if (b < n && e < n) {
+			samples++;
+			for (unsigned k = b; k <= e; k++) {
+				unsigned m;
+
+				for (m = 0; m < nkeys; m++)
+					if (keys[m].point == ev[k].point && keys[m].rank == ev[k].rank &&
+					    keys[m].peer == ev[k].peer && keys[m].type == ev[k].type)
+						break;
+				if (m == nkeys) {
+					if (nkeys == 64)
+						continue;
+					keys[nkeys++] = (struct bd_key){
+						.point = ev[k].point, .rank = ev[k].rank,
+						.peer = ev[k].peer, .type = ev[k].type,
+						.us = calloc(pages, sizeof(double)) };
+					if (!keys[m].us)
+						die("out of memory");
+				}
+				if (m < 64 && !(seen & 1ull << m) && keys[m].n < pages) {
+					seen |= 1ull << m;
+					keys[m].us[keys[m].n++] = (ev[k].ns - ev[b].ns) / 1e3;
+				}
+			}
+		}
+		i = j;
+	}
+	qsort(keys, nkeys, sizeof(keys[0]), bd_cmp_key);
+	printf("breakdown of a %s: median time from the access's start, %u accesses "
+	       "(events seen in fewer than half of them left out)\n", name, samples);
+	for (unsigned m = 0; m < nkeys; m++) {
+		char label[128];
+
+		if (keys[m].n * 2 >= samples) {
+			bd_label(&keys[m], label, sizeof(label));
+			printf("  %7.1f us  %s\n", quantile(keys[m].us, keys[m].n, 0.5), label);
+		}
+		free(keys[m].us);
+	}
+	if (atomic_load(&t->n) > t->cap)
+		printf("  (the trace filled up: %u events of %u kept)\n", t->cap, atomic_load(&t->n));
+}
+
+static void breakdown(struct opts *o, struct results *r)
+{
+	static const struct { const char *name; int what; unsigned nodes; } runs[] = {
+		{ "remote read fault", W_READ, 2 },
+		{ "write fault with 1 sharer to invalidate", W_WRITE_1, 3 },
+	};
+
+	for (unsigned i = 0; i < sizeof(runs) / sizeof(runs[0]); i++) {
+		uint32_t cap = o->pages * 40;
+		size_t size = sizeof(struct dsm_trace) + (size_t)cap * sizeof(struct dsm_trace_event);
+		struct dsm_trace *t = shared_alloc(size);
+
+		t->cap = cap;
+		run_dsm(o, runs[i].what, runs[i].nodes, false, 0, 0, false, r, NULL, t);
+		breakdown_print(runs[i].name, t, o->pages);
+		munmap(t, size);
+	}
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: bench-dsm [--pages N] [--seq SIZE] [--poll US] [--handlers N] [--prefetch N]\n"
-		"                 [--rounds N] [--extras] [--verbose]\n"
+		"                 [--rounds N] [--extras] [--verbose] [--breakdown]\n"
 		"  --pages N     pairs per latency yardstick and round (default 2000, at most %u)\n"
 		"  --seq SIZE    bytes read sequentially (default 64M)\n"
 		"  --poll US     busy-poll budget of fault handlers and receive threads (default 0)\n"
@@ -658,6 +806,9 @@ static void usage(FILE *f)
 		"                (default 3, at most 20)\n"
 		"  --extras      also measure policies: exclusive-on-read, prefetch off, holds\n"
 		"  --verbose     print every round's numbers on stderr\n"
+		"  --breakdown   also trace one remote read and one write with a sharer\n"
+		"                along their path (fault, sends, receipts, mapping) and print\n"
+		"                the median time of each step from the access's start\n"
 		"Each latency sample is a pair: a floor fault (a userfaultfd fault whose handler\n"
 		"does a TCP round trip of 16 B / 4 KiB) and a DSM fault, back to back, by the\n"
 		"same thread.  Prints, per yardstick, both medians and the median of the\n"
@@ -672,7 +823,7 @@ int main(int argc, char **argv)
 		{ "pages", 1, NULL, 'p' }, { "seq", 1, NULL, 's' }, { "poll", 1, NULL, 'P' },
 		{ "handlers", 1, NULL, 'h' }, { "prefetch", 1, NULL, 'f' },
 		{ "extras", 0, NULL, 'x' }, { "rounds", 1, NULL, 'r' }, { "verbose", 0, NULL, 'v' },
-		{ "help", 0, NULL, 'H' }, { 0 },
+		{ "breakdown", 0, NULL, 'b' }, { "help", 0, NULL, 'H' }, { 0 },
 	};
 	struct opts o = { .pages = 2000, .seq_bytes = 64ull << 20, .handlers = 2, .prefetch = 64,
 			  .rounds = 3 };
@@ -716,6 +867,9 @@ int main(int argc, char **argv)
 		case 'v':
 			o.verbose = true;
 			break;
+		case 'b':
+			o.breakdown = true;
+			break;
 		case 'H':
 			usage(stdout);
 			return 0;
@@ -751,7 +905,7 @@ int main(int argc, char **argv)
 			if (y->extra && !o.extras)
 				continue;
 			run_dsm(&o, y->what, y->nodes, y->excl, y->prefetch ? o.prefetch : 0,
-				y->hold_us, round & 1, r, y->what == W_READ ? parts : NULL);
+				y->hold_us, round & 1, r, y->what == W_READ ? parts : NULL, NULL);
 			if (y->mbps) {
 				pool_add(p, r->value, r->floor_value);
 			} else if (y->unit) {
@@ -802,6 +956,8 @@ int main(int argc, char **argv)
 		}
 		fflush(stdout);
 	}
+	if (o.breakdown)
+		breakdown(&o, r);
 	machine_state("after");
 	if (noisy)
 		printf("%u yardstick%s too noisy to trust: run again on a quieter machine\n", noisy,
