@@ -20,9 +20,9 @@
 # the traffic, and nothing may be left behind.
 #
 # Not in the default tier (tests/run runs *.t only): on a quiet host it
-# takes about 2 minutes, but on one whose cores are busy with other work the
-# boot made no progress in 600 s (docs/reliability.md, "Network
-# simulation"), and a CI run must not depend on its machine's load.  Run it
+# takes about 2 minutes, on one whose cores are busy with other work about
+# 10 (docs/reliability.md, "Network simulation"), a fifth of a CI run.
+# (Before the DSM's progress holds, the boot made no progress there.)  Run it
 # by hand, as root, after make, make tests and make SAN=0 linux-image:
 #     GVM_TOP=$PWD GVM_BUILD=$PWD/build GVM_IMAGES=$PWD/build/images \
 #       GVM_TEST_TMP=$(mktemp -d) tests/net/linux-2.sh
