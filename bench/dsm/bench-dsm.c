@@ -15,7 +15,11 @@
  *   next (3 us or 60 us); a pair sees the same moment on both sides.
  *
  *   sequential read of 64 MiB homed on another node, paired in each round
- *   with a TCP stream of the same size between the same processes.
+ *   with a TCP stream of the same size between the same processes;
+ *
+ *   read faults on disjoint remote pages by 1, 2, 4 and 8 threads at once,
+ *   pages per second: where faults of one node share a queue or a lock,
+ *   this stops growing before the cores run out.
  *
  * Every DSM process is a real process with its own mesh (munge, TCP); the
  * floor's server is a thread of the DSM's rank 0, its client rank 1's
@@ -255,7 +259,7 @@ static void floor_close(struct floor_client *f)
 /* ---- DSM yardsticks ---- */
 
 enum { W_READ, W_READ_SHARED, W_WRITE, W_WRITE_1, W_WRITE_3, W_UPGRADE_3, W_RMW, W_READBACK,
-	W_SEQ, W_FALSE_SHARING, W_KINDS };
+	W_SEQ, W_FALSE_SHARING, W_PARALLEL, W_KINDS };
 
 struct dsm_ctx {
 	struct opts *o;
@@ -266,6 +270,7 @@ struct dsm_ctx {
 	struct results *res; /* written by rank 1; res[1].value by rank 0 */
 	struct results *parts; /* NULL, or [2]: userfaultfd fault alone, round trip alone */
 	struct dsm_trace *trace; /* NULL, or the breakdown's, shared by every rank */
+	unsigned threads;        /* W_PARALLEL: rank 1's reading threads */
 };
 
 /* The floor's TCP connection over loopback, made before the ranks fork. */
@@ -460,6 +465,62 @@ static int dsm_fs_node(struct dsm *d, unsigned rank, void *arg)
 	return 0;
 }
 
+/*
+ * Throughput: rank 1's `threads` threads read disjoint pages homed on rank
+ * 0 at once, each its own share in a random order; pages per second.
+ */
+struct par_arg {
+	struct dsm_ctx *x;
+	uint8_t *base;
+	unsigned first, n;
+};
+
+static void *par_reader(void *arg)
+{
+	struct par_arg *a = arg;
+	uint64_t *order = malloc(a->n * sizeof(*order));
+
+	if (!order)
+		die("out of memory");
+	shuffle(order, a->n, a->first, a->first + 1);
+	for (unsigned i = 0; i < a->n; i++)
+		(void)*(volatile uint8_t *)(a->base + order[i] * DSM_PAGE_SIZE);
+	free(order);
+	return NULL;
+}
+
+static int dsm_par_node(struct dsm *d, unsigned rank, void *arg)
+{
+	struct dsm_ctx *x = arg;
+	uint8_t *base = dsm_addr(d);
+	struct floor_server server;
+
+	floor_begin(x, rank, &server);
+	floor_end(x, rank, &server);
+	if (rank == 0)
+		for (unsigned i = 0; i < x->pages; i++)
+			base[(uint64_t)i * DSM_PAGE_SIZE] = (uint8_t)i;
+	cluster_barrier(x->c);
+	if (rank == 1) {
+		unsigned t = x->threads, share = x->pages / t;
+		pthread_t th[64];
+		struct par_arg a[64];
+		double t0 = now_us();
+
+		for (unsigned i = 0; i < t; i++) {
+			a[i] = (struct par_arg){ .x = x, .base = base, .first = i * share, .n = share };
+			if (pthread_create(&th[i], NULL, par_reader, &a[i]))
+				die("cannot start a reader thread");
+		}
+		for (unsigned i = 0; i < t; i++)
+			pthread_join(th[i], NULL);
+		x->res->value = share * t / ((now_us() - t0) / 1e6);
+		dsm_get_stats(d, &x->res->stats);
+	}
+	cluster_barrier(x->c);
+	return 0;
+}
+
 /* A TCP stream of bytes from rank 0 to rank 1 over the floor's connection, MB/s. */
 static double tcp_stream(struct dsm_ctx *x, uint64_t bytes)
 {
@@ -517,9 +578,10 @@ static int dsm_seq_node(struct dsm *d, unsigned rank, void *arg)
 /* seq_first_tcp: for W_SEQ, stream over TCP before the DSM read (else after). */
 static void run_dsm(struct opts *o, int what, unsigned nodes, bool excl, unsigned prefetch,
 		    unsigned hold_us, bool seq_first_tcp, struct results *res, struct results *parts,
-		    struct dsm_trace *trace)
+		    struct dsm_trace *trace, unsigned threads)
 {
-	struct dsm_ctx x = { .o = o, .what = what, .res = res, .parts = parts, .trace = trace };
+	struct dsm_ctx x = { .o = o, .what = what, .res = res, .parts = parts, .trace = trace,
+			     .threads = threads };
 	uint64_t size;
 	struct cluster c;
 	uint64_t *homes = calloc(nodes + 1, sizeof(*homes));
@@ -547,7 +609,8 @@ static void run_dsm(struct opts *o, int what, unsigned nodes, bool excl, unsigne
 	res->floor_value = seq_first_tcp ? 0 : -1;
 	x.c = &c;
 	if (cluster_run(&c, what == W_SEQ ? dsm_seq_node :
-			    what == W_FALSE_SHARING ? dsm_fs_node : dsm_lat_node, &x)) {
+			    what == W_FALSE_SHARING ? dsm_fs_node :
+			    what == W_PARALLEL ? dsm_par_node : dsm_lat_node, &x)) {
 		cluster_report(&c);
 		die("a DSM measurement failed");
 	}
@@ -563,6 +626,7 @@ struct yardstick {
 	bool excl, mbps, extra;
 	unsigned prefetch; /* non-zero: --prefetch's window */
 	unsigned hold_us;
+	unsigned threads;  /* W_PARALLEL */
 	const char *unit;  /* NULL: us (or MB/s when mbps) */
 };
 
@@ -574,6 +638,14 @@ static const struct yardstick yardsticks[] = {
 	Y(.name = "write fault, 3 sharers to invalidate", .what = W_WRITE_3, .nodes = 5),
 	Y(.name = "sequential read of pages homed on another node", .what = W_SEQ, .nodes = 2,
 	  .mbps = true, .prefetch = 1),
+	Y(.name = "read faults on disjoint remote pages, 1 thread", .what = W_PARALLEL, .nodes = 2,
+	  .threads = 1, .unit = "pages/s"),
+	Y(.name = "read faults on disjoint remote pages, 2 threads", .what = W_PARALLEL, .nodes = 2,
+	  .threads = 2, .unit = "pages/s"),
+	Y(.name = "read faults on disjoint remote pages, 4 threads", .what = W_PARALLEL, .nodes = 2,
+	  .threads = 4, .unit = "pages/s"),
+	Y(.name = "read faults on disjoint remote pages, 8 threads", .what = W_PARALLEL, .nodes = 2,
+	  .threads = 8, .unit = "pages/s"),
 	Y(.name = "  sequential read, prefetch off", .what = W_SEQ, .nodes = 2, .mbps = true,
 	  .extra = true),
 	Y(.name = "  upgrade (the writer holds a copy), 3 sharers to invalidate",
@@ -786,7 +858,7 @@ static void breakdown(struct opts *o, struct results *r)
 		struct dsm_trace *t = shared_alloc(size);
 
 		t->cap = cap;
-		run_dsm(o, runs[i].what, runs[i].nodes, false, 0, 0, false, r, NULL, t);
+		run_dsm(o, runs[i].what, runs[i].nodes, false, 0, 0, false, r, NULL, t, 0);
 		breakdown_print(runs[i].name, t, o->pages);
 		munmap(t, size);
 	}
@@ -831,6 +903,7 @@ int main(int argc, char **argv)
 	struct results *r, *parts;
 	char err[PARSE_ERR_MAX];
 	unsigned noisy = 0;
+	double par1 = NAN;
 	int ch;
 
 	log_init(argv[0]);
@@ -905,7 +978,8 @@ int main(int argc, char **argv)
 			if (y->extra && !o.extras)
 				continue;
 			run_dsm(&o, y->what, y->nodes, y->excl, y->prefetch ? o.prefetch : 0,
-				y->hold_us, round & 1, r, y->what == W_READ ? parts : NULL, NULL);
+				y->hold_us, round & 1, r, y->what == W_READ ? parts : NULL, NULL,
+				y->threads);
 			if (y->mbps) {
 				pool_add(p, r->value, r->floor_value);
 			} else if (y->unit) {
@@ -942,6 +1016,13 @@ int main(int argc, char **argv)
 			printf("%.0f MB/s, TCP stream %.0f MB/s; ", quantile(p->dsm, p->n, 0.5),
 			       quantile(p->floor, p->n, 0.5));
 			noisy += report_ratio("to the TCP stream", p->ratio, p->n);
+		} else if (y->what == W_PARALLEL) {
+			double v = quantile(p->dsm, p->n, 0.5);
+
+			if (y->threads == 1)
+				par1 = v;
+			printf("%.0f %s (median of %u rounds; %.2f x 1 thread's)\n", v, y->unit, p->n,
+			       v / par1);
 		} else if (y->unit) {
 			printf("%.1f %s (median of %u rounds; last round: the page came to rank 1 "
 			       "%llu times in %u ms)\n", quantile(p->dsm, p->n, 0.5), y->unit, p->n,
