@@ -28,62 +28,13 @@
 #include "common/mesh.h"
 #include "common/wire.h"
 #include "tests/lib/check.h"
+#include "tests/lib/mesh-pair.h"
 #include "vmm/cluster-internal.h"
 #include "vmm/cluster.h"
 #include "vmm/vm.h"
 
-/* ---- a two-node mesh in this process ---- */
-
-struct pair {
-	struct hostport peers[2];
-	struct mesh_config cfg[2];
-	struct mesh *m[2];
-	char err[2][MESH_ERR_MAX];
-	int rc[2];
-};
-
-static void *pair_open_one(void *arg)
-{
-	struct pair *p = arg;
-
-	p->rc[1] = mesh_open(&p->cfg[1], &p->m[1], p->err[1]);
-	return NULL;
-}
-
-static int pair_open(struct pair *p)
-{
-	pthread_t t;
-
-	memset(p, 0, sizeof(*p));
-	for (unsigned i = 0; i < 2; i++) {
-		int fd;
-
-		p->peers[i] = (struct hostport){ .host = "127.0.0.1" };
-		fd = mesh_listen(&p->peers[i], p->err[i]);
-		p->peers[i].port = mesh_local_port(fd);
-		p->cfg[i] = (struct mesh_config){
-			.rank = i, .nr_nodes = 2, .nr_channels = CLUSTER_NR_CHANNELS,
-			.peers = p->peers, .listen_fd = fd, .vm_id = 4712,
-			.munge_socket = getenv("GVM_MUNGE_SOCKET"), .timeout_ms = 30000,
-		};
-	}
-	pthread_create(&t, NULL, pair_open_one, p);
-	p->rc[0] = mesh_open(&p->cfg[0], &p->m[0], p->err[0]);
-	pthread_join(t, NULL);
-	for (unsigned i = 0; i < 2; i++)
-		if (p->rc[i])
-			fprintf(stderr, "mesh rank %u: %s\n", i, p->err[i]);
-	return p->rc[0] || p->rc[1] ? -1 : 0;
-}
-
-static void pair_close(struct pair *p)
-{
-	mesh_close(p->m[0]);
-	mesh_close(p->m[1]);
-}
-
 /* The forged peer: a frame from rank `from` on its connection of channel ch. */
-static void forge(struct pair *p, unsigned from, unsigned ch, uint16_t type, uint64_t a0,
+static void forge(struct mesh_pair *p, unsigned from, unsigned ch, uint16_t type, uint64_t a0,
 		  uint64_t a1, uint64_t a2, const void *payload, uint32_t len)
 {
 	struct wire_hdr h = wire_hdr_make(type, from, len);
@@ -108,7 +59,7 @@ static uint64_t now_ms(void)
  * connection; 30 s at most.  Returns the STOP's status (-1: none), its
  * reason in reason.
  */
-static int read_stop(struct pair *p, unsigned me, bool wait_close, char *reason, size_t size,
+static int read_stop(struct mesh_pair *p, unsigned me, bool wait_close, char *reason, size_t size,
 		     bool *closed)
 {
 	int fd = mesh_fd(p->m[me], 1 - me, CLUSTER_CH_CTRL), status = -1;
@@ -168,10 +119,10 @@ static void test_config_checks(void)
 	char err[CLUSTER_ERR_MAX];
 	struct cl_config cfg;
 	struct cluster *c;
-	struct pair p;
+	struct mesh_pair p;
 	int sig[2];
 
-	CHECK(pair_open(&p) == 0);
+	CHECK(mesh_pair_open(&p, 2, CLUSTER_NR_CHANNELS, 4712, NULL) == 0);
 	c = cluster_create(p.m[1], -1, 30000);
 #define BAD_CONFIG(field, value, expect) \
 	do { \
@@ -238,7 +189,7 @@ static void test_config_checks(void)
 	if (!strstr(err, "lost before"))
 		fprintf(stderr, "lost: \"%s\"\n", err);
 	cluster_destroy(c);
-	pair_close(&p);
+	mesh_pair_close(&p);
 }
 
 /* ---- before the VM: the receive threads ---- */
@@ -259,9 +210,9 @@ static void expect_setup_stop(unsigned rank, unsigned ch, uint16_t type, uint64_
 	uint64_t end;
 	bool closed;
 	int st = -1, stopped = 0;
-	struct pair p;
+	struct mesh_pair p;
 
-	if (pair_open(&p))
+	if (mesh_pair_open(&p, 2, CLUSTER_NR_CHANNELS, 4712, NULL))
 		return;
 	c = cluster_create(p.m[rank], -1, 30000);
 	CHECK(cluster_start(c) == 0);
@@ -287,7 +238,7 @@ static void expect_setup_stop(unsigned rank, unsigned ch, uint16_t type, uint64_
 		CHECK(!cluster_failed(c));
 	}
 	cluster_destroy(c);
-	pair_close(&p);
+	mesh_pair_close(&p);
 }
 
 static void test_before_the_vm(void)
@@ -302,14 +253,14 @@ static void test_before_the_vm(void)
 			  "sent a malformed message: malformed heartbeat");
 	{
 		/* flags and sequence are the wire's, never set by an instance */
-		struct pair p;
+		struct mesh_pair p;
 		struct cluster *c;
 		struct wire_hdr h = wire_hdr_make(CL_HEARTBEAT, 0, 0);
 		const char *reason = "";
 		uint64_t end;
 		int st;
 
-		CHECK(pair_open(&p) == 0);
+		CHECK(mesh_pair_open(&p, 2, CLUSTER_NR_CHANNELS, 4712, NULL) == 0);
 		c = cluster_create(p.m[1], -1, 30000);
 		CHECK(cluster_start(c) == 0);
 		h.flags = 1;
@@ -320,7 +271,7 @@ static void test_before_the_vm(void)
 		CHECK(strstr(reason, "sent a malformed message: message 0x20b with flags 0x1 "
 				     "sequence 0") != NULL);
 		cluster_destroy(c);
-		pair_close(&p);
+		mesh_pair_close(&p);
 	}
 	/* rank k: an I/O reply for a vCPU it does not run, a clock sample it did not ask for */
 	expect_setup_stop(1, CLUSTER_CH_IO, CL_IO_REPLY, 0, 0, 0, NULL, 0, VM_STATUS_FAILED,
@@ -337,9 +288,9 @@ static void test_wait_ready(void)
 {
 	char err[CLUSTER_ERR_MAX] = "";
 	struct cluster *c;
-	struct pair p;
+	struct mesh_pair p;
 
-	CHECK(pair_open(&p) == 0);
+	CHECK(mesh_pair_open(&p, 2, CLUSTER_NR_CHANNELS, 4712, NULL) == 0);
 	c = cluster_create(p.m[0], -1, 30000);
 	CHECK(cluster_start(c) == 0);
 	/* rank 0 answers to no one: nothing to send, and nobody to linger for */
@@ -350,7 +301,7 @@ static void test_wait_ready(void)
 	if (!strstr(err, "not ready"))
 		fprintf(stderr, "wait_ready: \"%s\"\n", err);
 	cluster_destroy(c);
-	pair_close(&p);
+	mesh_pair_close(&p);
 }
 
 int main(void)

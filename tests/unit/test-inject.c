@@ -38,6 +38,7 @@
 #include "dsm/dsm.h"
 #include "vmm/cluster.h"
 #include "tests/lib/check.h"
+#include "tests/lib/mesh-pair.h"
 
 /* ---- the injection ---- */
 
@@ -264,60 +265,23 @@ static unsigned open_fds(void)
 	return n - 1; /* the directory's own */
 }
 
-/* A mesh of `n` (1 or 2) nodes in this process: m[0] rank 0, m[1] rank 1. */
-struct pair {
-	struct hostport peers[2];
-	struct mesh_config cfg[2];
-	struct mesh *m[2];
-	char err[2][MESH_ERR_MAX];
-	int rc[2];
-};
-
-static void *pair_open_one(void *arg)
+/* Rank 1 of a mesh pair is not under test: neither its thread's start nor its calls count. */
+static void pair_uncounted(bool before)
 {
-	struct pair *p = arg;
+	static bool was;
 
-	p->rc[1] = mesh_open(&p->cfg[1], &p->m[1], p->err[1]);
-	return NULL;
-}
-
-static int pair_open(struct pair *p, unsigned n, unsigned channels)
-{
-	pthread_t t;
-
-	memset(p, 0, sizeof(*p));
-	for (unsigned i = 0; i < n; i++) {
-		int fd;
-
-		p->peers[i] = (struct hostport){ .host = "127.0.0.1" };
-		fd = mesh_listen(&p->peers[i], p->err[i]);
-		p->peers[i].port = mesh_local_port(fd);
-		p->cfg[i] = (struct mesh_config){
-			.rank = i, .nr_nodes = n, .nr_channels = channels, .peers = p->peers,
-			.listen_fd = fd, .vm_id = 4711, .munge_socket = getenv("GVM_MUNGE_SOCKET"),
-			.timeout_ms = 30000,
-		};
-	}
-	if (n == 2) {
-		bool was = counted; /* rank 1 is not under test: neither this call nor its thread */
-
+	if (before) {
+		was = counted;
 		counted = false;
-		pthread_create(&t, NULL, pair_open_one, p);
+	} else {
 		counted = was;
 	}
-	p->rc[0] = mesh_open(&p->cfg[0], &p->m[0], p->err[0]);
-	if (n == 2)
-		pthread_join(t, NULL);
-	for (unsigned i = 0; i < n; i++)
-		if (p->rc[i])
-			fprintf(stderr, "mesh rank %u: %s\n", i, p->err[i]);
-	return p->rc[0] || (n == 2 && p->rc[1]) ? -1 : 0;
 }
 
-static void pair_close(struct pair *p)
+/* A mesh of `n` (1 or 2) nodes in this process: m[0] rank 0, m[1] rank 1. */
+static int pair_open(struct mesh_pair *p, unsigned n, unsigned channels)
 {
-	mesh_close(p->m[0]);
-	mesh_close(p->m[1]);
+	return mesh_pair_open(p, n, channels, 4711, pair_uncounted);
 }
 
 static void dsm_cfg(struct dsm_config *cfg, struct mesh *m, unsigned pages)
@@ -340,7 +304,7 @@ static void test_dsm_create_oom(void)
 {
 	static const enum inj_fn fns[] = { INJ_CALLOC, INJ_MALLOC, INJ_ALIGNED_ALLOC, INJ_MMAP };
 	static const char *names[] = { "calloc", "malloc", "aligned_alloc", "mmap" };
-	struct pair p;
+	struct mesh_pair p;
 
 	CHECK(pair_open(&p, 2, DSM_NR_CHANNELS) == 0);
 	for (unsigned f = 0; f < sizeof(fns) / sizeof(fns[0]); f++) {
@@ -373,7 +337,7 @@ static void test_dsm_create_oom(void)
 		/* d, 4 tables and the transport's 2 (and its 4 buffers); the park; 3 mappings */
 		CHECK(failed >= (fns[f] == INJ_CALLOC ? 7u : fns[f] == INJ_MMAP ? 3u : 1u));
 	}
-	pair_close(&p);
+	mesh_pair_close(&p);
 }
 
 /* Each thread dsm_start starts fails in turn: an error naming it, then a clean destroy. */
@@ -385,7 +349,7 @@ static void test_dsm_start_threads(void)
 		struct dsm_config cfg[2];
 		struct dsm *d[2] = { NULL, NULL };
 		char err[DSM_ERR_MAX] = "";
-		struct pair p;
+		struct mesh_pair p;
 		unsigned fds;
 		int rc;
 
@@ -405,7 +369,7 @@ static void test_dsm_start_threads(void)
 			CHECK(((volatile char *)dsm_addr(d[1]))[7 * DSM_PAGE_SIZE] == 1);
 			dsm_destroy(d[0]);
 			dsm_destroy(d[1]);
-			pair_close(&p);
+			mesh_pair_close(&p);
 			break;
 		}
 		failed++;
@@ -417,7 +381,7 @@ static void test_dsm_start_threads(void)
 		dsm_destroy(d[0]);
 		dsm_destroy(d[1]);
 		CHECK_EQ(open_fds(), fds);
-		pair_close(&p);
+		mesh_pair_close(&p);
 	}
 	printf("  dsm_start: %u thread starts failed in turn\n", failed);
 	/* hold, send, 3 receive (one per DSM channel), 2 fault handlers */
@@ -432,7 +396,7 @@ static void test_dsm_flusher_oom(void)
 	char err[DSM_ERR_MAX];
 	struct timespec t0, now;
 	const char *e = NULL;
-	struct pair p;
+	struct mesh_pair p;
 
 	CHECK(pair_open(&p, 2, DSM_NR_CHANNELS) == 0);
 	for (unsigned i = 0; i < 2; i++) {
@@ -456,7 +420,7 @@ static void test_dsm_flusher_oom(void)
 		printf("  %s\n", e);
 	dsm_destroy(d[0]);
 	dsm_destroy(d[1]);
-	pair_close(&p);
+	mesh_pair_close(&p);
 }
 
 /* eventfd: the transport's (dsm_create) and the fault handlers' (dsm_start). */
@@ -465,7 +429,7 @@ static void test_dsm_eventfd(void)
 	struct dsm_config cfg;
 	char err[DSM_ERR_MAX] = "";
 	struct dsm *d;
-	struct pair p;
+	struct mesh_pair p;
 	unsigned fds;
 
 	CHECK(pair_open(&p, 1, DSM_NR_CHANNELS) == 0);
@@ -484,7 +448,7 @@ static void test_dsm_eventfd(void)
 	CHECK(strstr(err, "eventfd") && strstr(err, strerror(EMFILE)));
 	dsm_destroy(d);
 	CHECK_EQ(open_fds(), fds);
-	pair_close(&p);
+	mesh_pair_close(&p);
 }
 
 /* dsm_create on m with ioctl `req` failing (from its nth call on, with errno e); its result. */
@@ -512,7 +476,7 @@ static int create_with_ioctl(struct mesh *m, int uffd, unsigned long req, int nt
 static void test_region_create(void)
 {
 	char err[DSM_ERR_MAX] = "";
-	struct pair p;
+	struct mesh_pair p;
 	unsigned fds;
 	int dev;
 
@@ -552,7 +516,7 @@ static void test_region_create(void)
 	      strstr(err, strerror(EPERM)));
 	CHECK(fcntl(dev, F_GETFD) == -1);
 	CHECK_EQ(open_fds(), fds);
-	pair_close(&p);
+	mesh_pair_close(&p);
 }
 
 /* dsm_create's checks of a mesh of two nodes: a home map out of order, channels missing. */
@@ -562,7 +526,7 @@ static void test_dsm_two_node_checks(void)
 	struct dsm_config cfg;
 	char err[DSM_ERR_MAX] = "";
 	struct dsm *d = (struct dsm *)1;
-	struct pair p;
+	struct mesh_pair p;
 
 	CHECK(pair_open(&p, 2, DSM_NR_CHANNELS) == 0);
 	dsm_cfg(&cfg, p.m[0], 4);
@@ -573,7 +537,7 @@ static void test_dsm_two_node_checks(void)
 	cfg.first_channel = 1;
 	CHECK(dsm_create(&cfg, &d, err) == -1 && d == NULL);
 	CHECK(strstr(err, "the mesh has no channel") && strstr(err, "from channel 1"));
-	pair_close(&p);
+	mesh_pair_close(&p);
 }
 
 /* ---- the mesh and munge ---- */
@@ -655,7 +619,7 @@ static void test_mesh_resources(void)
 	/* an accepted connection without a thread for its handshake: refused, the peer retries */
 	{
 		char log[4096];
-		struct pair p;
+		struct mesh_pair p;
 		int saved = stderr_to_file();
 
 		inject(INJ_PTHREAD_CREATE, 2, EAGAIN, 0); /* the 1st is the acceptor */
@@ -667,7 +631,7 @@ static void test_mesh_resources(void)
 		      strstr(log, "no thread for it"));
 		/* the mesh formed all the same */
 		CHECK(mesh_fd(p.m[0], 1, 0) >= 0 && mesh_fd(p.m[1], 0, 0) >= 0);
-		pair_close(&p);
+		mesh_pair_close(&p);
 	}
 }
 
@@ -704,7 +668,7 @@ static void test_auth_resources(void)
 /* cluster_create without memory ends the program, saying why. */
 static void test_cluster_create_oom(void)
 {
-	struct pair p;
+	struct mesh_pair p;
 
 	CHECK(pair_open(&p, 1, CLUSTER_NR_CHANNELS) == 0);
 	for (int nth = 1; nth <= 2; nth++) {
@@ -726,7 +690,7 @@ static void test_cluster_create_oom(void)
 		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1);
 		CHECK(strstr(log, "out of memory") != NULL);
 	}
-	pair_close(&p);
+	mesh_pair_close(&p);
 }
 
 /* cluster_start without its threads: it says which, and the instance still stops cleanly. */
@@ -739,7 +703,7 @@ static void test_cluster_start_threads(void)
 	for (int nth = 1; nth <= 3; nth++) {
 		char log[4096];
 		struct cluster *c;
-		struct pair p;
+		struct mesh_pair p;
 		int saved, rc;
 
 		CHECK(pair_open(&p, 2, CLUSTER_NR_CHANNELS) == 0);
@@ -754,7 +718,7 @@ static void test_cluster_start_threads(void)
 		if (!strstr(log, expect[nth - 1]))
 			fprintf(stderr, "thread %d: \"%s\"\n", nth, log);
 		cluster_destroy(c);
-		pair_close(&p);
+		mesh_pair_close(&p);
 	}
 }
 
