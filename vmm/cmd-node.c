@@ -149,54 +149,11 @@ static int node_check_options(struct node *n)
 	return 0;
 }
 
-/*
- * --host-cpus names CPUs this process may run on: an unusable one would
- * leave its vCPU unpinned (a warning, once the guest runs), not what the
- * user asked for.
- */
-static int node_check_host_cpus(const struct node *n)
-{
-	cpu_set_t allowed;
-
-	if (!n->o.nr_host_cpus)
-		return 0;
-	if (sched_getaffinity(0, sizeof(allowed), &allowed)) {
-		pr_err("node: cannot read the CPUs this process may use: %s", strerror(errno));
-		return -1;
-	}
-	for (unsigned i = 0; i < n->o.nr_host_cpus; i++) {
-		unsigned cpu = n->o.host_cpus[i];
-
-		if (cpu >= CPU_SETSIZE || !CPU_ISSET(cpu, &allowed)) {
-			char list[256];
-			size_t used = 0;
-
-			/* the usable CPUs as ranges, e.g. 0-3,8 */
-			list[0] = '\0';
-			for (unsigned c = 0; c < CPU_SETSIZE && used < sizeof(list) - 16; c++) {
-				unsigned e = c;
-
-				if (!CPU_ISSET(c, &allowed))
-					continue;
-				while (e + 1 < CPU_SETSIZE && CPU_ISSET(e + 1, &allowed))
-					e++;
-				used += snprintf(list + used, sizeof(list) - used, e > c ?
-						 "%s%u-%u" : "%s%u", used ? "," : "", c, e);
-				c = e;
-			}
-			pr_err("node: --host-cpus: host CPU %u does not exist or this process may "
-			       "not use it; it may use %s (or leave --host-cpus out)", cpu, list);
-			return -1;
-		}
-	}
-	return 0;
-}
-
 /* The machine as this instance's options say (rank k: before rank 0's word). */
 static int node_build_topology(struct node *n, const struct cluster_machine *m)
 {
 	struct topo_params p = n->o.topo;
-	char err[TOPO_ERR_MAX];
+	char err[TOPO_ERR_MAX > HOST_ERR_MAX ? TOPO_ERR_MAX : HOST_ERR_MAX];
 
 	p.nr_nodes = n->o.nr_peers;
 	p.host = n->host;
@@ -231,7 +188,11 @@ static int node_build_topology(struct node *n, const struct cluster_machine *m)
 		       n->o.nr_host_cpus, n->nr_cpus);
 		return -1;
 	}
-	return node_check_host_cpus(n);
+	if (n->o.nr_host_cpus && host_check_cpus(n->o.host_cpus, n->o.nr_host_cpus, err)) {
+		pr_err("node: --host-cpus: %s", err);
+		return -1;
+	}
+	return 0;
 }
 
 static void dsm_ram_release(struct guest_ram *ram)

@@ -18,7 +18,7 @@
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
 
-#define RUN_GROUPS (OPTG_MACHINE | OPTG_BOOT | OPTG_RUN | OPTG_LAUNCH | OPTG_JOB)
+#define RUN_GROUPS (OPTG_MACHINE | OPTG_BOOT | OPTG_RUN | OPTG_LAUNCH | OPTG_JOB | OPTG_PIN)
 
 static void run_help(FILE *f)
 {
@@ -90,6 +90,12 @@ static int run_main(int argc, char **argv)
 		}
 		return 2;
 	}
+	if (o.nodes && o.nr_host_cpus) {
+		pr_err("run: --host-cpus pins the vCPUs of one instance; with --nodes, gvm "
+		       "chooses each instance's CPUs (or start them with gvm node --host-cpus)");
+		options_free(&o);
+		return 2;
+	}
 	if (o.nodes)
 		return launch_main(&o, argc, argv, -1);
 	t = malloc(sizeof(*t));
@@ -119,6 +125,18 @@ static int run_main(int argc, char **argv)
 		cfg.console_fd = job_console_fd(job);
 		cfg.console_in_fd = -1;
 	}
+	if (o.nr_host_cpus && o.nr_host_cpus != t->nr_cpus) {
+		pr_err("run: --host-cpus lists %u CPUs, but the guest has %u vCPUs",
+		       o.nr_host_cpus, t->nr_cpus);
+		status = 2;
+		goto out_input;
+	}
+	if (o.nr_host_cpus && host_check_cpus(o.host_cpus, o.nr_host_cpus, err)) {
+		pr_err("run: --host-cpus: %s", err);
+		status = 1;
+		goto out_input;
+	}
+	cfg.host_pus = o.nr_host_cpus ? o.host_cpus : NULL;
 	cfg.stats = o.stats;
 	cfg.report_silence_s = o.report_silence;
 	cfg.host = host;

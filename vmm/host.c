@@ -6,6 +6,7 @@
 
 #include <cpuid.h>
 #include <errno.h>
+#include <sched.h>
 #include <hwloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -236,6 +237,37 @@ int host_choose_pus(const struct host *h, unsigned nr, unsigned *pus, char *err)
 		if (!pu)
 			return ERR("hwloc lost PU %u while choosing PUs", i);
 		pus[i] = pu->os_index;
+	}
+	return 0;
+}
+
+int host_check_cpus(const unsigned *cpus, unsigned n, char *err)
+{
+	cpu_set_t allowed;
+
+	if (sched_getaffinity(0, sizeof(allowed), &allowed))
+		return ERR("cannot read the CPUs this process may use: %s", strerror(errno));
+	for (unsigned i = 0; i < n; i++) {
+		char list[256];
+		size_t used = 0;
+
+		if (cpus[i] < CPU_SETSIZE && CPU_ISSET(cpus[i], &allowed))
+			continue;
+		/* the usable CPUs as ranges, e.g. 0-3,8 */
+		list[0] = '\0';
+		for (unsigned c = 0; c < CPU_SETSIZE && used < sizeof(list) - 16; c++) {
+			unsigned e = c;
+
+			if (!CPU_ISSET(c, &allowed))
+				continue;
+			while (e + 1 < CPU_SETSIZE && CPU_ISSET(e + 1, &allowed))
+				e++;
+			used += snprintf(list + used, sizeof(list) - used, e > c ? "%s%u-%u" : "%s%u",
+					 used ? "," : "", c, e);
+			c = e;
+		}
+		return ERR("host CPU %u does not exist or this process may not use it; it may "
+			   "use %s (or leave --host-cpus out)", cpus[i], list);
 	}
 	return 0;
 }

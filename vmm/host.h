@@ -43,6 +43,13 @@ unsigned host_phys_bits(const struct host *h);
  */
 int host_choose_pus(const struct host *h, unsigned nr, unsigned *pus, char *err);
 
+/*
+ * CPUs a user named (--host-cpus) that this process may run on: an
+ * unusable one would leave its vCPU unpinned, not what was asked.  0, or
+ * -1 with the first bad one and the usable ones in err.
+ */
+int host_check_cpus(const unsigned *cpus, unsigned n, char *err);
+
 /* Bind a thread to one PU.  0, or -1 with the reason in err. */
 int host_pin_thread(const struct host *h, pthread_t thread, unsigned pu, char *err);
 

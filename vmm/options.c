@@ -113,9 +113,9 @@ static const struct opt_def opts[OPT_NR] = {
 	[OPT_STATUS_FD] = { "status-fd", "FD", OPTG_NODE, false,
 			  "write one line per phase to FD, for a launcher: 'R connected', "
 			  "'R ready', 'R running', 'R exit STATUS' (R: the rank)" },
-	[OPT_HOST_CPUS] = { "host-cpus", "LIST", OPTG_NODE, false,
+	[OPT_HOST_CPUS] = { "host-cpus", "LIST", OPTG_NODE | OPTG_PIN, false,
 			  "host CPUs (OS numbers, e.g. 0,2,4-7) to pin this instance's vCPUs "
-			  "to, one each, in order (default: chosen with hwloc)" },
+			  "to, one each, in order (default: chosen with hwloc; not with --nodes)" },
 	[OPT_CONNECT_TIMEOUT] = { "connect-timeout", "SECONDS", OPTG_NODE, false,
 				"give up when the other instances are not all connected after "
 				"SECONDS (default 30)" },

@@ -23,6 +23,7 @@ enum opt_group {
 	OPTG_NODE = 1u << 5,    /* --rank --peers --vm-id ... (gvm node) */
 	OPTG_JOB = 1u << 6,     /* --copy --output ... and -- COMMAND [ARGS] */
 	OPTG_CHECK = 1u << 7,   /* --port --flag-factor (gvm check) */
+	OPTG_PIN = 1u << 8,     /* --host-cpus (gvm node, and gvm run of one instance) */
 };
 
 #define OPT_MAX_INITRDS 32

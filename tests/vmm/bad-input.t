@@ -51,4 +51,10 @@ check 2 "--stats takes no value" --kernel "$guest" --stats=1
 check 2 "unexpected argument 'extra'" --kernel "$guest" extra
 check 1 "--dump-acpi: '/nonexistent/d' is not a directory" --kernel "$guest" --mem 64M \
 	--dump-acpi /nonexistent/d
+check 2 "--host-cpus pins the vCPUs of one instance; with --nodes" --kernel "$guest" --nodes 2 \
+	--host-cpus 0,1
+check 2 "--host-cpus lists 2 CPUs, but the guest has 1 vCPUs" --kernel "$guest" --vcpus 1 \
+	--mem 64M --host-cpus 0,0
+check 1 "--host-cpus: host CPU 65535 does not exist or this process may not use it; it may use" \
+	--kernel "$guest" --vcpus 1 --mem 64M --host-cpus 65535
 exit $fail
