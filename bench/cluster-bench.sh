@@ -16,6 +16,8 @@
 # - the seed memcpy microbenchmark (every vCPU copies one source on node 0)
 #   on 1, 2 and 4 instances of 1 vCPU, with each instance's share of vCPU
 #   time spent waiting for DSM faults (gvm --stats);
+# - the same copy, longer, on N instances against N independent VMs without
+#   DSM placed on the same host CPUs (the DSM's own cost);
 # - each instance's peak RSS against its share of the guest's RAM.
 # Rounds are interleaved (each round runs every configuration once); the
 # best run of each is compared (interference only ever slows a run down),
@@ -145,6 +147,76 @@ for n in 1 2 4; do
 		"$(ratio "$sb" "$cb")" \
 		"$(ratio "$(median <"$tmp/r")" 1)($(ratio "$(best_min <"$tmp/r")" 1)-$(ratio "$(best_max <"$tmp/r")" 1))" \
 		"$(cut -d' ' -f4- <<<"$row" | sed 's/ *$//; s/ /%, /g; s/$/%/')"
+done
+
+# --- memcpy: the DSM's own cost, against N independent VMs --------------------------
+# N instances (one vCPU each) against N single-instance VMs without DSM run at
+# once and placed alike: VM r pinned (gvm run --host-cpus) to the host CPU gvm
+# run --nodes N gives instance r (vmm/host.c, host_choose_pus: core r mod the
+# cores, then that core's next PU).  Both run the same long copy (CTL_REPS
+# copies, default 2000: seconds), so that the independent VMs' copies overlap
+# although they boot at slightly different moments; the overlap is measured
+# and printed.  The two sides run back to back in each round, the order
+# alternating, and the ratio is taken per round.
+ctl_reps=${CTL_REPS:-2000}
+ctl_append="probe.workloads=memcpy probe.memcpy_size=16M probe.memcpy_reps=$ctl_reps"
+command -v hwloc-calc >/dev/null || fail "hwloc-calc is missing (Debian: apt-get install hwloc)"
+ncores=$(hwloc-calc --number-of core machine:0)
+inst_cpu() { # R: the host CPU (OS number) of instance R
+	local pus
+	IFS=, read -ra pus <<<"$(hwloc-calc --physical-output -I pu "core:$(($1 % ncores))")"
+	echo "${pus[$((($1 / ncores) % ${#pus[@]}))]}"
+}
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+# independent N: N single-instance VMs at once; prints the sum of their GB/s and
+# the overlap of their runs (shortest common span over longest run, %)
+independent() {
+	local n=$1 k pids=() t0 ends=() starts=() sum
+	for ((k = 0; k < n; k++)); do
+		(
+			echo "start $(now_ms)"
+			"$gvm" run --kernel "$probe" --vcpus 1 --mem 256M --host-cpus "$(inst_cpu $k)" \
+				--append "$ctl_append" 2>&1 </dev/null
+			echo "status $? end $(now_ms)"
+		) >"$tmp/ctl-i$n.$k" &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+	for ((k = 0; k < n; k++)); do
+		grep -q '^result: PASS' "$tmp/ctl-i$n.$k" && grep -q '^status 0 ' "$tmp/ctl-i$n.$k" ||
+			{ cat "$tmp/ctl-i$n.$k"; fail "independent VM $k of $n failed"; }
+		starts+=("$(sed -n 's/^start //p' "$tmp/ctl-i$n.$k")")
+		ends+=("$(sed -n 's/^status 0 end //p' "$tmp/ctl-i$n.$k")")
+	done
+	sum=$(for ((k = 0; k < n; k++)); do field "$(grep '^memcpy: ' "$tmp/ctl-i$n.$k")" gbps; done |
+		awk '{ s += $1 } END { printf "%.3f", s }')
+	echo "$sum $(printf '%s\n' "${starts[@]}" | sort -g | tail -1) $(printf '%s\n' "${ends[@]}" | sort -g | head -1) $(for ((k = 0; k < n; k++)); do echo $((ends[k] - starts[k])); done | sort -g | tail -1)" |
+		awk '{ o = ($3 - $2) / $4 * 100; printf "%s %.0f\n", $1, (o > 0 ? o : 0) }'
+}
+: >"$tmp/ctl"
+for r in $(seq "$rounds"); do
+	for n in 1 2 4; do
+		if ((r % 2)); then
+			guest "ctl-c$n" --nodes $n --vcpus $n --mem $((256 * n))M --append "$ctl_append"
+			ind=$(independent $n)
+		else
+			ind=$(independent $n)
+			guest "ctl-c$n" --nodes $n --vcpus $n --mem $((256 * n))M --append "$ctl_append"
+		fi
+		echo "$n $(field "$(grep '^memcpy: ' "$tmp/ctl-c$n")" gbps) $ind" >>"$tmp/ctl"
+	done
+done
+printf '\n%-40s %9s %9s %11s %16s %9s\n' "memcpy 16 MiB x $ctl_reps per vCPU, 1 vCPU" "N inst." "N indep." "N inst. /" "N inst./indep." "overlap"
+printf '%-40s %9s %9s %11s %16s %9s\n' " per node, source on node 0 (GB/s, best)" "(DSM)" "VMs" "N indep." "median(range)" "(min)"
+for n in 1 2 4; do
+	awk -v n=$n '$1 == n { print $2 / $3 }' "$tmp/ctl" >"$tmp/r"
+	printf '%-40s %9s %9s %11s %16s %8s%%\n' "N = $n, placed alike" \
+		"$(awk -v n=$n '$1 == n { print $2 }' "$tmp/ctl" | best_max)" \
+		"$(awk -v n=$n '$1 == n { print $3 }' "$tmp/ctl" | best_max)" \
+		"$(ratio "$(awk -v n=$n '$1 == n { print $2 }' "$tmp/ctl" | best_max)" \
+			"$(awk -v n=$n '$1 == n { print $3 }' "$tmp/ctl" | best_max)")" \
+		"$(ratio "$(median <"$tmp/r")" 1)($(ratio "$(best_min <"$tmp/r")" 1)-$(ratio "$(best_max <"$tmp/r")" 1))" \
+		"$(awk -v n=$n '$1 == n { print $4 }' "$tmp/ctl" | best_min)"
 done
 
 # --- RSS ----------------------------------------------------------------------------
