@@ -13,6 +13,6 @@ $(O)/tests/tools/%: $(O)/tests/tools/%.o $(LIBS_ALL)
 
 # test-inject: fault injection into the libraries' own calls (tests/unit/test-inject.c).
 INJECT_WRAP := calloc malloc aligned_alloc mmap pthread_create eventfd socket getrandom \
-	munge_ctx_create ioctl syscall
+	munge_ctx_create ioctl syscall epoll_create1 epoll_ctl epoll_wait read madvise
 $(O)/tests/unit/test-inject: $(O)/tests/unit/test-inject.o $(LIBS_ALL)
 	$(CC) $(HOST_LDFLAGS) $(INJECT_WRAP:%=-Wl,--wrap=%) $< $(LIBS_ALL) $(HOST_LIBS) -o $@

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/random.h>
@@ -44,14 +45,15 @@
 
 enum inj_fn {
 	INJ_NONE, INJ_CALLOC, INJ_MALLOC, INJ_ALIGNED_ALLOC, INJ_MMAP, INJ_PTHREAD_CREATE,
-	INJ_EVENTFD, INJ_SOCKET, INJ_GETRANDOM, INJ_MUNGE_CTX, INJ_IOCTL,
+	INJ_EVENTFD, INJ_SOCKET, INJ_GETRANDOM, INJ_MUNGE_CTX, INJ_IOCTL, INJ_EPOLL_CREATE,
+	INJ_EPOLL_CTL, INJ_EPOLL_WAIT, INJ_READ_UFFD, INJ_MADVISE,
 };
 
 static struct {
 	_Atomic int fn;            /* what fails (INJ_NONE: nothing) */
 	atomic_int countdown;      /* the call that takes it to 0 fails */
 	atomic_int fired;          /* failures injected since inject() */
-	unsigned long what;        /* INJ_IOCTL: the request; INJ_SYSCALL: the number */
+	unsigned long what;        /* INJ_IOCTL: the request; INJ_MADVISE: the advice */
 	int err;                   /* errno (pthread_create: its return value) */
 	bool every;                /* fail every call from the Nth on, not just the Nth */
 	bool inherit;              /* count in threads started meanwhile too */
@@ -103,6 +105,11 @@ ssize_t __real_getrandom(void *buf, size_t len, unsigned flags);
 munge_ctx_t __real_munge_ctx_create(void);
 int __real_ioctl(int fd, unsigned long req, ...);
 long __real_syscall(long nr, ...);
+int __real_epoll_create1(int flags);
+int __real_epoll_ctl(int ep, int op, int fd, struct epoll_event *ev);
+int __real_epoll_wait(int ep, struct epoll_event *ev, int n, int timeout);
+ssize_t __real_read(int fd, void *buf, size_t n);
+int __real_madvise(void *addr, size_t len, int advice);
 
 void *__wrap_calloc(size_t n, size_t size);
 void *__wrap_malloc(size_t size);
@@ -116,6 +123,11 @@ ssize_t __wrap_getrandom(void *buf, size_t len, unsigned flags);
 munge_ctx_t __wrap_munge_ctx_create(void);
 int __wrap_ioctl(int fd, unsigned long req, ...);
 long __wrap_syscall(long nr, ...);
+int __wrap_epoll_create1(int flags);
+int __wrap_epoll_ctl(int ep, int op, int fd, struct epoll_event *ev);
+int __wrap_epoll_wait(int ep, struct epoll_event *ev, int n, int timeout);
+ssize_t __wrap_read(int fd, void *buf, size_t n);
+int __wrap_madvise(void *addr, size_t len, int advice);
 
 void *__wrap_calloc(size_t n, size_t size)
 {
@@ -215,7 +227,10 @@ int __wrap_ioctl(int fd, unsigned long req, ...)
 	va_start(ap, req);
 	arg = va_arg(ap, void *);
 	va_end(ap);
-	if (req == inj.what && inj_fail(INJ_IOCTL)) {
+	/* EAGAIN for UFFDIO_COPY counts only copies of more than one page */
+	if (req == inj.what && !(req == UFFDIO_COPY && inj.err == EAGAIN &&
+				 ((struct uffdio_copy *)arg)->len <= 4096) &&
+	    inj_fail(INJ_IOCTL)) {
 		if (req == UFFDIO_REGISTER && !inj.err) {
 			/* registered, but the kernel offers no write-protection for it */
 			int rc = __real_ioctl(fd, req, arg);
@@ -249,6 +264,57 @@ long __wrap_syscall(long nr, ...)
 	if (counted && fail_syscall && nr == fail_syscall)
 		return errno = EPERM, -1;
 	return __real_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
+
+int __wrap_epoll_create1(int flags)
+{
+	if (inj_fail(INJ_EPOLL_CREATE))
+		return errno = inj.err, -1;
+	return __real_epoll_create1(flags);
+}
+
+int __wrap_epoll_ctl(int ep, int op, int fd, struct epoll_event *ev)
+{
+	if (inj_fail(INJ_EPOLL_CTL))
+		return errno = inj.err, -1;
+	return __real_epoll_ctl(ep, op, fd, ev);
+}
+
+int __wrap_epoll_wait(int ep, struct epoll_event *ev, int n, int timeout)
+{
+	if (inj_fail(INJ_EPOLL_WAIT))
+		return errno = inj.err, -1;
+	return __real_epoll_wait(ep, ev, n, timeout);
+}
+
+/* Only reads of a userfaultfd count. */
+static bool is_uffd(int fd)
+{
+	char path[64], link[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		return false;
+	link[n] = '\0';
+	return strstr(link, "userfaultfd") != NULL;
+}
+
+ssize_t __wrap_read(int fd, void *buf, size_t n)
+{
+	if (counted && atomic_load(&inj.fn) == INJ_READ_UFFD && is_uffd(fd) &&
+	    inj_fail(INJ_READ_UFFD))
+		return errno = inj.err, -1;
+	return __real_read(fd, buf, n);
+}
+
+/* Only the advice inj.what counts. */
+int __wrap_madvise(void *addr, size_t len, int advice)
+{
+	if ((unsigned long)advice == inj.what && inj_fail(INJ_MADVISE))
+		return errno = inj.err, -1;
+	return __real_madvise(addr, len, advice);
 }
 
 /* ---- helpers ---- */
@@ -540,6 +606,316 @@ static void test_dsm_two_node_checks(void)
 	mesh_pair_close(&p);
 }
 
+/* ---- the running DSM ---- */
+
+/* What on_fatal was told, first call only. */
+struct fatal {
+	pthread_mutex_t lock;
+	bool set;
+	char msg[DSM_ERR_MAX];
+};
+
+static void fatal_record(void *arg, const char *msg)
+{
+	struct fatal *f = arg;
+
+	pthread_mutex_lock(&f->lock);
+	if (!f->set)
+		snprintf(f->msg, sizeof(f->msg), "%s", msg);
+	f->set = true;
+	pthread_mutex_unlock(&f->lock);
+}
+
+/* Wait, 60 s at most, for on_fatal; true if it came (its message in f->msg). */
+static bool fatal_wait(struct fatal *f)
+{
+	struct timespec t0, now;
+	bool set;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		pthread_mutex_lock(&f->lock);
+		set = f->set;
+		pthread_mutex_unlock(&f->lock);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (set || now.tv_sec - t0.tv_sec >= 60)
+			return set;
+		usleep(1000);
+	}
+}
+
+/*
+ * Two DSMs of `pages` pages on a mesh pair in this process, rank 0 with
+ * its threads counted (the injections reach them), rank 1 not: each
+ * records what on_fatal is told in f[rank].
+ */
+struct run2 {
+	struct mesh_pair p;
+	struct dsm *d[2];
+	struct fatal f[2];
+	unsigned fds;
+};
+
+static void run2_start(struct run2 *r, unsigned pages, unsigned poll_us)
+{
+	char err[DSM_ERR_MAX] = "";
+
+	CHECK(pair_open(&r->p, 2, DSM_NR_CHANNELS) == 0);
+	r->fds = open_fds();
+	for (unsigned i = 0; i < 2; i++) {
+		struct dsm_config cfg;
+
+		r->f[i] = (struct fatal){ .lock = PTHREAD_MUTEX_INITIALIZER };
+		dsm_cfg(&cfg, r->p.m[i], pages);
+		cfg.on_fatal = fatal_record;
+		cfg.arg = &r->f[i];
+		cfg.handler_poll_us = poll_us;
+		cfg.recv_poll_us = poll_us;
+		cfg.stop_timeout_s = 5;
+		r->d[i] = NULL;
+		CHECK(dsm_create(&cfg, &r->d[i], err) == 0);
+	}
+	/* an injection that never fires, inherited: rank 0's threads count */
+	inject(INJ_IOCTL, 1 << 30, 0, ~0ul);
+	inj.inherit = true;
+	CHECK(dsm_start(r->d[0], err) == 0);
+	inject_end();
+	CHECK(dsm_start(r->d[1], err) == 0);
+}
+
+static void run2_destroy(struct run2 *r)
+{
+	dsm_destroy(r->d[0]);
+	dsm_destroy(r->d[1]);
+}
+
+/* After run2_destroy: nothing the DSMs opened is left open. */
+static void run2_close(struct run2 *r)
+{
+	CHECK_EQ(open_fds(), r->fds);
+	mesh_pair_close(&r->p);
+}
+
+static void run2_end(struct run2 *r)
+{
+	run2_destroy(r);
+	run2_close(r);
+}
+
+/*
+ * A thread that touches a DSM page through a system call (the kernel's
+ * access, as KVM's would be): a read copies the page into a pipe, a write
+ * reads a byte from the pipe into it.  Left waiting on a page the DSM
+ * never maps, it must end with EFAULT once the DSM is destroyed (its
+ * region is unmapped first), not with data the DSM never gave.
+ */
+struct toucher {
+	pthread_t t;
+	char *addr;
+	bool writing;
+	int pipe[2];
+	ssize_t rc;
+	int err;
+};
+
+static void *toucher_run(void *arg)
+{
+	struct toucher *k = arg;
+
+	k->rc = k->writing ? read(k->pipe[0], k->addr, 1) : write(k->pipe[1], k->addr, 1);
+	k->err = errno;
+	return NULL;
+}
+
+static void toucher_start(struct toucher *k, struct dsm *d, uint64_t pg, bool wr)
+{
+	k->addr = (char *)dsm_addr(d) + pg * DSM_PAGE_SIZE;
+	k->writing = wr;
+	CHECK(pipe(k->pipe) == 0);
+	if (wr)
+		CHECK(write(k->pipe[1], "w", 1) == 1);
+	CHECK(pthread_create(&k->t, NULL, toucher_run, k) == 0);
+}
+
+/* After the DSM's destroy: the access failed, EFAULT. */
+static void toucher_end(struct toucher *k)
+{
+	pthread_join(k->t, NULL);
+	CHECK(k->rc == -1 && k->err == EFAULT);
+	if (k->rc != -1)
+		fprintf(stderr, "  the access returned %zd\n", k->rc);
+	close(k->pipe[0]);
+	close(k->pipe[1]);
+}
+
+/* Rank 0's DSM fails naming `what`, tells on_fatal, and rank 1 learns it from rank 0. */
+static void expect_fatal(struct run2 *r, const char *what)
+{
+	CHECK(fatal_wait(&r->f[0]));
+	CHECK(strstr(r->f[0].msg, what) != NULL);
+	printf("  rank 0: %s\n", r->f[0].msg);
+	if (!strstr(r->f[0].msg, what))
+		fprintf(stderr, "  expected \"%s\"\n", what);
+	CHECK(dsm_error(r->d[0]) && strstr(dsm_error(r->d[0]), what));
+	CHECK(fatal_wait(&r->f[1]));
+	CHECK(strstr(r->f[1].msg, "rank 0") != NULL);
+}
+
+/*
+ * userfaultfd and madvise failing on a running DSM, with a thread waiting
+ * on the page: the DSM fails naming the operation, the page and the
+ * kernel's reason (region_broken), on_fatal is told, the peer learns it,
+ * the DSM stops and is destroyed, and the waiting thread's access fails.
+ */
+static void test_region_running(void)
+{
+	char *a1;
+
+	/* UFFDIO_COPY of a page rank 1 wrote, read by rank 0 */
+	{
+		struct run2 r;
+		struct toucher k;
+
+		run2_start(&r, 8, 0);
+		((volatile char *)dsm_addr(r.d[1]))[6 * DSM_PAGE_SIZE] = 0x5a;
+		inject(INJ_IOCTL, 1, EIO, UFFDIO_COPY);
+		toucher_start(&k, r.d[0], 6, false);
+		expect_fatal(&r, "internal error: UFFDIO_COPY of page 6 failed: Input/output error");
+		CHECK(inject_end() == 1);
+		run2_destroy(&r);
+		toucher_end(&k);
+		run2_close(&r);
+	}
+	/* UFFDIO_ZEROPAGE of a page never touched, read by rank 0 */
+	{
+		struct run2 r;
+		struct toucher k;
+
+		run2_start(&r, 8, 0);
+		inject(INJ_IOCTL, 1, EIO, UFFDIO_ZEROPAGE);
+		toucher_start(&k, r.d[0], 7, false);
+		expect_fatal(&r, "internal error: UFFDIO_ZEROPAGE of page 7 failed: Input/output error");
+		CHECK(inject_end() == 1);
+		run2_destroy(&r);
+		toucher_end(&k);
+		run2_close(&r);
+	}
+	/* MADV_DONTNEED: rank 0 drops its read copy when rank 1 writes the page */
+	{
+		struct run2 r;
+		struct toucher k;
+
+		run2_start(&r, 8, 0);
+		a1 = dsm_addr(r.d[1]);
+		a1[6 * DSM_PAGE_SIZE] = 0x5a;
+		CHECK(((volatile char *)dsm_addr(r.d[0]))[6 * DSM_PAGE_SIZE] == 0x5a);
+		inject(INJ_MADVISE, 1, EINVAL, MADV_DONTNEED);
+		toucher_start(&k, r.d[1], 6, true);
+		expect_fatal(&r, "internal error: MADV_DONTNEED of page 6 failed: Invalid argument");
+		CHECK(inject_end() == 1);
+		run2_destroy(&r);
+		toucher_end(&k);
+		run2_close(&r);
+	}
+}
+
+/*
+ * The kernel copying part of a multi-page UFFDIO_COPY (EAGAIN, c.copy the
+ * part done): region_copy goes on from there.  Rank 0 reads rank 1's pages
+ * in order, prefetch brings runs of them; one run is copied in two goes.
+ * Every byte is what rank 1 wrote.  The fault handlers and receive threads
+ * busy-poll meanwhile (handler_poll_us, recv_poll_us): what they read while
+ * spinning is handled like the rest.
+ */
+static void test_copy_partial(void)
+{
+	enum { PAGES = 64 };
+	struct dsm_stats st;
+	struct run2 r;
+	char *a0, *a1;
+	bool same = true;
+
+	run2_start(&r, PAGES, 200);
+	a0 = dsm_addr(r.d[0]);
+	a1 = dsm_addr(r.d[1]);
+	for (uint64_t pg = PAGES / 2; pg < PAGES; pg++)
+		for (size_t i = 0; i < DSM_PAGE_SIZE; i += 512)
+			a1[pg * DSM_PAGE_SIZE + i] = (char)(pg * 7 + i / 512 + 1);
+	inject(INJ_IOCTL, 1, EAGAIN, UFFDIO_COPY);
+	for (uint64_t pg = PAGES / 2; pg < PAGES; pg++)
+		for (size_t i = 0; i < DSM_PAGE_SIZE; i += 512)
+			same &= ((volatile char *)a0)[pg * DSM_PAGE_SIZE + i] ==
+				(char)(pg * 7 + i / 512 + 1);
+	CHECK(inject_end() == 1);
+	CHECK(same);
+	dsm_get_stats(r.d[0], &st);
+	printf("  %llu pages prefetched, one run copied in two goes\n",
+	       (unsigned long long)st.prefetched);
+	CHECK(st.prefetched > 1);
+	CHECK(!dsm_error(r.d[0]) && !dsm_error(r.d[1]));
+	run2_end(&r);
+}
+
+/*
+ * The fault handlers' own failures: no epoll set (epoll_create1, either
+ * epoll_ctl), epoll_wait failing, and reading the userfaultfd failing with
+ * a fault queued.  Each fails the DSM saying which, on_fatal is told, and
+ * the DSM stops and is destroyed; a thread waiting on a page meanwhile
+ * gets EFAULT.
+ */
+static void test_fault_handler(void)
+{
+	static const struct {
+		enum inj_fn fn;
+		int nth;
+		const char *what;
+	} cases[] = {
+		{ INJ_EPOLL_CREATE, 1, "fault handler: epoll: Too many open files" },
+		{ INJ_EPOLL_CTL, 1, "fault handler: epoll: Too many open files" },
+		{ INJ_EPOLL_CTL, 2, "fault handler: epoll: Too many open files" },
+		{ INJ_EPOLL_WAIT, 1, "waiting on the userfaultfd: Too many open files" },
+	};
+
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct run2 r;
+		char err[DSM_ERR_MAX] = "";
+
+		CHECK(pair_open(&r.p, 2, DSM_NR_CHANNELS) == 0);
+		r.fds = open_fds();
+		for (unsigned k = 0; k < 2; k++) {
+			struct dsm_config cfg;
+
+			r.f[k] = (struct fatal){ .lock = PTHREAD_MUTEX_INITIALIZER };
+			dsm_cfg(&cfg, r.p.m[k], 8);
+			cfg.on_fatal = fatal_record;
+			cfg.arg = &r.f[k];
+			cfg.stop_timeout_s = 5;
+			CHECK(dsm_create(&cfg, &r.d[k], err) == 0);
+		}
+		inject(cases[i].fn, cases[i].nth, EMFILE, 0);
+		inj.inherit = true;
+		CHECK(dsm_start(r.d[0], err) == 0);
+		CHECK(dsm_start(r.d[1], err) == 0);
+		expect_fatal(&r, cases[i].what);
+		CHECK(inject_end() == 1);
+		run2_end(&r);
+	}
+	/* reading the userfaultfd fails when a fault is there to read */
+	{
+		struct run2 r;
+		struct toucher k;
+
+		run2_start(&r, 8, 0);
+		inject(INJ_READ_UFFD, 1, EIO, 0);
+		toucher_start(&k, r.d[0], 7, false);
+		expect_fatal(&r, "reading the userfaultfd: Input/output error");
+		CHECK(inject_end() == 1);
+		run2_destroy(&r);
+		toucher_end(&k);
+		run2_close(&r);
+	}
+}
+
 /* ---- the mesh and munge ---- */
 
 /* What the code under test writes to stderr meanwhile goes to a file: read it into buf. */
@@ -732,6 +1108,9 @@ int main(void)
 	RUN(test_dsm_eventfd);
 	RUN(test_region_create);
 	RUN(test_dsm_two_node_checks);
+	RUN(test_region_running);
+	RUN(test_copy_partial);
+	RUN(test_fault_handler);
 	RUN(test_mesh_resources);
 	RUN(test_auth_resources);
 	RUN(test_cluster_create_oom);
