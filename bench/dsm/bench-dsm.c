@@ -59,6 +59,7 @@ struct opts {
 	unsigned handlers;
 	unsigned prefetch;
 	unsigned rounds;
+	unsigned hold_progress_us;
 	bool extras, verbose, breakdown;
 };
 
@@ -603,6 +604,7 @@ static void run_dsm(struct opts *o, int what, unsigned nodes, bool excl, unsigne
 	c.tmpl.prefetch_pages = prefetch;
 	c.tmpl.hold_us = hold_us;
 	c.tmpl.trace = trace;
+	c.tmpl.hold_progress_us = o->hold_progress_us;
 	c.timeout_s = 300;
 	c.before_fork = floor_connect;
 	c.arg = &x;
@@ -869,6 +871,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: bench-dsm [--pages N] [--seq SIZE] [--poll US] [--handlers N] [--prefetch N]\n"
 		"                 [--rounds N] [--extras] [--verbose] [--breakdown]\n"
+		"                 [--progress-hold US]\n"
 		"  --pages N     pairs per latency yardstick and round (default 2000, at most %u)\n"
 		"  --seq SIZE    bytes read sequentially (default 64M)\n"
 		"  --poll US     busy-poll budget of fault handlers and receive threads (default 0)\n"
@@ -878,6 +881,7 @@ static void usage(FILE *f)
 		"                (default 3, at most 20)\n"
 		"  --extras      also measure policies: exclusive-on-read, prefetch off, holds\n"
 		"  --verbose     print every round's numbers on stderr\n"
+		"  --progress-hold US  the DSM's hold_progress_us (default 20000; 0: off)\n"
 		"  --breakdown   also trace one remote read and one write with a sharer\n"
 		"                along their path (fault, sends, receipts, mapping) and print\n"
 		"                the median time of each step from the access's start\n"
@@ -895,10 +899,11 @@ int main(int argc, char **argv)
 		{ "pages", 1, NULL, 'p' }, { "seq", 1, NULL, 's' }, { "poll", 1, NULL, 'P' },
 		{ "handlers", 1, NULL, 'h' }, { "prefetch", 1, NULL, 'f' },
 		{ "extras", 0, NULL, 'x' }, { "rounds", 1, NULL, 'r' }, { "verbose", 0, NULL, 'v' },
-		{ "breakdown", 0, NULL, 'b' }, { "help", 0, NULL, 'H' }, { 0 },
+		{ "breakdown", 0, NULL, 'b' }, { "progress-hold", 1, NULL, 'g' },
+		{ "help", 0, NULL, 'H' }, { 0 },
 	};
 	struct opts o = { .pages = 2000, .seq_bytes = 64ull << 20, .handlers = 2, .prefetch = 64,
-			  .rounds = 3 };
+			  .rounds = 3, .hold_progress_us = 20000 };
 	struct pool pools[NR_YARDSTICKS] = { 0 };
 	struct results *r, *parts;
 	char err[PARSE_ERR_MAX];
@@ -943,6 +948,10 @@ int main(int argc, char **argv)
 		case 'b':
 			o.breakdown = true;
 			break;
+		case 'g':
+			if (parse_uint(optarg, 0, 10000000, &o.hold_progress_us, err))
+				die("--progress-hold: %s", err);
+			break;
 		case 'H':
 			usage(stdout);
 			return 0;
@@ -967,8 +976,9 @@ int main(int argc, char **argv)
 			die("out of memory");
 	}
 	printf("bench-dsm: %u pairs per latency yardstick and round, %u rounds pooled, busy-poll "
-	       "%u us, %u handler threads, sequential reads of %llu MiB\n", o.pages, o.rounds,
-	       o.poll_us, o.handlers, (unsigned long long)(o.seq_bytes >> 20));
+	       "%u us, %u handler threads, progress hold %u us, sequential reads of %llu MiB\n",
+	       o.pages, o.rounds, o.poll_us, o.handlers, o.hold_progress_us,
+	       (unsigned long long)(o.seq_bytes >> 20));
 	machine_state("before");
 	for (unsigned round = 0; round < o.rounds; round++) {
 		for (unsigned i = 0; i < NR_YARDSTICKS; i++) {
