@@ -28,6 +28,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -36,7 +37,9 @@
 #include "common/auth.h"
 #include "common/log.h"
 #include "common/mesh.h"
+#include "common/wire.h"
 #include "dsm/dsm.h"
+#include "dsm/internal.h"
 #include "vmm/cluster.h"
 #include "tests/lib/check.h"
 #include "tests/lib/mesh-pair.h"
@@ -830,33 +833,75 @@ static void test_region_running(void)
  * busy-poll meanwhile (handler_poll_us, recv_poll_us): what they read while
  * spinning is handled like the rest.
  */
+struct reader {
+	char *base;
+	uint64_t first, end;
+	bool same;
+	atomic_bool done;
+};
+
+static uint8_t partial_byte(uint64_t pg, size_t i)
+{
+	return (uint8_t)(pg * 7 + i / 512 + 1);
+}
+
+/* Each page through a pipe (the kernel's access): on a failed DSM, EFAULT, not a hang. */
+static void *reader_run(void *arg)
+{
+	struct reader *rd = arg;
+	static uint8_t buf[DSM_PAGE_SIZE];
+	int pfd[2];
+
+	rd->same = pipe(pfd) == 0;
+	for (uint64_t pg = rd->first; pg < rd->end && rd->same; pg++) {
+		rd->same = write(pfd[1], rd->base + pg * DSM_PAGE_SIZE, DSM_PAGE_SIZE) ==
+				   DSM_PAGE_SIZE &&
+			   read(pfd[0], buf, DSM_PAGE_SIZE) == DSM_PAGE_SIZE;
+		for (size_t i = 0; i < DSM_PAGE_SIZE && rd->same; i += 512)
+			rd->same = buf[i] == partial_byte(pg, i);
+	}
+	close(pfd[0]);
+	close(pfd[1]);
+	atomic_store(&rd->done, true);
+	return NULL;
+}
+
 static void test_copy_partial(void)
 {
 	enum { PAGES = 64 };
+	struct reader rd = { .first = PAGES / 2, .end = PAGES };
+	struct timespec t0, now;
 	struct dsm_stats st;
+	pthread_t t;
 	struct run2 r;
-	char *a0, *a1;
-	bool same = true;
+	char *a1;
 
 	run2_start(&r, PAGES, 200);
-	a0 = dsm_addr(r.d[0]);
+	rd.base = dsm_addr(r.d[0]);
 	a1 = dsm_addr(r.d[1]);
 	for (uint64_t pg = PAGES / 2; pg < PAGES; pg++)
 		for (size_t i = 0; i < DSM_PAGE_SIZE; i += 512)
-			a1[pg * DSM_PAGE_SIZE + i] = (char)(pg * 7 + i / 512 + 1);
+			a1[pg * DSM_PAGE_SIZE + i] = (char)partial_byte(pg, i);
 	inject(INJ_IOCTL, 1, EAGAIN, UFFDIO_COPY);
-	for (uint64_t pg = PAGES / 2; pg < PAGES; pg++)
-		for (size_t i = 0; i < DSM_PAGE_SIZE; i += 512)
-			same &= ((volatile char *)a0)[pg * DSM_PAGE_SIZE + i] ==
-				(char)(pg * 7 + i / 512 + 1);
+	CHECK(pthread_create(&t, NULL, reader_run, &rd) == 0);
+	/* until the reader is done or a DSM failed, 60 s at most */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		usleep(1000);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+	} while (!atomic_load(&rd.done) && !dsm_error(r.d[0]) && now.tv_sec - t0.tv_sec < 60);
 	CHECK(inject_end() == 1);
-	CHECK(same);
+	CHECK(!dsm_error(r.d[0]) && !dsm_error(r.d[1]));
+	if (dsm_error(r.d[0]))
+		fprintf(stderr, "  rank 0: %s\n", dsm_error(r.d[0]));
 	dsm_get_stats(r.d[0], &st);
 	printf("  %llu pages prefetched, one run copied in two goes\n",
 	       (unsigned long long)st.prefetched);
 	CHECK(st.prefetched > 1);
-	CHECK(!dsm_error(r.d[0]) && !dsm_error(r.d[1]));
-	run2_end(&r);
+	run2_destroy(&r);
+	pthread_join(t, NULL);
+	CHECK(rd.same);
+	run2_close(&r);
 }
 
 /*
@@ -917,6 +962,140 @@ static void test_fault_handler(void)
 		toucher_end(&k);
 		run2_close(&r);
 	}
+}
+
+/* ---- the transport, against a bare rank 1 ---- */
+
+/* Rank 0's DSM alone (rank 1 of the pair is the test, on the bare mesh). */
+static void run_bare(struct run2 *r, unsigned pages, unsigned recv_poll_us)
+{
+	struct dsm_config cfg;
+	char err[DSM_ERR_MAX] = "";
+
+	CHECK(pair_open(&r->p, 2, DSM_NR_CHANNELS) == 0);
+	r->fds = open_fds();
+	r->f[0] = (struct fatal){ .lock = PTHREAD_MUTEX_INITIALIZER };
+	dsm_cfg(&cfg, r->p.m[0], pages);
+	cfg.on_fatal = fatal_record;
+	cfg.arg = &r->f[0];
+	cfg.recv_poll_us = recv_poll_us;
+	cfg.prefetch_pages = 0;
+	cfg.stop_timeout_s = 1;
+	r->d[1] = NULL;
+	CHECK(dsm_create(&cfg, &r->d[0], err) == 0);
+	CHECK(dsm_start(r->d[0], err) == 0);
+}
+
+static int bare_send(int fd, uint16_t type, uint64_t a0, uint64_t a1)
+{
+	struct wire_hdr h = wire_hdr_make(type, 1, 0);
+
+	h.arg[0] = a0;
+	h.arg[1] = a1;
+	return wire_send(fd, &h, NULL);
+}
+
+/* The next frame on fd, a READ: its page; -1 if it is not one. */
+static int64_t bare_read_req(int fd)
+{
+	static unsigned char buf[DSM_PAGE_SIZE];
+	struct wire_hdr h;
+	char why[128] = "";
+
+	if (wire_recv(fd, 0, &h, buf, sizeof(buf), why) || h.type != DSM_MSG_READ) {
+		fprintf(stderr, "  waited for a READ: type 0x%x, %s\n", h.type, why);
+		return -1;
+	}
+	return (int64_t)h.arg[0];
+}
+
+/* A read through a toucher that the reply let through: the page's zeros. */
+static void toucher_done(struct toucher *k)
+{
+	char c = 1;
+
+	pthread_join(k->t, NULL);
+	CHECK(k->rc == 1);
+	CHECK(read(k->pipe[0], &c, 1) == 1 && c == 0);
+	close(k->pipe[0]);
+	close(k->pipe[1]);
+}
+
+/*
+ * The receive thread's spin (recv_poll_us): after a reply, with another
+ * still awaited, it peeks at the socket instead of sleeping in recv.
+ * What comes meanwhile is read at once, and so is the connection's close:
+ * with a budget of 120 s, a close seen only after the budget would leave
+ * the test's 60 s wait for on_fatal unanswered.
+ */
+static void test_tcp_spin(void)
+{
+	struct toucher k[4];
+	struct run2 r;
+	int fd;
+	int64_t a, b;
+
+	run_bare(&r, 8, 120u * 1000 * 1000);
+	fd = mesh_fd(r.p.m[1], 0, DSM_CH_DEMAND);
+	/* pages 4-7 are rank 1's: two reads in flight, answered one by one */
+	toucher_start(&k[0], r.d[0], 6, false);
+	toucher_start(&k[1], r.d[0], 7, false);
+	a = bare_read_req(fd);
+	b = bare_read_req(fd);
+	CHECK((a == 6 && b == 7) || (a == 7 && b == 6));
+	CHECK(bare_send(fd, DSM_MSG_ZERO, 6, DSM_REPLY_WRITE) == 0);
+	toucher_done(&k[0]);
+	/* page 7 still awaited: the receive thread spins, and takes this */
+	CHECK(bare_send(fd, DSM_MSG_ZERO, 7, DSM_REPLY_WRITE) == 0);
+	toucher_done(&k[1]);
+	/* again, then rank 1 closes the connection while page 4 is awaited */
+	toucher_start(&k[2], r.d[0], 5, false);
+	toucher_start(&k[3], r.d[0], 4, false);
+	a = bare_read_req(fd);
+	b = bare_read_req(fd);
+	CHECK((a == 4 && b == 5) || (a == 5 && b == 4));
+	CHECK(bare_send(fd, DSM_MSG_ZERO, 5, DSM_REPLY_WRITE) == 0);
+	toucher_done(&k[2]);
+	shutdown(fd, SHUT_RDWR);
+	CHECK(fatal_wait(&r.f[0]));
+	printf("  rank 0: %s\n", r.f[0].msg);
+	CHECK(strstr(r.f[0].msg, "rank 1") && strstr(r.f[0].msg, "connection closed"));
+	dsm_destroy(r.d[0]);
+	toucher_end(&k[3]);
+	run2_close(&r);
+}
+
+/*
+ * A peer that sends requests but reads nothing: rank 0's replies queue on
+ * the connection until TCP_QUEUE_MAX (64 MiB), and then the peer counts as
+ * gone, said so (on_fatal names rank 1 and why); the queue is freed with
+ * the DSM (the sanitizer build's leak check).
+ */
+static void test_tcp_queue_max(void)
+{
+	enum { HOMED = 18432 }; /* 72 MiB of pages homed at rank 0 */
+	int small = 65536;
+	struct run2 r;
+	char *a;
+	int fd;
+
+	run_bare(&r, 2 * HOMED, 0);
+	fd = mesh_fd(r.p.m[1], 0, DSM_CH_DEMAND);
+	/* the sockets take little: what rank 0 sends queues almost all */
+	CHECK(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)) == 0);
+	CHECK(setsockopt(mesh_fd(r.p.m[0], 1, DSM_CH_DEMAND), SOL_SOCKET, SO_SNDBUF, &small,
+			 sizeof(small)) == 0);
+	a = dsm_addr(r.d[0]);
+	for (uint64_t pg = 0; pg < HOMED; pg++)
+		a[pg * DSM_PAGE_SIZE] = 1; /* written: a READ gets the page itself */
+	for (uint64_t pg = 0; pg < HOMED; pg++)
+		if (bare_send(fd, DSM_MSG_READ, pg, 0))
+			break;
+	CHECK(fatal_wait(&r.f[0]));
+	printf("  rank 0: %s\n", r.f[0].msg);
+	CHECK(strstr(r.f[0].msg, "rank 1") && strstr(r.f[0].msg, "64 MiB waiting"));
+	dsm_destroy(r.d[0]);
+	run2_close(&r);
 }
 
 /* ---- the mesh and munge ---- */
@@ -1114,6 +1293,8 @@ int main(void)
 	RUN(test_region_running);
 	RUN(test_copy_partial);
 	RUN(test_fault_handler);
+	RUN(test_tcp_spin);
+	RUN(test_tcp_queue_max);
 	RUN(test_mesh_resources);
 	RUN(test_auth_resources);
 	RUN(test_cluster_create_oom);
