@@ -967,7 +967,7 @@ static void test_fault_handler(void)
 /* ---- the transport, against a bare rank 1 ---- */
 
 /* Rank 0's DSM alone (rank 1 of the pair is the test, on the bare mesh). */
-static void run_bare(struct run2 *r, unsigned pages, unsigned recv_poll_us)
+static void run_bare(struct run2 *r, unsigned pages, unsigned recv_poll_us, unsigned hold_us)
 {
 	struct dsm_config cfg;
 	char err[DSM_ERR_MAX] = "";
@@ -979,11 +979,16 @@ static void run_bare(struct run2 *r, unsigned pages, unsigned recv_poll_us)
 	cfg.on_fatal = fatal_record;
 	cfg.arg = &r->f[0];
 	cfg.recv_poll_us = recv_poll_us;
+	cfg.hold_us = hold_us;
 	cfg.prefetch_pages = 0;
 	cfg.stop_timeout_s = 1;
 	r->d[1] = NULL;
 	CHECK(dsm_create(&cfg, &r->d[0], err) == 0);
+	/* its threads count (an injection that never fires, inherited) */
+	inject(INJ_IOCTL, 1 << 30, 0, ~0ul);
+	inj.inherit = true;
 	CHECK(dsm_start(r->d[0], err) == 0);
+	inject_end();
 }
 
 static int bare_send(int fd, uint16_t type, uint64_t a0, uint64_t a1)
@@ -1035,7 +1040,7 @@ static void test_tcp_spin(void)
 	int fd;
 	int64_t a, b;
 
-	run_bare(&r, 8, 120u * 1000 * 1000);
+	run_bare(&r, 8, 120u * 1000 * 1000, 0);
 	fd = mesh_fd(r.p.m[1], 0, DSM_CH_DEMAND);
 	/* pages 4-7 are rank 1's: two reads in flight, answered one by one */
 	toucher_start(&k[0], r.d[0], 6, false);
@@ -1079,7 +1084,7 @@ static void test_tcp_queue_max(void)
 	char *a;
 	int fd;
 
-	run_bare(&r, 2 * HOMED, 0);
+	run_bare(&r, 2 * HOMED, 0, 0);
 	fd = mesh_fd(r.p.m[1], 0, DSM_CH_DEMAND);
 	/* the sockets take little: what rank 0 sends queues almost all */
 	CHECK(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)) == 0);
@@ -1096,6 +1101,86 @@ static void test_tcp_queue_max(void)
 	CHECK(strstr(r.f[0].msg, "rank 1") && strstr(r.f[0].msg, "64 MiB waiting"));
 	dsm_destroy(r.d[0]);
 	run2_close(&r);
+}
+
+/*
+ * dsm_create, dsm_start and dsm_stop at their edges: a progress hold over
+ * the limit, and no memory, with a userfaultfd handed over (the DSM owns
+ * it, error or not: closed); a second start; a stop whose peer never says
+ * BYE (the DSM fails naming it); a stop of a DSM never started.
+ */
+static void test_dsm_edges(void)
+{
+	struct dsm_config cfg;
+	char err[DSM_ERR_MAX] = "";
+	struct dsm *d = (struct dsm *)1;
+	struct run2 r;
+	int fd;
+
+	/* never started: nothing to stop (a mesh of its own: its destroy shuts the sockets) */
+	{
+		struct mesh_pair p;
+
+		CHECK(pair_open(&p, 2, DSM_NR_CHANNELS) == 0);
+		dsm_cfg(&cfg, p.m[0], 8);
+		CHECK(dsm_create(&cfg, &d, err) == 0);
+		CHECK(dsm_stop(d) == 0);
+		dsm_destroy(d);
+		mesh_pair_close(&p);
+	}
+
+	run_bare(&r, 8, 0, 0);
+	CHECK_EQ(dsm_rank(r.d[0]), 0);
+	CHECK_EQ(dsm_nr_nodes(r.d[0]), 2);
+	CHECK(dsm_start(r.d[0], err) == -1 && strstr(err, "the DSM is already started"));
+
+	dsm_cfg(&cfg, r.p.m[0], 8);
+	cfg.hold_progress_us = 10000001;
+	cfg.uffd = fd = eventfd(0, EFD_CLOEXEC);
+	CHECK(dsm_create(&cfg, &d, err) == -1 && d == NULL);
+	CHECK(strstr(err, "progress hold of 10000001 us: at most 10000000") != NULL);
+	CHECK(fcntl(fd, F_GETFD) == -1);
+	dsm_cfg(&cfg, r.p.m[0], 8);
+	cfg.uffd = fd = eventfd(0, EFD_CLOEXEC);
+	inject(INJ_CALLOC, 1, ENOMEM, 0);
+	CHECK(dsm_create(&cfg, &d, err) == -1 && d == NULL);
+	CHECK(inject_end() == 1);
+	CHECK(NOMEM(err));
+	CHECK(fcntl(fd, F_GETFD) == -1);
+
+	/* rank 1 (the test) never says BYE: named once stop_timeout_s (1 s) is over */
+	CHECK(dsm_stop(r.d[0]) == -1);
+	CHECK(fatal_wait(&r.f[0]));
+	CHECK(strstr(r.f[0].msg, "stopping: rank(s) 1 did not stop within 1 s") != NULL);
+	printf("  rank 0: %s\n", r.f[0].msg);
+	dsm_destroy(r.d[0]);
+	run2_close(&r);
+}
+
+/*
+ * The home without memory for a request it must keep: rank 0 holds page 0
+ * (hold_us: written here, kept 10 s), rank 1 asks for it meanwhile; the
+ * queued request's memory, or the hold's, fails.  The DSM fails saying
+ * "out of memory", the peer's connection closed.
+ */
+static void test_home_held_oom(void)
+{
+	for (int nth = 1; nth <= 2; nth++) {
+		struct run2 r;
+		int fd;
+
+		run_bare(&r, 8, 0, 10000000);
+		((volatile char *)dsm_addr(r.d[0]))[0] = 1;
+		fd = mesh_fd(r.p.m[1], 0, DSM_CH_DEMAND);
+		inject(INJ_MALLOC, nth, ENOMEM, 0);
+		CHECK(bare_send(fd, DSM_MSG_READ, 0, 0) == 0);
+		CHECK(fatal_wait(&r.f[0]));
+		CHECK(inject_end() == 1);
+		printf("  rank 0: %s\n", r.f[0].msg);
+		CHECK(strstr(r.f[0].msg, "out of memory") != NULL);
+		dsm_destroy(r.d[0]);
+		run2_close(&r);
+	}
 }
 
 /* ---- the mesh and munge ---- */
@@ -1295,6 +1380,8 @@ int main(void)
 	RUN(test_fault_handler);
 	RUN(test_tcp_spin);
 	RUN(test_tcp_queue_max);
+	RUN(test_dsm_edges);
+	RUN(test_home_held_oom);
 	RUN(test_mesh_resources);
 	RUN(test_auth_resources);
 	RUN(test_cluster_create_oom);
