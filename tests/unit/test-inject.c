@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
 #include <munge.h>
+#include <numa.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -49,7 +50,7 @@
 enum inj_fn {
 	INJ_NONE, INJ_CALLOC, INJ_MALLOC, INJ_ALIGNED_ALLOC, INJ_MMAP, INJ_PTHREAD_CREATE,
 	INJ_EVENTFD, INJ_SOCKET, INJ_GETRANDOM, INJ_MUNGE_CTX, INJ_IOCTL, INJ_EPOLL_CREATE,
-	INJ_EPOLL_CTL, INJ_EPOLL_WAIT, INJ_READ_UFFD, INJ_MADVISE,
+	INJ_EPOLL_CTL, INJ_EPOLL_WAIT, INJ_READ_UFFD, INJ_MADVISE, INJ_MBIND, INJ_FCNTL,
 };
 
 static struct {
@@ -113,6 +114,9 @@ int __real_epoll_ctl(int ep, int op, int fd, struct epoll_event *ev);
 int __real_epoll_wait(int ep, struct epoll_event *ev, int n, int timeout);
 ssize_t __real_read(int fd, void *buf, size_t n);
 int __real_madvise(void *addr, size_t len, int advice);
+long __real_mbind(void *addr, unsigned long len, int mode, const unsigned long *mask,
+		  unsigned long maxnode, unsigned flags);
+int __real_fcntl(int fd, int cmd, ...);
 
 void *__wrap_calloc(size_t n, size_t size);
 void *__wrap_malloc(size_t size);
@@ -131,6 +135,9 @@ int __wrap_epoll_ctl(int ep, int op, int fd, struct epoll_event *ev);
 int __wrap_epoll_wait(int ep, struct epoll_event *ev, int n, int timeout);
 ssize_t __wrap_read(int fd, void *buf, size_t n);
 int __wrap_madvise(void *addr, size_t len, int advice);
+long __wrap_mbind(void *addr, unsigned long len, int mode, const unsigned long *mask,
+		  unsigned long maxnode, unsigned flags);
+int __wrap_fcntl(int fd, int cmd, ...);
 
 void *__wrap_calloc(size_t n, size_t size)
 {
@@ -318,6 +325,28 @@ int __wrap_madvise(void *addr, size_t len, int advice)
 	if ((unsigned long)advice == inj.what && inj_fail(INJ_MADVISE))
 		return errno = inj.err, -1;
 	return __real_madvise(addr, len, advice);
+}
+
+long __wrap_mbind(void *addr, unsigned long len, int mode, const unsigned long *mask,
+		  unsigned long maxnode, unsigned flags)
+{
+	if (inj_fail(INJ_MBIND))
+		return errno = inj.err, -1;
+	return __real_mbind(addr, len, mode, mask, maxnode, flags);
+}
+
+/* Only the command inj.what counts. */
+int __wrap_fcntl(int fd, int cmd, ...)
+{
+	va_list ap;
+	long arg;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, long);
+	va_end(ap);
+	if ((unsigned long)cmd == inj.what && inj_fail(INJ_FCNTL))
+		return errno = inj.err, -1;
+	return __real_fcntl(fd, cmd, arg);
 }
 
 /* ---- helpers ---- */
@@ -765,7 +794,11 @@ static void expect_fatal(struct run2 *r, const char *what)
 	CHECK(dsm_error(r->d[0]) && strstr(dsm_error(r->d[0]), what));
 	CHECK(fatal_wait(&r->f[1]));
 	CHECK(strstr(r->f[1].msg, "rank 0") != NULL);
+	if (!strstr(r->f[1].msg, "rank 0"))
+		fprintf(stderr, "  rank 1: %s\n", r->f[1].msg);
 }
+
+static void run_bare(struct run2 *r, unsigned pages, unsigned recv_poll_us, unsigned hold_us);
 
 /*
  * userfaultfd and madvise failing on a running DSM, with a thread waiting
@@ -940,25 +973,30 @@ static void test_fault_handler(void)
 			cfg.stop_timeout_s = 5;
 			CHECK(dsm_create(&cfg, &r.d[k], err) == 0);
 		}
+		CHECK(dsm_start(r.d[1], err) == 0); /* first: rank 1's threads do not count */
 		inject(cases[i].fn, cases[i].nth, EMFILE, 0);
 		inj.inherit = true;
 		CHECK(dsm_start(r.d[0], err) == 0);
-		CHECK(dsm_start(r.d[1], err) == 0);
 		expect_fatal(&r, cases[i].what);
 		CHECK(inject_end() == 1);
 		run2_end(&r);
 	}
-	/* reading the userfaultfd fails when a fault is there to read */
+	/*
+	 * reading the userfaultfd fails when a fault is there to read (rank 1
+	 * is the test, which never answers: the access cannot complete)
+	 */
 	{
 		struct run2 r;
 		struct toucher k;
 
-		run2_start(&r, 8, 0);
+		run_bare(&r, 8, 0, 0);
 		inject(INJ_READ_UFFD, 1, EIO, 0);
 		toucher_start(&k, r.d[0], 7, false);
-		expect_fatal(&r, "reading the userfaultfd: Input/output error");
+		CHECK(fatal_wait(&r.f[0]));
 		CHECK(inject_end() == 1);
-		run2_destroy(&r);
+		printf("  rank 0: %s\n", r.f[0].msg);
+		CHECK(strstr(r.f[0].msg, "reading the userfaultfd: Input/output error") != NULL);
+		dsm_destroy(r.d[0]);
 		toucher_end(&k);
 		run2_close(&r);
 	}
@@ -984,6 +1022,10 @@ static void run_bare(struct run2 *r, unsigned pages, unsigned recv_poll_us, unsi
 	cfg.stop_timeout_s = 1;
 	r->d[1] = NULL;
 	CHECK(dsm_create(&cfg, &r->d[0], err) == 0);
+	/* the test's reads of rank 1's end fail after 60 s rather than hang */
+	for (unsigned ch = 0; ch < DSM_NR_CHANNELS; ch++)
+		CHECK(setsockopt(mesh_fd(r->p.m[1], 0, ch), SOL_SOCKET, SO_RCVTIMEO,
+				 &(struct timeval){ .tv_sec = 60 }, sizeof(struct timeval)) == 0);
 	/* its threads count (an injection that never fires, inherited) */
 	inject(INJ_IOCTL, 1 << 30, 0, ~0ul);
 	inj.inherit = true;
@@ -1109,13 +1151,33 @@ static void test_tcp_queue_max(void)
  * it, error or not: closed); a second start; a stop whose peer never says
  * BYE (the DSM fails naming it); a stop of a DSM never started.
  */
+/*
+ * A descriptor to hand over as cfg.uffd: a pipe's write end.  Checking it
+ * is closed by its number would race with descriptors other threads open;
+ * the read end sees the end of file only once the write end is closed.
+ */
+static int handed(int pfd[2])
+{
+	CHECK(pipe2(pfd, O_CLOEXEC | O_NONBLOCK) == 0);
+	return pfd[1];
+}
+
+static bool closed(int pfd[2])
+{
+	char b;
+	bool eof = read(pfd[0], &b, 1) == 0;
+
+	close(pfd[0]);
+	return eof;
+}
+
 static void test_dsm_edges(void)
 {
 	struct dsm_config cfg;
 	char err[DSM_ERR_MAX] = "";
 	struct dsm *d = (struct dsm *)1;
 	struct run2 r;
-	int fd;
+	int pfd[2];
 
 	/* never started: nothing to stop (a mesh of its own: its destroy shuts the sockets) */
 	{
@@ -1136,17 +1198,17 @@ static void test_dsm_edges(void)
 
 	dsm_cfg(&cfg, r.p.m[0], 8);
 	cfg.hold_progress_us = 10000001;
-	cfg.uffd = fd = eventfd(0, EFD_CLOEXEC);
+	cfg.uffd = handed(pfd);
 	CHECK(dsm_create(&cfg, &d, err) == -1 && d == NULL);
 	CHECK(strstr(err, "progress hold of 10000001 us: at most 10000000") != NULL);
-	CHECK(fcntl(fd, F_GETFD) == -1);
+	CHECK(closed(pfd));
 	dsm_cfg(&cfg, r.p.m[0], 8);
-	cfg.uffd = fd = eventfd(0, EFD_CLOEXEC);
+	cfg.uffd = handed(pfd);
 	inject(INJ_CALLOC, 1, ENOMEM, 0);
 	CHECK(dsm_create(&cfg, &d, err) == -1 && d == NULL);
 	CHECK(inject_end() == 1);
 	CHECK(NOMEM(err));
-	CHECK(fcntl(fd, F_GETFD) == -1);
+	CHECK(closed(pfd));
 
 	/* rank 1 (the test) never says BYE: named once stop_timeout_s (1 s) is over */
 	CHECK(dsm_stop(r.d[0]) == -1);
@@ -1181,6 +1243,132 @@ static void test_home_held_oom(void)
 		dsm_destroy(r.d[0]);
 		run2_close(&r);
 	}
+}
+
+/* The transport refuses what it cannot send as asked, and sends nothing. */
+static void test_transport_misuse(void)
+{
+	static unsigned char page[DSM_PAGE_SIZE];
+	struct dsm_transport *tr;
+	struct wire_hdr h = wire_hdr_make(DSM_MSG_BYE, 0, 0), big;
+	struct run2 r;
+	char b;
+	int fd;
+
+	run_bare(&r, 8, 0, 0);
+	tr = r.d[0]->tr;
+	fd = mesh_fd(r.p.m[1], 0, DSM_CH_DEMAND);
+	CHECK_EQ(tr->ops->send_msg(tr, 0, DSM_CH_DEMAND, &h), -EINVAL);  /* to itself */
+	CHECK_EQ(tr->ops->send_msg(tr, 2, DSM_CH_DEMAND, &h), -EINVAL);  /* no such rank */
+	CHECK_EQ(tr->ops->send_msg(tr, 1, DSM_NR_CHANNELS, &h), -EINVAL); /* no such channel */
+	h.len = 8;
+	CHECK_EQ(tr->ops->send_msg(tr, 1, DSM_CH_DEMAND, &h), -EINVAL);  /* a message has no payload */
+	CHECK_EQ(tr->ops->send_pages(tr, 1, DSM_CH_DEMAND, &h, NULL), -EINVAL); /* nor NULL pages */
+	big = wire_hdr_make(DSM_MSG_BULK, 0, DSM_TRANSPORT_MAX_PAYLOAD + 1);
+	CHECK_EQ(tr->ops->send_pages(tr, 1, DSM_CH_BULK, &big, page), -EMSGSIZE);
+	for (unsigned ch = 0; ch < DSM_NR_CHANNELS; ch++)
+		CHECK(recv(mesh_fd(r.p.m[1], 0, ch), &b, 1, MSG_PEEK | MSG_DONTWAIT) == -1 &&
+		      errno == EAGAIN);
+	(void)fd;
+	CHECK(!dsm_error(r.d[0]));
+	dsm_destroy(r.d[0]);
+	run2_close(&r);
+}
+
+/* The toucher's access went through. */
+static void toucher_through(struct toucher *k)
+{
+	pthread_join(k->t, NULL);
+	CHECK(k->rc == 1);
+	close(k->pipe[0]);
+	close(k->pipe[1]);
+}
+
+/*
+ * An owner that holds a page (hold_us) keeps a FWD for it until the hold
+ * ends: without memory for that, the DSM fails saying so; with it, the FWD
+ * waits (no page goes out, the hold is counted), and a DSM destroyed
+ * meanwhile frees it (the sanitizer build's leak check).
+ */
+static void test_fwd_held(void)
+{
+	for (int oom = 1; oom >= 0; oom--) {
+		static unsigned char buf[DSM_PAGE_SIZE];
+		struct wire_hdr h;
+		struct toucher k;
+		struct run2 r;
+		char why[128] = "";
+		char b;
+		int fd;
+
+		run_bare(&r, 8, 0, 10000000);
+		fd = mesh_fd(r.p.m[1], 0, DSM_CH_DEMAND);
+		/* rank 0 writes page 6 (rank 1's): rank 1 gives it, never touched */
+		toucher_start(&k, r.d[0], 6, true);
+		CHECK(wire_recv(fd, 0, &h, buf, sizeof(buf), why) == 0 &&
+		      h.type == DSM_MSG_WRITE && h.arg[0] == 6);
+		CHECK(bare_send(fd, DSM_MSG_ZERO, 6, DSM_REPLY_WRITE) == 0);
+		toucher_through(&k);
+		/* the home asks rank 0 to send it to rank 1, for reading */
+		if (oom)
+			inject(INJ_MALLOC, 1, ENOMEM, 0);
+		CHECK(bare_send(fd, DSM_MSG_FWD, 6, 1 | (uint64_t)DSM_KIND_READ << 16) == 0);
+		if (oom) {
+			CHECK(fatal_wait(&r.f[0]));
+			CHECK(inject_end() == 1);
+			printf("  rank 0: %s\n", r.f[0].msg);
+			CHECK(strstr(r.f[0].msg, "out of memory") != NULL);
+		} else {
+			struct timespec t0, now;
+			struct dsm_stats st;
+
+			clock_gettime(CLOCK_MONOTONIC, &t0);
+			do {
+				usleep(1000);
+				dsm_get_stats(r.d[0], &st);
+				clock_gettime(CLOCK_MONOTONIC, &now);
+			} while (!st.holds && now.tv_sec - t0.tv_sec < 60);
+			CHECK_EQ(st.holds, 1);
+			CHECK(recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == -1 && errno == EAGAIN);
+			CHECK(!dsm_error(r.d[0]));
+		}
+		dsm_destroy(r.d[0]);
+		run2_close(&r);
+	}
+}
+
+/* dsm_create's binding to a NUMA node refused, and its userfaultfd's flags unreadable. */
+static void test_region_bind_fcntl(void)
+{
+	struct dsm_config cfg;
+	char err[DSM_ERR_MAX] = "";
+	struct dsm *d = (struct dsm *)1;
+	struct mesh_pair p;
+	unsigned fds;
+
+	CHECK(pair_open(&p, 1, DSM_NR_CHANNELS) == 0);
+	fds = open_fds();
+	dsm_cfg(&cfg, p.m[0], 4);
+	cfg.numa_node = 0;
+	inject(INJ_MBIND, 1, EINVAL, 0);
+	CHECK(dsm_create(&cfg, &d, err) == -1 && d == NULL);
+	if (numa_available() < 0) {
+		CHECK(inject_end() == 0);
+		CHECK(strstr(err, "NUMA node 0 requested, but this host has no NUMA support"));
+	} else {
+		CHECK(inject_end() == 1);
+		CHECK(strstr(err, "cannot bind the home range to NUMA node 0") &&
+		      strstr(err, strerror(EINVAL)));
+	}
+	CHECK_EQ(open_fds(), fds);
+
+	dsm_cfg(&cfg, p.m[0], 4);
+	inject(INJ_FCNTL, 1, EBADF, F_GETFL);
+	CHECK(dsm_create(&cfg, &d, err) == -1 && d == NULL);
+	CHECK(inject_end() == 1);
+	CHECK(strstr(err, "userfaultfd descriptor") && strstr(err, strerror(EBADF)));
+	CHECK_EQ(open_fds(), fds);
+	mesh_pair_close(&p);
 }
 
 /* ---- the mesh and munge ---- */
@@ -1382,6 +1570,9 @@ int main(void)
 	RUN(test_tcp_queue_max);
 	RUN(test_dsm_edges);
 	RUN(test_home_held_oom);
+	RUN(test_transport_misuse);
+	RUN(test_fwd_held);
+	RUN(test_region_bind_fcntl);
 	RUN(test_mesh_resources);
 	RUN(test_auth_resources);
 	RUN(test_cluster_create_oom);
