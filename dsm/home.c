@@ -10,6 +10,7 @@
  * send, the home's own copy already dropped or write-protected), and the
  * plan is carried out after the lock is released.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,7 +167,7 @@ static int home_try_start(struct dsm *d, uint64_t pg, unsigned from, enum dsm_ki
 	r = malloc(sizeof(*r));
 	if (!r) {
 		snprintf(why, 128, "out of memory");
-		return -1;
+		return -ENOMEM;
 	}
 	*r = (struct dsm_req){ .next = e->queue, .from = from, .kind = kind };
 	e->queue = r;
@@ -225,6 +226,11 @@ void home_complete(struct dsm *d, uint64_t pg)
 		}
 		rc = home_try_start(d, pg, r->from, r->kind, p, why, &until);
 		pg_unlock(lp);
+		if (rc == -ENOMEM) {
+			dsm_fail(d, d->rank, "out of memory");
+			free(r);
+			break;
+		}
 		if (rc < 0) {
 			dsm_fail(d, r->from, "protocol error from %s: %s",
 				 dsm_peer_name(d, r->from, (char[96]){ 0 }, 96), why);
@@ -269,7 +275,7 @@ int home_request(struct dsm *d, uint64_t pg, unsigned from, enum dsm_kind kind, 
 		if (!r) {
 			pg_unlock(lp);
 			snprintf(why, 128, "out of memory");
-			return -1;
+			return -ENOMEM;
 		}
 		*r = (struct dsm_req){ .from = from, .kind = kind };
 		*tail = r;

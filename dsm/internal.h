@@ -282,6 +282,13 @@ int region_drop(struct dsm *d, uint64_t pg, uint64_t n);
 int fault_start(struct dsm *d, char *err);
 void fault_stop(struct dsm *d);
 
+/*
+ * The handlers of messages (home_request, home_done, node_reply, node_ack,
+ * node_fwd, node_inv, prefetch_*) return 0; -1 when the message is wrong
+ * for the page's state, the sender's fault, with why; or -ENOMEM when this
+ * node has no memory to handle it, its own fault (msg_dispatch names it).
+ */
+
 /* home.c: the directory */
 int home_request(struct dsm *d, uint64_t pg, unsigned from, enum dsm_kind kind, char *why);
 int home_done(struct dsm *d, uint64_t pg, unsigned from, unsigned src, char *why);

@@ -8,6 +8,7 @@
  * msg_check reads only the region's shape, so tests/fuzz/dsm-msg.c runs it
  * as it is, without a DSM.
  */
+#include <errno.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
@@ -239,15 +240,21 @@ int msg_dispatch(void *arg, unsigned peer, unsigned channel, const struct wire_h
 {
 	struct dsm *d = arg;
 	char name[96];
+	int rc;
 
 	STAT_ADD(d, st_msgs_recv, 1);
 	STAT_ADD(d, st_bytes_recv, sizeof(*h) + h->len);
 	DSM_TRACE(d, DSM_TP_RECV, peer, h->type, h->arg[0]);
-	if (msg_check(d, peer, channel, h, why) == 0 &&
-	    msg_handle(d, peer, channel, h, payload, why) == 0)
+	rc = msg_check(d, peer, channel, h, why);
+	if (rc == 0)
+		rc = msg_handle(d, peer, channel, h, payload, why);
+	if (rc == 0)
 		return 0;
-	dsm_fail(d, peer, "protocol error from %s: %s", dsm_peer_name(d, peer, name, sizeof(name)),
-		 why);
+	dsm_peer_name(d, peer, name, sizeof(name));
+	if (rc == -ENOMEM) /* this node's failure, not the sender's */
+		dsm_fail(d, d->rank, "out of memory for a message from %s", name);
+	else
+		dsm_fail(d, peer, "protocol error from %s: %s", name, why);
 	return -1;
 }
 

@@ -7,6 +7,7 @@
  *   SHARED    mapped write-protected: a write faults (write-protect);
  *   MODIFIED  mapped writable.
  */
+#include <errno.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -265,7 +266,7 @@ int node_reply(struct dsm *d, uint64_t pg, unsigned from, uint16_t type, uint32_
 			pthread_mutex_unlock(&d->acks_lock);
 			pg_unlock(lp);
 			snprintf(why, 128, "out of memory");
-			return -1;
+			return -ENOMEM;
 		}
 	}
 	if (a) {
@@ -342,9 +343,13 @@ int node_ack(struct dsm *d, uint64_t pg, unsigned from, char *why)
 	}
 	pthread_mutex_lock(&d->acks_lock);
 	a = node_ackset(d, pg, true);
-	if (!a)
-		bad = "out of memory";
-	else if (from == d->rank || (a->got & 1ull << from))
+	if (!a) {
+		pthread_mutex_unlock(&d->acks_lock);
+		pg_unlock(lp);
+		snprintf(why, 128, "out of memory");
+		return -ENOMEM;
+	}
+	if (from == d->rank || (a->got & 1ull << from))
 		bad = "a second one from that node";
 	else if ((lp->flags & PF_REPLIED) && !(a->want & 1ull << from))
 		bad = "the home did not ask that node to drop the page";
@@ -403,7 +408,7 @@ int node_fwd(struct dsm *d, uint64_t pg, unsigned to, enum dsm_kind kind, uint64
 		pg_unlock(lp);
 		if (hold_fwd(d, pg, to, kind, acks, until)) {
 			snprintf(why, 128, "out of memory");
-			return -1;
+			return -ENOMEM;
 		}
 		return 0;
 	}

@@ -17,6 +17,7 @@
  * When a thread already waits for a window as it arrives, the next window
  * is asked for at once (prefetch_ahead).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,7 +110,7 @@ int prefetch_request(struct dsm *d, unsigned from, uint64_t first, unsigned coun
 
 	if (!buf) {
 		snprintf(why, 128, "out of memory");
-		return -1;
+		return -ENOMEM;
 	}
 	/* Lock the eligible prefix, in ascending order (the only multi-page locking). */
 	for (; n < count; n++) {
