@@ -78,7 +78,7 @@ static struct dsm_writer *hold_writer(struct dsm *d, uint16_t tid)
 	return tid && (uint16_t)atomic_load_explicit(&w->tid, memory_order_relaxed) == tid ? w : NULL;
 }
 
-void hold_on_fault(struct dsm *d, uint32_t tid)
+void hold_on_fault(struct dsm *d, uint32_t tid, uint32_t now_us)
 {
 	struct dsm_writer *w = &d->writers[(uint16_t)tid % DSM_WRITERS];
 
@@ -86,7 +86,7 @@ void hold_on_fault(struct dsm *d, uint32_t tid)
 		return;
 	/* A thread sharing the slot takes it: the other's pages are then held by time only. */
 	atomic_store_explicit(&w->tid, tid, memory_order_relaxed);
-	atomic_store_explicit(&w->fault_us, dsm_now_us(), memory_order_relaxed);
+	atomic_store_explicit(&w->fault_us, now_us, memory_order_relaxed);
 }
 
 void hold_on_write_access(struct dsm *d, struct dsm_page *lp)

@@ -308,7 +308,7 @@ int node_inv(struct dsm *d, uint64_t pg, unsigned ack_to, char *why);
 
 /* hold.c: split-lock pins and the anti ping-pong hold */
 bool hold_check(struct dsm *d, struct dsm_page *lp, uint32_t *until);
-void hold_on_fault(struct dsm *d, uint32_t tid);
+void hold_on_fault(struct dsm *d, uint32_t tid, uint32_t now_us);
 void hold_on_write_access(struct dsm *d, struct dsm_page *lp);
 int hold_fwd(struct dsm *d, uint64_t pg, unsigned to, enum dsm_kind kind, uint64_t acks,
 	     uint32_t until);

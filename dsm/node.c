@@ -69,9 +69,10 @@ void node_fault(struct dsm *d, uint64_t pg, bool write, uint32_t ptid)
 	unsigned home = dsm_home(d, pg);
 	uint16_t tid = ptid;
 	bool pinned = write && hold_pin_lower(d, pg, tid);
+	uint32_t now = dsm_now_us(); /* the fault's start: one clock read for all uses */
 	char why[128];
 
-	hold_on_fault(d, ptid);
+	hold_on_fault(d, ptid, now);
 	DSM_TRACE(d, DSM_TP_FAULT, home, write, pg);
 	pg_lock(lp);
 	if (pinned) {
@@ -86,7 +87,7 @@ void node_fault(struct dsm *d, uint64_t pg, bool write, uint32_t ptid)
 	if (lp->flags & PF_PREFETCH) {
 		/* On its way on the bulk channel; if it does not come, prefetch asks. */
 		if (!(lp->flags & (PF_WANT_READ | PF_WANT_WRITE)))
-			lp->t_us = dsm_now_us();
+			lp->t_us = now;
 		lp->flags |= write ? PF_WANT_WRITE : PF_WANT_READ;
 		pg_unlock(lp);
 		STAT_ADD(d, st_joined, 1);
@@ -109,7 +110,7 @@ void node_fault(struct dsm *d, uint64_t pg, bool write, uint32_t ptid)
 	lp->flags |= write ? PF_PEND_WRITE : PF_PEND_READ;
 	lp->acks = 0;
 	lp->nacks = 0;
-	lp->t_us = dsm_now_us();
+	lp->t_us = now;
 	/* A read may bring write access too (a never-touched page, excl_read). */
 	lp->tid = tid;
 	pg_unlock(lp);
