@@ -13,6 +13,13 @@
 #include "common/log.h"
 #include "common/parse.h"
 
+/*
+ * Files being written are named with this prefix until they are whole; a
+ * guest's name may not use it, so that what is left with it after a crash is
+ * known to be a partial file of gvm's.
+ */
+#define TMP_PREFIX ".gvm-output."
+
 struct extract {
 	const struct job_output_opts *o;
 	int dirfd;
@@ -31,8 +38,8 @@ static long source_fd(void *arg, void *buf, size_t len)
 
 /*
  * A name from the guest, made safe: relative, components neither empty nor
- * "." nor "..", printable.  Returns NULL and why in *why, else the name
- * without a leading "./".
+ * "." nor ".." nor beginning with TMP_PREFIX, printable.  Returns NULL and
+ * why in *why, else the name without a leading "./".
  */
 static const char *safe_name(const char *name, const char **why)
 {
@@ -58,6 +65,11 @@ static const char *safe_name(const char *name, const char **why)
 
 		if (!len || (len == 1 && p[0] == '.') || (len == 2 && !strncmp(p, "..", 2))) {
 			*why = len ? "a '.' or '..' in its name" : "an empty component in its name";
+			return NULL;
+		}
+		if (!strncmp(p, TMP_PREFIX, strlen(TMP_PREFIX))) {
+			*why = "a name beginning with '" TMP_PREFIX "', which gvm keeps for files "
+			       "it has not finished writing";
 			return NULL;
 		}
 		p += len + (p[len] == '/');
@@ -124,7 +136,7 @@ static void extract_file(struct extract *x, struct cpio_reader *r, const struct 
 		refuse(x, shown, why);
 		return;
 	}
-	snprintf(tmp, sizeof(tmp), ".gvm-output.%d.%" PRIu64, (int)getpid(), x->files);
+	snprintf(tmp, sizeof(tmp), TMP_PREFIX "%d.%" PRIu64, (int)getpid(), x->files);
 	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		refuse(x, shown, strerror(errno));

@@ -145,7 +145,9 @@ static void test_plain(void)
 static void test_bad_names(void)
 {
 	static const char *const names[] = { "/etc/evil", "../evil", "a/../../evil", "a//b", "",
-					     ".", "x/./y", "new\nline", "tab\tbed", "sub/.." };
+					     ".", "x/./y", "new\nline", "tab\tbed", "sub/..",
+					     ".gvm-output.1.0", "d/.gvm-output.x",
+					     ".gvm-output.dir/f" };
 	struct arc a;
 	struct job_output_result r;
 	char dir[128];
@@ -162,6 +164,7 @@ static void test_bad_names(void)
 	CHECK_STR(slurp(dir, "good"), "ok");
 	CHECK(!exists(top, "evil") && !exists(dir, "../evil") && !exists("/etc", "evil"));
 	CHECK(!exists(dir, "new\nline") && !exists(dir, "x"));
+	CHECK(no_temporaries(dir) && !exists(dir, "d") && !exists(dir, ".gvm-output.dir"));
 }
 
 static void test_types(void)
