@@ -82,8 +82,8 @@ config.h: config.mk
 
 # The default test tier, run against the optimised and the sanitizer build.
 check-build:
-	$(MAKE) SAN=0 progs tests images
-	$(MAKE) SAN=1 progs tests
+	$(MAKE) SAN=0 progs tests benches images
+	$(MAKE) SAN=1 progs tests benches
 
 check: check-build
 	tests/run --build build --build build/san

@@ -1,5 +1,6 @@
 # bench-dsm: libgvdsm's yardsticks as ratios to this machine's floor.
-#   make bench-dsm                          build (optimised) and run it
+#   make bench-dsm                          build (optimised) and run it; its output
+#                                           and plot: $(O)/bench/dsm/bench-dsm.{txt,png}
 #   make bench-dsm BENCH_DSM_ARGS=--extras  also measure the policies
 BENCH_PROGS += $(O)/bench/dsm/bench-dsm
 
@@ -8,4 +9,4 @@ $(O)/bench/dsm/bench-dsm: $(O)/bench/dsm/bench-dsm.o $(LIBS_ALL)
 
 .PHONY: bench-dsm
 bench-dsm: $(O)/bench/dsm/bench-dsm
-	bench/dsm/run $(O)/bench/dsm/bench-dsm $(BENCH_DSM_ARGS)
+	bench/dsm/run --report $(O)/bench/dsm/bench-dsm $(O)/bench/dsm/bench-dsm $(BENCH_DSM_ARGS)
