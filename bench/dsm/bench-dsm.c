@@ -163,15 +163,23 @@ static void *floor_serve(void *arg)
 	return NULL;
 }
 
-/* Rank 1's side: a userfaultfd region whose handler does the round trip. */
+/*
+ * Rank 1's side: a userfaultfd region whose handler does the round trip.
+ * Split: the handler only sends the request, and a second thread, asleep in
+ * recv, reads the reply and resolves the fault, as the DSM's receive
+ * threads do; the same work, one more thread hand-off.
+ */
 struct floor_client {
 	int uffd, fd;
 	unsigned poll_us;
+	bool split;
 	atomic_bool network, stop;
+	_Atomic uint64_t split_addr; /* split: the page the reply is for */
 	uint8_t *region;
 	size_t size;
-	pthread_t th;
+	pthread_t th, rx;
 	unsigned char page[DSM_PAGE_SIZE] __attribute__((aligned(4096)));
+	unsigned char rx_page[DSM_PAGE_SIZE] __attribute__((aligned(4096)));
 };
 
 /* Ask the server for bytes and read them into buf (len bytes, reused). */
@@ -207,6 +215,14 @@ static void *floor_handler(void *arg)
 				poll(&p, 1, 100);
 			continue;
 		}
+		if (atomic_load(&f->network) && f->split) {
+			uint64_t req[REQ_BYTES / 8] = { DSM_PAGE_SIZE };
+
+			atomic_store(&f->split_addr, m.arg.pagefault.address & ~(uint64_t)4095);
+			if (wire_write_full(f->fd, req, sizeof(req)))
+				die("floor: send failed");
+			continue;
+		}
 		if (atomic_load(&f->network))
 			floor_fetch(f->fd, f->poll_us, DSM_PAGE_SIZE, f->page, DSM_PAGE_SIZE);
 		c = (struct uffdio_copy){ .dst = m.arg.pagefault.address & ~(uint64_t)4095,
@@ -217,13 +233,30 @@ static void *floor_handler(void *arg)
 	return NULL;
 }
 
-static void floor_open(struct floor_client *f, int fd, unsigned poll_us, unsigned pages)
+/* Split: the second thread, reading the replies until floor_close shuts the socket's reading. */
+static void *floor_receiver(void *arg)
+{
+	struct floor_client *f = arg;
+
+	while (!wire_read_full(f->fd, f->rx_page, DSM_PAGE_SIZE)) {
+		struct uffdio_copy c = { .dst = atomic_load(&f->split_addr),
+					 .src = (uintptr_t)f->rx_page, .len = DSM_PAGE_SIZE };
+
+		if (ioctl(f->uffd, UFFDIO_COPY, &c))
+			die_perror("floor: UFFDIO_COPY");
+	}
+	return NULL;
+}
+
+static void floor_open(struct floor_client *f, int fd, unsigned poll_us, unsigned pages,
+		       bool split)
 {
 	struct uffdio_api api = { .api = UFFD_API };
 	struct uffdio_register reg;
 
 	f->fd = fd;
 	f->poll_us = poll_us;
+	f->split = split;
 	f->size = (size_t)pages * DSM_PAGE_SIZE;
 	f->region = mmap(NULL, f->size, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -238,6 +271,8 @@ static void floor_open(struct floor_client *f, int fd, unsigned poll_us, unsigne
 	atomic_store(&f->stop, false);
 	if (pthread_create(&f->th, NULL, floor_handler, f))
 		die("floor: cannot start its handler");
+	if (split && pthread_create(&f->rx, NULL, floor_receiver, f))
+		die("floor: cannot start its receiver");
 }
 
 /* One floor fault: the first touch of page pg of the region, in µs. */
@@ -253,6 +288,10 @@ static void floor_close(struct floor_client *f)
 {
 	atomic_store(&f->stop, true);
 	pthread_join(f->th, NULL);
+	if (f->split) {
+		shutdown(f->fd, SHUT_RD);
+		pthread_join(f->rx, NULL);
+	}
 	close(f->uffd);
 	munmap(f->region, f->size);
 }
@@ -272,6 +311,7 @@ struct dsm_ctx {
 	struct results *parts; /* NULL, or [2]: userfaultfd fault alone, round trip alone */
 	struct dsm_trace *trace; /* NULL, or the breakdown's, shared by every rank */
 	unsigned threads;        /* W_PARALLEL: rank 1's reading threads */
+	bool split_floor;        /* the floor's reply read by a second thread */
 };
 
 /* The floor's TCP connection over loopback, made before the ranks fork. */
@@ -370,7 +410,7 @@ static int dsm_lat_node(struct dsm *d, unsigned rank, void *arg)
 		f = aligned_alloc(4096, sizeof(*f));
 		if (!f)
 			die("out of memory");
-		floor_open(f, x->floor_fd[1], x->o->poll_us, 2 * x->pages);
+		floor_open(f, x->floor_fd[1], x->o->poll_us, 2 * x->pages, x->split_floor);
 	}
 	cluster_barrier(x->c);
 	if (rank >= 2 && rank < 2 + sharers)
@@ -409,7 +449,7 @@ static int dsm_lat_node(struct dsm *d, unsigned rank, void *arg)
 			r->us[r->n++] = t;
 		}
 		dsm_get_stats(d, &r->stats);
-		if (x->parts)
+		if (x->parts && !x->split_floor)
 			floor_parts(x, f, x->pages);
 		floor_close(f);
 		free(f);
@@ -579,10 +619,10 @@ static int dsm_seq_node(struct dsm *d, unsigned rank, void *arg)
 /* seq_first_tcp: for W_SEQ, stream over TCP before the DSM read (else after). */
 static void run_dsm(struct opts *o, int what, unsigned nodes, bool excl, unsigned prefetch,
 		    unsigned hold_us, bool seq_first_tcp, struct results *res, struct results *parts,
-		    struct dsm_trace *trace, unsigned threads)
+		    struct dsm_trace *trace, unsigned threads, bool split_floor)
 {
 	struct dsm_ctx x = { .o = o, .what = what, .res = res, .parts = parts, .trace = trace,
-			     .threads = threads };
+			     .threads = threads, .split_floor = split_floor };
 	uint64_t size;
 	struct cluster c;
 	uint64_t *homes = calloc(nodes + 1, sizeof(*homes));
@@ -626,6 +666,7 @@ struct yardstick {
 	int what;          /* W_* */
 	unsigned nodes;
 	bool excl, mbps, extra;
+	bool split_floor;  /* against a floor whose reply a second thread reads */
 	unsigned prefetch; /* non-zero: --prefetch's window */
 	unsigned hold_us;
 	unsigned threads;  /* W_PARALLEL */
@@ -635,6 +676,8 @@ struct yardstick {
 #define Y(...) { __VA_ARGS__ }
 static const struct yardstick yardsticks[] = {
 	Y(.name = "remote read fault", .what = W_READ, .nodes = 2),
+	Y(.name = "remote read fault, the floor's reply read by a second thread", .what = W_READ,
+	  .nodes = 2, .split_floor = true),
 	Y(.name = "remote read fault, 4 nodes", .what = W_READ, .nodes = 4),
 	Y(.name = "remote read fault, 8 nodes", .what = W_READ, .nodes = 8),
 	Y(.name = "remote write fault", .what = W_WRITE, .nodes = 2),
@@ -862,7 +905,7 @@ static void breakdown(struct opts *o, struct results *r)
 		struct dsm_trace *t = shared_alloc(size);
 
 		t->cap = cap;
-		run_dsm(o, runs[i].what, runs[i].nodes, false, 0, 0, false, r, NULL, t, 0);
+		run_dsm(o, runs[i].what, runs[i].nodes, false, 0, 0, false, r, NULL, t, 0, false);
 		breakdown_print(runs[i].name, t, o->pages);
 		munmap(t, size);
 	}
@@ -991,7 +1034,7 @@ int main(int argc, char **argv)
 				continue;
 			run_dsm(&o, y->what, y->nodes, y->excl, y->prefetch ? o.prefetch : 0,
 				y->hold_us, round & 1, r, i == 0 ? parts : NULL, NULL,
-				y->threads);
+				y->threads, y->split_floor);
 			if (y->mbps) {
 				pool_add(p, r->value, r->floor_value);
 			} else if (y->unit) {
@@ -1044,9 +1087,9 @@ int main(int argc, char **argv)
 			       quantile(p->floor, p->n, 0.5));
 			noisy += report_ratio("to the floor", p->ratio, p->n);
 			/* Each normalised by its own paired floor: the nodes' cost, not the moment's. */
-			if (y->what == W_READ && y->nodes == 2)
+			if (y->what == W_READ && y->nodes == 2 && !y->split_floor)
 				read2 = quantile(p->ratio, p->n, 0.5);
-			else if (y->what == W_READ)
+			else if (y->what == W_READ && y->nodes > 2)
 				printf("    against 2 nodes: %.2f x (the medians of the ratios to the "
 				       "floor)\n", quantile(p->ratio, p->n, 0.5) / read2);
 			if (y->what == W_RMW || y->what == W_READBACK)

@@ -15,7 +15,8 @@ fail=0
 
 "$GVM_TOP/bench/dsm/run" --report "$T/b" "$bench" --pages 50 --rounds 1 --seq 1M \
 	>"$T/out" 2>"$T/err" || { echo "FAIL: bench/dsm/run failed:"; tail -20 "$T/err"; exit 1; }
-for y in "remote read fault" "remote read fault, 4 nodes" "remote read fault, 8 nodes" \
+for y in "remote read fault" "remote read fault, the floor's reply read by a second thread" \
+	"remote read fault, 4 nodes" "remote read fault, 8 nodes" \
 	"remote write fault" "write fault, 1 sharer to invalidate" \
 	"write fault, 3 sharers to invalidate"; do
 	grep -Eq "^$y: [0-9.]+ us, floor [0-9.]+ us; ratio [0-9.]+ to the floor \(IQR [0-9.]+-[0-9.]+, 50 pairs\)" "$T/b.txt" ||
