@@ -188,6 +188,12 @@ static int dsm_check_config(const struct dsm_config *cfg, char *err)
 					 cfg->first_channel);
 				return -1;
 			}
+	if (cfg->transport && strcmp(cfg->transport, "tcp") && strcmp(cfg->transport, "fabric") &&
+	    (strncmp(cfg->transport, "fabric:", 7) || !cfg->transport[7])) {
+		snprintf(err, DSM_ERR_MAX, "transport '%s': it is tcp, fabric or fabric:PROVIDER",
+			 cfg->transport);
+		return -1;
+	}
 	if (cfg->nr_handlers > DSM_MAX_HANDLERS) {
 		snprintf(err, DSM_ERR_MAX, "%u fault handler threads: at most %u", cfg->nr_handlers,
 			 DSM_MAX_HANDLERS);
@@ -248,6 +254,7 @@ int dsm_create(const struct dsm_config *cfg, struct dsm **out, char *err)
 	}
 	d->cfg = *cfg;
 	d->cfg.home_start = NULL;
+	d->cfg.transport = NULL; /* borrowed: dsm_create is done with it on return */
 	if (!d->cfg.nr_handlers)
 		d->cfg.nr_handlers = 2;
 	if (!d->cfg.stop_timeout_s)
@@ -287,12 +294,29 @@ int dsm_create(const struct dsm_config *cfg, struct dsm **out, char *err)
 
 	if (region_create(d, err))
 		goto fail;
-	tc = (struct dsm_tcp_config){
-		.mesh = cfg->mesh, .first_channel = cfg->first_channel,
-		.nr_channels = DSM_NR_CHANNELS, .poll_us = cfg->recv_poll_us,
-		.expecting = msg_expecting, .dispatch = msg_dispatch, .lost = msg_lost, .arg = d,
-	};
-	d->tr = dsm_tcp_create(&tc, err);
+	if (cfg->transport && !strncmp(cfg->transport, "fabric", 6)) {
+		/* The demand channel's largest message is a page; the bulk channel's, a run. */
+		static const uint32_t max_payload[DSM_NR_CHANNELS] = {
+			[DSM_CH_DEMAND] = DSM_PAGE_SIZE, [DSM_CH_BULK] = DSM_TRANSPORT_MAX_PAYLOAD,
+		};
+		struct dsm_fabric_config fc = {
+			.mesh = cfg->mesh, .first_channel = cfg->first_channel,
+			.nr_channels = DSM_NR_CHANNELS,
+			.provider = cfg->transport[6] == ':' ? cfg->transport + 7 : NULL,
+			.max_payload = max_payload,
+			.dispatch = msg_dispatch, .lost = msg_lost, .arg = d,
+		};
+
+		d->tr = dsm_fabric_create(&fc, err);
+	} else {
+		tc = (struct dsm_tcp_config){
+			.mesh = cfg->mesh, .first_channel = cfg->first_channel,
+			.nr_channels = DSM_NR_CHANNELS, .poll_us = cfg->recv_poll_us,
+			.expecting = msg_expecting, .dispatch = msg_dispatch, .lost = msg_lost,
+			.arg = d,
+		};
+		d->tr = dsm_tcp_create(&tc, err);
+	}
 	if (!d->tr)
 		goto fail;
 	*out = d;
@@ -419,6 +443,11 @@ const char *dsm_error(struct dsm *d)
 	e = atomic_load(&d->failed) ? d->error : NULL;
 	pthread_mutex_unlock(&d->lock);
 	return e;
+}
+
+const char *dsm_transport_describe(struct dsm *d)
+{
+	return d->tr->ops->describe(d->tr);
 }
 
 void dsm_get_stats(struct dsm *d, struct dsm_stats *st)

@@ -109,6 +109,13 @@ struct dsm_config {
 	unsigned hold_progress_us;
 	/* NULL, or where to record the fault path (below): a measuring aid. */
 	struct dsm_trace *trace;
+	/*
+	 * What carries the messages, the same on every node: NULL or "tcp",
+	 * the mesh's own connections; "fabric" or "fabric:PROVIDER", libfabric
+	 * (dsm/transport.h), with the first provider that reaches other hosts
+	 * or the one named.  Read by dsm_create only.
+	 */
+	const char *transport;
 	/* Seconds dsm_stop waits for every peer to stop; 0: 30. */
 	unsigned stop_timeout_s;
 	void (*on_fatal)(void *arg, const char *msg);
@@ -201,5 +208,7 @@ unsigned dsm_home_of(const struct dsm *d, uint64_t off);
 void dsm_get_stats(struct dsm *d, struct dsm_stats *st);
 /* The first fatal error, or NULL while there is none. */
 const char *dsm_error(struct dsm *d);
+/* What carries the DSM's messages, for the user: "tcp", or the fabric provider and domain. */
+const char *dsm_transport_describe(struct dsm *d);
 
 #endif

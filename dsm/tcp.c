@@ -512,6 +512,12 @@ static void tcp_destroy(struct dsm_transport *t)
 	free(tcp);
 }
 
+static const char *tcp_describe(struct dsm_transport *t)
+{
+	(void)t;
+	return "tcp";
+}
+
 static const struct dsm_transport_ops tcp_ops = {
 	.name = "tcp",
 	.start = tcp_start,
@@ -520,6 +526,7 @@ static const struct dsm_transport_ops tcp_ops = {
 	.shutdown = tcp_shutdown,
 	.stop = tcp_stop,
 	.destroy = tcp_destroy,
+	.describe = tcp_describe,
 };
 
 struct dsm_transport *dsm_tcp_create(const struct dsm_tcp_config *cfg, char *err)

@@ -5,9 +5,9 @@
  * properties: messages on one (peer, channel) arrive in the order sent, and
  * each (peer, channel) is dispatched by one thread at a time.
  *
- * TCP (tcp.c) is the implementation today; a verbs (RDMA RC) transport would
- * implement the same operations, with send_pages becoming an RDMA WRITE into
- * the receiver's registered buffer followed by a send with the header.
+ * Two implementations: TCP over the mesh's own connections (tcp.c), and
+ * libfabric's reliable datagrams (fabric.c: verbs on InfiniBand and RoCE, or
+ * any other provider), whose addresses travel over the mesh.
  */
 #ifndef GVM_DSM_TRANSPORT_H
 #define GVM_DSM_TRANSPORT_H
@@ -58,6 +58,8 @@ struct dsm_transport_ops {
 	/* shutdown, then wait for the receive threads to end; never from one of them. */
 	void (*stop)(struct dsm_transport *t);
 	void (*destroy)(struct dsm_transport *t);
+	/* What carries the messages, for the user: "tcp", or the provider and domain. */
+	const char *(*describe)(struct dsm_transport *t);
 };
 
 struct dsm_transport {
@@ -83,5 +85,29 @@ struct dsm_tcp_config {
 };
 
 struct dsm_transport *dsm_tcp_create(const struct dsm_tcp_config *cfg, char *err);
+
+struct dsm_fabric_config {
+	/*
+	 * The mesh's channels [first_channel, + nr_channels) carry each
+	 * channel's endpoint address, then its life: a close of one is the
+	 * loss of that (peer, channel).
+	 */
+	struct mesh *mesh;
+	unsigned first_channel, nr_channels;
+	/* The libfabric provider ("verbs;ofi_rxm", "tcp"...), or NULL: the first that reaches other hosts. */
+	const char *provider;
+	/* Per channel, the largest payload sent on it (sizes its buffers); NULL: all the largest. */
+	const uint32_t *max_payload;
+	dsm_dispatch_fn dispatch;
+	dsm_lost_fn lost;
+	void *arg;
+};
+
+/*
+ * Opens the provider's endpoints and trades addresses with every peer over
+ * the mesh (every node must create its fabric transport at the same time).
+ * NULL with err set when this build has no libfabric (HAVE_LIBFABRIC 0).
+ */
+struct dsm_transport *dsm_fabric_create(const struct dsm_fabric_config *cfg, char *err);
 
 #endif

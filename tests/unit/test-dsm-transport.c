@@ -1,12 +1,15 @@
 /*
- * The TCP transport's send path: a receive thread that answers what it
- * reads must never block writing, or two nodes that stream to each other
- * stop for good once more is in flight than their socket buffers hold.
+ * The transports' send paths: a receive thread that answers what it reads
+ * must never block writing, or two nodes that stream to each other stop for
+ * good once more is in flight than their socket buffers hold.
  *
  * Two real processes over a real mesh, with socket buffers of 64 KiB
  * (tiny ones would make TCP itself crawl): each sends the other 32 small requests at once, and each
  * request is answered, from the receive thread, with a 64-page frame (a
- * prefetch run).  Every answer must arrive, in order, whole.
+ * prefetch run).  Every answer must arrive, in order, whole.  The same over
+ * the fabric transport (libfabric's tcp provider on loopback), where the
+ * answers outnumber the send buffers, and a close must come after the
+ * messages sent before it.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -84,24 +87,33 @@ static void on_lost(void *arg, unsigned peer, unsigned channel, bool malformed, 
 static int streamer(struct cluster *c, struct mesh *m, unsigned rank, void *arg)
 {
 	static struct stream s = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	const bool *fabric = arg;
 	struct dsm_tcp_config cfg = {
 		.mesh = m, .first_channel = 0, .nr_channels = 1,
+		.dispatch = on_frame, .lost = on_lost, .arg = &s,
+	};
+	struct dsm_fabric_config fcfg = {
+		.mesh = m, .first_channel = 0, .nr_channels = 1, .provider = "tcp;ofi_rxm",
 		.dispatch = on_frame, .lost = on_lost, .arg = &s,
 	};
 	unsigned peer = 1 - rank;
 	int fd = mesh_fd(m, peer, 0), small = 64 << 10, rc = 0;
 	struct timespec deadline;
-	char err[256];
+	char err[DSM_ERR_MAX];
 
-	(void)arg;
 	/* Far less than the 8 MiB of answers each way. */
 	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
 	deadline_cond_init(&s.cond);
-	s.tr = dsm_tcp_create(&cfg, err);
+	s.tr = *fabric ? dsm_fabric_create(&fcfg, err) : dsm_tcp_create(&cfg, err);
 	if (!s.tr || s.tr->ops->start(s.tr, err)) {
 		fprintf(stderr, "rank %u: %s\n", rank, err);
 		return 20;
+	}
+	if (strcmp(s.tr->ops->describe(s.tr), *fabric ? "fabric: provider tcp;ofi_rxm, domain lo, "
+		   "fabric 127.0.0.1/32" : "tcp")) {
+		fprintf(stderr, "rank %u: carried by '%s'\n", rank, s.tr->ops->describe(s.tr));
+		return 23;
 	}
 	cluster_barrier(c);
 	for (uint64_t n = 0; n < NR_REQS; n++) {
@@ -133,7 +145,7 @@ static int streamer(struct cluster *c, struct mesh *m, unsigned rank, void *arg)
 	return rc;
 }
 
-static void test_both_ways_small_buffers(void)
+static void both_ways(bool fabric)
 {
 	struct cluster c;
 
@@ -141,15 +153,152 @@ static void test_both_ways_small_buffers(void)
 	c.raw_mask = 3;
 	c.raw = streamer;
 	c.timeout_s = 40;
-	cluster_run(&c, NULL, &c);
+	cluster_run(&c, NULL, &fabric);
 	CHECK_EQ(c.status[0], 0);
 	CHECK_EQ(c.status[1], 0);
 	if (c.status[0] || c.status[1])
 		cluster_report(&c);
 }
 
+/*
+ * Rank 0 sends NR_CLOSE messages and closes at once; rank 1 must have them
+ * all when it is told of the close, not fewer.
+ */
+#define T_DATA 0x1f2
+#define NR_CLOSE 600u
+
+struct sink {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned got, got_at_loss, losses, bad;
+};
+
+static int on_data(void *arg, unsigned peer, unsigned channel, const struct wire_hdr *h,
+		   const void *payload, char *why)
+{
+	struct sink *k = arg;
+
+	(void)peer;
+	(void)channel;
+	(void)why;
+	pthread_mutex_lock(&k->lock);
+	if (h->type != T_DATA || h->arg[0] != k->got || ((const uint8_t *)payload)[17] != (uint8_t)k->got)
+		k->bad++;
+	k->got++;
+	pthread_mutex_unlock(&k->lock);
+	return 0;
+}
+
+static void on_close(void *arg, unsigned peer, unsigned channel, bool malformed, const char *why)
+{
+	struct sink *k = arg;
+
+	(void)peer;
+	(void)channel;
+	pthread_mutex_lock(&k->lock);
+	if (malformed)
+		fprintf(stderr, "malformed: %s\n", why);
+	k->got_at_loss = k->got;
+	k->losses++;
+	pthread_cond_broadcast(&k->cond);
+	pthread_mutex_unlock(&k->lock);
+}
+
+static int closer(struct cluster *c, struct mesh *m, unsigned rank, void *arg)
+{
+	static struct sink k = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	static unsigned char page[DSM_PAGE_SIZE];
+	const bool *fabric = arg;
+	struct dsm_tcp_config cfg = {
+		.mesh = m, .first_channel = 0, .nr_channels = 1,
+		.dispatch = on_data, .lost = on_close, .arg = &k,
+	};
+	struct dsm_fabric_config fcfg = {
+		.mesh = m, .first_channel = 0, .nr_channels = 1, .provider = "tcp;ofi_rxm",
+		.dispatch = on_data, .lost = on_close, .arg = &k,
+	};
+	struct dsm_transport *tr;
+	struct timespec deadline;
+	char err[DSM_ERR_MAX];
+	int rc = 0;
+
+	deadline_cond_init(&k.cond);
+	tr = *fabric ? dsm_fabric_create(&fcfg, err) : dsm_tcp_create(&cfg, err);
+	if (!tr || tr->ops->start(tr, err)) {
+		fprintf(stderr, "rank %u: %s\n", rank, err);
+		return 30;
+	}
+	cluster_barrier(c);
+	if (rank == 0) {
+		for (unsigned n = 0; n < NR_CLOSE && !rc; n++) {
+			struct wire_hdr h = wire_hdr_make(T_DATA, 0, DSM_PAGE_SIZE);
+
+			h.arg[0] = n;
+			page[17] = (uint8_t)n;
+			if (tr->ops->send_pages(tr, 1, 0, &h, page)) {
+				fprintf(stderr, "rank 0: cannot send message %u\n", n);
+				rc = 31;
+			}
+		}
+		tr->ops->destroy(tr);
+		return rc;
+	}
+	deadline_in_ms(&deadline, 20000);
+	pthread_mutex_lock(&k.lock);
+	while (!k.losses && pthread_cond_timedwait(&k.cond, &k.lock, &deadline) == 0)
+		;
+	if (k.losses != 1 || k.got_at_loss != NR_CLOSE || k.bad) {
+		fprintf(stderr, "rank 1: %u losses; %u of %u messages when told of the close, "
+			"%u bad\n", k.losses, k.got_at_loss, NR_CLOSE, k.bad);
+		rc = 32;
+	}
+	pthread_mutex_unlock(&k.lock);
+	tr->ops->destroy(tr);
+	return rc;
+}
+
+static void close_after_messages(bool fabric)
+{
+	struct cluster c;
+
+	cluster_init(&c, 2, DSM_PAGE_SIZE);
+	c.raw_mask = 3;
+	c.raw = closer;
+	c.timeout_s = 40;
+	cluster_run(&c, NULL, &fabric);
+	CHECK_EQ(c.status[0], 0);
+	CHECK_EQ(c.status[1], 0);
+	if (c.status[0] || c.status[1])
+		cluster_report(&c);
+}
+
+static void test_close_after_messages_tcp(void)
+{
+	close_after_messages(false);
+}
+
+static void test_close_after_messages_fabric(void)
+{
+	close_after_messages(true);
+}
+
+static void test_both_ways_small_buffers(void)
+{
+	both_ways(false);
+}
+
+static void test_both_ways_fabric(void)
+{
+	both_ways(true);
+}
+
 int main(void)
 {
+	/* libfabric's tcp provider takes the first interface it finds unless told. */
+	setenv("FI_TCP_IFACE", "lo", 0);
 	RUN(test_both_ways_small_buffers);
+	RUN(test_both_ways_fabric);
+	RUN(test_close_after_messages_tcp);
+	RUN(test_close_after_messages_fabric);
 	return check_summary();
 }
