@@ -107,6 +107,7 @@ struct fab_conn {
 	fi_addr_t addr;
 	atomic_bool down;       /* reported (or shut by us): nothing more in or out */
 	uint64_t sent;          /* messages accepted for the peer (ch->lock) */
+	unsigned outstanding;   /* of them, posted and not completed (ch->lock) */
 	_Atomic uint64_t recvd; /* messages dispatched from the peer */
 	_Atomic uint64_t close_at; /* its close said this many; UINT64_MAX: not closed */
 	uint64_t close_ms;      /* when the close came (the watcher's) */
@@ -129,7 +130,6 @@ struct fab_chan {
 	struct fab_slot *slots;
 	pthread_mutex_t lock; /* free sends and the queues */
 	struct fab_slot *free_sends;
-	unsigned outstanding; /* sends posted, not completed */
 	unsigned queued;      /* connections with a queue */
 	pthread_t thread;
 	bool started;
@@ -209,7 +209,7 @@ static int fab_post_send(struct fab_chan *ch, struct fab_conn *c, const void *a,
 	if (rc)
 		return (int)rc;
 	ch->free_sends = s->next;
-	ch->outstanding++;
+	c->outstanding++;
 	s->peer = c->peer;
 	return 0;
 }
@@ -219,7 +219,7 @@ static void fab_send_done(struct fab_chan *ch, struct fab_slot *s)
 {
 	s->next = ch->free_sends;
 	ch->free_sends = s;
-	ch->outstanding--;
+	ch->fab->conns[s->peer * ch->fab->cfg.nr_channels + ch->index].outstanding--;
 }
 
 static int fab_enqueue(struct fab_chan *ch, struct fab_conn *c, const struct wire_hdr *h,
@@ -676,24 +676,24 @@ static int fab_start(struct dsm_transport *t, char *err)
 	return 0;
 }
 
-/* An orderly stop: let the queues go out, for a while, before the close is written. */
+/* An orderly stop: let what live connections hold go out, for a while, before the close. */
 static void fab_drain(struct fab *f)
 {
-	struct timespec t0, now;
+	uint64_t end = fab_now_ms() + FAB_DRAIN_MS;
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
-		unsigned busy = 0;
+		bool busy = false;
 
-		for (unsigned ch = 0; ch < f->cfg.nr_channels; ch++) {
-			pthread_mutex_lock(&f->chans[ch].lock);
-			busy += f->chans[ch].queued + f->chans[ch].outstanding;
-			pthread_mutex_unlock(&f->chans[ch].lock);
+		for (unsigned i = 0; i < f->nr_nodes * f->cfg.nr_channels && !busy; i++) {
+			struct fab_conn *c = &f->conns[i];
+
+			if (c->fd < 0)
+				continue;
+			pthread_mutex_lock(&c->ch->lock);
+			busy = (c->q_head || c->outstanding) && !atomic_load(&c->down);
+			pthread_mutex_unlock(&c->ch->lock);
 		}
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (!busy || !f->chans[0].started ||
-		    (now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000 >
-			    FAB_DRAIN_MS)
+		if (!busy || !f->chans[0].started || fab_now_ms() >= end)
 			return;
 		usleep(1000);
 	}
@@ -704,10 +704,8 @@ static void fab_shutdown(struct dsm_transport *t)
 	struct fab *f = fab_of(t);
 	uint64_t one = 1;
 
-	if (atomic_load(&f->stopping))
+	if (atomic_exchange(&f->stopping, true))
 		return;
-	fab_drain(f);
-	atomic_store(&f->stopping, true);
 	for (unsigned i = 0; i < f->nr_nodes * f->cfg.nr_channels; i++) {
 		struct fab_conn *c = &f->conns[i];
 
@@ -733,6 +731,8 @@ static void fab_stop(struct dsm_transport *t)
 {
 	struct fab *f = fab_of(t);
 
+	if (!atomic_load(&f->stopping))
+		fab_drain(f);
 	fab_shutdown(t);
 	for (unsigned ch = 0; ch < f->cfg.nr_channels; ch++)
 		if (f->chans[ch].started) {

@@ -86,6 +86,22 @@ static inline void cluster_init(struct cluster *c, unsigned n, uint64_t size)
 	c->size = size;
 	c->timeout_s = 60;
 	dsm_config_init(&c->tmpl);
+	/* tests/dsm/fabric.t runs the DSM suites again over the fabric transport. */
+	c->tmpl.transport = getenv("GVM_DSM_TRANSPORT");
+}
+
+/*
+ * A test whose raw ranks forge frames on the mesh's connections speaks the
+ * TCP transport's wire: over the fabric transport it says so and does not run.
+ */
+static inline bool cluster_skip_if_fabric(const char *test)
+{
+	const char *t = getenv("GVM_DSM_TRANSPORT");
+
+	if (!t || strncmp(t, "fabric", 6))
+		return false;
+	printf("skip %s: its forger speaks the TCP transport's frames\n", test);
+	return true;
 }
 
 /* Wait until every rank has arrived (or one gave up: then exit 4). */

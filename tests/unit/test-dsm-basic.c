@@ -92,6 +92,22 @@ static int two_nodes(struct dsm *d, unsigned rank, void *arg)
 		fprintf(stderr, "home map is wrong\n");
 		return 1;
 	}
+	/* What carries the messages: the transport asked for (tests/dsm/fabric.t's, or TCP). */
+	{
+		const char *want = getenv("GVM_DSM_TRANSPORT"), *got = dsm_transport_describe(d);
+
+		if (want && !strncmp(want, "fabric:", 7) ?
+		    strncmp(got, "fabric: provider ", 17) || strncmp(got + 17, want + 7, strlen(want + 7)) ||
+		    got[17 + strlen(want + 7)] != ',' : strcmp(got, "tcp")) {
+			fprintf(stderr, "rank %u: carried by '%s', not '%s'\n", rank, got,
+				want ? want : "tcp");
+			return 1;
+		}
+		if (rank == 0) {
+			printf("two nodes carried by %s\n", got);
+			fflush(stdout);
+		}
+	}
 	fill_pages(base, other, half, 1);
 	cluster_barrier(c);
 	if (check_pages(base, 0, PAGES, 1))
