@@ -66,8 +66,7 @@ struct dsm_transport *dsm_fabric_create(const struct dsm_fabric_config *cfg, cha
 #define FAB_LARGE (64u << 10)
 /* Unsent bytes one connection may hold before its peer counts as gone (as TCP's). */
 #define FAB_QUEUE_MAX (64u << 20)
-/* The address exchange, and an orderly stop's wait for the queues to go out. */
-#define FAB_SETUP_MS 30000
+/* An orderly stop's wait for the queues to go out. */
 #define FAB_DRAIN_MS 5000
 /*
  * A close announced with messages that never come (the peer's provider
@@ -104,7 +103,8 @@ struct fab_conn {
 	struct fab_chan *ch;
 	unsigned peer;
 	int fd;                 /* the mesh connection: lives and closes */
-	fi_addr_t addr;
+	_Atomic fi_addr_t addr; /* FI_ADDR_NOTAVAIL until its HELLO came */
+	atomic_bool ready;      /* its READY came: it knows our address, we may send */
 	atomic_bool down;       /* reported (or shut by us): nothing more in or out */
 	uint64_t sent;          /* messages accepted for the peer (ch->lock) */
 	unsigned outstanding;   /* of them, posted and not completed (ch->lock) */
@@ -113,8 +113,10 @@ struct fab_conn {
 	uint64_t close_ms;      /* when the close came (the watcher's) */
 	struct fab_out *q_head, *q_tail; /* ch->lock */
 	size_t q_bytes;
-	unsigned char ctl[sizeof(struct fab_ctl)];
+	/* The watcher's: what the peer wrote on the mesh connection so far. */
+	unsigned char ctl[sizeof(struct fab_ctl) + FAB_ADDR_MAX];
 	size_t ctl_have;
+	enum { FAB_WANT_HELLO, FAB_WANT_READY, FAB_WANT_CLOSE, FAB_CLOSED } stage;
 };
 
 struct fab_chan {
@@ -205,7 +207,7 @@ static int fab_post_send(struct fab_chan *ch, struct fab_conn *c, const void *a,
 	memcpy(s->buf, a, alen);
 	if (blen)
 		memcpy(s->buf + alen, b, blen);
-	rc = fi_send(ch->ep, s->buf, alen + blen, ch->desc, c->addr, &s->ctx);
+	rc = fi_send(ch->ep, s->buf, alen + blen, ch->desc, atomic_load(&c->addr), &s->ctx);
 	if (rc)
 		return (int)rc;
 	ch->free_sends = s->next;
@@ -257,7 +259,7 @@ static void fab_flush_locked(struct fab_chan *ch)
 	for (unsigned p = 0; p < f->nr_nodes && ch->queued && ch->free_sends; p++) {
 		struct fab_conn *c = fab_conn(f, p, ch->index);
 
-		while (c && c->q_head && ch->free_sends) {
+		while (c && c->q_head && ch->free_sends && atomic_load(&c->ready)) {
 			struct fab_out *o = c->q_head;
 			int rc = atomic_load(&c->down) ? 0 :
 				 fab_post_send(ch, c, o->data, o->len, NULL, 0);
@@ -295,8 +297,8 @@ static int fab_send(struct fab *f, unsigned peer, unsigned channel, const struct
 	if (atomic_load(&c->down))
 		return -ECONNRESET;
 	pthread_mutex_lock(&ch->lock);
-	/* Nothing queued ahead of it: straight to the provider. */
-	if (!c->q_head)
+	/* Nothing queued ahead of it and the peer can tell it from a stranger's: straight out. */
+	if (!c->q_head && atomic_load(&c->ready))
 		rc = fab_post_send(ch, c, h, sizeof(*h), payload, h->len);
 	if (rc == -FI_EAGAIN)
 		rc = fab_enqueue(ch, c, h, payload);
@@ -337,7 +339,7 @@ static struct fab_conn *fab_conn_of_addr(struct fab *f, unsigned channel, fi_add
 	for (unsigned p = 0; p < f->nr_nodes; p++) {
 		struct fab_conn *c = fab_conn(f, p, channel);
 
-		if (c && c->addr == a)
+		if (c && atomic_load(&c->addr) == a && a != FI_ADDR_NOTAVAIL)
 			return c;
 	}
 	return NULL;
@@ -451,27 +453,6 @@ static uint64_t fab_now_ms(void)
 	return ts.tv_sec * 1000ull + ts.tv_nsec / 1000000;
 }
 
-static int fab_read_within(int fd, void *buf, size_t n, int ms)
-{
-	size_t have = 0;
-
-	while (have < n) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		ssize_t r;
-
-		if (poll(&p, 1, ms) <= 0)
-			return -ETIMEDOUT;
-		r = recv(fd, (char *)buf + have, n - have, MSG_DONTWAIT);
-		if (r == 0)
-			return -ECONNRESET;
-		if (r < 0 && errno != EAGAIN && errno != EINTR)
-			return -errno;
-		if (r > 0)
-			have += r;
-	}
-	return 0;
-}
-
 static int fab_write_all(int fd, const void *buf, size_t n)
 {
 	size_t done = 0;
@@ -488,120 +469,123 @@ static int fab_write_all(int fd, const void *buf, size_t n)
 	return 0;
 }
 
-/*
- * Each channel's address to every peer, theirs into the address vector, then
- * a ready mark each way: no peer sends before we can tell its messages.
- */
-static int fab_exchange(struct fab *f, char *err)
+/* Our address for this channel to every peer; theirs come to the watcher. */
+static int fab_hello(struct fab *f, unsigned ch, char *err)
 {
-	unsigned nch = f->cfg.nr_channels;
+	unsigned char addr[FAB_ADDR_MAX];
+	size_t len = sizeof(addr);
+	struct fab_ctl hello = { .magic = FAB_HELLO };
+	int rc = fi_getname(&f->chans[ch].ep->fid, addr, &len);
 
-	for (unsigned ch = 0; ch < nch; ch++) {
-		unsigned char addr[FAB_ADDR_MAX];
-		size_t len = sizeof(addr);
-		struct fab_ctl hello = { .magic = FAB_HELLO };
-		int rc = fi_getname(&f->chans[ch].ep->fid, addr, &len);
+	if (rc) {
+		fab_err(err, "the endpoint's address", rc);
+		return -1;
+	}
+	hello.len = (uint32_t)len;
+	for (unsigned p = 0; p < f->nr_nodes; p++) {
+		struct fab_conn *c = fab_conn(f, p, ch);
 
-		if (rc) {
-			fab_err(err, "the endpoint's address", rc);
+		/* A few hundred bytes on a fresh connection: the socket takes them at once. */
+		if (c && (fab_write_all(c->fd, &hello, sizeof(hello)) ||
+			  fab_write_all(c->fd, addr, len))) {
+			snprintf(err, DSM_ERR_MAX, "fabric: cannot send rank %u our address: %s", p,
+				 strerror(errno));
 			return -1;
 		}
-		hello.len = (uint32_t)len;
-		for (unsigned p = 0; p < f->nr_nodes; p++) {
-			struct fab_conn *c = fab_conn(f, p, ch);
-
-			if (c && (fab_write_all(c->fd, &hello, sizeof(hello)) ||
-				  fab_write_all(c->fd, addr, len))) {
-				snprintf(err, DSM_ERR_MAX, "fabric: cannot send rank %u our address: %s",
-					 p, strerror(errno));
-				return -1;
-			}
-		}
 	}
-	for (unsigned p = 0; p < f->nr_nodes; p++)
-		for (unsigned ch = 0; ch < nch; ch++) {
-			struct fab_conn *c = fab_conn(f, p, ch);
-			unsigned char addr[FAB_ADDR_MAX];
-			struct fab_ctl hello;
-			int rc;
-
-			if (!c)
-				continue;
-			rc = fab_read_within(c->fd, &hello, sizeof(hello), FAB_SETUP_MS);
-			if (!rc && (hello.magic != FAB_HELLO || !hello.len ||
-				    hello.len > FAB_ADDR_MAX || hello.count)) {
-				snprintf(err, DSM_ERR_MAX, "fabric: rank %u sent no endpoint address "
-					 "(is it using the fabric transport too?)", p);
-				return -1;
-			}
-			if (!rc)
-				rc = fab_read_within(c->fd, addr, hello.len, FAB_SETUP_MS);
-			if (rc) {
-				snprintf(err, DSM_ERR_MAX, "fabric: rank %u's endpoint address: %s", p,
-					 strerror(-rc));
-				return -1;
-			}
-			rc = fi_av_insert(f->av, addr, 1, &c->addr, 0, NULL);
-			if (rc != 1) {
-				snprintf(err, DSM_ERR_MAX, "fabric: rank %u's endpoint address is not "
-					 "one this provider reaches (%s)", p,
-					 fi_strerror(rc < 0 ? -rc : FI_EINVAL));
-				return -1;
-			}
-		}
-	for (unsigned pass = 0; pass < 2; pass++)
-		for (unsigned i = 0; i < f->nr_nodes * nch; i++) {
-			struct fab_conn *c = &f->conns[i];
-			struct fab_ctl r = { .magic = FAB_READY };
-			int rc = 0;
-
-			if (c->fd < 0)
-				continue;
-			if (!pass)
-				rc = fab_write_all(c->fd, &r, sizeof(r));
-			else if (!(rc = fab_read_within(c->fd, &r, sizeof(r), FAB_SETUP_MS)) &&
-				 (r.magic != FAB_READY || r.len || r.count))
-				rc = -EPROTO;
-			if (rc) {
-				snprintf(err, DSM_ERR_MAX, "fabric: rank %u did not get ready: %s",
-					 c->peer, strerror(-rc));
-				return -1;
-			}
-		}
 	return 0;
 }
 
-/* What a peer wrote on a mesh connection after set-up: its close, and nothing else. */
+/* A peer's address is in the address vector now: tell it, and send what waited for it. */
+static void fab_peer_known(struct fab_conn *c, const void *addr)
+{
+	struct fab_ctl r = { .magic = FAB_READY };
+	fi_addr_t a = FI_ADDR_NOTAVAIL;
+	int rc = fi_av_insert(c->ch->fab->av, addr, 1, &a, 0, NULL);
+
+	if (rc != 1) {
+		fab_conn_down(c, true, "its endpoint address is not one this provider reaches");
+		return;
+	}
+	atomic_store(&c->addr, a);
+	if (fab_write_all(c->fd, &r, sizeof(r)))
+		fab_conn_down(c, false, strerror(errno));
+}
+
+static void fab_peer_ready(struct fab_conn *c)
+{
+	struct fab_chan *ch = c->ch;
+
+	atomic_store(&c->ready, true);
+	pthread_mutex_lock(&ch->lock);
+	fab_flush_locked(ch);
+	pthread_mutex_unlock(&ch->lock);
+}
+
+/*
+ * What a peer writes on a mesh connection: its HELLO (its address), its
+ * READY (it has ours), at the end its CLOSE (how many messages it sent);
+ * nothing else.
+ */
 static void fab_watch_read(struct fab_conn *c)
 {
-	ssize_t r = recv(c->fd, c->ctl + c->ctl_have, sizeof(c->ctl) - c->ctl_have, MSG_DONTWAIT);
+	size_t want = sizeof(struct fab_ctl);
 	struct fab_ctl m;
+	ssize_t r;
 
+	if (c->stage == FAB_WANT_HELLO && c->ctl_have >= sizeof(m)) {
+		memcpy(&m, c->ctl, sizeof(m));
+		want += m.len;
+	}
+	r = recv(c->fd, c->ctl + c->ctl_have, want - c->ctl_have, MSG_DONTWAIT);
 	if (r < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (r <= 0) {
 		/* No close announced: it stopped without one (died), or the network failed. */
-		if (atomic_load(&c->close_at) == UINT64_MAX)
+		if (c->stage != FAB_CLOSED)
 			fab_conn_down(c, false, r ? strerror(errno) : "connection closed");
-		else
-			fab_conn_check_closed(c);
 		return;
 	}
-	if (atomic_load(&c->close_at) != UINT64_MAX) {
+	if (c->stage == FAB_CLOSED) {
 		fab_conn_down(c, true, "bytes after its close on its mesh connection");
 		return;
 	}
 	c->ctl_have += r;
-	if (c->ctl_have < sizeof(c->ctl))
+	if (c->ctl_have < sizeof(m))
 		return;
 	memcpy(&m, c->ctl, sizeof(m));
-	if (m.magic != FAB_CLOSE || m.len) {
-		fab_conn_down(c, true, "an unexpected message on its mesh connection");
+	switch (c->stage) {
+	case FAB_WANT_HELLO:
+		if (m.magic != FAB_HELLO || !m.len || m.len > FAB_ADDR_MAX || m.count) {
+			fab_conn_down(c, true, "it sent no endpoint address (does it use the fabric "
+				      "transport too?)");
+			return;
+		}
+		if (c->ctl_have < sizeof(m) + m.len)
+			return;
+		c->stage = FAB_WANT_READY;
+		c->ctl_have = 0;
+		fab_peer_known(c, c->ctl + sizeof(m));
 		return;
+	case FAB_WANT_READY:
+		if (m.magic != FAB_READY || m.len || m.count) {
+			fab_conn_down(c, true, "an unexpected message on its mesh connection");
+			return;
+		}
+		c->stage = FAB_WANT_CLOSE;
+		c->ctl_have = 0;
+		fab_peer_ready(c);
+		return;
+	default:
+		if (m.magic != FAB_CLOSE || m.len) {
+			fab_conn_down(c, true, "an unexpected message on its mesh connection");
+			return;
+		}
+		c->stage = FAB_CLOSED;
+		c->close_ms = fab_now_ms();
+		atomic_store(&c->close_at, m.count);
+		fab_conn_check_closed(c);
 	}
-	c->close_ms = fab_now_ms();
-	atomic_store(&c->close_at, m.count);
-	fab_conn_check_closed(c);
 }
 
 static void *fab_watcher(void *arg)
@@ -629,7 +613,7 @@ static void *fab_watcher(void *arg)
 
 			if (c->fd < 0 || atomic_load(&c->down))
 				continue;
-			if (atomic_load(&c->close_at) == UINT64_MAX) {
+			if (c->stage != FAB_CLOSED) {
 				who[np] = c;
 				pfd[np++] = (struct pollfd){ .fd = c->fd, .events = POLLIN };
 				continue;
@@ -975,7 +959,7 @@ struct dsm_transport *dsm_fabric_create(const struct dsm_fabric_config *cfg, cha
 			c->ch = &f->chans[ch];
 			c->peer = p;
 			c->fd = p == f->rank ? -1 : mesh_fd(cfg->mesh, p, cfg->first_channel + ch);
-			c->addr = FI_ADDR_NOTAVAIL;
+			atomic_init(&c->addr, FI_ADDR_NOTAVAIL);
 			atomic_init(&c->close_at, UINT64_MAX);
 		}
 	if (fab_choose(f, err))
@@ -993,10 +977,8 @@ struct dsm_transport *dsm_fabric_create(const struct dsm_fabric_config *cfg, cha
 		goto fail;
 	}
 	for (unsigned ch = 0; ch < nch; ch++)
-		if (fab_chan_open(f, ch, err))
+		if (fab_chan_open(f, ch, err) || fab_hello(f, ch, err))
 			goto fail;
-	if (fab_exchange(f, err))
-		goto fail;
 	return &f->t;
 fail:
 	/* Nothing was announced: the peers see the mesh close, not a close of ours. */

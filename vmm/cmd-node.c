@@ -233,12 +233,16 @@ static int node_create_vm(struct node *n, const struct cpuid_features *features)
 	 * join would be taken for a lost instance.
 	 */
 	dc.stop_timeout_s = NODE_JOIN_MS / 1000 + 10;
+	dc.transport = n->o.transport;
 	dc.on_fatal = cluster_dsm_fatal;
 	dc.arg = n->cl;
 	if (dsm_create(&dc, &n->dsm, err)) {
 		pr_err("node: guest RAM: %s", err);
 		return -1;
 	}
+	/* Which provider and interface a fabric gave is the user's to know: it is the speed. */
+	if (n->o.transport && strcmp(n->o.transport, "tcp"))
+		pr_info("node: guest RAM's pages go over %s", dsm_transport_describe(n->dsm));
 	cluster_set_dsm(n->cl, n->dsm);
 	if (dsm_start(n->dsm, err)) {
 		pr_err("node: guest RAM: %s", err);

@@ -90,6 +90,12 @@ static int run_main(int argc, char **argv)
 		}
 		return 2;
 	}
+	if (!o.nodes && o.transport) {
+		pr_err("run: --transport chooses what carries pages between instances: give "
+		       "--nodes too");
+		options_free(&o);
+		return 2;
+	}
 	if (o.nodes && o.nr_host_cpus) {
 		pr_err("run: --host-cpus pins the vCPUs of one instance; with --nodes, gvm "
 		       "chooses each instance's CPUs (or start them with gvm node --host-cpus)");

@@ -15,7 +15,7 @@ enum opt_id {
 	OPT_XML,
 	OPT_NODES,
 	OPT_RANK, OPT_PEERS, OPT_VM_ID, OPT_MUNGE_SOCKET, OPT_LISTEN, OPT_LISTEN_FD, OPT_KVM_FD, OPT_UFFD_FD,
-	OPT_STATUS_FD, OPT_HOST_CPUS, OPT_CONNECT_TIMEOUT, OPT_PEER_TIMEOUT,
+	OPT_STATUS_FD, OPT_HOST_CPUS, OPT_CONNECT_TIMEOUT, OPT_PEER_TIMEOUT, OPT_TRANSPORT,
 	OPT_PORT, OPT_FLAG_FACTOR,
 	OPT_NR,
 };
@@ -123,6 +123,12 @@ static const struct opt_def opts[OPT_NR] = {
 			     "an instance that says nothing for SECONDS while the guest runs "
 			     "(stopped, hung, cut off) is lost, and the VM stops (default 30: "
 			     "long enough for a busy host or a network fail-over)" },
+	[OPT_TRANSPORT] = { "transport", "tcp|fabric[:PROVIDER]", OPTG_NODE | OPTG_LAUNCH, false,
+			  "what carries guest RAM's pages between instances, the same for all: "
+			  "tcp (default), the instances' own connections; fabric, libfabric's "
+			  "first provider here that reaches other hosts (verbs on InfiniBand and "
+			  "RoCE...); fabric:PROVIDER, the one named (fi_info -l lists them).  "
+			  "The instance says which it used" },
 	[OPT_PORT] = { "port", "PORT", OPTG_CHECK, false,
 		     "in a Slurm step without SLURM_STEP_RESV_PORTS, the TCP port every "
 		     "instance listens on (the next ones for nodes that share an address; "
@@ -345,6 +351,15 @@ static int set_option(struct vm_options *o, enum opt_id id, const char *val, con
 	case OPT_PEER_TIMEOUT:
 		if (parse_uint(val, 1, 3600, &o->peer_timeout, err))
 			goto bad;
+		break;
+	case OPT_TRANSPORT:
+		if (strcmp(val, "tcp") && strcmp(val, "fabric") &&
+		    (strncmp(val, "fabric:", 7) || !val[7] || strlen(val) > 64 ||
+		     strpbrk(val, " \t\n,"))) {
+			snprintf(err, sizeof(err), "'%s' is not tcp, fabric or fabric:PROVIDER", val);
+			goto bad;
+		}
+		o->transport = val;
 		break;
 	case OPT_PORT:
 		if (parse_uint(val, 1, 65535, &o->port, err))

@@ -80,6 +80,7 @@ struct vm_options {
 	unsigned nr_host_cpus;
 	unsigned connect_timeout; /* --connect-timeout, seconds (default 30) */
 	unsigned peer_timeout;    /* --peer-timeout, seconds (default 30) */
+	const char *transport;    /* --transport (dsm_config.transport); NULL: tcp */
 
 	/* gvm check */
 	unsigned port;            /* --port; 0: not given */

@@ -1,0 +1,42 @@
+#!/bin/bash
+# timeout: 300
+# gvm run --nodes over the fabric transport: the probe guest over 2 and 3
+# instances with guest RAM's pages carried by libfabric (its tcp provider,
+# pinned to loopback), judged as over TCP; each instance says which provider
+# and domain carried them.  A provider that is not there stops the VM
+# before the guest starts, naming it; a bad --transport, or one without
+# --nodes, is refused at once.
+. "$GVM_TOP/tests/cluster/lib.sh"
+export FI_TCP_IFACE=lo
+CLUSTER_TRANSPORT="fabric:tcp;ofi_rxm"
+log=$GVM_TEST_TMP/probe.log
+cluster_probe 2 4 512M
+for r in 0 1; do
+	grep -q "^gvm rank $r: node: guest RAM's pages go over fabric: provider tcp;ofi_rxm, domain lo" "$log" ||
+		fail "rank $r did not say the fabric carried its pages"
+done
+cluster_probe 3 3 384M
+[ "$(grep -c "node: guest RAM's pages go over fabric: provider tcp;ofi_rxm" "$log")" = 3 ] ||
+	fail "not every one of 3 instances said the fabric carried its pages"
+
+"$GVM" run --nodes 2 --kernel "$PROBE" --vcpus 2 --mem 256M --transport fabric:nosuch \
+	>"$GVM_TEST_TMP/nosuch.log" 2>&1 </dev/null
+rc=$?
+[ $rc != 0 ] || fail "a provider that is not there: gvm exited 0"
+grep -q "provider 'nosuch' is not available here" "$GVM_TEST_TMP/nosuch.log" ||
+	{ cat "$GVM_TEST_TMP/nosuch.log"; fail "a provider that is not there is not named"; }
+grep -q "stopped before the guest started" "$GVM_TEST_TMP/nosuch.log" ||
+	fail "the VM did not stop before the guest started"
+
+expect_refused() {
+	local want=$1
+	shift
+	"$GVM" run "$@" >"$GVM_TEST_TMP/bad.log" 2>&1 </dev/null
+	rc=$?
+	[ $rc = 2 ] || fail "gvm run $*: status $rc, not 2"
+	grep -q -- "$want" "$GVM_TEST_TMP/bad.log" || { cat "$GVM_TEST_TMP/bad.log"; fail "gvm run $*: no '$want'"; }
+}
+expect_refused "'udp' is not tcp, fabric or fabric:PROVIDER" --nodes 2 --kernel "$PROBE" --transport udp
+expect_refused "'fabric:' is not tcp, fabric or fabric:PROVIDER" --nodes 2 --kernel "$PROBE" --transport fabric:
+expect_refused "give --nodes too" --kernel "$PROBE" --transport fabric
+echo "ok: the fabric transport carries the guest over 2 and 3 instances; bad choices refused"
