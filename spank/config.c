@@ -14,7 +14,7 @@
 
 enum key {
 	K_GVM, K_SRUN, K_IMAGE, K_MEM, K_VCPUS, K_MAX_MEM, K_MAX_VCPUS, K_PORTS,
-	K_CONNECT_TIMEOUT, K_PEER_TIMEOUT, K_MUNGE_SOCKET, K_RUNTIME_DIR, K_NR
+	K_CONNECT_TIMEOUT, K_PEER_TIMEOUT, K_MUNGE_SOCKET, K_RUNTIME_DIR, K_TRANSPORT, K_NR
 };
 
 static const char *const keys[K_NR] = {
@@ -22,11 +22,11 @@ static const char *const keys[K_NR] = {
 	[K_VCPUS] = "vcpus", [K_MAX_MEM] = "max_mem", [K_MAX_VCPUS] = "max_vcpus",
 	[K_PORTS] = "ports", [K_CONNECT_TIMEOUT] = "connect_timeout",
 	[K_PEER_TIMEOUT] = "peer_timeout", [K_MUNGE_SOCKET] = "munge_socket",
-	[K_RUNTIME_DIR] = "runtime_dir",
+	[K_RUNTIME_DIR] = "runtime_dir", [K_TRANSPORT] = "transport",
 };
 
 #define KNOWN "gvm, srun, image, mem, vcpus, max_mem, max_vcpus, ports, connect_timeout, " \
-	"peer_timeout, munge_socket, runtime_dir"
+	"peer_timeout, munge_socket, runtime_dir, transport"
 
 /* An absolute path: programs run and directories written as root are never relative. */
 static int set_path(char *dst, const char *key, const char *val, char *err)
@@ -110,6 +110,16 @@ static int set_key(struct gvm_config *c, enum key k, const char *val, char *err)
 		return set_path(c->munge_socket, keys[k], val, err);
 	case K_RUNTIME_DIR:
 		return set_path(c->runtime_dir, keys[k], val, err);
+	case K_TRANSPORT:
+		/* gvm's --transport: what carries guest RAM's pages on this cluster's network. */
+		if (check_word("transport=", val, err))
+			return -1;
+		if (strcmp(val, "tcp") && strcmp(val, "fabric") &&
+		    (strncmp(val, "fabric:", 7) || !val[7] || strlen(val) >= sizeof(c->transport)))
+			return errf(err, "transport=%s: it is tcp, fabric or fabric:PROVIDER (a "
+				    "libfabric provider, as fi_info -l lists them)", val);
+		strcpy(c->transport, val);
+		return 0;
 	case K_NR:
 		break;
 	}

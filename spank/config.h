@@ -30,6 +30,7 @@ struct gvm_config {
 	unsigned peer_timeout;           /* seconds, 0: gvm's */
 	char munge_socket[GVM_PATH_MAX]; /* munged's socket, "" for munge's own */
 	char runtime_dir[GVM_PATH_MAX];  /* the plugin's bookkeeping (runtime_dir=) */
+	char transport[72];              /* gvm's --transport (transport=), "" for gvm's */
 };
 
 /*

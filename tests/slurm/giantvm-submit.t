@@ -125,6 +125,26 @@ grep -q 'cpu binding' "$h/img-$id.err" && fail "job $id: srun's note on CPU bind
 gv_check_clean "a job with a missing image" "$id"
 echo "ok: a missing image fails the job (status 1) with gvm's message; nodes idle, nothing left"
 
+# 6'. The site's transport= reaches every instance (gvm node --transport):
+#     a provider this host lacks fails the job before the guest starts,
+#     naming it; a value that is no transport refuses --giantvm.
+cp "$slurm_plugstack" "$slurm_dir/plugstack.good"
+sed -i 's/$/ transport=fabric:nosuch/' "$slurm_plugstack"
+id=$(cd "$h" && slurm_as_user sbatch -N2 --giantvm --parsable \
+	-o "$h/tr-%j.out" -e "$h/tr-%j.err" ./plain.sh) || fail "sbatch --giantvm refused with transport="
+slurm_wait_job "$id" 60
+rc=$?
+cat "$h/tr-$id.err"
+[ $rc = 1 ] || fail "job $id over a missing fabric provider: exit status $rc, not 1"
+grep -q "^gvm rank 0: .*provider 'nosuch' is not available here" "$h/tr-$id.err" ||
+	fail "job $id: its error file does not name the missing provider"
+gv_check_clean "a job over a missing fabric provider" "$id"
+cp "$slurm_dir/plugstack.good" "$slurm_plugstack"
+sed -i 's/$/ transport=udp/' "$slurm_plugstack"
+refused 255 "transport=udp: it is tcp, fabric or fabric:PROVIDER" sbatch --giantvm --wrap true
+cp "$slurm_dir/plugstack.good" "$slurm_plugstack"
+echo "ok: the site's transport= reaches gvm node (a missing provider named, status 1); a bad one refuses --giantvm"
+
 # 6a. A guest that fails to boot (a kernel that triple-faults at once):
 #     the job fails, gvm says how, the nodes stay idle.
 bad=$GVM_BUILD/tests/vmm/triple.elf
