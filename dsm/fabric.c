@@ -159,6 +159,14 @@ static struct fab *fab_of(struct dsm_transport *t)
 	return (struct fab *)t;
 }
 
+static uint64_t fab_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000ull + ts.tv_nsec / 1000000;
+}
+
 static struct fab_conn *fab_conn(struct fab *f, unsigned peer, unsigned channel)
 {
 	if (peer >= f->nr_nodes || peer == f->rank || channel >= f->cfg.nr_channels)
@@ -444,14 +452,6 @@ static void *fab_progress(void *arg)
 }
 
 /* ---- the mesh connections: addresses, then lives ---- */
-
-static uint64_t fab_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000ull + ts.tv_nsec / 1000000;
-}
 
 static int fab_write_all(int fd, const void *buf, size_t n)
 {
@@ -789,18 +789,14 @@ static const struct dsm_transport_ops fab_ops = {
 	.describe = fab_describe,
 };
 
-/*
- * The provider: the one named, or the first libfabric offers that reaches
- * other hosts (shared memory ones do not) with what we need.
- */
-static int fab_choose(struct fab *f, char *err)
+struct fi_info *dsm_fabric_choose(const char *provider, char *err)
 {
-	struct fi_info *hints = fi_allocinfo(), *all = NULL, *i;
+	struct fi_info *hints = fi_allocinfo(), *all = NULL, *i, *chosen;
 	int rc;
 
 	if (!hints) {
 		snprintf(err, DSM_ERR_MAX, "fabric: out of memory");
-		return -1;
+		return NULL;
 	}
 	hints->ep_attr->type = FI_EP_RDM;
 	hints->caps = FI_MSG | FI_SOURCE;
@@ -810,39 +806,45 @@ static int fab_choose(struct fab *f, char *err)
 	hints->domain_attr->threading = FI_THREAD_SAFE;
 	hints->domain_attr->mr_mode = FI_MR_LOCAL | FI_MR_VIRT_ADDR | FI_MR_ALLOCATED |
 				      FI_MR_PROV_KEY | FI_MR_ENDPOINT;
-	if (f->cfg.provider && !(hints->fabric_attr->prov_name = strdup(f->cfg.provider))) {
+	if (provider && !(hints->fabric_attr->prov_name = strdup(provider))) {
 		fi_freeinfo(hints);
 		snprintf(err, DSM_ERR_MAX, "fabric: out of memory");
-		return -1;
+		return NULL;
 	}
 	rc = fi_getinfo(FAB_VERSION, NULL, NULL, 0, hints, &all);
 	fi_freeinfo(hints);
 	for (i = rc ? NULL : all; i; i = i->next) {
 		const char *p = i->fabric_attr->prov_name;
 
-		if (f->cfg.provider || (strcmp(p, "shm") && strncmp(p, "shm;", 4) &&
-					strcmp(p, "sm2") && !strstr(p, "ofi_rxd")))
+		if (provider || (strcmp(p, "shm") && strncmp(p, "shm;", 4) && strcmp(p, "sm2") &&
+				 !strstr(p, "ofi_rxd")))
 			break;
 	}
 	if (!i) {
-		if (f->cfg.provider)
+		if (provider)
 			snprintf(err, DSM_ERR_MAX, "fabric: provider '%s' is not available here "
 				 "with reliable datagrams and ordered messages (fi_info -l lists "
-				 "the providers: %s)", f->cfg.provider,
+				 "the providers: %s)", provider,
 				 rc ? fi_strerror(-rc) : "none of its interfaces qualifies");
 		else
 			snprintf(err, DSM_ERR_MAX, "fabric: no libfabric provider reaches other "
 				 "hosts here with reliable datagrams and ordered messages (%s)",
 				 rc ? fi_strerror(-rc) : "only shared-memory ones");
 		fi_freeinfo(all);
-		return -1;
+		return NULL;
 	}
-	f->info = fi_dupinfo(i);
+	chosen = fi_dupinfo(i);
 	fi_freeinfo(all);
-	if (!f->info) {
+	if (!chosen)
 		snprintf(err, DSM_ERR_MAX, "fabric: out of memory");
+	return chosen;
+}
+
+static int fab_choose(struct fab *f, char *err)
+{
+	f->info = dsm_fabric_choose(f->cfg.provider, err);
+	if (!f->info)
 		return -1;
-	}
 	snprintf(f->desc, sizeof(f->desc), "fabric: provider %s, domain %s, fabric %s",
 		 f->info->fabric_attr->prov_name, f->info->domain_attr->name,
 		 f->info->fabric_attr->name);

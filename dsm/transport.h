@@ -110,4 +110,12 @@ struct dsm_fabric_config {
  */
 struct dsm_transport *dsm_fabric_create(const struct dsm_fabric_config *cfg, char *err);
 
+/*
+ * With libfabric: what the fabric transport would open for provider (NULL:
+ * the first that reaches other hosts), for a yardstick that must go through
+ * the same (bench-dsm's floor); free it with fi_freeinfo.  NULL and err.
+ */
+struct fi_info;
+struct fi_info *dsm_fabric_choose(const char *provider, char *err);
+
 #endif

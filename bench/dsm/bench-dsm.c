@@ -37,6 +37,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 
+#include "bench/dsm/fabric-floor.h"
 #include "common/parse.h"
 #include "common/wire.h"
 #include "tests/dsm/cluster.h"
@@ -60,8 +61,14 @@ struct opts {
 	unsigned prefetch;
 	unsigned rounds;
 	unsigned hold_progress_us;
+	const char *transport; /* the DSM's, and the floor's round trip's (NULL: tcp) */
 	bool extras, verbose, breakdown;
 };
+
+static const char *fabric_provider(const struct opts *o)
+{
+	return o->transport[6] == ':' ? o->transport + 7 : NULL;
+}
 
 static double now_us(void)
 {
@@ -173,6 +180,7 @@ struct floor_client {
 	int uffd, fd;
 	unsigned poll_us;
 	bool split;
+	struct fab_floor *ff; /* the round trip through the fabric, or NULL: TCP (fd) */
 	atomic_bool network, stop;
 	_Atomic uint64_t split_addr; /* split: the page the reply is for */
 	uint8_t *region;
@@ -200,6 +208,19 @@ static void floor_fetch(int fd, unsigned poll_us, uint64_t bytes, void *buf, siz
 	}
 }
 
+/* One request of 16 bytes and its page, over TCP or through the fabric. */
+static void floor_round_trip(struct floor_client *f)
+{
+	uint64_t req[REQ_BYTES / 8] = { DSM_PAGE_SIZE };
+
+	if (!f->ff) {
+		floor_fetch(f->fd, f->poll_us, DSM_PAGE_SIZE, f->page, DSM_PAGE_SIZE);
+		return;
+	}
+	fab_floor_send(f->ff, req, sizeof(req));
+	fab_floor_recv(f->ff, f->page, DSM_PAGE_SIZE);
+}
+
 /* The floor's handler: one event, one round trip (unless measuring parts), one UFFDIO_COPY. */
 static void *floor_handler(void *arg)
 {
@@ -224,7 +245,7 @@ static void *floor_handler(void *arg)
 			continue;
 		}
 		if (atomic_load(&f->network))
-			floor_fetch(f->fd, f->poll_us, DSM_PAGE_SIZE, f->page, DSM_PAGE_SIZE);
+			floor_round_trip(f);
 		c = (struct uffdio_copy){ .dst = m.arg.pagefault.address & ~(uint64_t)4095,
 					  .src = (uintptr_t)f->page, .len = DSM_PAGE_SIZE };
 		if (ioctl(f->uffd, UFFDIO_COPY, &c))
@@ -312,6 +333,8 @@ struct dsm_ctx {
 	struct dsm_trace *trace; /* NULL, or the breakdown's, shared by every rank */
 	unsigned threads;        /* W_PARALLEL: rank 1's reading threads */
 	bool split_floor;        /* the floor's reply read by a second thread */
+	struct fab_floor *ff;    /* ranks 0 and 1, --transport fabric: the floor's fabric end */
+	pthread_t ff_server;     /* rank 0: answers its requests */
 };
 
 /* The floor's TCP connection over loopback, made before the ranks fork. */
@@ -337,10 +360,34 @@ static void floor_connect(struct cluster *c, void *arg)
 		setsockopt(x->floor_fd[i], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
+/* Rank 0's fabric end: a page for each request, until one asks for none. */
+static void *floor_fab_serve(void *arg)
+{
+	struct dsm_ctx *x = arg;
+	static unsigned char page[DSM_PAGE_SIZE];
+
+	memset(page, 0x5a, sizeof(page));
+	for (;;) {
+		uint64_t req[REQ_BYTES / 8];
+
+		fab_floor_recv(x->ff, req, sizeof(req));
+		if (!req[0])
+			break;
+		fab_floor_send(x->ff, page, DSM_PAGE_SIZE);
+	}
+	return NULL;
+}
+
 /* Rank 0 serves the floor during fn's timed part; rank 1 keeps its end. */
 static void floor_begin(struct dsm_ctx *x, unsigned rank, struct floor_server *s)
 {
 	close(x->floor_fd[rank == 0]);
+	/* Through the fabric: the endpoints' addresses over the TCP pair, before it serves. */
+	if (x->o->transport && !strncmp(x->o->transport, "fabric", 6) && rank < 2) {
+		x->ff = fab_floor_open(x->floor_fd[rank], fabric_provider(x->o));
+		if (rank == 0 && pthread_create(&x->ff_server, NULL, floor_fab_serve, x))
+			die("floor: cannot start its fabric server");
+	}
 	if (rank == 0) {
 		*s = (struct floor_server){ .fd = x->floor_fd[0], .poll_us = x->o->poll_us };
 		if (pthread_create(&s->th, NULL, floor_serve, s))
@@ -357,6 +404,15 @@ static void floor_begin(struct dsm_ctx *x, unsigned rank, struct floor_server *s
  */
 static void floor_end(struct dsm_ctx *x, unsigned rank, struct floor_server *s)
 {
+	if (x->ff && rank == 1) {
+		uint64_t stop[REQ_BYTES / 8] = { 0 };
+
+		fab_floor_send(x->ff, stop, sizeof(stop));
+	}
+	if (x->ff && rank == 0)
+		pthread_join(x->ff_server, NULL);
+	fab_floor_close(x->ff);
+	x->ff = NULL;
 	if (rank == 1) {
 		shutdown(x->floor_fd[1], SHUT_RDWR);
 		close(x->floor_fd[1]);
@@ -380,7 +436,7 @@ static void floor_parts(struct dsm_ctx *x, struct floor_client *f, unsigned page
 	for (unsigned i = 0; i < pages && rtt->n < MAX_SAMPLES; i++) {
 		double t0 = now_us();
 
-		floor_fetch(f->fd, f->poll_us, DSM_PAGE_SIZE, f->page, DSM_PAGE_SIZE);
+		floor_round_trip(f);
 		rtt->us[rtt->n++] = now_us() - t0;
 	}
 }
@@ -410,6 +466,7 @@ static int dsm_lat_node(struct dsm *d, unsigned rank, void *arg)
 		f = aligned_alloc(4096, sizeof(*f));
 		if (!f)
 			die("out of memory");
+		f->ff = x->ff;
 		floor_open(f, x->floor_fd[1], x->o->poll_us, 2 * x->pages, x->split_floor);
 	}
 	cluster_barrier(x->c);
@@ -645,6 +702,7 @@ static void run_dsm(struct opts *o, int what, unsigned nodes, bool excl, unsigne
 	c.tmpl.hold_us = hold_us;
 	c.tmpl.trace = trace;
 	c.tmpl.hold_progress_us = o->hold_progress_us;
+	c.tmpl.transport = o->transport;
 	c.timeout_s = 300;
 	c.before_fork = floor_connect;
 	c.arg = &x;
@@ -714,6 +772,15 @@ static const struct yardstick yardsticks[] = {
 	  .unit = "ns/increment"),
 };
 #define NR_YARDSTICKS (sizeof(yardsticks) / sizeof(yardsticks[0]))
+
+/*
+ * Not measured in this run: an extra without --extras; the floor read by a
+ * second thread over the fabric (its ends are one thread's each).
+ */
+static bool yardstick_skipped(const struct yardstick *y, const struct opts *o)
+{
+	return (y->extra && !o->extras) || (y->split_floor && o->transport);
+}
 
 /* Samples of one yardstick, pooled over the rounds. */
 struct pool {
@@ -916,7 +983,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: bench-dsm [--pages N] [--seq SIZE] [--poll US] [--handlers N] [--prefetch N]\n"
 		"                 [--rounds N] [--extras] [--verbose] [--breakdown]\n"
-		"                 [--progress-hold US]\n"
+		"                 [--progress-hold US] [--transport tcp|fabric[:PROVIDER]]\n"
 		"  --pages N     pairs per latency yardstick and round (default 2000, at most %u)\n"
 		"  --seq SIZE    bytes read sequentially (default 64M)\n"
 		"  --poll US     busy-poll budget of fault handlers and receive threads (default 0)\n"
@@ -927,6 +994,9 @@ static void usage(FILE *f)
 		"  --extras      also measure policies: exclusive-on-read, prefetch off, holds\n"
 		"  --verbose     print every round's numbers on stderr\n"
 		"  --progress-hold US  the DSM's hold_progress_us (default 20000; 0: off)\n"
+		"  --transport T what carries the DSM's messages (dsm_config.transport); with\n"
+		"                fabric, the floor's round trip goes through the same provider\n"
+		"                (its sequential read is still paired with a TCP stream)\n"
 		"  --breakdown   also trace one remote read and one write with a sharer\n"
 		"                along their path (fault, sends, receipts, mapping) and print\n"
 		"                the median time of each step from the access's start\n"
@@ -945,7 +1015,7 @@ int main(int argc, char **argv)
 		{ "handlers", 1, NULL, 'h' }, { "prefetch", 1, NULL, 'f' },
 		{ "extras", 0, NULL, 'x' }, { "rounds", 1, NULL, 'r' }, { "verbose", 0, NULL, 'v' },
 		{ "breakdown", 0, NULL, 'b' }, { "progress-hold", 1, NULL, 'g' },
-		{ "help", 0, NULL, 'H' }, { 0 },
+		{ "transport", 1, NULL, 't' }, { "help", 0, NULL, 'H' }, { 0 },
 	};
 	struct opts o = { .pages = 2000, .seq_bytes = 64ull << 20, .handlers = 2, .prefetch = 64,
 			  .rounds = 3, .hold_progress_us = 20000 };
@@ -997,6 +1067,12 @@ int main(int argc, char **argv)
 			if (parse_uint(optarg, 0, 10000000, &o.hold_progress_us, err))
 				die("--progress-hold: %s", err);
 			break;
+		case 't':
+			if (strcmp(optarg, "tcp") && strcmp(optarg, "fabric") &&
+			    (strncmp(optarg, "fabric:", 7) || !optarg[7]))
+				die("--transport: '%s' is not tcp, fabric or fabric:PROVIDER", optarg);
+			o.transport = strcmp(optarg, "tcp") ? optarg : NULL;
+			break;
 		case 'H':
 			usage(stdout);
 			return 0;
@@ -1021,16 +1097,16 @@ int main(int argc, char **argv)
 			die("out of memory");
 	}
 	printf("bench-dsm: %u pairs per latency yardstick and round, %u rounds pooled, busy-poll "
-	       "%u us, %u handler threads, progress hold %u us, sequential reads of %llu MiB\n",
-	       o.pages, o.rounds, o.poll_us, o.handlers, o.hold_progress_us,
-	       (unsigned long long)(o.seq_bytes >> 20));
+	       "%u us, %u handler threads, progress hold %u us, sequential reads of %llu MiB, "
+	       "transport %s\n", o.pages, o.rounds, o.poll_us, o.handlers, o.hold_progress_us,
+	       (unsigned long long)(o.seq_bytes >> 20), o.transport ? o.transport : "tcp");
 	machine_state("before");
 	for (unsigned round = 0; round < o.rounds; round++) {
 		for (unsigned i = 0; i < NR_YARDSTICKS; i++) {
 			const struct yardstick *y = &yardsticks[i];
 			struct pool *p = &pools[i];
 
-			if (y->extra && !o.extras)
+			if (yardstick_skipped(y, &o))
 				continue;
 			run_dsm(&o, y->what, y->nodes, y->excl, y->prefetch ? o.prefetch : 0,
 				y->hold_us, round & 1, r, i == 0 ? parts : NULL, NULL,
@@ -1057,14 +1133,15 @@ int main(int argc, char **argv)
 					(unsigned long long)r->stats.msgs_sent);
 		}
 	}
-	printf("floor: a userfaultfd fault whose handler does a TCP round trip of 16 B / 4 KiB; "
+	printf("floor: a userfaultfd fault whose handler does a %s round trip of 16 B / 4 KiB; "
 	       "its parts (last round, medians): fault %.1f us, round trip %.1f us\n",
+	       o.transport ? "fabric" : "TCP",
 	       quantile(parts[0].us, parts[0].n, 0.5), quantile(parts[1].us, parts[1].n, 0.5));
 	for (unsigned i = 0; i < NR_YARDSTICKS; i++) {
 		const struct yardstick *y = &yardsticks[i];
 		struct pool *p = &pools[i];
 
-		if (y->extra && !o.extras)
+		if (yardstick_skipped(y, &o))
 			continue;
 		printf("%s: ", y->name);
 		if (y->mbps) {

@@ -4,7 +4,8 @@
 # that every yardstick printed its figures (a paired ratio for each latency,
 # a rate for each thread count, the 4- and 8-node reads against 2 nodes),
 # that the PNG is one, and that the plot refuses input without figures by
-# name.  A benchmark, not a timed test: no figure is judged.
+# name; the same over the fabric transport, its floor through the fabric.
+# A benchmark, not a timed test: no figure is judged.
 # timeout: 240
 set -u
 bench=$GVM_BUILD/bench/dsm/bench-dsm
@@ -36,6 +37,19 @@ cmp -s <(head -c "$(stat -c %s "$T/b.txt")" "$T/out") "$T/b.txt" ||
 	{ echo "FAIL: $T/b.png is not a PNG"; fail=1; }
 grep -q "bench-dsm plot: $T/b.png" "$T/out" || grep -q "bench-dsm plot: $T/b.png" "$T/err" ||
 	{ echo "FAIL: the plot's path was not shown"; fail=1; }
+
+# Over the fabric transport (tcp;ofi_rxm on loopback), the floor through it too.
+FI_TCP_IFACE=lo "$GVM_TOP/bench/dsm/run" --report "$T/f" "$bench" --pages 50 --rounds 1 --seq 1M \
+	--transport "fabric:tcp;ofi_rxm" >"$T/fout" 2>"$T/ferr" ||
+	{ echo "FAIL: bench-dsm --transport fabric failed:"; tail -20 "$T/ferr"; exit 1; }
+grep -q "transport fabric:tcp;ofi_rxm" "$T/f.txt" && grep -q "^floor: .* does a fabric round trip" "$T/f.txt" ||
+	{ echo "FAIL: the fabric run does not say its floor went through the fabric"; fail=1; }
+for y in "remote read fault" "remote write fault" "write fault, 3 sharers to invalidate"; do
+	grep -Eq "^$y: [0-9.]+ us, floor [0-9.]+ us; ratio [0-9.]+ to the floor" "$T/f.txt" ||
+		{ echo "FAIL: over the fabric, no paired figures for '$y'"; fail=1; }
+done
+grep -q "read by a second thread" "$T/f.txt" &&
+	{ echo "FAIL: the split floor was measured over the fabric, where it cannot be"; fail=1; }
 
 # Input without figures: refused, naming the file, and no PNG left.
 echo "not bench-dsm output" >"$T/junk.txt"
