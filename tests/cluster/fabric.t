@@ -5,7 +5,8 @@
 # pinned to loopback), judged as over TCP; each instance says which provider
 # and domain carried them.  A provider that is not there stops the VM
 # before the guest starts, naming it; a bad --transport, or one without
-# --nodes, is refused at once.
+# --nodes, is refused at once.  Over verbs too where there is an RDMA device
+# (not on the development machine: the test says so).
 . "$GVM_TOP/tests/cluster/lib.sh"
 export FI_TCP_IFACE=lo
 CLUSTER_TRANSPORT="fabric:tcp;ofi_rxm"
@@ -40,3 +41,14 @@ expect_refused "'udp' is not tcp, fabric or fabric:PROVIDER" --nodes 2 --kernel 
 expect_refused "'fabric:' is not tcp, fabric or fabric:PROVIDER" --nodes 2 --kernel "$PROBE" --transport fabric:
 expect_refused "give --nodes too" --kernel "$PROBE" --transport fabric
 echo "ok: the fabric transport carries the guest over 2 and 3 instances; bad choices refused"
+
+# verbs (InfiniBand, RoCE) only where there is an RDMA device: say so when there is none.
+"$GVM" run --nodes 2 --kernel "$PROBE" --vcpus 2 --mem 256M --transport "fabric:verbs;ofi_rxm" \
+	--append probe.workloads=counter >"$GVM_TEST_TMP/verbs.log" 2>&1 </dev/null
+if grep -q "provider 'verbs;ofi_rxm' is not available here" "$GVM_TEST_TMP/verbs.log"; then
+	echo "note: no RDMA device here (libfabric offers no verbs provider): verbs is not tested"
+else
+	CLUSTER_TRANSPORT="fabric:verbs;ofi_rxm"
+	cluster_probe 2 4 512M
+	echo "ok: the fabric transport over verbs"
+fi

@@ -334,6 +334,7 @@ net_seed() {
 # the clock); every workload, judged by probe-check; every instance must
 # exit 0, the relay must have forwarded (and, past 10000 packets, lost)
 # packets, nothing may be left behind.
+# $NET_TRANSPORT, when set, is every instance's --transport.
 net_probe() {
 	local n=$1 vcpus=$2 mem=$3 r t0 lost fwd seed matrices
 	net_seed
@@ -346,7 +347,8 @@ net_probe() {
 		fail "gvm topo refused --vcpus $vcpus --numa $n --mem $mem"
 	t0=$(now_ms)
 	net_start "$vcpus" "$mem" \
-		"probe.workloads=$NET_WORKLOADS probe.matrix=$matrices $NET_APPEND"
+		"probe.workloads=$NET_WORKLOADS probe.matrix=$matrices $NET_APPEND" \
+		${NET_TRANSPORT:+--transport "$NET_TRANSPORT"}
 	net_wait_ended $NET_PROBE_WAIT_MS $(seq 0 $((n - 1))) ||
 		{ net_logs; fail "instances still run after $((NET_PROBE_WAIT_MS / 1000)) s"; }
 	echo "all $n instances ended after $(($(now_ms) - t0)) ms"
