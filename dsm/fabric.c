@@ -718,7 +718,7 @@ static void fab_stop(struct dsm_transport *t)
 	if (!atomic_load(&f->stopping))
 		fab_drain(f);
 	fab_shutdown(t);
-	for (unsigned ch = 0; ch < f->cfg.nr_channels; ch++)
+	for (unsigned ch = 0; f->chans && ch < f->cfg.nr_channels; ch++)
 		if (f->chans[ch].started) {
 			pthread_join(f->chans[ch].thread, NULL);
 			f->chans[ch].started = false;

@@ -84,18 +84,42 @@ static void on_lost(void *arg, unsigned peer, unsigned channel, bool malformed, 
 	pthread_mutex_unlock(&s->lock);
 }
 
+/* Channel 0 of the mesh as a transport: TCP, or the fabric (tcp;ofi_rxm on loopback). */
+static struct dsm_transport *open_transport(struct mesh *m, bool fabric, dsm_dispatch_fn dispatch,
+					    dsm_lost_fn lost, void *arg, char *err)
+{
+	struct dsm_tcp_config cfg = {
+		.mesh = m, .first_channel = 0, .nr_channels = 1,
+		.dispatch = dispatch, .lost = lost, .arg = arg,
+	};
+	struct dsm_fabric_config fcfg = {
+		.mesh = m, .first_channel = 0, .nr_channels = 1, .provider = "tcp;ofi_rxm",
+		.dispatch = dispatch, .lost = lost, .arg = arg,
+	};
+
+	return fabric ? dsm_fabric_create(&fcfg, err) : dsm_tcp_create(&cfg, err);
+}
+
+/* Two real processes, each running raw over the mesh with the transport chosen. */
+static void run_pair(int (*raw)(struct cluster *, struct mesh *, unsigned, void *), bool fabric)
+{
+	struct cluster c;
+
+	cluster_init(&c, 2, DSM_PAGE_SIZE);
+	c.raw_mask = 3;
+	c.raw = raw;
+	c.timeout_s = 40;
+	cluster_run(&c, NULL, &fabric);
+	CHECK_EQ(c.status[0], 0);
+	CHECK_EQ(c.status[1], 0);
+	if (c.status[0] || c.status[1])
+		cluster_report(&c);
+}
+
 static int streamer(struct cluster *c, struct mesh *m, unsigned rank, void *arg)
 {
 	static struct stream s = { .lock = PTHREAD_MUTEX_INITIALIZER };
 	const bool *fabric = arg;
-	struct dsm_tcp_config cfg = {
-		.mesh = m, .first_channel = 0, .nr_channels = 1,
-		.dispatch = on_frame, .lost = on_lost, .arg = &s,
-	};
-	struct dsm_fabric_config fcfg = {
-		.mesh = m, .first_channel = 0, .nr_channels = 1, .provider = "tcp;ofi_rxm",
-		.dispatch = on_frame, .lost = on_lost, .arg = &s,
-	};
 	unsigned peer = 1 - rank;
 	int fd = mesh_fd(m, peer, 0), small = 64 << 10, rc = 0;
 	struct timespec deadline;
@@ -105,7 +129,7 @@ static int streamer(struct cluster *c, struct mesh *m, unsigned rank, void *arg)
 	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
 	deadline_cond_init(&s.cond);
-	s.tr = *fabric ? dsm_fabric_create(&fcfg, err) : dsm_tcp_create(&cfg, err);
+	s.tr = open_transport(m, *fabric, on_frame, on_lost, &s, err);
 	if (!s.tr || s.tr->ops->start(s.tr, err)) {
 		fprintf(stderr, "rank %u: %s\n", rank, err);
 		return 20;
@@ -143,21 +167,6 @@ static int streamer(struct cluster *c, struct mesh *m, unsigned rank, void *arg)
 	cluster_barrier(c);
 	s.tr->ops->destroy(s.tr);
 	return rc;
-}
-
-static void both_ways(bool fabric)
-{
-	struct cluster c;
-
-	cluster_init(&c, 2, DSM_PAGE_SIZE);
-	c.raw_mask = 3;
-	c.raw = streamer;
-	c.timeout_s = 40;
-	cluster_run(&c, NULL, &fabric);
-	CHECK_EQ(c.status[0], 0);
-	CHECK_EQ(c.status[1], 0);
-	if (c.status[0] || c.status[1])
-		cluster_report(&c);
 }
 
 /*
@@ -209,21 +218,13 @@ static int closer(struct cluster *c, struct mesh *m, unsigned rank, void *arg)
 	static struct sink k = { .lock = PTHREAD_MUTEX_INITIALIZER };
 	static unsigned char page[DSM_PAGE_SIZE];
 	const bool *fabric = arg;
-	struct dsm_tcp_config cfg = {
-		.mesh = m, .first_channel = 0, .nr_channels = 1,
-		.dispatch = on_data, .lost = on_close, .arg = &k,
-	};
-	struct dsm_fabric_config fcfg = {
-		.mesh = m, .first_channel = 0, .nr_channels = 1, .provider = "tcp;ofi_rxm",
-		.dispatch = on_data, .lost = on_close, .arg = &k,
-	};
 	struct dsm_transport *tr;
 	struct timespec deadline;
 	char err[DSM_ERR_MAX];
 	int rc = 0;
 
 	deadline_cond_init(&k.cond);
-	tr = *fabric ? dsm_fabric_create(&fcfg, err) : dsm_tcp_create(&cfg, err);
+	tr = open_transport(m, *fabric, on_data, on_close, &k, err);
 	if (!tr || tr->ops->start(tr, err)) {
 		fprintf(stderr, "rank %u: %s\n", rank, err);
 		return 30;
@@ -257,39 +258,24 @@ static int closer(struct cluster *c, struct mesh *m, unsigned rank, void *arg)
 	return rc;
 }
 
-static void close_after_messages(bool fabric)
-{
-	struct cluster c;
-
-	cluster_init(&c, 2, DSM_PAGE_SIZE);
-	c.raw_mask = 3;
-	c.raw = closer;
-	c.timeout_s = 40;
-	cluster_run(&c, NULL, &fabric);
-	CHECK_EQ(c.status[0], 0);
-	CHECK_EQ(c.status[1], 0);
-	if (c.status[0] || c.status[1])
-		cluster_report(&c);
-}
-
 static void test_close_after_messages_tcp(void)
 {
-	close_after_messages(false);
+	run_pair(closer, false);
 }
 
 static void test_close_after_messages_fabric(void)
 {
-	close_after_messages(true);
+	run_pair(closer, true);
 }
 
 static void test_both_ways_small_buffers(void)
 {
-	both_ways(false);
+	run_pair(streamer, false);
 }
 
 static void test_both_ways_fabric(void)
 {
-	both_ways(true);
+	run_pair(streamer, true);
 }
 
 int main(void)
