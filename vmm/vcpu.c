@@ -342,7 +342,7 @@ static void process_events(struct vcpu *v)
 		if ((uint64_t)ts.tv_sec * 1000000000 + ts.tv_nsec >= v->timer_deadline)
 			lapic_timer_expired(v->lapic);
 	}
-	if (lapic_take_init(v->lapic)) {
+	if (lapic_take_start(v->lapic, &sipi)) {
 		if (v->bsp) {
 			pr_warn("vCPU 0 (the BSP) received INIT: ignored, there is no firmware "
 				"to reset to");
@@ -353,7 +353,6 @@ static void process_events(struct vcpu *v)
 			pr_debug("vCPU %u: INIT", v->index);
 		}
 	}
-	sipi = lapic_take_sipi(v->lapic);
 	if (sipi >= 0 && v->state == VCPU_WAIT_SIPI) {
 		if (cpu_start_real_mode(v->fd, &v->reset_sregs, sipi)) {
 			vm_stop(v->vm, VM_STATUS_FAILED,

@@ -294,28 +294,35 @@ static void test_init_sipi_nmi(void)
 	struct env e;
 	struct lapic *l = make(&e, 1, 1);
 
-	CHECK(!lapic_take_init(l));
-	CHECK_EQ(lapic_take_sipi(l), -1);
+	int sipi;
+
+	CHECK(!lapic_take_start(l, &sipi));
+	CHECK_EQ(sipi, -1);
 	CHECK(!lapic_take_nmi(l));
 	/* accepted even while software-disabled */
 	lapic_accept(l, &(struct apic_msg){ .mode = APIC_DM_INIT, .level = true, .assert = true });
 	lapic_accept(l, &(struct apic_msg){ .mode = APIC_DM_SIPI, .vector = 0x9A });
 	lapic_accept(l, &(struct apic_msg){ .mode = APIC_DM_NMI });
 	CHECK_EQ(e.kicks, 3);
-	CHECK(lapic_take_init(l));
-	CHECK(!lapic_take_init(l));
-	CHECK_EQ(lapic_take_sipi(l), 0x9A);
-	CHECK_EQ(lapic_take_sipi(l), -1);
+	/* INIT then SIPI: both taken at once, so the SIPI is known to follow the INIT */
+	CHECK(lapic_take_start(l, &sipi));
+	CHECK_EQ(sipi, 0x9A);
+	CHECK(!lapic_take_start(l, &sipi));
+	CHECK_EQ(sipi, -1);
 	CHECK(lapic_take_nmi(l));
 	CHECK(!lapic_take_nmi(l));
 	/* a later INIT cancels a SIPI that was not taken yet */
 	lapic_accept(l, &(struct apic_msg){ .mode = APIC_DM_SIPI, .vector = 0x10 });
 	lapic_accept(l, &(struct apic_msg){ .mode = APIC_DM_INIT, .level = true, .assert = true });
-	CHECK_EQ(lapic_take_sipi(l), -1);
-	CHECK(lapic_take_init(l));
+	CHECK(lapic_take_start(l, &sipi));
+	CHECK_EQ(sipi, -1);
+	/* a SIPI alone */
+	lapic_accept(l, &(struct apic_msg){ .mode = APIC_DM_SIPI, .vector = 0x11 });
+	CHECK(!lapic_take_start(l, &sipi));
+	CHECK_EQ(sipi, 0x11);
 	/* an INIT level de-assert is ignored */
 	lapic_accept(l, &(struct apic_msg){ .mode = APIC_DM_INIT, .level = true, .assert = false });
-	CHECK(!lapic_take_init(l));
+	CHECK(!lapic_take_start(l, &sipi));
 	lapic_destroy(l);
 }
 
@@ -541,6 +548,8 @@ static void send(unsigned from, uint32_t hi, uint32_t lo)
 
 static void test_destinations(void)
 {
+	int sipi;
+
 	bus_setup();
 	/* physical: by APIC ID, 0xFF is everyone, an unknown ID nobody */
 	send(0, 4u << 24, 0x4050);
@@ -590,10 +599,11 @@ static void test_destinations(void)
 
 	/* INIT and SIPI go through the bus like the rest */
 	send(0, 6u << 24, 0x4500);
-	CHECK(lapic_take_init(nodes[3].l));
-	CHECK(!lapic_take_init(nodes[2].l));
+	CHECK(lapic_take_start(nodes[3].l, &sipi));
+	CHECK(!lapic_take_start(nodes[2].l, &sipi));
 	send(0, 6u << 24, 0x4612);
-	CHECK_EQ(lapic_take_sipi(nodes[3].l), 0x12);
+	CHECK(!lapic_take_start(nodes[3].l, &sipi));
+	CHECK_EQ(sipi, 0x12);
 	for (unsigned i = 0; i < 4; i++)
 		lapic_destroy(nodes[i].l);
 }

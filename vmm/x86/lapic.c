@@ -549,26 +549,17 @@ bool lapic_take_nmi(struct lapic *l)
 	return r;
 }
 
-bool lapic_take_init(struct lapic *l)
+bool lapic_take_start(struct lapic *l, int *sipi)
 {
-	bool r;
+	bool init;
 
 	pthread_mutex_lock(&l->lock);
-	r = l->init_pending;
+	init = l->init_pending;
+	*sipi = l->sipi_vector;
 	l->init_pending = false;
-	pthread_mutex_unlock(&l->lock);
-	return r;
-}
-
-int lapic_take_sipi(struct lapic *l)
-{
-	int r;
-
-	pthread_mutex_lock(&l->lock);
-	r = l->sipi_vector;
 	l->sipi_vector = -1;
 	pthread_mutex_unlock(&l->lock);
-	return r;
+	return init;
 }
 
 bool lapic_accepts_extint(struct lapic *l)

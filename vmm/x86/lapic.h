@@ -5,8 +5,8 @@
  *
  * The LAPIC is a state machine.  It does not inject anything itself: it tells
  * its vCPU through env->kick that something is pending, and the vCPU thread
- * takes it (lapic_ack_interrupt, lapic_take_nmi, lapic_take_init,
- * lapic_take_sipi) when it can deliver it.  Messages it sends (ICR writes)
+ * takes it (lapic_ack_interrupt, lapic_take_nmi, lapic_take_start) when
+ * it can deliver it.  Messages it sends (ICR writes)
  * leave through env->send; EOIs of level-triggered vectors through env->eoi.
  *
  * Threads: lapic_accept and the lapic_take_* / ack functions may be called
@@ -106,8 +106,13 @@ int lapic_ack_interrupt(struct lapic *l);
 void lapic_unack_interrupt(struct lapic *l, uint8_t vector);
 
 bool lapic_take_nmi(struct lapic *l);
-bool lapic_take_init(struct lapic *l);
-int lapic_take_sipi(struct lapic *l); /* vector, or -1 */
+/*
+ * A pending INIT (the return) and SIPI (*sipi: its vector, or -1), taken at
+ * one instant: a SIPI seen with an INIT came after it (an INIT cancels an
+ * earlier one).  Taken apart, an INIT and a SIPI arriving between the two
+ * takes would start the CPU, then reset it with its SIPI gone.
+ */
+bool lapic_take_start(struct lapic *l, int *sipi);
 
 /* Does LINT0 pass an 8259 (ExtINT) interrupt through? */
 bool lapic_accepts_extint(struct lapic *l);
