@@ -67,6 +67,23 @@ int parse_size(const char *s, uint64_t *out, char *err)
 	return ERR("'%s' has an unknown size suffix '%s' (use K, M, G or T)", s, end);
 }
 
+int parse_transport(const char *s, char *err)
+{
+	const char *p;
+
+	if (!strcmp(s, "tcp") || !strcmp(s, "fabric"))
+		return 0;
+	if (strncmp(s, "fabric:", 7) || !s[7] || strlen(s) >= PARSE_TRANSPORT_MAX)
+		goto bad;
+	for (p = s + 7; *p; p++)
+		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f || *p == ',')
+			goto bad;
+	return 0;
+bad:
+	snprintf(err, PARSE_ERR_MAX, "'%s' is not tcp, fabric or fabric:PROVIDER", s);
+	return -1;
+}
+
 int parse_hostport(const char *s, struct hostport *out, char *err)
 {
 	const char *colon, *host = s;

@@ -34,6 +34,15 @@ int parse_uint_list(const char *s, unsigned max_value, unsigned *out, unsigned m
 int parse_hostport(const char *s, struct hostport *out, char *err);
 
 /*
+ * What carries a DSM's messages (dsm_config.transport, gvm's --transport,
+ * the Slurm plugin's transport=): tcp, fabric or fabric:PROVIDER, the
+ * provider's name at most PARSE_TRANSPORT_MAX - 8 printable characters
+ * without space or comma.  0, or -1 with why in err.
+ */
+#define PARSE_TRANSPORT_MAX 72
+int parse_transport(const char *s, char *err);
+
+/*
  * Comma-separated host:port list.  Returns the number of entries (>= 1) and
  * a malloc'ed array in *out, or -1.
  */

@@ -12,6 +12,7 @@
 #include "common/deadline.h"
 #include "common/log.h"
 #include "common/mesh.h"
+#include "common/parse.h"
 #include "dsm/internal.h"
 
 #define DSM_MAX_SIZE (1ull << 46) /* 64 TiB: well inside the user address space */
@@ -160,6 +161,7 @@ static int dsm_check_homes(const struct dsm_config *cfg, unsigned n, uint64_t np
 
 static int dsm_check_config(const struct dsm_config *cfg, char *err)
 {
+	char perr[PARSE_ERR_MAX];
 	unsigned n;
 
 	if (!cfg->mesh) {
@@ -188,10 +190,8 @@ static int dsm_check_config(const struct dsm_config *cfg, char *err)
 					 cfg->first_channel);
 				return -1;
 			}
-	if (cfg->transport && strcmp(cfg->transport, "tcp") && strcmp(cfg->transport, "fabric") &&
-	    (strncmp(cfg->transport, "fabric:", 7) || !cfg->transport[7])) {
-		snprintf(err, DSM_ERR_MAX, "transport '%s': it is tcp, fabric or fabric:PROVIDER",
-			 cfg->transport);
+	if (cfg->transport && parse_transport(cfg->transport, perr)) {
+		snprintf(err, DSM_ERR_MAX, "transport: %s", perr);
 		return -1;
 	}
 	if (cfg->nr_handlers > DSM_MAX_HANDLERS) {

@@ -110,16 +110,18 @@ static int set_key(struct gvm_config *c, enum key k, const char *val, char *err)
 		return set_path(c->munge_socket, keys[k], val, err);
 	case K_RUNTIME_DIR:
 		return set_path(c->runtime_dir, keys[k], val, err);
-	case K_TRANSPORT:
+	case K_TRANSPORT: {
+		char perr[PARSE_ERR_MAX];
+
 		/* gvm's --transport: what carries guest RAM's pages on this cluster's network. */
 		if (check_word("transport=", val, err))
 			return -1;
-		if (strcmp(val, "tcp") && strcmp(val, "fabric") &&
-		    (strncmp(val, "fabric:", 7) || !val[7] || strlen(val) >= sizeof(c->transport)))
+		if (parse_transport(val, perr))
 			return errf(err, "transport=%s: it is tcp, fabric or fabric:PROVIDER (a "
 				    "libfabric provider, as fi_info -l lists them)", val);
 		strcpy(c->transport, val);
 		return 0;
+	}
 	case K_NR:
 		break;
 	}

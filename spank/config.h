@@ -15,6 +15,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/parse.h"
+
 #include "spank/util.h"
 
 struct gvm_config {
@@ -30,7 +32,7 @@ struct gvm_config {
 	unsigned peer_timeout;           /* seconds, 0: gvm's */
 	char munge_socket[GVM_PATH_MAX]; /* munged's socket, "" for munge's own */
 	char runtime_dir[GVM_PATH_MAX];  /* the plugin's bookkeeping (runtime_dir=) */
-	char transport[72];              /* gvm's --transport (transport=), "" for gvm's */
+	char transport[PARSE_TRANSPORT_MAX]; /* gvm's --transport (transport=), "" for gvm's */
 };
 
 /*

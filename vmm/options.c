@@ -353,12 +353,8 @@ static int set_option(struct vm_options *o, enum opt_id id, const char *val, con
 			goto bad;
 		break;
 	case OPT_TRANSPORT:
-		if (strcmp(val, "tcp") && strcmp(val, "fabric") &&
-		    (strncmp(val, "fabric:", 7) || !val[7] || strlen(val) > 64 ||
-		     strpbrk(val, " \t\n,"))) {
-			snprintf(err, sizeof(err), "'%s' is not tcp, fabric or fabric:PROVIDER", val);
+		if (parse_transport(val, err))
 			goto bad;
-		}
 		o->transport = val;
 		break;
 	case OPT_PORT:

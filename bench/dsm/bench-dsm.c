@@ -1068,9 +1068,8 @@ int main(int argc, char **argv)
 				die("--progress-hold: %s", err);
 			break;
 		case 't':
-			if (strcmp(optarg, "tcp") && strcmp(optarg, "fabric") &&
-			    (strncmp(optarg, "fabric:", 7) || !optarg[7]))
-				die("--transport: '%s' is not tcp, fabric or fabric:PROVIDER", optarg);
+			if (parse_transport(optarg, err))
+				die("--transport: %s", err);
 			o.transport = strcmp(optarg, "tcp") ? optarg : NULL;
 			break;
 		case 'H':
