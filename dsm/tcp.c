@@ -518,6 +518,13 @@ static const char *tcp_describe(struct dsm_transport *t)
 	return "tcp";
 }
 
+/* TCP has neither staging slots nor messages out of turn. */
+static void tcp_counts(struct dsm_transport *t, struct dsm_transport_counts *c)
+{
+	(void)t;
+	*c = (struct dsm_transport_counts){ 0 };
+}
+
 static const struct dsm_transport_ops tcp_ops = {
 	.name = "tcp",
 	.start = tcp_start,
@@ -527,6 +534,7 @@ static const struct dsm_transport_ops tcp_ops = {
 	.stop = tcp_stop,
 	.destroy = tcp_destroy,
 	.describe = tcp_describe,
+	.counts = tcp_counts,
 };
 
 struct dsm_transport *dsm_tcp_create(const struct dsm_tcp_config *cfg, char *err)

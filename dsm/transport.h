@@ -39,6 +39,12 @@ typedef int (*dsm_dispatch_fn)(void *arg, unsigned peer, unsigned channel,
 typedef void (*dsm_lost_fn)(void *arg, unsigned peer, unsigned channel, bool malformed,
 			    const char *why);
 
+/* What a transport did beyond carrying messages, for tests and benchmarks. */
+struct dsm_transport_counts {
+	unsigned long long rma_writes; /* messages written into a peer's staging slot */
+	unsigned long long early;      /* messages that came ahead of their turn, held */
+};
+
 struct dsm_transport_ops {
 	const char *name;
 	/* Start receiving: dispatch and lost may be called from now on. */
@@ -60,6 +66,7 @@ struct dsm_transport_ops {
 	void (*destroy)(struct dsm_transport *t);
 	/* What carries the messages, for the user: "tcp", or the provider and domain. */
 	const char *(*describe)(struct dsm_transport *t);
+	void (*counts)(struct dsm_transport *t, struct dsm_transport_counts *c);
 };
 
 struct dsm_transport {

@@ -135,7 +135,7 @@ static int streamer(struct cluster *c, struct mesh *m, unsigned rank, void *arg)
 		return 20;
 	}
 	if (strcmp(s.tr->ops->describe(s.tr), *fabric ? "fabric: provider tcp;ofi_rxm, domain lo, "
-		   "fabric 127.0.0.1/32" : "tcp")) {
+		   "fabric 127.0.0.1/32, pages by RMA write" : "tcp")) {
 		fprintf(stderr, "rank %u: carried by '%s'\n", rank, s.tr->ops->describe(s.tr));
 		return 23;
 	}
@@ -163,6 +163,17 @@ static int streamer(struct cluster *c, struct mesh *m, unsigned rank, void *arg)
 		rc = 22;
 	}
 	pthread_mutex_unlock(&s.lock);
+	if (!rc) {
+		struct dsm_transport_counts n;
+
+		/* Every answer fits one of the peer's staging slots, which are never all taken. */
+		s.tr->ops->counts(s.tr, &n);
+		if (n.rma_writes != (*fabric ? NR_REQS : 0)) {
+			fprintf(stderr, "rank %u: %llu answers written by RMA, not %u\n", rank,
+				n.rma_writes, *fabric ? NR_REQS : 0);
+			rc = 24;
+		}
+	}
 	/* Both done before either closes: a close would be a loss to the other. */
 	cluster_barrier(c);
 	s.tr->ops->destroy(s.tr);
