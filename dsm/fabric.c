@@ -477,7 +477,10 @@ static bool fab_deliver(struct fab_conn *c, const unsigned char *buf, size_t len
 	return false;
 }
 
-/* Hand back the staging slots dispatched from (the progress thread's); what the provider cannot take now stays owed. */
+/*
+ * Hand back the staging slots dispatched from (the progress thread's): what
+ * the provider cannot take now stays owed.
+ */
 static void fab_credits_pay(struct fab_conn *c)
 {
 	struct fab_chan *ch = c->ch;
@@ -710,7 +713,10 @@ static int fab_write_all(int fd, const void *buf, size_t n)
 	return 0;
 }
 
-/* Our address for this channel to every peer, and the staging slots it may write; theirs come to the watcher. */
+/*
+ * Our address for this channel to every peer, and the staging slots it may
+ * write; theirs come to the watcher.
+ */
 static int fab_hello(struct fab *f, unsigned ch, char *err)
 {
 	struct fab_chan *c = &f->chans[ch];
@@ -759,11 +765,9 @@ static void fab_peer_known(struct fab_conn *c, const void *addr, const struct fa
 	fi_addr_t a = FI_ADDR_NOTAVAIL;
 	int rc;
 
-	if (rma->slots > FAB_RMA_SLOTS_MAX || (rma->slots && (!c->ch->fab->rma ||
-	    rma->slot_size < sizeof(struct wire_hdr)))) {
-		fab_conn_down(c, true, rma->slots > FAB_RMA_SLOTS_MAX ?
-			      "it offers more staging slots than gvm ever does" :
-			      "it offers staging slots this provider cannot write");
+	if (rma->slots > FAB_RMA_SLOTS_MAX ||
+	    (rma->slots && rma->slot_size < sizeof(struct wire_hdr))) {
+		fab_conn_down(c, true, "it offers staging slots gvm never does");
 		return;
 	}
 	rc = fi_av_insert(c->ch->fab->av, addr, 1, &a, 0, NULL);
@@ -772,8 +776,11 @@ static void fab_peer_known(struct fab_conn *c, const void *addr, const struct fa
 		return;
 	}
 	pthread_mutex_lock(&c->ch->lock);
+	/* Slots we cannot write (our provider has no RMA): its pages come as messages. */
 	c->rma = *rma;
-	c->rma_free = rma->slots ? ~0ull >> (64 - rma->slots) : 0;
+	if (!c->ch->fab->rma)
+		c->rma.slots = 0;
+	c->rma_free = c->rma.slots ? ~0ull >> (64 - c->rma.slots) : 0;
 	pthread_mutex_unlock(&c->ch->lock);
 	atomic_store(&c->addr, a);
 	if (fab_write_all(c->fd, &r, sizeof(r)))

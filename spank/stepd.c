@@ -314,12 +314,18 @@ static bool gvm_env_var(const char *e)
 	return false;
 }
 
-/* exec path with the job's environment (only what gvm_env_var keeps, if only_gvm). */
+/*
+ * exec path with the job's environment; if only_gvm, only what gvm_env_var
+ * keeps of it, and libfabric's FI_* variables from slurmstepd's own
+ * environment (the site's, set where slurmd starts: which interface or
+ * provider the fabric transport uses is the site's choice, and a user's
+ * FI_PROVIDER_PATH would load code into gvm).
+ */
 static void exec_or_say(const char *path, struct args *a, spank_t sp, bool only_gvm,
 			const char *fix)
 {
 	char **env, **kept;
-	size_t n = 0, k = 0;
+	size_t n = 0, k = 0, site = 0;
 
 	if (spank_get_item(sp, S_JOB_ENV, &env) != ESPANK_SUCCESS) {
 		slurm_error("giantvm: slurmstepd gives no job environment");
@@ -328,7 +334,9 @@ static void exec_or_say(const char *path, struct args *a, spank_t sp, bool only_
 	if (only_gvm) {
 		while (env[n])
 			n++;
-		kept = calloc(n + 1, sizeof(*kept));
+		while (environ[site])
+			site++;
+		kept = calloc(n + site + 1, sizeof(*kept));
 		if (!kept) {
 			slurm_error("giantvm: out of memory");
 			return;
@@ -336,6 +344,9 @@ static void exec_or_say(const char *path, struct args *a, spank_t sp, bool only_
 		for (size_t i = 0; i < n; i++)
 			if (gvm_env_var(env[i]))
 				kept[k++] = env[i];
+		for (size_t i = 0; i < site; i++)
+			if (!strncmp(environ[i], "FI_", 3))
+				kept[k++] = environ[i];
 		env = kept;
 	}
 	execve(path, a->v, env);

@@ -8,15 +8,20 @@
 #     output file), with the file GIANTVM_COPY names, its exit status 3 is
 #     the job's (ExitCode 3:0), the file it leaves in $GVM_OUTPUT_DIR comes
 #     back into the job's directory;
-#   - then srun -N2 --giantvm CMD as root, and scancel once CMD runs: the
-#     step ends, no gvm instance and no record of the plugin is left, the
-#     nodes are idle.
+#   - then srun -N2 --giantvm CMD as root, over the fabric transport (the
+#     site's transport=fabric:tcp;ofi_rxm, and FI_TCP_IFACE=lo in slurmd's
+#     environment, which reaches the instances, where the job's own
+#     FI_TCP_IFACE=nosuch does not), and scancel once CMD runs:
+#     both instances said they used that provider on lo, the step ends, no
+#     gvm instance and no record of the plugin is left, the nodes are idle.
 # timeout: 900
 . "$GVM_TOP/tests/slurm/lib.sh"
 . "$GVM_TOP/tests/slurm/giantvm.sh"
 
 gv_need_linux_image
 gv_setup 2 mem=256M vcpus=1
+# The site's libfabric setting, for job B: slurmd's environment (not a job's) reaches gvm.
+export FI_TCP_IFACE=lo
 slurm_start
 t0=$SECONDS
 h=$gv_home
@@ -81,11 +86,13 @@ gv_check_clean "job A"
 echo "ok: sbatch -N2 --giantvm as $slurm_user: $view, data.txt in, ExitCode 3:0, result.txt back" \
 	"($((SECONDS - t0)) s)"
 
-# B: root's step; once its command runs in the guest, cancel it.
+# B: root's step, over the fabric; once its command runs in the guest, cancel it.
+sed -i 's/$/ transport=fabric:tcp;ofi_rxm/' "$slurm_plugstack"
 t1=$SECONDS
 # (the command spins in the shell rather than starting a program: one
 # process less for the guest, which is slow to start them here)
-(cd "$slurm_dir" && exec srun -N2 --giantvm=verbose sh -c 'echo "started on $GVM_NODES nodes"; while :; do :; done' \
+# (FI_TCP_IFACE=nosuch in the job's environment: gvm must not take a job's FI_*)
+(cd "$slurm_dir" && FI_TCP_IFACE=nosuch exec srun -N2 --giantvm=verbose sh -c 'echo "started on $GVM_NODES nodes"; while :; do :; done' \
 	>"$slurm_dir/b.out" 2>"$slurm_dir/b.err") &
 b_srun=$!
 slurm_track $b_srun
@@ -112,6 +119,10 @@ b_fail() {
 	{ gv_instances; b_fail "no gvm instance with --vm-id=$b_vm"; }
 [ "$(gv_records | grep -c "^gv[12]/$b\.0: ")" = 2 ] ||
 	{ gv_records; b_fail "the plugin did not record both instances"; }
+for r in 0 1; do
+	grep -q "^gvm rank $r: node: guest RAM's pages go over fabric: provider tcp;ofi_rxm, domain lo," \
+		"$slurm_dir/b.err" || b_fail "rank $r did not say it used tcp;ofi_rxm on lo"
+done
 scancel "$b"
 slurm_wait_job "$b" 60
 wait $b_srun
@@ -119,5 +130,5 @@ rc=$?
 echo "job B: srun exited with $rc after scancel"
 [ $rc = 143 ] || b_fail "srun exited with $rc, not 143 (SIGTERM)"
 gv_check_clean "job B"
-echo "ok: srun -N2 --giantvm: the command ran in the guest; scancel ended both instances, no record left"
+echo "ok: srun -N2 --giantvm over the fabric (tcp;ofi_rxm on lo, the site's FI_TCP_IFACE): the command ran in the guest; scancel ended both instances, no record left"
 echo "ok: no instance, no record left; every node idle ($((SECONDS - t0)) s)"
