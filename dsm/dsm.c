@@ -98,9 +98,16 @@ void dsm_trace_add(struct dsm_trace *t, enum dsm_trace_point point, unsigned ran
 int dsm_send(struct dsm *d, unsigned to, unsigned ch, uint16_t type, uint64_t a0, uint64_t a1,
 	     uint64_t a2, const void *payload, uint32_t len)
 {
+	return dsm_send_token(d, to, ch, type, 0, a0, a1, a2, payload, len);
+}
+
+int dsm_send_token(struct dsm *d, unsigned to, unsigned ch, uint16_t type, uint32_t token,
+		   uint64_t a0, uint64_t a1, uint64_t a2, const void *payload, uint32_t len)
+{
 	struct wire_hdr h = wire_hdr_make(type, d->rank, len);
 	int rc;
 
+	h.seq = token;
 	h.arg[0] = a0;
 	h.arg[1] = a1;
 	h.arg[2] = a2;

@@ -51,6 +51,7 @@ struct held {
 	uint16_t to;
 	uint8_t kind;
 	uint64_t acks;
+	uint32_t token;
 };
 
 static int32_t us_diff(uint32_t a, uint32_t b)
@@ -159,13 +160,14 @@ static void hold_add(struct dsm *d, struct held *h)
 }
 
 int hold_fwd(struct dsm *d, uint64_t pg, unsigned to, enum dsm_kind kind, uint64_t acks,
-	     uint32_t until)
+	     uint32_t token, uint32_t until)
 {
 	struct held *h = malloc(sizeof(*h));
 
 	if (!h)
 		return -ENOMEM;
-	*h = (struct held){ .pg = pg, .until = until, .to = to, .kind = kind, .acks = acks };
+	*h = (struct held){ .pg = pg, .until = until, .to = to, .kind = kind, .acks = acks,
+			    .token = token };
 	hold_add(d, h);
 	return 0;
 }
@@ -222,7 +224,7 @@ static void hold_redo(struct dsm *d, struct held *h)
 
 	if (h->home) {
 		home_complete(d, h->pg);
-	} else if (node_fwd(d, h->pg, h->to, h->kind, h->acks, why)) {
+	} else if (node_fwd(d, h->pg, h->to, h->kind, h->acks, h->token, why)) {
 		dsm_fail(d, d->rank, "internal error: %s", why);
 	}
 	free(h);

@@ -26,6 +26,7 @@ struct plan {
 	uint64_t inv;           /* holders to invalidate, acking to the requester */
 	int fwd;                /* the owner that sends the page, or -1 */
 	enum dsm_kind fwd_kind;
+	uint32_t token;         /* the requester's: its PAGE carries it back */
 	bool complete_after;    /* the home ends the transaction once the reply is sent */
 	unsigned char data[DSM_PAGE_SIZE] __attribute__((aligned(64)));
 };
@@ -36,7 +37,7 @@ struct plan {
  * the request.
  */
 static int home_start(struct dsm *d, uint64_t pg, unsigned from, enum dsm_kind kind,
-		      struct plan *p, char *why)
+		      uint32_t token, struct plan *p, char *why)
 {
 	struct dsm_dir *e = dsm_dir(d, pg);
 	struct dsm_page *lp = &d->pages[pg];
@@ -45,6 +46,7 @@ static int home_start(struct dsm *d, uint64_t pg, unsigned from, enum dsm_kind k
 
 	p->pg = pg;
 	p->to = from;
+	p->token = token;
 	p->reply = 0;
 	p->rflags = 0;
 	p->inv = 0;
@@ -157,19 +159,19 @@ broken:
  * when the hold ends.  Returns 0 (started), 1 (held) or -1 (refused).
  */
 static int home_try_start(struct dsm *d, uint64_t pg, unsigned from, enum dsm_kind kind,
-			  struct plan *p, char *why, uint32_t *until)
+			  uint32_t token, struct plan *p, char *why, uint32_t *until)
 {
 	struct dsm_dir *e = dsm_dir(d, pg);
 	struct dsm_req *r;
 
 	if (from == d->rank || !hold_check(d, &d->pages[pg], until))
-		return home_start(d, pg, from, kind, p, why);
+		return home_start(d, pg, from, kind, token, p, why);
 	r = malloc(sizeof(*r));
 	if (!r) {
 		snprintf(why, 128, "out of memory");
 		return -ENOMEM;
 	}
-	*r = (struct dsm_req){ .next = e->queue, .from = from, .kind = kind };
+	*r = (struct dsm_req){ .next = e->queue, .from = from, .kind = kind, .token = token };
 	e->queue = r;
 	e->busy = DIR_HELD;
 	return 1;
@@ -183,16 +185,17 @@ static bool home_run(struct dsm *d, struct plan *p)
 	for (uint64_t m = p->inv; m; m &= m - 1)
 		dsm_send(d, __builtin_ctzll(m), DSM_CH_DEMAND, DSM_MSG_INV, p->pg, p->to, 0, NULL, 0);
 	if (p->fwd >= 0)
-		dsm_send(d, p->fwd, DSM_CH_DEMAND, DSM_MSG_FWD, p->pg,
-			 p->to | (uint64_t)p->fwd_kind << 16, p->inv, NULL, 0);
+		dsm_send_token(d, p->fwd, DSM_CH_DEMAND, DSM_MSG_FWD, p->token, p->pg,
+			       p->to | (uint64_t)p->fwd_kind << 16, p->inv, NULL, 0);
 	if (p->reply && p->to == d->rank) {
-		if (node_reply(d, p->pg, d->rank, p->reply, p->rflags, p->inv,
+		if (node_reply(d, p->pg, d->rank, p->reply, p->rflags, p->inv, p->token,
 			       p->reply == DSM_MSG_PAGE ? p->data : NULL, why))
 			dsm_fail(d, d->rank, "internal error: %s", why);
 	} else if (p->reply) {
-		dsm_send(d, p->to, DSM_CH_DEMAND, p->reply, p->pg, p->rflags, p->inv,
-			 p->reply == DSM_MSG_PAGE ? p->data : NULL,
-			 p->reply == DSM_MSG_PAGE ? DSM_PAGE_SIZE : 0);
+		dsm_send_token(d, p->to, DSM_CH_DEMAND, p->reply,
+			       p->reply == DSM_MSG_PAGE ? p->token : 0, p->pg, p->rflags, p->inv,
+			       p->reply == DSM_MSG_PAGE ? p->data : NULL,
+			       p->reply == DSM_MSG_PAGE ? DSM_PAGE_SIZE : 0);
 	}
 	return p->complete_after;
 }
@@ -224,7 +227,7 @@ void home_complete(struct dsm *d, uint64_t pg)
 			dsm_fail(d, d->rank, "out of memory");
 			break;
 		}
-		rc = home_try_start(d, pg, r->from, r->kind, p, why, &until);
+		rc = home_try_start(d, pg, r->from, r->kind, r->token, p, why, &until);
 		pg_unlock(lp);
 		if (rc == -ENOMEM) {
 			dsm_fail(d, d->rank, "out of memory");
@@ -249,7 +252,8 @@ void home_complete(struct dsm *d, uint64_t pg)
 	free(p);
 }
 
-int home_request(struct dsm *d, uint64_t pg, unsigned from, enum dsm_kind kind, char *why)
+int home_request(struct dsm *d, uint64_t pg, unsigned from, enum dsm_kind kind, uint32_t token,
+		 char *why)
 {
 	struct dsm_dir *e = dsm_dir(d, pg);
 	struct dsm_page *lp = &d->pages[pg];
@@ -277,12 +281,12 @@ int home_request(struct dsm *d, uint64_t pg, unsigned from, enum dsm_kind kind, 
 			snprintf(why, 128, "out of memory");
 			return -ENOMEM;
 		}
-		*r = (struct dsm_req){ .from = from, .kind = kind };
+		*r = (struct dsm_req){ .from = from, .kind = kind, .token = token };
 		*tail = r;
 		pg_unlock(lp);
 		return 0;
 	}
-	rc = home_try_start(d, pg, from, kind, p, why, &until);
+	rc = home_try_start(d, pg, from, kind, token, p, why, &until);
 	pg_unlock(lp);
 	if (rc == 1) {
 		rc = hold_home(d, pg, until);

@@ -82,9 +82,10 @@ struct dsm_page {
 	uint16_t tid;          /* low bits of the id of the thread whose fault started the last request */
 	uint8_t xflags;        /* PX_* (hold.c) */
 	uint8_t parked;        /* 1 + the slot of d->park holding its data until the last ack */
+	uint32_t token;        /* pending: our request's token, which its PAGE must carry back */
 };
-/* The per-page cost, paid only for pages touched: 16 bytes per page of the region. */
-_Static_assert(sizeof(struct dsm_page) == 16, "struct dsm_page grew");
+/* The per-page cost, paid only for pages touched: 20 bytes per page of the region. */
+_Static_assert(sizeof(struct dsm_page) == 20, "struct dsm_page grew");
 
 /* struct dsm_page.xflags */
 #define PX_PIN 0x01          /* held for a write fault on the next page (split lock) */
@@ -98,6 +99,7 @@ struct dsm_req {
 	struct dsm_req *next;
 	uint16_t from;
 	uint8_t kind;
+	uint32_t token;         /* the requester's, for the PAGE that answers it */
 };
 
 /* All zero: never touched (no holder), idle.  24 bytes per page homed here. */
@@ -268,6 +270,9 @@ void dsm_fail(struct dsm *d, unsigned culprit, const char *fmt, ...)
 const char *dsm_peer_name(const struct dsm *d, unsigned peer, char *buf, size_t len);
 int dsm_send(struct dsm *d, unsigned to, unsigned ch, uint16_t type, uint64_t a0, uint64_t a1,
 	     uint64_t a2, const void *payload, uint32_t len);
+/* The same with a request's token in the header's seq (READ, WRITE, FWD, PAGE). */
+int dsm_send_token(struct dsm *d, unsigned to, unsigned ch, uint16_t type, uint32_t token,
+		   uint64_t a0, uint64_t a1, uint64_t a2, const void *payload, uint32_t len);
 void dsm_account_fault(struct dsm *d, enum dsm_fault_kind kind, uint32_t start_us);
 
 /* region.c: the mapping and userfaultfd */
@@ -290,7 +295,8 @@ void fault_stop(struct dsm *d);
  */
 
 /* home.c: the directory */
-int home_request(struct dsm *d, uint64_t pg, unsigned from, enum dsm_kind kind, char *why);
+int home_request(struct dsm *d, uint64_t pg, unsigned from, enum dsm_kind kind, uint32_t token,
+		 char *why);
 int home_done(struct dsm *d, uint64_t pg, unsigned from, unsigned src, char *why);
 void home_complete(struct dsm *d, uint64_t pg);
 void home_free(struct dsm *d);
@@ -299,10 +305,11 @@ void home_free(struct dsm *d);
 void node_fault(struct dsm *d, uint64_t pg, bool write, uint32_t ptid);
 void node_request(struct dsm *d, uint64_t pg, bool write);
 int node_reply(struct dsm *d, uint64_t pg, unsigned from, uint16_t type, uint32_t flags,
-	       uint64_t acks, const void *data, char *why);
+	       uint64_t acks, uint32_t token, const void *data, char *why);
 int node_ack(struct dsm *d, uint64_t pg, unsigned from, char *why);
 int node_fwd(struct dsm *d, uint64_t pg, unsigned to, enum dsm_kind kind, uint64_t acks,
-	     char *why);
+	     uint32_t token, char *why);
+void node_pend(struct dsm_page *lp, bool write);
 void node_free(struct dsm *d);
 int node_inv(struct dsm *d, uint64_t pg, unsigned ack_to, char *why);
 
@@ -311,7 +318,7 @@ bool hold_check(struct dsm *d, struct dsm_page *lp, uint32_t *until);
 void hold_on_fault(struct dsm *d, uint32_t tid, uint32_t now_us);
 void hold_on_write_access(struct dsm *d, struct dsm_page *lp);
 int hold_fwd(struct dsm *d, uint64_t pg, unsigned to, enum dsm_kind kind, uint64_t acks,
-	     uint32_t until);
+	     uint32_t token, uint32_t until);
 int hold_home(struct dsm *d, uint64_t pg, uint32_t until);
 bool hold_pin_lower(struct dsm *d, uint64_t pg, uint16_t tid);
 void hold_unpin_lower(struct dsm *d, uint64_t pg);

@@ -87,7 +87,9 @@ int msg_check(const struct dsm *d, unsigned peer, unsigned channel, const struct
 		return -1;
 	}
 	name = msg_names[h->type - DSM_MSG_READ];
-	if (h->flags || h->seq) {
+	/* seq carries a request's token from the requester to its home, the owner and back. */
+	if (h->flags || (h->seq && h->type != DSM_MSG_READ && h->type != DSM_MSG_WRITE &&
+			 h->type != DSM_MSG_FWD && h->type != DSM_MSG_PAGE)) {
 		snprintf(why, 128, "%s with flags 0x%x and seq %u (both must be 0)", name, h->flags,
 			 h->seq);
 		return -1;
@@ -204,13 +206,13 @@ static int msg_handle(struct dsm *d, unsigned peer, unsigned channel, const stru
 
 	switch (h->type) {
 	case DSM_MSG_READ:
-		return home_request(d, pg, peer, DSM_KIND_READ, why);
+		return home_request(d, pg, peer, DSM_KIND_READ, h->seq, why);
 	case DSM_MSG_WRITE:
-		return home_request(d, pg, peer, DSM_KIND_WRITE, why);
+		return home_request(d, pg, peer, DSM_KIND_WRITE, h->seq, why);
 	case DSM_MSG_DONE:
 		return home_done(d, pg, peer, a1, why);
 	case DSM_MSG_FWD:
-		return node_fwd(d, pg, a1 & 0xffff, a1 >> 16, a2, why);
+		return node_fwd(d, pg, a1 & 0xffff, a1 >> 16, a2, h->seq, why);
 	case DSM_MSG_INV:
 		return node_inv(d, pg, a1, why);
 	case DSM_MSG_INV_ACK:
@@ -218,7 +220,7 @@ static int msg_handle(struct dsm *d, unsigned peer, unsigned channel, const stru
 	case DSM_MSG_PAGE:
 	case DSM_MSG_ZERO:
 	case DSM_MSG_GRANT:
-		return node_reply(d, pg, peer, h->type, a1, a2, payload, why);
+		return node_reply(d, pg, peer, h->type, a1, a2, h->seq, payload, why);
 	case DSM_MSG_PREFETCH:
 		return prefetch_request(d, peer, pg, a1, why);
 	case DSM_MSG_BULK:

@@ -107,16 +107,14 @@ void node_fault(struct dsm *d, uint64_t pg, bool write, uint32_t ptid)
 		pg_unlock(lp);
 		return;
 	}
-	lp->flags |= write ? PF_PEND_WRITE : PF_PEND_READ;
-	lp->acks = 0;
-	lp->nacks = 0;
+	node_pend(lp, write);
 	lp->t_us = now;
 	/* A read may bring write access too (a never-touched page, excl_read). */
 	lp->tid = tid;
 	pg_unlock(lp);
 
 	if (home == d->rank) {
-		if (home_request(d, pg, d->rank, write, why))
+		if (home_request(d, pg, d->rank, write, lp->token, why))
 			dsm_fail(d, d->rank, "internal error: %s", why);
 		return;
 	}
@@ -125,13 +123,33 @@ void node_fault(struct dsm *d, uint64_t pg, bool write, uint32_t ptid)
 		prefetch_on_fault(d, pg, ptid);
 }
 
-/* Ask the (remote) home; the pending flag is already set. */
+/*
+ * A request of ours on lp is pending from now (page lock held), with a fresh
+ * token: the PAGE that answers it must carry it back, and only the nodes the
+ * request passes through (its home, and the owner the home forwards it to)
+ * see it, so a page from any other node is refused before it is mapped.
+ */
+void node_pend(struct dsm_page *lp, bool write)
+{
+	lp->flags |= write ? PF_PEND_WRITE : PF_PEND_READ;
+	lp->acks = 0;
+	lp->nacks = 0;
+	lp->token = arc4random();
+}
+
+/* Ask the (remote) home; the request is already pending (node_pend). */
 void node_request(struct dsm *d, uint64_t pg, bool write)
 {
+	struct dsm_page *lp = &d->pages[pg];
 	unsigned home = dsm_home(d, pg);
+	uint32_t token;
 
+	pg_lock(lp);
+	token = lp->token;
+	pg_unlock(lp);
 	atomic_fetch_add_explicit(&d->awaiting[home], 1, memory_order_relaxed);
-	dsm_send(d, home, DSM_CH_DEMAND, write ? DSM_MSG_WRITE : DSM_MSG_READ, pg, 0, 0, NULL, 0);
+	dsm_send_token(d, home, DSM_CH_DEMAND, write ? DSM_MSG_WRITE : DSM_MSG_READ, token, pg, 0,
+		       0, NULL, 0);
 }
 
 /*
@@ -220,7 +238,7 @@ static void node_unpark(struct dsm *d, struct dsm_page *lp)
 }
 
 int node_reply(struct dsm *d, uint64_t pg, unsigned from, uint16_t type, uint32_t flags,
-	       uint64_t acks, const void *data, char *why)
+	       uint64_t acks, uint32_t token, const void *data, char *why)
 {
 	struct dsm_page *lp = &d->pages[pg];
 	bool write = flags & DSM_REPLY_WRITE, complete, done = false, wanted_write, unpin = false;
@@ -251,6 +269,8 @@ int node_reply(struct dsm *d, uint64_t pg, unsigned from, uint16_t type, uint32_
 		bad = "an invalidation ack came from a node it does not name";
 	else if (lp->acks && !a)
 		bad = "acks came but were not recorded";
+	else if (type == DSM_MSG_PAGE && token != lp->token)
+		bad = "it does not carry our request's token (not a node the home asked to send it)";
 	if (bad) {
 		if (lp->acks)
 			pthread_mutex_unlock(&d->acks_lock);
@@ -390,7 +410,7 @@ int node_ack(struct dsm *d, uint64_t pg, unsigned from, char *why)
 }
 
 int node_fwd(struct dsm *d, uint64_t pg, unsigned to, enum dsm_kind kind, uint64_t acks,
-	     char *why)
+	     uint32_t token, char *why)
 {
 	struct dsm_page *lp = &d->pages[pg];
 	unsigned char buf[DSM_PAGE_SIZE] __attribute__((aligned(64)));
@@ -407,7 +427,7 @@ int node_fwd(struct dsm *d, uint64_t pg, unsigned to, enum dsm_kind kind, uint64
 	}
 	if (hold_check(d, lp, &until)) {
 		pg_unlock(lp);
-		if (hold_fwd(d, pg, to, kind, acks, until)) {
+		if (hold_fwd(d, pg, to, kind, acks, token, until)) {
 			snprintf(why, 128, "out of memory");
 			return -ENOMEM;
 		}
@@ -438,7 +458,8 @@ int node_fwd(struct dsm *d, uint64_t pg, unsigned to, enum dsm_kind kind, uint64
 		STAT_ADD(d, st_inval, 1);
 	}
 	pg_unlock(lp);
-	dsm_send(d, to, DSM_CH_DEMAND, DSM_MSG_PAGE, pg, flags, acks, buf, DSM_PAGE_SIZE);
+	dsm_send_token(d, to, DSM_CH_DEMAND, DSM_MSG_PAGE, token, pg, flags, acks, buf,
+		       DSM_PAGE_SIZE);
 	return 0;
 broken:
 	pg_unlock(lp);

@@ -206,8 +206,7 @@ int prefetch_bulk(struct dsm *d, unsigned from, uint64_t first, unsigned count, 
 		if (lp->flags & (PF_WANT_READ | PF_WANT_WRITE)) {
 			bool write = lp->flags & PF_WANT_WRITE;
 
-			lp->flags |= write ? PF_PEND_WRITE : PF_PEND_READ;
-			lp->acks = lp->nacks = 0;
+			node_pend(lp, write);
 			ask[nask++] = (first + i) << 1 | write;
 		}
 		lp->flags &= ~(PF_WANT_READ | PF_WANT_WRITE);

@@ -6,7 +6,8 @@
  * the sanitizers, against docs/protocol.md ("Validation of incoming
  * messages"), recomputed here independently (the home by a linear scan,
  * not dsm_home's binary search): an accepted message has a known type on
- * the channel that carries it, flags and sequence 0, the payload length of
+ * the channel that carries it, flags 0, sequence 0 but on READ, WRITE, FWD
+ * and PAGE (a request's token), the payload length of
  * its type, its page inside the region, homed here for a request and on
  * the sender for what only the home sends, every rank it names < N (and
  * not those it must not name), runs of 1 to 64 pages inside one home.  A
@@ -49,7 +50,10 @@ static void check_accepted(const struct dsm *d, unsigned peer, unsigned ch,
 	bool control = h->type == DSM_MSG_BYE || h->type == DSM_MSG_ABORT;
 
 	FUZZ_CHECK(h->type >= DSM_MSG_READ && h->type <= DSM_MSG_LAST);
-	FUZZ_CHECK(h->flags == 0 && h->seq == 0);
+	/* seq: a request's token, on the messages of a request's path only */
+	FUZZ_CHECK(h->flags == 0 && (h->seq == 0 || h->type == DSM_MSG_READ ||
+				     h->type == DSM_MSG_WRITE || h->type == DSM_MSG_FWD ||
+				     h->type == DSM_MSG_PAGE));
 	FUZZ_CHECK(control || ch == (bulk ? DSM_CH_BULK : DSM_CH_DEMAND));
 	FUZZ_CHECK(control || (pg < d->npages && home < nr));
 	if (home < nr)

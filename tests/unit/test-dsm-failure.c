@@ -276,6 +276,8 @@ static void test_bad_messages(void)
 		{ "oversized frame", hdr(0x105, 2, 0, 0, 64u << 20), NULL, 0, "more than" },
 		{ "flags set", { .magic = WIRE_MAGIC, .version = WIRE_VERSION, .flags = 1,
 				 .type = 0x100, .from = 1 }, NULL, 0, "both must be 0" },
+		{ "a token on an ack", { .magic = WIRE_MAGIC, .version = WIRE_VERSION, .seq = 5,
+				       .type = 0x104, .from = 1 }, NULL, 0, "seq 5 (both must be 0)" },
 		{ "READ with arguments", hdr(0x100, 1, 1, 0, 0), NULL, 0, "invalid arguments" },
 		{ "DONE naming a rank beyond the VM", hdr(0x108, 1, 9, 0, 0), NULL, 0,
 		  "invalid arguments" },
@@ -353,6 +355,7 @@ enum {
 	NOT_DONE,       /* PAGE without the DONE flag */
 	ACK_UNNAMED,    /* an ack, then PAGE (DONE) naming no ack */
 	ACK_TWICE,      /* two acks */
+	FORGED_PAGE,    /* PAGE (DONE), without the token of rank 0's WRITE */
 	/* rank 0 homes page 0, which rank 2 took for writing: */
 	WRONG_SOURCE,   /* rank 1 reports it came from rank 0 */
 	QUEUE_DUP,      /* rank 1 asks three times while rank 2 keeps it */
@@ -425,15 +428,23 @@ static int wrong_recv(int fd, int from, uint16_t type, struct wire_hdr *h)
 	return 0;
 }
 
-static int wrong_send(int fd, unsigned from, uint16_t type, uint64_t a0, uint64_t a1, uint64_t a2,
-		      const void *page)
+/* With seq: the token of the request it answers (from the request's header). */
+static int wrong_send_seq(int fd, unsigned from, uint32_t seq, uint16_t type, uint64_t a0,
+			  uint64_t a1, uint64_t a2, const void *page)
 {
 	struct wire_hdr h = wire_hdr_make(type, from, page ? DSM_PAGE_SIZE : 0);
 
+	h.seq = seq;
 	h.arg[0] = a0;
 	h.arg[1] = a1;
 	h.arg[2] = a2;
 	return wire_send(fd, &h, page);
+}
+
+static int wrong_send(int fd, unsigned from, uint16_t type, uint64_t a0, uint64_t a1, uint64_t a2,
+		      const void *page)
+{
+	return wrong_send_seq(fd, from, 0, type, a0, a1, a2, page);
 }
 
 /* Until rank 0 closes the connection. */
@@ -459,26 +470,26 @@ static int wrong_home(struct cluster *c, int fd, int kind)
 	struct wire_hdr h;
 
 	if (kind == COPY_MAPPED &&
-	    (wrong_recv(fd, 0, 0x100, &h) || wrong_send(fd, 1, 0x105, 2, 0, 0, page)))
+	    (wrong_recv(fd, 0, 0x100, &h) || wrong_send_seq(fd, 1, h.seq, 0x105, 2, 0, 0, page)))
 		return 10;
 	if (wrong_recv(fd, 0, 0x101, &h) || h.arg[0] != 2)
 		return 11;
 	switch (kind) {
 	case WRONG_ACK:
 		/* The answer says rank 2 will ack; then rank 1 acks instead. */
-		return wrong_send(fd, 1, 0x105, 2, PAGE_W | PAGE_D, 1u << 2, page) ||
+		return wrong_send_seq(fd, 1, h.seq, 0x105, 2, PAGE_W | PAGE_D, 1u << 2, page) ||
 		       wrong_send(fd, 1, 0x104, 2, 0, 0, NULL);
 	case REPLY_TWICE:
-		return wrong_send(fd, 1, 0x105, 2, PAGE_W, 1u << 2, page) ||
-		       wrong_send(fd, 1, 0x105, 2, PAGE_W, 1u << 2, page);
+		return wrong_send_seq(fd, 1, h.seq, 0x105, 2, PAGE_W, 1u << 2, page) ||
+		       wrong_send_seq(fd, 1, h.seq, 0x105, 2, PAGE_W, 1u << 2, page);
 	case GRANT_NO_COPY:
 		return wrong_send(fd, 1, 0x107, 2, PAGE_W, 0, NULL);
 	case ZERO_READ_ONLY:
 		return wrong_send(fd, 1, 0x106, 2, 0, 0, NULL);
 	case READ_WITH_ACKS:
-		return wrong_send(fd, 1, 0x105, 2, 0, 1u << 2, page);
+		return wrong_send_seq(fd, 1, h.seq, 0x105, 2, 0, 1u << 2, page);
 	case COPY_MAPPED:
-		return wrong_send(fd, 1, 0x105, 2, PAGE_W, 0, page);
+		return wrong_send_seq(fd, 1, h.seq, 0x105, 2, PAGE_W, 0, page);
 	}
 	atomic_store(&c->sh->ready, 1); /* rank 2's turn */
 	return 0;
@@ -502,6 +513,9 @@ static int wrong_other(struct cluster *c, int fd, int kind)
 	case ACK_TWICE:
 		return wrong_send(fd, 2, 0x104, 2, 0, 0, NULL) ||
 		       wrong_send(fd, 2, 0x104, 2, 0, 0, NULL);
+	case FORGED_PAGE:
+		/* Rank 2 never saw the WRITE: it can only guess its token. */
+		return wrong_send_seq(fd, 2, 1, 0x105, 2, PAGE_W | PAGE_D, 0, page);
 	}
 	return 0;
 }
@@ -573,6 +587,8 @@ static void test_wrong_sender(void)
 		{ NOT_DONE, "from rank 2: a page from another node than its home must be reported DONE" },
 		{ ACK_UNNAMED, "an invalidation ack came from a node it does not name" },
 		{ ACK_TWICE, "invalidation ack for page 2 from rank 2: a second one from that node" },
+		{ FORGED_PAGE, "reply 0x105 for page 2 from rank 2: it does not carry our request's "
+			       "token" },
 		{ WRONG_SOURCE, "page 0 came to rank 1 from rank 0, not from rank 2" },
 		{ QUEUE_DUP, "second request for page 0 while the first is in progress" },
 		{ QUEUED_INVALID, "write request for page 0, which rank 1 can already write" },

@@ -20,9 +20,10 @@ const char *dsm_peer_name(const struct dsm *d, unsigned peer, char *buf, size_t 
 	abort();
 }
 
-int home_request(struct dsm *d, uint64_t pg, unsigned from, enum dsm_kind kind, char *why)
+int home_request(struct dsm *d, uint64_t pg, unsigned from, enum dsm_kind kind, uint32_t token,
+		 char *why)
 {
-	(void)d, (void)pg, (void)from, (void)kind, (void)why;
+	(void)d, (void)pg, (void)from, (void)kind, (void)token, (void)why;
 	abort();
 }
 
@@ -33,9 +34,10 @@ int home_done(struct dsm *d, uint64_t pg, unsigned from, unsigned src, char *why
 }
 
 int node_reply(struct dsm *d, uint64_t pg, unsigned from, uint16_t type, uint32_t flags,
-	       uint64_t acks, const void *data, char *why)
+	       uint64_t acks, uint32_t token, const void *data, char *why)
 {
-	(void)d, (void)pg, (void)from, (void)type, (void)flags, (void)acks, (void)data, (void)why;
+	(void)d, (void)pg, (void)from, (void)type, (void)flags, (void)acks, (void)token, (void)data;
+	(void)why;
 	abort();
 }
 
@@ -46,9 +48,9 @@ int node_ack(struct dsm *d, uint64_t pg, unsigned from, char *why)
 }
 
 int node_fwd(struct dsm *d, uint64_t pg, unsigned to, enum dsm_kind kind, uint64_t acks,
-	     char *why)
+	     uint32_t token, char *why)
 {
-	(void)d, (void)pg, (void)to, (void)kind, (void)acks, (void)why;
+	(void)d, (void)pg, (void)to, (void)kind, (void)acks, (void)token, (void)why;
 	abort();
 }
 
