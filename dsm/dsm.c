@@ -276,6 +276,7 @@ int dsm_create(const struct dsm_config *cfg, struct dsm **out, char *err)
 	deadline_cond_init(&d->cond);
 	pthread_mutex_init(&d->hold_lock, NULL);
 	pthread_mutex_init(&d->acks_lock, NULL);
+	pthread_mutex_init(&d->token_lock, NULL);
 	deadline_cond_init(&d->hold_cond);
 
 	d->home_start = calloc(n + 1, sizeof(*d->home_start));
@@ -414,6 +415,7 @@ void dsm_destroy(struct dsm *d)
 	pthread_cond_destroy(&d->hold_cond);
 	pthread_mutex_destroy(&d->hold_lock);
 	pthread_mutex_destroy(&d->acks_lock);
+	pthread_mutex_destroy(&d->token_lock);
 	free(d);
 }
 

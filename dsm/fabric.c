@@ -1183,6 +1183,18 @@ static int fab_choose(struct fab *f, char *err)
 	return 0;
 }
 
+/* Register memory of the channel's, bound to its endpoint where the provider wants that. */
+static int fab_mr_reg(struct fab *f, struct fab_chan *ch, void *buf, size_t len, uint64_t access,
+		      uint64_t key, struct fid_mr **mr)
+{
+	int rc = fi_mr_reg(f->domain, buf, len, access, 0, key, 0, mr, NULL);
+
+	if (!rc && (f->info->domain_attr->mr_mode & FI_MR_ENDPOINT) &&
+	    !(rc = fi_mr_bind(*mr, &ch->ep->fid, 0)))
+		rc = fi_mr_enable(*mr);
+	return rc;
+}
+
 /*
  * The staging slots peers write pages into: as many per peer as the budget
  * allows, up to FAB_RMA_SLOTS_MAX; none (pages go as messages) when it
@@ -1205,11 +1217,8 @@ static int fab_chan_open_rma(struct fab *f, struct fab_chan *ch, char *err)
 		return -1;
 	}
 	/* A requested key distinct from the send and receive buffers' (which are index). */
-	rc = fi_mr_reg(f->domain, ch->rma_mem, total, FI_REMOTE_WRITE, 0,
-		       f->cfg.nr_channels + ch->index, 0, &ch->rma_mr, NULL);
-	if (!rc && (f->info->domain_attr->mr_mode & FI_MR_ENDPOINT) &&
-	    !(rc = fi_mr_bind(ch->rma_mr, &ch->ep->fid, 0)))
-		rc = fi_mr_enable(ch->rma_mr);
+	rc = fab_mr_reg(f, ch, ch->rma_mem, total, FI_REMOTE_WRITE, f->cfg.nr_channels + ch->index,
+			&ch->rma_mr);
 	if (rc) {
 		fab_err(err, "registering the staging slots", rc);
 		return -1;
@@ -1263,11 +1272,8 @@ static int fab_chan_open(struct fab *f, unsigned index, char *err)
 	}
 	/* Buffers the provider may need registered: ours are all in one piece. */
 	if (f->info->domain_attr->mr_mode & FI_MR_LOCAL) {
-		rc = fi_mr_reg(f->domain, ch->mem, total, FI_SEND | FI_RECV | (f->rma ? FI_WRITE : 0),
-			       0, index, 0, &ch->mr, NULL);
-		if (!rc && (f->info->domain_attr->mr_mode & FI_MR_ENDPOINT) &&
-		    !(rc = fi_mr_bind(ch->mr, &ch->ep->fid, 0)))
-			rc = fi_mr_enable(ch->mr);
+		rc = fab_mr_reg(f, ch, ch->mem, total,
+				FI_SEND | FI_RECV | (f->rma ? FI_WRITE : 0), index, &ch->mr);
 		if (rc) {
 			fab_err(err, "registering the buffers", rc);
 			return -1;

@@ -156,6 +156,13 @@ struct dsm {
 	 */
 	pthread_mutex_t acks_lock;
 	struct dsm_ackset *acksets;
+	/*
+	 * Request tokens drawn ahead, 64 per getrandom (arc4random here makes
+	 * a syscall per call, on the fault path); taken under a page lock.
+	 */
+	pthread_mutex_t token_lock;
+	uint32_t tokens[64];
+	unsigned nr_tokens;
 	unsigned nr_acksets, cap_acksets;
 	/* Pages that came before their invalidation acks wait here (node.c). */
 #define DSM_PARK_SLOTS 64
@@ -303,13 +310,13 @@ void home_free(struct dsm *d);
 
 /* node.c: the requester, owner and holder roles */
 void node_fault(struct dsm *d, uint64_t pg, bool write, uint32_t ptid);
-void node_request(struct dsm *d, uint64_t pg, bool write);
+void node_request(struct dsm *d, uint64_t pg, bool write, uint32_t token);
 int node_reply(struct dsm *d, uint64_t pg, unsigned from, uint16_t type, uint32_t flags,
 	       uint64_t acks, uint32_t token, const void *data, char *why);
 int node_ack(struct dsm *d, uint64_t pg, unsigned from, char *why);
 int node_fwd(struct dsm *d, uint64_t pg, unsigned to, enum dsm_kind kind, uint64_t acks,
 	     uint32_t token, char *why);
-void node_pend(struct dsm_page *lp, bool write);
+uint32_t node_pend(struct dsm *d, struct dsm_page *lp, bool write);
 void node_free(struct dsm *d);
 int node_inv(struct dsm *d, uint64_t pg, unsigned ack_to, char *why);
 

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "common/log.h"
 #include "dsm/internal.h"
@@ -70,6 +71,7 @@ void node_fault(struct dsm *d, uint64_t pg, bool write, uint32_t ptid)
 	uint16_t tid = ptid;
 	bool pinned = write && hold_pin_lower(d, pg, tid);
 	uint32_t now = dsm_now_us(); /* the fault's start: one clock read for all uses */
+	uint32_t token;
 	char why[128];
 
 	hold_on_fault(d, ptid, now);
@@ -107,18 +109,18 @@ void node_fault(struct dsm *d, uint64_t pg, bool write, uint32_t ptid)
 		pg_unlock(lp);
 		return;
 	}
-	node_pend(lp, write);
+	token = node_pend(d, lp, write);
 	lp->t_us = now;
 	/* A read may bring write access too (a never-touched page, excl_read). */
 	lp->tid = tid;
 	pg_unlock(lp);
 
 	if (home == d->rank) {
-		if (home_request(d, pg, d->rank, write, lp->token, why))
+		if (home_request(d, pg, d->rank, write, token, why))
 			dsm_fail(d, d->rank, "internal error: %s", why);
 		return;
 	}
-	node_request(d, pg, write);
+	node_request(d, pg, write, token);
 	if (!write)
 		prefetch_on_fault(d, pg, ptid);
 }
@@ -129,24 +131,28 @@ void node_fault(struct dsm *d, uint64_t pg, bool write, uint32_t ptid)
  * request passes through (its home, and the owner the home forwards it to)
  * see it, so a page from any other node is refused before it is mapped.
  */
-void node_pend(struct dsm_page *lp, bool write)
+uint32_t node_pend(struct dsm *d, struct dsm_page *lp, bool write)
 {
 	lp->flags |= write ? PF_PEND_WRITE : PF_PEND_READ;
 	lp->acks = 0;
 	lp->nacks = 0;
-	lp->token = arc4random();
+	pthread_mutex_lock(&d->token_lock);
+	if (!d->nr_tokens) {
+		/* getrandom does not fail for this size once the pool is ready; arc4random blocks until then. */
+		if (getrandom(d->tokens, sizeof(d->tokens), 0) != sizeof(d->tokens))
+			arc4random_buf(d->tokens, sizeof(d->tokens));
+		d->nr_tokens = sizeof(d->tokens) / sizeof(d->tokens[0]);
+	}
+	lp->token = d->tokens[--d->nr_tokens];
+	pthread_mutex_unlock(&d->token_lock);
+	return lp->token;
 }
 
-/* Ask the (remote) home; the request is already pending (node_pend). */
-void node_request(struct dsm *d, uint64_t pg, bool write)
+/* Ask the (remote) home; the request is already pending, with this token (node_pend). */
+void node_request(struct dsm *d, uint64_t pg, bool write, uint32_t token)
 {
-	struct dsm_page *lp = &d->pages[pg];
 	unsigned home = dsm_home(d, pg);
-	uint32_t token;
 
-	pg_lock(lp);
-	token = lp->token;
-	pg_unlock(lp);
 	atomic_fetch_add_explicit(&d->awaiting[home], 1, memory_order_relaxed);
 	dsm_send_token(d, home, DSM_CH_DEMAND, write ? DSM_MSG_WRITE : DSM_MSG_READ, token, pg, 0,
 		       0, NULL, 0);

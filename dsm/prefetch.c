@@ -158,6 +158,7 @@ int prefetch_bulk(struct dsm *d, unsigned from, uint64_t first, unsigned count, 
 		  const void *data, char *why)
 {
 	uint64_t ask[DSM_MAX_RUN];
+	uint32_t token[DSM_MAX_RUN];
 	unsigned nask = 0;
 	bool waited = false;
 
@@ -206,14 +207,14 @@ int prefetch_bulk(struct dsm *d, unsigned from, uint64_t first, unsigned count, 
 		if (lp->flags & (PF_WANT_READ | PF_WANT_WRITE)) {
 			bool write = lp->flags & PF_WANT_WRITE;
 
-			node_pend(lp, write);
+			token[nask] = node_pend(d, lp, write);
 			ask[nask++] = (first + i) << 1 | write;
 		}
 		lp->flags &= ~(PF_WANT_READ | PF_WANT_WRITE);
 		pg_unlock(lp);
 	}
 	for (unsigned i = 0; i < nask; i++)
-		node_request(d, ask[i] >> 1, ask[i] & 1);
+		node_request(d, ask[i] >> 1, ask[i] & 1, token[i]);
 	if (waited && n == count)
 		prefetch_ahead(d, first + count);
 	return 0;
