@@ -28,7 +28,7 @@ IMG := build/images
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wformat=2 -Wno-format-nonliteral -Wno-format-truncation -Wundef
 HOST_CFLAGS := -std=gnu11 $(WARN) -g -pthread -D_GNU_SOURCE -I. -MMD -MP \
-	$(HWLOC_CFLAGS) $(NUMA_CFLAGS) $(MUNGE_CFLAGS) $(IBVERBS_CFLAGS) $(LIBFABRIC_CFLAGS)
+	$(HWLOC_CFLAGS) $(NUMA_CFLAGS) $(MUNGE_CFLAGS) $(CRYPTO_CFLAGS) $(IBVERBS_CFLAGS) $(LIBFABRIC_CFLAGS)
 ifeq ($(SAN),1)
 HOST_CFLAGS += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=undefined
@@ -38,7 +38,7 @@ HOST_CFLAGS += -O2
 endif
 HOST_CFLAGS += $(CFLAGS)
 HOST_LDFLAGS += -pthread $(LDFLAGS)
-HOST_LIBS := $(HWLOC_LIBS) $(NUMA_LIBS) $(MUNGE_LIBS) $(IBVERBS_LIBS) $(LIBFABRIC_LIBS) -lm
+HOST_LIBS := $(HWLOC_LIBS) $(NUMA_LIBS) $(MUNGE_LIBS) $(CRYPTO_LIBS) $(IBVERBS_LIBS) $(LIBFABRIC_LIBS) -lm
 
 # Libraries, in link order (a library before the ones it uses).
 LIBS_ALL := $(O)/libgvvmm.a $(O)/libgvdsm.a $(O)/libgvcommon.a

@@ -31,6 +31,14 @@ int auth_encode(const char *munge_socket, const struct auth_claim *claim, char *
 
 	if (!ctx)
 		return -1;
+	/* The secret must not cross the network in clear, whatever munged's default. */
+	if ((claim->flags & AUTH_SEALED) &&
+	    munge_ctx_set(ctx, MUNGE_OPT_CIPHER_TYPE, MUNGE_CIPHER_AES128) != EMUNGE_SUCCESS) {
+		snprintf(err, AUTH_ERR_MAX, "munge: cannot ask for an encrypted credential: %s",
+			 munge_ctx_strerror(ctx));
+		munge_ctx_destroy(ctx);
+		return -1;
+	}
 	rc = munge_encode(cred, ctx, claim, sizeof(*claim));
 	/* munge's own text already says whether munged answered. */
 	if (rc != EMUNGE_SUCCESS)
@@ -74,6 +82,16 @@ int auth_decode(const char *munge_socket, const char *cred, uid_t uid,
 		snprintf(err, AUTH_ERR_MAX, "munge credential refused: %s", munge_ctx_strerror(ctx));
 	else
 		ret = auth_claim_parse(buf, len, cred_uid, uid, claim, err);
+	if (ret == 0 && (claim->flags & AUTH_SEALED)) {
+		int cipher = MUNGE_CIPHER_NONE;
+
+		if (munge_ctx_get(ctx, MUNGE_OPT_CIPHER_TYPE, &cipher) != EMUNGE_SUCCESS ||
+		    cipher == MUNGE_CIPHER_NONE) {
+			snprintf(err, AUTH_ERR_MAX, "munge credential carries a link key but was not "
+				 "encrypted: refused");
+			ret = -1;
+		}
+	}
 	free(buf);
 	munge_ctx_destroy(ctx);
 	return ret;

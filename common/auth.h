@@ -26,22 +26,32 @@ struct auth_claim {
 	uint32_t nr_nodes;
 	uint8_t challenge[AUTH_NONCE_LEN]; /* the receiver's, which this claim answers */
 	uint8_t nonce[AUTH_NONCE_LEN];     /* ours, for the receiver's answer to carry */
+	uint32_t flags;                    /* AUTH_SEALED */
+	uint32_t reserved;                 /* zero */
+	/* With AUTH_SEALED: our half of the connection's keys (common/seal.h). */
+	uint8_t secret[AUTH_NONCE_LEN];
 };
+
+/* The sender runs with --integrity: every frame after the handshake is sealed. */
+#define AUTH_SEALED 0x1u
 
 /* A fresh random challenge.  Returns 0, or -1 with the reason in err. */
 int auth_nonce(uint8_t nonce[AUTH_NONCE_LEN], char *err);
 
 /*
  * Encode a credential for claim.  munge_socket NULL means munge's default
- * socket.  On success *cred is a malloc'ed NUL-terminated string.
+ * socket.  A claim that carries a secret (AUTH_SEALED) is encrypted with
+ * AES-128 whatever munged's default.  On success *cred is a malloc'ed
+ * NUL-terminated string.
  */
 int auth_encode(const char *munge_socket, const struct auth_claim *claim, char **cred,
 		char *err);
 
 /*
- * Decode cred and check it: valid, signed for uid `uid`, and a claim of the
- * right size.  Fills *claim; the caller checks its fields against what it
- * expects.  Returns 0, or -1 with the reason in err.
+ * Decode cred and check it: valid, signed for uid `uid`, a claim of the
+ * right size, and encrypted if it carries a secret.  Fills *claim; the
+ * caller checks its fields against what it expects.  Returns 0, or -1 with
+ * the reason in err.
  */
 int auth_decode(const char *munge_socket, const char *cred, uid_t uid,
 		struct auth_claim *claim, char *err);

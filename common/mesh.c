@@ -18,6 +18,7 @@
 
 #include "common/auth.h"
 #include "common/log.h"
+#include "common/seal.h"
 #include "common/wire.h"
 
 #define MESH_CRED_MAX 4096
@@ -38,6 +39,7 @@ struct mesh {
 	struct mesh_config cfg;
 	struct hostport *peers;
 	int *fds; /* [peer * nr_channels + channel] */
+	struct seal **seals; /* the same, with --integrity */
 	int listen_fd;
 	uid_t uid;
 	atomic_uint inbound_done;
@@ -210,7 +212,7 @@ int mesh_local_port(int fd)
  * challenge of ours goes with it (kept in nonce) for the peer's answer.
  */
 static int mesh_send_hello(struct mesh *m, int fd, uint16_t type, unsigned to, unsigned ch,
-			   const uint8_t *challenge, uint8_t *nonce, char *err)
+			   const uint8_t *challenge, uint8_t *nonce, uint8_t *secret, char *err)
 {
 	struct auth_claim claim = { .vm_id = m->cfg.vm_id, .from = m->cfg.rank, .to = to,
 				    .channel = ch, .nr_nodes = m->cfg.nr_nodes };
@@ -219,6 +221,12 @@ static int mesh_send_hello(struct mesh *m, int fd, uint16_t type, unsigned to, u
 	int rc;
 
 	memcpy(claim.challenge, challenge, AUTH_NONCE_LEN);
+	if (m->cfg.integrity) {
+		claim.flags |= AUTH_SEALED;
+		if (auth_nonce(secret, err))
+			return -2;
+		memcpy(claim.secret, secret, AUTH_NONCE_LEN);
+	}
 	if (nonce) {
 		if (auth_nonce(nonce, err))
 			return -2;
@@ -229,6 +237,7 @@ static int mesh_send_hello(struct mesh *m, int fd, uint16_t type, unsigned to, u
 	h = wire_hdr_make(type, m->cfg.rank, strlen(cred) + 1);
 	rc = wire_send(fd, &h, cred);
 	free(cred);
+	memset(&claim, 0, sizeof(claim));
 	if (rc) {
 		snprintf(err, MESH_ERR_MAX, "sending the handshake: %s", strerror(-rc));
 		return -1;
@@ -296,6 +305,18 @@ int mesh_claim_check(const struct mesh_config *cfg, unsigned sender, int want_fr
 			 claim->channel);
 		return -1;
 	}
+	if (!(claim->flags & AUTH_SEALED) != !cfg->integrity) {
+		snprintf(err, MESH_ERR_MAX, "rank %u runs %s --integrity and this node %s: every "
+			 "node of a VM must agree", claim->from,
+			 claim->flags & AUTH_SEALED ? "with" : "without",
+			 cfg->integrity ? "with it" : "without it");
+		return -1;
+	}
+	if (claim->flags & ~AUTH_SEALED || claim->reserved) {
+		snprintf(err, MESH_ERR_MAX, "claim with unknown flags 0x%x (another version of gvm?)",
+			 claim->flags);
+		return -1;
+	}
 	if (memcmp(claim->challenge, challenge, AUTH_NONCE_LEN)) {
 		snprintf(err, MESH_ERR_MAX, "the credential answers another connection's challenge "
 			 "(a replayed handshake?)");
@@ -352,7 +373,7 @@ struct mesh_hs {
 /* Returns 0 when the connection became one of the mesh's. */
 static int mesh_accept_one(struct mesh *m, int fd, const char *addr)
 {
-	uint8_t challenge[AUTH_NONCE_LEN];
+	uint8_t challenge[AUTH_NONCE_LEN], secret[AUTH_NONCE_LEN];
 	struct auth_claim claim;
 	char err[MESH_ERR_MAX];
 	unsigned slot;
@@ -371,7 +392,9 @@ static int mesh_accept_one(struct mesh *m, int fd, const char *addr)
 		goto refuse;
 	}
 	if (mesh_send_hello(m, fd, MESH_HELLO_ACK, claim.from, claim.channel, claim.nonce, NULL,
-			    err)) {
+			    secret, err) ||
+	    (m->cfg.integrity && !(m->seals[slot] = seal_new(secret, claim.secret, false,
+							     m->cfg.vm_id, claim.channel, err)))) {
 		__atomic_store_n(&m->fds[slot], -1, __ATOMIC_SEQ_CST);
 		goto refuse;
 	}
@@ -526,15 +549,21 @@ static int mesh_connect_peer(struct mesh *m, unsigned peer, unsigned ch, char *e
 			return -1;
 		if (mesh_connect_once(hp, &fd, &why) == 0) {
 			uint8_t challenge[AUTH_NONCE_LEN], nonce[AUTH_NONCE_LEN];
+			uint8_t secret[AUTH_NONCE_LEN];
 			int rc;
 
 			mesh_set_timeouts(fd, MESH_HANDSHAKE_MS);
 			rc = mesh_recv_challenge(fd, challenge, herr);
 			if (rc == 0)
-				rc = mesh_send_hello(m, fd, MESH_HELLO, peer, ch, challenge, nonce, herr);
+				rc = mesh_send_hello(m, fd, MESH_HELLO, peer, ch, challenge, nonce,
+						     secret, herr);
 			if (rc == 0)
 				rc = mesh_recv_hello(m, fd, MESH_HELLO_ACK, peer, ch, nonce, &claim,
 						     herr);
+			if (rc == 0 && m->cfg.integrity &&
+			    !(m->seals[mesh_slot(m, peer, ch)] =
+				      seal_new(secret, claim.secret, true, m->cfg.vm_id, ch, herr)))
+				rc = -2;
 			if (rc == 0)
 				break;
 			close(fd);
@@ -596,7 +625,8 @@ int mesh_open(const struct mesh_config *cfg, struct mesh **out, char *err)
 	}
 	m = calloc(1, sizeof(*m));
 	if (!m || !(m->peers = calloc(cfg->nr_nodes, sizeof(*m->peers))) ||
-	    !(m->fds = malloc(nslots * sizeof(int)))) {
+	    !(m->fds = malloc(nslots * sizeof(int))) ||
+	    !(m->seals = calloc(nslots, sizeof(*m->seals)))) {
 		snprintf(err, MESH_ERR_MAX, "out of memory");
 		goto fail_alloc;
 	}
@@ -669,6 +699,7 @@ fail_alloc:
 	if (cfg->listen_fd >= 0)
 		close(cfg->listen_fd);
 	if (m) {
+		free(m->seals);
 		free(m->fds);
 		free(m->peers);
 	}
@@ -681,6 +712,13 @@ int mesh_fd(const struct mesh *m, unsigned peer, unsigned channel)
 	if (peer >= m->cfg.nr_nodes || channel >= m->cfg.nr_channels)
 		return -1;
 	return m->fds[mesh_slot(m, peer, channel)];
+}
+
+struct seal *mesh_seal(const struct mesh *m, unsigned peer, unsigned channel)
+{
+	if (peer >= m->cfg.nr_nodes || channel >= m->cfg.nr_channels)
+		return NULL;
+	return m->seals[mesh_slot(m, peer, channel)];
 }
 
 unsigned mesh_rank(const struct mesh *m)
@@ -720,9 +758,12 @@ void mesh_close(struct mesh *m)
 {
 	if (!m)
 		return;
-	for (unsigned i = 0; i < m->cfg.nr_nodes * m->cfg.nr_channels; i++)
+	for (unsigned i = 0; i < m->cfg.nr_nodes * m->cfg.nr_channels; i++) {
 		if (m->fds[i] >= 0)
 			close(m->fds[i]);
+		seal_free(m->seals[i]);
+	}
+	free(m->seals);
 	free(m->fds);
 	free(m->peers);
 	free(m);

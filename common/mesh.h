@@ -15,6 +15,7 @@
 #ifndef GVM_COMMON_MESH_H
 #define GVM_COMMON_MESH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,6 +44,11 @@ struct mesh_config {
 	unsigned timeout_ms;          /* 0: 30 s */
 	/* A peer that acknowledges nothing for this long is gone (TCP); 0: 30 s. */
 	unsigned peer_timeout_ms;
+	/*
+	 * --integrity: every connection gets a seal (mesh_seal), whose keys the
+	 * handshake agrees; a peer that does not run with it too is refused.
+	 */
+	bool integrity;
 	/* Optional: called from mesh_open's thread as connections come up. */
 	void (*progress)(void *arg, unsigned done, unsigned total);
 	void *progress_arg;
@@ -53,6 +59,11 @@ struct mesh;
 int mesh_open(const struct mesh_config *cfg, struct mesh **out, char *err);
 /* The connection to `peer` for `channel`; -1 for peer == own rank. */
 int mesh_fd(const struct mesh *m, unsigned peer, unsigned channel);
+/*
+ * Its seal (common/seal.h), which every frame on it must go through
+ * (wire_send_sealed, wire_recv_sealed); NULL without --integrity.
+ */
+struct seal *mesh_seal(const struct mesh *m, unsigned peer, unsigned channel);
 unsigned mesh_rank(const struct mesh *m);
 unsigned mesh_nr_nodes(const struct mesh *m);
 const struct hostport *mesh_peer(const struct mesh *m, unsigned peer);

@@ -1,5 +1,7 @@
 #include "common/wire.h"
 
+#include "common/seal.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -43,17 +45,23 @@ int wire_write_full(int fd, const void *buf, size_t n)
 	return 0;
 }
 
-int wire_send(int fd, const struct wire_hdr *h, const void *payload)
+int wire_send_sealed(int fd, struct seal *seal, const struct wire_hdr *h, const void *payload)
 {
-	struct iovec iov[2] = {
+	uint8_t tag[SEAL_TAG_LEN];
+	struct iovec iov[3] = {
 		{ .iov_base = (void *)h, .iov_len = sizeof(*h) },
 		{ .iov_base = (void *)payload, .iov_len = payload ? h->len : 0 },
+		{ .iov_base = tag, .iov_len = sizeof(tag) },
 	};
-	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = payload && h->len ? 2 : 1 };
+	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 3 };
 
 	if (h->len && !payload)
 		return -EINVAL;
-	/* One sendmsg for header and payload: one segment for a small message. */
+	if (seal && seal_tag(seal, h, payload, tag))
+		return -EPROTO;
+	if (!seal)
+		msg.msg_iovlen = 2;
+	/* One sendmsg for the whole frame: one segment for a small message. */
 	while (msg.msg_iovlen) {
 		ssize_t r = sendmsg(fd, &msg, MSG_NOSIGNAL);
 		if (r < 0) {
@@ -74,8 +82,10 @@ int wire_send(int fd, const struct wire_hdr *h, const void *payload)
 	return 0;
 }
 
-int wire_recv(int fd, int from, struct wire_hdr *h, void *buf, size_t cap, char *why)
+int wire_recv_sealed(int fd, struct seal *seal, int from, struct wire_hdr *h, void *buf,
+		     size_t cap, char *why)
 {
+	uint8_t tag[SEAL_TAG_LEN];
 	int rc = wire_read_full(fd, h, sizeof(*h));
 
 	if (rc) {
@@ -103,6 +113,18 @@ int wire_recv(int fd, int from, struct wire_hdr *h, void *buf, size_t cap, char 
 		snprintf(why, 128, "payload: %s",
 			 rc == -ECONNRESET ? "connection closed by peer" : strerror(-rc));
 		return -1;
+	}
+	if (seal) {
+		if ((rc = wire_read_full(fd, tag, sizeof(tag)))) {
+			snprintf(why, 128, "tag: %s",
+				 rc == -ECONNRESET ? "connection closed by peer" : strerror(-rc));
+			return -1;
+		}
+		if (seal_check(seal, h, buf, tag)) {
+			snprintf(why, 128, "frame of type 0x%x fails its integrity check (altered "
+				 "or injected on the network?)", h->type);
+			return -1;
+		}
 	}
 	return 0;
 }

@@ -43,20 +43,37 @@ static inline struct wire_hdr wire_hdr_make(uint16_t type, uint16_t from, uint32
 				  .type = type, .from = from, .len = len };
 }
 
+struct seal;
+
 /*
- * Send a header and its payload (h->len bytes at payload) as one message.
- * Callers serialise senders on one fd.  Returns 0, or -errno.
+ * Send a header and its payload (h->len bytes at payload) as one message,
+ * followed by its tag when the connection has a seal (common/seal.h; NULL:
+ * none).  Callers serialise senders on one fd.  Returns 0, or -errno.
  */
-int wire_send(int fd, const struct wire_hdr *h, const void *payload);
+int wire_send_sealed(int fd, struct seal *seal, const struct wire_hdr *h, const void *payload);
 
 /*
  * Receive one message.  The payload (h->len bytes) is read into buf, which
  * holds at most cap bytes.  Returns 0; -1 with a reason in why (up to 128
  * bytes) for a closed connection, an I/O error or a malformed frame (bad
  * magic or version, len > cap); a frame from a rank other than `from`
- * (when from >= 0) is malformed too.
+ * (when from >= 0) is malformed too, and so is one whose tag the seal (if
+ * any) does not accept.
  */
-int wire_recv(int fd, int from, struct wire_hdr *h, void *buf, size_t cap, char *why);
+int wire_recv_sealed(int fd, struct seal *seal, int from, struct wire_hdr *h, void *buf,
+		     size_t cap, char *why);
+
+/* The same on a connection without a seal: the handshake, and tests. */
+static inline int wire_send(int fd, const struct wire_hdr *h, const void *payload)
+{
+	return wire_send_sealed(fd, NULL, h, payload);
+}
+
+static inline int wire_recv(int fd, int from, struct wire_hdr *h, void *buf, size_t cap,
+			    char *why)
+{
+	return wire_recv_sealed(fd, NULL, from, h, buf, cap, why);
+}
 
 /* Read or write exactly n bytes; 0, or -errno (-ECONNRESET on EOF). */
 int wire_read_full(int fd, void *buf, size_t n);

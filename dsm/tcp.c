@@ -24,14 +24,16 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "common/mesh.h"
+#include "common/seal.h"
 #include "dsm/transport.h"
 
 /* Room for one largest frame plus what usually follows it in the same read. */
-#define TCP_RXBUF (sizeof(struct wire_hdr) + DSM_TRANSPORT_MAX_PAYLOAD + 65536)
+#define TCP_RXBUF (sizeof(struct wire_hdr) + DSM_TRANSPORT_MAX_PAYLOAD + SEAL_TAG_LEN + 65536)
 /* Unsent bytes one connection may hold before its peer counts as gone. */
 #define TCP_QUEUE_MAX (64u << 20)
 /* An orderly stop waits this long for the queues to reach their sockets. */
@@ -48,7 +50,8 @@ struct tcp_conn {
 	struct tcp *tcp;
 	unsigned peer, channel;
 	int fd;
-	pthread_mutex_t send_lock; /* the socket's writes and the queue */
+	struct seal *seal;         /* the mesh's, with --integrity; NULL without */
+	pthread_mutex_t send_lock; /* the socket's writes, the queue, the seal's sending side */
 	struct tcp_out *q_head, *q_tail;
 	size_t q_bytes;
 	pthread_t thread;
@@ -63,6 +66,7 @@ struct tcp {
 	unsigned nr_nodes, rank;
 	struct tcp_conn *conns; /* [peer * nr_channels + channel]; fd -1 for our own rank */
 	atomic_bool stopping;
+	bool sealed;             /* the mesh's connections have seals (--integrity) */
 	int wake_fd;             /* eventfd: a queue became non-empty, or stop */
 	pthread_t flusher;
 	bool flusher_started;
@@ -156,12 +160,18 @@ static int tcp_dispatch_frames(struct tcp_conn *c, size_t *have, char *why)
 				 h.type, h.len, DSM_TRANSPORT_MAX_PAYLOAD);
 			return -1;
 		}
-		if (*have - off < sizeof(h) + h.len)
+		if (*have - off < sizeof(h) + h.len + (c->seal ? SEAL_TAG_LEN : 0))
 			break;
+		if (c->seal && seal_check(c->seal, &h, c->buf + off + sizeof(h),
+					  c->buf + off + sizeof(h) + h.len)) {
+			snprintf(why, 128, "frame of type 0x%x fails its integrity check (altered or "
+				 "injected on the network?)", h.type);
+			return -1;
+		}
 		if (tcp->cfg.dispatch(tcp->cfg.arg, c->peer, c->channel, &h,
 				      c->buf + off + sizeof(h), why))
 			return -1;
-		off += sizeof(h) + h.len;
+		off += sizeof(h) + h.len + (c->seal ? SEAL_TAG_LEN : 0);
 	}
 	if (off) {
 		memmove(c->buf, c->buf + off, *have - off);
@@ -211,13 +221,14 @@ static void *tcp_rx_thread(void *arg)
 	return NULL;
 }
 
-/* Queue the part of a frame the socket did not take (send_lock held). */
-static int tcp_enqueue(struct tcp_conn *c, const struct wire_hdr *h, const void *payload,
-		       size_t sent)
+/* Queue the part of a frame (iov[0, n)) the socket did not take (send_lock held). */
+static int tcp_enqueue(struct tcp_conn *c, const struct iovec *iov, int n, size_t sent)
 {
-	size_t total = sizeof(*h) + h->len;
+	size_t total = 0, at = 0;
 	struct tcp_out *o;
 
+	for (int i = 0; i < n; i++)
+		total += iov[i].iov_len;
 	if (c->q_bytes + total - sent > TCP_QUEUE_MAX)
 		return -ENOBUFS;
 	o = malloc(sizeof(*o) + total - sent);
@@ -226,12 +237,12 @@ static int tcp_enqueue(struct tcp_conn *c, const struct wire_hdr *h, const void 
 	o->next = NULL;
 	o->len = total - sent;
 	o->off = 0;
-	if (sent < sizeof(*h)) {
-		memcpy(o->data, (const char *)h + sent, sizeof(*h) - sent);
-		if (h->len)
-			memcpy(o->data + sizeof(*h) - sent, payload, h->len);
-	} else {
-		memcpy(o->data, (const char *)payload + (sent - sizeof(*h)), total - sent);
+	for (int i = 0; i < n; i++) {
+		size_t skip = sent > iov[i].iov_len ? iov[i].iov_len : sent;
+
+		sent -= skip;
+		memcpy(o->data + at, (const char *)iov[i].iov_base + skip, iov[i].iov_len - skip);
+		at += iov[i].iov_len - skip;
 	}
 	if (c->q_tail)
 		c->q_tail->next = o;
@@ -292,11 +303,13 @@ static int tcp_send(struct tcp *tcp, unsigned peer, unsigned channel, const stru
 		    const void *payload)
 {
 	struct tcp_conn *c = tcp_conn(tcp, peer, channel);
-	struct iovec iov[2] = {
+	uint8_t tag[SEAL_TAG_LEN];
+	struct iovec iov[3] = {
 		{ .iov_base = (void *)h, .iov_len = sizeof(*h) },
 		{ .iov_base = (void *)payload, .iov_len = payload ? h->len : 0 },
+		{ .iov_base = tag, .iov_len = sizeof(tag) },
 	};
-	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = payload && h->len ? 2 : 1 };
+	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 2 };
 	bool queued = false;
 	ssize_t r = 0;
 	int rc = 0;
@@ -307,8 +320,13 @@ static int tcp_send(struct tcp *tcp, unsigned peer, unsigned channel, const stru
 		return -EINVAL;
 	if (atomic_load(&c->down))
 		return -ECONNRESET;
+	if (c->seal)
+		msg.msg_iovlen = 3;
 	pthread_mutex_lock(&c->send_lock);
-	if (!c->q_head) {
+	/* Tagged under the lock: frames must reach the wire in the order of their numbers. */
+	if (c->seal && seal_tag(c->seal, h, payload, tag))
+		rc = -EPROTO;
+	else if (!c->q_head) {
 		/* Nothing queued ahead of it: straight to the socket, as much as it takes. */
 		do
 			r = sendmsg(c->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -318,8 +336,8 @@ static int tcp_send(struct tcp *tcp, unsigned peer, unsigned channel, const stru
 		else if (r < 0)
 			r = 0;
 	}
-	if (!rc && (size_t)r < sizeof(*h) + h->len) {
-		rc = tcp_enqueue(c, h, payload, r);
+	if (!rc && (size_t)r < sizeof(*h) + h->len + (c->seal ? SEAL_TAG_LEN : 0)) {
+		rc = tcp_enqueue(c, iov, (int)msg.msg_iovlen, r);
 		queued = !rc;
 	}
 	pthread_mutex_unlock(&c->send_lock);
@@ -514,8 +532,7 @@ static void tcp_destroy(struct dsm_transport *t)
 
 static const char *tcp_describe(struct dsm_transport *t)
 {
-	(void)t;
-	return "tcp";
+	return tcp_of(t)->sealed ? "tcp, every message checked (--integrity)" : "tcp";
 }
 
 /* TCP has neither staging slots nor messages out of turn. */
@@ -571,6 +588,8 @@ struct dsm_transport *dsm_tcp_create(const struct dsm_tcp_config *cfg, char *err
 			c->peer = p;
 			c->channel = ch;
 			c->fd = p == tcp->rank ? -1 : mesh_fd(cfg->mesh, p, cfg->first_channel + ch);
+			c->seal = mesh_seal(cfg->mesh, p, cfg->first_channel + ch);
+			tcp->sealed |= c->seal != NULL;
 			if (p == tcp->rank)
 				continue;
 			if (c->fd < 0) {

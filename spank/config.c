@@ -14,7 +14,8 @@
 
 enum key {
 	K_GVM, K_SRUN, K_IMAGE, K_MEM, K_VCPUS, K_MAX_MEM, K_MAX_VCPUS, K_PORTS,
-	K_CONNECT_TIMEOUT, K_PEER_TIMEOUT, K_MUNGE_SOCKET, K_RUNTIME_DIR, K_TRANSPORT, K_NR
+	K_CONNECT_TIMEOUT, K_PEER_TIMEOUT, K_MUNGE_SOCKET, K_RUNTIME_DIR, K_TRANSPORT,
+	K_INTEGRITY, K_NR
 };
 
 static const char *const keys[K_NR] = {
@@ -22,11 +23,11 @@ static const char *const keys[K_NR] = {
 	[K_VCPUS] = "vcpus", [K_MAX_MEM] = "max_mem", [K_MAX_VCPUS] = "max_vcpus",
 	[K_PORTS] = "ports", [K_CONNECT_TIMEOUT] = "connect_timeout",
 	[K_PEER_TIMEOUT] = "peer_timeout", [K_MUNGE_SOCKET] = "munge_socket",
-	[K_RUNTIME_DIR] = "runtime_dir", [K_TRANSPORT] = "transport",
+	[K_RUNTIME_DIR] = "runtime_dir", [K_TRANSPORT] = "transport", [K_INTEGRITY] = "integrity",
 };
 
 #define KNOWN "gvm, srun, image, mem, vcpus, max_mem, max_vcpus, ports, connect_timeout, " \
-	"peer_timeout, munge_socket, runtime_dir, transport"
+	"peer_timeout, munge_socket, runtime_dir, transport, integrity"
 
 /* An absolute path: programs run and directories written as root are never relative. */
 static int set_path(char *dst, const char *key, const char *val, char *err)
@@ -82,6 +83,8 @@ static int set_ports(struct gvm_config *c, const char *val, char *err)
 
 static int set_key(struct gvm_config *c, enum key k, const char *val, char *err)
 {
+	char b[SHOWN_MAX];
+
 	switch (k) {
 	case K_GVM:
 		return set_path(c->gvm, keys[k], val, err);
@@ -122,6 +125,12 @@ static int set_key(struct gvm_config *c, enum key k, const char *val, char *err)
 		strcpy(c->transport, val);
 		return 0;
 	}
+	case K_INTEGRITY:
+		/* gvm's --integrity: for a network the site does not trust with guest RAM. */
+		if (strcmp(val, "yes") && strcmp(val, "no"))
+			return errf(err, "integrity=%s: it is yes or no", shown(val, b, sizeof(b)));
+		c->integrity = !strcmp(val, "yes");
+		return 0;
 	case K_NR:
 		break;
 	}
@@ -160,5 +169,8 @@ int config_parse(struct gvm_config *c, int ac, char **av, char *err)
 		return errf(err, "mem= is above max_mem=");
 	if (c->max_vcpus && c->vcpus > c->max_vcpus)
 		return errf(err, "vcpus= is above max_vcpus=");
+	if (c->integrity && c->transport[0] && strcmp(c->transport, "tcp"))
+		return errf(err, "integrity=yes checks the instances' TCP connections only: "
+			    "transport=%s would carry guest RAM unchecked", c->transport);
 	return 0;
 }

@@ -33,6 +33,7 @@ struct gvm_config {
 	char munge_socket[GVM_PATH_MAX]; /* munged's socket, "" for munge's own */
 	char runtime_dir[GVM_PATH_MAX];  /* the plugin's bookkeeping (runtime_dir=) */
 	char transport[PARSE_TRANSPORT_MAX]; /* gvm's --transport (transport=), "" for gvm's */
+	bool integrity;                  /* gvm's --integrity (integrity=yes) */
 };
 
 /*

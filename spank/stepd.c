@@ -525,6 +525,8 @@ static int exec_gvm(spank_t sp)
 		bad |= add(&a, "--peer-timeout=%u", c->peer_timeout);
 	if (c->transport[0])
 		bad |= add(&a, "--transport=%s", c->transport);
+	if (c->integrity)
+		bad |= add(&a, "--integrity");
 	/*
 	 * Rank 0 decides the machine and runs the job; the others take its
 	 * word.  gvm's --vcpus and --mem are the guest's, in all.

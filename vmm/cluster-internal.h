@@ -118,6 +118,7 @@ struct cl_conn {
 	struct cluster *c;
 	unsigned peer, channel;
 	int fd;
+	struct seal *seal; /* the mesh's (--integrity), or NULL: every frame goes through it */
 	pthread_mutex_t send_lock;
 	pthread_t thread;
 	bool started;

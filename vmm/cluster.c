@@ -49,7 +49,7 @@ int cl_send(struct cluster *c, unsigned peer, unsigned ch, uint16_t type, uint64
 	h.arg[1] = a1;
 	h.arg[2] = a2;
 	pthread_mutex_lock(&cn->send_lock);
-	rc = wire_send(cn->fd, &h, len ? payload : NULL);
+	rc = wire_send_sealed(cn->fd, cn->seal, &h, len ? payload : NULL);
 	pthread_mutex_unlock(&cn->send_lock);
 	if (rc && !atomic_load(&c->stopping))
 		cluster_fail(c, peer, "%s lost: cannot send to it: %s",
@@ -82,6 +82,7 @@ struct cluster *cluster_create(struct mesh *mesh, int status_fd, unsigned silent
 			cn->peer = p;
 			cn->channel = ch;
 			cn->fd = mesh_fd(mesh, p, ch);
+			cn->seal = mesh_seal(mesh, p, ch);
 			pthread_mutex_init(&cn->send_lock, NULL);
 		}
 	c->bus_ctx[0] = (struct cl_bus_ctx){ c, false };
@@ -384,7 +385,7 @@ int cluster_recv_config(struct cluster *c, struct cluster_machine *m, unsigned t
 		return CFGERR("%s sent no machine description within %u s", name, timeout_s);
 	if (cl_signalled(sig_fd))
 		return CFGERR("interrupted by a signal");
-	if (wire_recv(cn->fd, 0, &h, cn->buf, sizeof(cn->buf), why))
+	if (wire_recv_sealed(cn->fd, cn->seal, 0, &h, cn->buf, sizeof(cn->buf), why))
 		return CFGERR("%s lost before it described the machine: %s", name, why);
 	return cl_config_decode(c->nr, name, &h, cn->buf, m, err);
 }
@@ -703,7 +704,8 @@ static void *cl_rx_thread(void *arg)
 	struct wire_hdr h;
 
 	for (;;) {
-		if (wire_recv(cn->fd, (int)cn->peer, &h, cn->buf, sizeof(cn->buf), why)) {
+		if (wire_recv_sealed(cn->fd, cn->seal, (int)cn->peer, &h, cn->buf, sizeof(cn->buf),
+				     why)) {
 			/*
 			 * Once the VM stops, an instance that stopped too may leave
 			 * first; one lost meanwhile shows in the DSM's collective stop.
@@ -879,7 +881,7 @@ void cluster_linger(struct cluster *c, unsigned timeout_s)
 		char why[128];
 
 		while (poll(&p, 1, (int)timeout_s * 1000) > 0 &&
-		       !wire_recv(cn->fd, 0, &h, cn->buf, sizeof(cn->buf), why))
+		       !wire_recv_sealed(cn->fd, cn->seal, 0, &h, cn->buf, sizeof(cn->buf), why))
 			;
 		return;
 	}

@@ -497,7 +497,7 @@ int node_run(struct vm_options *o, int console_fd)
 		.rank = n->o.rank, .nr_nodes = n->o.nr_peers, .nr_channels = CLUSTER_NR_CHANNELS,
 		.peers = n->o.peers, .listen_fd = n->o.listen_fd, .vm_id = n->o.vm_id,
 		.munge_socket = n->o.munge_socket, .timeout_ms = n->o.connect_timeout * 1000,
-		.peer_timeout_ms = n->o.peer_timeout * 1000,
+		.peer_timeout_ms = n->o.peer_timeout * 1000, .integrity = n->o.integrity,
 	};
 	n->o.listen_fd = -1; /* mesh_open closes it */
 	if (mesh_open(&mc, &n->mesh, err)) {
@@ -508,6 +508,8 @@ int node_run(struct vm_options *o, int console_fd)
 	node_block_signals(n);
 	n->cl = cluster_create(n->mesh, n->o.status_fd, n->o.peer_timeout * 1000);
 	cluster_status(n->cl, "connected");
+	if (n->o.integrity)
+		pr_info("node: every message between instances is checked (--integrity)");
 
 	if (n->o.rank == 0 ? node_setup_rank0(n) : node_setup_rank_k(n)) {
 		int st;

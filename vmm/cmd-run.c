@@ -96,6 +96,11 @@ static int run_main(int argc, char **argv)
 		options_free(&o);
 		return 2;
 	}
+	if (!o.nodes && o.integrity) {
+		pr_err("run: --integrity checks the messages between instances: give --nodes too");
+		options_free(&o);
+		return 2;
+	}
 	if (o.nodes && o.nr_host_cpus) {
 		pr_err("run: --host-cpus pins the vCPUs of one instance; with --nodes, gvm "
 		       "chooses each instance's CPUs (or start them with gvm node --host-cpus)");

@@ -16,6 +16,7 @@ enum opt_id {
 	OPT_NODES,
 	OPT_RANK, OPT_PEERS, OPT_VM_ID, OPT_MUNGE_SOCKET, OPT_LISTEN, OPT_LISTEN_FD, OPT_KVM_FD, OPT_UFFD_FD,
 	OPT_STATUS_FD, OPT_HOST_CPUS, OPT_CONNECT_TIMEOUT, OPT_PEER_TIMEOUT, OPT_TRANSPORT,
+	OPT_INTEGRITY,
 	OPT_PORT, OPT_FLAG_FACTOR,
 	OPT_NR,
 };
@@ -129,6 +130,11 @@ static const struct opt_def opts[OPT_NR] = {
 			  "first provider here that reaches other hosts (verbs on InfiniBand and "
 			  "RoCE...); fabric:PROVIDER, the one named (fi_info -l lists them).  "
 			  "The instance says which it used" },
+	[OPT_INTEGRITY] = { "integrity", NULL, OPTG_NODE | OPTG_LAUNCH, false,
+			  "check every message between instances (a 16-byte AES-GCM tag, keys "
+			  "agreed through munge), so that one forged or altered on the network "
+			  "stops the VM instead of being taken; all instances alike, "
+			  "--transport tcp only (about 1 us per page each way)" },
 	[OPT_PORT] = { "port", "PORT", OPTG_CHECK, false,
 		     "in a Slurm step without SLURM_STEP_RESV_PORTS, the TCP port every "
 		     "instance listens on (the next ones for nodes that share an address; "
@@ -357,6 +363,9 @@ static int set_option(struct vm_options *o, enum opt_id id, const char *val, con
 			goto bad;
 		o->transport = val;
 		break;
+	case OPT_INTEGRITY:
+		o->integrity = true;
+		break;
 	case OPT_PORT:
 		if (parse_uint(val, 1, 65535, &o->port, err))
 			goto bad;
@@ -467,6 +476,12 @@ int options_parse(int argc, char **argv, unsigned groups, struct vm_options *o)
 			     seen[OPT_OVERWRITE] || seen[OPT_OUTPUT_MAX] || seen[OPT_JOB_ID])) {
 		pr_err("%s: --copy, --env, --output, --overwrite, --output-max and --job-id are for a "
 		       "job: gvm %s [OPTIONS] -- COMMAND [ARGS]", cmd, cmd);
+		return -1;
+	}
+	if (o->integrity && o->transport && strcmp(o->transport, "tcp")) {
+		pr_err("%s: --integrity checks what goes over the instances' TCP connections; "
+		       "--transport %s would carry guest RAM's pages unchecked: use --transport "
+		       "tcp with it", cmd, o->transport);
 		return -1;
 	}
 	if (o->cpu_features && cpuid_features_parse(o->cpu_features, &o->features, cerr)) {

@@ -81,6 +81,7 @@ struct vm_options {
 	unsigned connect_timeout; /* --connect-timeout, seconds (default 30) */
 	unsigned peer_timeout;    /* --peer-timeout, seconds (default 30) */
 	const char *transport;    /* --transport (dsm_config.transport); NULL: tcp */
+	bool integrity;           /* --integrity (mesh_config.integrity) */
 
 	/* gvm check */
 	unsigned port;            /* --port; 0: not given */

@@ -15,7 +15,8 @@ CLUSTER_APPEND="probe.iters=2 probe.memcpy_size=1M probe.memcpy_reps=2 probe.cou
 
 # cluster_probe NODES VCPUS MEM [EXTRA_APPEND]: the probe over NODES instances with
 # every workload on the generated and the real matrices; judge everything.
-# $CLUSTER_TRANSPORT, when set, is the instances' --transport.
+# $CLUSTER_TRANSPORT, when set, is the instances' --transport; $CLUSTER_OPTS,
+# more options of gvm run.
 cluster_probe() {
 	local nodes=$1 vcpus=$2 mem=$3 extra=${4:-} log=$GVM_TEST_TMP/probe.log rc
 	local matrices="$GEN_MATRIX,$(echo $REAL_MATRICES | tr ' ' ,)"
@@ -25,9 +26,10 @@ cluster_probe() {
 	probe_inputs
 	"$GVM" topo --vcpus "$vcpus" --numa "$nodes" --mem "$mem" >"$GVM_TEST_TMP/topo.txt" ||
 		fail "gvm topo refused --vcpus $vcpus --numa $nodes --mem $mem"
-	echo "+ gvm run --nodes $nodes --vcpus $vcpus --mem $mem ${CLUSTER_TRANSPORT:+--transport $CLUSTER_TRANSPORT }$extra"
+	echo "+ gvm run --nodes $nodes --vcpus $vcpus --mem $mem ${CLUSTER_TRANSPORT:+--transport $CLUSTER_TRANSPORT }${CLUSTER_OPTS:+$CLUSTER_OPTS }$extra"
+	# shellcheck disable=SC2086
 	"$GVM" run --nodes "$nodes" --kernel "$PROBE" --vcpus "$vcpus" --mem "$mem" \
-		${CLUSTER_TRANSPORT:+--transport "$CLUSTER_TRANSPORT"} \
+		${CLUSTER_TRANSPORT:+--transport "$CLUSTER_TRANSPORT"} ${CLUSTER_OPTS:-} \
 		--initrd "$GVM_TEST_TMP/part1.cpio" --initrd "$GVM_TEST_TMP/part2.cpio" \
 		--append "probe.workloads=$CLUSTER_WORKLOADS probe.matrix=$matrices $CLUSTER_APPEND $extra" \
 		>"$log" 2>&1 </dev/null

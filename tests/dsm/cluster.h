@@ -51,6 +51,7 @@ struct cluster {
 	const uint64_t *home_start;
 	struct dsm_config tmpl; /* policy fields copied into every node's config */
 	unsigned timeout_s;     /* the parent kills children still running then */
+	bool integrity;         /* every mesh connection sealed (or GVM_DSM_INTEGRITY set) */
 	struct hostport peers[CLUSTER_MAX];
 	int listen_fds[CLUSTER_MAX];
 	pid_t pids[CLUSTER_MAX];
@@ -91,8 +92,9 @@ static inline void cluster_init(struct cluster *c, unsigned n, uint64_t size)
 }
 
 /*
- * A test whose raw ranks forge frames on the mesh's connections speaks the
- * TCP transport's wire: over the fabric transport it says so and does not run.
+ * A test whose raw ranks speak on the mesh's connections themselves speaks
+ * the TCP transport's wire: over the fabric transport it says so and does
+ * not run.
  */
 static inline bool cluster_skip_if_fabric(const char *test)
 {
@@ -102,6 +104,19 @@ static inline bool cluster_skip_if_fabric(const char *test)
 		return false;
 	printf("skip %s: its forger speaks the TCP transport's frames\n", test);
 	return true;
+}
+
+/*
+ * One whose raw ranks forge frames, too: they carry no integrity tags, so
+ * with every frame sealed (tests/dsm/integrity.t) it does not run either.
+ */
+static inline bool cluster_skip_forger(const char *test)
+{
+	if (getenv("GVM_DSM_INTEGRITY")) {
+		printf("skip %s: its forger writes frames without integrity tags\n", test);
+		return true;
+	}
+	return cluster_skip_if_fabric(test);
 }
 
 /* Wait until every rank has arrived (or one gave up: then exit 4). */
@@ -174,6 +189,8 @@ static inline int cluster_child(struct cluster *c, unsigned rank, cluster_fn fn,
 		.rank = rank, .nr_nodes = c->n, .nr_channels = DSM_NR_CHANNELS,
 		.peers = c->peers, .listen_fd = c->listen_fds[rank], .vm_id = 4242,
 		.munge_socket = getenv("GVM_MUNGE_SOCKET"), .timeout_ms = 20000,
+		/* tests/dsm/integrity.t runs the DSM suites again with every frame sealed. */
+		.integrity = c->integrity || getenv("GVM_DSM_INTEGRITY") != NULL,
 	};
 	struct dsm_config cfg = c->tmpl;
 	char err[DSM_ERR_MAX > MESH_ERR_MAX ? DSM_ERR_MAX : MESH_ERR_MAX];

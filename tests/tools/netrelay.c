@@ -29,6 +29,9 @@
  *   drop A B | pass A B    drop what goes from A to B only, or not
  *   stall A | unstall A    A looks like a peer that stopped reading: every
  *                          TCP segment it sends advertises a zero window
+ *   tamper A B             an attacker on the wire: the next TCP segment
+ *                          with data from A to B has its last byte changed
+ *                          (checksum fixed, so TCP takes it)
  *   loss PERCENT           change the loss rate
  *   stats                  print the counters
  * SIGTERM or SIGINT ends it: it frees every queued packet, closes its
@@ -70,6 +73,7 @@ struct link {
 	struct pkt *head, *tail;
 	unsigned queued;
 	int cut;        /* this direction drops everything */
+	int tamper;     /* change the next data segment */
 	uint64_t fwd, fwd_bytes, lost, dropped_cut, overflow, write_err;
 };
 
@@ -87,7 +91,7 @@ static double loss_p;
 static int reorder;
 static unsigned queue_max = 4096;
 static uint64_t rng_state;
-static uint64_t unroutable, stalled_segs;
+static uint64_t unroutable, stalled_segs, tampered_segs;
 
 static uint64_t now_ns(void)
 {
@@ -223,9 +227,10 @@ static void print_stats(FILE *f)
 	all = fwd + lost + over + werr;
 	fprintf(f, "netrelay: total: forwarded %" PRIu64 " packets (%" PRIu64 " bytes), lost %" PRIu64
 		   " (%.3f%%), cut %" PRIu64 ", overflow %" PRIu64 ", write errors %" PRIu64
-		   ", unroutable %" PRIu64 ", zero-window segments %" PRIu64 "\n",
+		   ", unroutable %" PRIu64 ", zero-window segments %" PRIu64
+		   ", tampered segments %" PRIu64 "\n",
 		fwd, bytes, lost, all ? 100.0 * (double)lost / (double)all : 0.0, cut, over, werr,
-		unroutable, stalled_segs);
+		unroutable, stalled_segs, tampered_segs);
 	fflush(f);
 }
 
@@ -258,6 +263,36 @@ static void zero_window(unsigned char *p, size_t len)
 	tcp[16] = (unsigned char)(sum >> 8);
 	tcp[17] = (unsigned char)sum;
 	stalled_segs++;
+}
+
+/* The checksummed 16-bit word of a segment of n bytes holding byte at (odd tail: zero-padded). */
+static uint16_t word_at(const unsigned char *tcp, size_t at, size_t n)
+{
+	at &= ~(size_t)1;
+	return (uint16_t)(tcp[at] << 8 | (at + 1 < n ? tcp[at + 1] : 0));
+}
+
+/* Flip bits of a TCP segment's last data byte, checksum updated; 1 when it had data. */
+static int tamper_segment(unsigned char *p, size_t len)
+{
+	size_t ihl = (size_t)(p[0] & 0x0f) * 4, tot = (size_t)(p[2] << 8 | p[3]), n;
+	unsigned char *tcp = p + ihl;
+	uint16_t old, sum;
+
+	if (p[9] != 6 || len < ihl + 20 || tot > len || (((p[6] & 0x1f) << 8) | p[7]) != 0)
+		return 0;
+	n = tot - ihl;
+	if ((size_t)(tcp[12] >> 4) * 4 >= n)
+		return 0;
+	old = word_at(tcp, n - 1, n);
+	tcp[n - 1] ^= 0x5a;
+	/* HC' = ~(~HC + ~m + m') (RFC 1624) */
+	sum = (uint16_t)(tcp[16] << 8 | tcp[17]);
+	sum = (uint16_t)~csum_add(csum_add((uint16_t)~sum, (uint16_t)~old), word_at(tcp, n - 1, n));
+	tcp[16] = (unsigned char)(sum >> 8);
+	tcp[17] = (unsigned char)sum;
+	tampered_segs++;
+	return 1;
 }
 
 static void enqueue(struct link *l, struct pkt *p)
@@ -334,6 +369,8 @@ static void read_host(int i, unsigned char *buf)
 		p->len = (size_t)len;
 		if (hosts[i].stalled)
 			zero_window(p->data, p->len);
+		if (l->tamper && tamper_segment(p->data, p->len))
+			l->tamper = 0;
 		d = delay_ns;
 		if (jitter_ns)
 			d += rng() % (jitter_ns + 1);
@@ -434,6 +471,8 @@ static int command(char *line)
 		}
 	} else if ((!strcmp(w[0], "drop") || !strcmp(w[0], "pass")) && n == 3 && a != b) {
 		links[a][b].cut = !strcmp(w[0], "drop");
+	} else if (!strcmp(w[0], "tamper") && n == 3 && a != b) {
+		links[a][b].tamper = 1;
 	} else if ((!strcmp(w[0], "stall") || !strcmp(w[0], "unstall")) && n == 2) {
 		hosts[a].stalled = !strcmp(w[0], "stall");
 	} else {

@@ -15,6 +15,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 
+#include "common/seal.h"
 #include "common/wire.h"
 #include "tests/dsm/cluster.h"
 #include "tests/lib/check.h"
@@ -136,6 +137,7 @@ struct bad_after {
 	struct bad_msg m;
 	struct wire_hdr first;  /* if its type is set: sent before m.h */
 	unsigned gone;          /* pages of rank 0 that first took away */
+	bool forged;            /* on a sealed mesh, m.h goes without its tag */
 };
 
 static uint8_t bad_pattern(uint64_t pg, size_t i)
@@ -193,6 +195,7 @@ static int bad_sender(struct cluster *c, struct mesh *m, unsigned rank, void *ar
 	const struct bad_msg *b = &a->m;
 	unsigned char page[DSM_PAGE_SIZE + 64] = { 0 };
 	int fd = mesh_fd(m, 0, b->channel);
+	struct seal *seal = mesh_seal(m, 0, b->channel);
 	char buf[64];
 	ssize_t r;
 
@@ -204,8 +207,8 @@ static int bad_sender(struct cluster *c, struct mesh *m, unsigned rank, void *ar
 		struct wire_hdr h;
 		char why[128];
 
-		if (wire_send(fd, &a->first, NULL) ||
-		    wire_recv(fd, 0, &h, page, sizeof(page), why) || h.type != 0x105)
+		if (wire_send_sealed(fd, seal, &a->first, NULL) ||
+		    wire_recv_sealed(fd, seal, 0, &h, page, sizeof(page), why) || h.type != 0x105)
 			return 22;
 	}
 	if (b->raw) {
@@ -215,7 +218,13 @@ static int bad_sender(struct cluster *c, struct mesh *m, unsigned rank, void *ar
 		/* The header lies about its length: nothing follows. */
 		if (write(fd, &b->h, sizeof(b->h)) < 0)
 			return 20;
-	} else if (wire_send(fd, &b->h, b->h.len ? page : NULL)) {
+	} else if (a->forged) {
+		/* A whole frame, as an attacker would inject it: the tag is a guess. */
+		uint8_t tag[SEAL_TAG_LEN] = { 0 };
+
+		if (wire_send(fd, &b->h, b->h.len ? page : NULL) || write(fd, tag, sizeof(tag)) < 0)
+			return 21;
+	} else if (wire_send_sealed(fd, seal, &b->h, b->h.len ? page : NULL)) {
 		return 21;
 	}
 	/* Rank 0 must close the connection. */
@@ -241,6 +250,7 @@ static void bad_run(const struct bad_after *a)
 	struct cluster c;
 
 	cluster_init(&c, 2, BAD_PAGES * DSM_PAGE_SIZE);
+	c.integrity = a->forged;
 	c.tmpl.on_fatal = survive;
 	c.raw_mask = 1u << 1;
 	c.raw = bad_sender;
@@ -315,22 +325,41 @@ static void test_bad_messages(void)
 		  "asked to drop page 5, of which no read copy is here" },
 	};
 
-	if (cluster_skip_if_fabric(__func__))
+	if (cluster_skip_forger(__func__))
 		return;
 	/* Requests for what the sender already has. */
 	struct bad_after after[] = {
 		{ { "READ of a page held", hdr(0x100, 1, 0, 0, 0), NULL, 0,
 		    "read request for page 1, of which rank 1 holds a copy" },
-		  hdr(0x100, 1, 0, 0, 0), 0 },
+		  hdr(0x100, 1, 0, 0, 0), 0, false },
 		{ { "WRITE of a page writable", hdr(0x101, 3, 0, 0, 0), NULL, 0,
 		    "write request for page 3, which rank 1 can already write" },
-		  hdr(0x101, 3, 0, 0, 0), 1u << 3 },
+		  hdr(0x101, 3, 0, 0, 0), 1u << 3, false },
 	};
 
 	for (size_t i = 0; i < sizeof(msgs) / sizeof(msgs[0]); i++)
 		bad_run(&(struct bad_after){ .m = msgs[i] });
 	for (size_t i = 0; i < sizeof(after) / sizeof(after[0]); i++)
 		bad_run(&after[i]);
+}
+
+/*
+ * --integrity: on sealed connections a request with its tag is served (a
+ * READ, answered with a sealed PAGE), and a well-formed request injected
+ * without one, which the DSM would serve too, stops it instead.
+ */
+static void test_integrity_injected(void)
+{
+	struct bad_after a = {
+		.m = { "an injected READ", hdr(0x100, 2, 0, 0, 0), NULL, 0,
+		       "frame of type 0x100 fails its integrity check" },
+		.first = hdr(0x100, 1, 0, 0, 0),
+		.forged = true,
+	};
+
+	a.first.seq = 77;
+	a.m.h.seq = 78;
+	bad_run(&a);
 }
 
 /*
@@ -594,7 +623,7 @@ static void test_wrong_sender(void)
 		{ QUEUED_INVALID, "write request for page 0, which rank 1 can already write" },
 	};
 
-	if (cluster_skip_if_fabric(__func__))
+	if (cluster_skip_forger(__func__))
 		return;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct cluster c;
@@ -753,6 +782,7 @@ int main(void)
 	RUN(test_kill_after_bye);
 	RUN(test_bad_messages);
 	RUN(test_wrong_sender);
+	RUN(test_integrity_injected);
 	RUN(test_garbage_on_port);
 	RUN(test_bad_config);
 	return check_summary();

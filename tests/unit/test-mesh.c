@@ -20,6 +20,7 @@
 #include "common/auth.h"
 #include "common/log.h"
 #include "common/mesh.h"
+#include "common/seal.h"
 #include "common/wire.h"
 #include "tests/lib/check.h"
 
@@ -196,6 +197,148 @@ static void test_silent_strangers(void)
 		close(fds[i]);
 }
 
+
+/* ---- --integrity: sealed connections ---- */
+
+/*
+ * Child: open a mesh with or without integrity, then 50 rounds of messages
+ * with payloads both ways on every connection, each checked.  With inject,
+ * rank 1 then writes a well-formed frame with a guessed tag on channel 0,
+ * and rank 0 must refuse it.
+ */
+static int child_sealed(struct setup *s, unsigned rank, bool integrity, bool inject)
+{
+	struct mesh_config cfg = {
+		.rank = rank, .nr_nodes = s->n, .nr_channels = s->channels, .peers = s->peers,
+		.listen_fd = s->listen_fds[rank], .vm_id = 99,
+		.munge_socket = getenv("GVM_MUNGE_SOCKET"), .timeout_ms = 5000,
+		.integrity = integrity,
+	};
+	char err[MESH_ERR_MAX], why[128];
+	uint8_t out[512], in[512];
+	struct wire_hdr h;
+	struct mesh *m;
+
+	for (unsigned i = 0; i < s->n; i++)
+		if (i != rank)
+			close(s->listen_fds[i]);
+	if (mesh_open(&cfg, &m, err)) {
+		fprintf(stderr, "rank %u: %s\n", rank, err);
+		return 10;
+	}
+	for (unsigned p = 0; p < s->n; p++)
+		for (unsigned c = 0; c < s->channels && p != rank; c++)
+			if (!mesh_seal(m, p, c) != !integrity)
+				return 13;
+	for (unsigned round = 0; round < 50; round++) {
+		for (unsigned p = 0; p < s->n; p++)
+			for (unsigned c = 0; c < s->channels && p != rank; c++) {
+				h = wire_hdr_make(0x300, rank, round * 10 % sizeof(out));
+				h.arg[0] = round;
+				memset(out, (int)(rank + round), sizeof(out));
+				if (wire_send_sealed(mesh_fd(m, p, c), mesh_seal(m, p, c), &h, out))
+					return 11;
+			}
+		for (unsigned p = 0; p < s->n; p++)
+			for (unsigned c = 0; c < s->channels && p != rank; c++) {
+				if (wire_recv_sealed(mesh_fd(m, p, c), mesh_seal(m, p, c), p, &h, in,
+						     sizeof(in), why) ||
+				    h.arg[0] != round || h.len != round * 10 % sizeof(in) ||
+				    (h.len && in[h.len - 1] != (uint8_t)(p + round))) {
+					fprintf(stderr, "rank %u: from %u channel %u: %s\n", rank, p,
+						c, why);
+					return 12;
+				}
+			}
+	}
+	if (inject && rank == 1) {
+		uint8_t tag[SEAL_TAG_LEN] = { 0 };
+
+		h = wire_hdr_make(0x300, 1, 0);
+		if (wire_send(mesh_fd(m, 0, 0), &h, NULL) ||
+		    write(mesh_fd(m, 0, 0), tag, sizeof(tag)) != sizeof(tag))
+			return 11;
+		/* Until rank 0 has judged it. */
+		while (read(mesh_fd(m, 0, 0), in, sizeof(in)) > 0)
+			;
+	}
+	if (inject && rank == 0) {
+		bool refused = wire_recv_sealed(mesh_fd(m, 1, 0), mesh_seal(m, 1, 0), 1, &h, in,
+						sizeof(in), why) != 0;
+
+		if (!refused || !strstr(why, "fails its integrity check")) {
+			fprintf(stderr, "rank 0: injected frame: %s\n", refused ? why : "taken");
+			return 14;
+		}
+	}
+	mesh_close(m);
+	return 0;
+}
+
+static void test_integrity(void)
+{
+	struct setup s;
+	pid_t pids[MAX];
+
+	setup_listen(&s, 3, 2);
+	for (unsigned r = 0; r < s.n; r++) {
+		pids[r] = fork();
+		if (pids[r] == 0)
+			check_exit(child_sealed(&s, r, true, false));
+	}
+	setup_close(&s);
+	for (unsigned r = 0; r < s.n; r++)
+		CHECK_EQ(wait_status(pids[r]), 0);
+}
+
+static void test_integrity_injected(void)
+{
+	struct setup s;
+	pid_t pids[2];
+
+	setup_listen(&s, 2, 1);
+	for (unsigned r = 0; r < s.n; r++) {
+		pids[r] = fork();
+		if (pids[r] == 0)
+			check_exit(child_sealed(&s, r, true, true));
+	}
+	setup_close(&s);
+	for (unsigned r = 0; r < s.n; r++)
+		CHECK_EQ(wait_status(pids[r]), 0);
+}
+
+static FILE *stderr_to_file(void);
+static bool logged(FILE *log, const char *what);
+
+/*
+ * One instance with --integrity, one without, each way round: no VM forms,
+ * and the acceptor, which judges the claim, says why.
+ */
+static void test_integrity_mismatch(void)
+{
+	static const char *const why[2] = { "runs without --integrity and this node with it",
+					    "runs with --integrity and this node without it" };
+
+	for (unsigned with = 0; with < 2; with++) {
+		FILE *log = stderr_to_file();
+		struct setup s;
+		pid_t pids[2];
+
+		setup_listen(&s, 2, 1);
+		for (unsigned r = 0; r < s.n; r++) {
+			pids[r] = fork();
+			if (pids[r] == 0) {
+				dup2(fileno(log), 2);
+				check_exit(child_sealed(&s, r, r == with, false));
+			}
+		}
+		setup_close(&s);
+		for (unsigned r = 0; r < s.n; r++)
+			CHECK_EQ(wait_status(pids[r]), 10);
+		CHECK(logged(log, why[with]));
+		fclose(log);
+	}
+}
 
 /* ---- handshakes that say the wrong thing ---- */
 
@@ -540,5 +683,8 @@ int main(void)
 	RUN(test_bad_config);
 	RUN(test_listen);
 	RUN(test_accessors);
+	RUN(test_integrity);
+	RUN(test_integrity_injected);
+	RUN(test_integrity_mismatch);
 	return check_summary();
 }
