@@ -241,7 +241,9 @@ static int tcp_enqueue(struct tcp_conn *c, const struct iovec *iov, int n, size_
 		size_t skip = sent > iov[i].iov_len ? iov[i].iov_len : sent;
 
 		sent -= skip;
-		memcpy(o->data + at, (const char *)iov[i].iov_base + skip, iov[i].iov_len - skip);
+		if (iov[i].iov_len > skip)
+			memcpy(o->data + at, (const char *)iov[i].iov_base + skip,
+			       iov[i].iov_len - skip);
 		at += iov[i].iov_len - skip;
 	}
 	if (c->q_tail)

@@ -62,6 +62,7 @@ struct opts {
 	unsigned rounds;
 	unsigned hold_progress_us;
 	const char *transport; /* the DSM's, and the floor's round trip's (NULL: tcp) */
+	bool integrity;        /* --integrity: the DSM's frames sealed (not the floor's) */
 	bool extras, verbose, breakdown;
 };
 
@@ -703,6 +704,7 @@ static void run_dsm(struct opts *o, int what, unsigned nodes, bool excl, unsigne
 	c.tmpl.trace = trace;
 	c.tmpl.hold_progress_us = o->hold_progress_us;
 	c.tmpl.transport = o->transport;
+	c.integrity = o->integrity;
 	c.timeout_s = 300;
 	c.before_fork = floor_connect;
 	c.arg = &x;
@@ -984,6 +986,7 @@ static void usage(FILE *f)
 		"usage: bench-dsm [--pages N] [--seq SIZE] [--poll US] [--handlers N] [--prefetch N]\n"
 		"                 [--rounds N] [--extras] [--verbose] [--breakdown]\n"
 		"                 [--progress-hold US] [--transport tcp|fabric[:PROVIDER]]\n"
+		"                 [--integrity]\n"
 		"  --pages N     pairs per latency yardstick and round (default 2000, at most %u)\n"
 		"  --seq SIZE    bytes read sequentially (default 64M)\n"
 		"  --poll US     busy-poll budget of fault handlers and receive threads (default 0)\n"
@@ -997,6 +1000,7 @@ static void usage(FILE *f)
 		"  --transport T what carries the DSM's messages (dsm_config.transport); with\n"
 		"                fabric, the floor's round trip goes through the same provider\n"
 		"                (its sequential read is still paired with a TCP stream)\n"
+		"  --integrity   seal every DSM frame (gvm's --integrity); the floor's are not\n"
 		"  --breakdown   also trace one remote read and one write with a sharer\n"
 		"                along their path (fault, sends, receipts, mapping) and print\n"
 		"                the median time of each step from the access's start\n"
@@ -1015,7 +1019,8 @@ int main(int argc, char **argv)
 		{ "handlers", 1, NULL, 'h' }, { "prefetch", 1, NULL, 'f' },
 		{ "extras", 0, NULL, 'x' }, { "rounds", 1, NULL, 'r' }, { "verbose", 0, NULL, 'v' },
 		{ "breakdown", 0, NULL, 'b' }, { "progress-hold", 1, NULL, 'g' },
-		{ "transport", 1, NULL, 't' }, { "help", 0, NULL, 'H' }, { 0 },
+		{ "transport", 1, NULL, 't' }, { "integrity", 0, NULL, 'I' },
+		{ "help", 0, NULL, 'H' }, { 0 },
 	};
 	struct opts o = { .pages = 2000, .seq_bytes = 64ull << 20, .handlers = 2, .prefetch = 64,
 			  .rounds = 3, .hold_progress_us = 20000 };
@@ -1072,6 +1077,9 @@ int main(int argc, char **argv)
 				die("--transport: %s", err);
 			o.transport = strcmp(optarg, "tcp") ? optarg : NULL;
 			break;
+		case 'I':
+			o.integrity = true;
+			break;
 		case 'H':
 			usage(stdout);
 			return 0;
@@ -1084,6 +1092,9 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (o.integrity && o.transport)
+		die("--integrity seals the TCP transport's frames: not with --transport %s",
+		    o.transport);
 	r = shared_alloc(2 * sizeof(*r));
 	parts = shared_alloc(2 * sizeof(*parts));
 	for (unsigned i = 0; i < NR_YARDSTICKS; i++) {
@@ -1097,8 +1108,9 @@ int main(int argc, char **argv)
 	}
 	printf("bench-dsm: %u pairs per latency yardstick and round, %u rounds pooled, busy-poll "
 	       "%u us, %u handler threads, progress hold %u us, sequential reads of %llu MiB, "
-	       "transport %s\n", o.pages, o.rounds, o.poll_us, o.handlers, o.hold_progress_us,
-	       (unsigned long long)(o.seq_bytes >> 20), o.transport ? o.transport : "tcp");
+	       "transport %s%s\n", o.pages, o.rounds, o.poll_us, o.handlers, o.hold_progress_us,
+	       (unsigned long long)(o.seq_bytes >> 20), o.transport ? o.transport : "tcp",
+	       o.integrity ? ", every frame sealed (--integrity)" : "");
 	machine_state("before");
 	for (unsigned round = 0; round < o.rounds; round++) {
 		for (unsigned i = 0; i < NR_YARDSTICKS; i++) {

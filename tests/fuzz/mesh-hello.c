@@ -10,9 +10,11 @@
  * node count, comes from the rank the header names, a rank < N and a
  * channel < the mesh's channels (so its connection slot is inside the
  * table), a higher rank for an acceptor, the expected rank and channel for
- * a caller, and answers our challenge.  A refusal says why.
+ * a caller, answers our challenge, and asks for integrity (AUTH_SEALED,
+ * no other flag) exactly when we run with it.  A refusal says why.
  *
- * Input: nr_nodes - 1, rank, nr_channels - 1, want_from (0xff: any higher
+ * Input: nr_nodes - 1, rank, nr_channels - 1 (bit 7: we run with
+ * --integrity), want_from (0xff: any higher
  * rank), want_ch (0xff: any), the signer's uid (0: ours), the 40-byte
  * header, then what munged returned (a claim, if the size fits).  The
  * VM id is 7, our uid 1000 and the challenge 16 bytes of 0xa5.
@@ -44,13 +46,14 @@ static void check_claim(const struct mesh_config *cfg, unsigned sender, int want
 	FUZZ_CHECK(want_from < 0 ? cl->from > cfg->rank : cl->from == (unsigned)want_from);
 	FUZZ_CHECK(want_ch < 0 || cl->channel == (unsigned)want_ch);
 	FUZZ_CHECK(!memcmp(cl->challenge, challenge, AUTH_NONCE_LEN));
+	FUZZ_CHECK(cl->flags == (cfg->integrity ? AUTH_SEALED : 0) && cl->reserved == 0);
 }
 
 static void seed(const char *dir, const char *name, unsigned rank, int want_from, int want_ch,
 		 uint8_t uid, uint16_t type, const struct auth_claim *cl, size_t len)
 {
 	uint8_t in[IN_HDR + sizeof(struct wire_hdr) + sizeof(*cl)] = {
-		3, rank, 2, want_from < 0 ? 0xff : want_from, want_ch < 0 ? 0xff : want_ch, uid,
+		3, rank, (cl->flags & AUTH_SEALED ? 0x80 : 0) | 2, want_from < 0 ? 0xff : want_from, want_ch < 0 ? 0xff : want_ch, uid,
 	};
 	struct wire_hdr h = wire_hdr_make(type, cl->from, len);
 
@@ -75,6 +78,9 @@ static void seeds(const char *dir)
 	seed(dir, "other-uid", 1, -1, -1, 1, MESH_HELLO, &hello, sizeof(hello));
 	seed(dir, "short", 1, -1, -1, 0, MESH_HELLO, &hello, sizeof(hello) - 1);
 	seed(dir, "challenge", 1, -1, -1, 0, MESH_CHALLENGE, &hello, AUTH_NONCE_LEN);
+	hello.flags = AUTH_SEALED;
+	memset(hello.secret, 0x5e, AUTH_NONCE_LEN);
+	seed(dir, "hello-sealed", 1, -1, -1, 0, MESH_HELLO, &hello, sizeof(hello));
 }
 
 FUZZ_INIT_SEEDS(seeds)
@@ -93,6 +99,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.nr_nodes = 1 + data[0] % MESH_MAX_NODES;
 	cfg.rank = data[1] % cfg.nr_nodes;
 	cfg.nr_channels = 1 + data[2] % MESH_MAX_CHANNELS;
+	cfg.integrity = data[2] & 0x80;
 	want_from = data[3] == 0xff ? -1 : data[3] % cfg.nr_nodes;
 	want_ch = data[4] == 0xff ? -1 : data[4] % cfg.nr_channels;
 	if (want_from == (int)cfg.rank)

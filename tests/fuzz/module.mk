@@ -25,14 +25,15 @@ fuzz_image_SRCS := vmm/image.c
 fuzz_mtx_SRCS := bench/mtx.c bench/spmv.c bench/err.c bench/fmt.c
 fuzz_mtx-value_SRCS := bench/mtx.c bench/err.c bench/fmt.c
 fuzz_initramfs_SRCS := bench/cpio.c bench/err.c bench/fmt.c
-fuzz_wire_SRCS := common/wire.c
+fuzz_wire_SRCS := common/wire.c common/seal.c
+fuzz_wire_LIBS := $(CRYPTO_LIBS)
 fuzz_parse_SRCS := common/parse.c
 fuzz_emulate_SRCS := vmm/x86/emulate.c tests/fuzz/lib/cpu-stub.c
 fuzz_dsm-msg_SRCS := dsm/msg.c tests/fuzz/lib/dsm-stub.c
 fuzz_cluster-msg_SRCS := vmm/cluster.c vmm/cluster-io.c vmm/iobus.c vmm/x86/cpuid.c \
 	common/wire.c common/deadline.c tests/fuzz/lib/cluster-stub.c $(fuzz_LOG)
-fuzz_mesh-hello_SRCS := common/mesh.c common/auth.c common/wire.c $(fuzz_LOG)
-fuzz_mesh-hello_LIBS := $(MUNGE_LIBS)
+fuzz_mesh-hello_SRCS := common/mesh.c common/auth.c common/wire.c common/seal.c $(fuzz_LOG)
+fuzz_mesh-hello_LIBS := $(MUNGE_LIBS) $(CRYPTO_LIBS)
 
 FUZZ_PROGS := $(fuzz_NAMES:%=$(FUZZ)/%)
 .PHONY: fuzz

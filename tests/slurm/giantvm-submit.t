@@ -161,6 +161,33 @@ grep -q '^gvm rank 0: .*the guest shut down (triple fault' "$h/boot-$id.err" &&
 gv_check_clean "a job whose guest cannot boot" "$id"
 echo "ok: a guest that cannot boot fails the job (status 125) with gvm's message; nodes idle, nothing left"
 
+# 6a'. The site's integrity=yes reaches every instance (gvm node
+#      --integrity): they form the VM with every message checked, and say
+#      so (the same guest that cannot boot: the instances met first); a
+#      value that is not yes or no, or integrity=yes with the fabric
+#      transport, refuses --giantvm.
+cp "$slurm_plugstack" "$slurm_dir/plugstack.good"
+sed -i 's/$/ integrity=yes/' "$slurm_plugstack"
+id=$(cd "$h" && slurm_as_user sbatch -N2 --giantvm="image=$bad" --parsable \
+	-o "$h/int-%j.out" -e "$h/int-%j.err" ./plain.sh) || fail "sbatch --giantvm refused with integrity=yes"
+slurm_wait_job "$id" 120
+rc=$?
+cat "$h/int-$id.err"
+[ $rc = 125 ] || fail "job $id with integrity=yes: exit status $rc, not 125"
+for r in 0 1; do
+	grep -q "^gvm rank $r: node: every message between instances is checked (--integrity)" \
+		"$h/int-$id.err" || fail "job $id: rank $r did not say its messages are checked"
+done
+gv_check_clean "a job with integrity=yes" "$id"
+cp "$slurm_dir/plugstack.good" "$slurm_plugstack"
+sed -i 's/$/ integrity=maybe/' "$slurm_plugstack"
+refused 255 "integrity=maybe: it is yes or no" sbatch --giantvm --wrap true
+cp "$slurm_dir/plugstack.good" "$slurm_plugstack"
+sed -i 's/$/ integrity=yes transport=fabric/' "$slurm_plugstack"
+refused 255 "integrity=yes checks the instances' TCP connections only" sbatch --giantvm --wrap true
+cp "$slurm_dir/plugstack.good" "$slurm_plugstack"
+echo "ok: the site's integrity=yes reaches every instance; a bad value, or one with transport=fabric, refuses --giantvm"
+
 # 6b. salloc --giantvm: its sruns run in a guest (here: fail on the same
 #     missing image, which only gvm node reports).
 out=$(cd "$h" && slurm_as_user salloc -N2 --giantvm=image=/nonexistent/img srun true 2>&1)
