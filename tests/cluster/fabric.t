@@ -29,17 +29,9 @@ grep -q "provider 'nosuch' is not available here" "$GVM_TEST_TMP/nosuch.log" ||
 grep -q "stopped before the guest started" "$GVM_TEST_TMP/nosuch.log" ||
 	fail "the VM did not stop before the guest started"
 
-expect_refused() {
-	local want=$1
-	shift
-	"$GVM" run "$@" >"$GVM_TEST_TMP/bad.log" 2>&1 </dev/null
-	rc=$?
-	[ $rc = 2 ] || fail "gvm run $*: status $rc, not 2"
-	grep -q -- "$want" "$GVM_TEST_TMP/bad.log" || { cat "$GVM_TEST_TMP/bad.log"; fail "gvm run $*: no '$want'"; }
-}
-expect_refused "'udp' is not tcp, fabric or fabric:PROVIDER" --nodes 2 --kernel "$PROBE" --transport udp
-expect_refused "'fabric:' is not tcp, fabric or fabric:PROVIDER" --nodes 2 --kernel "$PROBE" --transport fabric:
-expect_refused "give --nodes too" --kernel "$PROBE" --transport fabric
+cluster_refused "'udp' is not tcp, fabric or fabric:PROVIDER" --nodes 2 --kernel "$PROBE" --transport udp
+cluster_refused "'fabric:' is not tcp, fabric or fabric:PROVIDER" --nodes 2 --kernel "$PROBE" --transport fabric:
+cluster_refused "give --nodes too" --kernel "$PROBE" --transport fabric
 echo "ok: the fabric transport carries the guest over 2 and 3 instances; bad choices refused"
 
 # verbs (InfiniBand, RoCE) only where there is an RDMA device: say so when there is none.

@@ -13,16 +13,8 @@ cluster_probe 3 3 384M
 [ "$(grep -c "node: every message between instances is checked (--integrity)" "$log")" = 3 ] ||
 	fail "not every one of 3 instances said its messages are checked"
 
-expect_refused() {
-	local want=$1
-	shift
-	"$GVM" run "$@" >"$GVM_TEST_TMP/bad.log" 2>&1 </dev/null
-	rc=$?
-	[ $rc = 2 ] || { cat "$GVM_TEST_TMP/bad.log"; fail "gvm run $*: status $rc, not 2"; }
-	grep -q -- "$want" "$GVM_TEST_TMP/bad.log" || { cat "$GVM_TEST_TMP/bad.log"; fail "gvm run $*: no '$want'"; }
-}
-expect_refused "would carry guest RAM's pages unchecked: use --transport tcp with it" \
+cluster_refused "would carry guest RAM's pages unchecked: use --transport tcp with it" \
 	--nodes 2 --kernel "$PROBE" --vcpus 2 --mem 256M --integrity --transport fabric
-expect_refused "--integrity checks the messages between instances: give --nodes too" \
+cluster_refused "--integrity checks the messages between instances: give --nodes too" \
 	--kernel "$PROBE" --integrity
 echo "ok: --integrity carries the guest over 3 instances; refused where it cannot apply"

@@ -44,6 +44,18 @@ cluster_probe() {
 		"clocks, counters, checksums, exit status"
 }
 
+# cluster_refused TEXT ARGS...: gvm run ARGS must refuse at once (status 2),
+# saying TEXT.
+cluster_refused() {
+	local want=$1 rc
+	shift
+	"$GVM" run "$@" >"$GVM_TEST_TMP/bad.log" 2>&1 </dev/null
+	rc=$?
+	[ $rc = 2 ] || { cat "$GVM_TEST_TMP/bad.log"; fail "gvm run $*: status $rc, not 2"; }
+	grep -q -- "$want" "$GVM_TEST_TMP/bad.log" ||
+		{ cat "$GVM_TEST_TMP/bad.log"; fail "gvm run $*: no '$want'"; }
+}
+
 # cluster_listeners N "$@": listening sockets for gvm node --listen-fd, bound
 # once for the whole test by tests/tools/with-listener (no race for free
 # ports).  Called with no test arguments it runs the test again under

@@ -55,15 +55,17 @@ static void setup_close(struct setup *s)
 }
 
 
-/* Child: open the mesh, then exchange one message on every connection. */
-static int child_exchange(struct setup *s, unsigned rank, uint64_t vm_id, unsigned timeout_ms)
+/* A child's end of the mesh (the other ranks' sockets closed), or NULL, said why. */
+static struct mesh *child_mesh(struct setup *s, unsigned rank, uint64_t vm_id,
+			       unsigned timeout_ms, bool integrity)
 {
 	struct mesh_config cfg = {
 		.rank = rank, .nr_nodes = s->n, .nr_channels = s->channels, .peers = s->peers,
 		.listen_fd = s->listen_fds[rank], .vm_id = vm_id,
 		.munge_socket = getenv("GVM_MUNGE_SOCKET"), .timeout_ms = timeout_ms,
+		.integrity = integrity,
 	};
-	char err[MESH_ERR_MAX], why[128];
+	char err[MESH_ERR_MAX];
 	struct mesh *m;
 
 	for (unsigned i = 0; i < s->n; i++)
@@ -71,8 +73,19 @@ static int child_exchange(struct setup *s, unsigned rank, uint64_t vm_id, unsign
 			close(s->listen_fds[i]);
 	if (mesh_open(&cfg, &m, err)) {
 		fprintf(stderr, "rank %u: %s\n", rank, err);
-		return 10;
+		return NULL;
 	}
+	return m;
+}
+
+/* Child: open the mesh, then exchange one message on every connection. */
+static int child_exchange(struct setup *s, unsigned rank, uint64_t vm_id, unsigned timeout_ms)
+{
+	struct mesh *m = child_mesh(s, rank, vm_id, timeout_ms, false);
+	char why[128];
+
+	if (!m)
+		return 10;
 	for (unsigned p = 0; p < s->n; p++)
 		for (unsigned c = 0; c < s->channels && p != rank; c++) {
 			struct wire_hdr h = wire_hdr_make(0x300, rank, 0);
@@ -208,24 +221,13 @@ static void test_silent_strangers(void)
  */
 static int child_sealed(struct setup *s, unsigned rank, bool integrity, bool inject)
 {
-	struct mesh_config cfg = {
-		.rank = rank, .nr_nodes = s->n, .nr_channels = s->channels, .peers = s->peers,
-		.listen_fd = s->listen_fds[rank], .vm_id = 99,
-		.munge_socket = getenv("GVM_MUNGE_SOCKET"), .timeout_ms = 5000,
-		.integrity = integrity,
-	};
-	char err[MESH_ERR_MAX], why[128];
+	struct mesh *m = child_mesh(s, rank, 99, 5000, integrity);
 	uint8_t out[512], in[512];
 	struct wire_hdr h;
-	struct mesh *m;
+	char why[128];
 
-	for (unsigned i = 0; i < s->n; i++)
-		if (i != rank)
-			close(s->listen_fds[i]);
-	if (mesh_open(&cfg, &m, err)) {
-		fprintf(stderr, "rank %u: %s\n", rank, err);
+	if (!m)
 		return 10;
-	}
 	for (unsigned p = 0; p < s->n; p++)
 		for (unsigned c = 0; c < s->channels && p != rank; c++)
 			if (!mesh_seal(m, p, c) != !integrity)
