@@ -1355,6 +1355,14 @@ struct dsm_transport *dsm_fabric_create(const struct dsm_fabric_config *cfg, cha
 	struct fi_av_attr av_attr = { .type = FI_AV_UNSPEC, .count = n * nch };
 	int rc;
 
+	/* Its messages would go unchecked: a sealed mesh asked for what it cannot give. */
+	for (unsigned p = 0; p < n; p++)
+		if (p != mesh_rank(cfg->mesh) && mesh_seal(cfg->mesh, p, cfg->first_channel)) {
+			snprintf(err, DSM_ERR_MAX, "fabric: the mesh checks every message "
+				 "(--integrity), which the fabric transport does not: use tcp");
+			free(f);
+			return NULL;
+		}
 	if (!f) {
 		snprintf(err, DSM_ERR_MAX, "fabric: out of memory");
 		return NULL;

@@ -15,6 +15,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 
+#include "config.h"
 #include "common/seal.h"
 #include "common/wire.h"
 #include "tests/dsm/cluster.h"
@@ -362,6 +363,35 @@ static void test_integrity_injected(void)
 	a.first.seq = 77;
 	a.m.h.seq = 78;
 	bad_run(&a);
+}
+
+static int never_runs(struct dsm *d, unsigned rank, void *arg)
+{
+	(void)d;
+	(void)rank;
+	(void)arg;
+	return 1;
+}
+
+/* A sealed mesh and the fabric transport, which cannot seal: refused, said why. */
+static void test_integrity_not_over_fabric(void)
+{
+	struct cluster c;
+
+	if (!HAVE_LIBFABRIC) {
+		printf("skip %s: built without libfabric\n", __func__);
+		return;
+	}
+	cluster_init(&c, 2, 2 * DSM_PAGE_SIZE);
+	c.integrity = true;
+	c.tmpl.transport = "fabric:tcp;ofi_rxm";
+	c.timeout_s = 20;
+	cluster_run(&c, never_runs, NULL);
+	for (unsigned r = 0; r < 2; r++) {
+		CHECK_EQ(c.status[r], 11);
+		CHECK(strstr(c.err[r], "the mesh checks every message (--integrity), which the "
+				       "fabric transport does not") != NULL);
+	}
 }
 
 /*
@@ -785,6 +815,7 @@ int main(void)
 	RUN(test_bad_messages);
 	RUN(test_wrong_sender);
 	RUN(test_integrity_injected);
+	RUN(test_integrity_not_over_fabric);
 	RUN(test_garbage_on_port);
 	RUN(test_bad_config);
 	return check_summary();
