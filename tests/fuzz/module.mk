@@ -16,7 +16,7 @@ FUZZ_CFLAGS := -std=gnu11 $(filter-out -Wno-format-truncation,$(WARN)) -g -O1 \
 FUZZ_LDFLAGS := -pthread $(FUZZ_SAN) -fsanitize=fuzzer
 
 fuzz_NAMES := cpio job-output boot image mtx mtx-value initramfs wire parse emulate \
-	dsm-msg cluster-msg mesh-hello
+	dsm-msg cluster-msg mesh-hello fabric-recv
 fuzz_LOG := tests/fuzz/lib/log-quiet.c
 fuzz_cpio_SRCS := common/cpio.c
 fuzz_job-output_SRCS := vmm/job-output.c common/cpio.c common/fdio.c common/parse.c $(fuzz_LOG)
@@ -34,6 +34,9 @@ fuzz_cluster-msg_SRCS := vmm/cluster.c vmm/cluster-io.c vmm/iobus.c vmm/x86/cpui
 	common/wire.c common/deadline.c tests/fuzz/lib/cluster-stub.c $(fuzz_LOG)
 fuzz_mesh-hello_SRCS := common/mesh.c common/auth.c common/wire.c common/seal.c $(fuzz_LOG)
 fuzz_mesh-hello_LIBS := $(MUNGE_LIBS) $(CRYPTO_LIBS)
+# dsm/fabric.c is included; the mesh is there for its set-up, never called.
+fuzz_fabric-recv_SRCS := common/mesh.c common/auth.c common/wire.c common/seal.c $(fuzz_LOG)
+fuzz_fabric-recv_LIBS := $(MUNGE_LIBS) $(CRYPTO_LIBS) $(LIBFABRIC_LIBS)
 
 FUZZ_PROGS := $(fuzz_NAMES:%=$(FUZZ)/%)
 .PHONY: fuzz
