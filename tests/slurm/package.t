@@ -159,6 +159,11 @@ grep -qF "slurm-wlm-basic-plugins (>= $release~)" <<<"$depends" &&
 for f in /usr/bin/gvm "$so"; do
 	ldd "$f" | grep -q 'not found' && fail "$f: a library is missing: $(ldd "$f")"
 done
+# The packaged gvm has the fabric transport and --integrity (their libraries
+# are Build-Depends, asked for by debian/rules, not picked up by chance).
+for lib in libfabric libcrypto; do
+	ldd /usr/bin/gvm | grep -q "$lib" || fail "/usr/bin/gvm is not linked with $lib: $(ldd /usr/bin/gvm)"
+done
 echo "ok: installed; gvm $version in /usr/bin, the images, the plugin, its conffile line," \
 	"both man pages; slurm-spank-giantvm pinned to Slurm $release"
 
