@@ -1413,7 +1413,7 @@ static void test_mesh_resources(void)
 	for (int nth = 1; nth < 16; nth++) {
 		int rc;
 
-		inject(nth < 3 ? INJ_CALLOC : INJ_MALLOC, nth < 3 ? nth : nth - 2, ENOMEM, 0);
+		inject(nth < 4 ? INJ_CALLOC : INJ_MALLOC, nth < 4 ? nth : nth - 3, ENOMEM, 0);
 		rc = mesh_open(&mc, &m, err);
 		if (!inject_end()) {
 			CHECK(rc == 0);
@@ -1423,7 +1423,7 @@ static void test_mesh_resources(void)
 		failed++;
 		CHECK(rc == -1 && strstr(err, "out of memory"));
 	}
-	CHECK_EQ(failed, 3);
+	CHECK_EQ(failed, 4);
 	/* no acceptor thread: said, and the listening socket closed */
 	inject(INJ_PTHREAD_CREATE, 1, EAGAIN, 0);
 	CHECK(mesh_open(&mc, &m, err) == -1);

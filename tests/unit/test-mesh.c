@@ -342,6 +342,35 @@ static void test_integrity_mismatch(void)
 	}
 }
 
+/*
+ * A claim that carries a link secret must have come encrypted: one encoded
+ * without a cipher (its secret readable on the wire) is refused by
+ * auth_decode, and the same claim as auth_encode sends it is taken.
+ */
+static void test_integrity_secret_encrypted(void)
+{
+	const char *sock = getenv("GVM_MUNGE_SOCKET");
+	struct auth_claim claim = { .vm_id = 5, .from = 1, .to = 0, .nr_nodes = 2,
+				    .flags = AUTH_SEALED }, got;
+	char err[AUTH_ERR_MAX] = "", *cred = NULL;
+	munge_ctx_t ctx = munge_ctx_create();
+
+	memset(claim.secret, 0x77, sizeof(claim.secret));
+	CHECK(ctx && (!sock || munge_ctx_set(ctx, MUNGE_OPT_SOCKET, sock) == EMUNGE_SUCCESS));
+	CHECK(munge_ctx_set(ctx, MUNGE_OPT_CIPHER_TYPE, MUNGE_CIPHER_NONE) == EMUNGE_SUCCESS);
+	CHECK(munge_encode(&cred, ctx, &claim, sizeof(claim)) == EMUNGE_SUCCESS);
+	munge_ctx_destroy(ctx);
+	CHECK_EQ(auth_decode(sock, cred, getuid(), &got, err), -1);
+	CHECK(strstr(err, "carries a link key but was not encrypted") != NULL);
+	free(cred);
+
+	cred = NULL;
+	CHECK_EQ(auth_encode(sock, &claim, &cred, err), 0);
+	CHECK_EQ(auth_decode(sock, cred, getuid(), &got, err), 0);
+	CHECK(!memcmp(got.secret, claim.secret, sizeof(got.secret)) && got.flags == AUTH_SEALED);
+	free(cred);
+}
+
 /* ---- handshakes that say the wrong thing ---- */
 
 /* A child's stderr goes to a file, for the test to find the reason logged. */
@@ -688,5 +717,6 @@ int main(void)
 	RUN(test_integrity);
 	RUN(test_integrity_injected);
 	RUN(test_integrity_mismatch);
+	RUN(test_integrity_secret_encrypted);
 	return check_summary();
 }
