@@ -1,12 +1,15 @@
 # The DSM suites again, under another set-up (sourced by tests/dsm/*.t, not a
-# test itself): dsm_suites WHAT DESCRIBED runs test-dsm-{basic,coherence,
-# stress,races,failure,kvm} with the caller's environment (GVM_DSM_*), says
+# test itself): dsm_suites WHAT DESCRIBED [SUITE...] runs test-dsm-SUITE
+# (default: basic coherence stress races failure kvm) with the caller's
+# environment (GVM_DSM_*), says
 # how each ended and how many cases skipped, and checks that test-dsm-basic's
 # nodes were carried by DESCRIBED (the start of dsm_transport_describe).
 # Exits 0 when every suite passed.
 dsm_suites() {
-	local what=$1 described=$2 fail=0 s prog
-	for s in basic coherence stress races failure kvm; do
+	local what=$1 described=$2 fail=0 s prog suites
+	shift 2
+	suites=${*:-basic coherence stress races failure kvm}
+	for s in $suites; do
 		prog=$GVM_BUILD/tests/unit/test-dsm-$s
 		[ -x "$prog" ] || { echo "FAIL: $prog is not built"; fail=1; continue; }
 		if "$prog" >"$GVM_TEST_TMP/$s.out" 2>&1; then

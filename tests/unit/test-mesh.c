@@ -219,9 +219,10 @@ static void test_silent_strangers(void)
  * rank 1 then writes a well-formed frame with a guessed tag on channel 0,
  * and rank 0 must refuse it.
  */
-static int child_sealed(struct setup *s, unsigned rank, bool integrity, bool inject)
+static int child_sealed(struct setup *s, unsigned rank, bool integrity, bool inject,
+			unsigned timeout_ms)
 {
-	struct mesh *m = child_mesh(s, rank, 99, 5000, integrity);
+	struct mesh *m = child_mesh(s, rank, 99, timeout_ms, integrity);
 	uint8_t out[512], in[512];
 	struct wire_hdr h;
 	char why[128];
@@ -286,7 +287,7 @@ static void test_integrity(void)
 	for (unsigned r = 0; r < s.n; r++) {
 		pids[r] = fork();
 		if (pids[r] == 0)
-			check_exit(child_sealed(&s, r, true, false));
+			check_exit(child_sealed(&s, r, true, false, 10000));
 	}
 	setup_close(&s);
 	for (unsigned r = 0; r < s.n; r++)
@@ -302,7 +303,7 @@ static void test_integrity_injected(void)
 	for (unsigned r = 0; r < s.n; r++) {
 		pids[r] = fork();
 		if (pids[r] == 0)
-			check_exit(child_sealed(&s, r, true, true));
+			check_exit(child_sealed(&s, r, true, true, 10000));
 	}
 	setup_close(&s);
 	for (unsigned r = 0; r < s.n; r++)
@@ -331,7 +332,7 @@ static void test_integrity_mismatch(void)
 			pids[r] = fork();
 			if (pids[r] == 0) {
 				dup2(fileno(log), 2);
-				check_exit(child_sealed(&s, r, r == with, false));
+				check_exit(child_sealed(&s, r, r == with, false, 1500));
 			}
 		}
 		setup_close(&s);
