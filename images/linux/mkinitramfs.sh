@@ -6,8 +6,10 @@
 # Contents: /init (images/linux/init), busybox (static) with a link per
 # applet, hwloc's lstopo-no-graphics and numactl with the shared libraries
 # ldd finds for them on this host, gvm-exit, and each PROGRAM (benchmarks)
-# in /usr/local/bin with its libraries.  GEN_INIT_CPIO is the kernel's
-# usr/gen_init_cpio: it writes device nodes and root ownership without root.
+# in /usr/local/bin with its libraries.  gvm-exit and the PROGRAMs go in
+# stripped: the guest kernel copies every byte of the archive at each boot.
+# GEN_INIT_CPIO is the kernel's usr/gen_init_cpio: it writes device nodes and
+# root ownership without root.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -22,8 +24,10 @@ dynamic() { LC_ALL=C readelf -l "$1" 2>/dev/null | grep -q 'program interpreter'
 lstopo=$(command -v lstopo-no-graphics) || fail "lstopo-no-graphics is missing: install hwloc"
 numactl=$(command -v numactl) || fail "numactl is missing: install numactl"
 
-list=$(mktemp)
-trap 'rm -f "$list" "$output.tmp"' EXIT
+work=$(mktemp -d)
+trap 'rm -rf "$work" "$output.tmp"' EXIT
+list=$work/list
+mkdir "$work/bin"
 declare -A seen
 
 dir() {
@@ -59,6 +63,16 @@ libs() {
 	done < <(ldd "$1")
 }
 
+# One of ours: a stripped copy, and its libraries.
+program() { # DEST SRC
+	local copy
+	copy=$work/bin/$(basename "$1")
+	[ -r "$2" ] || fail "$2 is missing"
+	strip --strip-unneeded -o "$copy" "$2" || fail "cannot strip $2"
+	put "$1" "$copy" 0755
+	libs "$2"
+}
+
 for d in /dev /proc /sys /tmp /job /root /etc /mnt; do dir $d; done
 echo "nod /dev/console 0600 0 0 c 5 1" >>"$list"
 echo "nod /dev/null 0666 0 0 c 1 3" >>"$list"
@@ -74,17 +88,15 @@ put /usr/bin/lstopo-no-graphics "$lstopo" 0755
 libs "$lstopo"
 put /usr/bin/numactl "$numactl" 0755
 libs "$numactl"
-put /usr/bin/gvm-exit "$exit_tool" 0755
+program /usr/bin/gvm-exit "$exit_tool"
 for p in "$@"; do
-	put "/usr/local/bin/$(basename "$p")" "$p" 0755
-	libs "$p"
+	program "/usr/local/bin/$(basename "$p")" "$p"
 done
 
-printf 'root:x:0:0:root:/root:/bin/sh\n' >"$list.passwd"
-printf 'root:x:0:\n' >"$list.group"
-trap 'rm -f "$list" "$list.passwd" "$list.group" "$output.tmp"' EXIT
-put /etc/passwd "$list.passwd" 0644
-put /etc/group "$list.group" 0644
+printf 'root:x:0:0:root:/root:/bin/sh\n' >"$work/passwd"
+printf 'root:x:0:\n' >"$work/group"
+put /etc/passwd "$work/passwd" 0644
+put /etc/group "$work/group" 0644
 
 "$gen" "$list" >"$output.tmp"
 mv "$output.tmp" "$output"
