@@ -100,8 +100,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.rank = data[1] % cfg.nr_nodes;
 	cfg.nr_channels = 1 + data[2] % MESH_MAX_CHANNELS;
 	cfg.integrity = data[2] & 0x80;
-	want_from = data[3] == 0xff ? -1 : data[3] % cfg.nr_nodes;
-	want_ch = data[4] == 0xff ? -1 : data[4] % cfg.nr_channels;
+	want_from = data[3] == 0xff ? -1 : (int)(data[3] % cfg.nr_nodes);
+	want_ch = data[4] == 0xff ? -1 : (int)(data[4] % cfg.nr_channels);
 	if (want_from == (int)cfg.rank)
 		return 0; /* nobody calls itself */
 	memcpy(&h, data + IN_HDR, sizeof(h));

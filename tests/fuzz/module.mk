@@ -58,3 +58,20 @@ $(FUZZ)/obj/bench/%.o: FUZZ_CFLAGS += $(BENCH_FPFLAGS)
 ifeq ($(filter $(O)/%,$(FUZZ)/),)
 -include $(shell find $(FUZZ) -name '*.d' 2>/dev/null)
 endif
+
+# The same targets built by this build's compiler and flags, with a main
+# that replays files instead of libFuzzer's (tests/fuzz/lib/replay.c):
+# tools/coverage runs them over the corpora in its --coverage build, so that
+# what the fuzzers drive counts.  They share this build's objects.
+FUZZ_REPLAY_PROGS := $(fuzz_NAMES:%=$(O)/fuzz-replay/%)
+TEST_PROGS += $(FUZZ_REPLAY_PROGS)
+.PHONY: fuzz-replay
+fuzz-replay: $(FUZZ_REPLAY_PROGS)
+
+define fuzz_replay_prog
+$(O)/fuzz-replay/$(1): $(O)/tests/fuzz/$(1).o $(O)/tests/fuzz/lib/replay.o \
+		$$(fuzz_$(1)_SRCS:%.c=$(O)/%.o)
+	@mkdir -p $$(@D)
+	$$(CC) $$(HOST_LDFLAGS) $$^ $$(HOST_LIBS) -o $$@
+endef
+$(foreach t,$(fuzz_NAMES),$(eval $(call fuzz_replay_prog,$(t))))
