@@ -20,47 +20,27 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) __attribute__((weak));
 static int replay_file(const char *path)
 {
 	FILE *f = fopen(path, "rb");
-	uint8_t *buf = NULL;
-	size_t len = 0, cap = 0, n;
+	struct stat st;
+	uint8_t *data = NULL;
+	int rc = -1;
 
-	if (!f) {
+	if (!f || fstat(fileno(f), &st) < 0) {
 		fprintf(stderr, "replay: %s: %s\n", path, strerror(errno));
-		return -1;
+		goto out;
 	}
-	do {
-		if (len == cap) {
-			uint8_t *b = realloc(buf, cap = cap ? 2 * cap : 4096);
-
-			if (!b) {
-				fprintf(stderr, "replay: %s: out of memory\n", path);
-				free(buf);
-				fclose(f);
-				return -1;
-			}
-			buf = b;
-		}
-		n = fread(buf + len, 1, cap - len, f);
-		len += n;
-	} while (n);
-	if (ferror(f)) {
-		fprintf(stderr, "replay: %s: read error\n", path);
-		free(buf);
-		fclose(f);
-		return -1;
+	/* Exactly the input's bytes, as libFuzzer hands them: an overread is caught. */
+	data = malloc(st.st_size ? (size_t)st.st_size : 1);
+	if (!data || fread(data, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
+		fprintf(stderr, "replay: %s: cannot read it\n", path);
+		goto out;
 	}
-	fclose(f);
-	/* A private copy of exactly len bytes, as libFuzzer hands them. */
-	uint8_t *data = malloc(len ? len : 1);
-
-	if (!data) {
-		free(buf);
-		return -1;
-	}
-	memcpy(data, buf, len);
-	free(buf);
-	LLVMFuzzerTestOneInput(data, len);
+	LLVMFuzzerTestOneInput(data, (size_t)st.st_size);
+	rc = 0;
+out:
 	free(data);
-	return 0;
+	if (f)
+		fclose(f);
+	return rc;
 }
 
 static int replay_path(const char *path, unsigned *count)
