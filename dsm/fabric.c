@@ -1300,16 +1300,25 @@ static int fab_chan_open(struct fab *f, unsigned index, char *err)
 		snprintf(err, DSM_ERR_MAX, "fabric: out of memory for %zu bytes of buffers", total);
 		return -1;
 	}
-	if ((rc = fi_endpoint(f->domain, f->info, &ch->ep, NULL))) {
-		fab_err(err, "an endpoint", rc);
-		return -1;
-	}
+	/*
+	 * The queue first: tcp;ofi_rxm (1.17) crashes closing an endpoint with
+	 * nothing bound to it (test-inject's fabric set-up).
+	 */
 	if ((rc = fi_cq_open(f->domain, &cq_attr, &ch->cq, NULL))) {
 		fab_err(err, "a completion queue", rc);
 		return -1;
 	}
-	if ((rc = fi_ep_bind(ch->ep, &ch->cq->fid, FI_TRANSMIT | FI_RECV)) ||
-	    (rc = fi_ep_bind(ch->ep, &f->av->fid, 0))) {
+	if ((rc = fi_endpoint(f->domain, f->info, &ch->ep, NULL))) {
+		fab_err(err, "an endpoint", rc);
+		return -1;
+	}
+	/* The same crash without an address vector: that endpoint is left open, its memory lost. */
+	if ((rc = fi_ep_bind(ch->ep, &f->av->fid, 0))) {
+		ch->ep = NULL;
+		fab_err(err, "binding the endpoint", rc);
+		return -1;
+	}
+	if ((rc = fi_ep_bind(ch->ep, &ch->cq->fid, FI_TRANSMIT | FI_RECV))) {
 		fab_err(err, "binding the endpoint", rc);
 		return -1;
 	}

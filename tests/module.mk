@@ -15,5 +15,8 @@ $(O)/tests/tools/%: $(O)/tests/tools/%.o $(LIBS_ALL)
 INJECT_WRAP := calloc malloc aligned_alloc mmap pthread_create eventfd socket getrandom \
 	munge_ctx_create ioctl syscall epoll_create1 epoll_ctl epoll_wait read madvise \
 	mbind fcntl EVP_CIPHER_CTX_new EVP_Digest EVP_EncryptInit_ex EVP_CipherUpdate
+ifeq ($(HAVE_LIBFABRIC),1)
+INJECT_WRAP += fi_getinfo fi_dupinfo fi_fabric
+endif
 $(O)/tests/unit/test-inject: $(O)/tests/unit/test-inject.o $(LIBS_ALL)
 	$(CC) $(HOST_LDFLAGS) $(INJECT_WRAP:%=-Wl,--wrap=%) $< $(LIBS_ALL) $(HOST_LIBS) -o $@

@@ -36,6 +36,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
+#if HAVE_LIBFABRIC
+#include <rdma/fabric.h>
+#include <rdma/fi_cm.h>
+#include <rdma/fi_domain.h>
+#include <rdma/fi_endpoint.h>
+#include <rdma/fi_errno.h>
+#endif
+
 #include "common/auth.h"
 #include "common/log.h"
 #include "common/mesh.h"
@@ -54,13 +63,14 @@ enum inj_fn {
 	INJ_EVENTFD, INJ_SOCKET, INJ_GETRANDOM, INJ_MUNGE_CTX, INJ_IOCTL, INJ_EPOLL_CREATE,
 	INJ_EPOLL_CTL, INJ_EPOLL_WAIT, INJ_READ_UFFD, INJ_MADVISE, INJ_MBIND, INJ_FCNTL,
 	INJ_EVP_CTX_NEW, INJ_EVP_DIGEST, INJ_EVP_ENCRYPT_INIT, INJ_EVP_CIPHER_UPDATE,
+	INJ_FI, /* a libfabric call, inj.what the one (enum inj_fi) */
 };
 
 static struct {
 	_Atomic int fn;            /* what fails (INJ_NONE: nothing) */
 	atomic_int countdown;      /* the call that takes it to 0 fails */
 	atomic_int fired;          /* failures injected since inject() */
-	unsigned long what;        /* INJ_IOCTL: the request; INJ_MADVISE: the advice */
+	unsigned long what;        /* INJ_IOCTL: the request; INJ_MADVISE: the advice; INJ_FI */
 	int err;                   /* errno (pthread_create: its return value) */
 	bool every;                /* fail every call from the Nth on, not just the Nth */
 	bool inherit;              /* count in threads started meanwhile too */
@@ -179,6 +189,187 @@ int __wrap_EVP_CipherUpdate(EVP_CIPHER_CTX *ctx, unsigned char *out, int *outl,
 {
 	return inj_fail(INJ_EVP_CIPHER_UPDATE) ? 0 : __real_EVP_CipherUpdate(ctx, out, outl, in, inl);
 }
+
+#if HAVE_LIBFABRIC
+/*
+ * libfabric: fi_getinfo, fi_dupinfo and fi_fabric are functions, wrapped
+ * like the others; every other call is an inline call through the
+ * provider's tables of functions, which --wrap cannot reach.  So each
+ * object the code under test opens gets a copy of its provider's table in
+ * which the calls to fail are ours, each failing when injected and
+ * otherwise passing on to the provider's own.  One provider per run (the
+ * copies are of the first tables seen; another's objects go unhooked).
+ */
+enum inj_fi {
+	HOOK_GETINFO, HOOK_DUPINFO, HOOK_FABRIC, HOOK_DOMAIN, HOOK_AV_OPEN, HOOK_CQ_OPEN, HOOK_ENDPOINT,
+	HOOK_EP_BIND, HOOK_EP_ENABLE, HOOK_RECV, HOOK_GETNAME, HOOK_MR_REG, HOOK_MR_BIND, HOOK_MR_ENABLE,
+};
+
+int __real_fi_getinfo(uint32_t version, const char *node, const char *service, uint64_t flags,
+		      const struct fi_info *hints, struct fi_info **info);
+struct fi_info *__real_fi_dupinfo(const struct fi_info *info);
+int __real_fi_fabric(struct fi_fabric_attr *attr, struct fid_fabric **fabric, void *context);
+int __wrap_fi_getinfo(uint32_t version, const char *node, const char *service, uint64_t flags,
+		      const struct fi_info *hints, struct fi_info **info);
+struct fi_info *__wrap_fi_dupinfo(const struct fi_info *info);
+int __wrap_fi_fabric(struct fi_fabric_attr *attr, struct fid_fabric **fabric, void *context);
+
+static struct {
+	struct fi_ops_fabric fabric;
+	struct fi_ops_domain domain;
+	struct fi_ops_mr mr;
+	struct fi_ops ep, mr_fid;
+	struct fi_ops_cm cm;
+	struct fi_ops_msg msg;
+	/* the provider's own */
+	const struct fi_ops_fabric *fabric_real;
+	const struct fi_ops_domain *domain_real;
+	const struct fi_ops_mr *mr_real;
+	const struct fi_ops *ep_real, *mr_fid_real;
+	const struct fi_ops_cm *cm_real;
+	const struct fi_ops_msg *msg_real;
+} fi_hook;
+
+static bool fi_fail(enum inj_fi call)
+{
+	return inj.what == call && inj_fail(INJ_FI);
+}
+
+/* The object's table becomes our copy of it, made with make() the first time. */
+#define FI_HOOK(table, name, make)                                              \
+	do {                                                                    \
+		if (!fi_hook.name##_real) {                                     \
+			fi_hook.name##_real = (table);                          \
+			fi_hook.name = *(table);                                \
+			make;                                                   \
+		}                                                               \
+		if ((table) == fi_hook.name##_real)                             \
+			(table) = &fi_hook.name;                                \
+	} while (0)
+
+static int fi_hook_bind(struct fid *fid, struct fid *bfid, uint64_t flags)
+{
+	bool ep = fid->fclass == FI_CLASS_EP;
+
+	if (fi_fail(ep ? HOOK_EP_BIND : HOOK_MR_BIND))
+		return -(int)inj.err;
+	return (ep ? fi_hook.ep_real : fi_hook.mr_fid_real)->bind(fid, bfid, flags);
+}
+
+static int fi_hook_control(struct fid *fid, int command, void *arg)
+{
+	bool ep = fid->fclass == FI_CLASS_EP;
+
+	if (command == FI_ENABLE && fi_fail(ep ? HOOK_EP_ENABLE : HOOK_MR_ENABLE))
+		return -(int)inj.err;
+	return (ep ? fi_hook.ep_real : fi_hook.mr_fid_real)->control(fid, command, arg);
+}
+
+static ssize_t fi_hook_recv(struct fid_ep *ep, void *buf, size_t len, void *desc, fi_addr_t src,
+			    void *context)
+{
+	if (fi_fail(HOOK_RECV))
+		return -(ssize_t)inj.err;
+	return fi_hook.msg_real->recv(ep, buf, len, desc, src, context);
+}
+
+static int fi_hook_getname(fid_t fid, void *addr, size_t *len)
+{
+	if (fi_fail(HOOK_GETNAME))
+		return -(int)inj.err;
+	return fi_hook.cm_real->getname(fid, addr, len);
+}
+
+static int fi_hook_mr_reg(struct fid *fid, const void *buf, size_t len, uint64_t access,
+			  uint64_t offset, uint64_t key, uint64_t flags, struct fid_mr **mr,
+			  void *context)
+{
+	int rc;
+
+	if (fi_fail(HOOK_MR_REG))
+		return -(int)inj.err;
+	rc = fi_hook.mr_real->reg(fid, buf, len, access, offset, key, flags, mr, context);
+	if (!rc)
+		FI_HOOK((*mr)->fid.ops, mr_fid, (fi_hook.mr_fid.bind = fi_hook_bind,
+						 fi_hook.mr_fid.control = fi_hook_control));
+	return rc;
+}
+
+static int fi_hook_endpoint(struct fid_domain *domain, struct fi_info *info, struct fid_ep **ep,
+			    void *context)
+{
+	int rc;
+
+	if (fi_fail(HOOK_ENDPOINT))
+		return -(int)inj.err;
+	rc = fi_hook.domain_real->endpoint(domain, info, ep, context);
+	if (!rc) {
+		FI_HOOK((*ep)->fid.ops, ep, (fi_hook.ep.bind = fi_hook_bind,
+					     fi_hook.ep.control = fi_hook_control));
+		FI_HOOK((*ep)->cm, cm, fi_hook.cm.getname = fi_hook_getname);
+		FI_HOOK((*ep)->msg, msg, fi_hook.msg.recv = fi_hook_recv);
+	}
+	return rc;
+}
+
+static int fi_hook_av_open(struct fid_domain *domain, struct fi_av_attr *attr, struct fid_av **av,
+			   void *context)
+{
+	if (fi_fail(HOOK_AV_OPEN))
+		return -(int)inj.err;
+	return fi_hook.domain_real->av_open(domain, attr, av, context);
+}
+
+static int fi_hook_cq_open(struct fid_domain *domain, struct fi_cq_attr *attr, struct fid_cq **cq,
+			   void *context)
+{
+	if (fi_fail(HOOK_CQ_OPEN))
+		return -(int)inj.err;
+	return fi_hook.domain_real->cq_open(domain, attr, cq, context);
+}
+
+static int fi_hook_domain(struct fid_fabric *fabric, struct fi_info *info,
+			  struct fid_domain **domain, void *context)
+{
+	int rc;
+
+	if (fi_fail(HOOK_DOMAIN))
+		return -(int)inj.err;
+	rc = fi_hook.fabric_real->domain(fabric, info, domain, context);
+	if (!rc) {
+		FI_HOOK((*domain)->ops, domain, (fi_hook.domain.endpoint = fi_hook_endpoint,
+						 fi_hook.domain.av_open = fi_hook_av_open,
+						 fi_hook.domain.cq_open = fi_hook_cq_open));
+		FI_HOOK((*domain)->mr, mr, fi_hook.mr.reg = fi_hook_mr_reg);
+	}
+	return rc;
+}
+
+int __wrap_fi_getinfo(uint32_t version, const char *node, const char *service, uint64_t flags,
+		      const struct fi_info *hints, struct fi_info **info)
+{
+	if (fi_fail(HOOK_GETINFO))
+		return -(int)inj.err;
+	return __real_fi_getinfo(version, node, service, flags, hints, info);
+}
+
+struct fi_info *__wrap_fi_dupinfo(const struct fi_info *info)
+{
+	return fi_fail(HOOK_DUPINFO) ? NULL : __real_fi_dupinfo(info);
+}
+
+int __wrap_fi_fabric(struct fi_fabric_attr *attr, struct fid_fabric **fabric, void *context)
+{
+	int rc;
+
+	if (fi_fail(HOOK_FABRIC))
+		return -(int)inj.err;
+	rc = __real_fi_fabric(attr, fabric, context);
+	if (!rc)
+		FI_HOOK((*fabric)->ops, fabric, fi_hook.fabric.domain = fi_hook_domain);
+	return rc;
+}
+#endif
 
 void *__wrap_calloc(size_t n, size_t size)
 {
@@ -1648,6 +1839,219 @@ static void test_cluster_start_threads(void)
 	}
 }
 
+#if HAVE_LIBFABRIC
+/* ---- the fabric transport (tcp;ofi_rxm on loopback) ---- */
+
+struct fab_lost {
+	pthread_mutex_t lock;
+	unsigned lost;
+	char why[128];
+};
+
+static int fab_dispatch(void *arg, unsigned peer, unsigned channel, const struct wire_hdr *h,
+			const void *payload, char *why)
+{
+	(void)arg, (void)peer, (void)channel, (void)h, (void)payload, (void)why;
+	return 0;
+}
+
+static void fab_on_lost(void *arg, unsigned peer, unsigned channel, bool malformed,
+			const char *why)
+{
+	struct fab_lost *l = arg;
+
+	(void)peer, (void)channel, (void)malformed;
+	pthread_mutex_lock(&l->lock);
+	l->lost++;
+	snprintf(l->why, sizeof(l->why), "%s", why);
+	pthread_mutex_unlock(&l->lock);
+}
+
+static struct dsm_transport *fab_open(struct mesh *m, struct fab_lost *l, char *err)
+{
+	struct dsm_fabric_config cfg = {
+		.mesh = m, .first_channel = 0, .nr_channels = 1, .provider = "tcp;ofi_rxm",
+		.dispatch = fab_dispatch, .lost = fab_on_lost, .arg = l,
+	};
+
+	return dsm_fabric_create(&cfg, err);
+}
+
+/* rank 0's transport fails to be made, saying `says`, and leaves no descriptor open */
+static void fab_refused(struct mesh *m, const char *says, const char *because, const char *what)
+{
+	struct fab_lost l = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	char err[DSM_ERR_MAX] = "";
+	unsigned fds = open_fds();
+	struct dsm_transport *t = fab_open(m, &l, err);
+
+	if (t) {
+		/* not refused: the call is not made with this provider */
+		fprintf(stderr, "%s: not refused\n", what);
+		t->ops->destroy(t);
+		CHECK(t == NULL);
+		return;
+	}
+	if (!strstr(err, says) || !strstr(err, because))
+		fprintf(stderr, "%s: \"%s\"\n", what, err);
+	CHECK(strstr(err, says) && strstr(err, because));
+	CHECK_EQ(open_fds(), fds);
+}
+
+/*
+ * Each libfabric call of the fabric transport's set-up refused in turn,
+ * with the provider's own errors, then each allocation and descriptor of
+ * its own: no transport, the step named with the reason, nothing left open
+ * (and no memory: the sanitizer build's leak check).  Then a peer it cannot
+ * tell its address, the threads of its start, and a watcher without memory,
+ * which reports each peer lost rather than leave its death unseen.
+ */
+static void test_fabric_setup(void)
+{
+	static const struct { enum inj_fi call; int nth, err; const char *says; } calls[] = {
+		{ HOOK_DUPINFO, 1, 0, "fabric: out of memory" },	/* the hints */
+		{ HOOK_GETINFO, 1, FI_ENOMEM, "fabric: out of memory" },
+		{ HOOK_DUPINFO, 2, 0, "fabric: out of memory" },	/* the choice */
+		{ HOOK_FABRIC, 1, FI_ENODEV, "fabric: opening the fabric: " },
+		{ HOOK_DOMAIN, 1, FI_ENODEV, "fabric: opening the domain: " },
+		{ HOOK_AV_OPEN, 1, FI_ENOMEM, "fabric: an address vector: " },
+		{ HOOK_ENDPOINT, 1, FI_EBUSY, "fabric: an endpoint: " },
+		{ HOOK_CQ_OPEN, 1, FI_ENOMEM, "fabric: a completion queue: " },
+		/* (not the 1st, the address vector's: that endpoint is left open, dsm/fabric.c) */
+		{ HOOK_EP_BIND, 2, FI_EINVAL, "fabric: binding the endpoint: " },
+		{ HOOK_MR_REG, 1, FI_EACCES, "fabric: registering the " },
+		{ HOOK_MR_BIND, 1, FI_EINVAL, "fabric: registering the " },
+		{ HOOK_MR_ENABLE, 1, FI_EINVAL, "fabric: registering the " },
+		{ HOOK_EP_ENABLE, 1, FI_EOPBADSTATE, "fabric: enabling the endpoint: " },
+		{ HOOK_RECV, 1, FI_ENOMEM, "fabric: posting receive buffers: " },
+		{ HOOK_RECV, 9, FI_ENOMEM, "fabric: posting receive buffers: " },
+		{ HOOK_GETNAME, 1, FI_ETOOSMALL, "fabric: the endpoint's address: " },
+	};
+	struct fab_lost l0 = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct fab_lost l1 = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct dsm_transport *t0, *t1;
+	char err[DSM_ERR_MAX] = "", what[64];
+	struct fi_info *info;
+	struct mesh_pair p;
+	uint64_t mr_mode;
+	bool rma;
+
+	setenv("FI_TCP_IFACE", "lo", 1);
+	info = dsm_fabric_choose("tcp;ofi_rxm", err);
+	if (!info) {
+		fprintf(stderr, "SKIP: %s\n", err);
+		return;
+	}
+	mr_mode = info->domain_attr->mr_mode;
+	rma = info->caps & FI_RMA;
+	fi_freeinfo(info);
+	CHECK(pair_open(&p, 2, 1) == 0);
+
+	for (unsigned i = 0; i < sizeof(calls) / sizeof(calls[0]); i++) {
+		enum inj_fi c = calls[i].call;
+
+		/* the buffers' registrations are made only where the provider wants them */
+		if ((c == HOOK_MR_REG && !(mr_mode & FI_MR_LOCAL) && !rma) ||
+		    ((c == HOOK_MR_BIND || c == HOOK_MR_ENABLE) && !(mr_mode & FI_MR_ENDPOINT)))
+			continue;
+		snprintf(what, sizeof(what), "libfabric call %d, #%d", c, calls[i].nth);
+		inject(INJ_FI, calls[i].nth, calls[i].err, c);
+		/* fab_err's "step: reason", or a message of its own */
+		fab_refused(p.m[0], calls[i].says,
+			    calls[i].says[strlen(calls[i].says) - 1] == ' ' ?
+			    fi_strerror(calls[i].err) : "", what);
+		CHECK(inject_end() == 1);
+	}
+	/* its own allocations, and its wake-up descriptor */
+	for (int nth = 1; nth <= 4; nth++) {
+		inject(INJ_CALLOC, nth, ENOMEM, 0);
+		fab_refused(p.m[0], "fabric: out of memory", "", "calloc");
+		CHECK(inject_end() == 1);
+	}
+	inject(INJ_ALIGNED_ALLOC, 1, ENOMEM, 0);
+	fab_refused(p.m[0], "fabric: out of memory for ", " bytes of buffers", "aligned_alloc");
+	CHECK(inject_end() == 1);
+	if (rma) {
+		inject(INJ_ALIGNED_ALLOC, 2, ENOMEM, 0);
+		fab_refused(p.m[0], "fabric: out of memory for ", " bytes of staging slots",
+			    "aligned_alloc");
+		CHECK(inject_end() == 1);
+	}
+	inject(INJ_EVENTFD, 1, EMFILE, 0);
+	fab_refused(p.m[0], "fabric: ", strerror(EMFILE), "eventfd");
+	CHECK(inject_end() == 1);
+	/* no provider at all, where any would do */
+	inject(INJ_FI, 1, FI_ENODATA, HOOK_GETINFO);
+	inj.every = true;
+	CHECK(dsm_fabric_choose(NULL, err) == NULL);
+	CHECK(inject_end() == 3); /* with RMA, without, without delivery completion */
+	CHECK(strstr(err, "fabric: no libfabric provider reaches other hosts here") &&
+	      strstr(err, fi_strerror(FI_ENODATA)));
+	/* any would do: never a shared-memory one, which reaches no other host */
+	info = dsm_fabric_choose(NULL, err);
+	CHECK(info != NULL);
+	if (info) {
+		CHECK(strncmp(info->fabric_attr->prov_name, "shm", 3) != 0);
+		fi_freeinfo(info);
+	}
+	/* a peer it cannot send its address to */
+	shutdown(mesh_fd(p.m[0], 1, 0), SHUT_WR);
+	fab_refused(p.m[0], "fabric: cannot send rank 1 our address: ", strerror(EPIPE), "hello");
+	mesh_pair_close(&p);
+
+	/* its threads: a progress thread, then the watcher */
+	for (int nth = 1; nth <= 2; nth++) {
+		CHECK(pair_open(&p, 2, 1) == 0);
+		t0 = fab_open(p.m[0], &l0, err);
+		t1 = fab_open(p.m[1], &l1, err);
+		CHECK(t0 && t1);
+		if (!t0 || !t1)
+			fprintf(stderr, "fabric: %s\n", err);
+		if (t0) {
+			inject(INJ_PTHREAD_CREATE, nth, EAGAIN, 0);
+			CHECK(t0->ops->start(t0, err) == -1);
+			CHECK(inject_end() == 1);
+			CHECK(strstr(err, nth == 1 ? "fabric: cannot start a progress thread: " :
+				      "fabric: cannot start its watcher: ") &&
+			      strstr(err, strerror(EAGAIN)));
+			t0->ops->destroy(t0);
+		}
+		if (t1)
+			t1->ops->destroy(t1);
+		mesh_pair_close(&p);
+	}
+	/* a watcher without memory: the peer reported lost, for that reason */
+	CHECK(pair_open(&p, 2, 1) == 0);
+	t0 = fab_open(p.m[0], &l0, err);
+	t1 = fab_open(p.m[1], &l1, err);
+	CHECK(t0 && t1);
+	if (t0 && t1) {
+		unsigned lost = 0;
+
+		l0.lost = 0;
+		inject(INJ_CALLOC, 1, ENOMEM, 0);
+		inj.inherit = true;
+		CHECK(t0->ops->start(t0, err) == 0);
+		for (int ms = 0; ms < 30000 && !lost; ms += 10) {
+			pthread_mutex_lock(&l0.lock);
+			lost = l0.lost;
+			pthread_mutex_unlock(&l0.lock);
+			if (!lost)
+				usleep(10000);
+		}
+		CHECK(inject_end() == 1);
+		CHECK_EQ(lost, 1);
+		CHECK(strcmp(l0.why, "out of memory to watch it") == 0);
+		t0->ops->shutdown(t0);
+	}
+	if (t0)
+		t0->ops->destroy(t0);
+	if (t1)
+		t1->ops->destroy(t1);
+	mesh_pair_close(&p);
+}
+#endif
+
 int main(void)
 {
 	log_init("test-inject");
@@ -1673,5 +2077,8 @@ int main(void)
 	RUN(test_seal_resources);
 	RUN(test_cluster_create_oom);
 	RUN(test_cluster_start_threads);
+#if HAVE_LIBFABRIC
+	RUN(test_fabric_setup);
+#endif
 	return check_summary();
 }
