@@ -802,7 +802,7 @@ static void fab_peer_ready(struct fab_conn *c)
 /*
  * What a peer writes on a mesh connection: its HELLO (its address), its
  * READY (it has ours), at the end its CLOSE (how many messages it sent);
- * nothing else.
+ * nothing else.  Once it has closed, the watcher no longer reads it.
  */
 static void fab_watch_read(struct fab_conn *c)
 {
@@ -820,12 +820,7 @@ static void fab_watch_read(struct fab_conn *c)
 		return;
 	if (r <= 0) {
 		/* No close announced: it stopped without one (died), or the network failed. */
-		if (c->stage != FAB_CLOSED)
-			fab_conn_down(c, false, r ? strerror(errno) : "connection closed");
-		return;
-	}
-	if (c->stage == FAB_CLOSED) {
-		fab_conn_down(c, true, "bytes after its close on its mesh connection");
+		fab_conn_down(c, false, r ? strerror(errno) : "connection closed");
 		return;
 	}
 	c->ctl_have += r;
