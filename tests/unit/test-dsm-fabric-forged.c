@@ -222,6 +222,51 @@ static void test_bad_sequence(void)
 	rig_close(&r);
 }
 
+/* An address the provider cannot take: all ones, of the length a real one has. */
+static void test_bad_address(void)
+{
+	struct rig r;
+
+	CHECK(rig_open(&r));
+	memset(r.addr, 0xff, r.hello.len);
+	put_hello(&r, &r.rma);
+	expect_lost(&r, "its endpoint address is not one this provider reaches", true, 10000);
+	rig_close(&r);
+}
+
+/*
+ * Sends the transport refuses (to itself, pages without their bytes, more
+ * than a buffer holds), and a peer that never says HELLO: what is sent to it
+ * waits, up to 64 MiB, then the peer is lost for that reason and later
+ * sends say so.
+ */
+static void test_sends_waiting(void)
+{
+	static unsigned char pages[DSM_TRANSPORT_MAX_PAYLOAD];
+	struct wire_hdr h = wire_hdr_make(0x1f4, 0, 0);
+	struct wire_hdr big = wire_hdr_make(0x1f4, 0, DSM_TRANSPORT_MAX_PAYLOAD);
+	unsigned sent = 0;
+	struct rig r;
+	int rc = 0;
+
+	CHECK(rig_open(&r));
+	CHECK_EQ(r.t->ops->send_msg(r.t, 0, 0, &h), -EINVAL);
+	CHECK_EQ(r.t->ops->send_msg(r.t, 1, 1, &h), -EINVAL);
+	CHECK_EQ(r.t->ops->send_pages(r.t, 1, 0, &big, NULL), -EINVAL);
+	big.len++;
+	CHECK_EQ(r.t->ops->send_pages(r.t, 1, 0, &big, pages), -EMSGSIZE);
+	big.len--;
+	CHECK_EQ(r.t->ops->send_msg(r.t, 1, 0, &h), 0);
+	while (sent < 1000 && !(rc = r.t->ops->send_pages(r.t, 1, 0, &big, pages)))
+		sent++;
+	CHECK_EQ(rc, -ENOBUFS);
+	CHECK(sent >= (FAB_QUEUE_MAX - 64 * 1024) / (sizeof(big) + big.len) && sent < 1000);
+	expect_lost(&r, "it has not read what was sent to it for too long (64 MiB waiting)", false,
+		    1000);
+	CHECK_EQ(r.t->ops->send_msg(r.t, 1, 0, &h), -ECONNRESET);
+	rig_close(&r);
+}
+
 /*
  * The control: a good HELLO and READY, a byte at a time, are taken (rank 0
  * answers READY, nothing is lost); a connection that then ends without a
@@ -263,6 +308,8 @@ int main(void)
 	RUN(test_bad_hello);
 	RUN(test_bad_slots);
 	RUN(test_bad_sequence);
+	RUN(test_bad_address);
+	RUN(test_sends_waiting);
 	RUN(test_good_in_pieces);
 	return check_summary();
 }
