@@ -221,6 +221,24 @@ static void test_other_rank(void)
 	rig_free(&r);
 }
 
+/*
+ * Its CLOSE said 2 messages: a third is refused, not dispatched.  (The
+ * watcher reads the CLOSE and takes the connection down if all came; the
+ * third can arrive between the two, as here.)
+ */
+static void test_after_close(void)
+{
+	struct rig r;
+
+	rig_init(&r);
+	arrive_seq(&r, 0);
+	arrive_seq(&r, 1);
+	atomic_store(&r.conns[1].close_at, 2);
+	arrive_seq(&r, 2);
+	check_refused(&r, 2, "a message after its close");
+	rig_free(&r);
+}
+
 /* A credit for a staging slot we never wrote into. */
 static void test_credit_not_held(void)
 {
@@ -260,6 +278,7 @@ int main(void)
 	RUN(test_too_far_ahead);
 	RUN(test_unmarked);
 	RUN(test_other_rank);
+	RUN(test_after_close);
 	RUN(test_credit_not_held);
 	RUN(test_stranger);
 	return check_summary();
