@@ -15,11 +15,13 @@
  * it sends the others, and that it closes the offending connection.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,6 +33,7 @@
 #include "tests/lib/mesh-pair.h"
 #include "vmm/cluster-internal.h"
 #include "vmm/cluster.h"
+#include "vmm/iobus.h"
 #include "vmm/vm.h"
 
 /* The forged peer: a frame from rank `from` on its connection of channel ch. */
@@ -304,11 +307,379 @@ static void test_wait_ready(void)
 	mesh_pair_close(&p);
 }
 
+/* ---- with a VM: I/O forwarding ---- */
+
+/*
+ * What cluster_attach and the I/O paths use of a VM, without KVM: its
+ * topology (vCPU 0 on rank 0, vCPU 1 on rank 1, nr_nodes NUMA nodes), its
+ * buses and its end (vm_stop, with the cluster's hooks).
+ */
+static struct vm *fake_vm(struct cluster *c, unsigned nr_nodes)
+{
+	struct vm *vm = calloc(1, sizeof(*vm));
+
+	CHECK(vm != NULL);
+	vm->kvm_fd = vm->vm_fd = -1; /* no KVM: what would ask it fails */
+	vm->topo.nr_nodes = nr_nodes;
+	vm->topo.nr_cpus = 2;
+	vm->topo.cpus[0] = (struct topo_cpu){ .apic_id = 0, .node = 0 };
+	vm->topo.cpus[1] = (struct topo_cpu){ .apic_id = 1, .node = 1, .package = 1 };
+	io_bus_init(&vm->pio, "port");
+	io_bus_init(&vm->mmio, "mmio");
+	pthread_mutex_init(&vm->stop_lock, NULL);
+	vm->stop_fd = eventfd(0, EFD_CLOEXEC);
+	cluster_vm_hooks(c, &vm->cfg.hooks);
+	return vm;
+}
+
+static void fake_vm_free(struct vm *vm)
+{
+	io_bus_destroy(&vm->pio);
+	io_bus_destroy(&vm->mmio);
+	pthread_mutex_destroy(&vm->stop_lock);
+	close(vm->stop_fd);
+	free(vm);
+}
+
+/* Until the VM stops (10 s at most); then whether its reason holds expect. */
+static bool vm_stopped_for(struct vm *vm, int status, const char *expect)
+{
+	for (uint64_t end = now_ms() + 10000; !vm_stopping(vm) && now_ms() < end;)
+		usleep(1000);
+	if (!vm_stopping(vm) || vm->exit_status != status || !strstr(vm->exit_reason, expect)) {
+		fprintf(stderr, "VM %s (%d): \"%s\", expected \"%s\"\n",
+			vm_stopping(vm) ? "stopped" : "still running", vm->exit_status,
+			vm->exit_reason, expect);
+		return false;
+	}
+	return true;
+}
+
+/* A port read of vCPU 1 at 0x80, on rank 1: dispatched (so forwarded) in its own thread. */
+struct io_read {
+	struct vm *vm;
+	pthread_t thread;
+	uint8_t data;
+	bool claimed;
+	atomic_bool done;
+};
+
+static void *io_read_thread(void *arg)
+{
+	struct io_read *r = arg;
+	struct io_access a = { .addr = 0x80, .len = 1, .cpu = 1, .data = &r->data };
+
+	r->claimed = io_bus_dispatch(&r->vm->pio, &a);
+	atomic_store(&r->done, true);
+	return NULL;
+}
+
+/* The forged rank 0 reads the next message rank 1 sends on its I/O connection. */
+static bool read_io_req(struct mesh_pair *p, struct wire_hdr *h)
+{
+	int fd = mesh_fd(p->m[0], 1, CLUSTER_CH_IO);
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	char why[128];
+
+	return poll(&pfd, 1, 10000) == 1 && wire_recv(fd, 1, h, NULL, 0, why) == 0;
+}
+
+/*
+ * Rank 1 forwards a port access to rank 0 and waits for the reply; a STOP
+ * from rank 0 meanwhile ends the wait (the read yields all ones, as from an
+ * empty bus), and once the VM stops nothing more is forwarded.  A reply
+ * that crossed the STOP is dropped, not taken for a malformed message.
+ */
+static void test_io_forward_stopped(void)
+{
+	struct io_read r = { 0 };
+	char text[1024];
+	FILE *log;
+	int saved;
+	struct mesh_pair p;
+	struct cluster *c;
+	struct wire_hdr h;
+	struct vm *vm;
+
+	CHECK(mesh_pair_open(&p, 2, CLUSTER_NR_CHANNELS, 4712, NULL) == 0);
+	c = cluster_create(p.m[1], -1, 30000);
+	vm = fake_vm(c, 3);
+	CHECK_EQ(cluster_attach(c, vm), -1); /* 3 NUMA nodes for 2 instances */
+	vm->topo.nr_nodes = 2;
+	CHECK_EQ(cluster_attach(c, vm), 0);
+	CHECK(cluster_start(c) == 0);
+
+	r.vm = vm;
+	CHECK(pthread_create(&r.thread, NULL, io_read_thread, &r) == 0);
+	CHECK(read_io_req(&p, &h));
+	CHECK(h.type == CL_IO_REQ && h.arg[0] == (1 | 1u << 16) && h.arg[1] == 0x80);
+	usleep(20 * 1000);
+	CHECK(!atomic_load(&r.done)); /* waiting for the reply */
+	forge(&p, 0, CLUSTER_CH_CTRL, CL_STOP, 3, 0, 0, "bye", 3);
+	pthread_join(r.thread, NULL);
+	CHECK(!r.claimed && r.data == 0xff);
+	CHECK(vm_stopped_for(vm, 3, "rank 0: bye"));
+
+	/* stopped: not even sent */
+	r = (struct io_read){ .vm = vm, .data = 0 };
+	io_read_thread(&r);
+	CHECK(!r.claimed && r.data == 0xff);
+
+	/*
+	 * The late reply is dropped: the instance fails (and says so, once)
+	 * only for the bad one after it.
+	 */
+	fflush(stderr);
+	saved = dup(2);
+	log = tmpfile();
+	CHECK(saved >= 0 && log && dup2(fileno(log), 2) == 2);
+	forge(&p, 0, CLUSTER_CH_IO, CL_IO_REPLY, 1, 1, 0x42, NULL, 0);
+	forge(&p, 0, CLUSTER_CH_IO, CL_IO_REPLY, 1, 2, 0, NULL, 0);
+	for (uint64_t end = now_ms() + 10000; !cluster_failed(c) && now_ms() < end;)
+		usleep(1000);
+	dup2(saved, 2);
+	close(saved);
+	CHECK(cluster_failed(c));
+	rewind(log);
+	text[fread(text, 1, sizeof(text) - 1, log)] = '\0';
+	fclose(log);
+	CHECK(strstr(text, "I/O reply for vCPU 1 (claimed 2)") && !strstr(text, "awaits none"));
+	if (!strstr(text, "(claimed 2)") || strstr(text, "awaits none"))
+		fprintf(stderr, "logged: \"%s\"\n", text);
+	cluster_destroy(c);
+	fake_vm_free(vm);
+	mesh_pair_close(&p);
+}
+
+/* A reply for a vCPU that awaits none, the VM running: it fails, naming rank 0. */
+static void test_io_reply_unasked(void)
+{
+	char sent[CL_REASON_MAX + 1];
+	struct mesh_pair p;
+	struct cluster *c;
+	struct vm *vm;
+	bool closed;
+
+	CHECK(mesh_pair_open(&p, 2, CLUSTER_NR_CHANNELS, 4712, NULL) == 0);
+	c = cluster_create(p.m[1], -1, 30000);
+	vm = fake_vm(c, 2);
+	CHECK_EQ(cluster_attach(c, vm), 0);
+	CHECK(cluster_start(c) == 0);
+	forge(&p, 0, CLUSTER_CH_IO, CL_IO_REPLY, 1, 0, 0, NULL, 0);
+	CHECK(vm_stopped_for(vm, VM_STATUS_FAILED, "sent a malformed message: I/O reply for "
+			     "vCPU 1, which awaits none"));
+	CHECK_EQ(read_stop(&p, 0, false, sent, sizeof(sent), &closed), VM_STATUS_FAILED);
+	CHECK(strstr(sent, "which awaits none") != NULL);
+	cluster_destroy(c);
+	fake_vm_free(vm);
+	mesh_pair_close(&p);
+}
+
+/* A device handler that holds its access until told to let go (10 s at most). */
+static atomic_bool release_device, device_entered;
+
+static void held_device(void *dev, struct io_access *a)
+{
+	(void)dev;
+	atomic_store(&device_entered, true);
+	for (unsigned i = 0; i < 10000 && !atomic_load(&release_device); i++)
+		usleep(1000);
+	if (!a->write)
+		io_data_set(a, 0x5a);
+}
+
+/* Lets the device go once the proxy holding it was told to quit (its request no longer pending). */
+static void *release_on_quit(void *arg)
+{
+	struct cl_proxy *px = arg;
+
+	for (unsigned i = 0; i < 10000 && atomic_load(&px->pending) == 1; i++)
+		usleep(1000);
+	atomic_store(&release_device, true);
+	return NULL;
+}
+
+/* Rank 0, with the devices: an I/O request of vCPU 1 (rank 1's) on a fresh pair. */
+static void expect_io_request_refused(bool start_first, const char *expect)
+{
+	struct mesh_pair p;
+	struct cluster *c;
+	struct vm *vm;
+	pthread_t t;
+
+	CHECK(mesh_pair_open(&p, 2, CLUSTER_NR_CHANNELS, 4712, NULL) == 0);
+	c = cluster_create(p.m[0], -1, 30000);
+	vm = fake_vm(c, 2);
+	CHECK(io_bus_register(&vm->pio, 0x70, 1, held_device, NULL, IO_LOCAL, "local") == 0);
+	CHECK(io_bus_register(&vm->pio, 0x80, 1, held_device, NULL, IO_SHARED, "held") == 0);
+	atomic_store(&release_device, false);
+	atomic_store(&device_entered, false);
+	/*
+	 * Started before it knows the machine, rank 0 has no proxy for vCPU 1
+	 * (cmd-node attaches first): a request then must not reach a proxy.
+	 */
+	if (start_first)
+		CHECK(cluster_start(c) == 0);
+	CHECK_EQ(cluster_attach(c, vm), 0);
+	if (!start_first)
+		CHECK(cluster_start(c) == 0);
+	if (strstr(expect, "its own instance handles")) {
+		forge(&p, 1, CLUSTER_CH_IO, CL_IO_REQ, 1 | 1u << 16, 0x70, 0, NULL, 0);
+	} else {
+		forge(&p, 1, CLUSTER_CH_IO, CL_IO_REQ, 1 | 1u << 16, 0x80, 0, NULL, 0);
+		if (!start_first) {
+			/* the proxy holds the first in the device; a second comes */
+			for (uint64_t end = now_ms() + 10000;
+			     !atomic_load(&device_entered) && now_ms() < end;)
+				usleep(1000);
+			forge(&p, 1, CLUSTER_CH_IO, CL_IO_REQ, 1 | 1u << 16, 0x80, 0, NULL, 0);
+		}
+	}
+	CHECK(vm_stopped_for(vm, VM_STATUS_FAILED, expect));
+	if (atomic_load(&device_entered)) {
+		/* the device lets go once its proxy is told to quit: it ends without replying */
+		CHECK(pthread_create(&t, NULL, release_on_quit, c->proxies[1]) == 0);
+		cluster_destroy(c);
+		pthread_join(t, NULL);
+	} else {
+		cluster_destroy(c);
+	}
+	fake_vm_free(vm);
+	mesh_pair_close(&p);
+}
+
+static void test_io_requests_refused(void)
+{
+	expect_io_request_refused(true, "I/O request of vCPU 1 from rank 1 before its proxy "
+				  "started");
+	expect_io_request_refused(false, "I/O request of vCPU 1 at port 0x70 (local), which its "
+				  "own instance handles");
+	expect_io_request_refused(false, "a second I/O request of vCPU 1 before its reply");
+}
+
+/*
+ * The clocks, with VMs that have no KVM behind them: rank 0's reference
+ * needs its vCPU 0; rank 1 samples rank 0's clocks (rank 0's receive
+ * threads answer), then cannot set its VM's clock, and says so; and one
+ * that cannot reach rank 0 says that.
+ */
+static void test_clocks_without_kvm(void)
+{
+	struct cluster_machine m = { .nr_cpus = 2, .tsc_khz = 2000000 };
+	char err[CLUSTER_ERR_MAX] = "";
+	struct cluster *c0, *c1;
+	struct vm *vm0, *vm1;
+	struct mesh_pair p;
+
+	CHECK(mesh_pair_open(&p, 2, CLUSTER_NR_CHANNELS, 4712, NULL) == 0);
+	c0 = cluster_create(p.m[0], -1, 30000);
+	c1 = cluster_create(p.m[1], -1, 30000);
+	vm0 = fake_vm(c0, 2);
+	vm1 = fake_vm(c1, 2);
+	CHECK_EQ(cluster_clock_reference(vm0, &m, err), -1);
+	CHECK_STR(err, "vCPU 0 does not run here");
+	CHECK(cluster_attach(c0, vm0) == 0 && cluster_attach(c1, vm1) == 0);
+	CHECK(cluster_start(c0) == 0 && cluster_start(c1) == 0);
+	CHECK_EQ(cluster_sync_clocks(c1, &m, err), -1);
+	CHECK_STR(err, "KVM_SET_CLOCK: Bad file descriptor");
+	CHECK(!cluster_failed(c0) && !cluster_failed(c1));
+
+	shutdown(mesh_fd(p.m[1], 0, CLUSTER_CH_CTRL), SHUT_WR);
+	CHECK_EQ(cluster_sync_clocks(c1, &m, err), -1);
+	CHECK_STR(err, "cannot reach rank 0 to read its clocks");
+	cluster_destroy(c1);
+	cluster_destroy(c0);
+	fake_vm_free(vm1);
+	fake_vm_free(vm0);
+	mesh_pair_close(&p);
+}
+
+/*
+ * Rank 0: the machine cannot be sent to a peer whose connection is gone;
+ * and rank 0 stops waiting for READYs once its VM stops.
+ */
+static void test_rank0_setup_ends(void)
+{
+	char err[CLUSTER_ERR_MAX] = "";
+	struct cluster_machine m = { .nr_cpus = 2, .ram_size = 2 * TOPO_NODE_ALIGN,
+				     .tsc_khz = 2000000 };
+	struct mesh_pair p;
+	struct cluster *c;
+	struct vm *vm;
+
+	CHECK(mesh_pair_open(&p, 2, CLUSTER_NR_CHANNELS, 4712, NULL) == 0);
+	c = cluster_create(p.m[0], -1, 30000);
+	shutdown(mesh_fd(p.m[0], 1, CLUSTER_CH_CTRL), SHUT_WR);
+	CHECK_EQ(cluster_send_config(c, &m, err), -1);
+	CHECK(strstr(err, "cannot send the machine to rank 1 (127.0.0.1:") != NULL);
+	CHECK(cluster_failed(c));
+	{
+		/* a destination change that cannot be sent awaits no acknowledgement (nor a VM) */
+		struct vm_hooks hooks;
+		uint64_t t0 = now_ms();
+
+		cluster_vm_hooks(c, &hooks);
+		hooks.dest_changed(hooks.arg, 0, 1, 0, 0xFFFFFFFFu);
+		CHECK(now_ms() - t0 < 1000);
+	}
+	cluster_destroy(c);
+	mesh_pair_close(&p);
+
+	CHECK(mesh_pair_open(&p, 2, CLUSTER_NR_CHANNELS, 4712, NULL) == 0);
+	c = cluster_create(p.m[0], -1, 30000);
+	vm = fake_vm(c, 2);
+	CHECK_EQ(cluster_attach(c, vm), 0);
+	CHECK(cluster_start(c) == 0);
+	vm_stop(vm, 2, "stopped by the test");
+	CHECK_EQ(cluster_wait_ready(c, 10, -1, err), -1);
+	CHECK_STR(err, "the VM was stopped before every instance was ready");
+	cluster_destroy(c);
+	fake_vm_free(vm);
+	mesh_pair_close(&p);
+}
+
+/*
+ * Rank k lingers (its receive threads running) until rank 0 closes its
+ * connection, not for the whole time allowed; a status line too long for
+ * one write is not written at all.
+ */
+static void test_linger_and_status(void)
+{
+	struct mesh_pair p;
+	struct cluster *c;
+	char line[64];
+	uint64_t t0;
+	int sp[2];
+
+	CHECK(pipe2(sp, O_NONBLOCK | O_CLOEXEC) == 0);
+	CHECK(mesh_pair_open(&p, 2, CLUSTER_NR_CHANNELS, 4712, NULL) == 0);
+	c = cluster_create(p.m[1], sp[1], 30000);
+	cluster_status(c, "%0200d", 7);
+	CHECK(read(sp[0], line, sizeof(line)) == -1 && errno == EAGAIN);
+	cluster_status(c, "ready");
+	CHECK(read(sp[0], line, sizeof(line)) == 8 && !memcmp(line, "1 ready\n", 8));
+	CHECK(cluster_start(c) == 0);
+	shutdown(mesh_fd(p.m[0], 1, CLUSTER_CH_CTRL), SHUT_RDWR);
+	t0 = now_ms();
+	cluster_linger(c, 20);
+	CHECK(now_ms() - t0 < 10000);
+	cluster_destroy(c);
+	mesh_pair_close(&p);
+	close(sp[0]);
+	close(sp[1]);
+}
+
 int main(void)
 {
 	log_init("test-cluster");
 	RUN(test_config_checks);
 	RUN(test_before_the_vm);
 	RUN(test_wait_ready);
+	RUN(test_io_forward_stopped);
+	RUN(test_io_reply_unasked);
+	RUN(test_io_requests_refused);
+	RUN(test_rank0_setup_ends);
+	RUN(test_clocks_without_kvm);
+	RUN(test_linger_and_status);
 	return check_summary();
 }

@@ -772,6 +772,10 @@ static void test_bad_config(void)
 	cfg.hold_us = 0;
 	cfg.prefetch_pages = 65;
 	CHECK(dsm_create(&cfg, &d, err) == -1 && strstr(err, "prefetch window of 65 pages"));
+	cfg.prefetch_pages = 0;
+	cfg.transport = "udp";
+	CHECK(dsm_create(&cfg, &d, err) == -1 &&
+	      strstr(err, "transport: 'udp' is not tcp, fabric or fabric:PROVIDER"));
 
 	/* A descriptor that is no userfaultfd; a NUMA node that does not exist. */
 	dsm_config_init(&cfg);

@@ -12,6 +12,8 @@
  * messages sent before it.
  */
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -193,6 +195,9 @@ struct sink {
 	unsigned got, got_at_loss, losses, bad;
 };
 
+/* Set in a child by closer_slow_reader: each message then takes this long to take in. */
+static unsigned data_delay_us;
+
 static int on_data(void *arg, unsigned peer, unsigned channel, const struct wire_hdr *h,
 		   const void *payload, char *why)
 {
@@ -201,6 +206,8 @@ static int on_data(void *arg, unsigned peer, unsigned channel, const struct wire
 	(void)peer;
 	(void)channel;
 	(void)why;
+	if (data_delay_us)
+		usleep(data_delay_us);
 	pthread_mutex_lock(&k->lock);
 	if (h->type != T_DATA || h->arg[0] != k->got || ((const uint8_t *)payload)[17] != (uint8_t)k->got)
 		k->bad++;
@@ -269,9 +276,139 @@ static int closer(struct cluster *c, struct mesh *m, unsigned rank, void *arg)
 	return rc;
 }
 
+/*
+ * The same with socket buffers of 64 KiB and a reader that takes 100 us a
+ * message: most of the 600 pages are still queued when rank 0 stops, and
+ * the stop waits for its queue to drain.
+ */
+static int closer_slow_reader(struct cluster *c, struct mesh *m, unsigned rank, void *arg)
+{
+	int fd = mesh_fd(m, 1 - rank, 0), small = 64 << 10;
+
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	data_delay_us = 100;
+	return closer(c, m, rank, arg);
+}
+
 static void test_close_after_messages_tcp(void)
 {
 	run_pair(closer, false);
+	run_pair(closer_slow_reader, false);
+}
+
+/*
+ * Busy-polling (poll_us) while a reply is expected: when none comes within
+ * the spin, the receive thread sleeps in recv, and a frame that comes later
+ * still arrives.
+ */
+struct spinner {
+	atomic_uint asked, got;
+};
+
+static bool always_expecting(void *arg, unsigned peer, unsigned channel)
+{
+	struct spinner *sp = arg;
+
+	(void)peer;
+	(void)channel;
+	atomic_fetch_add(&sp->asked, 1);
+	return true;
+}
+
+static int on_late(void *arg, unsigned peer, unsigned channel, const struct wire_hdr *h,
+		   const void *payload, char *why)
+{
+	struct spinner *sp = arg;
+
+	(void)peer;
+	(void)channel;
+	(void)payload;
+	(void)why;
+	if (h->type == T_DATA && h->arg[0] == 77)
+		atomic_fetch_add(&sp->got, 1);
+	return 0;
+}
+
+static void on_lost_quiet(void *arg, unsigned peer, unsigned channel, bool malformed,
+			  const char *why)
+{
+	(void)arg;
+	(void)peer;
+	(void)channel;
+	(void)malformed;
+	(void)why;
+}
+
+static int late_sender(struct cluster *c, struct mesh *m, unsigned rank, void *arg)
+{
+	static struct spinner sp;
+	struct dsm_tcp_config cfg = {
+		.mesh = m, .first_channel = 0, .nr_channels = 1, .poll_us = 1000,
+		.expecting = always_expecting, .dispatch = on_late, .lost = on_lost_quiet,
+		.arg = &sp,
+	};
+	struct dsm_transport *tr;
+	char err[DSM_ERR_MAX];
+	int rc = 0;
+
+	(void)arg;
+	tr = dsm_tcp_create(&cfg, err);
+	if (!tr || tr->ops->start(tr, err)) {
+		fprintf(stderr, "rank %u: %s\n", rank, err);
+		return 40;
+	}
+	cluster_barrier(c);
+	if (rank == 0) {
+		struct wire_hdr h = wire_hdr_make(T_DATA, 0, 0);
+
+		/* long after rank 1's receive thread gave up spinning */
+		usleep(100 * 1000);
+		h.arg[0] = 77;
+		if (tr->ops->send_msg(tr, 1, 0, &h))
+			rc = 41;
+	} else {
+		for (unsigned i = 0; i < 5000 && !atomic_load(&sp.got); i++)
+			usleep(1000);
+		if (atomic_load(&sp.got) != 1 || !atomic_load(&sp.asked)) {
+			fprintf(stderr, "rank 1: %u frames, asked %u times\n",
+				atomic_load(&sp.got), atomic_load(&sp.asked));
+			rc = 42;
+		}
+	}
+	cluster_barrier(c);
+	tr->ops->destroy(tr);
+	return rc;
+}
+
+static void test_spin_then_sleep(void)
+{
+	run_pair(late_sender, false);
+}
+
+/* A transport over channels the mesh does not have is refused, naming the first missing. */
+static int beyond_the_mesh(struct cluster *c, struct mesh *m, unsigned rank, void *arg)
+{
+	struct dsm_tcp_config cfg = {
+		.mesh = m, .first_channel = DSM_NR_CHANNELS - 1, .nr_channels = 2,
+		.dispatch = on_late, .lost = on_lost_quiet,
+	};
+	char err[DSM_ERR_MAX] = "", expect[96];
+
+	(void)c;
+	(void)arg;
+	snprintf(expect, sizeof(expect), "the mesh has no channel %u to rank %u", DSM_NR_CHANNELS,
+		 1 - rank);
+	if (dsm_tcp_create(&cfg, err) != NULL || strcmp(err, expect)) {
+		fprintf(stderr, "rank %u: \"%s\", expected \"%s\"\n", rank, err, expect);
+		return 50;
+	}
+	return 0;
+}
+
+static void test_channels_beyond_the_mesh(void)
+{
+	run_pair(beyond_the_mesh, false);
 }
 
 static void test_close_after_messages_fabric(void)
@@ -297,5 +434,7 @@ int main(void)
 	RUN(test_both_ways_fabric);
 	RUN(test_close_after_messages_tcp);
 	RUN(test_close_after_messages_fabric);
+	RUN(test_spin_then_sleep);
+	RUN(test_channels_beyond_the_mesh);
 	return check_summary();
 }

@@ -531,10 +531,12 @@ static void test_refused_hellos(void)
 /*
  * Rank 1's side: rank 0's port answers with something that is not a
  * challenge (fails at once, naming rank 0), or closes every connection at
- * once (asked again until the deadline), or rank 1's own munged cannot be
- * reached (fails at once: asking again would not help).
+ * once (asked again until the deadline), or resets each one right after its
+ * challenge, so that rank 1's hello cannot be sent (asked again too), or
+ * rank 1's own munged cannot be reached (fails at once: asking again would
+ * not help).
  */
-enum answer { ANSWER_JUNK, ANSWER_CLOSE, ANSWER_CHALLENGE };
+enum answer { ANSWER_JUNK, ANSWER_CLOSE, ANSWER_CHALLENGE, ANSWER_RESET };
 
 static void rank0_answers(enum answer how, const char *munge_socket, unsigned timeout_ms,
 			  const char *expect)
@@ -570,11 +572,16 @@ static void rank0_answers(enum answer how, const char *munge_socket, unsigned ti
 		if (how == ANSWER_JUNK) {
 			h = wire_hdr_make(0x300, 0, sizeof(junk));
 			CHECK(wire_send(fd, &h, junk) == 0);
-		} else if (how == ANSWER_CHALLENGE) {
+		} else if (how == ANSWER_CHALLENGE || how == ANSWER_RESET) {
 			h = wire_hdr_make(MESH_CHALLENGE, 0, AUTH_NONCE_LEN);
 			CHECK(wire_send(fd, &h, challenge) == 0);
 		}
-		if (how != ANSWER_CLOSE) {
+		if (how == ANSWER_RESET) {
+			/* a reset: the challenge stays readable, the hello cannot be sent */
+			struct linger now = { .l_onoff = 1, .l_linger = 0 };
+
+			CHECK(setsockopt(fd, SOL_SOCKET, SO_LINGER, &now, sizeof(now)) == 0);
+		} else if (how != ANSWER_CLOSE) {
 			char buf[64];
 
 			/* until rank 1 closes it */
@@ -595,6 +602,8 @@ static void test_handshake_answers(void)
 		      "a challenge was due");
 	rank0_answers(ANSWER_CLOSE, getenv("GVM_MUNGE_SOCKET"), 600,
 		      "failed the handshake: handshake: connection closed by peer (gave up");
+	rank0_answers(ANSWER_RESET, getenv("GVM_MUNGE_SOCKET"), 600,
+		      "failed the handshake: sending the handshake: ");
 	rank0_answers(ANSWER_CHALLENGE, "/nonexistent/munge.socket", 10000,
 		      "failed the handshake: munge: cannot encode a credential on "
 		      "/nonexistent/munge.socket");
@@ -695,6 +704,7 @@ static void test_accessors(void)
 	CHECK_EQ(called, 1); /* 0 of 0 connections, reported once */
 	CHECK_EQ(mesh_fd(m, 1, 0), -1);
 	CHECK_EQ(mesh_fd(m, 0, 2), -1);
+	CHECK(mesh_seal(m, 1, 0) == NULL && mesh_seal(m, 0, 2) == NULL);
 	CHECK(mesh_peer(m, 1) == NULL);
 	CHECK_STR(mesh_peer_name(m, 3, name, sizeof(name)), "rank 3");
 	CHECK_STR(mesh_peer_name(m, 0, name, sizeof(name)), "rank 0 (127.0.0.1:0)");
