@@ -179,8 +179,14 @@ int parse_uint_list(const char *s, unsigned max_value, unsigned *out, unsigned m
 {
 	char buf[4096], *save = NULL, *tok;
 
-	if (strlen(s) >= sizeof(buf) || !*s) {
-		snprintf(err, PARSE_ERR_MAX, "'%s' is not a list of numbers", s);
+	if (!*s) {
+		snprintf(err, PARSE_ERR_MAX, "an empty list of numbers");
+		return -1;
+	}
+	/* Quoting all of it would push the reason out of the message. */
+	if (strlen(s) >= sizeof(buf)) {
+		snprintf(err, PARSE_ERR_MAX, "a list of numbers of %zu characters (at most %zu): "
+			 "'%.32s...'", strlen(s), sizeof(buf) - 1, s);
 		return -1;
 	}
 	strcpy(buf, s);
