@@ -1698,6 +1698,22 @@ static void test_mesh_resources(void)
 		CHECK(mesh_fd(p.m[0], 1, 0) >= 0 && mesh_fd(p.m[1], 0, 0) >= 0);
 		mesh_pair_close(&p);
 	}
+	/* no random bytes for a connection's challenge: that one refused, the peer retries */
+	{
+		char log[4096];
+		struct mesh_pair p;
+		int saved = stderr_to_file();
+
+		inject(INJ_GETRANDOM, 1, ENOSYS, 0);
+		inj.inherit = true;
+		CHECK(pair_open(&p, 2, 1) == 0);
+		CHECK(inject_end() == 1);
+		stderr_back(saved, log, sizeof(log));
+		CHECK(strstr(log, "refused connection from 127.0.0.1:") &&
+		      strstr(log, "no random bytes for a challenge"));
+		CHECK(mesh_fd(p.m[0], 1, 0) >= 0 && mesh_fd(p.m[1], 0, 0) >= 0);
+		mesh_pair_close(&p);
+	}
 }
 
 static void test_auth_resources(void)
