@@ -341,6 +341,16 @@ static void fake_vm_free(struct vm *vm)
 	free(vm);
 }
 
+/* A VM of 2 NUMA nodes attached to c, c started. */
+static struct vm *fake_vm_started(struct cluster *c)
+{
+	struct vm *vm = fake_vm(c, 2);
+
+	CHECK_EQ(cluster_attach(c, vm), 0);
+	CHECK(cluster_start(c) == 0);
+	return vm;
+}
+
 /* Until the VM stops (10 s at most); then whether its reason holds expect. */
 static bool vm_stopped_for(struct vm *vm, int status, const char *expect)
 {
@@ -462,9 +472,7 @@ static void test_io_reply_unasked(void)
 
 	CHECK(mesh_pair_open(&p, 2, CLUSTER_NR_CHANNELS, 4712, NULL) == 0);
 	c = cluster_create(p.m[1], -1, 30000);
-	vm = fake_vm(c, 2);
-	CHECK_EQ(cluster_attach(c, vm), 0);
-	CHECK(cluster_start(c) == 0);
+	vm = fake_vm_started(c);
 	forge(&p, 0, CLUSTER_CH_IO, CL_IO_REPLY, 1, 0, 0, NULL, 0);
 	CHECK(vm_stopped_for(vm, VM_STATUS_FAILED, "sent a malformed message: I/O reply for "
 			     "vCPU 1, which awaits none"));
@@ -627,9 +635,7 @@ static void test_rank0_setup_ends(void)
 
 	CHECK(mesh_pair_open(&p, 2, CLUSTER_NR_CHANNELS, 4712, NULL) == 0);
 	c = cluster_create(p.m[0], -1, 30000);
-	vm = fake_vm(c, 2);
-	CHECK_EQ(cluster_attach(c, vm), 0);
-	CHECK(cluster_start(c) == 0);
+	vm = fake_vm_started(c);
 	vm_stop(vm, 2, "stopped by the test");
 	CHECK_EQ(cluster_wait_ready(c, 10, -1, err), -1);
 	CHECK_STR(err, "the VM was stopped before every instance was ready");

@@ -1631,6 +1631,26 @@ static void stderr_back(int saved, char *buf, size_t size)
 	close(saved);
 }
 
+/*
+ * Rank 0 of a forming mesh pair, the Nth call of fn in its threads failing:
+ * it refuses that connection, saying why, and rank 1's retry forms the mesh.
+ */
+static void mesh_refused_once(enum inj_fn fn, int nth, int err, const char *why)
+{
+	char log[4096];
+	struct mesh_pair p;
+	int saved = stderr_to_file();
+
+	inject(fn, nth, err, 0);
+	inj.inherit = true;
+	CHECK(pair_open(&p, 2, 1) == 0);
+	CHECK(inject_end() == 1);
+	stderr_back(saved, log, sizeof(log));
+	CHECK(strstr(log, "refused connection from 127.0.0.1:") && strstr(log, why));
+	CHECK(mesh_fd(p.m[0], 1, 0) >= 0 && mesh_fd(p.m[1], 0, 0) >= 0);
+	mesh_pair_close(&p);
+}
+
 static void test_mesh_resources(void)
 {
 	struct hostport any = { .host = "" }, self = { .host = "127.0.0.1" };
@@ -1682,38 +1702,9 @@ static void test_mesh_resources(void)
 	CHECK_EQ(open_fds(), fds);
 
 	/* an accepted connection without a thread for its handshake: refused, the peer retries */
-	{
-		char log[4096];
-		struct mesh_pair p;
-		int saved = stderr_to_file();
-
-		inject(INJ_PTHREAD_CREATE, 2, EAGAIN, 0); /* the 1st is the acceptor */
-		inj.inherit = true;
-		CHECK(pair_open(&p, 2, 1) == 0);
-		CHECK(inject_end() == 1);
-		stderr_back(saved, log, sizeof(log));
-		CHECK(strstr(log, "refused connection from 127.0.0.1:") &&
-		      strstr(log, "no thread for it"));
-		/* the mesh formed all the same */
-		CHECK(mesh_fd(p.m[0], 1, 0) >= 0 && mesh_fd(p.m[1], 0, 0) >= 0);
-		mesh_pair_close(&p);
-	}
-	/* no random bytes for a connection's challenge: that one refused, the peer retries */
-	{
-		char log[4096];
-		struct mesh_pair p;
-		int saved = stderr_to_file();
-
-		inject(INJ_GETRANDOM, 1, ENOSYS, 0);
-		inj.inherit = true;
-		CHECK(pair_open(&p, 2, 1) == 0);
-		CHECK(inject_end() == 1);
-		stderr_back(saved, log, sizeof(log));
-		CHECK(strstr(log, "refused connection from 127.0.0.1:") &&
-		      strstr(log, "no random bytes for a challenge"));
-		CHECK(mesh_fd(p.m[0], 1, 0) >= 0 && mesh_fd(p.m[1], 0, 0) >= 0);
-		mesh_pair_close(&p);
-	}
+	mesh_refused_once(INJ_PTHREAD_CREATE, 2, EAGAIN, "no thread for it"); /* the 1st: the acceptor */
+	/* no random bytes for a connection's challenge */
+	mesh_refused_once(INJ_GETRANDOM, 1, ENOSYS, "no random bytes for a challenge");
 }
 
 static void test_auth_resources(void)
