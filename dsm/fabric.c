@@ -1296,8 +1296,9 @@ static int fab_chan_open(struct fab *f, unsigned index, char *err)
 		return -1;
 	}
 	/*
-	 * The queue first: tcp;ofi_rxm (1.17) crashes closing an endpoint with
-	 * nothing bound to it (test-inject's fabric set-up).
+	 * The queue first, and the address vector bound first: tcp;ofi_rxm
+	 * (1.17) crashes closing an endpoint without one (test-inject's fabric
+	 * set-up).
 	 */
 	if ((rc = fi_cq_open(f->domain, &cq_attr, &ch->cq, NULL))) {
 		fab_err(err, "a completion queue", rc);
@@ -1307,7 +1308,7 @@ static int fab_chan_open(struct fab *f, unsigned index, char *err)
 		fab_err(err, "an endpoint", rc);
 		return -1;
 	}
-	/* The same crash without an address vector: that endpoint is left open, its memory lost. */
+	/* Failing that, the endpoint cannot be closed: it is left open, its memory lost. */
 	if ((rc = fi_ep_bind(ch->ep, &f->av->fid, 0))) {
 		ch->ep = NULL;
 		fab_err(err, "binding the endpoint", rc);
