@@ -30,6 +30,7 @@ struct gvm_config {
 	unsigned port_lo, port_hi;       /* ports=A-B when Slurm reserves none, 0: none */
 	unsigned connect_timeout;        /* seconds, 0: gvm's */
 	unsigned peer_timeout;           /* seconds, 0: gvm's */
+	unsigned report_silence;         /* seconds, 0: never (gvm's default for a job) */
 	char munge_socket[GVM_PATH_MAX]; /* munged's socket, "" for munge's own */
 	char runtime_dir[GVM_PATH_MAX];  /* the plugin's bookkeeping (runtime_dir=) */
 	char transport[PARSE_TRANSPORT_MAX]; /* gvm's --transport (transport=), "" for gvm's */

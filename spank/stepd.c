@@ -527,6 +527,8 @@ static int exec_gvm(spank_t sp)
 		bad |= add(&a, "--transport=%s", c->transport);
 	if (c->integrity)
 		bad |= add(&a, "--integrity");
+	if (c->report_silence)
+		bad |= add(&a, "--report-silence=%u", c->report_silence);
 	/*
 	 * Rank 0 decides the machine and runs the job; the others take its
 	 * word.  gvm's --vcpus and --mem are the guest's, in all.

@@ -15,7 +15,10 @@
 . "$GVM_TOP/tests/slurm/giantvm.sh"
 
 gv_need_linux_image
-gv_setup 3 mem=256M vcpus=1
+# report_silence: a boot that stalls (once in a loaded CI run, 2026-12-06)
+# leaves each instance's vCPU states and RIPs in the job's error file,
+# which the failure shows.
+gv_setup 3 mem=256M vcpus=1 report_silence=120
 slurm_start
 t0=$SECONDS
 h=$gv_home

@@ -188,6 +188,35 @@ refused 255 "integrity=yes checks the instances' TCP connections only" sbatch --
 cp "$slurm_dir/plugstack.good" "$slurm_plugstack"
 echo "ok: the site's integrity=yes reaches every instance; a bad value, or one with transport=fabric, refuses --giantvm"
 
+# 6a''. The site's report_silence=S reaches every instance: a guest silent
+#      after its first line (spin.elf) has each instance say what its vCPUs
+#      do, in the job's error file (where a user looks at a job that seems
+#      stuck); the job is then cancelled. report_silence=0 is refused.
+spin=$GVM_BUILD/tests/vmm/spin.elf
+[ -r "$spin" ] || fail "$spin is not built (make tests)"
+sed -i 's/$/ report_silence=2/' "$slurm_plugstack"
+id=$(cd "$h" && slurm_as_user sbatch -N2 --giantvm="image=$spin" --parsable \
+	-o "$h/quiet-%j.out" -e "$h/quiet-%j.err" ./plain.sh) ||
+	fail "sbatch --giantvm refused with report_silence=2"
+seen=
+for ((i = 0; i < 600; i++)); do
+	grep -q "^gvm rank 0: .*the console has been silent for [0-9]* s; the vCPUs" \
+		"$h/quiet-$id.err" 2>/dev/null &&
+		grep -q "^gvm rank 1: .*rank 0's console has been silent for [0-9]* s; the vCPUs here" \
+			"$h/quiet-$id.err" && grep -q "^gvm rank 1: .*vCPU 1: " "$h/quiet-$id.err" &&
+		{ seen=1; break; }
+	sleep 0.2
+done
+scancel "$id"
+slurm_wait_job "$id" 60 >/dev/null
+[ -n "$seen" ] || { cat "$h/quiet-$id.err"; fail "job $id with report_silence=2: no instance reported its vCPUs within 120 s"; }
+gv_check_clean "a job with report_silence=2" "$id"
+cp "$slurm_dir/plugstack.good" "$slurm_plugstack"
+sed -i 's/$/ report_silence=0/' "$slurm_plugstack"
+refused 255 "report_silence=: " sbatch --giantvm --wrap true
+cp "$slurm_dir/plugstack.good" "$slurm_plugstack"
+echo "ok: the site's report_silence=2 reaches every instance: each reports its vCPUs in the job's error file; report_silence=0 refuses --giantvm"
+
 # 6b. salloc --giantvm: its sruns run in a guest (here: fail on the same
 #     missing image, which only gvm node reports).
 out=$(cd "$h" && slurm_as_user salloc -N2 --giantvm=image=/nonexistent/img srun true 2>&1)
