@@ -7,6 +7,7 @@
 #     refused at submission with a message naming it: nothing is queued;
 #   - a job without --giantvm runs on the host as if the plugin were absent;
 #   - a wrong plugstack line refuses --giantvm only, saying why;
+#   - the site's integrity=yes and report_silence=S reach every instance;
 #   - a missing image, and a guest that cannot boot, fail the job with
 #     gvm's message in its error file, and the nodes stay idle (a user's
 #     error never drains one); a missing image the same from an srun inside
