@@ -58,7 +58,7 @@ enum cl_msg {
 
 /* CL_CONFIG: what rank 0 decided and every instance must present the same. */
 #define CL_CONFIG_MAGIC 0x47564d43u /* "GVMC" */
-#define CL_CONFIG_VERSION 1
+#define CL_CONFIG_VERSION 2
 #define CL_CFG_TSC_OFFSET 1u   /* tsc_offset is meaningful */
 
 struct cl_cache {
@@ -80,6 +80,7 @@ struct cl_config {
 	int64_t kvmclock_offset; /* rank 0: kvmclock - CLOCK_BOOTTIME, ns */
 	uint32_t tsc_khz;        /* rank 0's guest TSC rate */
 	uint32_t stats;          /* 1: --stats was given to rank 0 */
+	uint8_t host_distance[TOPO_MAX_LOCAL_NODES][TOPO_MAX_LOCAL_NODES];
 };
 
 /* Heartbeats; an instance silent for cluster->silent_ms while the guest runs is lost. */

@@ -261,7 +261,7 @@ int cluster_send_config(struct cluster *c, const struct cluster_machine *m, char
 {
 	struct cl_config cfg = {
 		.magic = CL_CONFIG_MAGIC, .version = CL_CONFIG_VERSION,
-		.nr_nodes = c->nr, .nr_cpus = m->nr_cpus, .ram_size = m->ram_size,
+		.nr_nodes = m->nr_nodes, .nr_cpus = m->nr_cpus, .ram_size = m->ram_size,
 		.remote_distance = m->remote_distance,
 		.features_base = m->features.base,
 		.nr_caches = m->nr_caches,
@@ -272,6 +272,7 @@ int cluster_send_config(struct cluster *c, const struct cluster_machine *m, char
 
 	memcpy(cfg.features_add, m->features.add, sizeof(cfg.features_add));
 	memcpy(cfg.features_remove, m->features.remove, sizeof(cfg.features_remove));
+	memcpy(cfg.host_distance, m->host_distance, sizeof(cfg.host_distance));
 	for (unsigned i = 0; i < m->nr_caches && i < TOPO_MAX_CACHES; i++)
 		cfg.caches[i] = (struct cl_cache){
 			.level = m->caches[i].level, .type = m->caches[i].type,
@@ -300,14 +301,17 @@ static int cl_check_config(unsigned nr, const struct cl_config *cfg, char *err)
 		return CFGERR("rank 0 speaks another version of gvm (machine description "
 			      "0x%08x version %u, this is version %u): run the same gvm everywhere",
 			      cfg->magic, cfg->version, CL_CONFIG_VERSION);
-	if (cfg->nr_nodes != nr)
+	if (!cfg->nr_nodes || cfg->nr_nodes % nr || cfg->nr_nodes / nr > TOPO_MAX_LOCAL_NODES ||
+	    cfg->nr_nodes > TOPO_MAX_NODES)
 		return CFGERR("rank 0 describes %u NUMA nodes for %u instances", cfg->nr_nodes,
 			      nr);
-	if (!cfg->nr_cpus || cfg->nr_cpus > TOPO_MAX_CPUS || cfg->nr_cpus % nr)
-		return CFGERR("rank 0 describes %u vCPUs for %u instances", cfg->nr_cpus, nr);
-	if (!cfg->ram_size || cfg->ram_size % nr || (cfg->ram_size / nr) % TOPO_NODE_ALIGN)
-		return CFGERR("rank 0 describes %llu bytes of RAM for %u instances",
-			      (unsigned long long)cfg->ram_size, nr);
+	if (!cfg->nr_cpus || cfg->nr_cpus > TOPO_MAX_CPUS || cfg->nr_cpus % cfg->nr_nodes)
+		return CFGERR("rank 0 describes %u vCPUs for %u NUMA nodes", cfg->nr_cpus,
+			      cfg->nr_nodes);
+	if (!cfg->ram_size || cfg->ram_size % cfg->nr_nodes ||
+	    (cfg->ram_size / cfg->nr_nodes) % TOPO_NODE_ALIGN)
+		return CFGERR("rank 0 describes %llu bytes of RAM for %u NUMA nodes",
+			      (unsigned long long)cfg->ram_size, cfg->nr_nodes);
 	if (cfg->features_base != CPUID_BASE_HOST &&
 	    cfg->features_base != CPUID_BASE_CONSERVATIVE)
 		return CFGERR("rank 0 describes an unknown CPU feature set %u", cfg->features_base);
@@ -345,12 +349,13 @@ int cl_config_decode(unsigned nr, const char *sender, const struct wire_hdr *h,
 	if (cl_check_config(nr, &cfg, err))
 		return -1;
 	*m = (struct cluster_machine){
-		.nr_cpus = cfg.nr_cpus, .ram_size = cfg.ram_size,
+		.nr_cpus = cfg.nr_cpus, .nr_nodes = cfg.nr_nodes, .ram_size = cfg.ram_size,
 		.remote_distance = cfg.remote_distance, .nr_caches = cfg.nr_caches,
 		.stats = cfg.stats, .has_tsc_offset = cfg.flags & CL_CFG_TSC_OFFSET,
 		.tsc_offset = cfg.tsc_offset, .kvmclock_offset = cfg.kvmclock_offset,
 		.tsc_khz = cfg.tsc_khz,
 	};
+	memcpy(m->host_distance, cfg.host_distance, sizeof(m->host_distance));
 	m->features.base = cfg.features_base;
 	memcpy(m->features.add, cfg.features_add, sizeof(m->features.add));
 	memcpy(m->features.remove, cfg.features_remove, sizeof(m->features.remove));
@@ -453,13 +458,13 @@ int cluster_attach(struct cluster *c, struct vm *vm)
 {
 	const struct vm_topology *t = &vm->topo;
 
-	if (t->nr_nodes != c->nr) {
-		pr_err("the guest has %u NUMA nodes for %u instances", t->nr_nodes, c->nr);
+	if (t->nr_instances != c->nr) {
+		pr_err("the guest spans %u instances, but there are %u", t->nr_instances, c->nr);
 		return -1;
 	}
 	c->nr_cpus = t->nr_cpus;
 	for (unsigned i = 0; i < t->nr_cpus; i++) {
-		c->owner[i] = (uint8_t)t->cpus[i].node;
+		c->owner[i] = (uint8_t)topo_instance_of_cpu(t, i);
 		if (c->owner[i] == c->rank)
 			continue;
 		c->ports[i] = (struct cl_port){ .port.deliver = port_send, .c = c, .cpu = i,

@@ -50,6 +50,9 @@ struct vm_hooks;
 /* What rank 0 decides for every instance. */
 struct cluster_machine {
 	unsigned nr_cpus;
+	unsigned nr_nodes; /* guest NUMA nodes: a multiple of the instances */
+	/* the host distances between one instance's nodes (struct topo_params) */
+	uint8_t host_distance[TOPO_MAX_LOCAL_NODES][TOPO_MAX_LOCAL_NODES];
 	uint64_t ram_size;
 	unsigned remote_distance;
 	struct cpuid_features features; /* resolved */

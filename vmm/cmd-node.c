@@ -120,9 +120,10 @@ static int node_check_options(struct node *n)
 		       DSM_MAX_NODES);
 		return 2;
 	}
-	if (o->topo.nr_nodes && o->topo.nr_nodes != o->nr_peers) {
-		pr_err("node: --numa %u, but --peers lists %u instances: each instance is one "
-		       "NUMA node (leave --numa out)", o->topo.nr_nodes, o->nr_peers);
+	if (o->topo.nr_nodes % o->nr_peers) {
+		pr_err("node: --numa %u, but --peers lists %u instances: every instance holds "
+		       "the same number of NUMA nodes, so --numa must be a multiple of %u (or "
+		       "host)", o->topo.nr_nodes, o->nr_peers, o->nr_peers);
 		return 2;
 	}
 	/*
@@ -152,13 +153,24 @@ static int node_check_options(struct node *n)
 /* The machine as this instance's options say (rank k: before rank 0's word). */
 static int node_build_topology(struct node *n, const struct cluster_machine *m)
 {
-	struct topo_params p = n->o.topo;
+	struct topo_params p;
 	char err[TOPO_ERR_MAX > HOST_ERR_MAX ? TOPO_ERR_MAX : HOST_ERR_MAX];
+	unsigned given = n->o.numa_host ? 0 : n->o.topo.nr_nodes;
 
-	p.nr_nodes = n->o.nr_peers;
+	if (!m && guest_numa_shape(&n->o, n->host, n->o.nr_peers, "node"))
+		return -1;
+	p = n->o.topo;
+	p.nr_instances = n->o.nr_peers;
 	p.host = n->host;
-	p.host_nodes = 1;
 	if (m) {
+		if (given && given != m->nr_nodes) {
+			pr_err("node: --numa %u here, but rank 0 runs the guest with %u NUMA nodes: "
+			       "give every instance the same machine options", given,
+			       m->nr_nodes);
+			return -1;
+		}
+		p.nr_nodes = m->nr_nodes;
+		memcpy(p.host_distance, m->host_distance, sizeof(p.host_distance));
 		if (p.nr_cpus && p.nr_cpus != m->nr_cpus) {
 			pr_err("node: --vcpus %u here, but rank 0 runs the guest with %u: "
 			       "give every instance the same machine options", p.nr_cpus,
@@ -177,12 +189,13 @@ static int node_build_topology(struct node *n, const struct cluster_machine *m)
 		p.nr_caches = m->nr_caches;
 		memcpy(p.caches, m->caches, sizeof(p.caches));
 	}
+	p.host_nodes = p.nr_nodes / p.nr_instances;
 	if (topo_build(&p, n->t, err)) {
 		pr_err("node: %s", err);
 		return -1;
 	}
-	n->first_cpu = n->t->nodes[n->o.rank].first_cpu;
-	n->nr_cpus = n->t->nodes[n->o.rank].nr_cpus;
+	n->first_cpu = topo_instance_node(n->t, n->o.rank)->first_cpu;
+	n->nr_cpus = n->t->nr_cpus / n->t->nr_instances;
 	if (n->o.nr_host_cpus && n->o.nr_host_cpus != n->nr_cpus) {
 		pr_err("node: --host-cpus lists %u CPUs, but this instance runs %u vCPUs",
 		       n->o.nr_host_cpus, n->nr_cpus);
@@ -212,13 +225,13 @@ static int node_create_vm(struct node *n, const struct cpuid_features *features)
 
 	if (n->o.nr_host_cpus) {
 		memcpy(n->pus, n->o.host_cpus, n->nr_cpus * sizeof(n->pus[0]));
-	} else if (host_choose_pus(n->host, n->nr_cpus, n->pus, err)) {
+	} else if (host_choose_pus(n->host, n->nr_cpus, t->nodes_per_instance, n->pus, err)) {
 		pr_err("node: cannot choose host CPUs for the vCPUs: %s", err);
 		return -1;
 	}
-	for (unsigned i = 0; i < t->nr_nodes; i++)
-		home[i] = t->nodes[i].ram_offset / DSM_PAGE_SIZE;
-	home[t->nr_nodes] = t->ram_size / DSM_PAGE_SIZE;
+	for (unsigned i = 0; i < t->nr_instances; i++)
+		home[i] = topo_instance_node(t, i)->ram_offset / DSM_PAGE_SIZE;
+	home[t->nr_instances] = t->ram_size / DSM_PAGE_SIZE;
 	dsm_config_init(&dc);
 	dc.mesh = n->mesh;
 	dc.first_channel = CLUSTER_CH_DSM;
@@ -226,7 +239,8 @@ static int node_create_vm(struct node *n, const struct cpuid_features *features)
 	dc.home_start = home;
 	dc.uffd = n->o.uffd_fd;
 	n->o.uffd_fd = -1; /* the DSM's now, whatever happens */
-	dc.numa_node = host_pu_node(n->host, n->pus[0]);
+	/* several guest nodes here: the VM places each on its own host node (vm.c) */
+	dc.numa_node = t->nodes_per_instance == 1 ? host_pu_node(n->host, n->pus[0]) : -1;
 	/*
 	 * The others wait this long at the collective stop for an instance
 	 * still joining its vCPUs (up to NODE_JOIN_MS): not less, or a slow
@@ -271,7 +285,7 @@ static int node_create_vm(struct node *n, const struct cpuid_features *features)
 	vc.nr_cpus = n->nr_cpus;
 	vc.host_pus = n->pus;
 	vc.no_devices = n->o.rank != 0;
-	vc.ram_bound = true;
+	vc.ram_bound = t->nodes_per_instance == 1;
 	cluster_vm_hooks(n->cl, &vc.hooks);
 	n->vm = vm_create(t, ram, &vc);
 	if (!n->vm)
@@ -312,6 +326,8 @@ static int node_setup_rank0(struct node *n)
 	if (node_build_topology(n, NULL))
 		return -1;
 	m->nr_cpus = n->t->nr_cpus;
+	m->nr_nodes = n->t->nr_nodes;
+	memcpy(m->host_distance, n->o.topo.host_distance, sizeof(m->host_distance));
 	m->ram_size = n->t->ram_size;
 	m->remote_distance = n->o.topo.remote_distance;
 	m->features = n->o.features;
@@ -415,7 +431,7 @@ static void node_print_stats(struct node *n)
 	getrusage(RUSAGE_SELF, &ru);
 	fprintf(stderr, "%s: stats: peak RSS %.1f MiB, guest RAM share %s\n", n->prefix,
 		ru.ru_maxrss / 1024.0,
-		format_size(n->t->nodes[n->o.rank].ram_size, share, sizeof(share)));
+		format_size(n->t->ram_size / n->t->nr_instances, share, sizeof(share)));
 }
 
 /*

@@ -41,9 +41,10 @@ static void run_help(FILE *f)
 		   "130), 1 when it cannot start the guest, and 2 for bad options.\n"
 		   "\n"
 		   "With --nodes N, the guest runs over N gvm instances (gvm node), one\n"
-		   "NUMA node each, started here and joined over loopback exactly as on the\n"
+		   "NUMA node each unless --numa says more, started here and joined over loopback exactly as on the\n"
 		   "nodes of a cluster: each holds its share of the RAM and runs its share\n"
-		   "of the vCPUs.  --vcpus and --mem are totals; --numa, if given, must be N.\n"
+		   "of the vCPUs.  --vcpus and --mem are totals; --numa, if given, is a\n"
+		   "multiple of N (or host: one node per host NUMA node on each instance).\n"
 		   "Progress is shown on standard error.\n"
 		   "\n"
 		   "Options:\n", VM_STATUS_FAILED);
@@ -116,6 +117,10 @@ static int run_main(int argc, char **argv)
 	host = host_open(err);
 	if (!host) {
 		pr_err("run: cannot read this host's topology: %s", err);
+		status = 1;
+		goto out_input;
+	}
+	if (guest_numa_shape(&o, host, 1, "run")) {
 		status = 1;
 		goto out_input;
 	}

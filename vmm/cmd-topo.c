@@ -3,6 +3,8 @@
 
 #include "common/log.h"
 #include "vmm/cmd.h"
+#include "vmm/guest.h"
+#include "vmm/host.h"
 #include "vmm/options.h"
 #include "vmm/topo.h"
 
@@ -15,6 +17,8 @@ static void topo_help(FILE *f)
 		   "Print the topology a guest started with the same options would see: NUMA\n"
 		   "nodes, their vCPUs (APIC IDs) and memory, distances, caches.  With --xml,\n"
 		   "also write it as hwloc XML: lstopo --input FILE then shows the guest.\n"
+		   "With --nodes N, the guest of gvm run --nodes N (or of N cluster nodes\n"
+		   "shaped like this one): each holds a share of the vCPUs and RAM.\n"
 		   "\n"
 		   "Options:\n");
 	options_help(f, TOPO_GROUPS);
@@ -24,8 +28,9 @@ static int topo_main(int argc, char **argv)
 {
 	struct vm_options o;
 	struct vm_topology *t;
-	char err[TOPO_ERR_MAX];
-	int r = options_parse(argc, argv, TOPO_GROUPS, &o);
+	struct host *host;
+	char err[TOPO_ERR_MAX > HOST_ERR_MAX ? TOPO_ERR_MAX : HOST_ERR_MAX];
+	int r = options_parse(argc, argv, TOPO_GROUPS, &o), status = 1;
 
 	if (r > 0) {
 		topo_help(stdout);
@@ -36,20 +41,33 @@ static int topo_main(int argc, char **argv)
 	t = malloc(sizeof(*t));
 	if (!t)
 		die("out of memory");
+	host = host_open(err);
+	if (!host) {
+		pr_err("topo: cannot read this host's topology: %s", err);
+		goto out;
+	}
+	if (guest_numa_shape(&o, host, o.nodes ? o.nodes : 1, "topo")) {
+		status = 2;
+		goto out;
+	}
+	o.topo.host = host;
+	if (o.nodes)
+		o.topo.host_nodes = o.topo.nr_nodes / o.nodes;
 	if (topo_build(&o.topo, t, err)) {
 		pr_err("topo: %s", err);
-		free(t);
-		return 1;
+		goto out;
 	}
 	/* The file first: a failure must not look like a topology that was shown and saved. */
 	if (o.xml && topo_write_xml(t, o.xml, err)) {
 		pr_err("topo: %s", err);
-		free(t);
-		return 1;
+		goto out;
 	}
 	topo_print(t, stdout);
+	status = 0;
+out:
+	host_close(host);
 	free(t);
-	return 0;
+	return status;
 }
 
 const struct gvm_cmd cmd_topo = {

@@ -50,6 +50,34 @@ int guest_check_boot(const struct vm_options *o, const char *cmd)
 	return 0;
 }
 
+int guest_numa_shape(struct vm_options *o, const struct host *host, unsigned instances,
+		     const char *cmd)
+{
+	struct topo_params *p = &o->topo;
+	unsigned k;
+
+	p->nr_instances = instances;
+	if (o->numa_host)
+		p->nr_nodes = instances * host_nr_cpu_nodes(host);
+	else if (!p->nr_nodes)
+		p->nr_nodes = instances;
+	if (p->nr_nodes % instances) {
+		pr_err("%s: --numa %u over %u instances: every instance holds the same number of "
+		       "NUMA nodes, so --numa must be a multiple of %u (or host: one per host "
+		       "NUMA node)", cmd, p->nr_nodes, instances, instances);
+		return -1;
+	}
+	k = p->nr_nodes / instances;
+	if (instances > 1 && k > TOPO_MAX_LOCAL_NODES) {
+		pr_err("%s: %u NUMA nodes per instance; at most %u are supported", cmd, k,
+		       TOPO_MAX_LOCAL_NODES);
+		return -1;
+	}
+	host_group_distances(host, k < TOPO_MAX_LOCAL_NODES ? k : TOPO_MAX_LOCAL_NODES,
+			     p->host_distance);
+	return 0;
+}
+
 void guest_default_ram(struct vm_options *o, const struct host *host, unsigned nodes,
 		       const char *cmd)
 {

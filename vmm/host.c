@@ -212,17 +212,49 @@ unsigned host_phys_bits(const struct host *h)
 	return h->phys_bits;
 }
 
-int host_choose_pus(const struct host *h, unsigned nr, unsigned *pus, char *err)
+/* The g-th NUMA node (round again past the last) with PUs this process may use, or NULL. */
+static hwloc_obj_t host_cpu_node(const struct host *h, unsigned g)
 {
-	unsigned ncores = (unsigned)hwloc_get_nbobjs_by_type(h->topo, HWLOC_OBJ_CORE);
-	unsigned npus = host_nr_pus(h);
+	unsigned n = host_nr_cpu_nodes(h), seen = 0;
+	hwloc_obj_t node = NULL;
 
-	for (unsigned i = 0; i < nr; i++) {
+	while ((node = hwloc_get_next_obj_by_type(h->topo, HWLOC_OBJ_NUMANODE, node)))
+		if (node->cpuset && !hwloc_bitmap_iszero(node->cpuset) && seen++ == g % n)
+			return node;
+	return NULL;
+}
+
+unsigned host_nr_cpu_nodes(const struct host *h)
+{
+	unsigned n = 0;
+	hwloc_obj_t node = NULL;
+
+	while ((node = hwloc_get_next_obj_by_type(h->topo, HWLOC_OBJ_NUMANODE, node)))
+		n += node->cpuset && !hwloc_bitmap_iszero(node->cpuset);
+	return n ? n : 1;
+}
+
+/*
+ * nr PUs within set, from the first-th on: each core's first PU in order,
+ * then each core's second...
+ */
+static int host_choose_in(const struct host *h, hwloc_const_cpuset_t set, unsigned first,
+			  unsigned nr, unsigned *pus, char *err)
+{
+	unsigned ncores = (unsigned)hwloc_get_nbobjs_inside_cpuset_by_type(h->topo, set,
+									   HWLOC_OBJ_CORE);
+	unsigned npus = (unsigned)hwloc_get_nbobjs_inside_cpuset_by_type(h->topo, set,
+									 HWLOC_OBJ_PU);
+
+	if (!npus)
+		return ERR("hwloc found no usable PU where the vCPUs should run");
+	for (unsigned i = first; i < first + nr; i++) {
 		hwloc_obj_t pu;
 
 		if (ncores) {
-			hwloc_obj_t core = hwloc_get_obj_by_type(h->topo, HWLOC_OBJ_CORE,
-								 i % ncores);
+			hwloc_obj_t core = hwloc_get_obj_inside_cpuset_by_type(h->topo, set,
+									       HWLOC_OBJ_CORE,
+									       i % ncores);
 			unsigned in_core = (unsigned)hwloc_get_nbobjs_inside_cpuset_by_type(
 				h->topo, core->cpuset, HWLOC_OBJ_PU);
 
@@ -232,13 +264,68 @@ int host_choose_pus(const struct host *h, unsigned nr, unsigned *pus, char *err)
 								 HWLOC_OBJ_PU,
 								 (i / ncores) % in_core);
 		} else {
-			pu = hwloc_get_obj_by_type(h->topo, HWLOC_OBJ_PU, i % npus);
+			pu = hwloc_get_obj_inside_cpuset_by_type(h->topo, set, HWLOC_OBJ_PU,
+								 i % npus);
 		}
 		if (!pu)
 			return ERR("hwloc lost PU %u while choosing PUs", i);
-		pus[i] = pu->os_index;
+		pus[i - first] = pu->os_index;
 	}
 	return 0;
+}
+
+int host_choose_pus(const struct host *h, unsigned nr, unsigned groups, unsigned *pus, char *err)
+{
+	unsigned per, nodes = host_nr_cpu_nodes(h);
+
+	if (groups <= 1)
+		return host_choose_in(h, hwloc_topology_get_topology_cpuset(h->topo), 0, nr, pus,
+				      err);
+	if (nr % groups)
+		return ERR("%u vCPUs do not divide among %u NUMA nodes", nr, groups);
+	per = nr / groups;
+	for (unsigned g = 0; g < groups; g++) {
+		hwloc_obj_t node = host_cpu_node(h, g);
+
+		/* groups that come round to a node again take its next cores, not the same */
+		if (host_choose_in(h, node ? node->cpuset :
+				   hwloc_topology_get_topology_cpuset(h->topo),
+				   (g / nodes) * per, per, pus + g * per, err))
+			return -1;
+	}
+	return 0;
+}
+
+void host_group_distances(const struct host *h, unsigned groups,
+			  uint8_t d[TOPO_MAX_LOCAL_NODES][TOPO_MAX_LOCAL_NODES])
+{
+	struct hwloc_distances_s *dist = NULL;
+	unsigned nr = 1;
+
+	memset(d, 0, sizeof(uint8_t[TOPO_MAX_LOCAL_NODES][TOPO_MAX_LOCAL_NODES]));
+	if (groups > TOPO_MAX_LOCAL_NODES)
+		groups = TOPO_MAX_LOCAL_NODES;
+	if (hwloc_distances_get_by_type(h->topo, HWLOC_OBJ_NUMANODE, &nr, &dist,
+					HWLOC_DISTANCES_KIND_MEANS_LATENCY, 0) || !nr)
+		return;
+	for (unsigned a = 0; a < groups; a++)
+		for (unsigned b = 0; b < groups; b++) {
+			hwloc_obj_t na = host_cpu_node(h, a), nb = host_cpu_node(h, b);
+			int ia = na ? hwloc_distances_obj_index(dist, na) : -1;
+			int ib = nb ? hwloc_distances_obj_index(dist, nb) : -1;
+			hwloc_uint64_t self, v;
+
+			if (a == b || na == nb || ia < 0 || ib < 0)
+				continue;
+			self = dist->values[(unsigned)ia * dist->nbobjs + (unsigned)ia];
+			v = dist->values[(unsigned)ia * dist->nbobjs + (unsigned)ib];
+			if (!self || v <= self)
+				continue;
+			/* ACPI's scale: 10 to itself; whatever hwloc's unit was */
+			v = (v * 10 + self / 2) / self;
+			d[a][b] = (uint8_t)(v > 254 ? 254 : v);
+		}
+	hwloc_distances_release(h->topo, dist);
 }
 
 int host_check_cpus(const unsigned *cpus, unsigned n, char *err)

@@ -37,11 +37,27 @@ uint64_t host_ram_size(const struct host *h);
 unsigned host_phys_bits(const struct host *h);
 
 /*
- * Host PUs (OS indexes, as in /sys/devices/system/cpu/cpuN) for nr vCPUs:
- * the first PU of every core in hwloc order, then the next PU of every core,
- * and round again when there are more vCPUs than PUs.  Returns 0.
+ * Host PUs (OS indexes, as in /sys/devices/system/cpu/cpuN) for nr vCPUs in
+ * `groups` equal groups (one per guest NUMA node this host holds): group g
+ * runs on the g-th host NUMA node that has usable PUs (round again when
+ * there are more groups than such nodes; 0 or 1 group: the whole host).
+ * Within a group: the first PU of every core in hwloc order, then the next
+ * PU of every core, and round again when there are more vCPUs than PUs.
+ * Returns 0, or -1 with the reason in err.
  */
-int host_choose_pus(const struct host *h, unsigned nr, unsigned *pus, char *err);
+int host_choose_pus(const struct host *h, unsigned nr, unsigned groups, unsigned *pus, char *err);
+
+/* Host NUMA nodes that hold PUs this process may use (not memory-only ones); at least 1. */
+unsigned host_nr_cpu_nodes(const struct host *h);
+
+/*
+ * The host's own distances between the NUMA nodes host_choose_pus puts
+ * groups 0..groups-1 on, normalised to 10 for a node to itself: d[a][b],
+ * 0 where hwloc knows none or both groups share a node.  groups is at most
+ * TOPO_MAX_LOCAL_NODES.
+ */
+void host_group_distances(const struct host *h, unsigned groups,
+			  uint8_t d[TOPO_MAX_LOCAL_NODES][TOPO_MAX_LOCAL_NODES]);
 
 /*
  * CPUs a user named (--host-cpus) that this process may run on: an

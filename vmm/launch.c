@@ -70,13 +70,10 @@ static int launch_check(struct vm_options *o, struct host *host, struct vm_topol
 	struct topo_params p = o->topo;
 	char err[TOPO_ERR_MAX];
 
-	if (p.nr_nodes && p.nr_nodes != o->nodes) {
-		pr_err("%s: --numa %u with --nodes %u: each instance is one NUMA node, so --numa "
-		       "must be %u (or left out)", cmd, p.nr_nodes, o->nodes, o->nodes);
+	if (guest_numa_shape(o, host, o->nodes, cmd))
 		return 2;
-	}
-	p.nr_nodes = o->nodes;
-	guest_default_ram(o, host, o->nodes, cmd);
+	p = o->topo;
+	guest_default_ram(o, host, p.nr_nodes, cmd);
 	p.ram_size = o->topo.ram_size;
 	p.host = host;
 	p.host_nodes = 0; /* every instance's share lives on this machine */
@@ -392,7 +389,7 @@ int launch_main(struct vm_options *o, int argc, char **argv, int console_fd)
 		goto out;
 	}
 	status = 1;
-	if (host_choose_pus(host, t->nr_cpus, pus, err)) {
+	if (host_choose_pus(host, t->nr_cpus, t->nr_nodes, pus, err)) {
 		pr_err("%s: cannot choose host CPUs for the vCPUs: %s", l.cmd, err);
 		host_close(host);
 		goto out;

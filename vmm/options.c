@@ -37,9 +37,10 @@ static const struct opt_def opts[OPT_NR] = {
 		    "guest RAM in all, e.g. 512M or 4G, split evenly between the NUMA nodes "
 		    "(default: half this host's RAM; with gvm node, that much per instance; "
 		    "for a job where KVM emulates guest kernel code, 512M per node)" },
-	[OPT_NUMA] = { "numa", "N", OPTG_MACHINE, false,
+	[OPT_NUMA] = { "numa", "N|host", OPTG_MACHINE, false,
 		     "virtual NUMA nodes the guest sees (default: 1; over several "
-		     "instances, one per instance)" },
+		     "instances, one per instance; there, a multiple of the instances); "
+		     "host: one per host NUMA node the vCPUs run on, on every instance" },
 	[OPT_CPU_FEATURES] = { "cpu-features", "SPEC", OPTG_MACHINE, false,
 			     "CPU features the guest sees: host, conservative or auto, then "
 			     "optional ,+name / ,-name changes (default: auto, which picks "
@@ -85,9 +86,10 @@ static const struct opt_def opts[OPT_NR] = {
 			       "(default 30, for a job 0; 0: never)" },
 	[OPT_XML] = { "xml", "FILE", OPTG_TOPO, false,
 		    "also write the topology as hwloc XML to FILE (for lstopo --input FILE)" },
-	[OPT_NODES] = { "nodes", "N", OPTG_LAUNCH, false,
-		      "run the guest over N gvm instances on this machine, one NUMA node "
-		      "each, joined like the nodes of a cluster (default: one instance)" },
+	[OPT_NODES] = { "nodes", "N", OPTG_LAUNCH | OPTG_TOPO, false,
+		      "run the guest over N gvm instances on this machine, joined like the "
+		      "nodes of a cluster, one NUMA node each unless --numa says more "
+		      "(default: one instance; gvm topo shows that guest)" },
 	[OPT_RANK] = { "rank", "R", OPTG_NODE, false,
 		     "this instance's rank, 0 to N-1: its entry in --peers and the guest "
 		     "NUMA node it runs (required)" },
@@ -178,8 +180,14 @@ static int set_option(struct vm_options *o, enum opt_id id, const char *val, con
 		}
 		break;
 	case OPT_NUMA:
-		if (parse_uint(val, 1, TOPO_MAX_NODES, &o->topo.nr_nodes, err))
+		o->numa_host = !strcmp(val, "host");
+		if (!o->numa_host && parse_uint(val, 1, TOPO_MAX_NODES, &o->topo.nr_nodes, err)) {
+			snprintf(err + strlen(err), sizeof(err) - strlen(err),
+				 " (or host: one per host NUMA node)");
 			goto bad;
+		}
+		if (o->numa_host)
+			o->topo.nr_nodes = 0;
 		break;
 	case OPT_CPU_FEATURES:
 		if (!*val) {

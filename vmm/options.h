@@ -39,6 +39,7 @@ struct vm_options {
 	 * topo_build, not here.
 	 */
 	struct topo_params topo;
+	bool numa_host;           /* --numa host: topo.nr_nodes is the host's to say */
 	const char *cpu_features; /* --cpu-features spec as given; NULL: not given */
 	struct cpuid_features features; /* parsed (and validated) from it; "auto" if not given */
 	const char *kernel;       /* --kernel: bzImage, vmlinux or ELF64 guest */

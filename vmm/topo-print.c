@@ -72,6 +72,8 @@ void topo_print(const struct vm_topology *t, FILE *f)
 			ids[i] = t->cpus[node->first_cpu + i].apic_id;
 		print_list(f, ids, node->nr_cpus);
 		fprintf(f, ", memory %s\n", format_size(node->ram_size, s, sizeof(s)));
+		if (t->nr_instances > 1)
+			fprintf(f, "node %u: instance %u\n", n, topo_instance_of_node(t, n));
 		for (unsigned i = 0; i < nr; i++)
 			fprintf(f, "node %u: range 0x%" PRIx64 "-0x%" PRIx64 " (%s)\n", n, r[i].gpa,
 				r[i].gpa + r[i].size - 1, format_size(r[i].size, s, sizeof(s)));

@@ -57,13 +57,27 @@ static int topo_check_caches(const struct topo_cache *c, unsigned n, char *err)
 	return 0;
 }
 
+/* Between instances: as given, else 20 for one node each, else twice the host's farthest. */
+static unsigned topo_remote_distance(const struct topo_params *p, unsigned k, unsigned host_max)
+{
+	unsigned d;
+
+	if (p->remote_distance)
+		return p->remote_distance;
+	if (k == 1)
+		return TOPO_DEFAULT_REMOTE_DISTANCE;
+	d = 2 * (host_max ? host_max : TOPO_DEFAULT_REMOTE_DISTANCE);
+	return d > TOPO_MAX_DISTANCE ? TOPO_MAX_DISTANCE : d;
+}
+
 int topo_build(const struct topo_params *p, struct vm_topology *t, char *err)
 {
 	const struct host *host = p->host;
 	struct host *own = NULL;
 	char herr[HOST_ERR_MAX], s1[32], s2[32], s3[32];
 	unsigned nodes = p->nr_nodes ? p->nr_nodes : 1;
-	unsigned host_nodes, per_node, bits, max_apic;
+	unsigned instances = p->nr_instances ? p->nr_instances : 1;
+	unsigned host_nodes, per_node, bits, max_apic, k, host_max = 0;
 	uint64_t ram, per_node_ram, held, limit, top_gpa;
 	int ret = -1;
 
@@ -71,6 +85,13 @@ int topo_build(const struct topo_params *p, struct vm_topology *t, char *err)
 	if (nodes > TOPO_MAX_NODES)
 		return ERR("%u NUMA nodes asked for; at most %u are supported", nodes,
 			   TOPO_MAX_NODES);
+	if (nodes % instances)
+		return ERR("%u NUMA nodes do not divide among %u instances: use a multiple of %u",
+			   nodes, instances, instances);
+	k = nodes / instances;
+	if (instances > 1 && k > TOPO_MAX_LOCAL_NODES)
+		return ERR("%u NUMA nodes per instance asked for; at most %u are supported", k,
+			   TOPO_MAX_LOCAL_NODES);
 	host_nodes = p->host_nodes ? p->host_nodes : nodes;
 	if (host_nodes > nodes)
 		return ERR("this host is said to hold %u of %u NUMA nodes", host_nodes, nodes);
@@ -120,6 +141,8 @@ int topo_build(const struct topo_params *p, struct vm_topology *t, char *err)
 	per_node_ram = ram / nodes;
 
 	t->nr_nodes = nodes;
+	t->nr_instances = instances;
+	t->nodes_per_instance = k;
 	t->ram_size = ram;
 	t->threads_per_core = 1;
 	t->cores_per_package = per_node;
@@ -172,11 +195,47 @@ int topo_build(const struct topo_params *p, struct vm_topology *t, char *err)
 		    p->remote_distance, TOPO_LOCAL_DISTANCE + 1, TOPO_MAX_DISTANCE);
 		goto out;
 	}
+	for (unsigned i = 0; i < k && i < TOPO_MAX_LOCAL_NODES; i++)
+		for (unsigned j = 0; j < k && j < TOPO_MAX_LOCAL_NODES; j++) {
+			unsigned d = p->host_distance[i][j];
+
+			if (i == j || !d)
+				continue;
+			if (d <= TOPO_LOCAL_DISTANCE || d > TOPO_MAX_DISTANCE) {
+				SETERR("host NUMA distance %u (nodes %u and %u of an instance) is out "
+				    "of range: it must be %u to %u", d, i, j,
+				    TOPO_LOCAL_DISTANCE + 1, TOPO_MAX_DISTANCE);
+				goto out;
+			}
+			if (d > host_max)
+				host_max = d;
+		}
 	for (unsigned i = 0; i < nodes; i++)
-		for (unsigned j = 0; j < nodes; j++)
-			t->distance[i][j] = i == j ? TOPO_LOCAL_DISTANCE :
-				p->remote_distance ? p->remote_distance :
-				TOPO_DEFAULT_REMOTE_DISTANCE;
+		for (unsigned j = 0; j < nodes; j++) {
+			unsigned a = i % k, b = j % k;
+			unsigned d = a < TOPO_MAX_LOCAL_NODES && b < TOPO_MAX_LOCAL_NODES ?
+				     p->host_distance[a][b] : 0;
+
+			if (i == j)
+				d = TOPO_LOCAL_DISTANCE;
+			else if (i / k != j / k)
+				d = topo_remote_distance(p, k, host_max);
+			else if (!d)
+				d = instances == 1 && p->remote_distance ? p->remote_distance :
+				    TOPO_DEFAULT_REMOTE_DISTANCE;
+			t->distance[i][j] = (uint8_t)d;
+		}
+	/* The other host must look further than any node of this one, or Linux orders them wrong. */
+	if (instances > 1 && k > 1) {
+		unsigned far = topo_remote_distance(p, k, host_max);
+		unsigned near = host_max ? host_max : TOPO_DEFAULT_REMOTE_DISTANCE;
+
+		if (far <= near) {
+			SETERR("remote NUMA distance %u is not more than the distance %u between "
+			    "the NUMA nodes of one host: use more than %u", far, near, near);
+			goto out;
+		}
+	}
 
 	if (p->nr_caches) {
 		if (p->nr_caches > TOPO_MAX_CACHES) {

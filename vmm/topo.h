@@ -24,6 +24,7 @@ struct host; /* vmm/host.h */
 
 #define TOPO_MAX_CPUS 255 /* xAPIC: APIC IDs 0..254 */
 #define TOPO_MAX_NODES 64
+#define TOPO_MAX_LOCAL_NODES 8 /* guest NUMA nodes one instance (one host) holds */
 #define TOPO_MAX_CACHES 4
 #define TOPO_NODE_ALIGN (2u << 20)
 #define TOPO_HOLE_START 0xC0000000ull
@@ -59,6 +60,12 @@ struct topo_node {
 struct vm_topology {
 	unsigned nr_cpus;
 	unsigned nr_nodes;
+	/*
+	 * The hosts the nodes are spread over: guest NUMA node n lives on
+	 * instance n / nodes_per_instance (one machine: 1 instance).
+	 */
+	unsigned nr_instances;
+	unsigned nodes_per_instance;
 	unsigned threads_per_core;
 	unsigned cores_per_package;
 	uint64_t ram_size;
@@ -71,10 +78,24 @@ struct vm_topology {
 
 /* What the user asked for; zero fields take defaults from the host. */
 struct topo_params {
-	unsigned nr_nodes;        /* guest NUMA nodes (instances in a cluster) */
+	unsigned nr_nodes;        /* guest NUMA nodes, a multiple of nr_instances (default 1 each) */
 	unsigned nr_cpus;         /* total vCPUs, divisible by nr_nodes */
 	uint64_t ram_size;        /* total bytes, divisible by nr_nodes, per-node share aligned */
-	unsigned remote_distance; /* SLIT remote distance (default 20) */
+	unsigned nr_instances;    /* hosts the nodes are spread over (0: 1, one machine) */
+	/*
+	 * SLIT distance between nodes on different instances; with one
+	 * instance, between its nodes where host_distance says nothing.
+	 * 0: the default, 20, or twice the largest host distance when an
+	 * instance holds several nodes (the other host is further again).
+	 */
+	unsigned remote_distance;
+	/*
+	 * The host's own NUMA distances between the nodes one instance holds
+	 * (indexed by node within its instance), as hwloc reports them for
+	 * the host NUMA nodes those guest nodes are placed on.  0: unknown,
+	 * 20 (Linux's default remote distance).
+	 */
+	uint8_t host_distance[TOPO_MAX_LOCAL_NODES][TOPO_MAX_LOCAL_NODES];
 
 	/*
 	 * Where the defaults and limits come from.  NULL: topo_build opens
@@ -84,7 +105,8 @@ struct topo_params {
 	/*
 	 * How many guest NUMA nodes' RAM this host holds: the RAM that must
 	 * fit in the host is host_nodes * (ram_size / nr_nodes).  0 means all
-	 * of them (one machine: `gvm run`); a cluster instance passes 1.
+	 * of them (one machine: `gvm run`); a cluster instance passes its
+	 * share, nr_nodes / nr_instances.
 	 */
 	unsigned host_nodes;
 	/*
@@ -145,6 +167,23 @@ struct topo_range {
 /* Fills r[] with the node's ranges, in address order; returns how many (1 or 2). */
 unsigned topo_node_ranges(const struct vm_topology *t, unsigned node,
 			  struct topo_range r[TOPO_NODE_RANGES_MAX]);
+
+/* The instance (rank) that holds guest NUMA node n, and one that holds vCPU i. */
+static inline unsigned topo_instance_of_node(const struct vm_topology *t, unsigned n)
+{
+	return n / t->nodes_per_instance;
+}
+
+static inline unsigned topo_instance_of_cpu(const struct vm_topology *t, unsigned i)
+{
+	return topo_instance_of_node(t, t->cpus[i].node);
+}
+
+/* The first guest NUMA node of instance r: its vCPUs and RAM start there. */
+static inline const struct topo_node *topo_instance_node(const struct vm_topology *t, unsigned r)
+{
+	return &t->nodes[r * t->nodes_per_instance];
+}
 
 /* The guest NUMA node a RAM offset belongs to. */
 unsigned topo_node_of_ram(const struct vm_topology *t, uint64_t off);

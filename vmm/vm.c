@@ -218,7 +218,8 @@ int vm_create_machine(struct vm *vm)
 	char err[HOST_ERR_MAX];
 
 	if (!pus && vm->cfg.host) {
-		if (host_choose_pus(vm->cfg.host, vm->nr_local, chosen, err)) {
+		if (host_choose_pus(vm->cfg.host, vm->nr_local, vm->topo.nodes_per_instance,
+				    chosen, err)) {
 			pr_err("cannot choose host CPUs for the vCPUs: %s", err);
 			return -1;
 		}

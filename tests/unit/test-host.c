@@ -31,7 +31,7 @@ static void test_choose_pus_synthetic(void)
 		return;
 	CHECK_EQ(host_nr_pus(h), 8);
 	CHECK_EQ(host_nr_cores(h), 4);
-	CHECK(host_choose_pus(h, 10, pus, err) == 0);
+	CHECK(host_choose_pus(h, 10, 1, pus, err) == 0);
 	for (unsigned i = 0; i < 10; i++)
 		CHECK_EQ(pus[i], want[i]);
 	CHECK(!host_kernel_emulated(h, NULL));
@@ -40,7 +40,7 @@ static void test_choose_pus_synthetic(void)
 
 	/* No SMT: wrap around the cores. */
 	h = host_open_synthetic("pack:1 core:3 pu:1", err);
-	CHECK(h && host_choose_pus(h, 7, pus, err) == 0);
+	CHECK(h && host_choose_pus(h, 7, 1, pus, err) == 0);
 	for (unsigned i = 0; h && i < 7; i++)
 		CHECK_EQ(pus[i], i % 3);
 	host_close(h);
@@ -91,7 +91,7 @@ static void test_binding_respected(void)
 		return;
 	CHECK_EQ(host_nr_pus(h), 1);
 	CHECK_EQ(host_nr_cores(h), 1);
-	CHECK(host_choose_pus(h, 3, pus, err) == 0);
+	CHECK(host_choose_pus(h, 3, 1, pus, err) == 0);
 	for (unsigned i = 0; i < 3; i++)
 		CHECK_EQ(pus[i], last);
 	CHECK(host_pu_node(h, last) >= 0);
@@ -115,7 +115,7 @@ static void test_this_host(void)
 	CHECK(host_phys_bits(h) >= 36 && host_phys_bits(h) <= 64);
 
 	pus = calloc(n + 1, sizeof(*pus));
-	CHECK(host_choose_pus(h, n + 1, pus, err) == 0);
+	CHECK(host_choose_pus(h, n + 1, 1, pus, err) == 0);
 	for (unsigned i = 0; i <= n; i++)
 		CHECK(CPU_ISSET(pus[i], &before));
 	CHECK(host_pin_thread(h, pthread_self(), pus[n - 1], err) == 0);
