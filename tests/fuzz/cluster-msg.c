@@ -118,13 +118,16 @@ static void check_machine(const struct cluster_machine *m, const void *payload)
 	char err[CPUID_ERR_MAX];
 
 	memcpy(&cfg, payload, sizeof(cfg));
-	FUZZ_CHECK(m->nr_cpus >= 1 && m->nr_cpus <= TOPO_MAX_CPUS && m->nr_cpus % c->nr == 0);
-	FUZZ_CHECK(m->ram_size && m->ram_size / c->nr * c->nr == m->ram_size);
-	FUZZ_CHECK(m->ram_size / c->nr % TOPO_NODE_ALIGN == 0);
+	FUZZ_CHECK(m->nr_nodes && m->nr_nodes % c->nr == 0 &&
+		   m->nr_nodes / c->nr <= TOPO_MAX_LOCAL_NODES);
+	FUZZ_CHECK(m->nr_cpus >= 1 && m->nr_cpus <= TOPO_MAX_CPUS && m->nr_cpus % m->nr_nodes == 0);
+	FUZZ_CHECK(m->ram_size && m->ram_size / m->nr_nodes * m->nr_nodes == m->ram_size);
+	FUZZ_CHECK(m->ram_size / m->nr_nodes % TOPO_NODE_ALIGN == 0);
 	FUZZ_CHECK(m->nr_caches <= TOPO_MAX_CACHES && m->tsc_khz && m->tsc_khz <= 100000000);
 	FUZZ_CHECK(cpuid_features_check(&m->features, err) == 0);
 	/* What was sent, and nothing else. */
-	FUZZ_CHECK(cfg.nr_nodes == c->nr && m->nr_cpus == cfg.nr_cpus &&
+	FUZZ_CHECK(!memcmp(m->host_distance, cfg.host_distance, sizeof(cfg.host_distance)));
+	FUZZ_CHECK(cfg.nr_nodes == m->nr_nodes && m->nr_cpus == cfg.nr_cpus &&
 		   m->ram_size == cfg.ram_size && m->remote_distance == cfg.remote_distance);
 	FUZZ_CHECK(m->has_tsc_offset == (cfg.flags == CL_CFG_TSC_OFFSET) &&
 		   m->tsc_offset == cfg.tsc_offset && m->kvmclock_offset == cfg.kvmclock_offset &&
@@ -186,6 +189,10 @@ static void seeds(const char *dir)
 	     NULL, 0);
 	seed(dir, "io-reply", 2, 0, 1, CL_IO_REPLY, 5, 1, 0xff, NULL, 0);
 	seed(dir, "config", 1, 0, 2, CL_CONFIG, 0, 0, 0, &cfg, sizeof(cfg));
+	cfg.nr_nodes = 8; /* two per instance, at the host's distance 21 */
+	cfg.ram_size = 8 * TOPO_NODE_ALIGN;
+	cfg.host_distance[0][1] = cfg.host_distance[1][0] = 21;
+	seed(dir, "config-numa", 1, 0, 2, CL_CONFIG, 0, 0, 0, &cfg, sizeof(cfg));
 	seed(dir, "config-stop", 1, 0, 2, CL_STOP, 1, 0, 0, "bad image", 9);
 }
 

@@ -2,8 +2,8 @@
  * probe-check: judge a probe guest's console output.
  *
  *   probe-check --vcpus V --numa N --mem SIZE [--topo FILE] [--ref FILE]
- *               [--matrices M1,M2,...] [--distance D] [--layout gvm|qemu]
- *               [--expect ipi,irq,clock] LOG
+ *               [--matrices M1,M2,...] [--distance D] [--per-host K --host-distance H]
+ *               [--layout gvm|qemu] [--expect ipi,irq,clock] LOG
  *
  * Checks that the probe passed, that the topology it printed is the one
  * asked for (V vCPUs, N nodes, SIZE of RAM: APIC IDs and memory ranges as
@@ -16,6 +16,9 @@
  * to every other CPU (and by LDR bit to the first 8), a device interrupt to
  * every CPU, a clock comparison with every other CPU in causal order, each
  * line naming the right NUMA node (vCPU i is in node i / (V / N)).
+ *
+ * --per-host K: the nodes come K to a host (gvm --numa host): H between two
+ * nodes of one host, D between hosts.
  *
  * --layout qemu: the machine is QEMU's (-smp V -numa ... with N equal nodes):
  * APIC IDs are the CPU indexes, and a node's ranges need only add up to its
@@ -108,7 +111,8 @@ struct expect {
 };
 
 /* docs/topology.md: bit-packed APIC IDs; RAM split evenly, 1 GiB hole at 3 GiB. */
-static void expect_from_args(struct expect *e, unsigned distance)
+static void expect_from_args(struct expect *e, unsigned distance, unsigned per_host,
+			     unsigned host_distance)
 {
 	unsigned per = e->ncpus / e->nnodes, bits = 0;
 	uint64_t share = e->mem / e->nnodes;
@@ -137,7 +141,8 @@ static void expect_from_args(struct expect *e, unsigned distance)
 			e->nranges[n]++;
 		}
 		for (unsigned m = 0; m < e->nnodes; m++)
-			e->dist[n][m] = n == m ? 10 : distance;
+			e->dist[n][m] = n == m ? 10 :
+					n / per_host == m / per_host ? host_distance : distance;
 	}
 }
 
@@ -429,6 +434,8 @@ int main(int argc, char **argv)
 		{ "ref", required_argument, NULL, 'r' },
 		{ "matrices", required_argument, NULL, 'x' },
 		{ "distance", required_argument, NULL, 'd' },
+		{ "per-host", required_argument, NULL, 'k' },
+		{ "host-distance", required_argument, NULL, 'h' },
 		{ "layout", required_argument, NULL, 'l' },
 		{ "expect", required_argument, NULL, 'e' },
 		{ NULL, 0, NULL, 0 },
@@ -436,7 +443,7 @@ int main(int argc, char **argv)
 	static struct expect ex;
 	struct expect *e = &ex;
 	const char *topo = NULL, *ref = NULL, *matrices = NULL, *expect = NULL;
-	unsigned distance = 20, n;
+	unsigned distance = 20, per_host = 1, host_distance = 20, n;
 	char err[PARSE_ERR_MAX];
 	int c;
 
@@ -467,6 +474,14 @@ int main(int argc, char **argv)
 			if (parse_uint(optarg, 11, 255, &distance, err))
 				goto usage;
 			break;
+		case 'k':
+			if (parse_uint(optarg, 1, MAXN, &per_host, err))
+				goto usage;
+			break;
+		case 'h':
+			if (parse_uint(optarg, 11, 255, &host_distance, err))
+				goto usage;
+			break;
 		case 'e':
 			expect = optarg;
 			break;
@@ -493,7 +508,7 @@ int main(int argc, char **argv)
 	}
 	if (!pass)
 		bad("no 'result: PASS' line");
-	expect_from_args(e, distance);
+	expect_from_args(e, distance, per_host, host_distance);
 	if (topo)
 		compare_topo(e, topo);
 	check_topology(e, l, n);
@@ -506,7 +521,7 @@ int main(int argc, char **argv)
 	return problems ? 1 : 0;
 usage:
 	fprintf(stderr, "usage: probe-check --vcpus V --numa N --mem SIZE [--topo FILE] "
-			"[--ref FILE] [--matrices LIST] [--distance D] [--layout gvm|qemu] "
-			"[--expect ipi,irq,clock] LOG\n");
+			"[--ref FILE] [--matrices LIST] [--distance D] [--per-host K "
+			"--host-distance H] [--layout gvm|qemu] [--expect ipi,irq,clock] LOG\n");
 	return 2;
 }

@@ -135,15 +135,18 @@ static void test_config_checks(void)
 		expect_config_error(c, #field, expect); \
 	} while (0)
 	BAD_CONFIG(magic, 0x12345678, "rank 0 speaks another version of gvm (machine description "
-				      "0x12345678 version 1");
-	BAD_CONFIG(version, 2, "version 2, this is version 1");
+				      "0x12345678 version 2");
+	BAD_CONFIG(version, 3, "version 3, this is version 2");
 	BAD_CONFIG(nr_nodes, 3, "rank 0 describes 3 NUMA nodes for 2 instances");
-	BAD_CONFIG(nr_cpus, 0, "rank 0 describes 0 vCPUs for 2 instances");
-	BAD_CONFIG(nr_cpus, 3, "rank 0 describes 3 vCPUs for 2 instances");
+	BAD_CONFIG(nr_nodes, 0, "rank 0 describes 0 NUMA nodes for 2 instances");
+	BAD_CONFIG(nr_nodes, 2 * (TOPO_MAX_LOCAL_NODES + 1),
+		   "rank 0 describes 18 NUMA nodes for 2 instances");
+	BAD_CONFIG(nr_cpus, 0, "rank 0 describes 0 vCPUs for 2 NUMA nodes");
+	BAD_CONFIG(nr_cpus, 3, "rank 0 describes 3 vCPUs for 2 NUMA nodes");
 	BAD_CONFIG(nr_cpus, TOPO_MAX_CPUS + 1, "describes 256 vCPUs");
-	BAD_CONFIG(ram_size, 0, "rank 0 describes 0 bytes of RAM for 2 instances");
-	BAD_CONFIG(ram_size, 2 * TOPO_NODE_ALIGN + 2, "bytes of RAM for 2 instances");
-	BAD_CONFIG(ram_size, 3 * TOPO_NODE_ALIGN, "bytes of RAM for 2 instances");
+	BAD_CONFIG(ram_size, 0, "rank 0 describes 0 bytes of RAM for 2 NUMA nodes");
+	BAD_CONFIG(ram_size, 2 * TOPO_NODE_ALIGN + 2, "bytes of RAM for 2 NUMA nodes");
+	BAD_CONFIG(ram_size, 3 * TOPO_NODE_ALIGN, "bytes of RAM for 2 NUMA nodes");
 	BAD_CONFIG(features_base, 7, "rank 0 describes an unknown CPU feature set 7");
 	BAD_CONFIG(features_add[CPUID_FEATURE_WORDS - 1], 1ull << 63,
 		   "rank 0's CPU features: feature number");
@@ -166,13 +169,17 @@ static void test_config_checks(void)
 	forge(&p, 0, CLUSTER_CH_CTRL, CL_STOP, 1, 0, 0, "no\x01way", 6);
 	expect_config_error(c, "stop", "rank 0 stopped: no?way");
 
-	/* and a good one: the machine as described */
+	/* and a good one: the machine as described, two NUMA nodes per instance */
 	cfg = good_config();
 	cfg.flags = CL_CFG_TSC_OFFSET;
 	cfg.tsc_offset = -5;
+	cfg.nr_nodes = 4;
+	cfg.ram_size = 4 * TOPO_NODE_ALIGN;
+	cfg.host_distance[0][1] = cfg.host_distance[1][0] = 21;
 	forge(&p, 0, CLUSTER_CH_CTRL, CL_CONFIG, 0, 0, 0, &cfg, sizeof(cfg));
 	CHECK(cluster_recv_config(c, &m, 10, -1, err) == 0);
-	CHECK(m.nr_cpus == 4 && m.ram_size == 2 * TOPO_NODE_ALIGN && m.nr_caches == 1 &&
+	CHECK(m.nr_nodes == 4 && m.host_distance[0][1] == 21 && m.host_distance[1][0] == 21);
+	CHECK(m.nr_cpus == 4 && m.ram_size == 4 * TOPO_NODE_ALIGN && m.nr_caches == 1 &&
 	      m.caches[0].size == 1 << 20 && m.has_tsc_offset && m.tsc_offset == -5 &&
 	      m.tsc_khz == 2000000 && m.remote_distance == 20);
 
@@ -320,7 +327,8 @@ static struct vm *fake_vm(struct cluster *c, unsigned nr_nodes)
 
 	CHECK(vm != NULL);
 	vm->kvm_fd = vm->vm_fd = -1; /* no KVM: what would ask it fails */
-	vm->topo.nr_nodes = nr_nodes;
+	vm->topo.nr_nodes = vm->topo.nr_instances = nr_nodes;
+	vm->topo.nodes_per_instance = 1;
 	vm->topo.nr_cpus = 2;
 	vm->topo.cpus[0] = (struct topo_cpu){ .apic_id = 0, .node = 0 };
 	vm->topo.cpus[1] = (struct topo_cpu){ .apic_id = 1, .node = 1, .package = 1 };
@@ -414,8 +422,8 @@ static void test_io_forward_stopped(void)
 	CHECK(mesh_pair_open(&p, 2, CLUSTER_NR_CHANNELS, 4712, NULL) == 0);
 	c = cluster_create(p.m[1], -1, 30000);
 	vm = fake_vm(c, 3);
-	CHECK_EQ(cluster_attach(c, vm), -1); /* 3 NUMA nodes for 2 instances */
-	vm->topo.nr_nodes = 2;
+	CHECK_EQ(cluster_attach(c, vm), -1); /* 3 instances' guest over 2 */
+	vm->topo.nr_nodes = vm->topo.nr_instances = 2;
 	CHECK_EQ(cluster_attach(c, vm), 0);
 	CHECK(cluster_start(c) == 0);
 

@@ -67,6 +67,91 @@ static void test_pu_node_synthetic(void)
 }
 
 /*
+ * Groups (guest NUMA nodes of one instance) go to host NUMA nodes in turn,
+ * each on its own node's cores; groups that come round to a node again take
+ * its next cores.
+ */
+static void test_choose_pus_groups(void)
+{
+	char err[HOST_ERR_MAX];
+	unsigned pus[8];
+	uint8_t d[TOPO_MAX_LOCAL_NODES][TOPO_MAX_LOCAL_NODES];
+	struct host *h = host_open_synthetic("pack:2 [numa(memory=1073741824)] core:2 pu:2", err);
+
+	CHECK(h != NULL);
+	if (!h)
+		return;
+	CHECK_EQ(host_nr_cpu_nodes(h), 2);
+	/* 4 vCPUs in 2 groups: cores 0, 1 of node 0 (PUs 0, 2), then of node 1 (PUs 4, 6) */
+	CHECK(host_choose_pus(h, 4, 2, pus, err) == 0);
+	CHECK_EQ(pus[0], 0);
+	CHECK_EQ(pus[1], 2);
+	CHECK_EQ(pus[2], 4);
+	CHECK_EQ(pus[3], 6);
+	CHECK_EQ(host_pu_node(h, pus[1]), 0);
+	CHECK_EQ(host_pu_node(h, pus[2]), 1);
+	/* 1 group: the whole host, cores first (node 0's two cores, then node 1's) */
+	CHECK(host_choose_pus(h, 2, 1, pus, err) == 0);
+	CHECK_EQ(pus[0], 0);
+	CHECK_EQ(pus[1], 2);
+	/* 4 groups on 2 nodes: groups 2 and 3 take the nodes' next cores, not the same */
+	CHECK(host_choose_pus(h, 4, 4, pus, err) == 0);
+	CHECK_EQ(pus[0], 0);
+	CHECK_EQ(pus[1], 4);
+	CHECK_EQ(pus[2], 2);
+	CHECK_EQ(pus[3], 6);
+	CHECK(host_choose_pus(h, 3, 2, pus, err) == -1 && strstr(err, "do not divide"));
+	/* a synthetic host has no distances: 0, "unknown" */
+	host_group_distances(h, 2, d);
+	CHECK_EQ(d[0][1], 0);
+	host_close(h);
+
+	h = host_open_synthetic("pack:1 [numa(memory=1073741824)] core:2 pu:1", err);
+	CHECK(h != NULL);
+	if (!h)
+		return;
+	CHECK_EQ(host_nr_cpu_nodes(h), 1);
+	CHECK(host_choose_pus(h, 2, 2, pus, err) == 0);
+	CHECK_EQ(pus[0], 0);
+	CHECK_EQ(pus[1], 1);
+	host_group_distances(h, 2, d);
+	CHECK_EQ(d[0][1], 0); /* both groups on one node */
+	host_close(h);
+}
+
+/*
+ * The host's own NUMA distances, as hwloc reads them (here from an XML
+ * topology with a latency matrix 10/21, in place of this machine's), scaled
+ * to ACPI's 10 for a node to itself.
+ */
+static void test_group_distances_xml(void)
+{
+	char err[HOST_ERR_MAX], path[4096];
+	uint8_t d[TOPO_MAX_LOCAL_NODES][TOPO_MAX_LOCAL_NODES];
+	const char *top = getenv("GVM_TOP");
+	struct host *h;
+
+	snprintf(path, sizeof(path), "%s/tests/data/host-2socket.xml", top ? top : ".");
+	setenv("HWLOC_XMLFILE", path, 1);
+	setenv("HWLOC_THISSYSTEM", "1", 1);
+	h = host_open(err);
+	unsetenv("HWLOC_XMLFILE");
+	unsetenv("HWLOC_THISSYSTEM");
+	CHECK(h != NULL);
+	if (!h)
+		return;
+	CHECK_EQ(host_nr_cpu_nodes(h), 2);
+	host_group_distances(h, 2, d);
+	CHECK_EQ(d[0][0], 0);
+	CHECK_EQ(d[0][1], 21);
+	CHECK_EQ(d[1][0], 21);
+	host_group_distances(h, 3, d); /* group 2 is back on node 0 */
+	CHECK_EQ(d[0][2], 0);
+	CHECK_EQ(d[1][2], 21);
+	host_close(h);
+}
+
+/*
  * Started with a narrower affinity (taskset, a batch system's binding), the
  * host is only the CPUs this process may use: vCPUs are never pinned outside.
  */
@@ -302,6 +387,8 @@ int main(void)
 {
 	RUN(test_choose_pus_synthetic);
 	RUN(test_pu_node_synthetic);
+	RUN(test_choose_pus_groups);
+	RUN(test_group_distances_xml);
 	RUN(test_this_host);
 	RUN(test_binding_respected);
 	RUN(test_caches_vs_sysfs);

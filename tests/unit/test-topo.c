@@ -197,6 +197,65 @@ static void test_distances(void)
 	CHECK(topo_build(&p, &t, err) == -1);
 }
 
+/*
+ * Several NUMA nodes per instance (--numa host): nodes n..n+k-1 on one
+ * instance, the host's distances between them, twice the largest between
+ * instances unless given, and the checks that keep the levels in order.
+ */
+static void test_nodes_per_instance(void)
+{
+	static struct vm_topology t;
+	struct topo_params p = params(4, 8, 1 * GiB);
+	char err[TOPO_ERR_MAX];
+
+	p.nr_instances = 2;
+	p.host_distance[0][1] = p.host_distance[1][0] = 21;
+	CHECK(topo_build(&p, &t, err) == 0);
+	CHECK_EQ(t.nr_instances, 2);
+	CHECK_EQ(t.nodes_per_instance, 2);
+	CHECK_EQ(topo_instance_of_node(&t, 1), 0);
+	CHECK_EQ(topo_instance_of_node(&t, 2), 1);
+	CHECK_EQ(topo_instance_of_cpu(&t, 3), 0);
+	CHECK_EQ(topo_instance_of_cpu(&t, 4), 1);
+	CHECK_EQ(topo_instance_node(&t, 1)->first_cpu, 4);
+	CHECK_EQ(topo_instance_node(&t, 1)->ram_offset, 512 * MiB);
+	CHECK_EQ(t.distance[0][1], 21);
+	CHECK_EQ(t.distance[2][3], 21);
+	CHECK_EQ(t.distance[3][2], 21);
+	CHECK_EQ(t.distance[0][2], 42);
+	CHECK_EQ(t.distance[1][3], 42);
+	CHECK_EQ(t.distance[3][3], 10);
+	/* no host distances known: 20 inside, 40 across */
+	memset(p.host_distance, 0, sizeof(p.host_distance));
+	CHECK(topo_build(&p, &t, err) == 0);
+	CHECK_EQ(t.distance[0][1], 20);
+	CHECK_EQ(t.distance[1][2], 40);
+	/* a given remote distance, more than the host's */
+	p.remote_distance = 30;
+	CHECK(topo_build(&p, &t, err) == 0);
+	CHECK_EQ(t.distance[0][3], 30);
+	CHECK_EQ(t.distance[0][1], 20);
+	/* ... but not one that puts the other host nearer than this host's other node */
+	p.remote_distance = 20;
+	CHECK(topo_build(&p, &t, err) == -1 && strstr(err, "not more than"));
+	p.remote_distance = 0;
+	p.host_distance[0][1] = 5;
+	CHECK(topo_build(&p, &t, err) == -1 && strstr(err, "out of range"));
+	p.host_distance[0][1] = 0;
+	/* nodes must divide among the instances, and 8 at most per instance */
+	p.nr_instances = 3;
+	CHECK(topo_build(&p, &t, err) == -1 && strstr(err, "multiple of 3"));
+	p = params(18, 18, 18 * 2 * MiB);
+	p.nr_instances = 2;
+	CHECK(topo_build(&p, &t, err) == -1 && strstr(err, "at most 8"));
+	/* one node per instance: 20 between them, as before */
+	p = params(2, 2, 512 * MiB);
+	p.nr_instances = 2;
+	CHECK(topo_build(&p, &t, err) == 0);
+	CHECK_EQ(t.nodes_per_instance, 1);
+	CHECK_EQ(t.distance[0][1], 20);
+}
+
 static void test_defaults(void)
 {
 	static struct vm_topology t;
@@ -325,6 +384,7 @@ int main(void)
 	RUN(test_memory_ranges);
 	RUN(test_host_limits);
 	RUN(test_distances);
+	RUN(test_nodes_per_instance);
 	RUN(test_defaults);
 	RUN(test_caches);
 	RUN(test_real_host);
