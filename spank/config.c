@@ -15,7 +15,7 @@
 enum key {
 	K_GVM, K_SRUN, K_IMAGE, K_MEM, K_VCPUS, K_MAX_MEM, K_MAX_VCPUS, K_PORTS,
 	K_CONNECT_TIMEOUT, K_PEER_TIMEOUT, K_MUNGE_SOCKET, K_RUNTIME_DIR, K_TRANSPORT,
-	K_INTEGRITY, K_REPORT_SILENCE, K_NR
+	K_INTEGRITY, K_REPORT_SILENCE, K_NUMA, K_NR
 };
 
 static const char *const keys[K_NR] = {
@@ -24,11 +24,11 @@ static const char *const keys[K_NR] = {
 	[K_PORTS] = "ports", [K_CONNECT_TIMEOUT] = "connect_timeout",
 	[K_PEER_TIMEOUT] = "peer_timeout", [K_MUNGE_SOCKET] = "munge_socket",
 	[K_RUNTIME_DIR] = "runtime_dir", [K_TRANSPORT] = "transport", [K_INTEGRITY] = "integrity",
-	[K_REPORT_SILENCE] = "report_silence",
+	[K_REPORT_SILENCE] = "report_silence", [K_NUMA] = "numa",
 };
 
 #define KNOWN "gvm, srun, image, mem, vcpus, max_mem, max_vcpus, ports, connect_timeout, " \
-	"peer_timeout, munge_socket, runtime_dir, transport, integrity, report_silence"
+	"peer_timeout, munge_socket, runtime_dir, transport, integrity, report_silence, numa"
 
 /* An absolute path: programs run and directories written as root are never relative. */
 static int set_path(char *dst, const char *key, const char *val, char *err)
@@ -102,6 +102,8 @@ static int set_key(struct gvm_config *c, enum key k, const char *val, char *err)
 		return set_mem(&c->max_mem, keys[k], val, err);
 	case K_VCPUS:
 		return set_uint(&c->vcpus, keys[k], val, 1, 255, err);
+	case K_NUMA:
+		return parse_numa_word("numa=", val, &c->numa, err);
 	case K_MAX_VCPUS:
 		return set_uint(&c->max_vcpus, keys[k], val, 1, 255, err);
 	case K_PORTS:

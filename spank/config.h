@@ -25,6 +25,7 @@ struct gvm_config {
 	char image[GVM_PATH_MAX];        /* default image, "" for gvm's (image=) */
 	uint64_t mem;                    /* default guest RAM per node, 0: gvm's (mem=) */
 	unsigned vcpus;                  /* default vCPUs per node, 0: the job's CPUs (vcpus=) */
+	unsigned numa;                   /* default guest NUMA nodes per node, GVM_NUMA_HOST, 0: 1 */
 	uint64_t max_mem;                /* a user may ask for at most this per node, 0: any */
 	unsigned max_vcpus;              /* likewise for vCPUs per node, 0: any */
 	unsigned port_lo, port_hi;       /* ports=A-B when Slurm reserves none, 0: none */

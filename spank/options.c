@@ -11,14 +11,14 @@
 #define MEM_UNIT (2u << 20)
 /* copy= may be given this many times (gvm takes more; a directory is better) */
 #define OPTS_COPY_COUNT_MAX 64
-#define KNOWN "image, mem, vcpus, output, copy, overwrite, verbose"
+#define KNOWN "image, mem, vcpus, numa, output, copy, overwrite, verbose"
 
 struct gvm_opts gvm_opts;
 char opts_error[GVM_ERR_MAX];
 static const struct gvm_config *site;
 static char site_err[GVM_ERR_MAX];
 
-enum key { K_IMAGE, K_MEM, K_VCPUS, K_OUTPUT, K_COPY, K_OVERWRITE, K_VERBOSE, K_NR };
+enum key { K_IMAGE, K_MEM, K_VCPUS, K_NUMA, K_OUTPUT, K_COPY, K_OVERWRITE, K_VERBOSE, K_NR };
 
 static const struct {
 	const char *name, *env;
@@ -27,6 +27,7 @@ static const struct {
 	[K_IMAGE] = { "image", "GIANTVM_IMAGE", false },
 	[K_MEM] = { "mem", "GIANTVM_MEM", false },
 	[K_VCPUS] = { "vcpus", "GIANTVM_VCPUS", false },
+	[K_NUMA] = { "numa", "GIANTVM_NUMA", false },
 	[K_OUTPUT] = { "output", "GIANTVM_OUTPUT", false },
 	[K_COPY] = { "copy", "GIANTVM_COPY", false },
 	[K_OVERWRITE] = { "overwrite", "GIANTVM_OVERWRITE", true },
@@ -100,6 +101,8 @@ static int set_key(struct gvm_opts *o, enum key k, const char *val, const char *
 			return errf(err, "%s %s (vCPUs per node: 1 to 255)", what,
 				    shown(perr, b, sizeof(b)));
 		return 0;
+	case K_NUMA:
+		return parse_numa_word(what, val, &o->numa, err);
 	case K_OVERWRITE:
 	case K_VERBOSE:
 		v = parse_bool_word(val);
@@ -197,6 +200,7 @@ int opts_apply_env(struct gvm_opts *o, opts_getenv_fn get, void *arg, char *err)
 		case K_IMAGE: set = o->image[0]; break;
 		case K_MEM: set = o->mem; break;
 		case K_VCPUS: set = o->vcpus; break;
+		case K_NUMA: set = o->numa; break;
 		case K_OUTPUT: set = o->output[0]; break;
 		case K_COPY: set = o->ncopies; break;
 		case K_OVERWRITE: set = o->overwrite >= 0; break;
@@ -351,6 +355,10 @@ int opts_format(const struct gvm_opts *o, char *buf, size_t len)
 		ADD("mem=%" PRIu64, o->mem);
 	if (o->vcpus)
 		ADD("vcpus=%u", o->vcpus);
+	if (o->numa == GVM_NUMA_HOST)
+		ADD("numa=host");
+	else if (o->numa)
+		ADD("numa=%u", o->numa);
 	if (o->output[0])
 		ADD("output=%s", o->output);
 	for (unsigned i = 0, at = 0; i < o->ncopies; i++) {

@@ -25,6 +25,7 @@ struct gvm_opts {
 	char image[GVM_PATH_MAX];    /* "" : the site's, else gvm's */
 	uint64_t mem;                /* guest RAM per node, 0: the site's, else gvm's */
 	unsigned vcpus;              /* vCPUs per node, 0: the site's, else the job's CPUs */
+	unsigned numa;               /* guest NUMA nodes per node, GVM_NUMA_HOST, 0: the site's */
 	char output[GVM_PATH_MAX];   /* "" : the job's working directory */
 	/* files for the job (gvm --copy), each ended by a NUL; ncopies of them */
 	char copies[OPTS_COPIES_MAX];
@@ -68,7 +69,7 @@ int opts_parse(const char *arg, struct gvm_opts *o, char *err);
 typedef int (*opts_getenv_fn)(void *arg, const char *name, char *buf, size_t len);
 
 /*
- * Fill what o does not say from GIANTVM_IMAGE, GIANTVM_MEM, GIANTVM_VCPUS,
+ * Fill what o does not say from GIANTVM_IMAGE, GIANTVM_MEM, GIANTVM_VCPUS, GIANTVM_NUMA,
  * GIANTVM_OUTPUT, GIANTVM_COPY (comma-separated), GIANTVM_OVERWRITE and
  * GIANTVM_VERBOSE (the command line wins).  0, or -1 with err naming the
  * variable.

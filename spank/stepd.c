@@ -494,6 +494,7 @@ static int exec_gvm(spank_t sp)
 	struct args a = { 0 };
 	uint64_t mem = st.o.mem ? st.o.mem : c->mem;
 	const char *image = st.o.image[0] ? st.o.image : c->image;
+	unsigned numa = st.o.numa ? st.o.numa : c->numa;
 	unsigned vcpus;
 	char **argv;
 	int argc, bad = 0;
@@ -538,6 +539,10 @@ static int exec_gvm(spank_t sp)
 			bad |= add(&a, "--vcpus=%u", vcpus * p->n);
 		if (mem)
 			bad |= add(&a, "--mem=%" PRIu64, mem * p->n);
+		if (numa == GVM_NUMA_HOST)
+			bad |= add(&a, "--numa=host");
+		else if (numa)
+			bad |= add(&a, "--numa=%u", numa * p->n);
 		if (image[0])
 			bad |= add(&a, "--image=%s", image);
 		if (st.o.output[0])

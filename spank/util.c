@@ -5,6 +5,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/parse.h"
+
 int errf(char *err, const char *fmt, ...)
 {
 	va_list ap;
@@ -64,5 +66,20 @@ int check_word(const char *what, const char *s, char *err)
 		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
 			return errf(err, "%s '%s' has a space or a character that is not printable "
 				    "ASCII", what, shown(s, b, sizeof(b)));
+	return 0;
+}
+
+int parse_numa_word(const char *what, const char *s, unsigned *numa, char *err)
+{
+	char perr[PARSE_ERR_MAX], b[SHOWN_MAX];
+
+	if (!strcmp(s, "host")) {
+		*numa = GVM_NUMA_HOST;
+		return 0;
+	}
+	if (parse_uint(s, 1, GVM_NUMA_MAX, numa, perr))
+		return errf(err, "%s%s: say host (one guest NUMA node per NUMA node of each host) "
+			    "or a number of them per node, 1 to %d", what, shown(s, b, sizeof(b)),
+			    GVM_NUMA_MAX);
 	return 0;
 }

@@ -31,4 +31,13 @@ int parse_bool_word(const char *s);
  */
 int check_word(const char *what, const char *s, char *err);
 
+/*
+ * numa=: guest NUMA nodes per node, 1 to GVM_NUMA_MAX, or "host" (one per
+ * NUMA node of the host, gvm --numa host) as GVM_NUMA_HOST.  0, or -1 with
+ * err naming what.
+ */
+#define GVM_NUMA_HOST (~0u)
+#define GVM_NUMA_MAX 8
+int parse_numa_word(const char *what, const char *s, unsigned *numa, char *err);
+
 #endif

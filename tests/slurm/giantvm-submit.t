@@ -8,6 +8,7 @@
 #   - a job without --giantvm runs on the host as if the plugin were absent;
 #   - a wrong plugstack line refuses --giantvm only, saying why;
 #   - the site's integrity=yes and report_silence=S reach every instance;
+#   - numa= (per node, or host) reaches gvm;
 #   - a missing image, and a guest that cannot boot, fail the job with
 #     gvm's message in its error file, and the nodes stay idle (a user's
 #     error never drains one); a missing image the same from an srun inside
@@ -69,7 +70,7 @@ refused() { # WANT-STATUS WANT-TEXT COMMAND...
 }
 refused 255 "mem=99M: the guest RAM of each node must be a non-zero multiple of 2 MiB" \
 	sbatch -N2 --giantvm=mem=99M --wrap true
-refused 255 "unknown setting 'bogus' (known: image, mem, vcpus, output, copy, overwrite, verbose)" \
+refused 255 "unknown setting 'bogus' (known: image, mem, vcpus, numa, output, copy, overwrite, verbose)" \
 	sbatch --giantvm=bogus=1 --wrap true
 refused 255 "vcpus=9 per node is above this site's limit, 4" sbatch --giantvm=vcpus=9 --wrap true
 refused 255 "image= is empty" sbatch --giantvm=mem=1G,image= --wrap true
@@ -80,6 +81,9 @@ refused 1 "GIANTVM_OUTPUT='a,b' has a comma" env GIANTVM_OUTPUT='a,b' sbatch --g
 refused 1 "GIANTVM_MEM= 'lots' is not a size" env GIANTVM_MEM=lots sbatch --giantvm --wrap true
 refused 255 "vcpus= 0 is out of range [1, 255]" srun -N2 --giantvm=vcpus=0 true
 refused 255 "overwrite=maybe: say yes or no" salloc --giantvm=overwrite=maybe true
+refused 255 "numa=9: say host (one guest NUMA node per NUMA node of each host) or a number of them per node, 1 to 8" \
+	sbatch -N2 --giantvm=numa=9 --wrap true
+refused 1 "GIANTVM_NUMA=sockets: say host" env GIANTVM_NUMA=sockets sbatch --giantvm --wrap true
 [ "$(jobs)" = "$before" ] || fail "a refused submission queued a job: $(squeue -t all)"
 echo "ok: bad values refused by sbatch, srun and salloc, each named; nothing queued"
 
@@ -217,6 +221,34 @@ sed -i 's/$/ report_silence=0/' "$slurm_plugstack"
 refused 255 "report_silence=: " sbatch --giantvm --wrap true
 cp "$slurm_dir/plugstack.good" "$slurm_plugstack"
 echo "ok: the site's report_silence=2 reaches every instance: each reports its vCPUs in the job's error file; report_silence=0 refuses --giantvm"
+
+# 6a'''. numa= (per node) reaches gvm as the guest's --numa: 2 per node over
+#      2 nodes of 1 vCPU each is 4 NUMA nodes for 2 vCPUs, which gvm refuses,
+#      saying so in the job's error file; the site's numa=host (this host
+#      has one NUMA node: 2 in all) forms the VM (the guest that cannot boot,
+#      status 125, the instances met first); a bad site value refuses --giantvm.
+id=$(cd "$h" && slurm_as_user sbatch -N2 --giantvm="numa=2,image=$bad" --parsable \
+	-o "$h/numa-%j.out" -e "$h/numa-%j.err" ./plain.sh) || fail "sbatch --giantvm=numa=2 refused"
+slurm_wait_job "$id" 120
+rc=$?
+cat "$h/numa-$id.err"
+[ $rc = 1 ] || fail "job $id with numa=2 and 1 vCPU per node: exit status $rc, not 1"
+grep -q "^gvm rank 0: .*2 vCPUs do not divide evenly among 4 NUMA nodes" "$h/numa-$id.err" ||
+	fail "job $id: gvm did not get --numa 4 (2 per node) or did not say why it refused"
+gv_check_clean "a job with numa=2" "$id"
+sed -i 's/$/ numa=host/' "$slurm_plugstack"
+id=$(cd "$h" && slurm_as_user sbatch -N2 --giantvm="image=$bad" --parsable \
+	-o "$h/numah-%j.out" -e "$h/numah-%j.err" ./plain.sh) || fail "sbatch --giantvm refused with numa=host"
+slurm_wait_job "$id" 120
+rc=$?
+cat "$h/numah-$id.err"
+[ $rc = 125 ] || fail "job $id with the site's numa=host: exit status $rc, not 125"
+gv_check_clean "a job with numa=host" "$id"
+cp "$slurm_dir/plugstack.good" "$slurm_plugstack"
+sed -i 's/$/ numa=0/' "$slurm_plugstack"
+refused 255 "numa=0: say host" sbatch --giantvm --wrap true
+cp "$slurm_dir/plugstack.good" "$slurm_plugstack"
+echo "ok: numa= per node reaches gvm (4 NUMA nodes over 2 nodes, refused for 2 vCPUs); the site's numa=host forms the VM; numa=0 refuses --giantvm"
 
 # 6b. salloc --giantvm: its sruns run in a guest (here: fail on the same
 #     missing image, which only gvm node reports).
