@@ -72,7 +72,7 @@ R="$GVM run"
 check 2 "--nodes: 0 is out of range" $R $K --nodes 0
 check 2 "--nodes: 65 is out of range" $R $K --nodes 65
 check 2 "--nodes: 'x' is not a number" $R $K --nodes x
-check 2 "--numa 3 with --nodes 2: each instance is one NUMA node" $R $K --nodes 2 --numa 3
+check 2 "--numa 3 over 2 instances: every instance holds the same number of NUMA nodes, so --numa must be a multiple of 2" $R $K --nodes 2 --numa 3
 check 2 "unknown option '--rank'" $R $K --nodes 2 --rank 0
 check 1 "4 vCPUs do not divide evenly among 3 NUMA nodes" $R $K --nodes 3 --vcpus 4 --mem 384M
 check 1 "does not divide among 2 NUMA nodes" $R $K --nodes 2 --vcpus 2 --mem 6M
