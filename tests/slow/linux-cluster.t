@@ -1,9 +1,12 @@
 #!/bin/bash
-# Jobs in the Linux image over several gvm instances (gvm run --nodes N),
-# each instance one NUMA node with its vCPUs and its share of the RAM:
-#   - 2 instances: a job killed by a signal (SIGKILL) ends gvm with 128+9;
-#     what it printed and the file it wrote before the signal come out;
-#   - 3 instances: a command of the guest's own (numactl -H, not a file of
+# Jobs in the Linux image over several gvm instances (gvm run --nodes N):
+#   - 2 instances of a two-socket host (hwloc reads tests/data/host-2socket.xml:
+#     2 NUMA nodes of one core, latency 10/21) with --numa host: numactl -H
+#     in the guest shows 4 nodes, one vCPU each, and three distance levels
+#     (10, 21 between the sockets of one host, 42 between hosts); then the
+#     job is killed by a signal (SIGKILL), which ends gvm with 128+9; what
+#     it printed and the file it wrote before the signal come out;
+#   - 3 instances, one NUMA node each: a command of the guest's own (numactl -H, not a file of
 #     this host) sees 3 nodes, one vCPU each, most of each node's share of
 #     the RAM, and the SLIT's distances, and exits 0; the guest keeps time
 #     with its TSC.
@@ -33,6 +36,7 @@ cd "$T/work" || exit 1
 cat >killed.sh <<'EOF'
 #!/bin/sh
 echo "nodes: $GVM_NODES numa: $GVM_NUMA_NODES vcpus: $GVM_VCPUS"
+numactl -H
 echo "written before" >"$GVM_OUTPUT_DIR/before.txt"
 echo "before the signal"
 kill -KILL $$
@@ -41,12 +45,19 @@ EOF
 chmod +x killed.sh
 
 start=$(date +%s)
-"$gvm" run --nodes 2 --vcpus 2 --mem 512M --output "$T/out2" -- ./killed.sh \
+HWLOC_XMLFILE=$GVM_TOP/tests/data/host-2socket.xml HWLOC_THISSYSTEM=1 \
+	"$gvm" run --nodes 2 --numa host --vcpus 4 --mem 512M --output "$T/out2" -- ./killed.sh \
 	>"$T/stdout2" 2>"$T/stderr2"
 rc=$?
 echo "2 instances: gvm exited with $rc after $(($(date +%s) - start)) s"
 [ $rc = 137 ] || fail "2 instances: gvm exited with $rc, not 128+9 for the job's SIGKILL"
-has "$T/stdout2" "nodes: 2 numa: 2 vcpus: 2" "2 instances: the job's view"
+has "$T/stdout2" "nodes: 2 numa: 4 vcpus: 4" "2 instances: the job's view"
+has "$T/stdout2" "available: 4 nodes (0-3)" "2 instances, --numa host: numactl -H"
+for n in 0 1 2 3; do
+	grep -qE "^node $n cpus: $n *$" "$T/stdout2" || fail "2 instances, --numa host: node $n's CPU"
+done
+grep -qE "^ *0: +10 +21 +42 +42 *$" "$T/stdout2" && grep -qE "^ *3: +42 +42 +21 +10 *$" "$T/stdout2" ||
+	fail "2 instances, --numa host: the SLIT is not 10 / 21 within a host / 42 between hosts"
 has "$T/stdout2" "before the signal" "2 instances: output before the signal"
 grep -q "after the signal" "$T/stdout2" && fail "2 instances: the job went on after SIGKILL"
 [ "$(cat "$T/out2/before.txt" 2>/dev/null)" = "written before" ] ||
