@@ -196,6 +196,11 @@ static int node_build_topology(struct node *n, const struct cluster_machine *m)
 	}
 	n->first_cpu = topo_instance_node(n->t, n->o.rank)->first_cpu;
 	n->nr_cpus = n->t->nr_cpus / n->t->nr_instances;
+	/* a cluster of mixed nodes: rank 0's shape, on fewer memory domains here */
+	if (n->t->nodes_per_instance > host_nr_cpu_nodes(n->host))
+		pr_warn("node: this instance holds %u guest NUMA nodes but its host has %u NUMA "
+			"nodes with CPUs: some guest nodes share one", n->t->nodes_per_instance,
+			host_nr_cpu_nodes(n->host));
 	if (n->o.nr_host_cpus && n->o.nr_host_cpus != n->nr_cpus) {
 		pr_err("node: --host-cpus lists %u CPUs, but this instance runs %u vCPUs",
 		       n->o.nr_host_cpus, n->nr_cpus);

@@ -8,7 +8,9 @@
 # to what gvm topo shows before the run; every vCPU up, IPIs and device
 # interrupts to each.  Guest RAM that cannot go where hwloc says (this
 # machine has no NUMA node 1) is reported, not fatal.  A --numa that does
-# not divide among the instances is refused.
+# not divide among the instances is refused.  On this machine's own shape,
+# --numa 4 over 2 instances runs, each instance saying when its host has
+# fewer NUMA nodes than it holds guest nodes.
 . "$GVM_TOP/tests/cluster/lib.sh"
 cluster_need
 probe_need
@@ -39,4 +41,20 @@ if [ ! -e /sys/devices/system/node/node1 ]; then
 fi
 
 cluster_refused "must be a multiple of 2" --nodes 2 --numa 3 --kernel "$PROBE"
+
+# This machine's own shape: --numa 4 over 2 instances puts 2 guest nodes on
+# each host; where the host has fewer NUMA nodes with CPUs, each instance says so.
+unset HWLOC_XMLFILE HWLOC_THISSYSTEM
+"$GVM" run --nodes 2 --numa 4 --vcpus 4 --mem 512M --kernel "$PROBE" \
+	--append "probe.workloads=ipi probe.ipi_rounds=2" >"$log" 2>&1 </dev/null
+rc=$?
+[ $rc = 0 ] || { cat "$log"; fail "gvm run --nodes 2 --numa 4 exited $rc, not 0"; }
+"$PROBE_CHECK" --vcpus 4 --numa 4 --mem 512M --per-host 2 --host-distance 20 --distance 40 \
+	"$log" || { cat "$log"; fail "--numa 4 over 2 instances: the probe saw another machine"; }
+if [ "$(ls -d /sys/devices/system/node/node[0-9]* 2>/dev/null | wc -l)" -lt 2 ]; then
+	for r in 0 1; do
+		grep -q "rank $r: warning: node: this instance holds 2 guest NUMA nodes but its host has 1" \
+			"$log" || { cat "$log"; fail "rank $r did not say its guest nodes share a host node"; }
+	done
+fi
 echo "ok: 4 NUMA nodes over 2 instances, distances 10/21/42 in the SLIT, as gvm topo said"
