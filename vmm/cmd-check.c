@@ -480,6 +480,13 @@ static int check_main(int argc, char **argv)
 		return 2;
 	}
 
+	/* the table is of hosts: node i is instance i */
+	if (o.numa_host || (o.topo.nr_nodes && o.topo.nr_nodes != nodes)) {
+		pr_err("check: --numa: the check measures one NUMA node per instance; leave "
+		       "--numa out");
+		status = 2;
+		goto out;
+	}
 	/* The instances' own options, parsed as gvm run --nodes or gvm node parse them. */
 	r = options_parse(a.argc, a.argv, o.nodes ? CHECK_LAUNCH_GROUPS : CHECK_NODE_GROUPS, &io);
 	if (r) {

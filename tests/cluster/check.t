@@ -88,4 +88,9 @@ env -u SLURM_STEP_NODELIST -u SLURM_NODEID "$GVM" check 2>"$T/usage.err"
 [ $? -eq 2 ] || fail "--nodes with --rank is not refused"
 "$GVM" check --nodes 2 --flag-factor 0.5 2>/dev/null
 [ $? -eq 2 ] || fail "--flag-factor 0.5 is not refused"
+for numa in host 4; do
+	"$GVM" check --nodes 2 --numa $numa 2>"$T/numa.err"
+	[ $? -eq 2 ] && grep -q "the check measures one NUMA node per instance" "$T/numa.err" ||
+		fail "--numa $numa (more than one node per instance) is not refused"
+done
 echo "ok: gvm check over 2 and 3 instances, one by one, a flagged pair, a node that cannot join"
