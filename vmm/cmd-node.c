@@ -157,10 +157,14 @@ static int node_build_topology(struct node *n, const struct cluster_machine *m)
 	char err[TOPO_ERR_MAX > HOST_ERR_MAX ? TOPO_ERR_MAX : HOST_ERR_MAX];
 	unsigned given = n->o.numa_host ? 0 : n->o.topo.nr_nodes;
 
-	if (!m && guest_numa_shape(&n->o, n->host, n->o.nr_peers, "node"))
-		return -1;
 	p = n->o.topo;
 	p.nr_instances = n->o.nr_peers;
+	if (!m) {
+		if (guest_numa_shape(&n->o, n->host, n->o.nr_peers, &p, "node"))
+			return -1;
+		/* rank 0 sends them: one instance's host distances, as this host has them */
+		memcpy(n->machine.host_distance, p.host_distance, sizeof(p.host_distance));
+	}
 	p.host = n->host;
 	if (m) {
 		if (given && given != m->nr_nodes) {
@@ -331,8 +335,7 @@ static int node_setup_rank0(struct node *n)
 	if (node_build_topology(n, NULL))
 		return -1;
 	m->nr_cpus = n->t->nr_cpus;
-	m->nr_nodes = n->t->nr_nodes;
-	memcpy(m->host_distance, n->o.topo.host_distance, sizeof(m->host_distance));
+	m->nr_nodes = n->t->nr_nodes; /* and host_distance, set by node_build_topology */
 	m->ram_size = n->t->ram_size;
 	m->remote_distance = n->o.topo.remote_distance;
 	m->features = n->o.features;

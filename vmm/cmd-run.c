@@ -120,7 +120,7 @@ static int run_main(int argc, char **argv)
 		status = 1;
 		goto out_input;
 	}
-	if (guest_numa_shape(&o, host, 1, "run")) {
+	if (guest_numa_shape(&o, host, 1, &o.topo, "run")) {
 		status = 1;
 		goto out_input;
 	}

@@ -46,7 +46,7 @@ static int topo_main(int argc, char **argv)
 		pr_err("topo: cannot read this host's topology: %s", err);
 		goto out;
 	}
-	if (guest_numa_shape(&o, host, o.nodes ? o.nodes : 1, "topo")) {
+	if (guest_numa_shape(&o, host, o.nodes ? o.nodes : 1, &o.topo, "topo")) {
 		status = 2;
 		goto out;
 	}

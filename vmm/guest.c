@@ -50,17 +50,16 @@ int guest_check_boot(const struct vm_options *o, const char *cmd)
 	return 0;
 }
 
-int guest_numa_shape(struct vm_options *o, const struct host *host, unsigned instances,
-		     const char *cmd)
+int guest_numa_shape(const struct vm_options *o, const struct host *host, unsigned instances,
+		     struct topo_params *p, const char *cmd)
 {
-	struct topo_params *p = &o->topo;
-	unsigned k;
+	unsigned k, given = o->numa_host ? 0 : o->topo.nr_nodes;
 
 	p->nr_instances = instances;
 	if (o->numa_host)
 		p->nr_nodes = instances * host_nr_cpu_nodes(host);
-	else if (!p->nr_nodes)
-		p->nr_nodes = instances;
+	else
+		p->nr_nodes = given ? given : instances;
 	if (p->nr_nodes % instances) {
 		pr_err("%s: --numa %u over %u instances: every instance holds the same number of "
 		       "NUMA nodes, so --numa must be a multiple of %u (or host: one per host "

@@ -25,14 +25,14 @@ int guest_check_boot(const struct vm_options *o, const char *cmd);
 
 /*
  * The guest's NUMA shape over `instances` instances of this host's kind,
- * into o->topo: --numa host gives each instance one node per host NUMA
- * node that has usable PUs; --numa N (a multiple of instances) N / instances
- * each; neither, one each.  Sets the host's own distances between one
- * instance's nodes.  Returns 0, or -1 after an error message that starts
- * with cmd.
+ * into p (which may be &o->topo; o's --numa is read first): --numa host
+ * gives each instance one node per host NUMA node that has usable PUs;
+ * --numa N (a multiple of instances) N / instances each; neither, one each.
+ * Sets the host's own distances between one instance's nodes.  Returns 0,
+ * or -1 after an error message that starts with cmd.
  */
-int guest_numa_shape(struct vm_options *o, const struct host *host, unsigned instances,
-		     const char *cmd);
+int guest_numa_shape(const struct vm_options *o, const struct host *host, unsigned instances,
+		     struct topo_params *p, const char *cmd);
 
 /*
  * A job's default RAM where KVM emulates guest kernel code: the boot's

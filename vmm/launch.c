@@ -70,9 +70,8 @@ static int launch_check(struct vm_options *o, struct host *host, struct vm_topol
 	struct topo_params p = o->topo;
 	char err[TOPO_ERR_MAX];
 
-	if (guest_numa_shape(o, host, o->nodes, cmd))
+	if (guest_numa_shape(o, host, o->nodes, &p, cmd))
 		return 2;
-	p = o->topo;
 	guest_default_ram(o, host, p.nr_nodes, cmd);
 	p.ram_size = o->topo.ram_size;
 	p.host = host;
