@@ -224,7 +224,8 @@ echo "ok: the site's report_silence=2 reaches every instance: each reports its v
 
 # 6a'''. numa= (per node) reaches gvm as the guest's --numa: 2 per node over
 #      2 nodes of 1 vCPU each is 4 NUMA nodes for 2 vCPUs, which gvm refuses,
-#      saying so in the job's error file; the site's numa=host (this host
+#      saying so in the job's error file; with 2 vCPUs per node the VM forms
+#      (the guest that cannot boot, status 125); the site's numa=host (this host
 #      has one NUMA node: 2 in all) forms the VM (the guest that cannot boot,
 #      status 125, the instances met first); a bad site value refuses --giantvm.
 id=$(cd "$h" && slurm_as_user sbatch -N2 --giantvm="numa=2,image=$bad" --parsable \
@@ -236,6 +237,15 @@ cat "$h/numa-$id.err"
 grep -q "^gvm rank 0: .*2 vCPUs do not divide evenly among 4 NUMA nodes" "$h/numa-$id.err" ||
 	fail "job $id: gvm did not get --numa 4 (2 per node) or did not say why it refused"
 gv_check_clean "a job with numa=2" "$id"
+# with 2 vCPUs per node the same shape forms the VM: rank 1, which gets no
+# --numa (rank 0 decides), takes rank 0's 4 NUMA nodes
+id=$(cd "$h" && slurm_as_user sbatch -N2 --giantvm="numa=2,vcpus=2,image=$bad" --parsable \
+	-o "$h/numa2-%j.out" -e "$h/numa2-%j.err" ./plain.sh) || fail "sbatch --giantvm=numa=2,vcpus=2 refused"
+slurm_wait_job "$id" 120
+rc=$?
+cat "$h/numa2-$id.err"
+[ $rc = 125 ] || fail "job $id with numa=2 and 2 vCPUs per node: exit status $rc, not 125"
+gv_check_clean "a job with numa=2 and 2 vCPUs per node" "$id"
 sed -i 's/$/ numa=host/' "$slurm_plugstack"
 id=$(cd "$h" && slurm_as_user sbatch -N2 --giantvm="image=$bad" --parsable \
 	-o "$h/numah-%j.out" -e "$h/numah-%j.err" ./plain.sh) || fail "sbatch --giantvm refused with numa=host"
@@ -248,7 +258,7 @@ cp "$slurm_dir/plugstack.good" "$slurm_plugstack"
 sed -i 's/$/ numa=0/' "$slurm_plugstack"
 refused 255 "numa=0: say host" sbatch --giantvm --wrap true
 cp "$slurm_dir/plugstack.good" "$slurm_plugstack"
-echo "ok: numa= per node reaches gvm (4 NUMA nodes over 2 nodes, refused for 2 vCPUs); the site's numa=host forms the VM; numa=0 refuses --giantvm"
+echo "ok: numa= per node reaches gvm (4 NUMA nodes over 2 nodes: refused for 2 vCPUs, the VM formed with 4); the site's numa=host forms the VM; numa=0 refuses --giantvm"
 
 # 6b. salloc --giantvm: its sruns run in a guest (here: fail on the same
 #     missing image, which only gvm node reports).
