@@ -20,32 +20,32 @@ inst() {
 		--connect-timeout 30 "$@" </dev/null >"$log" 2>&1 &
 }
 
-inst 0 81 "$T/a0.log" --numa 4 --vcpus 4 --mem 512M --kernel "$PROBE" \
+# pair VM-ID LOG-PREFIX RANK1-OPTIONS -- RANK0-OPTIONS: both, waited for: rc0, rc1
+pair() {
+	local id=$1 log=$2 o1=() p0 p1
+	shift 2
+	while [ "$1" != -- ]; do o1+=("$1"); shift; done
+	shift
+	inst 0 "$id" "${log}0.log" "$@"
+	p0=$!
+	inst 1 "$id" "${log}1.log" "${o1[@]}"
+	p1=$!
+	track_bg $p0 $p1
+	wait $p0
+	rc0=$?
+	wait $p1
+	rc1=$?
+	cat "${log}0.log" "${log}1.log"
+}
+
+pair 81 "$T/a" -- --numa 4 --vcpus 4 --mem 512M --kernel "$PROBE" \
 	--append "probe.workloads=ipi probe.ipi_rounds=2"
-p0=$!
-inst 1 81 "$T/a1.log"
-p1=$!
-track_bg $p0 $p1
-wait $p0
-rc0=$?
-wait $p1
-rc1=$?
-cat "$T/a0.log" "$T/a1.log"
 [ $rc0 = 0 ] && [ $rc1 = 0 ] || fail "rank 0 --numa 4, rank 1 without: status $rc0 / $rc1, not 0"
 "$PROBE_CHECK" --vcpus 4 --numa 4 --mem 512M --per-host 2 --host-distance 20 --distance 40 \
 	"$T/a0.log" || fail "rank 0 --numa 4, rank 1 without: the probe saw another machine"
 echo "ok: rank 1 without --numa took rank 0's 4 NUMA nodes"
 
-inst 0 82 "$T/b0.log" --numa 4 --vcpus 4 --mem 512M --kernel "$PROBE"
-p0=$!
-inst 1 82 "$T/b1.log" --numa 2
-p1=$!
-track_bg $p0 $p1
-wait $p0
-rc0=$?
-wait $p1
-rc1=$?
-cat "$T/b0.log" "$T/b1.log"
+pair 82 "$T/b" --numa 2 -- --numa 4 --vcpus 4 --mem 512M --kernel "$PROBE"
 [ $rc0 != 0 ] && [ $rc1 != 0 ] || fail "rank 0 --numa 4, rank 1 --numa 2: status $rc0 / $rc1"
 grep -q "rank 1: error: node: --numa 2 here, but rank 0 runs the guest with 4 NUMA nodes" \
 	"$T/b1.log" || fail "rank 1 did not say why it refused rank 0's machine"
