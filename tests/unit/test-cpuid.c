@@ -238,6 +238,8 @@ static void test_feature_sets(void)
 	memcpy(vendor + 4, &leaf(k, 0, 0)->edx, 4);
 	memcpy(vendor + 8, &leaf(k, 0, 0)->ecx, 4);
 	CHECK_STR(vendor, "GenuineIntel");
+	if (!memcmp(&leaf(sup, 0, 0)->ebx, "Genu", 4)) /* an Intel host's own family and model */
+		CHECK_EQ(leaf(k, 1, 0)->eax, leaf(sup, 1, 0)->eax);
 
 	/* Conservative: x86-64-v1 only. */
 	CHECK(!has(k, 1, 0, C, 0));   /* sse3 */
@@ -370,10 +372,19 @@ static void test_amd(void)
 		CHECK_EQ(leaf(c, 0x8000001d, t.nr_caches)->eax & 0x1f, 0);
 		free(c);
 	}
-	/* conservative on AMD: an Intel CPU, no topoext leaves. */
+	/*
+	 * conservative on AMD: an Intel CPU of family 6 (model 0x0F, the host's
+	 * stepping), where Linux uses REP MOVS/STOS; no topoext leaves.
+	 */
+	((struct kvm_cpuid_entry2 *)cpuid_find(amd, 1, 0))->eax = 0x00A00F12; /* family 0x19 */
 	c = build(amd, &t, "conservative", 0);
 	CHECK(c && !memcmp(&leaf(c, 0, 0)->ebx, "Genu", 4));
+	CHECK(c && leaf(c, 1, 0)->eax == 0x6F2);
 	CHECK(c && !cpuid_find(c, 0x8000001e, 0) && leaf(c, 4, 0)->eax != 0);
+	free(c);
+	/* host on AMD: the host's family and model */
+	c = build(amd, &t, "host", 0);
+	CHECK(c && leaf(c, 1, 0)->eax == 0x00A00F12);
 	free(c);
 	free(amd);
 }

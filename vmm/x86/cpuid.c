@@ -579,11 +579,16 @@ struct kvm_cpuid2 *cpuid_build(const struct kvm_cpuid2 *s, const struct vm_topol
 	/*
 	 * The conservative set presents an Intel CPU: Linux then skips AMD
 	 * code paths (the FXSAVE-leak workaround among them) that the
-	 * emulators it exists for cannot run.
+	 * emulators it exists for cannot run.  Its family is Intel's family 6
+	 * (model 0x0F, the first 64-bit Core): Linux trusts REP MOVS/STOS
+	 * (REP_GOOD) only there, and where kernel code is emulated its copy
+	 * and clear loops cost several times more per byte without them.
 	 */
 	if (f->base == CPUID_BASE_CONSERVATIVE && strcmp(vendor, "GenuineIntel")) {
 		set_vendor(e0, "GenuineIntel");
 		strcpy(vendor, "GenuineIntel");
+		e = entry(&b, 1, 0);
+		e->eax = (e->eax & 0xF) | 6u << 8 | 0xFu << 4;
 	}
 	amd = !strcmp(vendor, "AuthenticAMD") || !strcmp(vendor, "HygonGenuine");
 	max_basic = e0->eax;
