@@ -4,7 +4,7 @@
 # usage: images/linux/mkinitramfs.sh GEN_INIT_CPIO GVM_EXIT OUTPUT [PROGRAM...]
 #
 # Contents: /init (images/linux/init), busybox (static) with a link per
-# applet, hwloc's lstopo-no-graphics and numactl with the shared libraries
+# applet (made by /init), hwloc's lstopo-no-graphics and numactl with the shared libraries
 # ldd finds for them on this host, gvm-exit, and each PROGRAM (benchmarks)
 # in /usr/local/bin with its libraries.  gvm-exit and the PROGRAMs go in
 # stripped: the guest kernel copies every byte of the archive at each boot.
@@ -77,7 +77,7 @@ for d in /dev /proc /sys /tmp /job /root /etc /mnt; do dir $d; done
 echo "nod /dev/console 0600 0 0 c 5 1" >>"$list"
 echo "nod /dev/null 0666 0 0 c 1 3" >>"$list"
 put /init "$here/init" 0755
-# Only /bin/sh links to busybox here: /init installs the other applets'
+# Only /bin/sh links to busybox here: /init makes the other applets' hard
 # links.  Each file in the archive costs the kernel tens of thousands of
 # instructions to create, which is seconds where guest kernel code is
 # emulated, while user space does it in no time (docs/linux-image.md).
@@ -95,8 +95,16 @@ done
 
 printf 'root:x:0:0:root:/root:/bin/sh\n' >"$work/passwd"
 printf 'root:x:0:\n' >"$work/group"
+# What /init mounts, in one `mount -a`.
+cat >"$work/fstab" <<'EOF'
+proc /proc proc defaults 0 0
+sysfs /sys sysfs defaults 0 0
+devtmpfs /dev devtmpfs defaults 0 0
+tmpfs /tmp tmpfs defaults 0 0
+EOF
 put /etc/passwd "$work/passwd" 0644
 put /etc/group "$work/group" 0644
+put /etc/fstab "$work/fstab" 0644
 
 "$gen" "$list" >"$output.tmp"
 mv "$output.tmp" "$output"
