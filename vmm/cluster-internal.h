@@ -29,7 +29,7 @@ enum cl_msg {
 	CL_TIME_PONG,  /* 0 -> k: a0 sample, a1 host TSC, a2 CLOCK_BOOTTIME ns, read on arrival;
 			  payload: rank 0's TSC step then (int64_t, vm->tsc_step) */
 	CL_IPI,        /* -> the owner of vCPU a0: a1 the message (CL_IPI_*), a2 source vCPU */
-	CL_DEST,       /* owner of vCPU a0 -> all: a1 APIC ID | LDR << 32, a2 DFR */
+	CL_DEST,       /* owner of vCPU a0 -> all: a1 APIC ID | LDR << 32, a2 DFR | flags */
 	CL_DEST_ACK,   /* -> the owner of vCPU a0: its CL_DEST is applied here */
 	CL_EOI,        /* k -> 0: EOI of level-triggered vector a0 */
 	CL_STOP,       /* -> all: the VM ends with status a0; payload: the reason (text) */
@@ -48,6 +48,9 @@ enum cl_msg {
 #define CL_IPI_LEVEL (1u << 12)
 #define CL_IPI_ASSERT (1u << 13)
 #define CL_IPI_KNOWN 0x3FFFu
+
+/* CL_DEST a2: the DFR in bits 31:0 (0 in x2APIC mode), then flags */
+#define CL_DEST_X2APIC (1ull << 32)
 
 /* CL_IO_REQ a0: vCPU in bits 15:0, length (1, 2, 4, 8) 23:16, write 24, MMIO 25. */
 #define CL_IO_CPU(x) ((x) & 0xFFFF)

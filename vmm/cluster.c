@@ -397,7 +397,7 @@ int cluster_recv_config(struct cluster *c, struct cluster_machine *m, unsigned t
 
 /* --- the VM's hooks: destinations and EOIs ------------------------------ */
 
-static void hook_dest_changed(void *arg, unsigned cpu, uint8_t id, uint32_t ldr, uint32_t dfr)
+static void hook_dest_changed(void *arg, unsigned cpu, const struct apic_dest_state *d)
 {
 	struct cluster *c = arg;
 	_Atomic uint32_t *acks = &c->dest_acks[cpu];
@@ -408,7 +408,8 @@ static void hook_dest_changed(void *arg, unsigned cpu, uint8_t id, uint32_t ldr,
 	atomic_store(acks, 0);
 	for (unsigned p = 0; p < c->nr; p++)
 		if (p != c->rank && cl_send(c, p, CLUSTER_CH_CTRL, CL_DEST, cpu,
-					    id | (uint64_t)ldr << 32, dfr, NULL, 0))
+					    d->id | (uint64_t)d->ldr << 32,
+					    d->dfr | (d->x2apic ? CL_DEST_X2APIC : 0), NULL, 0))
 			return;
 	/* the wake-up of a stop may fall between the check and the wait: 100 ms at most */
 	while ((seen = atomic_load(acks)) < want && !vm_stopping(c->vm))
@@ -469,7 +470,7 @@ int cluster_attach(struct cluster *c, struct vm *vm)
 			continue;
 		c->ports[i] = (struct cl_port){ .port.deliver = port_send, .c = c, .cpu = i,
 						.owner = c->owner[i] };
-		apic_bus_attach(&vm->apic, i, (uint8_t)t->cpus[i].apic_id, &c->ports[i].port);
+		apic_bus_attach(&vm->apic, i, t->cpus[i].apic_id, &c->ports[i].port);
 	}
 	if (c->rank) {
 		io_bus_set_forwarder(&vm->pio, cl_io_forward, &c->bus_ctx[0]);
@@ -517,6 +518,13 @@ static int cl_dest_check(const struct cluster *c, unsigned peer, const struct wi
 	if (h->len || cpu >= c->nr_cpus || c->owner[cpu] != peer)
 		return BAD("destination change of vCPU %llu, which the sender does not run",
 			   (unsigned long long)cpu);
+	if (dfr == CL_DEST_X2APIC) {
+		/* x2APIC mode: the LDR follows from the ID; all ones is the broadcast */
+		if (id == APIC_X2_BROADCAST_ID || ldr != ((id >> 4) << 16 | 1u << (id & 0xF)))
+			return BAD("x2APIC destination change of vCPU %llu with APIC ID 0x%x LDR 0x%x",
+				   (unsigned long long)cpu, id, ldr);
+		return 0;
+	}
 	if (id > 0xFF || (ldr & 0x00FFFFFFu) || dfr > UINT32_MAX ||
 	    (dfr & 0x0FFFFFFFu) != 0x0FFFFFFFu)
 		return BAD("destination change with APIC ID 0x%x LDR 0x%x DFR 0x%llx", id, ldr,
@@ -612,8 +620,12 @@ static void cl_dest(struct cluster *c, unsigned peer, const struct wire_hdr *h)
 {
 	uint64_t cpu = h->arg[0], idldr = h->arg[1];
 
-	apic_bus_set_dest(&c->vm->apic, (unsigned)cpu, (uint8_t)idldr, idldr >> 32,
-			  (uint32_t)h->arg[2]);
+	struct apic_dest_state d = {
+		.id = (uint32_t)idldr, .ldr = idldr >> 32, .dfr = (uint32_t)h->arg[2],
+		.x2apic = h->arg[2] & CL_DEST_X2APIC,
+	};
+
+	apic_bus_set_dest(&c->vm->apic, (unsigned)cpu, &d);
 	cl_send(c, peer, CLUSTER_CH_CTRL, CL_DEST_ACK, cpu, 0, 0, NULL, 0);
 }
 

@@ -88,13 +88,13 @@ static void env_timer_arm(void *opaque, uint64_t deadline)
 		pr_warn("vCPU %u: cannot arm the LAPIC timer: %s", v->index, strerror(errno));
 }
 
-static void env_dest_changed(void *opaque, uint8_t id, uint32_t ldr, uint32_t dfr)
+static void env_dest_changed(void *opaque, const struct apic_dest_state *d)
 {
 	struct vcpu *v = opaque;
 
-	apic_bus_set_dest(&v->vm->apic, v->index, id, ldr, dfr);
+	apic_bus_set_dest(&v->vm->apic, v->index, d);
 	if (v->vm->cfg.hooks.dest_changed)
-		v->vm->cfg.hooks.dest_changed(v->vm->cfg.hooks.arg, v->index, id, ldr, dfr);
+		v->vm->cfg.hooks.dest_changed(v->vm->cfg.hooks.arg, v->index, d);
 }
 
 static uint64_t env_now(void *opaque)
@@ -155,7 +155,7 @@ struct vcpu *vcpu_create(struct vm *vm, unsigned index)
 	if (cpu_setup_vcpu(vm, v->fd, index))
 		goto fail;
 	env.opaque = v;
-	v->lapic = lapic_create(index, tc->apic_id, &env);
+	v->lapic = lapic_create(index, tc->apic_id, index == 0, &env);
 	v->port.deliver = port_deliver;
 	apic_bus_attach(&vm->apic, index, tc->apic_id, &v->port);
 	return v;

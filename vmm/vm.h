@@ -62,13 +62,14 @@ struct host;
 struct vm_hooks {
 	void *arg;
 	/*
-	 * The APIC ID, LDR or DFR of local vCPU cpu changed (the local bus
+	 * The destination state (APIC ID, LDR, DFR, x2APIC mode) of local vCPU
+	 * cpu changed (the local bus
 	 * table already says so): tell the other instances.  Called from the
 	 * vCPU's thread, which continues only when it returns, so a guest that
 	 * changes its LDR and then tells another CPU (through memory) finds
 	 * every instance up to date.
 	 */
-	void (*dest_changed)(void *arg, unsigned cpu, uint8_t id, uint32_t ldr, uint32_t dfr);
+	void (*dest_changed)(void *arg, unsigned cpu, const struct apic_dest_state *d);
 	/* EOI of a level-triggered vector, where the IOAPIC is on another instance. */
 	void (*eoi)(void *arg, uint8_t vector);
 	/* The VM stopped here: called once, by the thread whose vm_stop won. */

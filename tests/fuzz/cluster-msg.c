@@ -54,6 +54,12 @@ static void check_ctrl(unsigned peer, const struct wire_hdr *h)
 	}
 	case CL_DEST:
 		FUZZ_CHECK(!h->len && a0 < c->nr_cpus && c->owner[a0] == peer);
+		if (a2 == CL_DEST_X2APIC) { /* x2APIC: the LDR is the ID's */
+			uint32_t id = (uint32_t)a1;
+
+			FUZZ_CHECK(id != 0xFFFFFFFFu && a1 >> 32 == ((id >> 4) << 16 | 1u << (id & 15)));
+			break;
+		}
 		FUZZ_CHECK((a1 & 0xFFFFFFFFu) <= 0xFF && !(a1 >> 32 & 0x00FFFFFFu));
 		FUZZ_CHECK(a2 <= UINT32_MAX && (a2 & 0x0FFFFFFFu) == 0x0FFFFFFFu);
 		break;
@@ -174,6 +180,8 @@ static void seeds(const char *dir)
 	seed(dir, "ipi-device", 1, 0, 0, CL_IPI, 2, 0x31, UINT32_MAX, NULL, 0);
 	seed(dir, "ipi-init", 0, 2, 0, CL_IPI, 1, APIC_DM_INIT << 8, 5, NULL, 0);
 	seed(dir, "dest", 0, 3, 0, CL_DEST, 6, 6 | 1ull << 56, 0xFFFFFFFF, NULL, 0);
+	seed(dir, "dest-x2apic", 0, 3, 0, CL_DEST, 6, 0x123 | (0x12ull << 16 | 1 << 3) << 32,
+	     CL_DEST_X2APIC, NULL, 0);
 	seed(dir, "dest-ack", 2, 1, 0, CL_DEST_ACK, 4, 0, 0, NULL, 0);
 	seed(dir, "eoi", 0, 1, 0, CL_EOI, 0x30, 0, 0, NULL, 0);
 	seed(dir, "stop", 2, 0, 0, CL_STOP, 3, 0, 0, "guest panic", 11);

@@ -635,7 +635,7 @@ static void test_rank0_setup_ends(void)
 		uint64_t t0 = now_ms();
 
 		cluster_vm_hooks(c, &hooks);
-		hooks.dest_changed(hooks.arg, 0, 1, 0, 0xFFFFFFFFu);
+		hooks.dest_changed(hooks.arg, 0, &(struct apic_dest_state){ .id = 1, .dfr = ~0u });
 		CHECK(now_ms() - t0 < 1000);
 	}
 	cluster_destroy(c);

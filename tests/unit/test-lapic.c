@@ -20,8 +20,9 @@ struct env {
 	unsigned kicks;
 	uint64_t armed;  /* last timer_arm deadline */
 	unsigned arms;
-	uint8_t id;
+	uint32_t id;
 	uint32_t ldr, dfr;
+	bool x2apic;
 	unsigned dest_changes;
 	struct apic_bus *bus; /* if set, send goes on the bus */
 };
@@ -57,13 +58,14 @@ static void e_arm(void *o, uint64_t d)
 	e->arms++;
 }
 
-static void e_dest(void *o, uint8_t id, uint32_t ldr, uint32_t dfr)
+static void e_dest(void *o, const struct apic_dest_state *d)
 {
 	struct env *e = o;
 
-	e->id = id;
-	e->ldr = ldr;
-	e->dfr = dfr;
+	e->id = d->id;
+	e->ldr = d->ldr;
+	e->dfr = d->dfr;
+	e->x2apic = d->x2apic;
 	e->dest_changes++;
 }
 
@@ -72,7 +74,7 @@ static uint64_t e_now(void *o)
 	return ((struct env *)o)->now;
 }
 
-static struct lapic *make(struct env *e, unsigned cpu, uint8_t id)
+static struct lapic *make(struct env *e, unsigned cpu, uint32_t id)
 {
 	struct lapic_env le = {
 		.opaque = e, .send = e_send, .eoi = e_eoi, .kick = e_kick, .timer_arm = e_arm,
@@ -80,7 +82,7 @@ static struct lapic *make(struct env *e, unsigned cpu, uint8_t id)
 	};
 
 	memset(e, 0, sizeof(*e));
-	return lapic_create(cpu, id, &le);
+	return lapic_create(cpu, id, cpu == 0, &le);
 }
 
 static struct apic_msg fixed(uint8_t vector, bool level)
@@ -500,7 +502,7 @@ static void node_deliver(struct apic_port *p, const struct apic_msg *m)
 static struct apic_bus bus;
 static struct node nodes[4];
 
-static void bus_setup(void)
+static void bus_setup_ids(const uint32_t *ids)
 {
 	apic_bus_init(&bus, 4);
 	for (unsigned i = 0; i < 4; i++) {
@@ -511,19 +513,33 @@ static void bus_setup(void)
 
 		memset(&nodes[i].e, 0, sizeof(nodes[i].e));
 		nodes[i].e.bus = &bus;
-		nodes[i].l = lapic_create(i, i * 2, &le); /* APIC IDs 0 2 4 6 */
+		nodes[i].l = lapic_create(i, ids[i], i == 0, &le);
 		nodes[i].port.deliver = node_deliver;
-		apic_bus_attach(&bus, i, i * 2, &nodes[i].port);
+		apic_bus_attach(&bus, i, ids[i] & 0xFF, &nodes[i].port);
 		lapic_write(nodes[i].l, LAPIC_SVR, 0x1FF);
 	}
 }
 
-/* Mirror what the VMM does: the bus learns of LDR/DFR changes. */
+static void bus_setup(void)
+{
+	bus_setup_ids((const uint32_t[]){ 0, 2, 4, 6 });
+}
+
+/* Mirror what the VMM does: the bus learns of destination changes. */
+static void sync_dest(unsigned i)
+{
+	const struct env *e = &nodes[i].e;
+
+	apic_bus_set_dest(&bus, i, &(struct apic_dest_state){ .id = e->id, .ldr = e->ldr,
+							      .dfr = e->dfr,
+							      .x2apic = e->x2apic });
+}
+
 static void set_logical(unsigned i, uint32_t ldr, uint32_t dfr)
 {
 	lapic_write(nodes[i].l, LAPIC_DFR, dfr);
 	lapic_write(nodes[i].l, LAPIC_LDR, ldr);
-	apic_bus_set_dest(&bus, i, nodes[i].e.id, nodes[i].e.ldr, nodes[i].e.dfr);
+	sync_dest(i);
 }
 
 static unsigned who_got(uint8_t vector)
@@ -594,8 +610,8 @@ static void test_destinations(void)
 	CHECK_EQ(who_got(0x5B), 0x8);
 	send(0, 0xF1u << 24, 0x485C); /* cluster 15: every cluster */
 	CHECK_EQ(who_got(0x5C), 0x5);
-	CHECK(apic_bus_match(&bus, 2, 0x21, true));
-	CHECK(!apic_bus_match(&bus, 2, 0x12, true));
+	CHECK(apic_bus_match(&bus, 2, &(struct apic_msg){ .dest = 0x21, .logical = true }));
+	CHECK(!apic_bus_match(&bus, 2, &(struct apic_msg){ .dest = 0x12, .logical = true }));
 
 	/* INIT and SIPI go through the bus like the rest */
 	send(0, 6u << 24, 0x4500);
@@ -604,6 +620,173 @@ static void test_destinations(void)
 	send(0, 6u << 24, 0x4612);
 	CHECK(!lapic_take_start(nodes[3].l, &sipi));
 	CHECK_EQ(sipi, 0x12);
+	for (unsigned i = 0; i < 4; i++)
+		lapic_destroy(nodes[i].l);
+}
+
+#define MSR(off) (LAPIC_X2APIC_MSR_FIRST + (off) / 16)
+
+/* IA32_APIC_BASE's modes and the x2APIC MSRs of one LAPIC (SDM vol. 3, 11.12). */
+static void test_x2apic_registers(void)
+{
+	struct env e;
+	struct lapic *l = make(&e, 0, 0x123);
+	uint64_t v, base = APIC_DEFAULT_BASE | LAPIC_BASE_ENABLE;
+
+	CHECK_EQ(lapic_base(l), base | LAPIC_BASE_BSP);
+	CHECK(!lapic_x2apic(l));
+	CHECK_EQ(lapic_read(l, LAPIC_ID), 0x23u << 24); /* xAPIC: the low 8 bits */
+	CHECK(lapic_msr_read(l, MSR(LAPIC_TPR), &v) == -1); /* no MSRs in xAPIC mode */
+	/* invalid: x2APIC while disabled, reserved bits */
+	CHECK(lapic_set_base(l, APIC_DEFAULT_BASE | LAPIC_BASE_EXTD) == -1);
+	CHECK(lapic_set_base(l, base | 1u << 9) == -1);
+	CHECK(lapic_set_base(l, base | 1) == -1);
+	CHECK(!lapic_x2apic(l));
+
+	/* xAPIC -> x2APIC: the 32-bit initial ID, its logical ID, reported */
+	lapic_write(l, LAPIC_ID, 0x45u << 24); /* a changed xAPIC ID does not carry over */
+	e.dest_changes = 0;
+	CHECK(lapic_set_base(l, base | LAPIC_BASE_EXTD) == 0);
+	CHECK(lapic_x2apic(l));
+	CHECK_EQ(lapic_base(l), base | LAPIC_BASE_EXTD | LAPIC_BASE_BSP); /* BSP stays */
+	CHECK_EQ(e.dest_changes, 1);
+	CHECK(e.x2apic && e.id == 0x123 && e.ldr == (0x12u << 16 | 1u << 3) && e.dfr == 0);
+	CHECK_EQ(lapic_id(l), 0x123);
+	CHECK(lapic_msr_read(l, MSR(LAPIC_ID), &v) == 0 && v == 0x123);
+	CHECK(lapic_msr_read(l, MSR(LAPIC_LDR), &v) == 0 && v == (0x12u << 16 | 1u << 3));
+	CHECK(lapic_msr_read(l, MSR(LAPIC_VERSION), &v) == 0 && v == LAPIC_VERSION_VALUE);
+	/* x2APIC -> xAPIC directly is invalid */
+	CHECK(lapic_set_base(l, base) == -1);
+	CHECK(lapic_x2apic(l));
+
+	/* registers that are not there, read-only ones, write-only ones */
+	static const unsigned none[] = { 0x000, 0x010, 0x040, 0x070, LAPIC_APR, LAPIC_RRD,
+					 LAPIC_DFR, 0x290, 0x2E0, LAPIC_ICR_HI, 0x3A0, 0x3D0,
+					 0x3F0 + 0x10, 0xFF0 };
+	for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++) {
+		CHECK(lapic_msr_read(l, MSR(none[i]), &v) == -1);
+		CHECK(lapic_msr_write(l, MSR(none[i]), 0) == -1);
+	}
+	static const unsigned ro[] = { LAPIC_ID, LAPIC_VERSION, LAPIC_PPR, LAPIC_LDR, LAPIC_ISR,
+				       LAPIC_TMR + 0x70, LAPIC_IRR + 0x30, LAPIC_TMCCT };
+	for (size_t i = 0; i < sizeof(ro) / sizeof(ro[0]); i++) {
+		CHECK(lapic_msr_read(l, MSR(ro[i]), &v) == 0);
+		CHECK(lapic_msr_write(l, MSR(ro[i]), 0) == -1);
+	}
+	CHECK(lapic_msr_read(l, MSR(LAPIC_EOI), &v) == -1);
+	CHECK(lapic_msr_read(l, MSR(LAPIC_X2APIC_SELF_IPI), &v) == -1);
+	CHECK(lapic_msr_write(l, LAPIC_X2APIC_MSR_LAST + 1, 0) == -1);
+	/* the MMIO page is not the APIC's any more */
+	lapic_write(l, LAPIC_SVR, 0x1FF); /* (the register interface still is) */
+	uint8_t data[4];
+	struct io_access a = { .off = LAPIC_TPR, .len = 4, .write = true, .data = data };
+
+	io_data_set(&a, 0x20);
+	lapic_access(l, &a);
+	CHECK(lapic_msr_read(l, MSR(LAPIC_TPR), &v) == 0 && v == 0);
+	a = (struct io_access){ .off = LAPIC_VERSION, .len = 4, .data = data };
+	lapic_access(l, &a);
+	CHECK_EQ(io_data_get(&a), 0);
+
+	/* writes: 32-bit registers refuse the high half; EOI and ESR only take 0 */
+	CHECK(lapic_msr_write(l, MSR(LAPIC_TPR), 0x30) == 0);
+	CHECK(lapic_msr_read(l, MSR(LAPIC_TPR), &v) == 0 && v == 0x30);
+	CHECK(lapic_msr_write(l, MSR(LAPIC_TPR), 1ull << 32) == -1);
+	CHECK(lapic_msr_write(l, MSR(LAPIC_EOI), 1) == -1);
+	CHECK(lapic_msr_write(l, MSR(LAPIC_EOI), 0) == 0);
+	CHECK(lapic_msr_write(l, MSR(LAPIC_ESR), 1) == -1);
+	CHECK(lapic_msr_write(l, MSR(LAPIC_ESR), 0) == 0);
+	CHECK(lapic_msr_write(l, MSR(LAPIC_TPR), 0) == 0);
+
+	/* the ICR: one 64-bit write, a 32-bit destination, read back whole */
+	e.nr_sent = 0;
+	CHECK(lapic_msr_write(l, MSR(LAPIC_ICR_LO), 0x456ull << 32 | 0x4041) == 0);
+	CHECK_EQ(e.nr_sent, 1);
+	CHECK(e.sent[0].x2apic && e.sent[0].dest == 0x456 && e.sent[0].vector == 0x41 &&
+	      !e.sent[0].logical && e.sent[0].mode == APIC_DM_FIXED && e.sent[0].src_cpu == 0);
+	CHECK(lapic_msr_read(l, MSR(LAPIC_ICR_LO), &v) == 0 && v == (0x456ull << 32 | 0x4041));
+	/* SELF IPI: to this LAPIC alone, without a message on the bus */
+	CHECK(lapic_msr_write(l, MSR(LAPIC_X2APIC_SELF_IPI), 0x52) == 0);
+	CHECK_EQ(e.nr_sent, 1);
+	CHECK_EQ(lapic_pending_interrupt(l), 0x52);
+	CHECK_EQ(lapic_ack_interrupt(l), 0x52);
+	CHECK(lapic_msr_read(l, MSR(LAPIC_ISR + 0x20), &v) == 0 && v == 1u << (0x52 - 64));
+	CHECK(lapic_msr_write(l, MSR(LAPIC_EOI), 0) == 0);
+	CHECK_EQ(lapic_pending_interrupt(l), -1);
+	/* INIT keeps the mode and the ID */
+	lapic_reset(l);
+	CHECK(lapic_x2apic(l) && lapic_id(l) == 0x123 && e.ldr == (0x12u << 16 | 1u << 3));
+
+	/* x2APIC -> disabled: power-on state, the xAPIC ID again; no messages taken */
+	CHECK(lapic_set_base(l, APIC_DEFAULT_BASE) == 0);
+	CHECK(!lapic_x2apic(l) && !e.x2apic && e.id == 0x23);
+	CHECK(lapic_msr_read(l, MSR(LAPIC_ID), &v) == -1);
+	lapic_accept(l, &(struct apic_msg){ .vector = 0x60, .mode = APIC_DM_NMI, .assert = true });
+	CHECK(!lapic_take_nmi(l));
+	/* disabled -> x2APIC is invalid; -> xAPIC -> x2APIC is the way */
+	CHECK(lapic_set_base(l, base | LAPIC_BASE_EXTD) == -1);
+	CHECK(lapic_set_base(l, base) == 0);
+	CHECK(lapic_set_base(l, base | LAPIC_BASE_EXTD) == 0);
+	CHECK(lapic_x2apic(l) && lapic_id(l) == 0x123);
+	lapic_destroy(l);
+}
+
+/* x2APIC destinations on the bus: 32-bit IDs, clusters of 16, broadcasts. */
+static void test_x2apic_destinations(void)
+{
+	uint64_t base = APIC_DEFAULT_BASE | LAPIC_BASE_ENABLE | LAPIC_BASE_EXTD;
+	int sipi;
+
+	bus_setup_ids((const uint32_t[]){ 0, 0x11, 0x12, 0x300 });
+	for (unsigned i = 0; i < 4; i++) {
+		CHECK(lapic_set_base(nodes[i].l, base) == 0);
+		sync_dest(i);
+	}
+	/* physical: the whole ID, all ones for everyone */
+	CHECK(lapic_msr_write(nodes[0].l, MSR(LAPIC_ICR_LO), 0x300ull << 32 | 0x4050) == 0);
+	CHECK_EQ(who_got(0x50), 1u << 3);
+	CHECK(lapic_msr_write(nodes[0].l, MSR(LAPIC_ICR_LO), 0xFFFFFFFFull << 32 | 0x4051) == 0);
+	CHECK_EQ(who_got(0x51), 0xF);
+	CHECK(lapic_msr_write(nodes[0].l, MSR(LAPIC_ICR_LO), 0x00ull << 32 | 0x4052) == 0);
+	CHECK_EQ(who_got(0x52), 1u << 0);
+	/* 0xFF is an ID like any other in x2APIC format */
+	CHECK(lapic_msr_write(nodes[0].l, MSR(LAPIC_ICR_LO), 0xFFull << 32 | 0x4053) == 0);
+	CHECK_EQ(who_got(0x53), 0);
+	/* logical: cluster (ID / 16) in the high half, a bit per member (ID % 16) */
+	CHECK(lapic_msr_write(nodes[0].l, MSR(LAPIC_ICR_LO), 0x10006ull << 32 | 0x4854) == 0);
+	CHECK_EQ(who_got(0x54), 0x6);
+	CHECK(lapic_msr_write(nodes[0].l, MSR(LAPIC_ICR_LO), 0x300001ull << 32 | 0x4855) == 0);
+	CHECK_EQ(who_got(0x55), 0x8);
+	CHECK(lapic_msr_write(nodes[0].l, MSR(LAPIC_ICR_LO), 0x10001ull << 32 | 0x4856) == 0);
+	CHECK_EQ(who_got(0x56), 0);
+	/* shorthands */
+	CHECK(lapic_msr_write(nodes[1].l, MSR(LAPIC_ICR_LO), 0xC4057) == 0);
+	CHECK_EQ(who_got(0x57), 0xD);
+	/* xAPIC-format messages (IOAPIC, MSI): physical by ID, 0xFF everyone, no logical */
+	apic_bus_send(&bus, &(struct apic_msg){ .vector = 0x58, .dest = 0x12, .assert = true,
+						.src_cpu = APIC_SRC_NONE });
+	CHECK_EQ(who_got(0x58), 1u << 2);
+	apic_bus_send(&bus, &(struct apic_msg){ .vector = 0x59, .dest = 0xFF, .assert = true,
+						.src_cpu = APIC_SRC_NONE });
+	CHECK_EQ(who_got(0x59), 0xF);
+	apic_bus_send(&bus, &(struct apic_msg){ .vector = 0x5A, .dest = 0x01, .logical = true,
+						.assert = true, .src_cpu = APIC_SRC_NONE });
+	CHECK_EQ(who_got(0x5A), 0);
+	/* INIT and SIPI to an ID above 255 */
+	CHECK(lapic_msr_write(nodes[0].l, MSR(LAPIC_ICR_LO), 0x300ull << 32 | 0x4500) == 0);
+	CHECK(lapic_take_start(nodes[3].l, &sipi));
+	CHECK(lapic_msr_write(nodes[0].l, MSR(LAPIC_ICR_LO), 0x300ull << 32 | 0x4612) == 0);
+	CHECK(!lapic_take_start(nodes[3].l, &sipi) && sipi == 0x12);
+	/* an xAPIC target of an x2APIC sender: physical only */
+	CHECK(lapic_set_base(nodes[2].l, APIC_DEFAULT_BASE) == 0);
+	CHECK(lapic_set_base(nodes[2].l, APIC_DEFAULT_BASE | LAPIC_BASE_ENABLE) == 0);
+	lapic_write(nodes[2].l, LAPIC_SVR, 0x1FF);
+	lapic_write(nodes[2].l, LAPIC_LDR, 0xFF000000u);
+	sync_dest(2);
+	CHECK(lapic_msr_write(nodes[0].l, MSR(LAPIC_ICR_LO), 0x12ull << 32 | 0x405B) == 0);
+	CHECK_EQ(who_got(0x5B), 1u << 2);
+	CHECK(lapic_msr_write(nodes[0].l, MSR(LAPIC_ICR_LO), 0x1FFFFull << 32 | 0x485C) == 0);
+	CHECK_EQ(who_got(0x5C), 0x2);
 	for (unsigned i = 0; i < 4; i++)
 		lapic_destroy(nodes[i].l);
 }
@@ -619,5 +802,7 @@ int main(void)
 	RUN(test_timer);
 	RUN(test_mmio);
 	RUN(test_destinations);
+	RUN(test_x2apic_registers);
+	RUN(test_x2apic_destinations);
 	return check_summary();
 }

@@ -10,30 +10,57 @@ void apic_bus_init(struct apic_bus *bus, unsigned nr_cpus)
 	bus->nr_cpus = nr_cpus;
 }
 
-void apic_bus_attach(struct apic_bus *bus, unsigned cpu, uint8_t apic_id, struct apic_port *port)
+void apic_bus_attach(struct apic_bus *bus, unsigned cpu, uint32_t apic_id, struct apic_port *port)
 {
 	bus->port[cpu] = port;
-	apic_bus_set_dest(bus, cpu, apic_id, 0, 0xFFFFFFFFu);
+	apic_bus_set_dest(bus, cpu, &(struct apic_dest_state){ .id = apic_id, .dfr = 0xFFFFFFFFu });
 }
 
-void apic_bus_set_dest(struct apic_bus *bus, unsigned cpu, uint8_t id, uint32_t ldr,
-		       uint32_t dfr)
+void apic_bus_set_dest(struct apic_bus *bus, unsigned cpu, const struct apic_dest_state *d)
 {
-	atomic_store_explicit(&bus->dest[cpu].id, id, memory_order_relaxed);
-	atomic_store_explicit(&bus->dest[cpu].ldr, ldr, memory_order_relaxed);
-	atomic_store_explicit(&bus->dest[cpu].dfr, dfr, memory_order_release);
+	atomic_store_explicit(&bus->dest[cpu].id, d->id, memory_order_relaxed);
+	atomic_store_explicit(&bus->dest[cpu].ldr, d->ldr, memory_order_relaxed);
+	atomic_store_explicit(&bus->dest[cpu].dfr, d->dfr, memory_order_relaxed);
+	atomic_store_explicit(&bus->dest[cpu].x2apic, d->x2apic, memory_order_release);
 }
 
-bool apic_bus_match(const struct apic_bus *bus, unsigned cpu, uint8_t dest, bool logical)
+/*
+ * A target in x2APIC mode: physical destinations are its 32-bit ID (an
+ * xAPIC-format 0xFF from the IOAPIC or an MSI is a broadcast there too, as
+ * on hardware); logical ones only in x2APIC format, a cluster and a mask.
+ */
+static bool match_x2apic(const struct apic_dest *d, const struct apic_msg *m)
+{
+	uint32_t ldr;
+
+	if (m->x2apic && m->dest == APIC_X2_BROADCAST_ID)
+		return true;
+	if (!m->logical)
+		return (!m->x2apic && m->dest == APIC_BROADCAST_ID) ||
+		       m->dest == atomic_load_explicit(&d->id, memory_order_relaxed);
+	if (!m->x2apic)
+		return false;
+	ldr = atomic_load_explicit(&d->ldr, memory_order_relaxed);
+	return (m->dest >> 16) == (ldr >> 16) && (m->dest & ldr & 0xFFFF);
+}
+
+bool apic_bus_match(const struct apic_bus *bus, unsigned cpu, const struct apic_msg *m)
 {
 	const struct apic_dest *d = &bus->dest[cpu];
 
-	if (!logical)
-		return dest == APIC_BROADCAST_ID ||
-		       dest == atomic_load_explicit(&d->id, memory_order_relaxed);
+	if (atomic_load_explicit(&d->x2apic, memory_order_acquire))
+		return match_x2apic(d, m);
+	/* an xAPIC target: x2APIC-format messages reach it only physically */
+	if (m->x2apic)
+		return !m->logical && (m->dest == APIC_X2_BROADCAST_ID ||
+				       m->dest == atomic_load_explicit(&d->id, memory_order_relaxed));
+	if (!m->logical)
+		return m->dest == APIC_BROADCAST_ID ||
+		       m->dest == atomic_load_explicit(&d->id, memory_order_relaxed);
 
-	uint32_t dfr = atomic_load_explicit(&d->dfr, memory_order_acquire);
+	uint32_t dfr = atomic_load_explicit(&d->dfr, memory_order_relaxed);
 	uint8_t ldr = atomic_load_explicit(&d->ldr, memory_order_relaxed) >> 24;
+	uint8_t dest = (uint8_t)m->dest;
 
 	if ((dfr >> 28) == 0xF) /* flat: a bit per APIC */
 		return dest & ldr;
@@ -62,7 +89,7 @@ unsigned apic_bus_resolve(struct apic_bus *bus, const struct apic_msg *m, uint64
 			hit = cpu != m->src_cpu;
 			break;
 		default:
-			hit = apic_bus_match(bus, cpu, m->dest, m->logical);
+			hit = apic_bus_match(bus, cpu, m);
 			break;
 		}
 		if (!hit)

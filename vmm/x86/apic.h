@@ -22,6 +22,7 @@
 #define APIC_DEFAULT_BASE 0xFEE00000ull
 #define APIC_MMIO_SIZE 0x1000
 #define APIC_BROADCAST_ID 0xFF
+#define APIC_X2_BROADCAST_ID 0xFFFFFFFFu
 
 enum apic_delivery_mode {
 	APIC_DM_FIXED = 0,
@@ -47,10 +48,16 @@ struct apic_msg {
 	uint8_t vector;
 	uint8_t mode;      /* enum apic_delivery_mode */
 	uint8_t shorthand; /* enum apic_shorthand */
-	uint8_t dest;      /* APIC ID (physical) or mask (logical) */
 	bool logical;      /* destination mode */
 	bool level;        /* trigger mode: level (true) or edge */
 	bool assert;       /* false only for an INIT level de-assert */
+	/*
+	 * The destination's format: x2APIC (a LAPIC in x2APIC mode sent it:
+	 * 32-bit APIC ID, or cluster << 16 | mask) or xAPIC (8 bits: APIC ID,
+	 * or a mask read by each target's DFR).
+	 */
+	bool x2apic;
+	uint32_t dest;     /* APIC ID (physical) or mask (logical) */
 	unsigned src_cpu;  /* sending vCPU index, or APIC_SRC_NONE */
 };
 
@@ -58,11 +65,21 @@ struct apic_port {
 	void (*deliver)(struct apic_port *port, const struct apic_msg *m);
 };
 
-/* Destination state of one vCPU, as its LAPIC last reported it. */
+/*
+ * Destination state of one vCPU, as its LAPIC last reported it.  In x2APIC
+ * mode the ID is 32 bits and the LDR cluster << 16 | 1 << (ID % 16), and
+ * there is no DFR.
+ */
+struct apic_dest_state {
+	uint32_t id;  /* APIC ID: bits 7:0 in xAPIC mode */
+	uint32_t ldr; /* LDR register value (xAPIC: bits 31:24) */
+	uint32_t dfr; /* DFR register value (model in bits 31:28); 0 in x2APIC mode */
+	bool x2apic;
+};
+
 struct apic_dest {
-	_Atomic uint32_t id;  /* APIC ID, bits 7:0 */
-	_Atomic uint32_t ldr; /* LDR register value (bits 31:24) */
-	_Atomic uint32_t dfr; /* DFR register value (model in bits 31:28) */
+	_Atomic uint32_t id, ldr, dfr;
+	_Atomic bool x2apic;
 };
 
 struct apic_bus {
@@ -74,15 +91,14 @@ struct apic_bus {
 
 void apic_bus_init(struct apic_bus *bus, unsigned nr_cpus);
 
-/* Attach vCPU cpu's port and its initial APIC ID (LDR 0, flat DFR). */
-void apic_bus_attach(struct apic_bus *bus, unsigned cpu, uint8_t apic_id, struct apic_port *port);
+/* Attach vCPU cpu's port and its initial APIC ID (xAPIC mode, LDR 0, flat DFR). */
+void apic_bus_attach(struct apic_bus *bus, unsigned cpu, uint32_t apic_id, struct apic_port *port);
 
-/* Record a change of cpu's APIC ID, LDR or DFR. */
-void apic_bus_set_dest(struct apic_bus *bus, unsigned cpu, uint8_t id, uint32_t ldr,
-		       uint32_t dfr);
+/* Record a change of cpu's destination state (APIC ID, LDR, DFR, mode). */
+void apic_bus_set_dest(struct apic_bus *bus, unsigned cpu, const struct apic_dest_state *d);
 
-/* Does cpu match destination dest in the given mode? */
-bool apic_bus_match(const struct apic_bus *bus, unsigned cpu, uint8_t dest, bool logical);
+/* Does cpu match m's destination (shorthands aside)? */
+bool apic_bus_match(const struct apic_bus *bus, unsigned cpu, const struct apic_msg *m);
 
 /*
  * Resolve m's destination into the set of vCPUs it reaches (a bitmap of

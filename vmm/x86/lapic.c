@@ -25,7 +25,9 @@ struct lapic {
 	struct lapic_env env;
 	unsigned cpu;
 
-	uint8_t id;
+	uint64_t base;        /* IA32_APIC_BASE */
+	uint32_t initial_id;  /* from CPUID; the ID in x2APIC mode */
+	uint32_t id;
 	uint32_t tpr, ldr, dfr, svr;
 	uint32_t isr[8], irr[8], tmr[8];
 	uint32_t esr, esr_pending;
@@ -39,6 +41,26 @@ struct lapic {
 	bool nmi_pending, init_pending;
 	int sipi_vector; /* -1: none */
 };
+
+static bool x2apic_locked(const struct lapic *l)
+{
+	return l->base & LAPIC_BASE_EXTD;
+}
+
+/* x2APIC mode's logical ID: cluster of 16 in bits 31:16, a bit per APIC below. */
+static uint32_t x2apic_ldr(uint32_t id)
+{
+	return (id >> 4) << 16 | 1u << (id & 0xF);
+}
+
+static void dest_locked(const struct lapic *l, struct apic_dest_state *d)
+{
+	bool x2 = x2apic_locked(l);
+
+	*d = (struct apic_dest_state){
+		.id = l->id, .ldr = l->ldr, .dfr = x2 ? 0 : l->dfr, .x2apic = x2,
+	};
+}
 
 static int lvt_index(unsigned off)
 {
@@ -143,7 +165,7 @@ static bool error_locked(struct lapic *l, uint32_t bits)
 static void reset_locked(struct lapic *l)
 {
 	l->tpr = 0;
-	l->ldr = 0;
+	l->ldr = x2apic_locked(l) ? x2apic_ldr(l->id) : 0;
 	l->dfr = 0xFFFFFFFFu;
 	l->svr = 0xFF;
 	memset(l->isr, 0, sizeof(l->isr));
@@ -160,7 +182,7 @@ static void reset_locked(struct lapic *l)
 		timer_arm(l, 0);
 }
 
-struct lapic *lapic_create(unsigned cpu, uint8_t apic_id, const struct lapic_env *env)
+struct lapic *lapic_create(unsigned cpu, uint32_t apic_id, bool bsp, const struct lapic_env *env)
 {
 	struct lapic *l = calloc(1, sizeof(*l));
 
@@ -169,7 +191,9 @@ struct lapic *lapic_create(unsigned cpu, uint8_t apic_id, const struct lapic_env
 	pthread_mutex_init(&l->lock, NULL);
 	l->env = *env;
 	l->cpu = cpu;
-	l->id = apic_id;
+	l->base = APIC_DEFAULT_BASE | LAPIC_BASE_ENABLE | (bsp ? LAPIC_BASE_BSP : 0);
+	l->initial_id = apic_id;
+	l->id = apic_id & 0xFF;
 	l->sipi_vector = -1;
 	reset_locked(l);
 	return l;
@@ -183,19 +207,21 @@ void lapic_destroy(struct lapic *l)
 	free(l);
 }
 
-static void notify_dest(struct lapic *l, uint8_t id, uint32_t ldr, uint32_t dfr)
+static void notify_dest(struct lapic *l, const struct apic_dest_state *d)
 {
 	if (l->env.dest_changed)
-		l->env.dest_changed(l->env.opaque, id, ldr, dfr);
+		l->env.dest_changed(l->env.opaque, d);
 }
 
 void lapic_reset(struct lapic *l)
 {
+	struct apic_dest_state d;
+
 	pthread_mutex_lock(&l->lock);
 	reset_locked(l);
-	uint8_t id = l->id;
+	dest_locked(l, &d);
 	pthread_mutex_unlock(&l->lock);
-	notify_dest(l, id, 0, 0xFFFFFFFFu);
+	notify_dest(l, &d);
 }
 
 static uint32_t current_count(struct lapic *l)
@@ -233,15 +259,14 @@ static void timer_start(struct lapic *l)
 	timer_arm(l, now + l->period_ns);
 }
 
-uint32_t lapic_read(struct lapic *l, unsigned off)
+static uint32_t read_locked(struct lapic *l, unsigned off)
 {
 	uint32_t v = 0;
 	int lvt;
 
-	pthread_mutex_lock(&l->lock);
 	switch (off) {
 	case LAPIC_ID:
-		v = (uint32_t)l->id << 24;
+		v = x2apic_locked(l) ? l->id : l->id << 24;
 		break;
 	case LAPIC_VERSION:
 		v = LAPIC_VERSION_VALUE;
@@ -298,6 +323,15 @@ uint32_t lapic_read(struct lapic *l, unsigned off)
 			v = l->lvt[lvt];
 		break;
 	}
+	return v;
+}
+
+uint32_t lapic_read(struct lapic *l, unsigned off)
+{
+	uint32_t v;
+
+	pthread_mutex_lock(&l->lock);
+	v = read_locked(l, off);
 	pthread_mutex_unlock(&l->lock);
 	return v;
 }
@@ -314,7 +348,8 @@ static bool icr_decode(struct lapic *l, struct apic_msg *m, bool *kick)
 		.assert = lo & (1u << 14),
 		.level = lo & (1u << 15),
 		.shorthand = (lo >> 18) & 3,
-		.dest = l->icr_hi >> 24,
+		.x2apic = x2apic_locked(l),
+		.dest = x2apic_locked(l) ? l->icr_hi : l->icr_hi >> 24,
 		.src_cpu = l->cpu,
 	};
 	switch (m->mode) {
@@ -336,14 +371,20 @@ static bool icr_decode(struct lapic *l, struct apic_msg *m, bool *kick)
 	}
 }
 
-void lapic_write(struct lapic *l, unsigned off, uint32_t val)
-{
+/* What a register write sets going, done once the lock is dropped. */
+struct effects {
 	struct apic_msg msg;
+	bool send, kick, dest;
+	int eoi_vector;
+	struct apic_dest_state d;
+};
+
+static void write_locked(struct lapic *l, unsigned off, uint32_t val, struct effects *fx)
+{
 	bool send = false, kick = false, dest = false;
 	int eoi_vector = -1;
 	int lvt;
 
-	pthread_mutex_lock(&l->lock);
 	switch (off) {
 	case LAPIC_ID:
 		l->id = val >> 24;
@@ -390,7 +431,7 @@ void lapic_write(struct lapic *l, unsigned off, uint32_t val)
 		break;
 	case LAPIC_ICR_LO:
 		l->icr_lo = val & 0x000CDFFFu;
-		send = icr_decode(l, &msg, &kick);
+		send = icr_decode(l, &fx->msg, &kick);
 		break;
 	case LAPIC_TMICT:
 		l->tmict = val;
@@ -434,23 +475,51 @@ void lapic_write(struct lapic *l, unsigned off, uint32_t val)
 		l->lvt[lvt] = val;
 		break;
 	}
-	uint8_t id = l->id;
-	uint32_t ldr = l->ldr, dfr = l->dfr;
-	pthread_mutex_unlock(&l->lock);
-
+	fx->send |= send;
+	fx->kick |= kick;
+	fx->dest |= dest;
+	if (eoi_vector >= 0)
+		fx->eoi_vector = eoi_vector;
 	if (dest)
-		notify_dest(l, id, ldr, dfr);
-	if (send)
-		l->env.send(l->env.opaque, &msg);
-	if (eoi_vector >= 0 && l->env.eoi)
-		l->env.eoi(l->env.opaque, eoi_vector);
-	if (kick)
+		dest_locked(l, &fx->d);
+}
+
+static void apply(struct lapic *l, const struct effects *fx)
+{
+	if (fx->dest)
+		notify_dest(l, &fx->d);
+	if (fx->send)
+		l->env.send(l->env.opaque, &fx->msg);
+	if (fx->eoi_vector >= 0 && l->env.eoi)
+		l->env.eoi(l->env.opaque, (uint8_t)fx->eoi_vector);
+	if (fx->kick)
 		l->env.kick(l->env.opaque);
+}
+
+void lapic_write(struct lapic *l, unsigned off, uint32_t val)
+{
+	struct effects fx = { .eoi_vector = -1 };
+
+	pthread_mutex_lock(&l->lock);
+	write_locked(l, off, val, &fx);
+	pthread_mutex_unlock(&l->lock);
+	apply(l, &fx);
 }
 
 void lapic_access(struct lapic *l, struct io_access *a)
 {
 	unsigned off = a->off & 0xFF0;
+	bool mmio;
+
+	/* In x2APIC mode (or disabled) the page is not the APIC's: reads see 0. */
+	pthread_mutex_lock(&l->lock);
+	mmio = (l->base & LAPIC_BASE_ENABLE) && !x2apic_locked(l);
+	pthread_mutex_unlock(&l->lock);
+	if (!mmio) {
+		if (!a->write)
+			io_data_set(a, 0);
+		return;
+	}
 
 	/* The registers are 32 bits wide on 16-byte boundaries; others read as 0. */
 	if (a->off & 0xF || a->len != 4) {
@@ -474,6 +543,10 @@ void lapic_accept(struct lapic *l, const struct apic_msg *m)
 	bool kick = false;
 
 	pthread_mutex_lock(&l->lock);
+	if (!(l->base & LAPIC_BASE_ENABLE)) { /* a disabled APIC takes nothing */
+		pthread_mutex_unlock(&l->lock);
+		return;
+	}
 	switch (m->mode) {
 	case APIC_DM_FIXED:
 	case APIC_DM_LOWEST:
@@ -611,12 +684,169 @@ uint64_t lapic_timer_deadline(struct lapic *l)
 	return d;
 }
 
-uint8_t lapic_id(struct lapic *l)
+uint32_t lapic_id(struct lapic *l)
 {
-	uint8_t id;
+	uint32_t id;
 
 	pthread_mutex_lock(&l->lock);
 	id = l->id;
 	pthread_mutex_unlock(&l->lock);
 	return id;
+}
+
+/* --- IA32_APIC_BASE and the x2APIC MSRs ------------------------------------ */
+
+/* Bits a write may set: BSP is read-only, bits 7:0 and 9 are reserved. */
+#define BASE_WRITABLE (0x000FFFFFFFFFF000ull | LAPIC_BASE_EXTD | LAPIC_BASE_ENABLE)
+
+uint64_t lapic_base(struct lapic *l)
+{
+	uint64_t b;
+
+	pthread_mutex_lock(&l->lock);
+	b = l->base;
+	pthread_mutex_unlock(&l->lock);
+	return b;
+}
+
+bool lapic_x2apic(struct lapic *l)
+{
+	return lapic_base(l) & LAPIC_BASE_EXTD;
+}
+
+int lapic_set_base(struct lapic *l, uint64_t val)
+{
+	struct apic_dest_state d;
+	bool en, x2, was_en, was_x2, changed;
+
+	if (val & ~(BASE_WRITABLE | LAPIC_BASE_BSP))
+		return -1;
+	en = val & LAPIC_BASE_ENABLE;
+	x2 = val & LAPIC_BASE_EXTD;
+	pthread_mutex_lock(&l->lock);
+	was_en = l->base & LAPIC_BASE_ENABLE;
+	was_x2 = x2apic_locked(l);
+	/* SDM 11.12.5: no x2APIC while disabled, no way back to xAPIC but through disabled */
+	if ((x2 && !en) || (was_x2 && en && !x2) || (!was_en && x2)) {
+		pthread_mutex_unlock(&l->lock);
+		return -1;
+	}
+	changed = en != was_en || x2 != was_x2;
+	l->base = (val & BASE_WRITABLE) | (l->base & LAPIC_BASE_BSP);
+	if (x2 && !was_x2) {
+		/* the x2APIC ID is the initial one, whatever the xAPIC ID was made */
+		l->id = l->initial_id;
+		l->ldr = x2apic_ldr(l->id);
+	} else if (!en && was_en) {
+		/* disabled: back to the power-on state, the xAPIC ID included */
+		l->id = l->initial_id & 0xFF;
+		reset_locked(l);
+	}
+	dest_locked(l, &d);
+	pthread_mutex_unlock(&l->lock);
+	if (changed)
+		notify_dest(l, &d);
+	return 0;
+}
+
+/*
+ * The x2APIC registers, by xAPIC offset: which a RDMSR may read and a
+ * WRMSR may write (SDM table 11-6).  Anything else is #GP.
+ */
+static bool msr_readable(unsigned off)
+{
+	switch (off) {
+	case LAPIC_ID:
+	case LAPIC_VERSION:
+	case LAPIC_TPR:
+	case LAPIC_PPR:
+	case LAPIC_LDR:
+	case LAPIC_SVR:
+	case LAPIC_ISR ... LAPIC_IRR + 0x70:
+	case LAPIC_ESR:
+	case LAPIC_LVT_CMCI:
+	case LAPIC_ICR_LO:
+	case LAPIC_LVT_TIMER ... LAPIC_LVT_ERROR:
+	case LAPIC_TMICT:
+	case LAPIC_TMCCT:
+	case LAPIC_TDCR:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static bool msr_writable(unsigned off)
+{
+	switch (off) {
+	case LAPIC_TPR:
+	case LAPIC_EOI:
+	case LAPIC_SVR:
+	case LAPIC_ESR:
+	case LAPIC_LVT_CMCI:
+	case LAPIC_ICR_LO:
+	case LAPIC_LVT_TIMER ... LAPIC_LVT_ERROR:
+	case LAPIC_TMICT:
+	case LAPIC_TDCR:
+	case LAPIC_X2APIC_SELF_IPI:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static int msr_offset(struct lapic *l, uint32_t msr, unsigned *off)
+{
+	if (msr < LAPIC_X2APIC_MSR_FIRST || msr > LAPIC_X2APIC_MSR_LAST || !x2apic_locked(l))
+		return -1;
+	*off = (msr - LAPIC_X2APIC_MSR_FIRST) << 4;
+	return 0;
+}
+
+int lapic_msr_read(struct lapic *l, uint32_t msr, uint64_t *val)
+{
+	unsigned off;
+	int rc = -1;
+
+	pthread_mutex_lock(&l->lock);
+	if (!msr_offset(l, msr, &off) && msr_readable(off)) {
+		*val = read_locked(l, off);
+		if (off == LAPIC_ICR_LO)
+			*val |= (uint64_t)l->icr_hi << 32;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&l->lock);
+	return rc;
+}
+
+int lapic_msr_write(struct lapic *l, uint32_t msr, uint64_t val)
+{
+	struct effects fx = { .eoi_vector = -1 };
+	unsigned off;
+
+	pthread_mutex_lock(&l->lock);
+	if (msr_offset(l, msr, &off) || !msr_writable(off) ||
+	    (off != LAPIC_ICR_LO && val >> 32) ||
+	    ((off == LAPIC_EOI || off == LAPIC_ESR) && val)) {
+		pthread_mutex_unlock(&l->lock);
+		return -1;
+	}
+	switch (off) {
+	case LAPIC_ICR_LO:
+		/* one write: the destination in the high half, no delivery status */
+		l->icr_hi = val >> 32;
+		write_locked(l, off, (uint32_t)val & ~LAPIC_ICR_PENDING, &fx);
+		break;
+	case LAPIC_X2APIC_SELF_IPI:
+		fx.kick = raise_locked(l, val & 0xFF, false);
+		if (!fx.kick && (val & 0xFF) < 16)
+			fx.kick = lvt_fire_locked(l, LVT_ERROR);
+		break;
+	default:
+		write_locked(l, off, (uint32_t)val, &fx);
+		break;
+	}
+	pthread_mutex_unlock(&l->lock);
+	apply(l, &fx);
+	return 0;
 }

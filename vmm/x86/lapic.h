@@ -1,7 +1,10 @@
 /*
- * A local APIC in xAPIC mode, emulated in user space: one per vCPU, reached
- * by MMIO at 0xFEE00000 (every access exits to the VMM, since the VM has no
- * in-kernel irqchip).
+ * A local APIC, emulated in user space: one per vCPU.  In xAPIC mode it is
+ * reached by MMIO at 0xFEE00000 (every access exits to the VMM, since the VM
+ * has no in-kernel irqchip); in x2APIC mode by the MSRs 0x800-0x8FF, which
+ * the vCPU thread hands over (lapic_msr_read/write).  IA32_APIC_BASE
+ * (lapic_base, lapic_set_base) switches between the modes as the SDM
+ * allows (volume 3, 11.12.5).
  *
  * The LAPIC is a state machine.  It does not inject anything itself: it tells
  * its vCPU through env->kick that something is pending, and the vCPU thread
@@ -56,6 +59,16 @@
 
 #define LAPIC_VERSION_VALUE 0x00050014 /* version 0x14, 6 LVT entries */
 
+/* x2APIC: register at offset off is MSR 0x800 + off / 16. */
+#define LAPIC_X2APIC_MSR_FIRST 0x800
+#define LAPIC_X2APIC_MSR_LAST 0x8FF
+#define LAPIC_X2APIC_SELF_IPI 0x3F0 /* x2APIC only: MSR 0x83F */
+
+/* IA32_APIC_BASE (MSR 0x1B) */
+#define LAPIC_BASE_BSP (1ull << 8)
+#define LAPIC_BASE_EXTD (1ull << 10) /* x2APIC mode */
+#define LAPIC_BASE_ENABLE (1ull << 11)
+
 #define LAPIC_SVR_ENABLE (1u << 8)
 #define LAPIC_LVT_MASKED (1u << 16)
 #define LAPIC_LVT_PERIODIC (1u << 17)
@@ -74,24 +87,42 @@ struct lapic_env {
 	void (*eoi)(void *opaque, uint8_t vector);   /* EOI of a level-triggered vector */
 	void (*kick)(void *opaque);                   /* something became pending */
 	void (*timer_arm)(void *opaque, uint64_t deadline_ns); /* 0: disarm */
-	void (*dest_changed)(void *opaque, uint8_t id, uint32_t ldr, uint32_t dfr);
+	void (*dest_changed)(void *opaque, const struct apic_dest_state *d);
 	uint64_t (*now)(void *opaque);                /* monotonic ns */
 };
 
 struct lapic;
 
-/* Power-on state; cpu is the vCPU index put in the messages it sends. */
-struct lapic *lapic_create(unsigned cpu, uint8_t apic_id, const struct lapic_env *env);
+/*
+ * Power-on state: xAPIC mode, enabled, at the default base (BSP flag as
+ * given), with apic_id as its initial (x2APIC) ID and the low 8 bits of it
+ * as its xAPIC ID.  cpu is the vCPU index put in the messages it sends.
+ */
+struct lapic *lapic_create(unsigned cpu, uint32_t apic_id, bool bsp, const struct lapic_env *env);
 void lapic_destroy(struct lapic *l);
 
-/* INIT: every register to its power-on value except the APIC ID. */
+/* INIT: every register to its power-on value except the APIC ID and the mode. */
 void lapic_reset(struct lapic *l);
 
+/* xAPIC register access by offset in the register page (either mode). */
 uint32_t lapic_read(struct lapic *l, unsigned off);
 void lapic_write(struct lapic *l, unsigned off, uint32_t val);
 
 /* An MMIO access to the register page (io_access.off within the page). */
 void lapic_access(struct lapic *l, struct io_access *a);
+
+/* IA32_APIC_BASE.  A write the SDM makes #GP returns -1 and changes nothing. */
+uint64_t lapic_base(struct lapic *l);
+int lapic_set_base(struct lapic *l, uint64_t val);
+bool lapic_x2apic(struct lapic *l);
+
+/*
+ * RDMSR/WRMSR of an x2APIC MSR (0x800-0x8FF).  -1 where the SDM makes the
+ * access #GP: not in x2APIC mode, no such register, a write to a read-only
+ * one or a read of a write-only one, reserved bits set.
+ */
+int lapic_msr_read(struct lapic *l, uint32_t msr, uint64_t *val);
+int lapic_msr_write(struct lapic *l, uint32_t msr, uint64_t val);
 
 /* A message for this LAPIC (already routed here). */
 void lapic_accept(struct lapic *l, const struct apic_msg *m);
@@ -123,6 +154,7 @@ void lapic_timer_expired(struct lapic *l);
 /* Current deadline, 0 if the timer is stopped. */
 uint64_t lapic_timer_deadline(struct lapic *l);
 
-uint8_t lapic_id(struct lapic *l);
+/* The APIC ID: 8 bits in xAPIC mode, 32 in x2APIC mode. */
+uint32_t lapic_id(struct lapic *l);
 
 #endif
