@@ -31,6 +31,7 @@ const char *const vcpu_stat_names[VS_NR] = {
 	[VS_EXIT_HLT] = "HLT",
 	[VS_EXIT_IRQ_WINDOW] = "interrupt window",
 	[VS_EXIT_INTR] = "kick (EINTR)",
+	[VS_EXIT_MSR] = "MSR (x2APIC)",
 	[VS_EXIT_OTHER] = "other",
 	[VS_INJECT_IRQ] = "interrupts injected",
 	[VS_INJECT_NMI] = "NMIs injected",
@@ -447,6 +448,11 @@ static void handle_exit(struct vcpu *v)
 		break;
 	case KVM_EXIT_INTR:
 		v->stats[VS_EXIT_INTR]++;
+		break;
+	case KVM_EXIT_X86_RDMSR:
+	case KVM_EXIT_X86_WRMSR:
+		v->stats[VS_EXIT_MSR]++;
+		cpu_msr_exit(v, run);
 		break;
 	case KVM_EXIT_SHUTDOWN:
 		dump_state(v, LOG_ERR);

@@ -55,6 +55,7 @@ enum vcpu_stat {
 	VS_EXIT_HLT,
 	VS_EXIT_IRQ_WINDOW,
 	VS_EXIT_INTR,        /* KVM_RUN interrupted by a kick */
+	VS_EXIT_MSR,         /* IA32_APIC_BASE and the x2APIC MSRs (+x2apic) */
 	VS_EXIT_OTHER,
 	VS_INJECT_IRQ,
 	VS_INJECT_NMI,

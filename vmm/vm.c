@@ -25,6 +25,7 @@
 #include "vmm/hw/uart.h"
 #include "vmm/host.h"
 #include "vmm/vcpu.h"
+#include "vmm/x86/cpu.h"
 #include "vmm/watch.h"
 #include "vmm/x86/ioapic.h"
 #include "vmm/x86/lapic.h"
@@ -149,7 +150,7 @@ struct vm *vm_create(const struct vm_topology *t, struct guest_ram *ram,
 	if (ram->size > low &&
 	    set_memslot(vm, 1, TOPO_HOLE_START + TOPO_HOLE_SIZE, ram->size - low, ram->base + low))
 		goto fail;
-	if (get_supported_cpuid(vm))
+	if (get_supported_cpuid(vm) || cpu_setup_vm(vm))
 		goto fail;
 	vm->stop_fd = eventfd(0, EFD_CLOEXEC);
 	if (vm->stop_fd < 0) {

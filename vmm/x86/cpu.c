@@ -7,8 +7,11 @@
 #include <sys/ioctl.h>
 
 #include "common/log.h"
+#include "vmm/vcpu.h"
 #include "vmm/vm.h"
+#include "vmm/x86/cpuid.h"
 #include "vmm/x86/cpuid-setup.h"
+#include "vmm/x86/lapic.h"
 
 static int set_msrs(int fd, unsigned index, bool bsp)
 {
@@ -93,4 +96,70 @@ const char *cpu_mode_name(const struct kvm_sregs *s, uint64_t rflags, char *buf)
 		snprintf(buf, CPU_MODE_MAX, "%u-bit protected mode, CPL %u", s->cs.db ? 32 : 16,
 			 cpl);
 	return buf;
+}
+
+/* --- x2APIC: the MSRs that go to gvm's LAPICs ------------------------------ */
+
+int cpu_setup_vm(struct vm *vm)
+{
+	/*
+	 * KVM filters no x2APIC MSR (api.rst), but without an in-kernel LAPIC
+	 * it finds every access to them invalid, and those exit to us
+	 * (KVM_MSR_EXIT_REASON_INVAL); so do other MSRs KVM refuses, which get
+	 * the same #GP from us.  IA32_APIC_BASE, which KVM would serve itself,
+	 * exits through the filter.
+	 */
+	static const uint8_t deny[1]; /* a clear bit: exit to gvm */
+	struct kvm_enable_cap cap = {
+		.cap = KVM_CAP_X86_USER_SPACE_MSR,
+		.args[0] = KVM_MSR_EXIT_REASON_FILTER | KVM_MSR_EXIT_REASON_INVAL,
+	};
+	struct kvm_msr_filter filter = {
+		.flags = KVM_MSR_FILTER_DEFAULT_ALLOW,
+		.ranges = { { .flags = KVM_MSR_FILTER_READ | KVM_MSR_FILTER_WRITE,
+			      .base = MSR_IA32_APICBASE, .nmsrs = 1, .bitmap = (uint8_t *)deny } },
+	};
+
+	if (!cpuid_features_x2apic(&vm->cfg.cpu_features))
+		return 0;
+	if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_X86_USER_SPACE_MSR) <= 0 ||
+	    ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_X86_MSR_FILTER) <= 0) {
+		pr_err("x2APIC (+x2apic) needs KVM's user-space MSR exits and MSR filters "
+		       "(Linux 5.10 or later), which this host's KVM lacks: leave +x2apic out");
+		return -1;
+	}
+	if (ioctl(vm->vm_fd, KVM_ENABLE_CAP, &cap) ||
+	    ioctl(vm->vm_fd, KVM_X86_SET_MSR_FILTER, &filter)) {
+		pr_err("cannot route the x2APIC MSRs to gvm (KVM_CAP_X86_USER_SPACE_MSR, "
+		       "KVM_X86_SET_MSR_FILTER): %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+void cpu_msr_exit(struct vcpu *v, struct kvm_run *run)
+{
+	uint32_t msr = run->msr.index;
+	bool write = run->exit_reason == KVM_EXIT_X86_WRMSR;
+	int rc = -1;
+
+	if (msr == MSR_IA32_APICBASE) {
+		if (write) {
+			rc = lapic_set_base(v->lapic, run->msr.data);
+		} else {
+			run->msr.data = lapic_base(v->lapic);
+			rc = 0;
+		}
+	} else if (msr >= MSR_X2APIC_FIRST && msr < MSR_X2APIC_FIRST + MSR_X2APIC_COUNT) {
+		uint64_t val = 0;
+
+		if (write) {
+			rc = lapic_msr_write(v->lapic, msr, run->msr.data);
+		} else {
+			rc = lapic_msr_read(v->lapic, msr, &val);
+			run->msr.data = val;
+		}
+	}
+	/* any other MSR here is one KVM refused: #GP as KVM would */
+	run->msr.error = rc ? 1 : 0; /* 1: KVM injects #GP */
 }

@@ -13,9 +13,22 @@ struct vm;
 #define MSR_IA32_APICBASE 0x1B
 #define MSR_IA32_APICBASE_BSP (1ull << 8)
 #define MSR_IA32_APICBASE_ENABLE (1ull << 11)
+#define MSR_X2APIC_FIRST 0x800
+#define MSR_X2APIC_COUNT 0x100
 #define MSR_IA32_MISC_ENABLE 0x1A0
 #define MSR_IA32_MISC_ENABLE_FAST_STRING (1ull << 0)
 #define MSR_MTRR_DEF_TYPE 0x2FF
+
+/*
+ * The VM's MSR set-up: with x2APIC (+x2apic), the guest's accesses to
+ * IA32_APIC_BASE and the x2APIC MSRs exit to gvm (a KVM MSR filter), whose
+ * LAPICs serve them (cpu_msr_exit).  0, or -1 with a message.
+ */
+int cpu_setup_vm(struct vm *vm);
+
+/* A KVM_EXIT_X86_RDMSR/WRMSR of vCPU v: served, run->msr.error set. */
+struct vcpu;
+void cpu_msr_exit(struct vcpu *v, struct kvm_run *run);
 
 /* CPUID (consistent with vm->topo), boot MSRs, FPU of vCPU index. */
 int cpu_setup_vcpu(struct vm *vm, int vcpu_fd, unsigned index);

@@ -140,7 +140,6 @@ static const struct {
 	const char *name, *why;
 	bool fixed; /* set by gvm itself: neither + nor - */
 } forbidden[] = {
-	{ "x2apic", "needs KVM's in-kernel LAPIC; gvm emulates the LAPIC in user space", false },
 	{ "tsc_deadline_timer", "needs KVM's in-kernel LAPIC timer", false },
 	{ "kvm_pv_eoi", "needs KVM's in-kernel LAPIC", false },
 	{ "kvm_pv_unhalt", "needs KVM's in-kernel LAPIC", false },
@@ -214,6 +213,28 @@ static void bit_put(uint64_t *set, unsigned i, bool v)
 		set[i / 64] |= 1ull << (i % 64);
 	else
 		set[i / 64] &= ~(1ull << (i % 64));
+}
+
+/*
+ * Offered only when asked for with +name, whatever the set.  x2APIC: its
+ * MSRs exit to gvm one by one (a filter), which a guest that never uses
+ * them is better off without.
+ */
+static const char *const opt_in[] = { "x2apic" };
+
+static bool is_opt_in(const char *name)
+{
+	for (size_t i = 0; i < sizeof(opt_in) / sizeof(opt_in[0]); i++)
+		if (!strcmp(opt_in[i], name))
+			return true;
+	return false;
+}
+
+bool cpuid_features_x2apic(const struct cpuid_features *f)
+{
+	int i = feature_index("x2apic");
+
+	return i >= 0 && bit_get(f->add, (unsigned)i);
 }
 
 static const char *forbidden_reason(const char *name, bool *fixed)
@@ -429,7 +450,7 @@ static int choose_features(const struct kvm_cpuid2 *s, const struct cpuid_featur
 	for (unsigned i = 0; i < NR_FEATURES; i++) {
 		bool v = false;
 
-		if (f->base == CPUID_BASE_HOST)
+		if (f->base == CPUID_BASE_HOST && !is_opt_in(features[i].name))
 			v = supported(s, i);
 		if (bit_get(f->add, i)) {
 			if (!supported(s, i))

@@ -53,6 +53,12 @@ int cpuid_features_parse(const char *spec, struct cpuid_features *f, char *err);
  */
 int cpuid_features_check(const struct cpuid_features *f, char *err);
 
+/*
+ * Was x2APIC asked for (+x2apic)?  It is never part of a set by itself: gvm
+ * then hands the x2APIC MSRs to its LAPICs (vmm/x86/cpu.h).
+ */
+bool cpuid_features_x2apic(const struct cpuid_features *f);
+
 /* Turn "auto" into host or conservative. */
 void cpuid_features_resolve(struct cpuid_features *f, bool kernel_emulated);
 

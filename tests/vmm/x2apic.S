@@ -1,0 +1,403 @@
+/*
+ * x2APIC test guest (gvm run --cpu-features ...,+x2apic).  The kernel
+ * command line is one digit: how many APs to expect.  The BSP, in 64-bit
+ * mode:
+ *   - finds x2APIC in CPUID leaf 1 (else prints "x2apic: not offered" and
+ *     exits with 3);
+ *   - switches its LAPIC to x2APIC mode (IA32_APIC_BASE.EXTD), reads its ID
+ *     and LDR from the MSRs, and runs the LAPIC timer (1 kHz) through them;
+ *   - counts the #GPs of three accesses the SDM refuses (IA32_APIC_BASE back
+ *     to xAPIC mode, a read of the DFR, which x2APIC mode lacks, a non-zero
+ *     EOI write), each skipped by the #GP handler;
+ *   - sends itself a SELF IPI (vector 0x40) and a logical IPI (cluster 0,
+ *     member bit 0: vector 0x45) through the 64-bit ICR;
+ *   - starts every AP with INIT, SIPI, SIPI (all but self); each AP turns
+ *     x2APIC on and sends the BSP, by x2APIC ID 0, vector 0x50 + its ID;
+ *   - prints what it counted and exits with 0 if all went as expected, 1
+ *     if not, 2 on a timeout (20 s, 30 s for the APs: hosts may be busy),
+ *     99 on an unexpected exception or vector.
+ */
+#define TRAMP 0x30000
+#define UART 0x3f8
+#define MSR_APIC_BASE 0x1B
+#define X2(off) (0x800 + (off) / 16)
+
+	.code64
+	.section .text
+	.globl _start
+_start:
+	lea	stack_top(%rip), %rsp
+	movzbl	(0x20000), %eax			/* the command line's first byte */
+	sub	$'0', %eax
+	mov	%eax, expected(%rip)
+
+	lea	idt(%rip), %rdi
+	lea	unexpected(%rip), %rsi
+	xor	%ecx, %ecx
+1:	call	set_gate
+	add	$16, %rdi
+	inc	%ecx
+	cmp	$256, %ecx
+	jne	1b
+	mov	$13, %ecx
+	lea	gp_handler(%rip), %rsi
+	call	set_vector
+	mov	$0x50, %ecx
+	lea	ipi_handlers(%rip), %rsi
+1:	call	set_vector
+	add	$(ipi_handler_1 - ipi_handlers), %rsi
+	inc	%ecx
+	cmp	$0x60, %ecx
+	jne	1b
+	mov	$0x40, %ecx
+	lea	self_handler(%rip), %rsi
+	call	set_vector
+	mov	$0x41, %ecx
+	lea	timer_handler(%rip), %rsi
+	call	set_vector
+	mov	$0x45, %ecx
+	lea	logical_handler(%rip), %rsi
+	call	set_vector
+	mov	$0xFF, %ecx
+	lea	spurious_handler(%rip), %rsi
+	call	set_vector
+	lidt	idtr(%rip)
+
+	mov	$1, %eax
+	cpuid
+	bt	$21, %ecx
+	jc	1f
+	lea	msg_absent(%rip), %rsi
+	call	puts
+	mov	$3, %eax
+	jmp	exit
+1:
+	/* x2APIC mode; the ID and the LDR (cluster 0, member bit 0) */
+	mov	$MSR_APIC_BASE, %ecx
+	rdmsr
+	or	$0x400, %eax
+	wrmsr
+	mov	$X2(0x20), %ecx
+	rdmsr
+	lea	msg_id(%rip), %rsi
+	call	put_num_line
+	mov	$X2(0xD0), %ecx
+	rdmsr
+	lea	msg_ldr(%rip), %rsi
+	call	put_num_line
+	/* enabled; the timer: divide by 1, periodic, 1 ms (1 GHz) */
+	mov	$X2(0xF0), %ecx
+	mov	$0x1FF, %eax
+	xor	%edx, %edx
+	wrmsr
+	mov	$X2(0x3E0), %ecx
+	mov	$0xB, %eax
+	wrmsr
+	mov	$X2(0x320), %ecx
+	mov	$0x20041, %eax
+	wrmsr
+	mov	$X2(0x380), %ecx
+	mov	$1000000, %eax
+	wrmsr
+	sti
+
+	/* three accesses the SDM makes #GP */
+	mov	$MSR_APIC_BASE, %ecx
+	rdmsr
+	and	$~0x400, %eax
+	wrmsr
+	mov	$X2(0xE0), %ecx
+	rdmsr
+	mov	$X2(0xB0), %ecx
+	mov	$1, %eax
+	xor	%edx, %edx
+	wrmsr
+	mov	gp_count(%rip), %eax
+	lea	msg_gp(%rip), %rsi
+	call	put_num_line
+	mov	$MSR_APIC_BASE, %ecx		/* still in x2APIC mode? */
+	rdmsr
+	bt	$10, %eax
+	jnc	fail
+
+	/* SELF IPI, and a logical IPI to cluster 0, member 0: this CPU */
+	mov	$X2(0x3F0), %ecx
+	mov	$0x40, %eax
+	xor	%edx, %edx
+	wrmsr
+	mov	$X2(0x300), %ecx
+	mov	$0x4845, %eax
+	mov	$1, %edx
+	wrmsr
+	movl	ticks(%rip), %ebx
+wait_self:
+	cli
+	cmpl	$1, self_count(%rip)
+	jb	1f
+	cmpl	$1, logical_count(%rip)
+	jae	self_done
+1:	mov	ticks(%rip), %eax
+	sub	%ebx, %eax
+	cmp	$20000, %eax
+	jae	timeout
+	sti
+	hlt
+	jmp	wait_self
+self_done:
+	sti
+	lea	msg_self(%rip), %rsi
+	call	puts
+
+	/* the APs: INIT, SIPI, SIPI to all but self, through the 64-bit ICR */
+	lea	ap_start(%rip), %rsi
+	mov	$TRAMP, %rdi
+	mov	$(ap_end - ap_start), %rcx
+	rep movsb
+	mov	$X2(0x300), %ecx
+	xor	%edx, %edx
+	mov	$0x000C4500, %eax
+	wrmsr
+	mov	$0x000C4600 + (TRAMP >> 12), %eax
+	wrmsr
+	wrmsr
+wait_aps:
+	cli
+	call	count_ipis
+	mov	expected(%rip), %eax
+	cmp	%eax, ap_count(%rip)
+	jne	2f
+	cmp	%eax, ipi_count(%rip)
+	je	aps_done
+2:	cmpl	$30000, ticks(%rip)
+	jae	timeout
+	sti
+	hlt
+	jmp	wait_aps
+aps_done:
+	sti
+	lea	msg_aps(%rip), %rsi
+	mov	ap_count(%rip), %eax
+	call	put_num_line
+	lea	msg_ipis(%rip), %rsi
+	mov	ipi_count(%rip), %eax
+	call	put_num_line
+
+	cmpl	$3, gp_count(%rip)
+	jne	fail
+	lea	msg_ok(%rip), %rsi
+	call	puts
+	xor	%eax, %eax
+	jmp	exit
+fail:	mov	$1, %eax
+	jmp	exit
+timeout:
+	lea	msg_timeout(%rip), %rsi
+	call	puts
+	mov	$2, %eax
+exit:	mov	$0x501, %dx
+	outl	%eax, %dx
+	cli
+	hlt
+
+/* ipi_count = the number of bits in ipi_mask (no POPCNT: it may be missing) */
+count_ipis:
+	mov	ipi_mask(%rip), %edx
+	xor	%eax, %eax
+1:	test	%edx, %edx
+	jz	2f
+	mov	%edx, %ecx
+	dec	%ecx
+	and	%ecx, %edx
+	inc	%eax
+	jmp	1b
+2:	mov	%eax, ipi_count(%rip)
+	ret
+
+/* ecx = vector, rsi = handler (preserves both) */
+set_vector:
+	push	%rsi
+	lea	idt(%rip), %rdi
+	mov	%ecx, %eax
+	shl	$4, %eax
+	add	%rax, %rdi
+	call	set_gate
+	pop	%rsi
+	ret
+/* rdi = gate, rsi = handler */
+set_gate:
+	mov	%rsi, %rax
+	movw	%ax, (%rdi)
+	movw	$0x10, 2(%rdi)
+	movw	$0x8E00, 4(%rdi)
+	shr	$16, %rax
+	movw	%ax, 6(%rdi)
+	shr	$16, %rax
+	movl	%eax, 8(%rdi)
+	movl	$0, 12(%rdi)
+	ret
+
+/* rsi = NUL-terminated string */
+puts:
+	push	%rax
+	push	%rdx
+1:	movb	(%rsi), %al
+	testb	%al, %al
+	jz	2f
+	mov	$UART, %dx
+	outb	%al, %dx
+	inc	%rsi
+	jmp	1b
+2:	pop	%rdx
+	pop	%rax
+	ret
+
+/* rsi = label, eax = number: "label N\n" */
+put_num_line:
+	push	%rcx
+	push	%rdx
+	call	puts
+	lea	numbuf+11(%rip), %rsi
+	movb	$0, (%rsi)
+	mov	$10, %ecx
+1:	xor	%edx, %edx
+	div	%ecx
+	add	$'0', %dl
+	dec	%rsi
+	movb	%dl, (%rsi)
+	test	%eax, %eax
+	jnz	1b
+	call	puts
+	lea	msg_nl(%rip), %rsi
+	call	puts
+	pop	%rdx
+	pop	%rcx
+	ret
+
+/* EOI through the x2APIC MSR (rax, rcx, rdx saved by the caller) */
+#define EOI \
+	mov	$X2(0xB0), %ecx; \
+	xor	%eax, %eax; \
+	xor	%edx, %edx; \
+	wrmsr
+
+#define HANDLER(name, counter) \
+name:	push	%rax; push %rcx; push %rdx; \
+	lock incl counter(%rip); \
+	EOI; \
+	pop	%rdx; pop %rcx; pop %rax; \
+	iretq
+
+/* vector 0x50 + n: bit n of ipi_mask, for n = 0..15 */
+ipi_handlers:
+	.irp	n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
+ipi_handler_\n:
+	push	%rax
+	push	%rcx
+	push	%rdx
+	lock btsl $\n, ipi_mask(%rip)
+	jmp	ipi_eoi
+	.endr
+ipi_eoi:
+	EOI
+	pop	%rdx
+	pop	%rcx
+	pop	%rax
+	iretq
+HANDLER(timer_handler, ticks)
+HANDLER(self_handler, self_count)
+HANDLER(logical_handler, logical_count)
+
+/* #GP: counted, and the 2-byte RDMSR or WRMSR that raised it skipped */
+gp_handler:
+	lock incl gp_count(%rip)
+	add	$8, %rsp			/* the error code */
+	addq	$2, (%rsp)
+	iretq
+
+spurious_handler:
+	iretq
+
+unexpected:
+	lea	msg_unexpected(%rip), %rsi
+	call	puts
+	mov	$99, %eax
+	jmp	exit
+
+/* --- the AP trampoline, copied to TRAMP and started in real mode --------- */
+	.code16
+ap_start:
+	cli
+	mov	%cs, %ax
+	mov	%ax, %ds
+	lgdtl	ap_gdtr - ap_start
+	mov	%cr0, %eax
+	or	$1, %eax
+	mov	%eax, %cr0
+	ljmpl	$0x08, $(TRAMP + ap32 - ap_start)
+	.code32
+ap32:
+	mov	$0x10, %ax
+	mov	%ax, %ds
+	mov	%ax, %es
+	mov	%ax, %ss
+	mov	$MSR_APIC_BASE, %ecx		/* x2APIC mode, enabled */
+	rdmsr
+	or	$0xC00, %eax
+	wrmsr
+	mov	$X2(0xF0), %ecx
+	mov	$0x1FF, %eax
+	xor	%edx, %edx
+	wrmsr
+	lock incl ap_count
+	mov	$X2(0x20), %ecx			/* vector 0x50 + x2APIC ID */
+	rdmsr
+	add	$0x4050, %eax			/* fixed, physical */
+	xor	%edx, %edx			/* to x2APIC ID 0 */
+	mov	$X2(0x300), %ecx
+	wrmsr
+1:	cli
+	hlt
+	jmp	1b
+	.p2align 3
+ap_gdt:
+	.quad	0
+	.quad	0x00CF9A000000FFFF		/* 32-bit code */
+	.quad	0x00CF92000000FFFF		/* data */
+ap_gdtr:
+	.word	3 * 8 - 1
+	.long	TRAMP + ap_gdt - ap_start
+ap_end:
+
+	.section .rodata
+msg_absent:	.asciz	"x2apic: not offered\n"
+msg_id:		.asciz	"x2apic: bsp id "
+msg_ldr:	.asciz	"x2apic: bsp ldr "
+msg_gp:		.asciz	"x2apic: gp "
+msg_self:	.asciz	"x2apic: self ipis ok\n"
+msg_aps:	.asciz	"x2apic: aps "
+msg_ipis:	.asciz	"x2apic: ipis "
+msg_ok:		.asciz	"x2apic: all ok\n"
+msg_timeout:	.asciz	"x2apic: timeout\n"
+msg_unexpected:	.asciz	"x2apic: unexpected interrupt or exception\n"
+msg_nl:		.asciz	"\n"
+
+	.section .data
+	.p2align 4
+idtr:	.word	256 * 16 - 1
+	.quad	idt
+	.p2align 2
+expected:	.long	0
+ap_count:	.long	0
+ipi_count:	.long	0
+ipi_mask:	.long	0
+ticks:		.long	0
+gp_count:	.long	0
+self_count:	.long	0
+logical_count:	.long	0
+numbuf:		.space	12
+
+	.section .bss
+	.p2align 12
+idt:	.space	256 * 16
+	.space	16384
+stack_top:
