@@ -10,7 +10,7 @@ $(O)/gvm: $(O)/vmm/gvm.o $(LIBS_ALL)
 # tests, linked at 2 MiB and entered through the 64-bit boot protocol.
 vmm_guest_SRCS := $(wildcard tests/vmm/*.S)
 TEST_PROGS += $(vmm_guest_SRCS:tests/vmm/%.S=$(O)/tests/vmm/%.elf)
-$(O)/tests/vmm/%.elf: tests/vmm/%.S
+$(O)/tests/vmm/%.elf: tests/vmm/%.S tests/vmm/guest.inc
 	@mkdir -p $(@D)
 	$(CC) -nostdlib -static -no-pie -Wl,--build-id=none -Wl,-Ttext=0x200000 \
 		-Wl,-z,noexecstack -Wl,-e,_start -o $@ $<

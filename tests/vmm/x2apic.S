@@ -199,79 +199,7 @@ exit:	mov	$0x501, %dx
 	cli
 	hlt
 
-/* ipi_count = the number of bits in ipi_mask (no POPCNT: it may be missing) */
-count_ipis:
-	mov	ipi_mask(%rip), %edx
-	xor	%eax, %eax
-1:	test	%edx, %edx
-	jz	2f
-	mov	%edx, %ecx
-	dec	%ecx
-	and	%ecx, %edx
-	inc	%eax
-	jmp	1b
-2:	mov	%eax, ipi_count(%rip)
-	ret
-
-/* ecx = vector, rsi = handler (preserves both) */
-set_vector:
-	push	%rsi
-	lea	idt(%rip), %rdi
-	mov	%ecx, %eax
-	shl	$4, %eax
-	add	%rax, %rdi
-	call	set_gate
-	pop	%rsi
-	ret
-/* rdi = gate, rsi = handler */
-set_gate:
-	mov	%rsi, %rax
-	movw	%ax, (%rdi)
-	movw	$0x10, 2(%rdi)
-	movw	$0x8E00, 4(%rdi)
-	shr	$16, %rax
-	movw	%ax, 6(%rdi)
-	shr	$16, %rax
-	movl	%eax, 8(%rdi)
-	movl	$0, 12(%rdi)
-	ret
-
-/* rsi = NUL-terminated string */
-puts:
-	push	%rax
-	push	%rdx
-1:	movb	(%rsi), %al
-	testb	%al, %al
-	jz	2f
-	mov	$UART, %dx
-	outb	%al, %dx
-	inc	%rsi
-	jmp	1b
-2:	pop	%rdx
-	pop	%rax
-	ret
-
-/* rsi = label, eax = number: "label N\n" */
-put_num_line:
-	push	%rcx
-	push	%rdx
-	call	puts
-	lea	numbuf+11(%rip), %rsi
-	movb	$0, (%rsi)
-	mov	$10, %ecx
-1:	xor	%edx, %edx
-	div	%ecx
-	add	$'0', %dl
-	dec	%rsi
-	movb	%dl, (%rsi)
-	test	%eax, %eax
-	jnz	1b
-	call	puts
-	lea	msg_nl(%rip), %rsi
-	call	puts
-	pop	%rdx
-	pop	%rcx
-	ret
+#include "guest.inc"
 
 /* EOI through the x2APIC MSR (rax, rcx, rdx saved by the caller) */
 #define EOI \
@@ -394,7 +322,6 @@ ticks:		.long	0
 gp_count:	.long	0
 self_count:	.long	0
 logical_count:	.long	0
-numbuf:		.space	12
 
 	.section .bss
 	.p2align 12
