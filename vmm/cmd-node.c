@@ -339,7 +339,7 @@ static int node_setup_rank0(struct node *n)
 	m->ram_size = n->t->ram_size;
 	m->remote_distance = n->o.topo.remote_distance;
 	m->features = n->o.features;
-	cpuid_features_resolve(&m->features, host_kernel_emulated(n->host, &why));
+	cpuid_features_resolve(&m->features, host_kernel_emulated(n->host, &why), n->t->x2apic);
 	m->nr_caches = n->t->nr_caches;
 	memcpy(m->caches, n->t->caches, sizeof(m->caches));
 	m->stats = n->o.stats;

@@ -157,7 +157,7 @@ static int run_main(int argc, char **argv)
 	cfg.report_silence_s = o.report_silence;
 	cfg.host = host;
 	cfg.cpu_features = o.features;
-	cpuid_features_resolve(&cfg.cpu_features, host_kernel_emulated(host, &why));
+	cpuid_features_resolve(&cfg.cpu_features, host_kernel_emulated(host, &why), t->x2apic);
 	pr_debug("CPU features: %s (%s)",
 		 cpuid_features_format(&cfg.cpu_features, fbuf, sizeof(fbuf)), why);
 

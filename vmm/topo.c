@@ -16,7 +16,6 @@
 
 #define TOPO_DEFAULT_REMOTE_DISTANCE 20
 #define TOPO_MAX_DISTANCE 254 /* 255 means "unreachable" in a SLIT */
-#define TOPO_MAX_APIC_ID 254  /* 0xff is the xAPIC broadcast */
 
 /*
  * Give a cache a geometry CPUID can express exactly (leaf 4 and 0x8000001D
@@ -108,8 +107,8 @@ int topo_build(const struct topo_params *p, struct vm_topology *t, char *err)
 	} else {
 		per_node = host_nr_cores(host) / host_nodes;
 		t->nr_cpus = (per_node ? per_node : 1) * nodes;
-		if (t->nr_cpus > TOPO_MAX_CPUS)
-			t->nr_cpus = TOPO_MAX_CPUS / nodes * nodes;
+		if (t->nr_cpus > TOPO_MAX_XAPIC_CPUS)
+			t->nr_cpus = TOPO_MAX_XAPIC_CPUS / nodes * nodes;
 	}
 	if (p->ram_size) {
 		ram = p->ram_size;
@@ -120,7 +119,7 @@ int topo_build(const struct topo_params *p, struct vm_topology *t, char *err)
 	}
 
 	if (t->nr_cpus > TOPO_MAX_CPUS) {
-		SETERR("%u vCPUs asked for; at most %u are supported (xAPIC)", t->nr_cpus,
+		SETERR("%u vCPUs asked for; at most %u are supported", t->nr_cpus,
 		    TOPO_MAX_CPUS);
 		goto out;
 	}
@@ -150,10 +149,11 @@ int topo_build(const struct topo_params *p, struct vm_topology *t, char *err)
 	max_apic = ((nodes - 1) << bits) | ((per_node - 1) << topo_thread_bits(t));
 	if (max_apic > TOPO_MAX_APIC_ID) {
 		SETERR("%u NUMA nodes of %u vCPUs need APIC IDs up to %u (%u bits per package); "
-		    "xAPIC allows at most %u: use fewer vCPUs per node or fewer nodes",
+		    "x2APIC without an IOMMU reaches %u: use fewer vCPUs per node or fewer nodes",
 		    nodes, per_node, max_apic, bits, TOPO_MAX_APIC_ID);
 		goto out;
 	}
+	t->x2apic = max_apic > TOPO_MAX_XAPIC_ID;
 
 	top_gpa = topo_ram_to_gpa(ram - 1) + 1;
 	if (host_phys_bits(host) < 64 && top_gpa > (1ull << host_phys_bits(host))) {

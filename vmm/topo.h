@@ -17,12 +17,20 @@
 #ifndef GVM_VMM_TOPO_H
 #define GVM_VMM_TOPO_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
 struct host; /* vmm/host.h */
 
-#define TOPO_MAX_CPUS 255 /* xAPIC: APIC IDs 0..254 */
+#define TOPO_MAX_CPUS 1024      /* KVM's own limit per VM, on the hosts of 2026 */
+#define TOPO_MAX_XAPIC_CPUS 255 /* the default never goes beyond xAPIC */
+#define TOPO_MAX_XAPIC_ID 254   /* 0xff is the xAPIC broadcast */
+/*
+ * x2APIC: the IOAPIC's extended destination ID (Linux's, without an IOMMU)
+ * reaches 15-bit APIC IDs.
+ */
+#define TOPO_MAX_APIC_ID 0x7FFF
 #define TOPO_MAX_NODES 64
 #define TOPO_MAX_LOCAL_NODES 8 /* guest NUMA nodes one instance (one host) holds */
 #define TOPO_MAX_CACHES 4
@@ -69,6 +77,11 @@ struct vm_topology {
 	unsigned threads_per_core;
 	unsigned cores_per_package;
 	uint64_t ram_size;
+	/*
+	 * An APIC ID above TOPO_MAX_XAPIC_ID: the guest needs x2APIC (the
+	 * CPUID bit, x2APIC entries in the MADT and the SRAT).
+	 */
+	bool x2apic;
 	struct topo_cpu cpus[TOPO_MAX_CPUS];
 	struct topo_node nodes[TOPO_MAX_NODES];
 	uint8_t distance[TOPO_MAX_NODES][TOPO_MAX_NODES]; /* SLIT: 10 local, > 10 remote */

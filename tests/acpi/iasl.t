@@ -25,6 +25,14 @@ field() { # file label
 	sed -n "s/^\[[0-9A-F]*h [0-9]* *[0-9]*\] *$2 : \([0-9A-Fa-f]*\).*/\1/p" "$1"
 }
 
+# A field of the subtables of one type only, one value a line.
+sub_field() { # file type label
+	awk -v ty="$2" -v l="$3" '
+		{ line = $0; sub(/^\[[^]]*\] */, "", line); n = split(line, kv, " : ") }
+		n == 2 && kv[1] == "Subtable Type" { cur = substr(kv[2], 1, 2); next }
+		n == 2 && cur == ty && kv[1] == l { v = kv[2]; sub(/ .*/, "", v); print v }' "$1"
+}
+
 check_case() { # name nodes vcpus mem distance
 	case=$1 nodes=$2 vcpus=$3 mem=$4 dist=$5
 	local dir=$GVM_TEST_TMP/$case per=$(($3 / $2)) memsz=$(($4 * GiB))
@@ -46,16 +54,29 @@ check_case() { # name nodes vcpus mem distance
 		fi
 	done
 
-	# MADT: one LAPIC per vCPU, in order, with the bit-packed APIC IDs.
-	local b=$(bits "$per") want_ids="" want_pd=""
+	# MADT: one LAPIC per vCPU, in order, with the bit-packed APIC IDs;
+	# those above 254 in x2APIC entries (which come after: IDs grow).
+	local b=$(bits "$per") want_ids="" want_pd="" want_x2=0 id
 	for ((i = 0; i < vcpus; i++)); do
-		want_ids+=$(printf '%02X ' $(((i / per) << b | (i % per))))
-		want_pd+=$(printf '%02X ' $((i / per)))
+		id=$(((i / per) << b | (i % per)))
+		if [ $id -gt 254 ]; then
+			want_ids+=$(printf '%08X ' $id)
+			want_pd+=$(printf '%08X ' $((i / per)))
+			want_x2=1
+		else
+			want_ids+=$(printf '%02X ' $id)
+			want_pd+=$(printf '%02X ' $((i / per)))
+		fi
 	done
-	local got=$(field "$dir/APIC.dsl" "Local Apic ID" | tr '\n' ' ')
+	local got=$( (sub_field "$dir/APIC.dsl" 00 "Local Apic ID"
+		sub_field "$dir/APIC.dsl" 09 "Processor x2Apic ID") | tr '\n' ' ')
 	[ "$got" = "$want_ids" ] || bad "MADT APIC IDs: got '$got', want '$want_ids'"
-	got=$(field "$dir/APIC.dsl" "Processor ID" | head -n "$vcpus" | wc -l)
+	got=$( (sub_field "$dir/APIC.dsl" 00 "Processor ID"
+		sub_field "$dir/APIC.dsl" 09 "Processor UID") | wc -l)
 	[ "$got" = "$vcpus" ] || bad "MADT has $got processors, want $vcpus"
+	got=$(sub_field "$dir/APIC.dsl" 0A "Interrupt Input LINT")
+	[ "$got" = "$([ $want_x2 = 1 ] && echo 01)" ] ||
+		bad "MADT: x2APIC NMI on LINT '$got' ($([ $want_x2 = 1 ] || echo "none ")wanted)"
 	grep -q "Address : FEC00000" "$dir/APIC.dsl" || bad "MADT: no IOAPIC at 0xFEC00000"
 	[ "$(grep -c 'Subtable Type : 02 \[Interrupt Source Override\]' "$dir/APIC.dsl")" = 2 ] ||
 		bad "MADT: want 2 interrupt source overrides"
@@ -65,9 +86,11 @@ check_case() { # name nodes vcpus mem distance
 		grep -q "Interrupt Input LINT : 01" "$dir/APIC.dsl" || bad "MADT: no NMI on LINT1"
 
 	# SRAT: each APIC ID in its node's proximity domain...
-	got=$(field "$dir/SRAT.dsl" "Apic ID" | tr '\n' ' ')
+	got=$( (sub_field "$dir/SRAT.dsl" 00 "Apic ID"
+		sub_field "$dir/SRAT.dsl" 02 "Apic ID") | tr '\n' ' ')
 	[ "$got" = "$want_ids" ] || bad "SRAT APIC IDs: got '$got', want '$want_ids'"
-	got=$(field "$dir/SRAT.dsl" "Proximity Domain Low(8)" | tr '\n' ' ')
+	got=$( (sub_field "$dir/SRAT.dsl" 00 "Proximity Domain Low(8)"
+		sub_field "$dir/SRAT.dsl" 02 "Proximity Domain") | tr '\n' ' ')
 	[ "$got" = "$want_pd" ] || bad "SRAT CPU domains: got '$got', want '$want_pd'"
 	# ...and each node's RAM, split at the 3-4 GiB hole, node 0 from 0.
 	local want_mem="" per_mem=$((memsz / nodes))
@@ -82,7 +105,7 @@ check_case() { # name nodes vcpus mem distance
 			want_mem+=$(printf '%08X:%016X:%016X ' $n $s $per_mem)
 		fi
 	done
-	got=$(paste -d: <(field "$dir/SRAT.dsl" "Proximity Domain") \
+	got=$(paste -d: <(sub_field "$dir/SRAT.dsl" 01 "Proximity Domain") \
 		<(field "$dir/SRAT.dsl" "Base Address") <(field "$dir/SRAT.dsl" "Address Length") |
 		tr '\n' ' ')
 	[ "$got" = "$want_mem" ] || bad "SRAT memory: got '$got', want '$want_mem'"
@@ -138,4 +161,7 @@ check_case above-4g 2 2 10 20
 check_case split-node 3 6 6 31
 check_case max-cpus 1 255 1 20
 check_case max-cpus-2n 2 254 8 20
+# x2APIC entries: APIC IDs 256 and above (2 x 150), and 1024 vCPUs in 4 nodes
+check_case x2apic-2n 2 300 2 20
+check_case x2apic-1024 4 1024 4 20
 exit $fail

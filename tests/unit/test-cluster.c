@@ -143,7 +143,7 @@ static void test_config_checks(void)
 		   "rank 0 describes 18 NUMA nodes for 2 instances");
 	BAD_CONFIG(nr_cpus, 0, "rank 0 describes 0 vCPUs for 2 NUMA nodes");
 	BAD_CONFIG(nr_cpus, 3, "rank 0 describes 3 vCPUs for 2 NUMA nodes");
-	BAD_CONFIG(nr_cpus, TOPO_MAX_CPUS + 1, "describes 256 vCPUs");
+	BAD_CONFIG(nr_cpus, TOPO_MAX_CPUS + 1, "describes 1025 vCPUs");
 	BAD_CONFIG(ram_size, 0, "rank 0 describes 0 bytes of RAM for 2 NUMA nodes");
 	BAD_CONFIG(ram_size, 2 * TOPO_NODE_ALIGN + 2, "bytes of RAM for 2 NUMA nodes");
 	BAD_CONFIG(ram_size, 3 * TOPO_NODE_ALIGN, "bytes of RAM for 2 NUMA nodes");

@@ -332,15 +332,51 @@ static void test_modifiers(void)
 	CHECK(cpuid_features_parse("host,,+lm", &f, err) == -1);
 	CHECK(cpuid_features_parse("+avx", &f, err) == 0 && f.base == CPUID_BASE_AUTO);
 	CHECK(cpuid_features_parse(NULL, &f, err) == 0 && f.base == CPUID_BASE_AUTO);
-	cpuid_features_resolve(&f, true);
+	cpuid_features_resolve(&f, true, false);
 	CHECK_EQ(f.base, CPUID_BASE_CONSERVATIVE);
 	f.base = CPUID_BASE_AUTO;
-	cpuid_features_resolve(&f, false);
+	cpuid_features_resolve(&f, false, false);
 	CHECK_EQ(f.base, CPUID_BASE_HOST);
 	f.base = CPUID_BASE_AUTO;
 	CHECK(cpuid_build(sup, &t, &f, 0, err) == NULL && strstr(err, "resolved"));
 	CHECK(cpuid_features_parse("host", &f, err) == 0);
 	CHECK(cpuid_build(sup, &t, &f, 1, err) == NULL && strstr(err, "vCPU 1"));
+}
+
+/* More than 255 vCPUs: x2APIC, which resolving adds unless -x2apic removed it. */
+static void test_x2apic_topology(void)
+{
+	static struct vm_topology t;
+	struct cpuid_features f;
+	char err[CPUID_ERR_MAX];
+	struct kvm_cpuid2 *c;
+
+	topo(2, 300, &t);
+	CHECK(t.x2apic && t.cpus[299].apic_id == (1u << 8 | 149));
+	CHECK(cpuid_features_parse("conservative", &f, err) == 0);
+	cpuid_features_resolve(&f, true, t.x2apic);
+	CHECK(cpuid_features_x2apic(&f));
+	c = cpuid_build(sup, &t, &f, 299, err);
+	CHECK(c && has(c, 1, 0, C, 21));
+	CHECK(c && leaf(c, 0xb, 0)->edx == t.cpus[299].apic_id); /* the whole x2APIC ID */
+	/* the IOAPIC's extended destination ID, where KVM's leaves are */
+	if (cpuid_find(sup, 0x40000001, 0))
+		CHECK(c && has(c, 0x40000001, 0, A, 15));
+	free(c);
+	CHECK(cpuid_features_parse("conservative,-x2apic", &f, err) == 0);
+	cpuid_features_resolve(&f, true, t.x2apic);
+	CHECK(!cpuid_features_x2apic(&f));
+	c = cpuid_build(sup, &t, &f, 0, err);
+	CHECK(!c && strstr(err, "x2APIC"));
+	free(c);
+	/* 255 vCPUs or fewer: no x2APIC unless asked, no extended destination */
+	topo(1, 255, &t);
+	CHECK(!t.x2apic);
+	CHECK(cpuid_features_parse("conservative", &f, err) == 0);
+	cpuid_features_resolve(&f, true, t.x2apic);
+	c = cpuid_build(sup, &t, &f, 0, err);
+	CHECK(c && !has(c, 1, 0, C, 21) && !has(c, 0x40000001, 0, A, 15));
+	free(c);
 }
 
 /* The same real table, presented as an AMD host with the topology extensions. */
@@ -469,6 +505,7 @@ int main(void)
 	RUN(test_cache_leaves);
 	RUN(test_feature_sets);
 	RUN(test_modifiers);
+	RUN(test_x2apic_topology);
 	RUN(test_amd);
 	RUN(test_guest_sees_it);
 	free(intel);

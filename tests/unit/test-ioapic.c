@@ -107,6 +107,16 @@ static void test_edge(void)
 	/* an out-of-range pin is ignored */
 	ioapic_set_irq(io, IOAPIC_NR_PINS, true);
 	CHECK_EQ(nr_sent, 4);
+	/*
+	 * the extended destination ID: bits 55:49 are the APIC ID's bits 14:8
+	 * (APIC ID 0x345 = 0x03 << 8 | 0x45); bits 48 and below stay reserved
+	 */
+	redir(io, 5, 0x4500000000000045ull | 0x03ull << 49 | 1ull << 48);
+	CHECK_EQ(rte_of(io, 5), 0x4500000000000045ull | 0x03ull << 49);
+	ioapic_set_irq(io, 5, true);
+	CHECK_EQ(nr_sent, 5);
+	CHECK_EQ(sent[4].dest, 0x345);
+	CHECK(!sent[4].x2apic && !sent[4].logical);
 	ioapic_destroy(io);
 }
 

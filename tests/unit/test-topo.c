@@ -82,7 +82,7 @@ static void test_apic_ids(void)
 		CHECK_EQ(t.cpus[i].apic_id, three_by_five[i]);
 }
 
-static void test_255_cpus(void)
+static void test_many_cpus(void)
 {
 	static struct vm_topology t;
 	char err[TOPO_ERR_MAX];
@@ -102,11 +102,22 @@ static void test_255_cpus(void)
 		seen[t.cpus[i].apic_id] = 1;
 	}
 
-	/* 3 x 85 needs package 2 at 2 << 7 = 256 and beyond: more than xAPIC has. */
-	CHECK(build(3, 255, 3 * GiB, &t, err) == -1);
-	CHECK(strstr(err, "340") && strstr(err, "254"));
-	CHECK(build(1, 256, 1 * GiB, &t, err) == -1);
-	CHECK(strstr(err, "256 vCPUs") && strstr(err, "255"));
+	CHECK(!t.x2apic);
+
+	/* 3 x 85 needs package 2 at 2 << 7 = 256 and beyond: x2APIC, and x2APIC entries */
+	CHECK(build(3, 255, 3 * GiB, &t, err) == 0);
+	CHECK(t.x2apic && t.cpus[170].apic_id == 256 && t.cpus[254].apic_id == 340);
+	CHECK(build(1, 256, 1 * GiB, &t, err) == 0 && t.x2apic && t.cpus[255].apic_id == 255);
+	CHECK(build(4, 1024, 4 * GiB, &t, err) == 0 && t.x2apic);
+	CHECK_EQ(t.cpus[1023].apic_id, 3u << 8 | 255);
+	for (unsigned i = 0; i < 1024; i++)
+		CHECK_EQ(t.cpus[i].node, i / 256);
+	/*
+	 * The limit: KVM's vCPUs per VM.  (APIC IDs stay below 2048 within it,
+	 * far from the 15 bits the IOAPIC's extended destination reaches.)
+	 */
+	CHECK(build(1, 1025, 1 * GiB, &t, err) == -1);
+	CHECK(strstr(err, "1025 vCPUs") && strstr(err, "1024"));
 }
 
 static void test_bad_counts(void)
@@ -379,7 +390,7 @@ int main(void)
 	}
 	RUN(test_one_cpu);
 	RUN(test_apic_ids);
-	RUN(test_255_cpus);
+	RUN(test_many_cpus);
 	RUN(test_bad_counts);
 	RUN(test_memory_ranges);
 	RUN(test_host_limits);

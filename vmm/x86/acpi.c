@@ -357,7 +357,10 @@ static void build_dsdt(struct acpi_buf *b, struct acpi_layout *l)
 	table_end(b, l, t, true);
 }
 
-/* 5.2.12 MADT: LAPICs, the IOAPIC, ISA overrides, LINT1 = NMI. */
+/*
+ * 5.2.12 MADT: LAPICs, the IOAPIC, ISA overrides, LINT1 = NMI.  APIC IDs
+ * above 254 get x2APIC entries (Linux takes those for them only).
+ */
 static void build_madt(struct acpi_buf *b, struct acpi_layout *l, const struct vm_topology *t)
 {
 	size_t start = table_begin(b, l, "APIC", 5);
@@ -365,6 +368,15 @@ static void build_madt(struct acpi_buf *b, struct acpi_layout *l, const struct v
 	put32(b, ACPI_LAPIC_GPA);
 	put32(b, 1);                        /* PCAT_COMPAT: dual 8259s present */
 	for (unsigned i = 0; i < t->nr_cpus; i++) {
+		if (t->cpus[i].apic_id > TOPO_MAX_XAPIC_ID) {
+			put8(b, 9);         /* processor local x2APIC */
+			put8(b, 16);
+			put16(b, 0);
+			put32(b, t->cpus[i].apic_id);
+			put32(b, 1);        /* enabled */
+			put32(b, i);        /* ACPI processor UID */
+			continue;
+		}
 		put8(b, 0);                 /* processor local APIC */
 		put8(b, 8);
 		put8(b, (uint8_t)i);        /* ACPI processor UID */
@@ -396,6 +408,15 @@ static void build_madt(struct acpi_buf *b, struct acpi_layout *l, const struct v
 	put8(b, 0xff);                      /* every processor */
 	put16(b, 0);                        /* flags: conforms */
 	put8(b, 1);                         /* LINT1 */
+	if (t->x2apic) {
+		put8(b, 0xA);               /* local x2APIC NMI */
+		put8(b, 12);
+		put16(b, 0);                /* flags: conforms */
+		put32(b, 0xFFFFFFFFu);      /* every processor */
+		put8(b, 1);                 /* LINT1 */
+		put8(b, 0);
+		put16(b, 0);
+	}
 	table_end(b, l, start, true);
 }
 
@@ -409,6 +430,17 @@ static void build_srat(struct acpi_buf *b, struct acpi_layout *l, const struct v
 	for (unsigned i = 0; i < t->nr_cpus; i++) {
 		uint32_t pd = t->cpus[i].node;
 
+		if (t->cpus[i].apic_id > TOPO_MAX_XAPIC_ID) {
+			put8(b, 2);         /* processor local x2APIC affinity */
+			put8(b, 24);
+			put16(b, 0);
+			put32(b, pd);
+			put32(b, t->cpus[i].apic_id);
+			put32(b, 1);        /* enabled */
+			put32(b, 0);        /* clock domain */
+			put32(b, 0);
+			continue;
+		}
 		put8(b, 0);                 /* processor local APIC affinity */
 		put8(b, 16);
 		put8(b, (uint8_t)pd);       /* proximity domain [7:0] */

@@ -149,7 +149,7 @@ static const struct {
 	{ "kvm_async_pf", "delivers page-ready events through the in-kernel LAPIC", false },
 	{ "kvm_async_pf_vmexit", "delivers page-ready events through the in-kernel LAPIC", false },
 	{ "kvm_async_pf_int", "delivers page-ready events through the in-kernel LAPIC", false },
-	{ "kvm_msi_ext_dest_id", "is for x2APIC-sized destinations", false },
+	{ "kvm_msi_ext_dest_id", "is set by gvm with x2APIC", true },
 	{ "kvm_steal_time", "makes KVM write per-vCPU pages of the DSM's guest RAM", false },
 	{ "kvm_poll_control", "is not implemented by gvm", false },
 	{ "kvm_hc_map_gpa_range", "is not implemented by gvm", false },
@@ -318,10 +318,14 @@ int cpuid_features_parse(const char *spec, struct cpuid_features *f, char *err)
 	return 0;
 }
 
-void cpuid_features_resolve(struct cpuid_features *f, bool kernel_emulated)
+void cpuid_features_resolve(struct cpuid_features *f, bool kernel_emulated, bool need_x2apic)
 {
+	int x = feature_index("x2apic");
+
 	if (f->base == CPUID_BASE_AUTO)
 		f->base = kernel_emulated ? CPUID_BASE_CONSERVATIVE : CPUID_BASE_HOST;
+	if (need_x2apic && x >= 0 && !bit_get(f->remove, (unsigned)x))
+		bit_put(f->add, (unsigned)x, true);
 }
 
 const char *cpuid_features_format(const struct cpuid_features *f, char *buf, size_t len)
@@ -640,6 +644,18 @@ struct kvm_cpuid2 *cpuid_build(const struct kvm_cpuid2 *s, const struct vm_topol
 		if (e && bit_get(on, i))
 			*reg(e, features[i].reg) |= 1u << features[i].bit;
 	}
+
+	if (t->x2apic && !is_on(on, "x2apic")) {
+		SETERR("APIC IDs above %u need x2APIC, which the CPU features remove (-x2apic)",
+		       TOPO_MAX_XAPIC_ID);
+		goto fail;
+	}
+	/*
+	 * With x2APIC, the IOAPIC's destinations reach 15-bit APIC IDs the
+	 * way Linux knows from KVM (the extended destination ID).
+	 */
+	if (is_on(on, "x2apic") && (e = entry(&b, 0x40000001, 0)) != NULL)
+		e->eax |= 1u << 15;
 
 	/* Leaf 1: APIC ID, logical processors per package, HTT, hypervisor. */
 	e = entry(&b, 1, 0);

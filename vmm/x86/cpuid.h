@@ -59,8 +59,11 @@ int cpuid_features_check(const struct cpuid_features *f, char *err);
  */
 bool cpuid_features_x2apic(const struct cpuid_features *f);
 
-/* Turn "auto" into host or conservative. */
-void cpuid_features_resolve(struct cpuid_features *f, bool kernel_emulated);
+/*
+ * Turn "auto" into host or conservative; add x2APIC where the topology
+ * needs it (an APIC ID above 254), unless -x2apic said otherwise.
+ */
+void cpuid_features_resolve(struct cpuid_features *f, bool kernel_emulated, bool need_x2apic);
 
 /* The canonical spelling, e.g. "conservative,+sse4_2", for logs. */
 const char *cpuid_features_format(const struct cpuid_features *f, char *buf, size_t len);

@@ -17,7 +17,8 @@ struct ioapic {
 };
 
 /* Writable bits of a redirection entry. */
-#define RTE_WRITABLE (0xFF000000000000FFull | 0x7ull << 8 | IOAPIC_RTE_LOGICAL | \
+#define RTE_WRITABLE (0xFF000000000000FFull | IOAPIC_RTE_EXT_DEST | 0x7ull << 8 | \
+		      IOAPIC_RTE_LOGICAL | \
 		      IOAPIC_RTE_LOW_ACTIVE | IOAPIC_RTE_LEVEL | IOAPIC_RTE_MASKED)
 
 struct ioapic *ioapic_create(uint8_t id, void (*send)(void *opaque, const struct apic_msg *m),
@@ -52,7 +53,7 @@ static struct apic_msg rte_msg(uint64_t rte)
 		.logical = rte & IOAPIC_RTE_LOGICAL,
 		.level = rte & IOAPIC_RTE_LEVEL,
 		.assert = true,
-		.dest = rte >> 56,
+		.dest = (uint32_t)(rte >> 56) | (uint32_t)((rte & IOAPIC_RTE_EXT_DEST) >> 49) << 8,
 		.src_cpu = APIC_SRC_NONE,
 	};
 }

@@ -28,6 +28,12 @@
 #define IOAPIC_REG_REDIR 0x10 /* + 2 * pin (low), + 2 * pin + 1 (high) */
 
 #define IOAPIC_RTE_MASKED (1ull << 16)
+/*
+ * Bits 14:8 of the destination APIC ID, where the IOAPIC has none: the
+ * extended destination ID Linux uses under KVM (CPUID 0x40000001 EAX bit
+ * 15, offered with x2APIC) to reach 15-bit APIC IDs without an IOMMU.
+ */
+#define IOAPIC_RTE_EXT_DEST (0x7Full << 49)
 #define IOAPIC_RTE_LEVEL (1ull << 15)
 #define IOAPIC_RTE_REMOTE_IRR (1ull << 14)
 #define IOAPIC_RTE_LOW_ACTIVE (1ull << 13)
