@@ -58,6 +58,9 @@ void topo_print(const struct vm_topology *t, FILE *f)
 		"%u thread%s per core\n", t->nr_nodes, t->nr_nodes > 1 ? "s" : "",
 		t->cores_per_package, t->cores_per_package > 1 ? "s" : "",
 		t->threads_per_core, t->threads_per_core > 1 ? "s" : "");
+	if (t->x2apic)
+		fprintf(f, "apic: x2APIC (APIC IDs above %u; MADT and SRAT x2APIC entries)\n",
+			TOPO_MAX_XAPIC_ID);
 	for (unsigned n = 0; n < t->nr_nodes; n++) {
 		const struct topo_node *node = &t->nodes[n];
 		struct topo_range r[TOPO_NODE_RANGES_MAX];

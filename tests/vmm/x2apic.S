@@ -1,7 +1,7 @@
 /*
- * x2APIC test guest (gvm run --cpu-features ...,+x2apic).  The kernel
- * command line is one digit: how many APs to expect.  The BSP, in 64-bit
- * mode:
+ * x2APIC test guest (gvm run --cpu-features ...,+x2apic, or more than 255
+ * vCPUs).  The kernel command line is how many APs to expect (decimal).
+ * The BSP, in 64-bit mode:
  *   - finds x2APIC in CPUID leaf 1 (else prints "x2apic: not offered" and
  *     exits with 3);
  *   - switches its LAPIC to x2APIC mode (IA32_APIC_BASE.EXTD), reads its ID
@@ -12,7 +12,9 @@
  *   - sends itself a SELF IPI (vector 0x40) and a logical IPI (cluster 0,
  *     member bit 0: vector 0x45) through the 64-bit ICR;
  *   - starts every AP with INIT, SIPI, SIPI (all but self); each AP turns
- *     x2APIC on and sends the BSP, by x2APIC ID 0, vector 0x50 + its ID;
+ *     x2APIC on, records its x2APIC ID and sends the BSP, by x2APIC ID 0,
+ *     vector 0x50 + its ID modulo 16; the BSP checks that the vectors that
+ *     arrived are those of the IDs recorded, and prints the largest ID;
  *   - prints what it counted and exits with 0 if all went as expected, 1
  *     if not, 2 on a timeout (20 s, 30 s for the APs: hosts may be busy),
  *     99 on an unexpected exception or vector.
@@ -27,9 +29,17 @@
 	.globl _start
 _start:
 	lea	stack_top(%rip), %rsp
-	movzbl	(0x20000), %eax			/* the command line's first byte */
-	sub	$'0', %eax
-	mov	%eax, expected(%rip)
+	xor	%eax, %eax			/* the command line: a decimal number */
+	mov	$0x20000, %esi
+1:	movzbl	(%rsi), %ecx
+	sub	$'0', %ecx
+	cmp	$9, %ecx
+	ja	2f
+	imul	$10, %eax, %eax
+	add	%ecx, %eax
+	inc	%rsi
+	jmp	1b
+2:	mov	%eax, expected(%rip)
 
 	lea	idt(%rip), %rdi
 	lea	unexpected(%rip), %rsi
@@ -162,13 +172,10 @@ self_done:
 	wrmsr
 wait_aps:
 	cli
-	call	count_ipis
 	mov	expected(%rip), %eax
 	cmp	%eax, ap_count(%rip)
-	jne	2f
-	cmp	%eax, ipi_count(%rip)
 	je	aps_done
-2:	cmpl	$30000, ticks(%rip)
+	cmpl	$30000, ticks(%rip)
 	jae	timeout
 	sti
 	hlt
@@ -178,9 +185,39 @@ aps_done:
 	lea	msg_aps(%rip), %rsi
 	mov	ap_count(%rip), %eax
 	call	put_num_line
-	lea	msg_ipis(%rip), %rsi
-	mov	ipi_count(%rip), %eax
+	/* the vectors the recorded IDs should have sent, and the largest ID */
+	xor	%ebx, %ebx			/* mask */
+	xor	%edi, %edi			/* largest ID */
+	xor	%ecx, %ecx
+3:	cmp	ap_count(%rip), %ecx
+	jae	4f
+	lea	ap_ids(%rip), %rax
+	mov	(%rax,%rcx,4), %edx
+	cmp	%edi, %edx
+	cmova	%edx, %edi
+	and	$15, %edx
+	bts	%edx, %ebx
+	inc	%ecx
+	jmp	3b
+4:	lea	msg_max(%rip), %rsi
+	mov	%edi, %eax
 	call	put_num_line
+	movl	ticks(%rip), %r12d
+wait_ipis:
+	cli
+	cmp	ipi_mask(%rip), %ebx
+	je	ipis_done
+	mov	ticks(%rip), %eax
+	sub	%r12d, %eax
+	cmp	$20000, %eax
+	jae	timeout
+	sti
+	hlt
+	jmp	wait_ipis
+ipis_done:
+	sti
+	lea	msg_ipis(%rip), %rsi
+	call	puts
 
 	cmpl	$3, gp_count(%rip)
 	jne	fail
@@ -215,7 +252,7 @@ name:	push	%rax; push %rcx; push %rdx; \
 	pop	%rdx; pop %rcx; pop %rax; \
 	iretq
 
-/* vector 0x50 + n: bit n of ipi_mask, for n = 0..15 */
+/* vector 0x50 + n: bit n of ipi_mask, for n = 0..15 (all of one size) */
 ipi_handlers:
 	.irp	n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
 ipi_handler_\n:
@@ -223,14 +260,12 @@ ipi_handler_\n:
 	push	%rcx
 	push	%rdx
 	lock btsl $\n, ipi_mask(%rip)
-	jmp	ipi_eoi
-	.endr
-ipi_eoi:
 	EOI
 	pop	%rdx
 	pop	%rcx
 	pop	%rax
 	iretq
+	.endr
 HANDLER(timer_handler, ticks)
 HANDLER(self_handler, self_count)
 HANDLER(logical_handler, logical_count)
@@ -276,9 +311,15 @@ ap32:
 	mov	$0x1FF, %eax
 	xor	%edx, %edx
 	wrmsr
-	lock incl ap_count
-	mov	$X2(0x20), %ecx			/* vector 0x50 + x2APIC ID */
+	mov	$X2(0x20), %ecx			/* the x2APIC ID, recorded */
 	rdmsr
+	mov	%eax, %ebx
+	mov	$1, %eax
+	lock xadd %eax, ap_slot
+	mov	%ebx, ap_ids(,%eax,4)
+	lock incl ap_count			/* after the ID: the BSP reads it then */
+	mov	%ebx, %eax			/* vector 0x50 + ID % 16 */
+	and	$15, %eax
 	add	$0x4050, %eax			/* fixed, physical */
 	xor	%edx, %edx			/* to x2APIC ID 0 */
 	mov	$X2(0x300), %ecx
@@ -303,7 +344,8 @@ msg_ldr:	.asciz	"x2apic: bsp ldr "
 msg_gp:		.asciz	"x2apic: gp "
 msg_self:	.asciz	"x2apic: self ipis ok\n"
 msg_aps:	.asciz	"x2apic: aps "
-msg_ipis:	.asciz	"x2apic: ipis "
+msg_ipis:	.asciz	"x2apic: ipis ok\n"
+msg_max:	.asciz	"x2apic: max ap id "
 msg_ok:		.asciz	"x2apic: all ok\n"
 msg_timeout:	.asciz	"x2apic: timeout\n"
 msg_unexpected:	.asciz	"x2apic: unexpected interrupt or exception\n"
@@ -316,6 +358,7 @@ idtr:	.word	256 * 16 - 1
 	.p2align 2
 expected:	.long	0
 ap_count:	.long	0
+ap_slot:	.long	0
 ipi_count:	.long	0
 ipi_mask:	.long	0
 ticks:		.long	0
@@ -326,5 +369,6 @@ logical_count:	.long	0
 	.section .bss
 	.p2align 12
 idt:	.space	256 * 16
+ap_ids:	.space	1024 * 4
 	.space	16384
 stack_top:
