@@ -32,15 +32,6 @@ munge_ensure || fail "cannot start munged"
 best_min() { sort -g | head -1; }
 best_max() { sort -g | tail -1; }
 
-# guest NAME GVM-ARGS...: run the probe, keep its output in $tmp/NAME, fail loudly
-guest() {
-	local name=$1
-	shift
-	"$gvm" run --kernel "$probe" "$@" >"$tmp/$name" 2>&1 </dev/null ||
-		{ cat "$tmp/$name"; fail "$name: gvm run $* failed"; }
-	grep -q '^result: PASS' "$tmp/$name" || { cat "$tmp/$name"; fail "$name: the probe failed"; }
-}
-
 echo "cluster-bench: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) host CPUs ($(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)), load $(cut -d' ' -f1-3 /proc/loadavg), $rounds rounds"
 echo "cluster-bench: every instance runs on this machine: a 'remote' access crosses loopback TCP and another process, not a network"
 

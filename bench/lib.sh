@@ -19,6 +19,14 @@ fail() { echo "$bench_name: $*" >&2; exit 1; }
 # field LINE KEY: the value of KEY=... in LINE
 field() { sed -n "s/.*[ :]$2=\([^ ]*\).*/\1/p" <<<"$1"; }
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
+# guest NAME GVM-ARGS...: run the probe, keep its output in $tmp/NAME, fail loudly
+guest() {
+	local name=$1
+	shift
+	"$gvm" run --kernel "$probe" "$@" >"$tmp/$name" 2>&1 </dev/null ||
+		{ cat "$tmp/$name"; fail "$name: gvm run $* failed"; }
+	grep -q '^result: PASS' "$tmp/$name" || { cat "$tmp/$name"; fail "$name: the probe failed"; }
+}
 # ratio A B [DIGITS]: A / B
 ratio() { awk -v a="$1" -v b="$2" -v d="${3:-2}" 'BEGIN { printf "%.*f", d, (b > 0 ? a / b : 0) }'; }
 

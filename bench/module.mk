@@ -47,6 +47,11 @@ bench-linux: progs images $(bench_TOOLS)
 	$(MAKE) SAN=0 linux-image
 	bench/linux-bench.sh $(O)
 
+# The probe in x2APIC against xAPIC mode, and its boot up to 512 vCPUs (bench/apic-bench.sh; ROUNDS=N).
+.PHONY: bench-apic
+bench-apic: progs images
+	bench/apic-bench.sh $(O)
+
 # One guest over several instances against one instance (bench/cluster-bench.sh; ROUNDS=N).
 .PHONY: bench-cluster
 bench-cluster: progs images

@@ -520,7 +520,7 @@ static int cl_dest_check(const struct cluster *c, unsigned peer, const struct wi
 			   (unsigned long long)cpu);
 	if (dfr == CL_DEST_X2APIC) {
 		/* x2APIC mode: the LDR follows from the ID; all ones is the broadcast */
-		if (id == APIC_X2_BROADCAST_ID || ldr != ((id >> 4) << 16 | 1u << (id & 0xF)))
+		if (id == APIC_X2_BROADCAST_ID || ldr != apic_x2apic_ldr(id))
 			return BAD("x2APIC destination change of vCPU %llu with APIC ID 0x%x LDR 0x%x",
 				   (unsigned long long)cpu, id, ldr);
 		return 0;

@@ -31,7 +31,7 @@ struct probe_cpu_report {
 	uint32_t lapic_id;     /* its LAPIC ID register */
 	uint32_t cpuid_apic;   /* CPUID.1:EBX[31:24] */
 	uint32_t cpuid_x2apic; /* CPUID.0xB:EDX, or PROBE_NONE without leaf 0xB */
-	uint32_t pad;
+	uint32_t logical_dest; /* the logical destination that reaches it alone, 0: none */
 	uint64_t up_tsc;       /* TSC when it reached its idle loop */
 	uint64_t pad2[5];
 } __attribute__((aligned(64)));
@@ -72,6 +72,7 @@ struct probe_bootinfo {
 	struct probe_range kchunk[PROBE_ACPI_MAX_DOMAINS];
 	char kernel_errors[PROBE_KERR_MAX]; /* "error: ...\n" lines */
 	uint32_t nr_kernel_errors;
+	uint32_t x2apic;             /* the LAPICs are in x2APIC mode */
 	struct acpi_topo acpi;
 	struct probe_cpu_report cpu[PROBE_MAX_CPUS]; /* index as in acpi.cpus */
 };

@@ -140,8 +140,8 @@ static void add_cpu(struct acpi_topo *t, uint32_t apic, uint32_t uid, uint32_t f
 		problem(t, "MADT: APIC ID %u listed twice", apic);
 		return;
 	}
-	if (apic >= 255) {
-		problem(t, "MADT: APIC ID %u needs x2APIC mode, which the probe does not use", apic);
+	if (apic == 0xffffffffu || (!x2 && apic == 0xff)) {
+		problem(t, "MADT: processor %u has the broadcast APIC ID 0x%x", uid, apic);
 		return;
 	}
 	if (t->nr_cpus == PROBE_ACPI_MAX_CPUS) {

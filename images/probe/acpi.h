@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PROBE_ACPI_MAX_CPUS 256
+#define PROBE_ACPI_MAX_CPUS 1024
 #define PROBE_ACPI_MAX_DOMAINS 64
 #define PROBE_ACPI_MAX_MEM 64
 #define PROBE_ACPI_ERR_MAX 1024

@@ -18,6 +18,9 @@
 #define PROBE_PAGE 0x200000
 #define PROBE_MAX_PHYS_GB 64 /* RAM above this is left unmapped */
 
+/* APIC IDs the AP entry can look up (x2APIC IDs go higher; the probe refuses them). */
+#define PROBE_APIC_ID_LIMIT 4096
+
 /* Per-CPU area: struct cpu_local at its base, the kernel stack up to its top. */
 #define PROBE_PERCPU_SIZE 0x4000
 
@@ -64,7 +67,5 @@
 #define CR4_OSXMMEXCPT 0x400
 #define MSR_EFER 0xc0000080
 #define EFER_LME 0x100
-
-#define LAPIC_ID_ADDR 0xfee00020
 
 #endif

@@ -93,6 +93,8 @@ static void check_shape(unsigned nodes, unsigned cpus, uint64_t ram)
 	for (unsigned i = 0; i < cpus && i < at.nr_cpus; i++) {
 		CHECK_EQ(at.cpus[i].apic_id, t->cpus[i].apic_id);
 		CHECK_EQ(at.cpus[i].domain, t->cpus[i].node);
+		/* x2APIC entries (MADT type 9, SRAT type 2) for the IDs xAPIC cannot hold */
+		CHECK_EQ(at.cpus[i].x2apic, t->cpus[i].apic_id > 254);
 	}
 	CHECK_EQ(at.nr_domains, nodes);
 	for (unsigned n = 0; n < nodes && n < at.nr_domains; n++) {
@@ -124,6 +126,8 @@ static void test_shapes(void)
 	check_shape(4, 8, 1 * GiB);
 	check_shape(2, 254, 2 * GiB);
 	check_shape(1, 255, 1 * GiB);
+	check_shape(2, 300, 2 * GiB); /* x2APIC: IDs 256-405 on node 1 */
+	check_shape(4, 1024, 4 * GiB);
 }
 
 /* Each case: a fresh (2 nodes, 4 vCPUs) set, one change, the message expected. */

@@ -515,7 +515,7 @@ static void bus_setup_ids(const uint32_t *ids)
 		nodes[i].e.bus = &bus;
 		nodes[i].l = lapic_create(i, ids[i], i == 0, &le);
 		nodes[i].port.deliver = node_deliver;
-		apic_bus_attach(&bus, i, ids[i] & 0xFF, &nodes[i].port);
+		apic_bus_attach(&bus, i, ids[i], &nodes[i].port);
 		lapic_write(nodes[i].l, LAPIC_SVR, 0x1FF);
 	}
 }
@@ -787,6 +787,22 @@ static void test_x2apic_destinations(void)
 	CHECK_EQ(who_got(0x5B), 1u << 2);
 	CHECK(lapic_msr_write(nodes[0].l, MSR(LAPIC_ICR_LO), 0x1FFFFull << 32 | 0x485C) == 0);
 	CHECK_EQ(who_got(0x5C), 0x2);
+	/*
+	 * An AP above 255 after reset, in xAPIC mode (its ID register says
+	 * 0x00), started by an x2APIC BSP: INIT and SIPI reach it by its
+	 * initial ID, before and after the INIT resets its LAPIC, as the vCPU
+	 * does.
+	 */
+	CHECK(lapic_set_base(nodes[3].l, APIC_DEFAULT_BASE) == 0);
+	CHECK(lapic_set_base(nodes[3].l, APIC_DEFAULT_BASE | LAPIC_BASE_ENABLE) == 0);
+	sync_dest(3);
+	CHECK_EQ(lapic_id(nodes[3].l), 0);
+	CHECK(lapic_msr_write(nodes[0].l, MSR(LAPIC_ICR_LO), 0x300ull << 32 | 0x4500) == 0);
+	CHECK(lapic_take_start(nodes[3].l, &sipi));
+	lapic_reset(nodes[3].l);
+	sync_dest(3);
+	CHECK(lapic_msr_write(nodes[0].l, MSR(LAPIC_ICR_LO), 0x300ull << 32 | 0x4612) == 0);
+	CHECK(!lapic_take_start(nodes[3].l, &sipi) && sipi == 0x12);
 	for (unsigned i = 0; i < 4; i++)
 		lapic_destroy(nodes[i].l);
 }

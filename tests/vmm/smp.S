@@ -37,25 +37,11 @@ _start:
 	movzbl	(0x20001), %eax			/* the second byte: what the last AP does */
 	mov	%eax, last_ap_action(%rip)
 
-	/* IDT: every vector to "unexpected", then the ones used here */
-	lea	idt(%rip), %rdi
-	lea	unexpected(%rip), %rsi
-	xor	%ecx, %ecx
-1:	call	set_gate
-	add	$16, %rdi
-	inc	%ecx
-	cmp	$256, %ecx
-	jne	1b
+	/* IDT: every vector to "unexpected", 0x50-0x5F to ipi_handlers, then the rest used here */
+	call	idt_init
 	mov	$2, %ecx
 	lea	nmi_handler(%rip), %rsi
 	call	set_vector
-	mov	$0x50, %ecx
-	lea	ipi_handlers(%rip), %rsi
-1:	call	set_vector
-	add	$(ipi_handler_1 - ipi_handlers), %rsi
-	inc	%ecx
-	cmp	$0x60, %ecx
-	jne	1b
 	mov	$0x41, %ecx
 	lea	timer_handler(%rip), %rsi
 	call	set_vector

@@ -41,24 +41,10 @@ _start:
 	jmp	1b
 2:	mov	%eax, expected(%rip)
 
-	lea	idt(%rip), %rdi
-	lea	unexpected(%rip), %rsi
-	xor	%ecx, %ecx
-1:	call	set_gate
-	add	$16, %rdi
-	inc	%ecx
-	cmp	$256, %ecx
-	jne	1b
+	call	idt_init
 	mov	$13, %ecx
 	lea	gp_handler(%rip), %rsi
 	call	set_vector
-	mov	$0x50, %ecx
-	lea	ipi_handlers(%rip), %rsi
-1:	call	set_vector
-	add	$(ipi_handler_1 - ipi_handlers), %rsi
-	inc	%ecx
-	cmp	$0x60, %ecx
-	jne	1b
 	mov	$0x40, %ecx
 	lea	self_handler(%rip), %rsi
 	call	set_vector

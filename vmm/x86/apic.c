@@ -13,7 +13,10 @@ void apic_bus_init(struct apic_bus *bus, unsigned nr_cpus)
 void apic_bus_attach(struct apic_bus *bus, unsigned cpu, uint32_t apic_id, struct apic_port *port)
 {
 	bus->port[cpu] = port;
-	apic_bus_set_dest(bus, cpu, &(struct apic_dest_state){ .id = apic_id, .dfr = 0xFFFFFFFFu });
+	bus->dest[cpu].initial_id = apic_id;
+	/* power-on: xAPIC mode, whose ID register holds the initial ID's low 8 bits */
+	apic_bus_set_dest(bus, cpu, &(struct apic_dest_state){ .id = apic_id & 0xFF,
+								.dfr = 0xFFFFFFFFu });
 }
 
 void apic_bus_set_dest(struct apic_bus *bus, unsigned cpu, const struct apic_dest_state *d)
@@ -50,10 +53,9 @@ bool apic_bus_match(const struct apic_bus *bus, unsigned cpu, const struct apic_
 
 	if (atomic_load_explicit(&d->x2apic, memory_order_acquire))
 		return match_x2apic(d, m);
-	/* an xAPIC target: x2APIC-format messages reach it only physically */
+	/* an xAPIC target: x2APIC-format messages reach it only physically, by its initial ID */
 	if (m->x2apic)
-		return !m->logical && (m->dest == APIC_X2_BROADCAST_ID ||
-				       m->dest == atomic_load_explicit(&d->id, memory_order_relaxed));
+		return !m->logical && (m->dest == APIC_X2_BROADCAST_ID || m->dest == d->initial_id);
 	if (!m->logical)
 		return m->dest == APIC_BROADCAST_ID ||
 		       m->dest == atomic_load_explicit(&d->id, memory_order_relaxed);

@@ -77,9 +77,21 @@ struct apic_dest_state {
 	bool x2apic;
 };
 
+/* x2APIC mode's logical ID: cluster of 16 in bits 31:16, a bit per APIC below. */
+static inline uint32_t apic_x2apic_ldr(uint32_t id)
+{
+	return (id >> 4) << 16 | 1u << (id & 0xF);
+}
+
 struct apic_dest {
 	_Atomic uint32_t id, ldr, dfr;
 	_Atomic bool x2apic;
+	/*
+	 * The initial (x2APIC) ID, fixed at attach: what an x2APIC-format
+	 * physical message matches on a target still in xAPIC mode, whose ID
+	 * register holds 8 bits (how a BSP in x2APIC mode starts APs above 255).
+	 */
+	uint32_t initial_id;
 };
 
 struct apic_bus {

@@ -150,16 +150,17 @@ void cpu_msr_exit(struct vcpu *v, struct kvm_run *run)
 			run->msr.data = lapic_base(v->lapic);
 			rc = 0;
 		}
-	} else if (msr >= MSR_X2APIC_FIRST && msr < MSR_X2APIC_FIRST + MSR_X2APIC_COUNT) {
+	} else if (write) {
+		rc = lapic_msr_write(v->lapic, msr, run->msr.data);
+	} else {
 		uint64_t val = 0;
 
-		if (write) {
-			rc = lapic_msr_write(v->lapic, msr, run->msr.data);
-		} else {
-			rc = lapic_msr_read(v->lapic, msr, &val);
-			run->msr.data = val;
-		}
+		rc = lapic_msr_read(v->lapic, msr, &val);
+		run->msr.data = val;
 	}
-	/* any other MSR here is one KVM refused: #GP as KVM would */
+	/*
+	 * The LAPIC refuses any MSR not its own: such an MSR here is one KVM
+	 * refused, and gets the #GP KVM would have given.
+	 */
 	run->msr.error = rc ? 1 : 0; /* 1: KVM injects #GP */
 }

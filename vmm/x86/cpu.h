@@ -13,16 +13,15 @@ struct vm;
 #define MSR_IA32_APICBASE 0x1B
 #define MSR_IA32_APICBASE_BSP (1ull << 8)
 #define MSR_IA32_APICBASE_ENABLE (1ull << 11)
-#define MSR_X2APIC_FIRST 0x800
-#define MSR_X2APIC_COUNT 0x100
 #define MSR_IA32_MISC_ENABLE 0x1A0
 #define MSR_IA32_MISC_ENABLE_FAST_STRING (1ull << 0)
 #define MSR_MTRR_DEF_TYPE 0x2FF
 
 /*
  * The VM's MSR set-up: with x2APIC (+x2apic), the guest's accesses to
- * IA32_APIC_BASE and the x2APIC MSRs exit to gvm (a KVM MSR filter), whose
- * LAPICs serve them (cpu_msr_exit).  0, or -1 with a message.
+ * IA32_APIC_BASE (through a KVM MSR filter) and to the x2APIC MSRs (which
+ * KVM finds invalid without its LAPIC) exit to gvm, whose LAPICs serve them
+ * (cpu_msr_exit).  0, or -1 with a message.
  */
 int cpu_setup_vm(struct vm *vm);
 

@@ -47,12 +47,6 @@ static bool x2apic_locked(const struct lapic *l)
 	return l->base & LAPIC_BASE_EXTD;
 }
 
-/* x2APIC mode's logical ID: cluster of 16 in bits 31:16, a bit per APIC below. */
-static uint32_t x2apic_ldr(uint32_t id)
-{
-	return (id >> 4) << 16 | 1u << (id & 0xF);
-}
-
 static void dest_locked(const struct lapic *l, struct apic_dest_state *d)
 {
 	bool x2 = x2apic_locked(l);
@@ -165,7 +159,7 @@ static bool error_locked(struct lapic *l, uint32_t bits)
 static void reset_locked(struct lapic *l)
 {
 	l->tpr = 0;
-	l->ldr = x2apic_locked(l) ? x2apic_ldr(l->id) : 0;
+	l->ldr = x2apic_locked(l) ? apic_x2apic_ldr(l->id) : 0;
 	l->dfr = 0xFFFFFFFFu;
 	l->svr = 0xFF;
 	memset(l->isr, 0, sizeof(l->isr));
@@ -508,34 +502,28 @@ void lapic_write(struct lapic *l, unsigned off, uint32_t val)
 
 void lapic_access(struct lapic *l, struct io_access *a)
 {
+	struct effects fx = { .eoi_vector = -1 };
 	unsigned off = a->off & 0xFF0;
-	bool mmio;
+	uint32_t v = 0;
 
-	/* In x2APIC mode (or disabled) the page is not the APIC's: reads see 0. */
 	pthread_mutex_lock(&l->lock);
-	mmio = (l->base & LAPIC_BASE_ENABLE) && !x2apic_locked(l);
-	pthread_mutex_unlock(&l->lock);
-	if (!mmio) {
-		if (!a->write)
-			io_data_set(a, 0);
-		return;
-	}
-
-	/* The registers are 32 bits wide on 16-byte boundaries; others read as 0. */
-	if (a->off & 0xF || a->len != 4) {
-		if (!a->write) {
-			uint32_t v = 0;
-
-			if ((a->off & 0xF) < 4)
-				v = lapic_read(l, off) >> (8 * (a->off & 3));
-			io_data_set(a, v);
+	/* In x2APIC mode (or disabled) the page is not the APIC's: reads see 0. */
+	if ((l->base & LAPIC_BASE_ENABLE) && !x2apic_locked(l)) {
+		/* The registers are 32 bits wide on 16-byte boundaries; others read as 0. */
+		if (a->off & 0xF || a->len != 4) {
+			if (!a->write && (a->off & 0xF) < 4)
+				v = read_locked(l, off) >> (8 * (a->off & 3));
+		} else if (a->write) {
+			write_locked(l, off, (uint32_t)io_data_get(a), &fx);
+		} else {
+			v = read_locked(l, off);
 		}
-		return;
 	}
+	pthread_mutex_unlock(&l->lock);
 	if (a->write)
-		lapic_write(l, off, io_data_get(a));
+		apply(l, &fx);
 	else
-		io_data_set(a, lapic_read(l, off));
+		io_data_set(a, v);
 }
 
 void lapic_accept(struct lapic *l, const struct apic_msg *m)
@@ -736,7 +724,7 @@ int lapic_set_base(struct lapic *l, uint64_t val)
 	if (x2 && !was_x2) {
 		/* the x2APIC ID is the initial one, whatever the xAPIC ID was made */
 		l->id = l->initial_id;
-		l->ldr = x2apic_ldr(l->id);
+		l->ldr = apic_x2apic_ldr(l->id);
 	} else if (!en && was_en) {
 		/* disabled: back to the power-on state, the xAPIC ID included */
 		l->id = l->initial_id & 0xFF;

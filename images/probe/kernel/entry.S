@@ -98,16 +98,30 @@ ap_start32:
 	mov %eax, %ds
 	mov %eax, %es
 	mov %eax, %ss
-	mov $LAPIC_ID_ADDR, %ebx
-	mov (%ebx), %ebx
+	/* The initial APIC ID from CPUID (leaf 0xB has all 32 bits); the MMIO ID holds 8. */
+	xor %eax, %eax
+	cpuid
+	cmp $0xb, %eax
+	jb 1f
+	mov $0xb, %eax
+	xor %ecx, %ecx
+	cpuid
+	test %ebx, %ebx
+	jz 1f
+	mov %edx, %ebx
+	jmp 2f
+1:	mov $1, %eax
+	cpuid
 	shr $24, %ebx
-	LONG_MODE_ON32
+2:	LONG_MODE_ON32
 	ljmp $SEL_KCODE, $ap_start64
 
 	.code64
 /* Its own stack, found by APIC ID (the BSP filled ap_stack_by_apic), then ap_main(apic). */
 ap_start64:
 	mov %ebx, %ebx
+	cmp $PROBE_APIC_ID_LIMIT, %rbx
+	jae 1f
 	mov ap_stack_by_apic(,%rbx,8), %rsp
 	test %rsp, %rsp
 	jz 1f

@@ -35,6 +35,7 @@ struct cpu_local {
 	struct tss tss;
 	uint8_t iobitmap[IOBITMAP_BYTES]; /* right after the TSS, inside its limit */
 	uint32_t index, apic_id;
+	uint32_t logical_dest; /* lapic_init()'s, 0: no logical destination of its own */
 	volatile uint32_t ping_reply_apic;
 	volatile uint32_t go;
 	volatile uint64_t pongs, wakes, ticks, uart_irqs;
@@ -49,7 +50,7 @@ struct trap_frame {
 
 extern struct probe_bootinfo probe_bootinfo;     /* in the user image */
 extern char user_bsp_stack_top[], _ustart[], __user_end[];
-extern uint64_t ap_stack_by_apic[256];
+extern uint64_t ap_stack_by_apic[PROBE_APIC_ID_LIMIT];
 extern struct cpu_local *cpu_by_index[PROBE_ACPI_MAX_CPUS];
 extern volatile uint32_t stray_aps, aps_up;
 extern uint64_t pd_low[2048], pd_high[(PROBE_MAX_PHYS_GB - 4) * 512];
@@ -78,10 +79,13 @@ int kvmclock_enable(uint64_t phys);
 void mem_plan(void);
 
 /* smp.c */
-void lapic_init(uint32_t index);
+void lapic_mode(const struct acpi_topo *t, int want_x2apic);
+int lapic_x2apic(void);
+uint32_t cpu_apic_id(void);
+uint32_t lapic_init(uint32_t index);
 void lapic_eoi(void);
 void lapic_send(uint32_t apic, uint32_t icr_low);
-void lapic_send_logical(uint32_t mask, uint32_t icr_low);
+void lapic_send_logical(uint32_t dest, uint32_t icr_low);
 uint32_t lapic_id(void);
 void lapic_timer(uint32_t vector, uint32_t count);
 void cpu_init(struct cpu_local *cl);

@@ -6,7 +6,7 @@
 #include "images/probe/kernel/kernel.h"
 
 struct cpu_local *cpu_by_index[PROBE_ACPI_MAX_CPUS];
-uint64_t ap_stack_by_apic[256];
+uint64_t ap_stack_by_apic[PROBE_APIC_ID_LIMIT];
 
 static uint32_t rd32(const uint8_t *p)
 {
@@ -182,13 +182,32 @@ static const void *phys_map(void *ctx, uint64_t phys, uint64_t len)
 
 static void kmain_bsp(uint64_t bsp);
 
+/* A whole word of the command line (user mode checks the words' syntax). */
+static int cmdline_has(const char *word)
+{
+	const char *s = probe_bootinfo.cmdline;
+
+	while (*s) {
+		size_t n = 0;
+
+		while (s[n] && s[n] != ' ')
+			n++;
+		if (n == __builtin_strlen(word) && !__builtin_memcmp(s, word, n))
+			return 1;
+		s += n;
+		while (*s == ' ')
+			s++;
+	}
+	return 0;
+}
+
 void kmain(uint32_t proto, uint64_t info);
 void kmain(uint32_t proto, uint64_t info)
 {
 	struct probe_bootinfo *bi = &probe_bootinfo;
 	struct acpi_access access = { phys_map, NULL };
 	uint64_t rsdp;
-	uint32_t apic = lapic_id();
+	uint32_t apic = cpu_apic_id();
 	int bsp = -1;
 
 	bi->tsc_entry = rdtsc();
@@ -216,6 +235,8 @@ void kmain(uint32_t proto, uint64_t info)
 	if (bsp < 0)
 		fatal("the boot CPU's APIC ID %u is not in the MADT", apic);
 	bi->bsp = (uint32_t)bsp;
+	lapic_mode(&bi->acpi, cmdline_has("probe.apic=x2apic"));
+	bi->x2apic = (uint32_t)lapic_x2apic();
 	mem_plan();
 	call_on_stack((uint64_t)cpu_by_index[bsp] + PROBE_PERCPU_SIZE, kmain_bsp, (uint64_t)bsp);
 }

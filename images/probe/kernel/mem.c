@@ -162,6 +162,9 @@ void mem_plan(void)
 		cl->index = i;
 		cl->apic_id = t->cpus[i].apic_id;
 		cpu_by_index[i] = cl;
+		if (cl->apic_id >= PROBE_APIC_ID_LIMIT)
+			fatal("CPU %u: APIC ID %u is above the probe's limit of %u", i, cl->apic_id,
+			      PROBE_APIC_ID_LIMIT - 1);
 		ap_stack_by_apic[cl->apic_id] = (uint64_t)cl + PROBE_PERCPU_SIZE;
 	}
 }

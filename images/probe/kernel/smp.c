@@ -1,6 +1,9 @@
 /*
- * The local APIC (xAPIC MMIO) and starting the other CPUs: INIT, SIPI,
- * SIPI to each, all in parallel, through a real-mode trampoline below 1 MiB.
+ * The local APIC and starting the other CPUs: INIT, SIPI, SIPI to each, all
+ * in parallel, through a real-mode trampoline below 1 MiB.  xAPIC (MMIO)
+ * unless the MADT lists an x2APIC processor (or probe.apic=x2apic asks):
+ * then every CPU turns x2APIC on (the MSRs, one 64-bit ICR, IDs above 254),
+ * as Linux does.
  */
 #include "common/guest_abi.h"
 #include "images/probe/kernel/kernel.h"
@@ -19,6 +22,11 @@
 #define LAPIC_TIMER_INIT 0x380
 #define LAPIC_TIMER_DIV 0x3e0
 
+#define MSR_APIC_BASE 0x1b
+#define APIC_BASE_ENABLE (1ull << 11)
+#define APIC_BASE_X2APIC (1ull << 10)
+#define MSR_X2APIC_FIRST 0x800 /* + register offset / 16 */
+
 #define ICR_BUSY (1u << 12)
 #define ICR_LOGICAL (1u << 11)
 #define ICR_ASSERT (1u << 14)
@@ -33,20 +41,76 @@
 #define AP_TIMEOUT 60000000000ull
 
 volatile uint32_t stray_aps, aps_up;
+static int x2apic; /* set by lapic_mode() before any CPU initialises its LAPIC */
+
+static uint64_t rdmsr(uint32_t msr)
+{
+	uint32_t lo, hi;
+
+	__asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
+	return (uint64_t)hi << 32 | lo;
+}
+
+static void wrmsr(uint32_t msr, uint64_t v)
+{
+	__asm__ volatile("wrmsr" : : "c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32))
+			 : "memory");
+}
 
 static uint32_t lapic_read(uint32_t reg)
 {
+	if (x2apic)
+		return (uint32_t)rdmsr(MSR_X2APIC_FIRST + reg / 16);
 	return *(volatile uint32_t *)(LAPIC_BASE + reg);
 }
 
 static void lapic_write(uint32_t reg, uint32_t v)
 {
-	*(volatile uint32_t *)(LAPIC_BASE + reg) = v;
+	if (x2apic)
+		wrmsr(MSR_X2APIC_FIRST + reg / 16, v);
+	else
+		*(volatile uint32_t *)(LAPIC_BASE + reg) = v;
+}
+
+void lapic_mode(const struct acpi_topo *t, int want_x2apic)
+{
+	uint32_t r[4];
+
+	for (uint32_t i = 0; i < t->nr_cpus; i++)
+		if (t->cpus[i].x2apic || t->cpus[i].apic_id > 254)
+			x2apic = 1;
+	if (want_x2apic && !x2apic) {
+		cpuid(1, 0, r);
+		if (r[2] & (1u << 21))
+			x2apic = 1;
+		else
+			kerr("probe.apic=x2apic, but CPUID leaf 1 offers no x2APIC");
+	}
+}
+
+int lapic_x2apic(void)
+{
+	return x2apic;
 }
 
 uint32_t lapic_id(void)
 {
-	return lapic_read(LAPIC_ID) >> 24;
+	return x2apic ? lapic_read(LAPIC_ID) : lapic_read(LAPIC_ID) >> 24;
+}
+
+/* The initial APIC ID, whatever the LAPIC's mode: CPUID leaf 0xB (all 32 bits), else leaf 1. */
+uint32_t cpu_apic_id(void)
+{
+	uint32_t r[4];
+
+	cpuid(0, 0, r);
+	if (r[0] >= 0xb) {
+		cpuid(0xb, 0, r);
+		if (r[1])
+			return r[3];
+	}
+	cpuid(1, 0, r);
+	return r[1] >> 24;
 }
 
 void lapic_eoi(void)
@@ -54,19 +118,29 @@ void lapic_eoi(void)
 	lapic_write(LAPIC_EOI, 0);
 }
 
-void lapic_init(uint32_t index)
+/*
+ * Returns the logical destination that reaches this CPU alone, 0 if none:
+ * the logical IPIs of SYS_IPI_PING (the VMM must know every CPU's LDR,
+ * wherever it runs).  xAPIC: flat model, one LDR bit for each of the first
+ * 8 CPUs.  x2APIC: the LDR the LAPIC derives from its ID (cluster model).
+ */
+uint32_t lapic_init(uint32_t index)
 {
-	/*
-	 * Flat logical mode, one LDR bit for each of the first 8 CPUs: the
-	 * logical IPIs of SYS_IPI_PING (the VMM must know every CPU's LDR,
-	 * wherever it runs).
-	 */
-	lapic_write(LAPIC_DFR, 0xffffffffu);
-	lapic_write(LAPIC_LDR, index < 8 ? (1u << index) << 24 : 0);
+	uint32_t logical;
+
+	if (x2apic) {
+		wrmsr(MSR_APIC_BASE, rdmsr(MSR_APIC_BASE) | APIC_BASE_ENABLE | APIC_BASE_X2APIC);
+		logical = lapic_read(LAPIC_LDR);
+	} else {
+		logical = index < 8 ? 1u << index : 0;
+		lapic_write(LAPIC_DFR, 0xffffffffu);
+		lapic_write(LAPIC_LDR, logical << 24);
+	}
 	lapic_write(LAPIC_TPR, 0);
 	lapic_write(LAPIC_LVT_TIMER, 1u << 16);
 	lapic_write(LAPIC_SVR, 0x100 | VEC_SPURIOUS);
 	lapic_write(LAPIC_ESR, 0);
+	return logical;
 }
 
 /* Physical destination; fixed vectors are sent as "vector | assert". */
@@ -74,16 +148,21 @@ void lapic_send(uint32_t apic, uint32_t icr_low)
 {
 	if (!(icr_low & 0x700))
 		icr_low |= ICR_ASSERT;
+	if (x2apic) {
+		/* One write sends it; x2APIC has no delivery-status bit to wait on. */
+		wrmsr(MSR_X2APIC_FIRST + LAPIC_ICR_LO / 16, (uint64_t)apic << 32 | icr_low);
+		return;
+	}
 	for (int i = 0; i < 1000 && (lapic_read(LAPIC_ICR_LO) & ICR_BUSY); i++)
 		cpu_pause();
 	lapic_write(LAPIC_ICR_HI, apic << 24);
 	lapic_write(LAPIC_ICR_LO, icr_low);
 }
 
-/* Logical destination: mask is a set of LDR bits (flat model). */
-void lapic_send_logical(uint32_t mask, uint32_t icr_low)
+/* Logical destination, as lapic_init() returned it for the target. */
+void lapic_send_logical(uint32_t dest, uint32_t icr_low)
 {
-	lapic_send(mask, icr_low | ICR_LOGICAL);
+	lapic_send(dest, icr_low | ICR_LOGICAL);
 }
 
 /* Periodic timer on vector, divide by 1; count 0 stops and masks it. */
@@ -131,9 +210,10 @@ void cpu_init(struct cpu_local *cl)
 	__asm__ volatile("mov %0, %%ds; mov %0, %%es; mov %0, %%ss" : : "r"(SEL_KDATA));
 	__asm__ volatile("ltr %w0" : : "r"(SEL_TSS));
 	idt_load();
-	lapic_init(cl->index);
+	cl->logical_dest = lapic_init(cl->index);
 
 	rep->lapic_id = lapic_id();
+	rep->logical_dest = cl->logical_dest;
 	cpuid(1, 0, r);
 	rep->cpuid_apic = r[1] >> 24;
 	rep->cpuid_x2apic = PROBE_NONE;

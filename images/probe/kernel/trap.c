@@ -60,10 +60,11 @@ static long sys_ping(uint64_t cpu, uint64_t rounds, struct probe_ping *out, uint
 	struct cpu_local *me = this_cpu(), *t;
 	struct probe_ping r = { 0, ~0ull, 0, 0, 0 };
 
-	if (cpu >= bi->acpi.nr_cpus || cpu == me->index || bi->cpu[cpu].state < CPU_UP ||
-	    (logical && cpu >= 8))
+	if (cpu >= bi->acpi.nr_cpus || cpu == me->index || bi->cpu[cpu].state < CPU_UP)
 		return -1;
 	t = cpu_by_index[cpu];
+	if (logical && !t->logical_dest)
+		return -1;
 	t->ping_reply_apic = me->apic_id;
 	/* A periodic timer wakes the halted sender if a reply never comes. */
 	lapic_timer(VEC_TIMER, 20000000);
@@ -71,7 +72,7 @@ static long sys_ping(uint64_t cpu, uint64_t rounds, struct probe_ping *out, uint
 		uint64_t before = me->pongs, t0 = rdtsc(), dt;
 
 		if (logical)
-			lapic_send_logical(1u << cpu, VEC_PING);
+			lapic_send_logical(t->logical_dest, VEC_PING);
 		else
 			lapic_send(t->apic_id, VEC_PING);
 		while (me->pongs == before && rdtsc() - t0 < PING_TIMEOUT)

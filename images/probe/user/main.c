@@ -89,6 +89,8 @@ static int parse_option(const char *key, char *v)
 			return -1;
 		return 0;
 	}
+	if (ustreq(key, "apic")) /* read by the kernel at boot */
+		return ustreq(v, "auto") || ustreq(v, "x2apic") ? 0 : -1;
 	if (ustreq(key, "end")) {
 		if (ustreq(v, "exit"))
 			opts.poweroff = 0;
@@ -288,7 +290,8 @@ void user_main(struct probe_bootinfo *bi, uint64_t cpu)
 		run_ipi();
 	if (opts.irq)
 		run_irq();
-	if (team_start() == 0) {
+	/* Only workloads that run on every CPU need the threads (which spin while they wait). */
+	if (team_start(opts.clock || opts.counter || opts.memcpy || opts.spmv || opts.check) == 0) {
 		uprintf("ready: threads=%u nodes=%u placement=%s\n", team.nthreads, team.nnodes,
 			opts.naive ? "naive" : "node");
 		if (opts.clock)

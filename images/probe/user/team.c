@@ -86,7 +86,7 @@ void team_run(void (*fn)(unsigned tid, void *arg), void *arg)
 		cpu_relax();
 }
 
-int team_start(void)
+int team_start(int all)
 {
 	struct probe_bootinfo *bi = &probe_bootinfo;
 	struct acpi_topo *t = &bi->acpi;
@@ -97,7 +97,7 @@ int team_start(void)
 	team.node[n++] = (unsigned)acpi_domain_index(t, t->cpus[bi->bsp].domain);
 	for (uint32_t d = 0; d < t->nr_domains; d++)
 		for (uint32_t i = 0; i < t->nr_cpus; i++)
-			if (i != bi->bsp && t->cpus[i].domain == t->domains[d] &&
+			if (all && i != bi->bsp && t->cpus[i].domain == t->domains[d] &&
 			    bi->cpu[i].state == CPU_UP) {
 				team.cpu[n] = i;
 				team.node[n++] = d;

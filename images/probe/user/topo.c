@@ -28,7 +28,7 @@ static void print_lines(const char *prefix, const char *text)
 static void print_node(const struct acpi_topo *t, uint32_t d)
 {
 	const struct probe_bootinfo *bi = &probe_bootinfo;
-	char line[1024];
+	static char line[8192]; /* up to 1024 APIC IDs of 5 digits and a comma */
 	int n = bfmt_snprintf(line, sizeof(line), "topology: node %u cpus ", t->domains[d]);
 	int first = 1;
 
@@ -102,6 +102,7 @@ void topo_report(void)
 		"disabled_cpus=%u\n", t->rsdp, t->madt, t->srat, t->slit, t->lapic_addr,
 		t->nr_ioapics, t->nr_disabled);
 	uprintf("topology: nodes=%u cpus=%u\n", t->nr_domains, t->nr_cpus);
+	uprintf("apic: mode=%s\n", bi->x2apic ? "x2apic" : "xapic");
 	for (uint32_t d = 0; d < t->nr_domains; d++)
 		print_node(t, d);
 	for (uint32_t i = 0; i < t->nr_domains; i++) {

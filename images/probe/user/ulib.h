@@ -53,7 +53,7 @@ uint64_t node_free(unsigned node);
 
 /* team.c: one thread per CPU, running jobs the boot thread posts. */
 struct team_info {
-	unsigned nthreads;           /* = CPUs up */
+	unsigned nthreads;           /* = CPUs up, or 1 if only the boot thread was asked for */
 	unsigned cpu[PROBE_MAX_CPUS]; /* thread id -> CPU index */
 	unsigned node[PROBE_MAX_CPUS]; /* thread id -> node index */
 	unsigned nnodes;
@@ -61,7 +61,8 @@ struct team_info {
 
 extern struct team_info team;
 
-int team_start(void);
+/* The threads, one per CPU up; with all 0, the boot thread alone (the other CPUs stay halted). */
+int team_start(int all);
 /* Run fn(tid, arg) on every thread (the caller is thread 0) and wait for all. */
 void team_run(void (*fn)(unsigned tid, void *arg), void *arg);
 /* Inside a job: wait until every thread got here. */

@@ -1,8 +1,9 @@
 /*
  * IPI round trips from the boot CPU to every other CPU, while they idle in
- * their kernels: by APIC ID (physical destination), then, for the first 8
- * CPUs, by LDR bit (flat logical destination), which only works if the VMM
- * knows every CPU's LDR wherever that CPU runs.
+ * their kernels: by APIC ID (physical destination), then by logical
+ * destination (xAPIC: the first 8 CPUs, by LDR bit in the flat model;
+ * x2APIC: every CPU, by the cluster and bit of its LDR), which only works
+ * if the VMM knows every CPU's LDR wherever that CPU runs.
  */
 #include "images/probe/user/probe.h"
 
@@ -34,7 +35,7 @@ void run_ipi(void)
 		if (i == bi->bsp || bi->cpu[i].state < CPU_UP)
 			continue;
 		ping(i, 0);
-		if (i < 8)
+		if (bi->cpu[i].logical_dest)
 			ping(i, 1);
 	}
 }
