@@ -589,17 +589,31 @@ static int wrong_requests(struct mesh *m, unsigned rank, int kind)
 	struct wire_hdr h;
 
 	if (rank == 2) {
+		/*
+		 * Rank 1's first request may still wait in the home's queue (the
+		 * home marks page 0 idle only after rank 2's page went out) when
+		 * the duplicate is refused: then nothing is forwarded.
+		 */
+		if (kind == QUEUE_DUP)
+			return 0;
 		/* Forwarded to rank 2: say nothing, as if its page were lost; or pass it on. */
 		if (wrong_recv(fd, 0, 0x102, &h))
 			return 30;
-		if (kind == QUEUED_INVALID && wrong_send(peer, 2, 0x105, 0, PAGE_W | PAGE_D, 0, page))
+		if ((kind == QUEUED_INVALID || kind == WRONG_SOURCE) &&
+		    wrong_send(peer, 2, 0x105, 0, PAGE_W | PAGE_D, 0, page))
 			return 31;
 		return 0;
 	}
 	switch (kind) {
 	case WRONG_SOURCE:
-		/* Rank 1 asks, and reports its page as come from the home. */
-		return wrong_send(fd, 1, 0x101, 0, 0, 0, NULL) ||
+		/*
+		 * Rank 1 asks, gets the page from rank 2, and reports it as come
+		 * from the home.  Only once the page is here: before the home has
+		 * started the transaction (its request may wait in the queue, e.g.
+		 * while the home holds the page) a DONE is refused for another
+		 * reason.
+		 */
+		return wrong_send(fd, 1, 0x101, 0, 0, 0, NULL) || wrong_recv(peer, 2, 0x105, &h) ||
 		       wrong_send(fd, 1, 0x108, 0, 0, 0, NULL);
 	case QUEUE_DUP:
 		/* The second waits behind the first (it may overtake its DONE); a third may not. */
