@@ -19,10 +19,12 @@ margin=32
 	--append "probe.workloads=spmv probe.matrix=gen:1800000:16:1 probe.iters=2" >"$log" 2>&1 </dev/null &
 run=$!
 track_bg $run
-# The instances are gvm run's children: the largest VmRSS each showed, in kB.
+# The instances are gvm run's children that run `gvm node` (not, say, the
+# sanitizer's leak-check tracer, a clone of gvm run itself): the largest
+# VmRSS each showed, in kB.
 declare -A seen
 while kill -0 $run 2>/dev/null; do
-	for p in $(pgrep -P $run); do
+	for p in $(cluster_instances $run | cut -d' ' -f1); do
 		kb=$(awk '/^VmRSS:/ { print $2 }' /proc/$p/status 2>/dev/null) || continue
 		[ -n "$kb" ] && [ "$kb" -gt "${seen[$p]:-0}" ] && seen[$p]=$kb
 	done
