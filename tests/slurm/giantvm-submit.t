@@ -18,7 +18,7 @@
 #     instances (ExitCode 143) and the srun of its batch step; the plugin's
 #     records go with them;
 #   - a job past its time limit (TIMEOUT) leaves nothing either.
-# timeout: 300
+# timeout: 600
 . "$GVM_TOP/tests/slurm/lib.sh"
 . "$GVM_TOP/tests/slurm/giantvm.sh"
 
