@@ -38,9 +38,11 @@ expect_fail 2 "required" -- --peers $two
 expect_fail 2 "unknown option" -- --rank 0 --peers $two --frobnicate
 expect_fail 2 "--peers: " -- --rank 0 --peers 127.0.0.1
 
-# Three instances on free ports (a busy port makes a rank exit 5: try others).
+# Three instances on free ports (a busy port makes a rank exit 5: try others),
+# above the kernel's ephemeral range (32768-60999) and the Slurm tests' ports
+# (20000-31999), which may be in use by the slow tier's lane beside this one.
 free_ports() {
-	local base=$((20000 + (RANDOM * 7 + $$) % 30000)) i
+	local base=$((61000 + (RANDOM * 7 + $$) % 4000)) i
 	for i in 0 1 2; do echo $((base + i * 7)); done
 }
 run_three() {
