@@ -57,7 +57,7 @@ type fail >/dev/null 2>&1 || fail() { echo "FAIL: $*"; exit 1; }
 
 slurm_user=${GVM_SLURM_USER:-gvmtest}
 slurm_dir='' slurm_ns_pid='' slurm_init_pid='' slurm_ns='' slurm_port='' slurm_port_fd=''
-slurm_mpi_ports='' slurm_mpi_port_fd=''
+slurm_mpi_ports='' slurm_mpi_port_fd='' slurm_port_lock='' slurm_mpi_port_lock=''
 slurm_nodes=() slurm_nodelist='' slurm_plugstack='' _slurm_tracked=''
 # CPUs per node (slurm.conf's CPUs=; config_overrides, so not the hardware's).
 slurm_cpus=${slurm_cpus:-2}
@@ -110,8 +110,12 @@ slurm_init() {
 
 # One free block of 16 ports, locked for the life of this shell and of the
 # daemons (they inherit the descriptor): its first port in _slurm_block, the
-# descriptor in _slurm_block_fd.  A block taken already by this shell is
-# skipped (its lock is ours, so flock alone would hand it out again).
+# descriptor in _slurm_block_fd, the lock file in _slurm_block_lock.  A
+# block taken already by this shell is skipped (its lock is ours, so flock
+# alone would hand it out again).  slurm_stop removes the lock file while it
+# still holds the lock; so a lock won here counts only if the file is still
+# the one at that path (else a shell that opened it afterwards could hold
+# the same block through a new file).
 _slurm_pick_block() {
 	local b fd lock
 	for ((b = 20000; b + 16 <= 32000; b += 16)); do
@@ -119,8 +123,9 @@ _slurm_pick_block() {
 		lock=${TMPDIR:-/tmp}/gvslurm-ports-$b.lock
 		exec {fd}>>"$lock" || continue
 		if flock -n "$fd" &&
+			[ "$(stat -c %d:%i "$lock" 2>/dev/null)" = "$(stat -L -c %d:%i "/proc/$BASHPID/fd/$fd")" ] &&
 			[ -z "$(ss -Hltn "sport >= :$b and sport <= :$((b + 15))")" ]; then
-			_slurm_block=$b _slurm_block_fd=$fd
+			_slurm_block=$b _slurm_block_fd=$fd _slurm_block_lock=$lock
 			return 0
 		fi
 		exec {fd}>&-
@@ -130,7 +135,7 @@ _slurm_pick_block() {
 
 _slurm_pick_ports() {
 	_slurm_pick_block
-	slurm_port=$_slurm_block slurm_port_fd=$_slurm_block_fd
+	slurm_port=$_slurm_block slurm_port_fd=$_slurm_block_fd slurm_port_lock=$_slurm_block_lock
 }
 
 # slurm_mpi_ports: a second block of 16 ports for the steps' reserved ports
@@ -140,7 +145,7 @@ _slurm_pick_ports() {
 slurm_mpi_ports() {
 	[ -n "$slurm_dir" ] || fail "slurm_mpi_ports before slurm_init"
 	_slurm_pick_block
-	slurm_mpi_port_fd=$_slurm_block_fd
+	slurm_mpi_port_fd=$_slurm_block_fd slurm_mpi_port_lock=$_slurm_block_lock
 	slurm_mpi_ports="$_slurm_block-$((_slurm_block + 15))"
 	slurm_conf_add "MpiParams=ports=$slurm_mpi_ports"
 }
@@ -285,9 +290,11 @@ slurm_stop() {
 		wait "$slurm_ns_pid" 2>/dev/null
 		slurm_ns_pid=
 	fi
-	[ -n "$slurm_port_fd" ] && exec {slurm_port_fd}>&-
-	[ -n "$slurm_mpi_port_fd" ] && exec {slurm_mpi_port_fd}>&-
+	# The lock files go while their locks are still held (see _slurm_pick_block).
+	[ -n "$slurm_port_fd" ] && { rm -f "$slurm_port_lock"; exec {slurm_port_fd}>&-; }
+	[ -n "$slurm_mpi_port_fd" ] && { rm -f "$slurm_mpi_port_lock"; exec {slurm_mpi_port_fd}>&-; }
 	slurm_port_fd='' slurm_mpi_port_fd='' slurm_mpi_ports='' slurm_port=''
+	slurm_port_lock='' slurm_mpi_port_lock=''
 	[ -n "$slurm_dir" ] && rm -rf "$slurm_dir"
 	slurm_dir=
 	return 0
