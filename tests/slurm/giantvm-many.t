@@ -10,7 +10,7 @@
 #     runs: a time limit mid-job, not mid-boot): TIMEOUT, and nothing of any
 #     job is left on any node.
 # Each boot takes a minute or more where KVM emulates guest kernel code.
-# timeout: 1500
+# timeout: 2400
 . "$GVM_TOP/tests/slurm/lib.sh"
 . "$GVM_TOP/tests/slurm/giantvm.sh"
 
