@@ -16,7 +16,7 @@
 #     sampled on its node;
 #   - stream.sh: validated, every page sampled on its thread's node.
 # A Linux boot takes 30-90 s here, so the cases share one.
-# timeout: 900
+# timeout: 1800
 set -u
 
 gvm=$GVM_BUILD/gvm
