@@ -1,5 +1,5 @@
 #!/bin/bash
-# timeout: 600
+# timeout: 900
 # The model of the DSM protocol (tests/model/dsm.pml, docs/protocol.md "The
 # protocol model"), checked exhaustively by spin:
 # - safety: single writer / multiple readers, every read returns the last
