@@ -14,8 +14,8 @@
  * requester installs the run with one UFFDIO_COPY and asks on demand for
  * any page in the window that did not come and that a thread is waiting for.
  * The window doubles while the stream goes on, up to cfg.prefetch_pages.
- * When a thread already waits for a window as it arrives, the next window
- * is asked for at once (prefetch_ahead).
+ * When a thread already waits for a window as it arrives, what follows is
+ * asked for at once, up to two windows ahead (prefetch_ahead).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -26,6 +26,12 @@
 #include "dsm/internal.h"
 
 #define PREFETCH_FIRST_WINDOW 4
+/*
+ * Windows in flight ahead of a reader that waits: with one, the reader
+ * waits a round trip per window; two bought 1.5x on loopback, three or
+ * four little more (bench-dsm, docs/performance.md).
+ */
+#define PREFETCH_DEPTH 2ull
 
 /* Ask for up to `window` pages from `first` on, those neither here nor coming. */
 static void prefetch_issue(struct dsm *d, struct dsm_stream *s, uint64_t first, unsigned window)
@@ -81,22 +87,33 @@ void prefetch_on_fault(struct dsm *d, uint64_t pg, uint32_t ptid)
 
 /*
  * A full window came and a thread was already waiting for it: the reader
- * is faster than the network, so ask for the next window now rather than
- * at its next fault.  A reader that did not wait faults at the end of the
- * window and restarts the stream there: nothing is fetched ahead of a
- * reader that does not need it.
+ * is faster than the network, so ask now for what follows, up to
+ * PREFETCH_DEPTH largest windows beyond the one that came (one is sent
+ * while the other is installed and read), rather than at its next fault.
+ * `next` is where the window that came ends; the stream's own `next` is
+ * where its last request ends.  A reader that did not wait faults at the
+ * end of what it was sent and restarts the stream there: nothing more is
+ * fetched ahead of a reader that does not need it.
  */
 static void prefetch_ahead(struct dsm *d, uint64_t next)
 {
-	if (next >= d->npages || dsm_home(d, next) != dsm_home(d, next - 1))
-		return;
 	for (unsigned i = 0; i < DSM_STREAMS; i++) {
 		struct dsm_stream *s = &d->streams[i];
+		uint64_t from = atomic_load_explicit(&s->next, memory_order_relaxed);
 
-		if (atomic_load_explicit(&s->next, memory_order_relaxed) == next) {
-			prefetch_issue(d, s, next, prefetch_grow(d, s));
-			return;
+		if (from < next || from > next + PREFETCH_DEPTH * d->cfg.prefetch_pages)
+			continue;
+		for (;;) {
+			from = atomic_load_explicit(&s->next, memory_order_relaxed);
+			if (from - next >= PREFETCH_DEPTH * d->cfg.prefetch_pages)
+				return;
+			if (from >= d->npages || dsm_home(d, from) != dsm_home(d, next - 1))
+				return;
+			prefetch_issue(d, s, from, prefetch_grow(d, s));
+			if (atomic_load_explicit(&s->next, memory_order_relaxed) == from)
+				return; /* nothing asked: a page of it is here or coming */
 		}
+		return;
 	}
 }
 
@@ -104,14 +121,10 @@ static void prefetch_ahead(struct dsm *d, uint64_t next)
 int prefetch_request(struct dsm *d, unsigned from, uint64_t first, unsigned count, char *why)
 {
 	uint64_t rbit = 1ull << from, sbit = 1ull << d->rank;
-	unsigned char *buf = malloc((size_t)count * DSM_PAGE_SIZE);
 	unsigned n = 0, locked;
 	bool any_modified = false;
 
-	if (!buf) {
-		snprintf(why, 128, "out of memory");
-		return -ENOMEM;
-	}
+	(void)why;
 	/* Lock the eligible prefix, in ascending order (the only multi-page locking). */
 	for (; n < count; n++) {
 		uint64_t q = first + n;
@@ -144,12 +157,16 @@ int prefetch_request(struct dsm *d, unsigned from, uint64_t first, unsigned coun
 		e->busy = DIR_BULK;
 		e->cur = from;
 	}
-	memcpy(buf, dsm_page_addr(d, first), (size_t)n * DSM_PAGE_SIZE);
 	for (unsigned i = locked; i-- > 0;)
 		pg_unlock(&d->pages[first + i]);
-	dsm_send(d, from, DSM_CH_BULK, DSM_MSG_BULK, first, count, n, buf,
-		 n * DSM_PAGE_SIZE);
-	free(buf);
+	/*
+	 * Sent from our own copy, without copying it first: until BULK_DONE the
+	 * run is busy (no transaction can invalidate or grant it) and
+	 * write-protected, and a transport is done with the data when its send
+	 * returns.
+	 */
+	dsm_send(d, from, DSM_CH_BULK, DSM_MSG_BULK, first, count, n,
+		 n ? dsm_page_addr(d, first) : NULL, n * DSM_PAGE_SIZE);
 	return 0;
 }
 
