@@ -33,11 +33,15 @@
  */
 #define PREFETCH_DEPTH 2ull
 
-/* Ask for up to `window` pages from `first` on, those neither here nor coming. */
-static void prefetch_issue(struct dsm *d, struct dsm_stream *s, uint64_t first, unsigned window)
+/*
+ * Ask for up to `count` pages from `first` on, those neither here nor
+ * coming; the stream's window is `window` from now on.
+ */
+static void prefetch_issue(struct dsm *d, struct dsm_stream *s, uint64_t first, unsigned window,
+			   unsigned count)
 {
 	unsigned home = dsm_home(d, first), n = 0;
-	uint64_t end = first + window;
+	uint64_t end = first + (count < window ? count : window);
 
 	if (end > d->home_start[home + 1])
 		end = d->home_start[home + 1];
@@ -82,7 +86,7 @@ void prefetch_on_fault(struct dsm *d, uint64_t pg, uint32_t ptid)
 		return;
 	}
 	if (dsm_home(d, pg + 1) == dsm_home(d, pg))
-		prefetch_issue(d, s, pg + 1, prefetch_grow(d, s));
+		prefetch_issue(d, s, pg + 1, prefetch_grow(d, s), d->cfg.prefetch_pages);
 }
 
 /*
@@ -104,12 +108,16 @@ static void prefetch_ahead(struct dsm *d, uint64_t next)
 		if (from < next || from > next + PREFETCH_DEPTH * d->cfg.prefetch_pages)
 			continue;
 		for (;;) {
+			uint64_t ahead;
+
 			from = atomic_load_explicit(&s->next, memory_order_relaxed);
-			if (from - next >= PREFETCH_DEPTH * d->cfg.prefetch_pages)
+			ahead = from - next; /* huge if a fault moved the stream back meanwhile */
+			if (ahead >= PREFETCH_DEPTH * d->cfg.prefetch_pages)
 				return;
 			if (from >= d->npages || dsm_home(d, from) != dsm_home(d, next - 1))
 				return;
-			prefetch_issue(d, s, from, prefetch_grow(d, s));
+			prefetch_issue(d, s, from, prefetch_grow(d, s),
+				       PREFETCH_DEPTH * d->cfg.prefetch_pages - ahead);
 			if (atomic_load_explicit(&s->next, memory_order_relaxed) == from)
 				return; /* nothing asked: a page of it is here or coming */
 		}

@@ -840,7 +840,7 @@ inline prefetch_bulk(nn, bfrom, bfirst, bcount, bn, bdata)
 		pb_i++
 	:: else -> break
 	od;
-	/* prefetch_ahead: a full window came and a thread waited: the stream's next window */
+	/* prefetch_ahead: a full window came and a thread waited: what follows (its 2 pages hold one window) */
 	if
 	:: pb_waited && bn == bcount && bfirst + bcount < P ->
 		pa_first = bfirst + bcount;

@@ -317,6 +317,68 @@ static void test_pattern_prefetch(void)
 	run_pattern(16);
 }
 
+/* ---- prefetch stays near its reader ---- */
+
+#define PF_PAGES 2048
+#define PF_READ 512
+#define PF_WINDOW 64
+
+/*
+ * Rank 1 reads PF_READ pages homed on rank 0 in order, as fast as it can
+ * (so it waits for windows, and prefetch runs ahead of it), then stops.
+ * Windows go ahead of a reader only while it waits for them: at most the
+ * window it waited in and two more (dsm/prefetch.c), whatever the timing,
+ * so no more than PF_READ + 3 windows may ever arrive.
+ */
+static int prefetch_bound_node(struct dsm *d, unsigned rank, void *arg)
+{
+	struct cluster *c = arg;
+	uint64_t *base = dsm_addr(d);
+	const uint64_t words = DSM_PAGE_SIZE / 8;
+	int bad = 0;
+
+	if (rank == 0)
+		for (uint64_t pg = 0; pg < PF_PAGES; pg++)
+			base[pg * words] = pg * 3 + 1;
+	cluster_barrier(c);
+	if (rank == 1) {
+		struct dsm_stats st;
+
+		for (uint64_t pg = 0; pg < PF_READ; pg++)
+			if (((volatile uint64_t *)base)[pg * words] != pg * 3 + 1) {
+				fprintf(stderr, "page %llu: wrong data\n", (unsigned long long)pg);
+				bad = 1;
+				break;
+			}
+		/* Whatever is on its way arrives meanwhile. */
+		usleep(300 * 1000);
+		st = stats_of(d);
+		if (st.pages_received > PF_READ + 3 * PF_WINDOW || st.prefetched < PF_READ / 2) {
+			fprintf(stderr, "read %u pages in order: %llu received, %llu of them "
+				"prefetched; expected at most %u, and at least %u prefetched\n",
+				PF_READ, (unsigned long long)st.pages_received,
+				(unsigned long long)st.prefetched, PF_READ + 3 * PF_WINDOW,
+				PF_READ / 2);
+			bad = 1;
+		}
+	}
+	cluster_barrier(c);
+	return bad;
+}
+
+static void test_prefetch_bound(void)
+{
+	struct cluster c;
+
+	cluster_init(&c, 2, PF_PAGES * DSM_PAGE_SIZE);
+	c.home_start = (const uint64_t[]){ 0, PF_PAGES, PF_PAGES };
+	c.tmpl.prefetch_pages = PF_WINDOW;
+	if (cluster_run(&c, prefetch_bound_node, &c))
+		cluster_report(&c);
+	for (unsigned i = 0; i < c.n; i++)
+		CHECK_EQ(c.status[i], 0);
+}
+
 /* ---- ping-pong ---- */
 
 #define PP_ROUNDS 300
@@ -628,6 +690,7 @@ int main(void)
 	RUN(test_counters_3_hold);
 	RUN(test_pattern);
 	RUN(test_pattern_prefetch);
+	RUN(test_prefetch_bound);
 	RUN(test_pingpong);
 	RUN(test_copyset);
 	RUN(test_split_lock);
