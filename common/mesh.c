@@ -600,6 +600,26 @@ static int mesh_connect_peer(struct mesh *m, unsigned peer, unsigned ch, char *e
 	return 0;
 }
 
+/*
+ * A lower rank whose connection of ours closed while we wait for higher
+ * ranks: it failed or was killed, and the higher rank we wait for may be
+ * stuck trying to reach it, so it, not the one we wait for, is the news.
+ * Only our own (outbound) connections are looked at: the acceptor's
+ * threads may still be filling or clearing the inbound slots.
+ */
+static int mesh_lost_lower(struct mesh *m)
+{
+	for (unsigned peer = 0; peer < m->cfg.rank; peer++)
+		for (unsigned ch = 0; ch < m->cfg.nr_channels; ch++) {
+			struct pollfd p = { .fd = m->fds[mesh_slot(m, peer, ch)], .events = POLLRDHUP };
+
+			if (p.fd >= 0 && poll(&p, 1, 0) == 1 &&
+			    (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+				return (int)peer;
+		}
+	return -1;
+}
+
 static void mesh_report(struct mesh *m, unsigned *last)
 {
 	unsigned done = atomic_load(&m->inbound_done) + atomic_load(&m->outbound_done);
@@ -666,6 +686,16 @@ int mesh_open(const struct mesh_config *cfg, struct mesh **out, char *err)
 		atomic_store(&m->stop, true);
 	while (rc == 0 && atomic_load(&m->inbound_done) < mesh_inbound_total(m) &&
 	       mesh_ms_left(m) > 0) {
+		int lost = mesh_lost_lower(m);
+
+		if (lost >= 0) {
+			snprintf(err, MESH_ERR_MAX, "rank %d (%s:%u) closed its connection while the "
+				 "mesh was forming: it failed or was stopped", lost,
+				 m->peers[lost].host, m->peers[lost].port);
+			rc = -1;
+			atomic_store(&m->stop, true);
+			break;
+		}
 		mesh_report(m, &reported);
 		usleep(20 * 1000);
 	}

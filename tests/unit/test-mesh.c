@@ -685,6 +685,64 @@ static void test_listen(void)
 	close(fd);
 }
 
+/*
+ * Rank 1 has connected to rank 0 and waits for rank 2, which never comes
+ * (on a cluster: it is stuck trying to reach rank 0).  Rank 0 is killed:
+ * rank 1 must name rank 0, at once, not rank 2 when its time runs out.
+ */
+static void tell_connected(void *arg, unsigned done, unsigned total)
+{
+	(void)total;
+	if (done == 2 && write(*(int *)arg, "c", 1) != 1)
+		_exit(20);
+}
+
+static void test_lower_rank_dies(void)
+{
+	struct setup s;
+	int pipefd[2];
+	pid_t r0, r1;
+	FILE *log = stderr_to_file();
+	char c, want[96];
+
+	setup_listen(&s, 3, 2);
+	CHECK(pipe(pipefd) == 0);
+	r0 = fork();
+	if (r0 == 0)
+		check_exit(child_mesh(&s, 0, 5, 60000, false) ? 0 : 10);
+	r1 = fork();
+	if (r1 == 0) {
+		struct mesh_config cfg = {
+			.rank = 1, .nr_nodes = 3, .nr_channels = 2, .peers = s.peers,
+			.listen_fd = s.listen_fds[1], .vm_id = 5,
+			.munge_socket = getenv("GVM_MUNGE_SOCKET"), .timeout_ms = 8000,
+			.progress = tell_connected, .progress_arg = &pipefd[1],
+		};
+		char err[MESH_ERR_MAX];
+		struct mesh *m;
+
+		dup2(fileno(log), 2);
+		close(s.listen_fds[0]);
+		close(s.listen_fds[2]);
+		if (mesh_open(&cfg, &m, err) == 0)
+			check_exit(11);
+		fprintf(stderr, "rank 1: %s\n", err);
+		check_exit(12);
+	}
+	setup_close(&s);
+	close(pipefd[1]);
+	/* Both of rank 1's connections to rank 0 are up (or rank 1 failed: EOF). */
+	CHECK_EQ(read(pipefd[0], &c, 1), 1);
+	close(pipefd[0]);
+	kill(r0, SIGKILL);
+	CHECK_EQ(wait_status(r0), 128 + SIGKILL);
+	CHECK_EQ(wait_status(r1), 12);
+	snprintf(want, sizeof(want), "rank 0 (127.0.0.1:%u) closed its connection",
+		 s.peers[0].port);
+	CHECK(logged(log, want));
+	fclose(log);
+}
+
 /* A mesh of one: nothing to connect; its accessors refuse what is not in it. */
 static void progress(void *arg, unsigned done, unsigned total)
 {
@@ -722,6 +780,7 @@ int main(void)
 	RUN(test_refused_hellos);
 	RUN(test_handshake_answers);
 	RUN(test_unreachable_peer);
+	RUN(test_lower_rank_dies);
 	RUN(test_bad_config);
 	RUN(test_listen);
 	RUN(test_accessors);
