@@ -635,7 +635,7 @@ int mesh_open(const struct mesh_config *cfg, struct mesh **out, char *err)
 	unsigned nslots = cfg->nr_nodes * cfg->nr_channels, reported = ~0u;
 	struct mesh *m = NULL;
 	pthread_t acceptor;
-	int rc = -1;
+	int rc = -1, lost = -1;
 
 	if (cfg->nr_nodes == 0 || cfg->nr_nodes > MESH_MAX_NODES || cfg->rank >= cfg->nr_nodes ||
 	    cfg->nr_channels == 0 || cfg->nr_channels > MESH_MAX_CHANNELS) {
@@ -686,12 +686,7 @@ int mesh_open(const struct mesh_config *cfg, struct mesh **out, char *err)
 		atomic_store(&m->stop, true);
 	while (rc == 0 && atomic_load(&m->inbound_done) < mesh_inbound_total(m) &&
 	       mesh_ms_left(m) > 0) {
-		int lost = mesh_lost_lower(m);
-
-		if (lost >= 0) {
-			snprintf(err, MESH_ERR_MAX, "rank %d (%s:%u) closed its connection while the "
-				 "mesh was forming: it failed or was stopped", lost,
-				 m->peers[lost].host, m->peers[lost].port);
+		if ((lost = mesh_lost_lower(m)) >= 0) {
 			rc = -1;
 			atomic_store(&m->stop, true);
 			break;
@@ -701,19 +696,39 @@ int mesh_open(const struct mesh_config *cfg, struct mesh **out, char *err)
 	}
 	pthread_join(acceptor, NULL);
 	mesh_report(m, &reported);
-	if (rc == 0 && atomic_load(&m->inbound_done) < mesh_inbound_total(m)) {
-		/* Some channel of some higher rank is missing: name the first such rank. */
-		for (unsigned i = (cfg->rank + 1) * cfg->nr_channels; i < nslots; i++)
-			if (m->fds[i] < 0) {
-				unsigned peer = i / cfg->nr_channels;
+	if (rc == 0 || lost >= 0) {
+		/* The slots are ours alone now: name the first higher rank missing, if any. */
+		bool short_of = atomic_load(&m->inbound_done) < mesh_inbound_total(m);
+		int missing = -1;
 
-				snprintf(err, MESH_ERR_MAX,
-					 "rank %u (%s:%u) did not connect within %u s",
-					 peer, m->peers[peer].host, m->peers[peer].port,
-					 m->cfg.timeout_ms / 1000);
-				break;
-			}
-		rc = -1;
+		for (unsigned i = (cfg->rank + 1) * cfg->nr_channels;
+		     short_of && i < nslots && missing < 0; i++)
+			if (m->fds[i] < 0)
+				missing = (int)(i / cfg->nr_channels);
+		/*
+		 * A lower rank that closed may have been killed, or may have
+		 * given up on the missing one itself (its deadline came
+		 * first): the message names both.
+		 */
+		if (lost >= 0 && missing >= 0)
+			snprintf(err, MESH_ERR_MAX, "rank %d (%s:%u) closed its connection while "
+				 "the mesh was forming (it failed or was stopped), and rank %d "
+				 "(%s:%u) had not connected", lost, m->peers[lost].host,
+				 m->peers[lost].port, missing, m->peers[missing].host,
+				 m->peers[missing].port);
+		else if (lost >= 0)
+			snprintf(err, MESH_ERR_MAX, "rank %d (%s:%u) closed its connection while "
+				 "the mesh was forming: it failed or was stopped", lost,
+				 m->peers[lost].host, m->peers[lost].port);
+		else if (missing >= 0)
+			snprintf(err, MESH_ERR_MAX, "rank %d (%s:%u) did not connect within %u s",
+				 missing, m->peers[missing].host, m->peers[missing].port,
+				 m->cfg.timeout_ms / 1000);
+		else if (short_of)
+			snprintf(err, MESH_ERR_MAX, "a higher rank did not connect within %u s",
+				 m->cfg.timeout_ms / 1000);
+		if (lost >= 0 || short_of)
+			rc = -1;
 	}
 fail_listen:
 	close(m->listen_fd);
