@@ -603,7 +603,7 @@ static int mesh_connect_peer(struct mesh *m, unsigned peer, unsigned ch, char *e
 /*
  * A lower rank whose connection of ours closed while we wait for higher
  * ranks: it failed or was killed, and the higher rank we wait for may be
- * stuck trying to reach it, so it, not the one we wait for, is the news.
+ * stuck trying to reach it, so it is news beside the one we wait for.
  * Only our own (outbound) connections are looked at: the acceptor's
  * threads may still be filling or clearing the inbound slots.
  */
@@ -710,19 +710,21 @@ int mesh_open(const struct mesh_config *cfg, struct mesh **out, char *err)
 		 * given up on the missing one itself (its deadline came
 		 * first): the message names both.
 		 */
+		char lname[MESH_ERR_MAX / 4], mname[MESH_ERR_MAX / 4];
+
+		if (lost >= 0)
+			mesh_peer_name(m, lost, lname, sizeof(lname));
+		if (missing >= 0)
+			mesh_peer_name(m, missing, mname, sizeof(mname));
 		if (lost >= 0 && missing >= 0)
-			snprintf(err, MESH_ERR_MAX, "rank %d (%s:%u) closed its connection while "
-				 "the mesh was forming (it failed or was stopped), and rank %d "
-				 "(%s:%u) had not connected", lost, m->peers[lost].host,
-				 m->peers[lost].port, missing, m->peers[missing].host,
-				 m->peers[missing].port);
+			snprintf(err, MESH_ERR_MAX, "%s closed its connection while the mesh was "
+				 "forming (it failed or was stopped), and %s had not connected",
+				 lname, mname);
 		else if (lost >= 0)
-			snprintf(err, MESH_ERR_MAX, "rank %d (%s:%u) closed its connection while "
-				 "the mesh was forming: it failed or was stopped", lost,
-				 m->peers[lost].host, m->peers[lost].port);
+			snprintf(err, MESH_ERR_MAX, "%s closed its connection while the mesh was "
+				 "forming: it failed or was stopped", lname);
 		else if (missing >= 0)
-			snprintf(err, MESH_ERR_MAX, "rank %d (%s:%u) did not connect within %u s",
-				 missing, m->peers[missing].host, m->peers[missing].port,
+			snprintf(err, MESH_ERR_MAX, "%s did not connect within %u s", mname,
 				 m->cfg.timeout_ms / 1000);
 		else if (short_of)
 			snprintf(err, MESH_ERR_MAX, "a higher rank did not connect within %u s",

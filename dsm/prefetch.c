@@ -17,9 +17,7 @@
  * When a thread already waits for a window as it arrives, what follows is
  * asked for at once, up to two windows ahead (prefetch_ahead).
  */
-#include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "common/log.h"
