@@ -26,6 +26,7 @@
  * timing thread.  Run it through `make bench-dsm`, which also starts munged
  * when none runs.
  */
+#include <fcntl.h>
 #include <getopt.h>
 #include <linux/userfaultfd.h>
 #include <math.h>
@@ -64,7 +65,17 @@ struct opts {
 	const char *transport; /* the DSM's, and the floor's round trip's (NULL: tcp) */
 	bool integrity;        /* --integrity: the DSM's frames sealed (not the floor's) */
 	bool extras, verbose, breakdown;
+	int perf_fd;           /* --perf-control's FIFO, or -1 */
 };
+
+/* perf_control: profile only the DSM's sequential read (perf record --control). */
+static void perf_control(const struct opts *o, const char *cmd)
+{
+	size_t len = strlen(cmd);
+
+	if (o->perf_fd >= 0 && write(o->perf_fd, cmd, len) != (ssize_t)len)
+		pr_warn("--perf-control: writing '%.*s': %s", (int)len - 1, cmd, strerror(errno));
+}
 
 static const char *fabric_provider(const struct opts *o)
 {
@@ -656,9 +667,11 @@ static int dsm_seq_node(struct dsm *d, unsigned rank, void *arg)
 
 		if (!x->res->floor_value)
 			x->res->floor_value = tcp_stream(x, x->o->seq_bytes);
+		perf_control(x->o, "enable\n");
 		t0 = now_us();
 		for (uint64_t i = 0; i < n; i++)
 			sum += ((volatile uint64_t *)base)[i];
+		perf_control(x->o, "disable\n");
 		x->res->value = x->o->seq_bytes / (now_us() - t0); /* bytes/us = MB/s */
 		if (x->res->floor_value < 0)
 			x->res->floor_value = tcp_stream(x, x->o->seq_bytes);
@@ -986,7 +999,7 @@ static void usage(FILE *f)
 		"usage: bench-dsm [--pages N] [--seq SIZE] [--poll US] [--handlers N] [--prefetch N]\n"
 		"                 [--rounds N] [--extras] [--verbose] [--breakdown]\n"
 		"                 [--progress-hold US] [--transport tcp|fabric[:PROVIDER]]\n"
-		"                 [--integrity]\n"
+		"                 [--integrity] [--perf-control FIFO]\n"
 		"  --pages N     pairs per latency yardstick and round (default 2000, at most %u)\n"
 		"  --seq SIZE    bytes read sequentially (default 64M)\n"
 		"  --poll US     busy-poll budget of fault handlers and receive threads (default 0)\n"
@@ -1004,6 +1017,10 @@ static void usage(FILE *f)
 		"  --breakdown   also trace one remote read and one write with a sharer\n"
 		"                along their path (fault, sends, receipts, mapping) and print\n"
 		"                the median time of each step from the access's start\n"
+		"  --perf-control FIFO  write 'enable' and 'disable' to FIFO around each\n"
+		"                sequential read by the DSM, for a profile of only that:\n"
+		"                mkfifo F; perf record -a -D -1 --control fifo:F -- bench-dsm\n"
+		"                --perf-control F ...\n"
 		"Each latency sample is a pair: a floor fault (a userfaultfd fault whose handler\n"
 		"does a TCP round trip of 16 B / 4 KiB) and a DSM fault, back to back, by the\n"
 		"same thread.  Prints, per yardstick, both medians and the median of the\n"
@@ -1020,10 +1037,11 @@ int main(int argc, char **argv)
 		{ "extras", 0, NULL, 'x' }, { "rounds", 1, NULL, 'r' }, { "verbose", 0, NULL, 'v' },
 		{ "breakdown", 0, NULL, 'b' }, { "progress-hold", 1, NULL, 'g' },
 		{ "transport", 1, NULL, 't' }, { "integrity", 0, NULL, 'I' },
+		{ "perf-control", 1, NULL, 'C' },
 		{ "help", 0, NULL, 'H' }, { 0 },
 	};
 	struct opts o = { .pages = 2000, .seq_bytes = 64ull << 20, .handlers = 2, .prefetch = 64,
-			  .rounds = 3, .hold_progress_us = 20000 };
+			  .rounds = 3, .hold_progress_us = 20000, .perf_fd = -1 };
 	struct pool pools[NR_YARDSTICKS] = { 0 };
 	struct results *r, *parts;
 	char err[PARSE_ERR_MAX];
@@ -1079,6 +1097,15 @@ int main(int argc, char **argv)
 			break;
 		case 'I':
 			o.integrity = true;
+			break;
+		case 'C':
+			/* Non-blocking: a FIFO that perf has not opened is an error, not a hang. */
+			if (o.perf_fd >= 0)
+				close(o.perf_fd);
+			o.perf_fd = open(optarg, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+			if (o.perf_fd < 0)
+				die("--perf-control: %s: %s (a FIFO that perf record --control "
+				    "fifo:%s reads)", optarg, strerror(errno), optarg);
 			break;
 		case 'H':
 			usage(stdout);

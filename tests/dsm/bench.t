@@ -14,8 +14,17 @@ command -v gnuplot >/dev/null || { echo "FAIL: gnuplot is missing (tools/install
 T=$GVM_TEST_TMP
 fail=0
 
+# --perf-control's FIFO, held open for reading (and writing, so that opening
+# it does not block) by the test where perf record --control would read it.
+mkfifo "$T/ctl" && exec 7<>"$T/ctl" || { echo "FAIL: cannot make a FIFO in $T"; exit 1; }
 "$GVM_TOP/bench/dsm/run" --report "$T/b" "$bench" --pages 50 --rounds 1 --seq 1M \
-	>"$T/out" 2>"$T/err" || { echo "FAIL: bench/dsm/run failed:"; tail -20 "$T/err"; exit 1; }
+	--perf-control "$T/ctl" >"$T/out" 2>"$T/err" ||
+	{ echo "FAIL: bench/dsm/run failed:"; tail -20 "$T/err"; exit 1; }
+ctl=
+while read -r -t 1 -u 7 line; do ctl="$ctl$line,"; done
+exec 7<&-
+[ "$ctl" = "enable,disable," ] ||
+	{ echo "FAIL: --perf-control wrote '$ctl', not enable and disable around the one sequential read"; fail=1; }
 for y in "remote read fault" "remote read fault, the floor's reply read by a second thread" \
 	"remote read fault, 4 nodes" "remote read fault, 8 nodes" \
 	"remote write fault" "write fault, 1 sharer to invalidate" \
@@ -50,6 +59,13 @@ for y in "remote read fault" "remote write fault" "write fault, 3 sharers to inv
 done
 grep -q "read by a second thread" "$T/f.txt" &&
 	{ echo "FAIL: the split floor was measured over the fabric, where it cannot be"; fail=1; }
+
+# A control FIFO that nobody reads: refused at once, naming it.
+if "$bench" --perf-control "$T/ctl" --pages 10 2>"$T/cerr"; then
+	echo "FAIL: bench-dsm ran with a control FIFO that nobody reads"; fail=1
+fi
+grep -q -- "--perf-control: $T/ctl: " "$T/cerr" ||
+	{ echo "FAIL: the refusal does not name the FIFO:"; cat "$T/cerr"; fail=1; }
 
 # Input without figures: refused, naming the file, and no PNG left.
 echo "not bench-dsm output" >"$T/junk.txt"
