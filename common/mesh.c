@@ -40,6 +40,12 @@ struct mesh {
 	struct hostport *peers;
 	int *fds; /* [peer * nr_channels + channel] */
 	struct seal **seals; /* the same, with --integrity */
+	/*
+	 * The same: an inbound connection whose handshake is done, set by its
+	 * handshake thread; from then on its slot is not changed until
+	 * mesh_close, so mesh_open's thread may look at it.
+	 */
+	bool *adopted;
 	int listen_fd;
 	uid_t uid;
 	atomic_uint inbound_done;
@@ -399,6 +405,7 @@ static int mesh_accept_one(struct mesh *m, int fd, const char *addr)
 		goto refuse;
 	}
 	mesh_tune(fd, m->cfg.peer_timeout_ms);
+	__atomic_store_n(&m->adopted[slot], true, __ATOMIC_RELEASE);
 	pr_debug("rank %u: rank %u channel %u connected from %s", m->cfg.rank, claim.from,
 		 claim.channel, addr);
 	return 0;
@@ -601,18 +608,22 @@ static int mesh_connect_peer(struct mesh *m, unsigned peer, unsigned ch, char *e
 }
 
 /*
- * A lower rank whose connection of ours closed while we wait for higher
- * ranks: it failed or was killed, and the higher rank we wait for may be
- * stuck trying to reach it, so it is news beside the one we wait for.
- * Only our own (outbound) connections are looked at: the acceptor's
- * threads may still be filling or clearing the inbound slots.
+ * A peer whose connection closed while we wait for higher ranks: it
+ * failed or was killed, and the higher rank we wait for may be stuck
+ * trying to reach it, so it is news beside the one we wait for.  Our own
+ * (outbound) connections are ours to look at; inbound ones only once
+ * their handshake is done (before that, their thread may still clear
+ * the slot and close the socket).
  */
-static int mesh_lost_lower(struct mesh *m)
+static int mesh_lost_peer(struct mesh *m)
 {
-	for (unsigned peer = 0; peer < m->cfg.rank; peer++)
-		for (unsigned ch = 0; ch < m->cfg.nr_channels; ch++) {
-			struct pollfd p = { .fd = m->fds[mesh_slot(m, peer, ch)], .events = POLLRDHUP };
+	for (unsigned peer = 0; peer < m->cfg.nr_nodes; peer++)
+		for (unsigned ch = 0; ch < m->cfg.nr_channels && peer != m->cfg.rank; ch++) {
+			unsigned slot = mesh_slot(m, peer, ch);
+			struct pollfd p = { .fd = -1, .events = POLLRDHUP };
 
+			if (peer < m->cfg.rank || __atomic_load_n(&m->adopted[slot], __ATOMIC_ACQUIRE))
+				p.fd = __atomic_load_n(&m->fds[slot], __ATOMIC_SEQ_CST);
 			if (p.fd >= 0 && poll(&p, 1, 0) == 1 &&
 			    (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
 				return (int)peer;
@@ -646,7 +657,8 @@ int mesh_open(const struct mesh_config *cfg, struct mesh **out, char *err)
 	m = calloc(1, sizeof(*m));
 	if (!m || !(m->peers = calloc(cfg->nr_nodes, sizeof(*m->peers))) ||
 	    !(m->fds = malloc(nslots * sizeof(int))) ||
-	    !(m->seals = calloc(nslots, sizeof(*m->seals)))) {
+	    !(m->seals = calloc(nslots, sizeof(*m->seals))) ||
+	    !(m->adopted = calloc(nslots, sizeof(*m->adopted)))) {
 		snprintf(err, MESH_ERR_MAX, "out of memory");
 		goto fail_alloc;
 	}
@@ -686,7 +698,7 @@ int mesh_open(const struct mesh_config *cfg, struct mesh **out, char *err)
 		atomic_store(&m->stop, true);
 	while (rc == 0 && atomic_load(&m->inbound_done) < mesh_inbound_total(m) &&
 	       mesh_ms_left(m) > 0) {
-		if ((lost = mesh_lost_lower(m)) >= 0) {
+		if ((lost = mesh_lost_peer(m)) >= 0) {
 			rc = -1;
 			atomic_store(&m->stop, true);
 			break;
@@ -706,9 +718,9 @@ int mesh_open(const struct mesh_config *cfg, struct mesh **out, char *err)
 			if (m->fds[i] < 0)
 				missing = (int)(i / cfg->nr_channels);
 		/*
-		 * A lower rank that closed may have been killed, or may have
-		 * given up on the missing one itself (its deadline came
-		 * first): the message names both.
+		 * A peer that closed may have been killed, or may have given
+		 * up on the missing one itself (its deadline came first): the
+		 * message names both.
 		 */
 		char lname[MESH_ERR_MAX / 4], mname[MESH_ERR_MAX / 4];
 
@@ -746,6 +758,7 @@ fail_alloc:
 	if (cfg->listen_fd >= 0)
 		close(cfg->listen_fd);
 	if (m) {
+		free(m->adopted);
 		free(m->seals);
 		free(m->fds);
 		free(m->peers);
@@ -810,6 +823,7 @@ void mesh_close(struct mesh *m)
 			close(m->fds[i]);
 		seal_free(m->seals[i]);
 	}
+	free(m->adopted);
 	free(m->seals);
 	free(m->fds);
 	free(m->peers);
