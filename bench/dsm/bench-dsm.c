@@ -836,6 +836,139 @@ static bool report_ratio(const char *what, double *ratio, unsigned n)
 	return noisy;
 }
 
+/*
+ * ---- installing a received window: what the requester's last step costs ----
+ * The DSM installs each received page with UFFDIO_COPY into private guest
+ * memory: a page allocated, charged, copied and mapped each time (the
+ * sequential read's profile, docs/performance.md).  Against it, the
+ * alternative that needs no allocation: guest memory shared, the page
+ * already written through a second mapping (where a receive could put
+ * it), and only mapped with UFFDIO_CONTINUE.
+ */
+#ifndef UFFD_FEATURE_MINOR_SHMEM
+#define UFFD_FEATURE_MINOR_SHMEM (1 << 10)
+#endif
+#define INSTALL_BYTES (16ul << 20) /* per sample */
+#define INSTALL_PAIRS 4            /* per round */
+
+/* offered: if not NULL, what the kernel could have given (UFFDIO_API answers it). */
+static int install_uffd(uint64_t features, uint64_t *offered)
+{
+	struct uffdio_api api = { .api = UFFD_API, .features = features };
+	int fd = syscall(SYS_userfaultfd, O_CLOEXEC);
+
+	if (fd < 0)
+		die("userfaultfd: %s (bench-dsm needs root)", strerror(errno));
+	if (ioctl(fd, UFFDIO_API, &api))
+		die("UFFDIO_API: %s", strerror(errno));
+	if (offered)
+		*offered = api.features;
+	return fd;
+}
+
+static bool install_continue_offered(void)
+{
+	uint64_t offered;
+
+	close(install_uffd(0, &offered));
+	return offered & UFFD_FEATURE_MINOR_SHMEM;
+}
+
+static void install_register(int fd, void *addr, uint64_t mode)
+{
+	struct uffdio_register reg = { .range = { (uintptr_t)addr, INSTALL_BYTES }, .mode = mode };
+
+	if (ioctl(fd, UFFDIO_REGISTER, &reg))
+		die("UFFDIO_REGISTER: %s", strerror(errno));
+}
+
+/* µs per page: UFFDIO_COPY of window-page runs into fresh private memory. */
+static double install_copy(const void *src, unsigned window)
+{
+	int fd = install_uffd(0, NULL);
+	size_t run = (size_t)window * DSM_PAGE_SIZE;
+	char *mem = mmap(NULL, INSTALL_BYTES, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	double t0;
+
+	if (mem == MAP_FAILED)
+		die("mmap of %lu MiB: %s", INSTALL_BYTES >> 20, strerror(errno));
+	install_register(fd, mem, UFFDIO_REGISTER_MODE_MISSING);
+	t0 = now_us();
+	for (size_t off = 0; off < INSTALL_BYTES; off += run) {
+		struct uffdio_copy c = { .dst = (uintptr_t)mem + off, .src = (uintptr_t)src,
+					 .len = run };
+
+		if (ioctl(fd, UFFDIO_COPY, &c))
+			die("UFFDIO_COPY: %s", strerror(errno));
+	}
+	t0 = now_us() - t0;
+	munmap(mem, INSTALL_BYTES);
+	close(fd);
+	return t0 / (INSTALL_BYTES / DSM_PAGE_SIZE);
+}
+
+/* µs per page: UFFDIO_CONTINUE of window-page runs of shared memory already written. */
+static double install_continue(const void *src, unsigned window)
+{
+	int fd = install_uffd(UFFD_FEATURE_MINOR_SHMEM, NULL);
+	size_t run = (size_t)window * DSM_PAGE_SIZE;
+	int mfd = memfd_create("bench-dsm-install", MFD_CLOEXEC);
+	char *mem, *alias;
+	double t0;
+
+	if (mfd < 0 || ftruncate(mfd, INSTALL_BYTES))
+		die("memfd of %lu MiB: %s", INSTALL_BYTES >> 20, strerror(errno));
+	mem = mmap(NULL, INSTALL_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	alias = mmap(NULL, INSTALL_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	if (mem == MAP_FAILED || alias == MAP_FAILED)
+		die("mmap of a memfd: %s", strerror(errno));
+	install_register(fd, mem, UFFDIO_REGISTER_MODE_MINOR);
+	for (size_t off = 0; off < INSTALL_BYTES; off += run)
+		memcpy(alias + off, src, run);
+	t0 = now_us();
+	for (size_t off = 0; off < INSTALL_BYTES; off += run) {
+		struct uffdio_continue c = { .range = { (uintptr_t)mem + off, run } };
+
+		if (ioctl(fd, UFFDIO_CONTINUE, &c))
+			die("UFFDIO_CONTINUE: %s", strerror(errno));
+	}
+	t0 = now_us() - t0;
+	munmap(alias, INSTALL_BYTES);
+	munmap(mem, INSTALL_BYTES);
+	close(mfd);
+	close(fd);
+	return t0 / (INSTALL_BYTES / DSM_PAGE_SIZE);
+}
+
+/* One round's pairs, the order alternating; false when the kernel cannot. */
+static bool install_round(struct pool *p, unsigned window, unsigned round)
+{
+	size_t run = (size_t)window * DSM_PAGE_SIZE;
+	void *src;
+
+	if (!install_continue_offered())
+		return false;
+	src = mmap(NULL, run, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (src == MAP_FAILED)
+		die("mmap: %s", strerror(errno));
+	memset(src, 0x5a, run);
+	for (unsigned i = 0; i < INSTALL_PAIRS; i++) {
+		double copy, cont;
+
+		if ((round + i) & 1) {
+			cont = install_continue(src, window);
+			copy = install_copy(src, window);
+		} else {
+			copy = install_copy(src, window);
+			cont = install_continue(src, window);
+		}
+		pool_add(p, cont, copy);
+	}
+	munmap(src, run);
+	return true;
+}
+
 static void machine_state(const char *when)
 {
 	double load[3] = { NAN, NAN, NAN };
@@ -1026,6 +1159,8 @@ static void usage(FILE *f)
 		"same thread.  Prints, per yardstick, both medians and the median of the\n"
 		"per-pair ratios with its interquartile range, NOISY when that range is wider\n"
 		"than half the median.  The sequential read is paired with a TCP stream.\n"
+		"Last, installing a received window: UFFDIO_COPY into private memory (what the\n"
+		"DSM does) against UFFDIO_CONTINUE of shared memory already written, in pairs.\n"
 		"Needs munged (make bench-dsm starts one) and userfaultfd (root).\n", MAX_SAMPLES);
 }
 
@@ -1042,7 +1177,8 @@ int main(int argc, char **argv)
 	};
 	struct opts o = { .pages = 2000, .seq_bytes = 64ull << 20, .handlers = 2, .prefetch = 64,
 			  .rounds = 3, .hold_progress_us = 20000, .perf_fd = -1 };
-	struct pool pools[NR_YARDSTICKS] = { 0 };
+	struct pool pools[NR_YARDSTICKS] = { 0 }, install = { 0 };
+	bool install_ok = true;
 	struct results *r, *parts;
 	char err[PARSE_ERR_MAX];
 	unsigned noisy = 0;
@@ -1133,6 +1269,11 @@ int main(int argc, char **argv)
 		if (!pools[i].dsm || !pools[i].floor || !pools[i].ratio)
 			die("out of memory");
 	}
+	install.dsm = calloc(o.rounds * INSTALL_PAIRS, sizeof(double));
+	install.floor = calloc(o.rounds * INSTALL_PAIRS, sizeof(double));
+	install.ratio = calloc(o.rounds * INSTALL_PAIRS, sizeof(double));
+	if (!install.dsm || !install.floor || !install.ratio)
+		die("out of memory");
 	printf("bench-dsm: %u pairs per latency yardstick and round, %u rounds pooled, busy-poll "
 	       "%u us, %u handler threads, progress hold %u us, sequential reads of %llu MiB, "
 	       "transport %s%s\n", o.pages, o.rounds, o.poll_us, o.handlers, o.hold_progress_us,
@@ -1170,6 +1311,7 @@ int main(int argc, char **argv)
 					(unsigned long long)r->stats.prefetched,
 					(unsigned long long)r->stats.msgs_sent);
 		}
+		install_ok = install_ok && install_round(&install, o.prefetch ? o.prefetch : 64, round);
 	}
 	printf("floor: a userfaultfd fault whose handler does a %s round trip of 16 B / 4 KiB; "
 	       "its parts (last round, medians): fault %.1f us, round trip %.1f us\n",
@@ -1213,6 +1355,16 @@ int main(int argc, char **argv)
 		}
 		fflush(stdout);
 	}
+	printf("installing a received window of %u pages: ", o.prefetch ? o.prefetch : 64);
+	if (install_ok) {
+		printf("UFFDIO_CONTINUE of shared memory already written %.2f us/page, "
+		       "UFFDIO_COPY into private memory (the DSM's) %.2f us/page; ",
+		       quantile(install.dsm, install.n, 0.5), quantile(install.floor, install.n, 0.5));
+		noisy += report_ratio("to UFFDIO_COPY", install.ratio, install.n);
+	} else {
+		printf("this kernel does not offer UFFDIO_CONTINUE of shared memory "
+		       "(UFFD_FEATURE_MINOR_SHMEM, Linux 5.14)\n");
+	}
 	if (o.breakdown)
 		breakdown(&o, r);
 	machine_state("after");
@@ -1224,6 +1376,9 @@ int main(int argc, char **argv)
 		free(pools[i].floor);
 		free(pools[i].ratio);
 	}
+	free(install.dsm);
+	free(install.floor);
+	free(install.ratio);
 	munmap(r, 2 * sizeof(*r));
 	munmap(parts, 2 * sizeof(*parts));
 	return 0;

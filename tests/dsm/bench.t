@@ -2,7 +2,8 @@
 # make bench-dsm's path, small: bench/dsm/run runs bench-dsm over real DSM
 # processes, keeps its output and draws the scaling plot from it.  Checks
 # that every yardstick printed its figures (a paired ratio for each latency,
-# a rate for each thread count, the 4- and 8-node reads against 2 nodes),
+# a rate for each thread count, the 4- and 8-node reads against 2 nodes,
+# installing a window both ways),
 # that the PNG is one, and that the plot refuses input without figures by
 # name; the same over the fabric transport, its floor through the fabric.
 # A benchmark, not a timed test: no figure is judged.
@@ -40,6 +41,8 @@ for t in "1 thread" "2 threads" "4 threads" "8 threads"; do
 done
 grep -Eq '^sequential read of pages homed on another node: [0-9]+ MB/s, TCP stream [0-9]+ MB/s' "$T/b.txt" ||
 	{ echo "FAIL: no sequential read figure"; fail=1; }
+grep -Eq '^installing a received window of 64 pages: (UFFDIO_CONTINUE of shared memory already written [0-9.]+ us/page, UFFDIO_COPY into private memory \(the DSM.s\) [0-9.]+ us/page; ratio [0-9.]+ to UFFDIO_COPY \(IQR [0-9.]+-[0-9.]+, 4 pairs\)|this kernel does not offer UFFDIO_CONTINUE)' "$T/b.txt" ||
+	{ echo "FAIL: no figures for installing a window"; fail=1; }
 cmp -s <(head -c "$(stat -c %s "$T/b.txt")" "$T/out") "$T/b.txt" ||
 	{ echo "FAIL: the kept output differs from what was printed"; fail=1; }
 [ "$(head -c 8 "$T/b.png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] ||
