@@ -364,6 +364,13 @@ static int mesh_recv_hello(struct mesh *m, int fd, uint16_t type, int want_from,
 }
 
 /* One accepted connection's handshake; the socket stays the caller's. */
+/*
+ * A handshake is either cut short at its deadline or adopted, never both:
+ * a connection adopted and then shut down by the acceptor would look like
+ * a peer that hung up.
+ */
+enum { HS_RUNNING, HS_ADOPTING, HS_CUT };
+
 struct mesh_hs {
 	struct mesh *m;
 	pthread_t thread;
@@ -371,14 +378,16 @@ struct mesh_hs {
 	bool busy;              /* a thread was started and is not joined yet */
 	bool adopted;           /* the mesh took the socket */
 	atomic_bool finished;
-	bool cut;               /* past its deadline: its socket was shut down */
+	atomic_int state;       /* HS_* */
 	uint64_t start_ms;
 	char addr[80];
 };
 
 /* Returns 0 when the connection became one of the mesh's. */
-static int mesh_accept_one(struct mesh *m, int fd, const char *addr)
+static int mesh_accept_one(struct mesh *m, int fd, const char *addr, atomic_int *state)
 {
+	int running = HS_RUNNING;
+
 	uint8_t challenge[AUTH_NONCE_LEN], secret[AUTH_NONCE_LEN];
 	struct auth_claim claim;
 	char err[MESH_ERR_MAX];
@@ -390,6 +399,10 @@ static int mesh_accept_one(struct mesh *m, int fd, const char *addr)
 	    mesh_recv_hello(m, fd, MESH_HELLO, -1, -1, challenge, &claim, err))
 		goto refuse;
 	slot = mesh_slot(m, claim.from, claim.channel);
+	if (!atomic_compare_exchange_strong(state, &running, HS_ADOPTING)) {
+		snprintf(err, MESH_ERR_MAX, "its handshake took more than %u s", MESH_HANDSHAKE_MS / 1000);
+		goto refuse;
+	}
 	/* Other handshakes run at the same time: take the slot atomically. */
 	if (!__atomic_compare_exchange_n(&m->fds[slot], &free_slot, fd, false, __ATOMIC_SEQ_CST,
 					 __ATOMIC_SEQ_CST)) {
@@ -418,7 +431,7 @@ static void *mesh_handshake(void *arg)
 {
 	struct mesh_hs *hs = arg;
 
-	hs->adopted = mesh_accept_one(hs->m, hs->fd, hs->addr) == 0;
+	hs->adopted = mesh_accept_one(hs->m, hs->fd, hs->addr, &hs->state) == 0;
 	atomic_store(&hs->finished, true);
 	/* Counted last: once every peer is counted, every adopting thread has finished. */
 	if (hs->adopted)
@@ -450,12 +463,14 @@ static void mesh_expire(struct mesh_hs *hs)
 {
 	uint64_t now = mesh_now_ms();
 
-	for (unsigned i = 0; i < MESH_MAX_HANDSHAKES; i++)
-		if (hs[i].busy && !hs[i].cut && !atomic_load(&hs[i].finished) &&
-		    now - hs[i].start_ms > MESH_HANDSHAKE_MS) {
+	for (unsigned i = 0; i < MESH_MAX_HANDSHAKES; i++) {
+		int running = HS_RUNNING;
+
+		if (hs[i].busy && !atomic_load(&hs[i].finished) &&
+		    now - hs[i].start_ms > MESH_HANDSHAKE_MS &&
+		    atomic_compare_exchange_strong(&hs[i].state, &running, HS_CUT))
 			shutdown(hs[i].fd, SHUT_RDWR);
-			hs[i].cut = true;
-		}
+	}
 }
 
 static struct mesh_hs *mesh_hs_free(struct mesh_hs *hs)
@@ -719,8 +734,9 @@ int mesh_open(const struct mesh_config *cfg, struct mesh **out, char *err)
 				missing = (int)(i / cfg->nr_channels);
 		/*
 		 * A peer that closed may have been killed, or may have given
-		 * up on the missing one itself (its deadline came first): the
-		 * message names both.
+		 * up on the missing one itself (its deadline came first), or
+		 * on us (our answer to its hello came after its own time
+		 * limit): the message names both.
 		 */
 		char lname[MESH_ERR_MAX / 4], mname[MESH_ERR_MAX / 4];
 
@@ -730,11 +746,11 @@ int mesh_open(const struct mesh_config *cfg, struct mesh **out, char *err)
 			mesh_peer_name(m, missing, mname, sizeof(mname));
 		if (lost >= 0 && missing >= 0)
 			snprintf(err, MESH_ERR_MAX, "%s closed its connection while the mesh was "
-				 "forming (it failed or was stopped), and %s had not connected",
-				 lname, mname);
+				 "forming (it failed, was stopped, or gave up on this node), and %s "
+				 "had not connected", lname, mname);
 		else if (lost >= 0)
 			snprintf(err, MESH_ERR_MAX, "%s closed its connection while the mesh was "
-				 "forming: it failed or was stopped", lname);
+				 "forming: it failed, was stopped, or gave up on this node", lname);
 		else if (missing >= 0)
 			snprintf(err, MESH_ERR_MAX, "%s did not connect within %u s", mname,
 				 m->cfg.timeout_ms / 1000);

@@ -34,6 +34,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -895,7 +896,7 @@ static double install_copy(const void *src, unsigned window)
 		die("mmap of %lu MiB: %s", INSTALL_BYTES >> 20, strerror(errno));
 	install_register(fd, mem, UFFDIO_REGISTER_MODE_MISSING);
 	t0 = now_us();
-	for (size_t off = 0; off < INSTALL_BYTES; off += run) {
+	for (size_t off = 0; off + run <= INSTALL_BYTES; off += run) {
 		struct uffdio_copy c = { .dst = (uintptr_t)mem + off, .src = (uintptr_t)src,
 					 .len = run };
 
@@ -905,7 +906,7 @@ static double install_copy(const void *src, unsigned window)
 	t0 = now_us() - t0;
 	munmap(mem, INSTALL_BYTES);
 	close(fd);
-	return t0 / (INSTALL_BYTES / DSM_PAGE_SIZE);
+	return t0 / (INSTALL_BYTES / run * window);
 }
 
 /* µs per page: UFFDIO_CONTINUE of window-page runs of shared memory already written. */
@@ -924,10 +925,10 @@ static double install_continue(const void *src, unsigned window)
 	if (mem == MAP_FAILED || alias == MAP_FAILED)
 		die("mmap of a memfd: %s", strerror(errno));
 	install_register(fd, mem, UFFDIO_REGISTER_MODE_MINOR);
-	for (size_t off = 0; off < INSTALL_BYTES; off += run)
+	for (size_t off = 0; off + run <= INSTALL_BYTES; off += run)
 		memcpy(alias + off, src, run);
 	t0 = now_us();
-	for (size_t off = 0; off < INSTALL_BYTES; off += run) {
+	for (size_t off = 0; off + run <= INSTALL_BYTES; off += run) {
 		struct uffdio_continue c = { .range = { (uintptr_t)mem + off, run } };
 
 		if (ioctl(fd, UFFDIO_CONTINUE, &c))
@@ -938,7 +939,7 @@ static double install_continue(const void *src, unsigned window)
 	munmap(mem, INSTALL_BYTES);
 	close(mfd);
 	close(fd);
-	return t0 / (INSTALL_BYTES / DSM_PAGE_SIZE);
+	return t0 / (INSTALL_BYTES / run * window);
 }
 
 /* One round's pairs, the order alternating; false when the kernel cannot. */
@@ -1242,6 +1243,8 @@ int main(int argc, char **argv)
 			if (o.perf_fd < 0)
 				die("--perf-control: %s: %s (a FIFO that perf record --control "
 				    "fifo:%s reads)", optarg, strerror(errno), optarg);
+			/* A perf that went away is a warning, not the end of the run. */
+			signal(SIGPIPE, SIG_IGN);
 			break;
 		case 'H':
 			usage(stdout);
