@@ -40,12 +40,6 @@ struct mesh {
 	struct hostport *peers;
 	int *fds; /* [peer * nr_channels + channel] */
 	struct seal **seals; /* the same, with --integrity */
-	/*
-	 * The same: an inbound connection whose handshake is done, set by its
-	 * handshake thread; from then on its slot is not changed until
-	 * mesh_close, so mesh_open's thread may look at it.
-	 */
-	bool *adopted;
 	int listen_fd;
 	uid_t uid;
 	atomic_uint inbound_done;
@@ -363,14 +357,14 @@ static int mesh_recv_hello(struct mesh *m, int fd, uint16_t type, int want_from,
 												  : 0;
 }
 
-/* One accepted connection's handshake; the socket stays the caller's. */
 /*
  * A handshake is either cut short at its deadline or adopted, never both:
- * a connection adopted and then shut down by the acceptor would look like
- * a peer that hung up.
+ * a connection adopted and then shut down by the acceptor would be a dead
+ * socket in the mesh.
  */
 enum { HS_RUNNING, HS_ADOPTING, HS_CUT };
 
+/* One accepted connection's handshake; the socket stays the caller's. */
 struct mesh_hs {
 	struct mesh *m;
 	pthread_t thread;
@@ -386,13 +380,11 @@ struct mesh_hs {
 /* Returns 0 when the connection became one of the mesh's. */
 static int mesh_accept_one(struct mesh *m, int fd, const char *addr, atomic_int *state)
 {
-	int running = HS_RUNNING;
-
 	uint8_t challenge[AUTH_NONCE_LEN], secret[AUTH_NONCE_LEN];
 	struct auth_claim claim;
 	char err[MESH_ERR_MAX];
 	unsigned slot;
-	int free_slot = -1;
+	int free_slot = -1, running = HS_RUNNING;
 
 	mesh_set_timeouts(fd, MESH_HANDSHAKE_MS);
 	if (mesh_send_challenge(m, fd, challenge, err) ||
@@ -418,7 +410,6 @@ static int mesh_accept_one(struct mesh *m, int fd, const char *addr, atomic_int 
 		goto refuse;
 	}
 	mesh_tune(fd, m->cfg.peer_timeout_ms);
-	__atomic_store_n(&m->adopted[slot], true, __ATOMIC_RELEASE);
 	pr_debug("rank %u: rank %u channel %u connected from %s", m->cfg.rank, claim.from,
 		 claim.channel, addr);
 	return 0;
@@ -623,22 +614,18 @@ static int mesh_connect_peer(struct mesh *m, unsigned peer, unsigned ch, char *e
 }
 
 /*
- * A peer whose connection closed while we wait for higher ranks: it
- * failed or was killed, and the higher rank we wait for may be stuck
- * trying to reach it, so it is news beside the one we wait for.  Our own
- * (outbound) connections are ours to look at; inbound ones only once
- * their handshake is done (before that, their thread may still clear
- * the slot and close the socket).
+ * A lower rank whose connection of ours closed while we wait for higher
+ * ranks: it failed or was killed, and the higher rank we wait for may be
+ * stuck trying to reach it, so it is news beside the one we wait for.
+ * Only our own (outbound) connections are looked at: the acceptor's
+ * threads may still be filling or clearing the inbound slots.
  */
-static int mesh_lost_peer(struct mesh *m)
+static int mesh_lost_lower(struct mesh *m)
 {
-	for (unsigned peer = 0; peer < m->cfg.nr_nodes; peer++)
-		for (unsigned ch = 0; ch < m->cfg.nr_channels && peer != m->cfg.rank; ch++) {
-			unsigned slot = mesh_slot(m, peer, ch);
-			struct pollfd p = { .fd = -1, .events = POLLRDHUP };
+	for (unsigned peer = 0; peer < m->cfg.rank; peer++)
+		for (unsigned ch = 0; ch < m->cfg.nr_channels; ch++) {
+			struct pollfd p = { .fd = m->fds[mesh_slot(m, peer, ch)], .events = POLLRDHUP };
 
-			if (peer < m->cfg.rank || __atomic_load_n(&m->adopted[slot], __ATOMIC_ACQUIRE))
-				p.fd = __atomic_load_n(&m->fds[slot], __ATOMIC_SEQ_CST);
 			if (p.fd >= 0 && poll(&p, 1, 0) == 1 &&
 			    (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
 				return (int)peer;
@@ -672,8 +659,7 @@ int mesh_open(const struct mesh_config *cfg, struct mesh **out, char *err)
 	m = calloc(1, sizeof(*m));
 	if (!m || !(m->peers = calloc(cfg->nr_nodes, sizeof(*m->peers))) ||
 	    !(m->fds = malloc(nslots * sizeof(int))) ||
-	    !(m->seals = calloc(nslots, sizeof(*m->seals))) ||
-	    !(m->adopted = calloc(nslots, sizeof(*m->adopted)))) {
+	    !(m->seals = calloc(nslots, sizeof(*m->seals)))) {
 		snprintf(err, MESH_ERR_MAX, "out of memory");
 		goto fail_alloc;
 	}
@@ -713,7 +699,7 @@ int mesh_open(const struct mesh_config *cfg, struct mesh **out, char *err)
 		atomic_store(&m->stop, true);
 	while (rc == 0 && atomic_load(&m->inbound_done) < mesh_inbound_total(m) &&
 	       mesh_ms_left(m) > 0) {
-		if ((lost = mesh_lost_peer(m)) >= 0) {
+		if ((lost = mesh_lost_lower(m)) >= 0) {
 			rc = -1;
 			atomic_store(&m->stop, true);
 			break;
@@ -733,10 +719,9 @@ int mesh_open(const struct mesh_config *cfg, struct mesh **out, char *err)
 			if (m->fds[i] < 0)
 				missing = (int)(i / cfg->nr_channels);
 		/*
-		 * A peer that closed may have been killed, or may have given
-		 * up on the missing one itself (its deadline came first), or
-		 * on us (our answer to its hello came after its own time
-		 * limit): the message names both.
+		 * A lower rank that closed may have been killed, or may have
+		 * given up on the missing one itself (its deadline came
+		 * first): the message names both.
 		 */
 		char lname[MESH_ERR_MAX / 4], mname[MESH_ERR_MAX / 4];
 
@@ -746,11 +731,11 @@ int mesh_open(const struct mesh_config *cfg, struct mesh **out, char *err)
 			mesh_peer_name(m, missing, mname, sizeof(mname));
 		if (lost >= 0 && missing >= 0)
 			snprintf(err, MESH_ERR_MAX, "%s closed its connection while the mesh was "
-				 "forming (it failed, was stopped, or gave up on this node), and %s "
-				 "had not connected", lname, mname);
+				 "forming (it failed or was stopped), and %s had not connected",
+				 lname, mname);
 		else if (lost >= 0)
 			snprintf(err, MESH_ERR_MAX, "%s closed its connection while the mesh was "
-				 "forming: it failed, was stopped, or gave up on this node", lname);
+				 "forming: it failed or was stopped", lname);
 		else if (missing >= 0)
 			snprintf(err, MESH_ERR_MAX, "%s did not connect within %u s", mname,
 				 m->cfg.timeout_ms / 1000);
@@ -774,7 +759,6 @@ fail_alloc:
 	if (cfg->listen_fd >= 0)
 		close(cfg->listen_fd);
 	if (m) {
-		free(m->adopted);
 		free(m->seals);
 		free(m->fds);
 		free(m->peers);
@@ -839,7 +823,6 @@ void mesh_close(struct mesh *m)
 			close(m->fds[i]);
 		seal_free(m->seals[i]);
 	}
-	free(m->adopted);
 	free(m->seals);
 	free(m->fds);
 	free(m->peers);
