@@ -806,6 +806,22 @@ struct pool {
 	uint64_t moves;       /* false sharing, last round: transfers of the page */
 };
 
+static void pool_alloc(struct pool *p, size_t n)
+{
+	p->dsm = calloc(n, sizeof(double));
+	p->floor = calloc(n, sizeof(double));
+	p->ratio = calloc(n, sizeof(double));
+	if (!p->dsm || !p->floor || !p->ratio)
+		die("out of memory");
+}
+
+static void pool_free(struct pool *p)
+{
+	free(p->dsm);
+	free(p->floor);
+	free(p->ratio);
+}
+
 static void pool_add(struct pool *p, double dsm, double floor)
 {
 	p->dsm[p->n] = dsm;
@@ -942,14 +958,12 @@ static double install_continue(const void *src, unsigned window)
 	return t0 / (INSTALL_BYTES / run * window);
 }
 
-/* One round's pairs, the order alternating; false when the kernel cannot. */
-static bool install_round(struct pool *p, unsigned window, unsigned round)
+/* One round's pairs, the order alternating. */
+static void install_round(struct pool *p, unsigned window, unsigned round)
 {
 	size_t run = (size_t)window * DSM_PAGE_SIZE;
 	void *src;
 
-	if (!install_continue_offered())
-		return false;
 	src = mmap(NULL, run, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (src == MAP_FAILED)
 		die("mmap: %s", strerror(errno));
@@ -967,7 +981,6 @@ static bool install_round(struct pool *p, unsigned window, unsigned round)
 		pool_add(p, cont, copy);
 	}
 	munmap(src, run);
-	return true;
 }
 
 static void machine_state(const char *when)
@@ -1179,7 +1192,8 @@ int main(int argc, char **argv)
 	struct opts o = { .pages = 2000, .seq_bytes = 64ull << 20, .handlers = 2, .prefetch = 64,
 			  .rounds = 3, .hold_progress_us = 20000, .perf_fd = -1 };
 	struct pool pools[NR_YARDSTICKS] = { 0 }, install = { 0 };
-	bool install_ok = true;
+	bool install_ok = install_continue_offered();
+	unsigned window;
 	struct results *r, *parts;
 	char err[PARSE_ERR_MAX];
 	unsigned noisy = 0;
@@ -1263,20 +1277,11 @@ int main(int argc, char **argv)
 		    o.transport);
 	r = shared_alloc(2 * sizeof(*r));
 	parts = shared_alloc(2 * sizeof(*parts));
-	for (unsigned i = 0; i < NR_YARDSTICKS; i++) {
-		size_t n = (size_t)o.rounds * (yardsticks[i].mbps || yardsticks[i].unit ? 1 : o.pages);
-
-		pools[i].dsm = calloc(n, sizeof(double));
-		pools[i].floor = calloc(n, sizeof(double));
-		pools[i].ratio = calloc(n, sizeof(double));
-		if (!pools[i].dsm || !pools[i].floor || !pools[i].ratio)
-			die("out of memory");
-	}
-	install.dsm = calloc(o.rounds * INSTALL_PAIRS, sizeof(double));
-	install.floor = calloc(o.rounds * INSTALL_PAIRS, sizeof(double));
-	install.ratio = calloc(o.rounds * INSTALL_PAIRS, sizeof(double));
-	if (!install.dsm || !install.floor || !install.ratio)
-		die("out of memory");
+	for (unsigned i = 0; i < NR_YARDSTICKS; i++)
+		pool_alloc(&pools[i], (size_t)o.rounds *
+				      (yardsticks[i].mbps || yardsticks[i].unit ? 1 : o.pages));
+	pool_alloc(&install, (size_t)o.rounds * INSTALL_PAIRS);
+	window = o.prefetch ? o.prefetch : 64;
 	printf("bench-dsm: %u pairs per latency yardstick and round, %u rounds pooled, busy-poll "
 	       "%u us, %u handler threads, progress hold %u us, sequential reads of %llu MiB, "
 	       "transport %s%s\n", o.pages, o.rounds, o.poll_us, o.handlers, o.hold_progress_us,
@@ -1314,7 +1319,8 @@ int main(int argc, char **argv)
 					(unsigned long long)r->stats.prefetched,
 					(unsigned long long)r->stats.msgs_sent);
 		}
-		install_ok = install_ok && install_round(&install, o.prefetch ? o.prefetch : 64, round);
+		if (install_ok)
+			install_round(&install, window, round);
 	}
 	printf("floor: a userfaultfd fault whose handler does a %s round trip of 16 B / 4 KiB; "
 	       "its parts (last round, medians): fault %.1f us, round trip %.1f us\n",
@@ -1358,7 +1364,7 @@ int main(int argc, char **argv)
 		}
 		fflush(stdout);
 	}
-	printf("installing a received window of %u pages: ", o.prefetch ? o.prefetch : 64);
+	printf("installing a received window of %u pages: ", window);
 	if (install_ok) {
 		printf("UFFDIO_CONTINUE of shared memory already written %.2f us/page, "
 		       "UFFDIO_COPY into private memory (the DSM's) %.2f us/page; ",
@@ -1374,14 +1380,9 @@ int main(int argc, char **argv)
 	if (noisy)
 		printf("%u yardstick%s too noisy to trust: run again on a quieter machine\n", noisy,
 		       noisy == 1 ? "" : "s");
-	for (unsigned i = 0; i < NR_YARDSTICKS; i++) {
-		free(pools[i].dsm);
-		free(pools[i].floor);
-		free(pools[i].ratio);
-	}
-	free(install.dsm);
-	free(install.floor);
-	free(install.ratio);
+	for (unsigned i = 0; i < NR_YARDSTICKS; i++)
+		pool_free(&pools[i]);
+	pool_free(&install);
 	munmap(r, 2 * sizeof(*r));
 	munmap(parts, 2 * sizeof(*parts));
 	return 0;
