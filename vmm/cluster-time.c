@@ -43,25 +43,40 @@ static uint64_t boot_ns(void)
 }
 
 /*
- * The host TSC as this instance's clocks see it.  GVM_TEST_TSC_PPM=P0,P1,...
- * makes rank R's host TSC run PR ppm fast (tests/cluster/clock-drift.t): the
- * guest's TSC gains it, and every measurement here reads it, as on a host
- * whose crystal runs fast.
+ * GVM_TEST_TSC_PPM=P0,P1,... makes rank R's host TSC run PR ppm fast from
+ * the moment its clock thread starts (tests/cluster/clock-drift.t), as on a
+ * host whose crystal runs fast: every measurement here reads it, and the
+ * guest's TSC gains it (vm->tsc_drift, brought up to date every
+ * CL_TIME_DRIFT_MS).
  */
-static uint64_t host_tsc(const struct cluster *c)
-{
-	return __rdtsc() + (c->vm ? (uint64_t)atomic_load(&c->vm->tsc_drift) : 0);
-}
-
-static unsigned test_drift_ppm(const struct cluster *c)
+static unsigned test_drift_ppm(unsigned rank)
 {
 	const char *env = getenv("GVM_TEST_TSC_PPM");
 	unsigned ppm[TOPO_MAX_NODES], n = 0;
 	char err[PARSE_ERR_MAX];
 
-	if (!env || parse_uint_list(env, 10000, ppm, TOPO_MAX_NODES, &n, err) || c->rank >= n)
+	if (!env || parse_uint_list(env, 10000, ppm, TOPO_MAX_NODES, &n, err) || rank >= n)
 		return 0;
-	return ppm[c->rank];
+	return ppm[rank];
+}
+
+static int64_t test_drift(const struct cluster *c, uint64_t tsc)
+{
+	uint64_t t0 = atomic_load(&c->drift_t0);
+
+	return t0 ? (int64_t)((tsc - t0) / 1000 * c->drift_ppm / 1000) : 0;
+}
+
+/*
+ * The host TSC as this instance's clocks see it: with a simulated drift,
+ * exact at every read (the guest's lags it by up to CL_TIME_DRIFT_MS of
+ * drift), so the looks measure the mechanism and not the simulation's steps.
+ */
+static uint64_t host_tsc(const struct cluster *c)
+{
+	uint64_t tsc = __rdtsc();
+
+	return tsc + (uint64_t)test_drift(c, tsc);
 }
 
 /* kvmclock - CLOCK_BOOTTIME, from the tightest of a few bracketed reads. */
@@ -160,7 +175,6 @@ int cl_time_lead(struct cluster *c, unsigned peer, const struct wire_hdr *h, cha
 {
 	int64_t lead = (int64_t)h->arg[0], seen = (int64_t)h->arg[1], step;
 
-	(void)peer;
 	if (!c->vm) {
 		snprintf(why, 128, "a clock lead before the VM exists");
 		return -1;
@@ -174,6 +188,8 @@ int cl_time_lead(struct cluster *c, unsigned peer, const struct wire_hdr *h, cha
 	while (seen + lead > step)
 		if (atomic_compare_exchange_weak(&c->vm->tsc_step, &step, seen + lead)) {
 			kick_vcpus(c->vm);
+			pr_debug("clocks: step: forward %" PRId64 " cycles on rank %u's lead",
+				 seen + lead - step, peer);
 			break;
 		}
 	return 0;
@@ -291,46 +307,81 @@ int cluster_sync_clocks(struct cluster *c, const struct cluster_machine *m, char
 	return 0;
 }
 
+/* What rank k's looks carry from one to the next. */
+struct clock_looks {
+	unsigned period_ms;  /* to the next look */
+	uint64_t last_ms;    /* when the last one measured */
+	uint64_t best_unc;   /* the least uncertainty of any so far, cycles */
+};
+
 /*
- * One resynchronisation of rank k: our guest TSC against rank 0's, both
- * read through the same samples.  Only a difference beyond the sample's
- * uncertainty is acted on, so noise never steps the clock.  Returns when to
- * look again: soon enough that the drift found stays near CL_TIME_TARGET_US
- * between looks, within [CL_TIME_RESYNC_MIN_MS, CL_TIME_RESYNC_MAX_MS].
+ * One look of rank k: our guest TSC against rank 0's, both read through the
+ * same samples.  The true gap lies within the sample's uncertainty of the
+ * gap measured, and a clock is moved only by the part of it that is
+ * certain: a step by the whole estimate could overshoot, and as no clock
+ * steps back, every overshoot would stay, and the guest's time would pull
+ * ahead of the fastest host's by the noise of the samples.  Sets when to
+ * look again: soon enough that the drift found stays near
+ * CL_TIME_TARGET_US between looks, within [CL_TIME_RESYNC_MIN_MS,
+ * CL_TIME_RESYNC_MAX_MS].
  */
-static unsigned clock_resync(struct cluster *c, unsigned period_ms)
+static void clock_resync(struct cluster *c, struct clock_looks *l)
 {
-	uint64_t target = (uint64_t)c->tsc_khz * CL_TIME_TARGET_US / 1000, gap;
+	uint64_t target = (uint64_t)c->tsc_khz * CL_TIME_TARGET_US / 1000, gap, sure, now, since;
+	uint64_t khz = c->tsc_khz ? c->tsc_khz : 1;
 	struct vm *vm = c->vm;
 	struct clock_est e = { 0 };
-	char err[CLUSTER_ERR_MAX];
+	char err[CLUSTER_ERR_MAX], act[64];
 	int64_t behind;
 
-	if (clock_sample(c, CL_TIME_RESYNC_SAMPLES, &e, err))
-		return CL_TIME_RESYNC_MAX_MS; /* rank 0 is gone or going: the heartbeats say so */
+	if (clock_sample(c, CL_TIME_RESYNC_SAMPLES, &e, err)) {
+		l->period_ms = CL_TIME_RESYNC_MAX_MS; /* rank 0 is gone or going: the heartbeats say so */
+		return;
+	}
+	now = deadline_now_ms();
+	since = now - l->last_ms;
+	l->last_ms = now;
 	/* (rank 0's host TSC + its step) - (ours + base + our step) */
 	behind = e.d_tsc - c->tsc_base - atomic_load(&vm->tsc_step);
 	gap = (uint64_t)(behind < 0 ? -behind : behind);
-	if (gap <= e.unc_tsc)
-		return period_ms * 2 < CL_TIME_RESYNC_MAX_MS ? period_ms * 2 : CL_TIME_RESYNC_MAX_MS;
-	pr_debug("clocks: the guest TSC here is %+" PRId64 " cycles (%+" PRId64 " us) from rank "
-		 "0's (+-%" PRIu64 ") after %u ms", -behind, -behind * 1000 / (c->tsc_khz ? c->tsc_khz : 1),
-		 e.unc_tsc, period_ms);
-	if (behind > 0) {
-		atomic_fetch_add(&vm->tsc_step, behind);
-		kick_vcpus(vm);
-	} else if (-behind <= CL_TIME_MAX_LEAD) {
-		cl_send(c, 0, CLUSTER_CH_CTRL, CL_TIME_LEAD, (uint64_t)-behind,
-			(uint64_t)e.step0, 0, NULL, 0);
-	} else {
-		pr_warn("the guest TSC here leads rank 0's by %" PRId64 " cycles: a host clock "
-			"is broken, left alone", -behind);
-		return CL_TIME_RESYNC_MAX_MS;
+	sure = gap > e.unc_tsc ? gap - e.unc_tsc : 0;
+	if (e.unc_tsc < l->best_unc)
+		l->best_unc = e.unc_tsc;
+	snprintf(act, sizeof(act), !sure ? "left alone (within the uncertainty)"
+			     : behind > 0 ? "steps forward %" PRIu64 " cycles"
+					  : "asks rank 0 to step forward %" PRIu64 " cycles", sure);
+	pr_debug("clocks: look: the guest TSC here is %+" PRId64 " cycles (%+" PRId64 " us) from "
+		 "rank 0's (stepped %" PRId64 " cycles so far), +-%" PRIu64 " cycles, %" PRIu64
+		 " ms after the last look: %s", -behind, -behind * 1000 / (int64_t)khz, e.step0,
+		 e.unc_tsc, since, act);
+	if (!sure) {
+		/*
+		 * Nothing found by a look as sharp as the sharpest (within a
+		 * factor 2): the drift is slower than the period assumed, look
+		 * half as often.  A blurred look (a busy host, a busy network)
+		 * tells nothing: the period stays.
+		 */
+		if (e.unc_tsc / 2 <= l->best_unc)
+			l->period_ms = l->period_ms * 2 < CL_TIME_RESYNC_MAX_MS ? l->period_ms * 2
+										: CL_TIME_RESYNC_MAX_MS;
+		return;
 	}
-	period_ms = (unsigned)(period_ms * target / gap);
-	if (period_ms < CL_TIME_RESYNC_MIN_MS)
-		return CL_TIME_RESYNC_MIN_MS;
-	return period_ms > CL_TIME_RESYNC_MAX_MS ? CL_TIME_RESYNC_MAX_MS : period_ms;
+	if (behind > 0) {
+		atomic_fetch_add(&vm->tsc_step, (int64_t)sure);
+		kick_vcpus(vm);
+	} else if (sure <= CL_TIME_MAX_LEAD) {
+		cl_send(c, 0, CLUSTER_CH_CTRL, CL_TIME_LEAD, sure, (uint64_t)e.step0, 0, NULL, 0);
+	} else {
+		pr_warn("the guest TSC here leads rank 0's by %" PRIu64 " cycles: a host clock "
+			"is broken, left alone", sure);
+		l->period_ms = CL_TIME_RESYNC_MAX_MS;
+		return;
+	}
+	/* the drift found, gap cycles in `since` ms, would build up `target` in: */
+	since = since * target / gap;
+	l->period_ms = since < CL_TIME_RESYNC_MIN_MS   ? CL_TIME_RESYNC_MIN_MS
+		       : since > CL_TIME_RESYNC_MAX_MS ? CL_TIME_RESYNC_MAX_MS
+						       : (unsigned)since;
 }
 
 /* Sleep ms, or less if told to quit.  False once told. */
@@ -350,23 +401,25 @@ static bool clock_nap(struct cluster *c, unsigned ms)
 static void *cl_clock_thread(void *arg)
 {
 	struct cluster *c = arg;
-	unsigned ppm = test_drift_ppm(c), period = CL_TIME_RESYNC_MAX_MS / 4;
-	uint64_t t0 = __rdtsc(), next = deadline_now_ms() + period;
+	struct clock_looks l = { .period_ms = CL_TIME_RESYNC_MAX_MS / 4, .best_unc = UINT64_MAX };
+	uint64_t next;
 
 	pthread_setname_np(pthread_self(), "clock");
+	l.last_ms = deadline_now_ms();
+	next = l.last_ms + l.period_ms;
 	for (;;) {
 		uint64_t now = deadline_now_ms();
 		unsigned nap = next > now ? (unsigned)(next - now) : 0;
 
-		if (!clock_nap(c, ppm && nap > CL_TIME_DRIFT_MS ? CL_TIME_DRIFT_MS : nap))
+		if (!clock_nap(c, c->drift_ppm && nap > CL_TIME_DRIFT_MS ? CL_TIME_DRIFT_MS : nap))
 			break;
-		if (ppm) {
-			atomic_store(&c->vm->tsc_drift, (int64_t)((__rdtsc() - t0) / 1000000 * ppm));
+		if (c->drift_ppm) {
+			atomic_store(&c->vm->tsc_drift, test_drift(c, __rdtsc()));
 			kick_vcpus(c->vm);
 		}
 		if (c->rank && deadline_now_ms() >= next) {
-			period = clock_resync(c, period);
-			next = deadline_now_ms() + period;
+			clock_resync(c, &l);
+			next = deadline_now_ms() + l.period_ms;
 		} else if (!c->rank) {
 			next = deadline_now_ms() + CL_TIME_DRIFT_MS;
 		}
@@ -378,8 +431,13 @@ void cl_clock_start(struct cluster *c)
 {
 	int rc;
 
-	if (!c->vm || (c->rank == 0 && !test_drift_ppm(c)) || c->clock_started)
+	if (!c->vm || c->clock_started)
 		return;
+	c->drift_ppm = test_drift_ppm(c->rank);
+	if (c->rank == 0 && !c->drift_ppm)
+		return;
+	if (c->drift_ppm)
+		atomic_store(&c->drift_t0, __rdtsc());
 	rc = pthread_create(&c->clock_thread, NULL, cl_clock_thread, c);
 	if (rc)
 		pr_warn("cannot start the clock thread (%s): guest TSCs will drift apart",
