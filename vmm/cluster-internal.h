@@ -195,9 +195,9 @@ struct cluster {
 	int64_t tsc_base;
 	uint32_t tsc_khz;         /* rank 0's */
 	pthread_t clock_thread;   /* rank k, or a simulated drift: cl_clock_thread */
-	/* GVM_TEST_TSC_PPM's drift: set by cl_clock_start, drift_ppm read only after drift_t0 */
+	/* GVM_TEST_TSC_PPM's drift: ppm set before the clock thread starts, read after t0 */
 	unsigned drift_ppm;
-	_Atomic uint64_t drift_t0; /* the host TSC it counts from, 0 until then */
+	_Atomic uint64_t drift_t0; /* the host TSC it counts from, set by the clock thread */
 	bool clock_started;
 
 	/* rank 0: instances ready (answered: one bit per rank, each answers once) */

@@ -60,23 +60,24 @@ static unsigned test_drift_ppm(unsigned rank)
 	return ppm[rank];
 }
 
-static int64_t test_drift(const struct cluster *c, uint64_t tsc)
+/* t0 read before tsc: a TSC read before the drift began would wrap. */
+static int64_t test_drift(const struct cluster *c, uint64_t t0, uint64_t tsc)
 {
-	uint64_t t0 = atomic_load(&c->drift_t0);
+	int64_t d = (int64_t)(tsc - t0);
 
-	return t0 ? (int64_t)((tsc - t0) / 1000 * c->drift_ppm / 1000) : 0;
+	return t0 && d > 0 ? (int64_t)((uint64_t)d / 1000 * c->drift_ppm / 1000) : 0;
 }
 
 /*
  * The host TSC as this instance's clocks see it: with a simulated drift,
- * exact at every read (the guest's lags it by up to CL_TIME_DRIFT_MS of
- * drift), so the looks measure the mechanism and not the simulation's steps.
+ * exact at every read (the guest's gains it about every CL_TIME_DRIFT_MS),
+ * so the looks measure the mechanism and not the simulation's steps.
  */
 static uint64_t host_tsc(const struct cluster *c)
 {
-	uint64_t tsc = __rdtsc();
+	uint64_t t0 = atomic_load(&c->drift_t0), tsc = __rdtsc();
 
-	return tsc + (uint64_t)test_drift(c, tsc);
+	return tsc + (uint64_t)test_drift(c, t0, tsc);
 }
 
 /* kvmclock - CLOCK_BOOTTIME, from the tightest of a few bracketed reads. */
@@ -200,6 +201,7 @@ struct clock_est {
 	int64_t d_tsc, d_boot;   /* rank 0's host TSC + its step, CLOCK_BOOTTIME; minus ours */
 	uint64_t unc_tsc, unc_boot; /* half the round trip */
 	uint64_t rtt_ns;
+	uint64_t at_ns;          /* CLOCK_BOOTTIME at its midpoint */
 	int64_t step0;           /* rank 0's step in that sample */
 };
 
@@ -248,6 +250,7 @@ static int clock_sample(struct cluster *c, unsigned n, struct clock_est *e, char
 		}
 		if (b1 - b0 < e->rtt_ns) {
 			e->rtt_ns = b1 - b0;
+			e->at_ns = b0 + (b1 - b0) / 2;
 			e->d_boot = clock_delta(c->pong_boot, b0, b1, &e->unc_boot);
 			e->d_tsc = clock_delta(c->pong_tsc + (uint64_t)c->pong_step, t0, t1,
 					       &e->unc_tsc);
@@ -269,8 +272,8 @@ int cluster_sync_clocks(struct cluster *c, const struct cluster_machine *m, char
 		return -1;
 	d_tsc = clock_round(e.d_tsc, e.unc_tsc);
 	pr_debug("clocks: rank 0 - here: CLOCK_BOOTTIME %+" PRId64 " ns (+-%" PRIu64
-		 "), TSC %+" PRId64 " cycles (+-%" PRIu64 "); best round trip %" PRIu64 " ns",
-		 e.d_boot, e.unc_boot, e.d_tsc, e.unc_tsc, e.rtt_ns);
+		 "), TSC %+" PRId64 " cycles (+-%" PRIu64 ") at %" PRIu32 " kHz; best round trip %"
+		 PRIu64 " ns", e.d_boot, e.unc_boot, e.d_tsc, e.unc_tsc, m->tsc_khz, e.rtt_ns);
 	c->tsc_base = d_tsc;
 	c->tsc_khz = m->tsc_khz;
 
@@ -310,8 +313,8 @@ int cluster_sync_clocks(struct cluster *c, const struct cluster_machine *m, char
 /* What rank k's looks carry from one to the next. */
 struct clock_looks {
 	unsigned period_ms;  /* to the next look */
-	uint64_t last_ms;    /* when the last one measured */
-	uint64_t best_unc;   /* the least uncertainty of any so far, cycles */
+	uint64_t last_ns;    /* CLOCK_BOOTTIME of the last one's sample */
+	uint64_t best_unc;   /* the least uncertainty of late, cycles */
 };
 
 /*
@@ -327,8 +330,8 @@ struct clock_looks {
  */
 static void clock_resync(struct cluster *c, struct clock_looks *l)
 {
-	uint64_t target = (uint64_t)c->tsc_khz * CL_TIME_TARGET_US / 1000, gap, sure, now, since;
-	uint64_t khz = c->tsc_khz ? c->tsc_khz : 1;
+	uint64_t khz = c->tsc_khz ? c->tsc_khz : 1, target = khz * CL_TIME_TARGET_US / 1000;
+	uint64_t gap, sure, since_us, period;
 	struct vm *vm = c->vm;
 	struct clock_est e = { 0 };
 	char err[CLUSTER_ERR_MAX], act[64];
@@ -338,13 +341,14 @@ static void clock_resync(struct cluster *c, struct clock_looks *l)
 		l->period_ms = CL_TIME_RESYNC_MAX_MS; /* rank 0 is gone or going: the heartbeats say so */
 		return;
 	}
-	now = deadline_now_ms();
-	since = now - l->last_ms;
-	l->last_ms = now;
+	since_us = (e.at_ns - l->last_ns) / 1000;
+	l->last_ns = e.at_ns;
 	/* (rank 0's host TSC + its step) - (ours + base + our step) */
 	behind = e.d_tsc - c->tsc_base - atomic_load(&vm->tsc_step);
 	gap = (uint64_t)(behind < 0 ? -behind : behind);
 	sure = gap > e.unc_tsc ? gap - e.unc_tsc : 0;
+	/* creeps up 1/64 a look: a host that stays busier than at its quietest is judged by now */
+	l->best_unc += l->best_unc / 64;
 	if (e.unc_tsc < l->best_unc)
 		l->best_unc = e.unc_tsc;
 	snprintf(act, sizeof(act), !sure ? "left alone (within the uncertainty)"
@@ -352,8 +356,8 @@ static void clock_resync(struct cluster *c, struct clock_looks *l)
 					  : "asks rank 0 to step forward %" PRIu64 " cycles", sure);
 	pr_debug("clocks: look: the guest TSC here is %+" PRId64 " cycles (%+" PRId64 " us) from "
 		 "rank 0's (stepped %" PRId64 " cycles so far), +-%" PRIu64 " cycles, %" PRIu64
-		 " ms after the last look: %s", -behind, -behind * 1000 / (int64_t)khz, e.step0,
-		 e.unc_tsc, since, act);
+		 " us after the last look: %s", -behind, -behind * 1000 / (int64_t)khz, e.step0,
+		 e.unc_tsc, since_us, act);
 	if (!sure) {
 		/*
 		 * Nothing found by a look as sharp as the sharpest (within a
@@ -366,22 +370,26 @@ static void clock_resync(struct cluster *c, struct clock_looks *l)
 										: CL_TIME_RESYNC_MAX_MS;
 		return;
 	}
-	if (behind > 0) {
-		atomic_fetch_add(&vm->tsc_step, (int64_t)sure);
-		kick_vcpus(vm);
-	} else if (sure <= CL_TIME_MAX_LEAD) {
-		cl_send(c, 0, CLUSTER_CH_CTRL, CL_TIME_LEAD, sure, (uint64_t)e.step0, 0, NULL, 0);
-	} else {
-		pr_warn("the guest TSC here leads rank 0's by %" PRIu64 " cycles: a host clock "
-			"is broken, left alone", sure);
+	if (sure > CL_TIME_MAX_LEAD) {
+		pr_warn("the guest TSC here is %" PRIu64 " cycles %s rank 0's: a host clock is "
+			"broken, left alone", sure, behind > 0 ? "behind" : "ahead of");
 		l->period_ms = CL_TIME_RESYNC_MAX_MS;
 		return;
 	}
-	/* the drift found, gap cycles in `since` ms, would build up `target` in: */
-	since = since * target / gap;
-	l->period_ms = since < CL_TIME_RESYNC_MIN_MS   ? CL_TIME_RESYNC_MIN_MS
-		       : since > CL_TIME_RESYNC_MAX_MS ? CL_TIME_RESYNC_MAX_MS
-						       : (unsigned)since;
+	if (behind > 0) {
+		atomic_fetch_add(&vm->tsc_step, (int64_t)sure);
+		kick_vcpus(vm);
+	} else {
+		cl_send(c, 0, CLUSTER_CH_CTRL, CL_TIME_LEAD, sure, (uint64_t)e.step0, 0, NULL, 0);
+	}
+	/*
+	 * The gap built up in since_us (drift, with what the last look left
+	 * and other ranks' leads): at that pace, `target` builds up in
+	 */
+	period = since_us * target / gap / 1000;
+	l->period_ms = period < CL_TIME_RESYNC_MIN_MS   ? CL_TIME_RESYNC_MIN_MS
+		       : period > CL_TIME_RESYNC_MAX_MS ? CL_TIME_RESYNC_MAX_MS
+							: (unsigned)period;
 }
 
 /* Sleep ms, or less if told to quit.  False once told. */
@@ -401,12 +409,15 @@ static bool clock_nap(struct cluster *c, unsigned ms)
 static void *cl_clock_thread(void *arg)
 {
 	struct cluster *c = arg;
-	struct clock_looks l = { .period_ms = CL_TIME_RESYNC_MAX_MS / 4, .best_unc = UINT64_MAX };
+	struct clock_looks l = { .period_ms = CL_TIME_RESYNC_MAX_MS / 4, .best_unc = UINT64_MAX / 2 };
 	uint64_t next;
 
 	pthread_setname_np(pthread_self(), "clock");
-	l.last_ms = deadline_now_ms();
-	next = l.last_ms + l.period_ms;
+	/* the simulated drift and the looks' time count from one moment */
+	if (c->drift_ppm)
+		atomic_store(&c->drift_t0, __rdtsc());
+	l.last_ns = boot_ns();
+	next = deadline_now_ms() + l.period_ms;
 	for (;;) {
 		uint64_t now = deadline_now_ms();
 		unsigned nap = next > now ? (unsigned)(next - now) : 0;
@@ -414,7 +425,8 @@ static void *cl_clock_thread(void *arg)
 		if (!clock_nap(c, c->drift_ppm && nap > CL_TIME_DRIFT_MS ? CL_TIME_DRIFT_MS : nap))
 			break;
 		if (c->drift_ppm) {
-			atomic_store(&c->vm->tsc_drift, test_drift(c, __rdtsc()));
+			atomic_store(&c->vm->tsc_drift,
+				     test_drift(c, atomic_load(&c->drift_t0), __rdtsc()));
 			kick_vcpus(c->vm);
 		}
 		if (c->rank && deadline_now_ms() >= next) {
@@ -436,8 +448,6 @@ void cl_clock_start(struct cluster *c)
 	c->drift_ppm = test_drift_ppm(c->rank);
 	if (c->rank == 0 && !c->drift_ppm)
 		return;
-	if (c->drift_ppm)
-		atomic_store(&c->drift_t0, __rdtsc());
 	rc = pthread_create(&c->clock_thread, NULL, cl_clock_thread, c);
 	if (rc)
 		pr_warn("cannot start the clock thread (%s): guest TSCs will drift apart",
