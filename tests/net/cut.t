@@ -4,7 +4,7 @@
 # instance with --peer-timeout 3), over simulated hosts whose links have
 # 50 us delay and up to 1 ms jitter:
 #   - every link of host 2 of 3 cut at the relay (a host unplugged): all
-#     three instances end within peer-timeout + 5 s, non-zero; ranks 0 and
+#     three instances end (net_fault_run), non-zero; ranks 0 and
 #     1 name rank 2 (rank and address), rank 2 names one of them;
 #   - host 1 of 2 with its interface set down (ip link set gvtun0 down):
 #     the same, each naming the other;

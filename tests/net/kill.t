@@ -8,10 +8,12 @@
 # NET_KILL_ITERS (default 6) runs, each killing a random rank at a moment
 # drawn around set-up, run and exit events in turn (below; seeded: NET_SEED
 # repeats a sequence).
-# Every other instance must end within 5 s of the kill (connect-timeout +
-# 5 s when the victim had not connected yet), with a non-zero status naming
-# the victim unless the run had already finished (the guest's result out,
-# or an instance exited); nothing may be left behind after each run.
+# Every other instance must end (within 60 s: a hang guard), with a
+# non-zero status naming the victim unless the run had already finished
+# (the guest's result out, or an instance exited), and none may take it for
+# silent: its connections closed, and that is what must catch it (the
+# silence rule would take 10 s; how long they took is printed); nothing may
+# be left behind after each run.
 . "$GVM_TOP/tests/net/lib.sh"
 net_need
 net_seed
@@ -81,8 +83,7 @@ for it in $(seq 1 "$iters"); do
 	grep -q '^result:' "$T/r0.log" && finished=1
 	grep -q ' exit' "$T"/st? && finished=1
 	{ kill -KILL "${net_pid[$v]}"; tk=$(now_ms); } 2>/dev/null
-	limit=5000
-	[ -z "$vphase" ] && limit=15000
+	limit=60000
 	echo "+ iteration $it: rank $v killed $delay ms after $trig${trank:+ of rank $trank}, $((tk - t0)) ms after the start (phases: $phase; finished: $finished)"
 	if ! net_wait_ended $limit 0 1 2; then
 		net_logs
@@ -97,6 +98,8 @@ for it in $(seq 1 "$iters"); do
 				{ net_logs; fail "iteration $it: rank $r exited 0 though rank $v was killed mid-way"; }
 			grep -q "rank $v (gvnet$v:$NET_PORT)\|rank $v at gvnet$v:$NET_PORT" "$T/r$r.log" ||
 				{ net_logs; fail "iteration $it: rank $r does not name rank $v"; }
+			! grep -q "rank $v (gvnet$v:$NET_PORT) lost: nothing from it" "$T/r$r.log" ||
+				{ net_logs; fail "iteration $it: rank $r took the killed rank $v for silent"; }
 		fi
 		grep -E 'error' "$T/r$r.log" | head -2 | sed 's/^/  /'
 	done

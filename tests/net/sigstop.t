@@ -5,9 +5,9 @@
 # every instance with --peer-timeout 3.  A stopped process keeps its
 # connections open (its kernel still acknowledges), so only its silence
 # shows it:
-#   - rank 1 stopped: ranks 0 and 2 end within peer-timeout + 5 s,
-#     non-zero, naming rank 1 ("nothing from it for ..."); then SIGCONT:
-#     rank 1 must end too, within 5 s, non-zero;
+#   - rank 1 stopped: ranks 0 and 2 end (net_fault_run), non-zero, naming
+#     rank 1 ("nothing from it for ..."); then SIGCONT: rank 1 must end
+#     too (within 60 s: a hang guard), non-zero;
 #   - rank 0 (the devices) stopped: ranks 1 and 2 end the same way, naming
 #     rank 0; then SIGKILL of rank 0 reaps it.
 # Nothing may be left behind.
@@ -33,14 +33,14 @@ stopped() {
 	if [ "$then" = cont ]; then
 		echo "+ kill -CONT rank $v"
 		kill -CONT "${net_pid[$v]}"
-		net_wait_ended 5000 "$v" ||
+		net_wait_ended 60000 "$v" ||
 			{ net_logs; fail "rank $v, continued, still runs $net_ms ms later"; }
 		[ "${net_rc[$v]}" != 0 ] || { net_logs; fail "rank $v, continued after the others ended, exited 0"; }
 		echo "rank $v, continued, ended within $net_ms ms with status ${net_rc[$v]}"
 	else
 		echo "+ kill -KILL rank $v"
 		{ kill -KILL "${net_pid[$v]}"; sleep 0.1; } 2>/dev/null
-		net_wait_ended 5000 "$v" || fail "rank $v survives SIGKILL"
+		net_wait_ended 60000 "$v" || fail "rank $v survives SIGKILL"
 	fi
 	net_logs | grep -E 'error|lost'
 	echo "statuses: ${net_rc[*]}"
@@ -51,4 +51,4 @@ stopped() {
 
 stopped 1 cont
 stopped 0 kill
-echo "ok: a stopped peer stops the others within peer-timeout + 5 s, named"
+echo "ok: a stopped peer stops the others, named"

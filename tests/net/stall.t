@@ -8,7 +8,7 @@
 # that reads nothing more, though its own messages still arrive.  Their
 # writes to it block once their send buffers fill, and rank 1 hears nothing
 # from them (their heartbeats wait behind) and finds them silent.  Every
-# instance, rank 1 too, must end within peer-timeout + 5 s, non-zero, each
+# instance, rank 1 too, must end (net_fault_run), non-zero, each
 # naming a lost rank; no thread may stay blocked on a write, and nothing
 # may be left behind.  Then the same with one direction only dropped at
 # the relay (rank 2 -> rank 1: what rank 2 sends rank 1 never arrives, the
