@@ -82,22 +82,28 @@ check 1 "authenticate each other with munge" \
 	env GVM_MUNGE_SOCKET=/nonexistent/munge.sock $R $K --nodes 2 --vcpus 2 --mem 256M
 
 # Instances that disagree: rank 1 is given other machine options, then another VM id.
-# disagree RANK1-OPTIONS...: rank 0 (2 vCPUs, 256M, VM 5) and rank 1 with those options
+# disagree TIMEOUT RANK1-OPTIONS...: rank 0 (2 vCPUs, 256M, VM 5) and rank 1
+# with those options, each with --connect-timeout TIMEOUT (where they refuse
+# each other at once, a long one costs nothing and a loaded machine needs
+# it; where rank 0 waits for a rank 1 it would accept, it waits it out)
 disagree() {
+	local timeout=$1
+	shift
 	"$WITH" --count 2 -- bash -c '
 		"$0" node --rank 0 --peers 127.0.0.1:@PORT0@,127.0.0.1:@PORT1@ --listen-fd @FD0@ \
-			--vm-id 5 --vcpus 2 --mem 256M --kernel "$1" --connect-timeout 5 \
+			--vm-id 5 --vcpus 2 --mem 256M --kernel "$1" --connect-timeout "$3" \
 			>"$2/r0.log" 2>&1 </dev/null @FD1@>&- &
 		r0=$!
-		shift 2
+		timeout=$3
+		shift 3
 		"$0" node --rank 1 --peers 127.0.0.1:@PORT0@,127.0.0.1:@PORT1@ --listen-fd @FD1@ \
-			--connect-timeout 5 "$@" >"$T/r1.log" 2>&1 </dev/null @FD0@>&-
+			--connect-timeout "$timeout" "$@" >"$T/r1.log" 2>&1 </dev/null @FD0@>&-
 		rc1=$?
 		wait $r0
-		echo "$? $rc1"' "$GVM" "$PROBE" "$T" "$@"
+		echo "$? $rc1"' "$GVM" "$PROBE" "$T" "$timeout" "$@"
 }
 export T
-set -- $(disagree --vm-id 5 --vcpus 4 --mem 256M)
+set -- $(disagree 60 --vm-id 5 --vcpus 4 --mem 256M)
 cat "$T/r0.log" "$T/r1.log"
 if [ "$1" != 1 ] || [ "$2" != 1 ] ||
    ! grep -q "vcpus 4 here, but rank 0 runs the guest with 2: give every instance the same" "$T/r1.log" ||
@@ -107,7 +113,7 @@ if [ "$1" != 1 ] || [ "$2" != 1 ] ||
 else
 	echo "ok: other --vcpus on rank 1: both refuse with status 1"
 fi
-set -- $(disagree --vm-id 6 --vcpus 2 --mem 256M)
+set -- $(disagree 20 --vm-id 6 --vcpus 2 --mem 256M)
 cat "$T/r0.log" "$T/r1.log"
 if [ "$1" != 1 ] || [ "$2" != 1 ] ||
    ! grep -q "peer belongs to VM 6, this is VM 5" "$T/r0.log" ||

@@ -3,8 +3,9 @@
 # A signal ends a set-up stuck on another instance at once: rank 0 of a
 # 2-instance VM waits for a rank 1 that connected (valid credentials, held
 # by tests/tools/forge-peer) but never answers the machine description.
-# SIGTERM (a scheduler's) and SIGINT (Ctrl-C) must each end rank 0 within
-# 2 s with 128+N and a message, not after the 120 s set-up timeout.
+# SIGTERM (a scheduler's) and SIGINT (Ctrl-C) must each end rank 0 with
+# 128+N and a message, not after the 120 s set-up timeout (within 30 s: a
+# loaded machine may take seconds; the time taken is printed).
 . "$GVM_TOP/tests/cluster/lib.sh"
 cluster_listeners 2 "$@"
 cluster_need
@@ -36,11 +37,11 @@ stuck() {
 	kill -0 $r0 2>/dev/null || { cat "$log"; fail "rank 0 ended before the signal"; }
 	t0=$(now_ms)
 	kill -"$sig" $r0
-	for i in $(seq 20); do
+	for i in $(seq 300); do
 		kill -0 $r0 2>/dev/null || break
 		sleep 0.1
 	done
-	kill -0 $r0 2>/dev/null && { cat "$log"; fail "rank 0 still sets up 2 s after SIG$sig"; }
+	kill -0 $r0 2>/dev/null && { cat "$log"; fail "rank 0 still sets up $(($(now_ms) - t0)) ms after SIG$sig"; }
 	wait $r0
 	rc=$?
 	kill $fp 2>/dev/null

@@ -66,6 +66,13 @@ static void kill_hook(struct cluster *c, void *arg)
 	k->killed = 1;
 }
 
+/*
+ * A survivor sees the victim's connections close at once and stops; the
+ * bound only tells that from waiting for the parent's 30 s limit (a loaded
+ * machine running 4 sanitized processes may take seconds).
+ */
+#define KILL_NOTICED_MS 15000
+
 /* Run the nodes, kill the victim, and check every survivor stopped in time naming it. */
 static void kill_run(struct kill_state *k, int (*node)(struct dsm *, unsigned, void *))
 {
@@ -84,9 +91,9 @@ static void kill_run(struct kill_state *k, int (*node)(struct dsm *, unsigned, v
 		if (i == k->victim)
 			continue;
 		CHECK_EQ(c.status[i], 3);
-		CHECK(c.exit_ms[i] - k->kill_ms < 5000);
+		CHECK(c.exit_ms[i] - k->kill_ms < KILL_NOTICED_MS);
 		CHECK(strstr(c.err[i], name) != NULL);
-		if (c.status[i] != 3 || !strstr(c.err[i], name) || c.exit_ms[i] - k->kill_ms >= 5000) {
+		if (c.status[i] != 3 || !strstr(c.err[i], name) || c.exit_ms[i] - k->kill_ms >= KILL_NOTICED_MS) {
 			fprintf(stderr, "killed at %.0f ms\n", k->kill_ms);
 			cluster_report(&c);
 			break;

@@ -27,9 +27,11 @@ stop_case() { # mode signal want-status
 	rc=$?
 	t1=$(date +%s%N)
 	[ $rc = "$want" ] || { echo "FAIL: $mode/$sig: status $rc, want $want"; cat "$log.err"; fail=1; }
-	# promptly: well under a second on a quiet machine; the bound leaves
-	# room for a loaded one, and a lost kick would never end
-	[ $(((t1 - t0) / 1000000)) -lt 5000 ] ||
+	# promptly: well under a second on a quiet machine; the bound only
+	# catches a lost kick (which would never end) and leaves a loaded
+	# machine room; the time is printed
+	echo "$mode/$sig: stopped in $(((t1 - t0) / 1000000)) ms"
+	[ $(((t1 - t0) / 1000000)) -lt 30000 ] ||
 		{ echo "FAIL: $mode/$sig: took $(((t1 - t0) / 1000000)) ms to stop"; fail=1; }
 	grep -q "stopped by" "$log.err" || { echo "FAIL: $mode/$sig: no message"; fail=1; }
 }
