@@ -100,7 +100,7 @@ for attempt in 1 2 3 4 5; do
 	peers=127.0.0.1:${ports[0]},127.0.0.1:${ports[1]}
 	"$node" --rank 0 --peers "$peers" --size 64K --rounds 5 >"$tmp/g.0" 2>&1 &
 	pids=($!)
-	for _ in $(seq 50); do
+	for _ in $(seq 600); do
 		[ -n "$(ss -ltnH "sport = :${ports[0]}" 2>/dev/null)" ] && break
 		kill -0 "${pids[0]}" 2>/dev/null || break
 		sleep 0.1
@@ -112,6 +112,12 @@ for attempt in 1 2 3 4 5; do
 	fi
 	exec 3<>"/dev/tcp/127.0.0.1/${ports[0]}"
 	printf 'GV\001\000this is not a giantvm node, these are garbage bytes!!' >&3
+	# rank 0 judges the garbage before rank 1 comes (once the mesh formed,
+	# a handshake still open is cut, not judged)
+	for _ in $(seq 600); do
+		grep -q "refused connection" "$tmp/g.0" && break
+		sleep 0.1
+	done
 	"$node" --rank 1 --peers "$peers" --size 64K --rounds 5 >"$tmp/g.1" 2>&1
 	st1=$?
 	wait "${pids[0]}"; st0=$?; pids=()

@@ -636,7 +636,7 @@ static void test_rank0_setup_ends(void)
 
 		cluster_vm_hooks(c, &hooks);
 		hooks.dest_changed(hooks.arg, 0, &(struct apic_dest_state){ .id = 1, .dfr = ~0u });
-		CHECK(now_ms() - t0 < 1000);
+		CHECK(now_ms() - t0 < 10000); /* waiting would be for ever: a hang guard */
 	}
 	cluster_destroy(c);
 	mesh_pair_close(&p);
