@@ -351,13 +351,16 @@ static void clock_resync(struct cluster *c, struct clock_looks *l)
 	l->best_unc += l->best_unc / 64;
 	if (e.unc_tsc < l->best_unc)
 		l->best_unc = e.unc_tsc;
-	snprintf(act, sizeof(act), !sure ? "left alone (within the uncertainty)"
-			     : behind > 0 ? "steps forward %" PRIu64 " cycles"
-					  : "asks rank 0 to step forward %" PRIu64 " cycles", sure);
-	pr_debug("clocks: look: the guest TSC here is %+" PRId64 " cycles (%+" PRId64 " us) from "
-		 "rank 0's (stepped %" PRId64 " cycles so far), +-%" PRIu64 " cycles, %" PRIu64
-		 " us after the last look: %s", -behind, -behind * 1000 / (int64_t)khz, e.step0,
-		 e.unc_tsc, since_us, act);
+	if (log_enabled(LOG_DEBUG)) {
+		snprintf(act, sizeof(act), !sure ? "left alone (within the uncertainty)"
+				     : behind > 0 ? "steps forward %" PRIu64 " cycles"
+						  : "asks rank 0 to step forward %" PRIu64 " cycles",
+			 sure);
+		pr_debug("clocks: look: the guest TSC here is %+" PRId64 " cycles (%+" PRId64
+			 " us) from rank 0's (stepped %" PRId64 " cycles so far), +-%" PRIu64
+			 " cycles, %" PRIu64 " us after the last look: %s", -behind,
+			 -behind * 1000 / (int64_t)khz, e.step0, e.unc_tsc, since_us, act);
+	}
 	if (!sure) {
 		/*
 		 * Nothing found by a look as sharp as the sharpest (within a
