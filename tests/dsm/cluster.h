@@ -346,4 +346,18 @@ static inline void cluster_report(const struct cluster *c)
 	}
 }
 
+#ifdef GVM_DSM_INTERNAL_H
+/* For white-box tests (dsm/internal.h included first): peer's BYE came on every channel, it is in dsm_stop. */
+static inline bool cluster_bye_from(struct dsm *d, unsigned peer)
+{
+	bool all = true;
+
+	pthread_mutex_lock(&d->lock);
+	for (unsigned ch = 0; ch < DSM_NR_CHANNELS; ch++)
+		all = all && d->bye[peer * DSM_NR_CHANNELS + ch];
+	pthread_mutex_unlock(&d->lock);
+	return all;
+}
+#endif
+
 #endif

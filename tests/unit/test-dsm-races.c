@@ -658,18 +658,6 @@ static void test_destroy_while_waiting(void)
 #define EARLY_PAGES 24 /* 8 per node */
 #define EARLY_ROUNDS 200
 
-/* Peer's BYE came on every channel: it is in dsm_stop. */
-static bool bye_from(struct dsm *d, unsigned peer)
-{
-	bool all = true;
-
-	pthread_mutex_lock(&d->lock);
-	for (unsigned ch = 0; ch < DSM_NR_CHANNELS; ch++)
-		all = all && d->bye[peer * DSM_NR_CHANNELS + ch];
-	pthread_mutex_unlock(&d->lock);
-	return all;
-}
-
 static int early_stop_node(struct dsm *d, unsigned rank, void *arg)
 {
 	struct cluster *c = arg;
@@ -684,7 +672,7 @@ static int early_stop_node(struct dsm *d, unsigned rank, void *arg)
 	}
 	cluster_barrier(c);
 	/* Ranks 1 and 2: every access from here on is served by a stopping rank 0. */
-	if (!CLUSTER_WAIT(c, bye_from(d, 0), 10000))
+	if (!CLUSTER_WAIT(c, cluster_bye_from(d, 0), 10000))
 		cluster_fail(c, rank, "rank 0 did not stop");
 	/* Increments and reads on every page, rank 0's included. */
 	for (unsigned r = 0; r < EARLY_ROUNDS; r++)

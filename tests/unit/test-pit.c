@@ -87,7 +87,8 @@ static void test_channel2_gate(void)
 	/*
 	 * The count goes down, by what the time between the reads is worth
 	 * (1.193 MHz): at least half of the least of it, at most twice the
-	 * most, modulo 65536 as it wraps every 55 ms.
+	 * most; compared only when the reads were under 50 ms apart, as the
+	 * count wraps every 55 ms.
 	 */
 	t0 = now_us();
 	c1 = read16(p, 2);
