@@ -25,5 +25,16 @@ grep -q "matrix     2003 x 2003, " "$GVM_TEST_TMP/out" ||
 	{ echo "FAIL: not bcsstk13's shape"; fail=1; }
 grep -q "the same as this host computes" "$GVM_TEST_TMP/out" ||
 	{ echo "FAIL: the result was not checked against the host's"; fail=1; }
+t=$(sed -n 's/.*| spmv: .* threads=\([0-9]*\) .*/\1/p' "$GVM_TEST_TMP/out" | tail -1)
+case "$t" in
+1) want="iterations by 1 thread, computing" ;;
+*) want="iterations by $t threads, each" ;;
+esac
+grep -q "$want" "$GVM_TEST_TMP/out" ||
+	{ echo "FAIL: the result does not say the job's $t thread(s) ('$want')"; fail=1; }
+if [ "${t:-0}" -lt 2 ]; then
+	grep -q "(threads: $t of the 2 vCPUs: " "$GVM_TEST_TMP/out" ||
+		{ echo "FAIL: fewer threads than vCPUs, not explained"; fail=1; }
+fi
 [ -z "$(ls -A "$TMPDIR")" ] || { echo "FAIL: left in TMPDIR: $(ls -A "$TMPDIR")"; fail=1; }
 exit $fail
