@@ -9,7 +9,7 @@ struct probe_opts opts = {
 	.ipi = 1, .counter = 1, .memcpy = 1, .spmv = 1,
 	.matrix = { "gen" }, .nmatrices = 1,
 	.iters = 20,
-	.memcpy_size = 8 << 20, .memcpy_reps = 10, .memcpy_method = COPY_REP,
+	.memcpy_size = 8 << 20, .memcpy_reps = 10, .memcpy_warmups = 1, .memcpy_method = COPY_REP,
 	.counter_iters = 200000, .counter_pages = 16,
 	.ipi_rounds = 20,
 	.clock_rounds = 16,
@@ -122,6 +122,7 @@ static int parse_option(const char *key, char *v)
 	} nums[] = {
 		{ "iters", &opts.iters, 1, 1000000 },
 		{ "memcpy_reps", &opts.memcpy_reps, 1, 1000000 },
+		{ "memcpy_warmups", &opts.memcpy_warmups, 1, 1000 },
 		{ "counter_iters", &opts.counter_iters, 1, 1000000000 },
 		{ "counter_pages", &opts.counter_pages, 1, 4096 },
 		{ "ipi_rounds", &opts.ipi_rounds, 1, 100000 },

@@ -14,7 +14,7 @@ struct probe_opts {
 	unsigned nmatrices;
 	uint64_t iters;                  /* SpMV iterations */
 	int naive;                       /* every thread's data on node 0 */
-	uint64_t memcpy_size, memcpy_reps;
+	uint64_t memcpy_size, memcpy_reps, memcpy_warmups;
 	enum copy_method memcpy_method;
 	uint64_t counter_iters, counter_pages;
 	uint64_t ipi_rounds;
