@@ -51,7 +51,7 @@ int parse_size(const char *s, uint64_t *out, char *err)
 	char *end;
 
 	if (!s || !isdigit((unsigned char)s[0]))
-		return ERR("'%s' is not a size (examples: 4096, 64M, 2G)", s ? s : "");
+		return ERR("'%s' is not a size (examples: 512M, 2G)", s ? s : "");
 	errno = 0;
 	v = strtoull(s, &end, 10);
 	if (errno)

@@ -73,7 +73,12 @@ static void check_help(FILE *f)
 		   "(SLURM_STEP_RESV_PORTS), else on --port; nodes that share an address\n"
 		   "take the following ports.\n"
 		   "\n"
-		   "Defaults: --vcpus %u per node, --mem %llu MiB per node.\n"
+		   "Defaults: --vcpus %u per node, --mem %llu MiB per node (not those of\n"
+		   "gvm run that the list below gives).  One of --nodes, --rank with --peers,\n"
+		   "or a Slurm step is needed (no default); --vm-id is optional.  The options\n"
+		   "of one instance of several (--munge-socket, --listen, --listen-fd,\n"
+		   "--kvm-fd, --uffd-fd, --status-fd, --host-cpus, --connect-timeout) are\n"
+		   "refused with --nodes.\n"
 		   "\n"
 		   "Exit status: 0 when every node joined and no pair is flagged; %d when\n"
 		   "a node could not join, an instance was lost or the probe failed (the\n"
@@ -375,7 +380,7 @@ static int check_report(const char *console, int status, unsigned nodes,
 	if (status || bad || !passed) {
 		pr_err("check: %s (status %d): see the messages above",
 		       console[0] ? "the probe guest failed" :
-		       "a node could not join, or the guest did not start", status);
+		       "the check did not start, or a node could not join", status);
 		check_result_free(&r);
 		return CHECK_STATUS_FAILED;
 	}

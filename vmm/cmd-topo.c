@@ -17,8 +17,10 @@ static void topo_help(FILE *f)
 		   "Print the topology a guest started with the same options would see: NUMA\n"
 		   "nodes, their vCPUs (APIC IDs) and memory, distances, caches.  With --xml,\n"
 		   "also write it as hwloc XML: lstopo --input FILE then shows the guest.\n"
-		   "With --nodes N, the guest of gvm run --nodes N (or of N cluster nodes\n"
-		   "shaped like this one): each holds a share of the vCPUs and RAM.\n"
+		   "With --nodes N, the guest of N cluster nodes shaped like this one, each\n"
+		   "holding a share of the vCPUs and RAM; without --vcpus and --mem, each\n"
+		   "gives this host's cores and half its RAM, where gvm run --nodes N, whose\n"
+		   "instances all run here, divides this host's among them.\n"
 		   "\n"
 		   "Options:\n");
 	options_help(f, TOPO_GROUPS);

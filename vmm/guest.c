@@ -23,7 +23,8 @@ int guest_check_boot(const struct vm_options *o, const char *cmd)
 	struct stat dst;
 
 	if (!o->kernel) {
-		pr_err("%s: --kernel FILE is required (see gvm help %s)", cmd, cmd);
+		pr_err("%s: nothing to boot: give a job (-- COMMAND, run in the linux image), "
+		       "--image NAME, or --kernel FILE (see gvm help %s)", cmd, cmd);
 		return -1;
 	}
 	if (boot_probe(o->kernel, &kind, err)) {

@@ -376,7 +376,9 @@ int job_check(const struct vm_options *o, uint64_t *payload_size, char *err)
 		if (copy_name(o->copies[i], a, sizeof(a), err))
 			return -1;
 		for (unsigned k = 0; k < i; k++)
-			if (!copy_name(o->copies[k], b, sizeof(b), err) && !strcmp(a, b))
+			if (!strcmp(o->copies[k], o->copies[i]))
+				return ERR("--copy '%s' is given twice", o->copies[i]);
+			else if (!copy_name(o->copies[k], b, sizeof(b), err) && !strcmp(a, b))
 				return ERR("--copy '%s' and --copy '%s' would both be '%s' in the "
 					   "guest: copy a directory holding them instead",
 					   o->copies[k], o->copies[i], a);

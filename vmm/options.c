@@ -32,7 +32,8 @@ struct opt_def {
 static const struct opt_def opts[OPT_NR] = {
 	[OPT_VCPUS] = { "vcpus", "N", OPTG_MACHINE, false,
 		      "virtual CPUs in all, a multiple of the NUMA nodes (default: this host's "
-		      "cores; with gvm node, that many per instance)" },
+		      "cores, at least one per NUMA node; with gvm node, that many per "
+		      "instance)" },
 	[OPT_MEM] = { "mem", "SIZE", OPTG_MACHINE, false,
 		    "guest RAM in all, e.g. 512M or 4G, split evenly between the NUMA nodes "
 		    "(default: half this host's RAM; with gvm node, that much per instance; "
@@ -59,7 +60,7 @@ static const struct opt_def opts[OPT_NR] = {
 			  "also write the ACPI tables given to the guest to DIR, one file per "
 			  "table (for iasl -d)" },
 	[OPT_VERBOSE] = { "verbose", NULL, OPTG_RUN, false,
-			"show the phases of the run and, for a job, the guest's console on "
+			"for a job, show the phases of the run and the guest's console on "
 			"standard error" },
 	[OPT_COPY] = { "copy", "PATH", OPTG_JOB, true,
 		     "a file or directory for the job, in its working directory under its "
@@ -89,7 +90,8 @@ static const struct opt_def opts[OPT_NR] = {
 	[OPT_NODES] = { "nodes", "N", OPTG_LAUNCH | OPTG_TOPO, false,
 		      "run the guest over N gvm instances on this machine, joined like the "
 		      "nodes of a cluster, one NUMA node each unless --numa says more "
-		      "(default: one instance; gvm topo shows that guest)" },
+		      "(default: one instance); gvm topo: show the guest of N cluster "
+		      "nodes like this one" },
 	[OPT_RANK] = { "rank", "R", OPTG_NODE, false,
 		     "this instance's rank, 0 to N-1: its entry in --peers and the guest "
 		     "NUMA node it runs (required)" },
@@ -201,7 +203,7 @@ static int set_option(struct vm_options *o, enum opt_id id, const char *val, con
 		break;
 	case OPT_IMAGE:
 		if (!*val) {
-			snprintf(err, sizeof(err), "the image is empty");
+			snprintf(err, sizeof(err), "an empty name (linux, probe, or a directory or kernel file)");
 			goto bad;
 		}
 		o->image = val;
@@ -216,7 +218,7 @@ static int set_option(struct vm_options *o, enum opt_id id, const char *val, con
 			goto bad;
 		}
 		if (!*val) {
-			snprintf(err, sizeof(err), "the path is empty");
+			snprintf(err, sizeof(err), "an empty path");
 			goto bad;
 		}
 		o->copies[o->nr_copies++] = val;
@@ -250,7 +252,7 @@ static int set_option(struct vm_options *o, enum opt_id id, const char *val, con
 	}
 	case OPT_OUTPUT:
 		if (!*val) {
-			snprintf(err, sizeof(err), "the directory is empty");
+			snprintf(err, sizeof(err), "an empty path (give a directory)");
 			goto bad;
 		}
 		o->output_dir = val;
@@ -326,7 +328,7 @@ static int set_option(struct vm_options *o, enum opt_id id, const char *val, con
 		break;
 	case OPT_MUNGE_SOCKET:
 		if (!*val) {
-			snprintf(err, sizeof(err), "the path is empty");
+			snprintf(err, sizeof(err), "an empty path");
 			goto bad;
 		}
 		o->munge_socket = val;

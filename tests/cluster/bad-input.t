@@ -41,7 +41,7 @@ check 2 "--kvm-fd: descriptor 78 is not open" $N --rank 0 $P --vm-id 1 --kvm-fd 
 check 2 "--host-cpus: " $N --rank 0 $P --vm-id 1 --host-cpus x
 check 2 "--connect-timeout: 0 is out of range" $N --rank 0 $P --vm-id 1 --connect-timeout 0
 check 2 "unknown option '--nodes'" $N --rank 0 $P --vm-id 1 --nodes 2
-check 1 "--kernel FILE is required" $N --rank 0 $P --vm-id 1 --vcpus 2 --mem 256M
+check 1 "nothing to boot: give a job" $N --rank 0 $P --vm-id 1 --vcpus 2 --mem 256M
 check 1 "3 vCPUs do not divide evenly among 2 NUMA nodes" $N --rank 1 $P --vm-id 1 --vcpus 3 --mem 256M
 check 1 "does not divide among 2 NUMA nodes" $N --rank 1 $P --vm-id 1 --vcpus 2 --mem 6M
 check 1 "--host-cpus lists 2 CPUs, but this instance runs 1 vCPUs" \
@@ -77,7 +77,7 @@ check 2 "unknown option '--rank'" $R $K --nodes 2 --rank 0
 check 1 "4 vCPUs do not divide evenly among 3 NUMA nodes" $R $K --nodes 3 --vcpus 4 --mem 384M
 check 1 "does not divide among 2 NUMA nodes" $R $K --nodes 2 --vcpus 2 --mem 6M
 check 1 "is more than the .* it has" $R $K --nodes 2 --vcpus 2 --mem 1T
-check 1 "--kernel FILE is required" $R --nodes 2 --vcpus 2 --mem 256M
+check 1 "nothing to boot: give a job" $R --nodes 2 --vcpus 2 --mem 256M
 check 1 "authenticate each other with munge" \
 	env GVM_MUNGE_SOCKET=/nonexistent/munge.sock $R $K --nodes 2 --vcpus 2 --mem 256M
 

@@ -56,6 +56,8 @@ for nodes in "" "--nodes 2 --vcpus 2"; do
 		check 1 "'unreadable': Permission denied" "$@" $K --mem 64M --copy unreadable -- ./job.sh
 	check 1 "--copy 'data\.mtx' and --copy 'other/data\.mtx' would both be 'data\.mtx'" \
 		"$@" $K --mem 64M --copy data.mtx --copy other/data.mtx -- ./job.sh
+	check 1 "--copy 'data\.mtx' is given twice" "$@" $K --mem 64M --copy data.mtx --copy data.mtx -- ./job.sh
+	check 2 "--output: an empty path \(give a directory\)" "$@" $K --mem 64M --output '' -- ./job.sh
 	check 1 "--copy 'out': 'out' is the job's output directory" "$@" $K --mem 64M --copy out -- ./job.sh
 	check 1 "--copy '/' has no name of its own" "$@" $K --mem 64M --copy / -- ./job.sh
 	check 1 "--output 'notes\.txt' is not a directory" "$@" $K --mem 64M --output notes.txt -- ./job.sh

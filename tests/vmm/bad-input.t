@@ -27,7 +27,7 @@ check() { # want-status message-regex args...
 	fi
 }
 
-check 1 "--kernel FILE is required"
+check 1 "nothing to boot: give a job"
 check 1 "kernel '/nonexistent/k': No such file" --kernel /nonexistent/k
 check 1 "is not a kernel giantvm can boot" --kernel "$tmp/text"
 check 1 "not a 64-bit" --kernel "$tmp/elf32"
