@@ -494,6 +494,8 @@ static int check_main(int argc, char **argv)
 	}
 	/* The instances' own options, parsed as gvm run --nodes or gvm node parse them. */
 	r = options_parse(a.argc, a.argv, o.nodes ? CHECK_LAUNCH_GROUPS : CHECK_NODE_GROUPS, &io);
+	if (!r && !o.nodes)
+		r = node_check_options(&io, "check");
 	if (r) {
 		options_free(&io);
 		status = 2;

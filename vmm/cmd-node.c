@@ -101,29 +101,26 @@ static int node_signal(struct node *n)
 	return n->signo;
 }
 
-/* Option combinations a parser cannot see.  2 for bad options, 1 for bad input, 0. */
-static int node_check_options(struct node *n)
+int node_check_options(const struct vm_options *o, const char *cmd)
 {
-	struct vm_options *o = &n->o;
-
 	if (!o->have_rank || !o->nr_peers || !o->have_vm_id) {
-		pr_err("node: --rank, --peers and --vm-id are required (see gvm help node)");
+		pr_err("%s: --rank, --peers and --vm-id are required (see gvm help node)", cmd);
 		return 2;
 	}
 	if (o->rank >= o->nr_peers) {
-		pr_err("node: --rank %u, but --peers lists %u instance%s (ranks 0 to %u)", o->rank,
+		pr_err("%s: --rank %u, but --peers lists %u instance%s (ranks 0 to %u)", cmd, o->rank,
 		       o->nr_peers, o->nr_peers > 1 ? "s" : "", o->nr_peers - 1);
 		return 2;
 	}
 	if (o->nr_peers > DSM_MAX_NODES) {
-		pr_err("node: --peers lists %u instances; at most %u are supported", o->nr_peers,
+		pr_err("%s: --peers lists %u instances; at most %u are supported", cmd, o->nr_peers,
 		       DSM_MAX_NODES);
 		return 2;
 	}
 	if (o->topo.nr_nodes % o->nr_peers) {
-		pr_err("node: --numa %u, but --peers lists %u instances: every instance holds "
+		pr_err("%s: --numa %u, but --peers lists %u instances: every instance holds "
 		       "the same number of NUMA nodes, so --numa must be a multiple of %u (or "
-		       "host)", o->topo.nr_nodes, o->nr_peers, o->nr_peers);
+		       "host)", cmd, o->topo.nr_nodes, o->nr_peers, o->nr_peers);
 		return 2;
 	}
 	/*
@@ -134,17 +131,17 @@ static int node_check_options(struct node *n)
 		for (unsigned j = i + 1; j < o->nr_peers; j++)
 			if (o->peers[i].port == o->peers[j].port &&
 			    !strcmp(o->peers[i].host, o->peers[j].host)) {
-				pr_err("node: --peers lists %s:%u for rank %u and rank %u: every "
-				       "instance needs an address of its own", o->peers[i].host,
+				pr_err("%s: --peers lists %s:%u for rank %u and rank %u: every "
+				       "instance needs an address of its own", cmd, o->peers[i].host,
 				       o->peers[i].port, i, j);
 				return 2;
 			}
 	if (o->listen && o->listen_fd >= 0) {
-		pr_err("node: --listen and --listen-fd both say where to listen: give one");
+		pr_err("%s: --listen and --listen-fd both say where to listen: give one", cmd);
 		return 2;
 	}
 	if (o->listen_fd >= 0 && mesh_local_port(o->listen_fd) < 0) {
-		pr_err("node: --listen-fd %d is not a socket", o->listen_fd);
+		pr_err("%s: --listen-fd %d is not a socket", cmd, o->listen_fd);
 		return 2;
 	}
 	return 0;
@@ -482,7 +479,7 @@ int node_run(struct vm_options *o, int console_fd)
 	n->sig_fd = -1;
 	n->o = *o; /* ours now, to release */
 	n->console_fd = console_fd >= 0 ? console_fd : STDOUT_FILENO;
-	if ((r = node_check_options(n))) {
+	if ((r = node_check_options(&n->o, "node"))) {
 		status = r;
 		goto out_opts;
 	}

@@ -17,4 +17,11 @@
  */
 int node_run(struct vm_options *o, int console_fd);
 
+/*
+ * The combinations of gvm node's options that a parser cannot see (rank
+ * within --peers, distinct addresses...), reported as cmd's: 2 when they
+ * are wrong, else 0.  node_run checks them too.
+ */
+int node_check_options(const struct vm_options *o, const char *cmd);
+
 #endif

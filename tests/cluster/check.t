@@ -88,6 +88,9 @@ env -u SLURM_STEP_NODELIST -u SLURM_NODEID "$GVM" check 2>"$T/usage.err"
 [ $? -eq 2 ] || fail "--nodes with --rank is not refused"
 "$GVM" check --nodes 2 --flag-factor 0.5 2>/dev/null
 [ $? -eq 2 ] || fail "--flag-factor 0.5 is not refused"
+"$GVM" check --rank 5 --peers 127.0.0.1:1,127.0.0.1:2 2>"$T/rank.err"
+[ $? -eq 2 ] && grep -q "check: --rank 5, but --peers lists 2 instances" "$T/rank.err" ||
+	fail "--rank beyond --peers is not refused as check's bad option: $(cat "$T/rank.err")"
 for numa in host 4; do
 	"$GVM" check --nodes 2 --numa $numa 2>"$T/numa.err"
 	[ $? -eq 2 ] && grep -q "the check measures one NUMA node per instance" "$T/numa.err" ||
