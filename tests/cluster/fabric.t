@@ -3,7 +3,7 @@
 # gvm run --nodes over the fabric transport: the probe guest over 2 and 3
 # instances with guest RAM's pages carried by libfabric (its tcp provider,
 # pinned to loopback), judged as over TCP; each instance says which provider
-# and domain carried them.  A provider that is not there stops the VM
+# and domain carried them; gvm check over it too.  A provider that is not there stops the VM
 # before the guest starts, naming it; a bad --transport, or one without
 # --nodes, is refused at once.  Over verbs too where there is an RDMA device
 # (not on the development machine: the test says so).
@@ -29,10 +29,21 @@ grep -q "provider 'nosuch' is not available here" "$GVM_TEST_TMP/nosuch.log" ||
 grep -q "stopped before the guest started" "$GVM_TEST_TMP/nosuch.log" ||
 	fail "the VM did not stop before the guest started"
 
+# gvm check over the fabric: its table, and each instance naming what carried its pages
+"$GVM" check --nodes 2 --vcpus 2 --flag-factor 1000 --transport "fabric:tcp;ofi_rxm" \
+	>"$GVM_TEST_TMP/check.out" 2>"$GVM_TEST_TMP/check.err" </dev/null ||
+	{ cat "$GVM_TEST_TMP/check.out" "$GVM_TEST_TMP/check.err"; fail "gvm check over the fabric failed"; }
+grep -q "^gvm check: 2 nodes joined" "$GVM_TEST_TMP/check.out" ||
+	{ cat "$GVM_TEST_TMP/check.out"; fail "gvm check over the fabric printed no table"; }
+for r in 0 1; do
+	grep -q "^gvm rank $r: node: guest RAM's pages go over fabric: provider tcp;ofi_rxm, domain lo" \
+		"$GVM_TEST_TMP/check.err" || fail "gvm check's rank $r did not say the fabric carried its pages"
+done
+
 cluster_refused "'udp' is not tcp, fabric or fabric:PROVIDER" --nodes 2 --kernel "$PROBE" --transport udp
 cluster_refused "'fabric:' is not tcp, fabric or fabric:PROVIDER" --nodes 2 --kernel "$PROBE" --transport fabric:
 cluster_refused "give --nodes too" --kernel "$PROBE" --transport fabric
-echo "ok: the fabric transport carries the guest over 2 and 3 instances; bad choices refused"
+echo "ok: the fabric transport carries the guest over 2 and 3 instances and gvm check; bad choices refused"
 
 # verbs (InfiniBand, RoCE) only where there is an RDMA device: say so when there is none.
 "$GVM" run --nodes 2 --kernel "$PROBE" --vcpus 2 --mem 256M --transport "fabric:verbs;ofi_rxm" \

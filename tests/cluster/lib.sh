@@ -11,7 +11,7 @@ cluster_need() {
 # Workloads of the cluster runs, kept short: a loaded 2-core machine runs
 # them with more vCPUs than cores.
 CLUSTER_WORKLOADS=ipi,irq,clock,counter,memcpy,spmv
-CLUSTER_APPEND="probe.iters=2 probe.memcpy_size=1M probe.memcpy_reps=2 probe.memcpy_warmups=2 probe.counter_iters=20000 probe.ipi_rounds=5"
+CLUSTER_APPEND="probe.iters=2 probe.memcpy_size=1M probe.memcpy_reps=2 probe.counter_iters=20000 probe.ipi_rounds=5"
 
 # cluster_probe NODES VCPUS MEM [EXTRA_APPEND]: the probe over NODES instances with
 # every workload on the generated and the real matrices; judge everything.

@@ -13,6 +13,7 @@ m=$GVM_TOP/../shared/data/matrices/bcsstk13.mtx
 mkdir -p "$GVM_TEST_TMP/my data"
 ln -s "$m" "$GVM_TEST_TMP/my data/a, b.mtx"
 export TMPDIR=$GVM_TEST_TMP/tmp
+unset VCPUS # tools/demo's vCPUs per instance: 1, the 2 vCPUs judged below
 mkdir -p "$TMPDIR"
 "$GVM_TOP/tools/demo" "$GVM_TEST_TMP/my data/a, b.mtx" >"$GVM_TEST_TMP/out" 2>&1
 rc=$?
@@ -25,14 +26,17 @@ grep -q "matrix     2003 x 2003, " "$GVM_TEST_TMP/out" ||
 	{ echo "FAIL: not bcsstk13's shape"; fail=1; }
 grep -q "the same as this host computes" "$GVM_TEST_TMP/out" ||
 	{ echo "FAIL: the result was not checked against the host's"; fail=1; }
+# The result names the job's thread count; where KVM emulates guest kernel
+# code the guest keeps the job on the first instance's vCPU, and says so.
 t=$(sed -n 's/.*| spmv: .* threads=\([0-9]*\) .*/\1/p' "$GVM_TEST_TMP/out" | tail -1)
 case "$t" in
+'') echo "FAIL: no thread count in the job's spmv line"; fail=1 ;;
 1) want="iterations by 1 thread, computing" ;;
 *) want="iterations by $t threads, each" ;;
 esac
-grep -q "$want" "$GVM_TEST_TMP/out" ||
+[ -z "$t" ] || grep -q "$want" "$GVM_TEST_TMP/out" ||
 	{ echo "FAIL: the result does not say the job's $t thread(s) ('$want')"; fail=1; }
-if [ "${t:-0}" -lt 2 ]; then
+if [ -n "$t" ] && [ "$t" -lt 2 ] && ! grep -qw -e vmx -e svm /proc/cpuinfo; then
 	grep -q "(threads: $t of the 2 vCPUs: " "$GVM_TEST_TMP/out" ||
 		{ echo "FAIL: fewer threads than vCPUs, not explained"; fail=1; }
 fi
