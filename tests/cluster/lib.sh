@@ -44,6 +44,30 @@ cluster_probe() {
 		"clocks, counters, checksums, exit status"
 }
 
+# cluster_x2apic_probe VCPUS MODE: the probe over 4 instances with the IPI and
+# device interrupt workloads, judged with probe-check; the probe must be in
+# MODE (x2apic or xapic).  $CLUSTER_TRANSPORT as for cluster_probe.
+cluster_x2apic_probe() {
+	local vcpus=$1 mode=$2 log=$GVM_TEST_TMP/probe.log rc
+
+	cluster_need
+	probe_need
+	"$GVM" topo --vcpus "$vcpus" --numa 4 --mem 1G >"$GVM_TEST_TMP/topo.txt" ||
+		fail "gvm topo refused --vcpus $vcpus --numa 4"
+	echo "+ gvm run --nodes 4 --vcpus $vcpus --mem 1G ${CLUSTER_TRANSPORT:+--transport $CLUSTER_TRANSPORT }(probe: ipi, irq)"
+	"$GVM" run --nodes 4 --kernel "$PROBE" --vcpus "$vcpus" --mem 1G \
+		${CLUSTER_TRANSPORT:+--transport "$CLUSTER_TRANSPORT"} \
+		--append "probe.workloads=ipi,irq probe.ipi_rounds=2" >"$log" 2>&1 </dev/null
+	rc=$?
+	grep -v "^ipi: \|^irq: \|^ap: \|^cpu: " "$log"
+	echo "($(grep -c "^ipi: " "$log") ipi lines, $(grep -c "^irq: " "$log") irq lines," \
+		"$(grep -c "^ap: " "$log") ap lines: in $log)"
+	[ $rc -eq 0 ] || fail "gvm run with $vcpus vCPUs exited with $rc, not 0"
+	"$PROBE_CHECK" --vcpus "$vcpus" --numa 4 --mem 1G --topo "$GVM_TEST_TMP/topo.txt" \
+		--expect ipi,irq "$log" || fail "the probe's output does not match what was asked for"
+	grep -qx "apic: mode=$mode" "$log" || fail "$vcpus vCPUs: the probe is not in $mode mode"
+}
+
 # cluster_refused TEXT ARGS...: gvm run ARGS must refuse at once (status 2),
 # saying TEXT.
 cluster_refused() {

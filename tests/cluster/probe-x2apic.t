@@ -11,33 +11,12 @@
 # topology gvm topo prints.  Then 252 vCPUs, the most that 4 NUMA nodes
 # hold in xAPIC (APIC IDs up to 254): the probe stays in xAPIC mode.
 . "$GVM_TOP/tests/cluster/lib.sh"
-cluster_need
-probe_need
 log=$GVM_TEST_TMP/probe.log
-
-# x2apic_probe VCPUS MODE: the probe over 4 instances with the IPI and device interrupt workloads.
-x2apic_probe() {
-	local vcpus=$1 mode=$2 rc
-	"$GVM" topo --vcpus "$vcpus" --numa 4 --mem 1G >"$GVM_TEST_TMP/topo.txt" ||
-		fail "gvm topo refused --vcpus $vcpus --numa 4"
-	echo "+ gvm run --nodes 4 --vcpus $vcpus --mem 1G (probe: ipi, irq)"
-	"$GVM" run --nodes 4 --kernel "$PROBE" --vcpus "$vcpus" --mem 1G \
-		--append "probe.workloads=ipi,irq probe.ipi_rounds=2" >"$log" 2>&1 </dev/null
-	rc=$?
-	grep -v "^ipi: \|^irq: \|^ap: \|^cpu: " "$log"
-	echo "($(grep -c "^ipi: " "$log") ipi lines, $(grep -c "^irq: " "$log") irq lines," \
-		"$(grep -c "^ap: " "$log") ap lines: in $log)"
-	[ $rc -eq 0 ] || fail "gvm run with $vcpus vCPUs exited with $rc, not 0"
-	"$PROBE_CHECK" --vcpus "$vcpus" --numa 4 --mem 1G --topo "$GVM_TEST_TMP/topo.txt" \
-		--expect ipi,irq "$log" || fail "the probe's output does not match what was asked for"
-	grep -qx "apic: mode=$mode" "$log" || fail "$vcpus vCPUs: the probe is not in $mode mode"
-}
-
-x2apic_probe 260 x2apic
+cluster_x2apic_probe 260 x2apic
 # The largest APIC ID (node 3, 65th CPU: 3 << 7 | 64) and a logical IPI to it.
 grep -q "^ipi: from=0 to=259 node=3 .* dest=logical$" "$log" ||
 	fail "no logical IPI to cpu 259 (APIC ID 448)"
 grep -q "^irq: to=259 node=3 " "$log" || fail "no device interrupt at cpu 259 (APIC ID 448)"
-x2apic_probe 252 xapic
+cluster_x2apic_probe 252 xapic
 echo "ok: 260 vCPUs in x2APIC mode and 252 in xAPIC mode over 4 instances: APs, IPIs," \
 	"device interrupts"
