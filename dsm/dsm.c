@@ -239,9 +239,34 @@ static void dsm_zfree(void *p, size_t size)
 		munmap(p, size ? size : 1);
 }
 
+struct dsm_transport *dsm_transport_open(const struct dsm_transport_config *tc, char *err)
+{
+	if (tc->spec && !strncmp(tc->spec, "fabric", 6)) {
+		/* The demand channel's largest message is a page; the bulk channel's, a run. */
+		static const uint32_t max_payload[DSM_NR_CHANNELS] = {
+			[DSM_CH_DEMAND] = DSM_PAGE_SIZE, [DSM_CH_BULK] = DSM_TRANSPORT_MAX_PAYLOAD,
+		};
+		struct dsm_fabric_config fc = {
+			.mesh = tc->mesh, .first_channel = tc->first_channel,
+			.nr_channels = DSM_NR_CHANNELS,
+			.provider = tc->spec[6] == ':' ? tc->spec + 7 : NULL,
+			.max_payload = max_payload,
+			.dispatch = tc->dispatch, .lost = tc->lost, .arg = tc->arg,
+		};
+
+		return dsm_fabric_create(&fc, err);
+	}
+	return dsm_tcp_create(&(struct dsm_tcp_config){
+		.mesh = tc->mesh, .first_channel = tc->first_channel,
+		.nr_channels = DSM_NR_CHANNELS, .poll_us = tc->poll_us,
+		.expecting = tc->expecting, .dispatch = tc->dispatch, .lost = tc->lost,
+		.arg = tc->arg,
+	}, err);
+}
+
 int dsm_create(const struct dsm_config *cfg, struct dsm **out, char *err)
 {
-	struct dsm_tcp_config tc;
+	struct dsm_transport_config tc;
 	struct dsm *d;
 	unsigned n;
 
@@ -302,29 +327,12 @@ int dsm_create(const struct dsm_config *cfg, struct dsm **out, char *err)
 
 	if (region_create(d, err))
 		goto fail;
-	if (cfg->transport && !strncmp(cfg->transport, "fabric", 6)) {
-		/* The demand channel's largest message is a page; the bulk channel's, a run. */
-		static const uint32_t max_payload[DSM_NR_CHANNELS] = {
-			[DSM_CH_DEMAND] = DSM_PAGE_SIZE, [DSM_CH_BULK] = DSM_TRANSPORT_MAX_PAYLOAD,
-		};
-		struct dsm_fabric_config fc = {
-			.mesh = cfg->mesh, .first_channel = cfg->first_channel,
-			.nr_channels = DSM_NR_CHANNELS,
-			.provider = cfg->transport[6] == ':' ? cfg->transport + 7 : NULL,
-			.max_payload = max_payload,
-			.dispatch = msg_dispatch, .lost = msg_lost, .arg = d,
-		};
-
-		d->tr = dsm_fabric_create(&fc, err);
-	} else {
-		tc = (struct dsm_tcp_config){
-			.mesh = cfg->mesh, .first_channel = cfg->first_channel,
-			.nr_channels = DSM_NR_CHANNELS, .poll_us = cfg->recv_poll_us,
-			.expecting = msg_expecting, .dispatch = msg_dispatch, .lost = msg_lost,
-			.arg = d,
-		};
-		d->tr = dsm_tcp_create(&tc, err);
-	}
+	tc = (struct dsm_transport_config){
+		.spec = cfg->transport, .mesh = cfg->mesh, .first_channel = cfg->first_channel,
+		.poll_us = cfg->recv_poll_us, .expecting = msg_expecting,
+		.dispatch = msg_dispatch, .lost = msg_lost, .arg = d,
+	};
+	d->tr = dsm_transport_open(&tc, err);
 	if (!d->tr)
 		goto fail;
 	*out = d;

@@ -125,4 +125,23 @@ struct dsm_transport *dsm_fabric_create(const struct dsm_fabric_config *cfg, cha
 struct fi_info;
 struct fi_info *dsm_fabric_choose(const char *provider, char *err);
 
+/*
+ * The DSM's transport as dsm_create opens it, on the mesh's DSM_NR_CHANNELS
+ * channels from first_channel: for anything that must speak to DSM nodes
+ * over what they use (a test's forging peer too).  spec as dsm_config's
+ * transport, already checked: NULL or "tcp", "fabric", "fabric:PROVIDER".
+ */
+struct dsm_transport_config {
+	const char *spec;
+	struct mesh *mesh;
+	unsigned first_channel;
+	unsigned poll_us; /* TCP only: as dsm_tcp_config's, with expecting */
+	bool (*expecting)(void *arg, unsigned peer, unsigned channel);
+	dsm_dispatch_fn dispatch;
+	dsm_lost_fn lost;
+	void *arg;
+};
+
+struct dsm_transport *dsm_transport_open(const struct dsm_transport_config *cfg, char *err);
+
 #endif

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -30,7 +31,9 @@
 
 #include "common/log.h"
 #include "common/mesh.h"
+#include "common/wire.h"
 #include "dsm/dsm.h"
+#include "dsm/transport.h"
 #include "tests/lib/check.h"
 
 #define CLUSTER_MAX 8
@@ -91,24 +94,20 @@ static inline void cluster_init(struct cluster *c, unsigned n, uint64_t size)
 	c->tmpl.transport = getenv("GVM_DSM_TRANSPORT");
 }
 
-/*
- * A test whose raw ranks speak on the mesh's connections themselves speaks
- * the TCP transport's wire: over the fabric transport it says so and does
- * not run.
- */
-static inline bool cluster_skip_if_fabric(const char *test)
+/* A test that cannot run over the fabric transport says why and does not run there. */
+static inline bool cluster_skip_if_fabric(const char *test, const char *why)
 {
 	const char *t = getenv("GVM_DSM_TRANSPORT");
 
 	if (!t || strncmp(t, "fabric", 6))
 		return false;
-	printf("skip %s: its forger speaks the TCP transport's frames\n", test);
+	printf("skip %s over the fabric transport: %s\n", test, why);
 	return true;
 }
 
 /*
- * One whose raw ranks forge frames, too: they carry no integrity tags, so
- * with every frame sealed (tests/dsm/integrity.t) it does not run either.
+ * One whose raw ranks forge frames: they carry no integrity tags, so with
+ * every frame sealed (tests/dsm/integrity.t) it does not run.
  */
 static inline bool cluster_skip_forger(const char *test)
 {
@@ -116,7 +115,181 @@ static inline bool cluster_skip_forger(const char *test)
 		printf("skip %s: its forger writes frames without integrity tags\n", test);
 		return true;
 	}
-	return cluster_skip_if_fabric(test);
+	return false;
+}
+
+/*
+ * A raw rank's side of the DSM's connections, over what the DSM ranks use.
+ * Over TCP, the mesh's own connections (sealed as the mesh is), on which a
+ * forger may also write bytes no transport would.  Over the fabric
+ * (GVM_DSM_TRANSPORT), a transport of its own opened as dsm_create opens
+ * the DSM's: well-framed messages only, each one held here until
+ * cluster_link_recv takes it.
+ */
+struct cluster_msg {
+	struct cluster_msg *next;
+	unsigned peer, channel;
+	struct wire_hdr h;
+	unsigned char payload[];
+};
+
+struct cluster_link {
+	struct mesh *m;
+	struct dsm_transport *tr; /* NULL over TCP */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct cluster_msg *head;
+	uint32_t lost;            /* bit peer * DSM_NR_CHANNELS + channel */
+};
+
+static inline int cluster_link_dispatch(void *arg, unsigned peer, unsigned channel,
+					const struct wire_hdr *h, const void *payload, char *why)
+{
+	struct cluster_link *l = arg;
+	struct cluster_msg *msg = malloc(sizeof(*msg) + h->len), **tail;
+
+	if (!msg) {
+		snprintf(why, 128, "out of memory");
+		return -1;
+	}
+	*msg = (struct cluster_msg){ .peer = peer, .channel = channel, .h = *h };
+	memcpy(msg->payload, payload, h->len);
+	pthread_mutex_lock(&l->lock);
+	for (tail = &l->head; *tail; tail = &(*tail)->next)
+		;
+	*tail = msg;
+	pthread_cond_broadcast(&l->cond);
+	pthread_mutex_unlock(&l->lock);
+	return 0;
+}
+
+static inline void cluster_link_lost(void *arg, unsigned peer, unsigned channel, bool malformed,
+				     const char *why)
+{
+	struct cluster_link *l = arg;
+
+	(void)malformed;
+	(void)why;
+	pthread_mutex_lock(&l->lock);
+	l->lost |= 1u << (peer * DSM_NR_CHANNELS + channel);
+	pthread_cond_broadcast(&l->cond);
+	pthread_mutex_unlock(&l->lock);
+}
+
+/* Collective, as dsm_create and dsm_start are on the DSM ranks.  0, or -1 said on stderr. */
+static inline int cluster_link_open(struct cluster_link *l, struct mesh *m)
+{
+	const char *spec = getenv("GVM_DSM_TRANSPORT");
+	char err[DSM_ERR_MAX];
+
+	memset(l, 0, sizeof(*l));
+	l->m = m;
+	if (!spec || strncmp(spec, "fabric", 6))
+		return 0;
+	pthread_mutex_init(&l->lock, NULL);
+	pthread_cond_init(&l->cond, NULL);
+	l->tr = dsm_transport_open(&(struct dsm_transport_config){
+		.spec = spec, .mesh = m, .dispatch = cluster_link_dispatch,
+		.lost = cluster_link_lost, .arg = l }, err);
+	if (l->tr && l->tr->ops->start(l->tr, err)) {
+		l->tr->ops->destroy(l->tr);
+		l->tr = NULL;
+	}
+	if (!l->tr) {
+		fprintf(stderr, "raw rank %u: %s\n", mesh_rank(m), err);
+		return -1;
+	}
+	return 0;
+}
+
+/* Abrupt, as a forger may be: no waiting for what is in flight to be read. */
+static inline void cluster_link_close(struct cluster_link *l)
+{
+	if (!l->tr)
+		return;
+	l->tr->ops->shutdown(l->tr);
+	l->tr->ops->stop(l->tr);
+	l->tr->ops->destroy(l->tr);
+	while (l->head) {
+		struct cluster_msg *msg = l->head;
+
+		l->head = msg->next;
+		free(msg);
+	}
+	pthread_cond_destroy(&l->cond);
+	pthread_mutex_destroy(&l->lock);
+}
+
+/* h and h->len bytes of payload to peer on channel.  0, or -1. */
+static inline int cluster_link_send(struct cluster_link *l, unsigned peer, unsigned channel,
+				    const struct wire_hdr *h, const void *payload)
+{
+	if (!l->tr)
+		return wire_send_sealed(mesh_fd(l->m, peer, channel),
+					mesh_seal(l->m, peer, channel), h, payload);
+	return (h->len ? l->tr->ops->send_pages(l->tr, peer, channel, h, payload) :
+			 l->tr->ops->send_msg(l->tr, peer, channel, h)) ? -1 : 0;
+}
+
+/*
+ * The next message from peer on channel, its payload into buf (cap bytes).
+ * 0, or -1 with why (128 bytes) when the connection ended or the message
+ * was bad.
+ */
+static inline int cluster_link_recv(struct cluster_link *l, unsigned peer, unsigned channel,
+				    struct wire_hdr *h, void *buf, size_t cap, char *why)
+{
+	struct cluster_msg **p, *msg = NULL;
+	uint32_t bit = 1u << (peer * DSM_NR_CHANNELS + channel);
+
+	if (!l->tr)
+		return wire_recv_sealed(mesh_fd(l->m, peer, channel),
+					mesh_seal(l->m, peer, channel), (int)peer, h, buf, cap, why);
+	pthread_mutex_lock(&l->lock);
+	for (;;) {
+		for (p = &l->head; *p && ((*p)->peer != peer || (*p)->channel != channel);
+		     p = &(*p)->next)
+			;
+		if ((msg = *p) || (l->lost & bit))
+			break;
+		pthread_cond_wait(&l->cond, &l->lock);
+	}
+	if (msg)
+		*p = msg->next;
+	pthread_mutex_unlock(&l->lock);
+	if (!msg) {
+		snprintf(why, 128, "rank %u closed channel %u", peer, channel);
+		return -1;
+	}
+	*h = msg->h;
+	if (h->len > cap) {
+		snprintf(why, 128, "a message of %u bytes, more than %zu", h->len, cap);
+		free(msg);
+		return -1;
+	}
+	memcpy(buf, msg->payload, h->len);
+	free(msg);
+	return 0;
+}
+
+/* Until peer closes the connection on channel (what it sends meanwhile goes unread). */
+static inline void cluster_link_drain(struct cluster_link *l, unsigned peer, unsigned channel)
+{
+	uint32_t bit = 1u << (peer * DSM_NR_CHANNELS + channel);
+	char buf[256];
+
+	if (!l->tr) {
+		for (;;) {
+			ssize_t r = read(mesh_fd(l->m, peer, channel), buf, sizeof(buf));
+
+			if (r == 0 || (r < 0 && errno != EINTR))
+				return;
+		}
+	}
+	pthread_mutex_lock(&l->lock);
+	while (!(l->lost & bit))
+		pthread_cond_wait(&l->cond, &l->lock);
+	pthread_mutex_unlock(&l->lock);
 }
 
 /* Wait until every rank has arrived (or one gave up: then exit 4). */
