@@ -12,6 +12,7 @@ log=$GVM_TEST_TMP/probe.log
 cluster_x2apic_probe 260 x2apic
 grep -q "^ipi: from=0 to=259 node=3 .* dest=logical$" "$log" ||
 	fail "no logical IPI to cpu 259 (APIC ID 448)"
+grep -q "^irq: to=259 node=3 " "$log" || fail "no device interrupt at cpu 259 (APIC ID 448)"
 for r in 0 1 2 3; do
 	grep -q "^gvm rank $r: node: guest RAM's pages go over fabric: provider tcp;ofi_rxm, domain lo" \
 		"$log" || fail "rank $r did not say the fabric carried its pages"

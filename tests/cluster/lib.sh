@@ -46,7 +46,8 @@ cluster_probe() {
 
 # cluster_x2apic_probe VCPUS MODE: the probe over 4 instances with the IPI and
 # device interrupt workloads, judged with probe-check; the probe must be in
-# MODE (x2apic or xapic).  $CLUSTER_TRANSPORT as for cluster_probe.
+# MODE (x2apic or xapic).  Its output is left in $GVM_TEST_TMP/probe.log;
+# $CLUSTER_TRANSPORT as for cluster_probe.
 cluster_x2apic_probe() {
 	local vcpus=$1 mode=$2 log=$GVM_TEST_TMP/probe.log rc
 

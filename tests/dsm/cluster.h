@@ -106,19 +106,6 @@ static inline bool cluster_skip_if_fabric(const char *test, const char *why)
 }
 
 /*
- * One whose raw ranks forge frames: they carry no integrity tags, so with
- * every frame sealed (tests/dsm/integrity.t) it does not run.
- */
-static inline bool cluster_skip_forger(const char *test)
-{
-	if (getenv("GVM_DSM_INTEGRITY")) {
-		printf("skip %s: its forger writes frames without integrity tags\n", test);
-		return true;
-	}
-	return false;
-}
-
-/*
  * A raw rank's side of the DSM's connections, over what the DSM ranks use.
  * Over TCP, the mesh's own connections (sealed as the mesh is), on which a
  * forger may also write bytes no transport would.  Over the fabric
@@ -176,10 +163,16 @@ static inline void cluster_link_lost(void *arg, unsigned peer, unsigned channel,
 	pthread_mutex_unlock(&l->lock);
 }
 
-/* Collective, as dsm_create and dsm_start are on the DSM ranks.  0, or -1 said on stderr. */
-static inline int cluster_link_open(struct cluster_link *l, struct mesh *m)
+_Static_assert(CLUSTER_MAX * DSM_NR_CHANNELS <= 32, "cluster_link's lost bits");
+
+/*
+ * Over the transport c's DSM ranks use (their channels from 0), collective
+ * as dsm_create and dsm_start are there.  0, or -1 said on stderr.
+ */
+static inline int cluster_link_open(struct cluster_link *l, const struct cluster *c,
+				    struct mesh *m)
 {
-	const char *spec = getenv("GVM_DSM_TRANSPORT");
+	const char *spec = c->tmpl.transport;
 	char err[DSM_ERR_MAX];
 
 	memset(l, 0, sizeof(*l));
@@ -197,6 +190,8 @@ static inline int cluster_link_open(struct cluster_link *l, struct mesh *m)
 	}
 	if (!l->tr) {
 		fprintf(stderr, "raw rank %u: %s\n", mesh_rank(m), err);
+		pthread_cond_destroy(&l->cond);
+		pthread_mutex_destroy(&l->lock);
 		return -1;
 	}
 	return 0;

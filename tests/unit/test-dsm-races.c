@@ -622,10 +622,9 @@ static int destroy_raw(struct cluster *c, struct mesh *m, unsigned rank, void *a
 {
 	struct cluster_link l;
 
-	(void)c;
 	(void)rank;
 	(void)arg;
-	if (cluster_link_open(&l, m))
+	if (cluster_link_open(&l, c, m))
 		return 1;
 	cluster_link_drain(&l, 1, 0);
 	cluster_link_close(&l);
