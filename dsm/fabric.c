@@ -50,6 +50,13 @@ struct dsm_transport *dsm_fabric_create(const struct dsm_fabric_config *cfg, cha
 		 "libfabric-dev and run ./configure --with-libfabric)");
 	return NULL;
 }
+
+const char *dsm_fabric_built(char *buf, size_t len)
+{
+	(void)buf;
+	(void)len;
+	return NULL;
+}
 #else
 #include <errno.h>
 #include <poll.h>
@@ -1166,6 +1173,14 @@ static struct fi_info *fab_getinfo(const char *provider, bool rma, bool delivere
 		*rc = -FI_ENOMEM;
 	fi_freeinfo(all);
 	return chosen;
+}
+
+const char *dsm_fabric_built(char *buf, size_t len)
+{
+	uint32_t v = fi_version();
+
+	snprintf(buf, len, "libfabric %u.%u", FI_MAJOR(v), FI_MINOR(v));
+	return buf;
 }
 
 struct fi_info *dsm_fabric_choose(const char *provider, char *err)

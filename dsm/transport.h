@@ -118,6 +118,12 @@ struct dsm_fabric_config {
 struct dsm_transport *dsm_fabric_create(const struct dsm_fabric_config *cfg, char *err);
 
 /*
+ * Whether this build has the fabric transport: "libfabric MAJOR.MINOR" (the
+ * library found at run time) in buf, or NULL when it was built without.
+ */
+const char *dsm_fabric_built(char *buf, size_t len);
+
+/*
  * With libfabric: what the fabric transport would open for provider (NULL:
  * the first that reaches other hosts), for a yardstick that must go through
  * the same (bench-dsm's floor); free it with fi_freeinfo.  NULL and err.

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "dsm/transport.h"
 #include "vmm/cmd.h"
 
 #define GVM_VERSION "0.1.0"
@@ -59,7 +60,13 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(argv[1], "--version")) {
+		char fab[64];
+
 		printf("gvm %s\n", GVM_VERSION);
+		if (dsm_fabric_built(fab, sizeof(fab)))
+			printf("transports: tcp fabric (%s)\n", fab);
+		else
+			printf("transports: tcp (built without libfabric)\n");
 		return 0;
 	}
 	if (!strcmp(argv[1], "help")) {

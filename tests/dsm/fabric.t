@@ -9,5 +9,7 @@
 # timeout: 600
 set -u
 . "$GVM_TOP/tests/dsm/suites.sh"
+. "$GVM_TOP/tests/lib/fabric.sh"
+fabric_need
 export FI_TCP_IFACE=lo GVM_DSM_TRANSPORT="fabric:tcp;ofi_rxm"
 dsm_suites "over the fabric" "fabric: provider tcp;ofi_rxm, domain lo"

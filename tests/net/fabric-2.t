@@ -8,12 +8,14 @@
 # as over TCP, and each instance must say the fabric on its own interface
 # carried its pages.
 . "$GVM_TOP/tests/net/lib.sh"
+. "$GVM_TOP/tests/lib/fabric.sh"
 net_need
+fabric_need
 export FI_TCP_IFACE=$NET_IF
 NET_TRANSPORT="fabric:tcp;ofi_rxm"
 net_probe 2 2 256M
 for r in 0 1; do
-	grep -q "node: guest RAM's pages go over fabric: provider tcp;ofi_rxm, domain $NET_IF" "$T/r$r.log" ||
+	fabric_carried "$T/r$r.log" "$NET_IF" ||
 		{ net_logs; fail "rank $r did not say the fabric on $NET_IF carried its pages"; }
 done
 echo "ok: over 2 simulated hosts, the fabric transport on each host's interface"

@@ -107,6 +107,8 @@ net_setup() {
 	local args=()
 	for i in $(seq 0 $((n - 1))); do args+=("/proc/${net_holder[$i]}/ns/net=$NET_NET.$((i + 1))/24"); done
 	echo "+ netrelay $* (${n} hosts)"
+	# As net_node's logs: a previous relay's "ready" is not this one's.
+	rm -f "$T/relay.out" "$T/relay.err"
 	"$NETRELAY" --ifname $NET_IF --control "$T/relay.ctl" "$@" "${args[@]}" \
 		>"$T/relay.out" 2>"$T/relay.err" </dev/null &
 	net_relay=$!
@@ -163,7 +165,10 @@ net_node() {
 	ncpu=$(nproc)
 	per=$((vcpus / net_n))
 	for k in $(seq 0 $((per - 1))); do cpus+=$(((r * per + k) % ncpu)),; done
+	# Emptied here, not by the redirections of a process that may not have
+	# run yet: what an earlier instance wrote must not be taken for its own.
 	: >"$T/st$r"
+	: >"$T/r$r.log"
 	TMPDIR=$T/tmp.$r nsenter -t "${net_holder[$r]}" -n -u -m --wd="$PWD" -- \
 		"$GVM" node --rank "$r" --peers "$NET_PEERS" --vm-id "$NET_VMID" --vcpus "$vcpus" \
 		--mem "$mem" --host-cpus "${cpus%,}" --status-fd 3 "$@" \

@@ -164,6 +164,8 @@ done
 for lib in libfabric libcrypto; do
 	ldd /usr/bin/gvm | grep -q "$lib" || fail "/usr/bin/gvm is not linked with $lib: $(ldd /usr/bin/gvm)"
 done
+grep -q '^transports: tcp fabric (libfabric [0-9]' <<<"$out" ||
+	fail "/usr/bin/gvm --version does not say it has the fabric transport: $out"
 echo "ok: installed; gvm $version in /usr/bin, the images, the plugin, its conffile line," \
 	"both man pages; slurm-spank-giantvm pinned to Slurm $release"
 

@@ -316,7 +316,7 @@ int main(void)
 #else
 int main(void)
 {
-	printf("this build has no libfabric (./configure --with-libfabric)\n");
+	printf("SKIP: this build has no libfabric (./configure --with-libfabric)\n");
 	return 77;
 }
 #endif

@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "config.h"
 #include "common/deadline.h"
 #include "dsm/transport.h"
 #include "tests/dsm/cluster.h"
@@ -413,6 +414,10 @@ static void test_channels_beyond_the_mesh(void)
 
 static void test_close_after_messages_fabric(void)
 {
+	if (!HAVE_LIBFABRIC) {
+		printf("skip %s: built without libfabric\n", __func__);
+		return;
+	}
 	run_pair(closer, true);
 }
 
@@ -423,6 +428,10 @@ static void test_both_ways_small_buffers(void)
 
 static void test_both_ways_fabric(void)
 {
+	if (!HAVE_LIBFABRIC) {
+		printf("skip %s: built without libfabric\n", __func__);
+		return;
+	}
 	run_pair(streamer, true);
 }
 
