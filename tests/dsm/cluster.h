@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "common/log.h"
 #include "common/mesh.h"
 #include "common/wire.h"
@@ -102,6 +103,15 @@ static inline bool cluster_skip_if_fabric(const char *test, const char *why)
 	if (!t || strncmp(t, "fabric", 6))
 		return false;
 	printf("skip %s over the fabric transport: %s\n", test, why);
+	return true;
+}
+
+/* A test of the fabric transport itself, in a build without it: says so and does not run. */
+static inline bool cluster_skip_without_libfabric(const char *test)
+{
+	if (HAVE_LIBFABRIC)
+		return false;
+	printf("skip %s: built without libfabric\n", test);
 	return true;
 }
 

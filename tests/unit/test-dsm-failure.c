@@ -15,7 +15,6 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 
-#include "config.h"
 #include "common/seal.h"
 #include "common/wire.h"
 #include "dsm/internal.h"
@@ -413,10 +412,8 @@ static void test_integrity_not_over_fabric(void)
 {
 	struct cluster c;
 
-	if (!HAVE_LIBFABRIC) {
-		printf("skip %s: built without libfabric\n", __func__);
+	if (cluster_skip_without_libfabric(__func__))
 		return;
-	}
 	cluster_init(&c, 2, 2 * DSM_PAGE_SIZE);
 	c.integrity = true;
 	c.tmpl.transport = "fabric:tcp;ofi_rxm";

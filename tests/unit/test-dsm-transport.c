@@ -19,7 +19,6 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include "config.h"
 #include "common/deadline.h"
 #include "dsm/transport.h"
 #include "tests/dsm/cluster.h"
@@ -414,10 +413,8 @@ static void test_channels_beyond_the_mesh(void)
 
 static void test_close_after_messages_fabric(void)
 {
-	if (!HAVE_LIBFABRIC) {
-		printf("skip %s: built without libfabric\n", __func__);
+	if (cluster_skip_without_libfabric(__func__))
 		return;
-	}
 	run_pair(closer, true);
 }
 
@@ -428,10 +425,8 @@ static void test_both_ways_small_buffers(void)
 
 static void test_both_ways_fabric(void)
 {
-	if (!HAVE_LIBFABRIC) {
-		printf("skip %s: built without libfabric\n", __func__);
+	if (cluster_skip_without_libfabric(__func__))
 		return;
-	}
 	run_pair(streamer, true);
 }
 
