@@ -44,10 +44,17 @@ void dsm_fail(struct dsm *d, unsigned culprit, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (atomic_exchange(&d->failed, true))
-		return;
+	/*
+	 * The reason is written before `failed` is set, both under the lock:
+	 * dsm_error() must never see a failure whose reason is not there yet.
+	 */
 	pthread_mutex_lock(&d->lock);
+	if (atomic_load(&d->failed)) {
+		pthread_mutex_unlock(&d->lock);
+		return;
+	}
 	snprintf(d->error, sizeof(d->error), "%s", msg);
+	atomic_store(&d->failed, true);
 	pthread_cond_broadcast(&d->cond);
 	pthread_mutex_unlock(&d->lock);
 	pr_err("rank %u: %s", d->rank, msg);
