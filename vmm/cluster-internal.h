@@ -89,6 +89,14 @@ struct cl_config {
 /* Heartbeats; an instance silent for cluster->silent_ms while the guest runs is lost. */
 #define CL_HEARTBEAT_MS 250
 
+/*
+ * Unsent bytes one connection may hold before its peer counts as gone: far
+ * more than a live peer leaves unread (a frame is 56 bytes or so).
+ */
+#define CL_QUEUE_MAX (16u << 20)
+/* At the end, the longest wait for the last frames to reach their sockets. */
+#define CL_DRAIN_MS 2000
+
 #define CL_REASON_MAX 256
 #define CL_RXBUF 1024
 #define CL_TIME_SAMPLES 16
@@ -117,13 +125,12 @@ static inline void cl_futex_wake(_Atomic uint32_t *w)
 	syscall(SYS_futex, w, FUTEX_WAKE_PRIVATE, 0x7fffffff, NULL, NULL, 0);
 }
 
-/* One (peer, channel) connection: senders take send_lock for one frame. */
+/* One (peer, channel) connection; its sends go through cluster->out. */
 struct cl_conn {
 	struct cluster *c;
 	unsigned peer, channel;
 	int fd;
 	struct seal *seal; /* the mesh's (--integrity), or NULL: every frame goes through it */
-	pthread_mutex_t send_lock;
 	pthread_t thread;
 	bool started;
 	atomic_bool closed;  /* the receive thread saw the end */
@@ -169,7 +176,8 @@ struct cluster {
 	struct dsm *dsm;
 	int status_fd;
 	unsigned silent_ms;       /* silence that makes an instance lost */
-	struct cl_conn *conns;   /* [peer * CLUSTER_NR_CHANNELS + ch], for ch < CL_NR_OWN */
+	struct cl_conn *conns;   /* [peer * CL_NR_OWN + ch] */
+	struct outq *out;        /* the sends of every conn, same index (common/outq.h) */
 
 	/* which rank runs each vCPU */
 	uint8_t owner[TOPO_MAX_CPUS];

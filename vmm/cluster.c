@@ -16,6 +16,7 @@
 #include "common/deadline.h"
 #include "common/log.h"
 #include "common/mesh.h"
+#include "common/outq.h"
 #include "vmm/cluster-internal.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
@@ -48,18 +49,25 @@ int cl_send(struct cluster *c, unsigned peer, unsigned ch, uint16_t type, uint64
 	h.arg[0] = a0;
 	h.arg[1] = a1;
 	h.arg[2] = a2;
-	pthread_mutex_lock(&cn->send_lock);
-	rc = wire_send_sealed(cn->fd, cn->seal, &h, len ? payload : NULL);
-	pthread_mutex_unlock(&cn->send_lock);
-	if (rc && !atomic_load(&c->stopping))
+	rc = outq_send(c->out, peer * CL_NR_OWN + ch, &h, len ? payload : NULL);
+	if (rc == -ENOBUFS) {
+		/* Drop it now: what we queue for it would otherwise hold up the end. */
+		outq_set_down(c->out, peer * CL_NR_OWN + ch);
+		cluster_fail(c, peer, "%s lost: it has not read what was sent to it for too long "
+			     "(%u MiB waiting)", cl_peer_name(c, peer, name, sizeof(name)),
+			     CL_QUEUE_MAX >> 20);
+		shutdown(cn->fd, SHUT_RDWR);
+	} else if (rc && rc != -ECONNRESET && !atomic_load(&c->stopping)) {
 		cluster_fail(c, peer, "%s lost: cannot send to it: %s",
 			     cl_peer_name(c, peer, name, sizeof(name)), strerror(-rc));
+	}
 	return rc;
 }
 
 struct cluster *cluster_create(struct mesh *mesh, int status_fd, unsigned silent_ms)
 {
 	struct cluster *c = calloc(1, sizeof(*c));
+	char err[OUTQ_ERR_MAX];
 
 	if (!c)
 		die("out of memory");
@@ -74,6 +82,9 @@ struct cluster *cluster_create(struct mesh *mesh, int status_fd, unsigned silent
 	c->conns = calloc((size_t)c->nr * CL_NR_OWN, sizeof(*c->conns));
 	if (!c->conns)
 		die("out of memory");
+	c->out = outq_new(c->nr * CL_NR_OWN, CL_QUEUE_MAX, err);
+	if (!c->out)
+		die("%s", err);
 	for (unsigned p = 0; p < c->nr; p++)
 		for (unsigned ch = 0; ch < CL_NR_OWN; ch++) {
 			struct cl_conn *cn = &c->conns[p * CL_NR_OWN + ch];
@@ -83,8 +94,12 @@ struct cluster *cluster_create(struct mesh *mesh, int status_fd, unsigned silent
 			cn->channel = ch;
 			cn->fd = mesh_fd(mesh, p, ch);
 			cn->seal = mesh_seal(mesh, p, ch);
-			pthread_mutex_init(&cn->send_lock, NULL);
+			if (p != c->rank && cn->fd >= 0)
+				outq_attach(c->out, p * CL_NR_OWN + ch, cn->fd, cn->seal);
 		}
+	/* From here on: rank 0 sends the machine before the receive threads start. */
+	if (outq_start(c->out, err))
+		die("%s", err);
 	c->bus_ctx[0] = (struct cl_bus_ctx){ c, false };
 	c->bus_ctx[1] = (struct cl_bus_ctx){ c, true };
 	return c;
@@ -920,6 +935,8 @@ void cluster_stop(struct cluster *c)
 		pthread_join(c->beat_thread, NULL);
 		c->beat_started = false;
 	}
+	/* The last frames (a STOP and its reason) go before the connections close. */
+	outq_drain(c->out, CL_DRAIN_MS);
 	mesh_shutdown(c->mesh);
 	for (unsigned i = 0; i < c->nr * CL_NR_OWN; i++)
 		if (c->conns[i].started) {
@@ -928,6 +945,7 @@ void cluster_stop(struct cluster *c)
 		}
 	/* after the receive threads, which post I/O requests to the proxies */
 	cl_io_stop(c);
+	outq_stop(c->out);
 }
 
 void cluster_destroy(struct cluster *c)
@@ -935,8 +953,7 @@ void cluster_destroy(struct cluster *c)
 	if (!c)
 		return;
 	cluster_stop(c);
-	for (unsigned i = 0; i < c->nr * CL_NR_OWN; i++)
-		pthread_mutex_destroy(&c->conns[i].send_lock);
+	outq_free(c->out);
 	free(c->conns);
 	pthread_cond_destroy(&c->cond);
 	pthread_mutex_destroy(&c->lock);

@@ -11,6 +11,9 @@
  *   a clock sample nobody asked for, a clock lead; and rank 0 waiting for
  *   READYs that do not come.
  *
+ * - A peer that does not read: sends do not block, and arrive in order;
+ *   past the send queue's cap the peer is lost.
+ *
  * Each case checks the status and the reason the instance keeps, the STOP
  * it sends the others, and that it closes the offending connection.
  */
@@ -18,6 +21,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -683,6 +687,110 @@ static void test_linger_and_status(void)
 	close(sp[1]);
 }
 
+/* ---- a peer that stops reading ---- */
+
+struct flood {
+	struct cluster *c;
+	unsigned n;
+	unsigned refused; /* sends that did not return 0 */
+	atomic_bool done;
+};
+
+static void *flood_thread(void *arg)
+{
+	struct flood *f = arg;
+
+	for (unsigned i = 0; i < f->n; i++)
+		if (cl_send(f->c, 0, CLUSTER_CH_CTRL, CL_HEARTBEAT, i, 0, 0, NULL, 0))
+			f->refused++;
+	atomic_store(&f->done, true);
+	return NULL;
+}
+
+/* Bytes the kernel may hold between an fd and its peer's: both ends' buffers. */
+static size_t socket_room(int a, int b)
+{
+	int snd = 0, rcv = 0;
+	socklen_t l = sizeof(int);
+
+	CHECK(getsockopt(a, SOL_SOCKET, SO_SNDBUF, &snd, &l) == 0);
+	l = sizeof(int);
+	CHECK(getsockopt(b, SOL_SOCKET, SO_RCVBUF, &rcv, &l) == 0);
+	return (size_t)snd + (size_t)rcv;
+}
+
+/* Sends from thread f until it is done, 60 s at most (a hang guard): whether it finished. */
+static bool flood(struct flood *f)
+{
+	pthread_t t;
+
+	CHECK(pthread_create(&t, NULL, flood_thread, f) == 0);
+	for (uint64_t end = now_ms() + 60000; !atomic_load(&f->done) && now_ms() < end;)
+		usleep(10000);
+	if (!atomic_load(&f->done)) {
+		/* a sender blocked for good: nothing to clean up that would not hang too */
+		fprintf(stderr, "%u sends to a peer that does not read: still blocked after 60 s\n",
+			f->n);
+		return false;
+	}
+	pthread_join(t, NULL);
+	return true;
+}
+
+/*
+ * No sender blocks on a peer that does not read (the receive threads answer
+ * inline, and the heartbeat thread sends to every peer in turn): more than
+ * the sockets hold is queued, and reaches the peer in order once it reads.
+ * A peer that leaves more than CL_QUEUE_MAX unread is lost, named.
+ */
+static void test_peer_not_reading(void)
+{
+	int fd0, fd1, st = -1;
+	const char *reason = "";
+	struct flood f = { 0 };
+	struct mesh_pair p;
+	struct wire_hdr h;
+	unsigned got = 0;
+	char why[128];
+
+	CHECK(mesh_pair_open(&p, 2, CLUSTER_NR_CHANNELS, 4712, NULL) == 0);
+	fd0 = mesh_fd(p.m[0], 1, CLUSTER_CH_CTRL);
+	fd1 = mesh_fd(p.m[1], 0, CLUSTER_CH_CTRL);
+	f.c = cluster_create(p.m[1], -1, 30000);
+	/* twice what the sockets hold, and less than the queue's cap */
+	f.n = (unsigned)(2 * socket_room(fd1, fd0) / sizeof(h) + 1000);
+	CHECK((size_t)f.n * sizeof(h) < CL_QUEUE_MAX);
+	if (!flood(&f))
+		return;
+	CHECK_EQ(f.refused, 0);
+	CHECK(!cluster_failed(f.c));
+	while (got < f.n && !wire_recv(fd0, 1, &h, NULL, 0, why) && h.type == CL_HEARTBEAT &&
+	       h.arg[0] == got)
+		got++;
+	CHECK_EQ(got, f.n);
+	if (got != f.n)
+		fprintf(stderr, "frame %u of %u: type 0x%x, a0 %llu\n", got, f.n, h.type,
+			(unsigned long long)h.arg[0]);
+
+	/* and a peer that never reads, past the cap */
+	f.n = (unsigned)((CL_QUEUE_MAX + 2 * socket_room(fd1, fd0)) / sizeof(h));
+	f.refused = 0;
+	atomic_store(&f.done, false);
+	if (!flood(&f))
+		return;
+	CHECK(f.refused > 0);
+	CHECK(cluster_failed(f.c));
+	CHECK(cluster_setup_stopped(f.c, &st, &reason));
+	CHECK_EQ(st, VM_STATUS_FAILED);
+	CHECK(strstr(reason, "rank 0 (127.0.0.1:") &&
+	      strstr(reason, "lost: it has not read what was sent to it for too long "
+			     "(16 MiB waiting)"));
+	if (!strstr(reason, "has not read"))
+		fprintf(stderr, "a peer that never reads: \"%s\"\n", reason);
+	cluster_destroy(f.c);
+	mesh_pair_close(&p);
+}
+
 int main(void)
 {
 	log_init("test-cluster");
@@ -695,5 +803,6 @@ int main(void)
 	RUN(test_rank0_setup_ends);
 	RUN(test_clocks_without_kvm);
 	RUN(test_linger_and_status);
+	RUN(test_peer_not_reading);
 	return check_summary();
 }

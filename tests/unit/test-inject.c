@@ -718,41 +718,6 @@ static void test_dsm_start_threads(void)
 	CHECK(failed >= 2 + DSM_NR_CHANNELS + 2);
 }
 
-/* The send thread's own memory: without it every connection fails, and the DSM with them. */
-static void test_dsm_flusher_oom(void)
-{
-	struct dsm_config cfg[2];
-	struct dsm *d[2];
-	char err[DSM_ERR_MAX];
-	struct timespec t0, now;
-	const char *e = NULL;
-	struct mesh_pair p;
-
-	CHECK(pair_open(&p, 2, DSM_NR_CHANNELS) == 0);
-	for (unsigned i = 0; i < 2; i++) {
-		dsm_cfg(&cfg[i], p.m[i], 8);
-		CHECK(dsm_create(&cfg[i], &d[i], err) == 0);
-	}
-	inject(INJ_CALLOC, 1, ENOMEM, 0);
-	inj.inherit = true;
-	CHECK(dsm_start(d[0], err) == 0);
-	/* the rank-0 DSM fails once the send thread has run: wait for that, 60 s at most */
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	do {
-		e = dsm_error(d[0]);
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (!e)
-			usleep(1000);
-	} while (!e && now.tv_sec - t0.tv_sec < 60);
-	CHECK(inject_end() == 1);
-	CHECK(e && strstr(e, "out of memory"));
-	if (e)
-		printf("  %s\n", e);
-	dsm_destroy(d[0]);
-	dsm_destroy(d[1]);
-	mesh_pair_close(&p);
-}
-
 /* eventfd: the transport's (dsm_create) and the fault handlers' (dsm_start). */
 static void test_dsm_eventfd(void)
 {
@@ -2065,7 +2030,6 @@ int main(void)
 	counted = true;
 	RUN(test_dsm_create_oom);
 	RUN(test_dsm_start_threads);
-	RUN(test_dsm_flusher_oom);
 	RUN(test_dsm_eventfd);
 	RUN(test_region_create);
 	RUN(test_dsm_two_node_checks);

@@ -1,8 +1,9 @@
 /*
  * What vmm/cluster.c and vmm/cluster-io.c link against besides their
  * checks, for the cluster-msg fuzz target: the VM, the APIC bus, the mesh,
- * the DSM and the clock (vmm/cluster-time.c), which only the handlers,
- * the threads and the set-up call.  The target calls the checks alone, so
+ * the send queues (common/outq.c), the DSM and the clock
+ * (vmm/cluster-time.c), which only the handlers, the threads and the set-up
+ * call.  The target calls the checks alone, so
  * every one of these aborts.  They are aliases without prototypes: a check
  * that reached one would be a bug whatever its arguments, and the clock's
  * entry points change with its code.
@@ -32,6 +33,14 @@ UNREACHABLE(mesh_nr_nodes);
 UNREACHABLE(mesh_peer_name);
 UNREACHABLE(mesh_rank);
 UNREACHABLE(mesh_shutdown);
+UNREACHABLE(outq_new);
+UNREACHABLE(outq_attach);
+UNREACHABLE(outq_start);
+UNREACHABLE(outq_send);
+UNREACHABLE(outq_set_down);
+UNREACHABLE(outq_drain);
+UNREACHABLE(outq_stop);
+UNREACHABLE(outq_free);
 UNREACHABLE(cl_time_ping);
 UNREACHABLE(cl_time_pong);
 UNREACHABLE(cl_time_lead);
