@@ -201,6 +201,13 @@ int outq_send(struct outq *q, unsigned i, const struct wire_hdr *h, const void *
 		rc = outq_enqueue(q, c, iov, (int)msg.msg_iovlen, r);
 		queued = !rc;
 	}
+	/*
+	 * Part of the frame written, or its tag's number used, and the rest
+	 * lost: what follows would not be a frame the peer can check.  Close
+	 * the stream; the receive thread reports the end.
+	 */
+	if (rc == -ENOMEM || rc == -EPROTO || (rc == -ENOBUFS && r > 0))
+		shutdown(c->fd, SHUT_RDWR);
 	pthread_mutex_unlock(&c->lock);
 	if (queued)
 		outq_wake(q);

@@ -39,7 +39,9 @@ int outq_start(struct outq *q, char *err);
 /*
  * Send header h and h->len bytes of payload on connection i.  0 (sent or
  * queued); -ECONNRESET once the connection is down; -ENOBUFS past the cap;
- * -EPROTO if the seal failed; -errno of the socket.
+ * -EPROTO if the seal failed; -errno of the socket.  -ENOMEM or -EPROTO
+ * (part of the frame written, or its tag number used) also shut the socket
+ * down: nothing after it could be checked.
  */
 int outq_send(struct outq *q, unsigned i, const struct wire_hdr *h, const void *payload);
 

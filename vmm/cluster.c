@@ -57,7 +57,8 @@ int cl_send(struct cluster *c, unsigned peer, unsigned ch, uint16_t type, uint64
 			     "(%u MiB waiting)", cl_peer_name(c, peer, name, sizeof(name)),
 			     CL_QUEUE_MAX >> 20);
 		shutdown(cn->fd, SHUT_RDWR);
-	} else if (rc && rc != -ECONNRESET && !atomic_load(&c->stopping)) {
+	} else if (rc && !(rc == -ECONNRESET && outq_is_down(c->out, peer * CL_NR_OWN + ch)) &&
+		   !atomic_load(&c->stopping)) {
 		cluster_fail(c, peer, "%s lost: cannot send to it: %s",
 			     cl_peer_name(c, peer, name, sizeof(name)), strerror(-rc));
 	}

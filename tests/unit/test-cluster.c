@@ -727,6 +727,7 @@ static bool flood(struct flood *f)
 	CHECK(pthread_create(&t, NULL, flood_thread, f) == 0);
 	for (uint64_t end = now_ms() + 60000; !atomic_load(&f->done) && now_ms() < end;)
 		usleep(10000);
+	CHECK(atomic_load(&f->done));
 	if (!atomic_load(&f->done)) {
 		/* a sender blocked for good: nothing to clean up that would not hang too */
 		fprintf(stderr, "%u sends to a peer that does not read: still blocked after 60 s\n",
@@ -763,6 +764,9 @@ static void test_peer_not_reading(void)
 	if (!flood(&f))
 		return;
 	CHECK_EQ(f.refused, 0);
+	/* a frame lost must fail the test, not hang it */
+	CHECK(setsockopt(fd0, SOL_SOCKET, SO_RCVTIMEO, &(struct timeval){ .tv_sec = 30 },
+			 sizeof(struct timeval)) == 0);
 	CHECK(!cluster_failed(f.c));
 	while (got < f.n && !wire_recv(fd0, 1, &h, NULL, 0, why) && h.type == CL_HEARTBEAT &&
 	       h.arg[0] == got)

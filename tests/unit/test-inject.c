@@ -1754,13 +1754,30 @@ out:
 
 /* ---- the cluster ---- */
 
-/* cluster_create without memory ends the program, saying why. */
+/*
+ * cluster_create without memory (its own, and its send queues': 6 calloc),
+ * its send queues' eventfd or their thread ends the program, saying why.
+ */
 static void test_cluster_create_oom(void)
 {
+	static const struct {
+		enum inj_fn fn;
+		int nth, err;
+		const char *expect;
+	} cases[] = {
+		{ INJ_CALLOC, 1, ENOMEM, "out of memory" },
+		{ INJ_CALLOC, 2, ENOMEM, "out of memory" },
+		{ INJ_CALLOC, 3, ENOMEM, "out of memory" },
+		{ INJ_CALLOC, 4, ENOMEM, "out of memory" },
+		{ INJ_CALLOC, 5, ENOMEM, "out of memory" },
+		{ INJ_CALLOC, 6, ENOMEM, "out of memory" },
+		{ INJ_EVENTFD, 1, EMFILE, "eventfd: Too many open files" },
+		{ INJ_PTHREAD_CREATE, 1, EAGAIN, "cannot start the send thread" },
+	};
 	struct mesh_pair p;
 
 	CHECK(pair_open(&p, 1, CLUSTER_NR_CHANNELS) == 0);
-	for (int nth = 1; nth <= 2; nth++) {
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
 		char log[4096];
 		int saved, status;
 		pid_t pid;
@@ -1770,14 +1787,16 @@ static void test_cluster_create_oom(void)
 		pid = fork();
 
 		if (pid == 0) {
-			inject(INJ_CALLOC, nth, ENOMEM, 0);
+			inject(cases[k].fn, cases[k].nth, cases[k].err, 0);
 			cluster_create(p.m[0], -1, 1000);
 			check_exit(0);
 		}
 		waitpid(pid, &status, 0);
 		stderr_back(saved, log, sizeof(log));
 		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1);
-		CHECK(strstr(log, "out of memory") != NULL);
+		CHECK(strstr(log, cases[k].expect) != NULL);
+		if (!strstr(log, cases[k].expect))
+			fprintf(stderr, "cluster_create, case %zu: \"%s\"\n", k, log);
 	}
 	mesh_pair_close(&p);
 }

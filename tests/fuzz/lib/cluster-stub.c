@@ -38,6 +38,7 @@ UNREACHABLE(outq_attach);
 UNREACHABLE(outq_start);
 UNREACHABLE(outq_send);
 UNREACHABLE(outq_set_down);
+UNREACHABLE(outq_is_down);
 UNREACHABLE(outq_drain);
 UNREACHABLE(outq_stop);
 UNREACHABLE(outq_free);
