@@ -9,7 +9,6 @@
  * more than TCP_QUEUE_MAX unread is dropped.
  */
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
